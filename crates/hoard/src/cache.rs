@@ -1,0 +1,616 @@
+//! [`Cache`]: L1 memory in front of an optional L2, with stats.
+
+use crate::codec;
+use crate::entry::{now_ms, Entry};
+use crate::error::{Error, Result};
+use crate::glob::{self, Glob};
+use crate::key::{full_key, validate_namespace, write_full_key, SEPARATOR};
+use crate::stats::{Event, NamespaceStats, Stats, StatsRegistry, TierStats};
+use crate::store::{DiskConfig, MemoryStore, Store, Usage};
+use bytes::Bytes;
+use serde::{de::DeserializeOwned, Serialize};
+use std::cell::RefCell;
+use std::hash::{BuildHasher, RandomState};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Default L1 budget: 256 MiB.
+pub const DEFAULT_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
+/// TTL of entries set without one: 1 hour (seed 003's `LONG`).
+pub const DEFAULT_TTL: Duration = crate::ttl::LONG;
+
+/// Options of one write.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct SetOptions {
+    ttl: Option<Duration>,
+    compute_time: Option<Duration>,
+}
+
+impl SetOptions {
+    /// Options with the cache's default TTL.
+    pub fn new() -> SetOptions {
+        SetOptions::default()
+    }
+
+    /// Expire the entry `ttl` after it is written.
+    pub fn ttl(mut self, ttl: Duration) -> SetOptions {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Record how long the value took to compute (kept with the entry for early refresh).
+    pub fn compute_time(mut self, took: Duration) -> SetOptions {
+        self.compute_time = Some(took);
+        self
+    }
+}
+
+/// A tiered cache: an in-memory L1 in front of an optional L2 (the embedded disk tier by
+/// default), shared cheaply by cloning.
+///
+/// Keys live in namespaces: `cache.set("model", "metrics:abc-123", &m)` stores
+/// `model:metrics:abc-123`. Every entry has a TTL (the default applies when none is given)
+/// and no tier ever returns an expired entry.
+///
+/// # Consistency within a process
+/// Writes go to L2 first, then L1. A read that fills L1 from L2 re-checks a per-key write
+/// epoch afterwards and drops what it filled if a write to the same key raced it, so L1
+/// never keeps a value older than L2's after a `set`, `delete` or clear has returned.
+///
+/// # Errors
+/// Bad keys, namespaces, patterns and TTLs are refused with an error naming the problem.
+/// An L2 read that fails (I/O error, corrupt entry) is logged, counted in `errors`, and
+/// reads as a miss; a corrupt entry is also removed. Writes report L2 failures.
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    l1: MemoryStore,
+    l2: Option<Arc<dyn Store>>,
+    default_ttl: Duration,
+    stats: StatsRegistry,
+    epochs: WriteEpochs,
+}
+
+/// Per-key write counters (striped), so a read filling L1 can tell that a write raced it.
+struct WriteEpochs {
+    stripes: Vec<AtomicU64>,
+    hasher: RandomState,
+}
+
+impl WriteEpochs {
+    const STRIPES: usize = 256;
+
+    fn new() -> WriteEpochs {
+        WriteEpochs {
+            stripes: (0..Self::STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn slot(&self, key: &str) -> &AtomicU64 {
+        &self.stripes[self.hasher.hash_one(key) as usize % Self::STRIPES]
+    }
+
+    fn read(&self, key: &str) -> u64 {
+        self.slot(key).load(SeqCst)
+    }
+
+    fn bump(&self, key: &str) {
+        self.slot(key).fetch_add(1, SeqCst);
+    }
+
+    fn bump_all(&self) {
+        for stripe in &self.stripes {
+            stripe.fetch_add(1, SeqCst);
+        }
+    }
+}
+
+thread_local! {
+    /// Scratch space for building full keys on the L1 hit path without allocating.
+    static KEY_BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Builds a [`Cache`].
+#[derive(Clone)]
+#[must_use]
+pub struct CacheBuilder {
+    memory_bytes: u64,
+    default_ttl: Duration,
+    l2: L2Choice,
+}
+
+#[derive(Clone)]
+enum L2Choice {
+    None,
+    Disk(DiskConfig),
+    Store(Arc<dyn Store>),
+}
+
+impl Default for CacheBuilder {
+    fn default() -> Self {
+        CacheBuilder {
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            default_ttl: DEFAULT_TTL,
+            l2: L2Choice::None,
+        }
+    }
+}
+
+impl CacheBuilder {
+    /// L1's budget in bytes (keys, values and a per-entry overhead).
+    pub fn memory_bytes(mut self, bytes: u64) -> CacheBuilder {
+        self.memory_bytes = bytes;
+        self
+    }
+
+    /// TTL of entries written without one. Must be greater than zero.
+    pub fn default_ttl(mut self, ttl: Duration) -> CacheBuilder {
+        self.default_ttl = ttl;
+        self
+    }
+
+    /// Uses the embedded disk tier as L2.
+    pub fn disk(mut self, config: DiskConfig) -> CacheBuilder {
+        self.l2 = L2Choice::Disk(config);
+        self
+    }
+
+    /// Uses any [`Store`] as L2.
+    pub fn l2(mut self, store: Arc<dyn Store>) -> CacheBuilder {
+        self.l2 = L2Choice::Store(store);
+        self
+    }
+
+    /// Opens the tiers.
+    pub fn build(self) -> Result<Cache> {
+        check_ttl(self.default_ttl)?;
+        let l2: Option<Arc<dyn Store>> = match self.l2 {
+            L2Choice::None => None,
+            L2Choice::Disk(config) => Some(Arc::new(config.open()?)),
+            L2Choice::Store(store) => Some(store),
+        };
+        Ok(Cache {
+            inner: Arc::new(Inner {
+                l1: MemoryStore::new(self.memory_bytes),
+                l2,
+                default_ttl: self.default_ttl,
+                stats: StatsRegistry::default(),
+                epochs: WriteEpochs::new(),
+            }),
+        })
+    }
+}
+
+fn check_ttl(ttl: Duration) -> Result<()> {
+    if ttl.is_zero() {
+        return Err(Error::InvalidDuration {
+            input: "0s".into(),
+            reason: "a TTL must be greater than zero".into(),
+        });
+    }
+    Ok(())
+}
+
+impl Cache {
+    /// A builder with a 256 MiB L1, a 1 h default TTL and no L2.
+    pub fn builder() -> CacheBuilder {
+        CacheBuilder::default()
+    }
+
+    /// A memory-only cache with the default budget and TTL.
+    pub fn in_memory() -> Cache {
+        Cache::builder()
+            .build()
+            .expect("the default configuration is valid")
+    }
+
+    /// Memory in front of the disk tier in `dir`, with defaults: the embedded set-up.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Cache> {
+        Cache::builder().disk(DiskConfig::new(dir)).build()
+    }
+
+    /// The TTL applied to writes that name none.
+    pub fn default_ttl(&self) -> Duration {
+        self.inner.default_ttl
+    }
+
+    /// Whether an L2 tier is configured.
+    pub fn has_l2(&self) -> bool {
+        self.inner.l2.is_some()
+    }
+
+    // ----- reads -------------------------------------------------------------------------
+
+    /// Reads a typed value. A value stored as another type is a [`Error::Decode`].
+    pub async fn get<T: DeserializeOwned>(&self, namespace: &str, key: &str) -> Result<Option<T>> {
+        match self.get_entry(namespace, key).await? {
+            Some(entry) => codec::decode(&entry.value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads the raw bytes of a value.
+    pub async fn get_raw(&self, namespace: &str, key: &str) -> Result<Option<Bytes>> {
+        Ok(self.get_entry(namespace, key).await?.map(|e| e.value))
+    }
+
+    /// Reads an entry with its expiry and compute time.
+    pub async fn get_entry(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        let inner = &*self.inner;
+        let l1_hit = KEY_BUFFER.with_borrow_mut(|buffer| -> Result<Option<Entry>> {
+            write_full_key(buffer, namespace, key)?;
+            Ok(inner.l1.get_now(buffer))
+        })?;
+        if let Some(entry) = l1_hit {
+            inner.stats.record(namespace, Event::L1Hit, 1);
+            return Ok(Some(entry));
+        }
+        let found = match &inner.l2 {
+            Some(l2) => {
+                let full = full_key(namespace, key)?;
+                let epoch = inner.epochs.read(&full);
+                let found = self.l2_read(namespace, &full, l2.get(&full).await).await;
+                if let Some(entry) = &found {
+                    self.fill_l1(&full, entry.clone(), epoch);
+                }
+                found
+            }
+            None => None,
+        };
+        let event = if found.is_some() {
+            Event::L2Hit
+        } else {
+            Event::Miss
+        };
+        inner.stats.record(namespace, event, 1);
+        Ok(found)
+    }
+
+    /// Turns an L2 read result into a value or a miss, counting and cleaning up failures.
+    async fn l2_read(
+        &self,
+        namespace: &str,
+        full: &str,
+        read: Result<Option<Entry>>,
+    ) -> Option<Entry> {
+        match read {
+            Ok(found) => found,
+            Err(error) => {
+                self.l2_failed(namespace, full, error).await;
+                None
+            }
+        }
+    }
+
+    async fn l2_failed(&self, namespace: &str, full: &str, error: Error) {
+        self.inner.stats.record(namespace, Event::Error, 1);
+        tracing::warn!(key = full, %error, "L2 read failed; answering as a miss");
+        if matches!(error, Error::Corrupt(_)) {
+            if let Some(l2) = &self.inner.l2 {
+                if let Err(error) = l2.delete(full).await {
+                    tracing::warn!(key = full, %error, "could not remove corrupt entry");
+                }
+            }
+        }
+    }
+
+    /// Copies an L2 entry into L1, unless a write to the key raced the read.
+    fn fill_l1(&self, full: &str, entry: Entry, epoch_before_read: u64) {
+        let inner = &*self.inner;
+        inner.l1.set_now(full, entry);
+        if inner.epochs.read(full) != epoch_before_read {
+            // A writer finished its L2 write after our read began: what we copied may be
+            // older than L2 now. Dropping it costs one miss; keeping it could serve stale.
+            inner.l1.delete_now(full);
+        }
+    }
+
+    /// Whether a live entry exists (does not count as a read in stats).
+    pub async fn exists(&self, namespace: &str, key: &str) -> Result<bool> {
+        Ok(self.ttl(namespace, key).await?.is_some())
+    }
+
+    /// Time left before the entry expires; `None` if it is absent.
+    pub async fn ttl(&self, namespace: &str, key: &str) -> Result<Option<Duration>> {
+        let full = full_key(namespace, key)?;
+        if let Some(entry) = self.inner.l1.get_now(&full) {
+            return Ok(entry.remaining_at(now_ms()));
+        }
+        match &self.inner.l2 {
+            Some(l2) => match l2.ttl(&full).await {
+                Ok(ttl) => Ok(ttl),
+                Err(error) => {
+                    self.l2_failed(namespace, &full, error).await;
+                    Ok(None)
+                }
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// Reads many typed values of one namespace; `None` where a key is missing.
+    pub async fn mget<T: DeserializeOwned>(
+        &self,
+        namespace: &str,
+        keys: &[impl AsRef<str>],
+    ) -> Result<Vec<Option<T>>> {
+        self.mget_entries(namespace, keys)
+            .await?
+            .into_iter()
+            .map(|found| found.map(|e| codec::decode(&e.value)).transpose())
+            .collect()
+    }
+
+    /// Reads many raw values of one namespace; `None` where a key is missing.
+    pub async fn mget_raw(
+        &self,
+        namespace: &str,
+        keys: &[impl AsRef<str>],
+    ) -> Result<Vec<Option<Bytes>>> {
+        Ok(self
+            .mget_entries(namespace, keys)
+            .await?
+            .into_iter()
+            .map(|found| found.map(|e| e.value))
+            .collect())
+    }
+
+    /// Reads many entries: L1 first, then one `get_many` on L2 for what L1 lacked.
+    pub async fn mget_entries(
+        &self,
+        namespace: &str,
+        keys: &[impl AsRef<str>],
+    ) -> Result<Vec<Option<Entry>>> {
+        let inner = &*self.inner;
+        let full_keys: Vec<String> = keys
+            .iter()
+            .map(|k| full_key(namespace, k.as_ref()))
+            .collect::<Result<_>>()?;
+        let mut found: Vec<Option<Entry>> = full_keys.iter().map(|k| inner.l1.get_now(k)).collect();
+        let l1_hits = found.iter().filter(|f| f.is_some()).count() as u64;
+        let mut l2_hits = 0;
+        if let Some(l2) = &inner.l2 {
+            let missing: Vec<usize> = (0..found.len()).filter(|&i| found[i].is_none()).collect();
+            if !missing.is_empty() {
+                let missing_keys: Vec<&str> =
+                    missing.iter().map(|&i| full_keys[i].as_str()).collect();
+                let epochs: Vec<u64> = missing_keys.iter().map(|k| inner.epochs.read(k)).collect();
+                match l2.get_many(&missing_keys).await {
+                    Ok(entries) => {
+                        for ((&i, entry), epoch) in missing.iter().zip(entries).zip(epochs) {
+                            if let Some(entry) = entry {
+                                self.fill_l1(&full_keys[i], entry.clone(), epoch);
+                                found[i] = Some(entry);
+                                l2_hits += 1;
+                            }
+                        }
+                    }
+                    Err(Error::Corrupt(_)) => {
+                        // One bad entry spoils a batch read; read one by one to find it.
+                        for (&i, epoch) in missing.iter().zip(epochs) {
+                            let entry = self
+                                .l2_read(namespace, &full_keys[i], l2.get(&full_keys[i]).await)
+                                .await;
+                            if let Some(entry) = entry {
+                                self.fill_l1(&full_keys[i], entry.clone(), epoch);
+                                found[i] = Some(entry);
+                                l2_hits += 1;
+                            }
+                        }
+                    }
+                    Err(error) => self.l2_failed(namespace, &missing_keys[0], error).await,
+                }
+            }
+        }
+        let misses = found.len() as u64 - l1_hits - l2_hits;
+        inner.stats.record(namespace, Event::L1Hit, l1_hits);
+        inner.stats.record(namespace, Event::L2Hit, l2_hits);
+        inner.stats.record(namespace, Event::Miss, misses);
+        Ok(found)
+    }
+
+    // ----- writes ------------------------------------------------------------------------
+
+    /// Stores a typed value with the default TTL.
+    pub async fn set<T: Serialize + ?Sized>(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &T,
+    ) -> Result<()> {
+        self.set_with(namespace, key, value, SetOptions::new())
+            .await
+    }
+
+    /// Stores a typed value with options (TTL, compute time).
+    pub async fn set_with<T: Serialize + ?Sized>(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &T,
+        options: SetOptions,
+    ) -> Result<()> {
+        let bytes = codec::encode(value)?;
+        self.set_raw(namespace, key, bytes, options).await
+    }
+
+    /// Stores raw bytes.
+    pub async fn set_raw(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: impl Into<Bytes>,
+        options: SetOptions,
+    ) -> Result<()> {
+        let full = full_key(namespace, key)?;
+        let entry = self.entry_for(value.into(), &options)?;
+        self.write_entries(namespace, vec![(full, entry)]).await
+    }
+
+    /// Stores many typed values in one namespace with the same options; on the disk tier
+    /// they land in one atomic batch.
+    pub async fn mset<T: Serialize>(
+        &self,
+        namespace: &str,
+        items: &[(impl AsRef<str>, T)],
+        options: SetOptions,
+    ) -> Result<()> {
+        let mut entries = Vec::with_capacity(items.len());
+        for (key, value) in items {
+            let full = full_key(namespace, key.as_ref())?;
+            entries.push((full, self.entry_for(codec::encode(value)?, &options)?));
+        }
+        self.write_entries(namespace, entries).await
+    }
+
+    fn entry_for(&self, value: Bytes, options: &SetOptions) -> Result<Entry> {
+        let ttl = options.ttl.unwrap_or(self.inner.default_ttl);
+        check_ttl(ttl)?;
+        let mut entry = Entry::new(value, ttl);
+        if let Some(took) = options.compute_time {
+            entry.compute_ms = u32::try_from(took.as_millis()).unwrap_or(u32::MAX);
+        }
+        Ok(entry)
+    }
+
+    async fn write_entries(&self, namespace: &str, entries: Vec<(String, Entry)>) -> Result<()> {
+        let inner = &*self.inner;
+        if let Some(l2) = &inner.l2 {
+            if let Err(error) = l2.set_many(&entries).await {
+                inner.stats.record(namespace, Event::Error, 1);
+                return Err(error);
+            }
+        }
+        let count = entries.len() as u64;
+        for (full, entry) in entries {
+            inner.epochs.bump(&full);
+            inner.l1.set_now(&full, entry);
+        }
+        inner.stats.record(namespace, Event::Set, count);
+        Ok(())
+    }
+
+    /// Removes one entry; true if it existed.
+    pub async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
+        let inner = &*self.inner;
+        let full = full_key(namespace, key)?;
+        let in_l2 = match &inner.l2 {
+            Some(l2) => match l2.delete(&full).await {
+                Ok(existed) => existed,
+                Err(error) => {
+                    inner.stats.record(namespace, Event::Error, 1);
+                    return Err(error);
+                }
+            },
+            None => false,
+        };
+        inner.epochs.bump(&full);
+        let in_l1 = inner.l1.delete_now(&full);
+        let existed = in_l2 || in_l1;
+        if existed {
+            inner.stats.record(namespace, Event::Delete, 1);
+        }
+        Ok(existed)
+    }
+
+    /// Removes every entry whose full key (`{namespace}:{key}`) matches a glob such as
+    /// `model:metrics:*` (Redis `SCAN MATCH` syntax); returns how many went.
+    pub async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
+        let glob = Glob::new(pattern)?;
+        let inner = &*self.inner;
+        let from_l2 = match &inner.l2 {
+            Some(l2) => Some(l2.delete_matching(&glob).await?),
+            None => None,
+        };
+        inner.epochs.bump_all();
+        let from_l1 = inner.l1.delete_matching_now(&glob);
+        Ok(from_l2.unwrap_or(from_l1))
+    }
+
+    /// Removes every entry of a namespace; returns how many went.
+    pub async fn clear_namespace(&self, namespace: &str) -> Result<u64> {
+        validate_namespace(namespace)?;
+        let prefix = format!("{namespace}{SEPARATOR}");
+        let inner = &*self.inner;
+        let from_l2 = match &inner.l2 {
+            Some(l2) => Some(l2.delete_prefix(&prefix).await?),
+            None => None,
+        };
+        inner.epochs.bump_all();
+        let from_l1 = inner.l1.delete_prefix_now(&prefix);
+        Ok(from_l2.unwrap_or(from_l1))
+    }
+
+    /// Removes everything; returns how many entries went.
+    pub async fn clear_all(&self) -> Result<u64> {
+        let inner = &*self.inner;
+        let from_l2 = match &inner.l2 {
+            Some(l2) => Some(l2.clear().await?),
+            None => None,
+        };
+        inner.epochs.bump_all();
+        let from_l1 = inner.l1.clear_now();
+        Ok(from_l2.unwrap_or(from_l1))
+    }
+
+    /// Makes every acknowledged write durable (fsync on the disk tier).
+    pub async fn flush(&self) -> Result<()> {
+        match &self.inner.l2 {
+            Some(l2) => l2.flush().await,
+            None => Ok(()),
+        }
+    }
+
+    // ----- stats -------------------------------------------------------------------------
+
+    /// Counts since the cache was built, and what each tier holds now.
+    pub async fn stats(&self) -> Result<Stats> {
+        let inner = &*self.inner;
+        let namespaces = inner.stats.snapshot();
+        let mut totals = NamespaceStats::default();
+        for counts in namespaces.values() {
+            totals.accumulate(counts);
+        }
+        let l1 = inner.l1.usage_now();
+        let mut tiers = vec![tier_stats("memory", l1)];
+        let truth = match &inner.l2 {
+            Some(l2) => {
+                let usage = l2.usage().await?;
+                tiers.push(tier_stats(l2.name(), usage));
+                usage
+            }
+            None => l1,
+        };
+        Ok(Stats {
+            totals,
+            evictions: tiers.iter().map(|t| t.evictions).sum(),
+            expirations: truth.expirations,
+            used_memory: l1.bytes,
+            total_keys: truth.entries,
+            namespaces,
+            tiers,
+        })
+    }
+}
+
+fn tier_stats(name: &str, usage: Usage) -> TierStats {
+    TierStats {
+        name: name.to_owned(),
+        entries: usage.entries,
+        bytes: usage.bytes,
+        evictions: usage.evictions,
+        expirations: usage.expirations,
+    }
+}
+
+/// Escapes a namespace or key for use inside a [`Cache::delete_pattern`] glob.
+pub fn escape_pattern(text: &str) -> String {
+    glob::escape(text)
+}

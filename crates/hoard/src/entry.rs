@@ -1,0 +1,247 @@
+//! [`Entry`]: a value with its expiry, and the byte format tiers store it in.
+//!
+//! Format 1, used by every tier that stores bytes (disk, Redis):
+//!
+//! ```text
+//! offset  size  field
+//! 0       1     format version, 1
+//! 1       1     flags: bit 0 = payload is LZ4-compressed (size-prepended block)
+//! 2       8     expires_at, milliseconds since the Unix epoch, little endian
+//! 10      4     compute_ms: how long the value took to compute (0 = unknown), little endian
+//! 14      ..    payload
+//! ```
+//!
+//! The expiry travels with the value so every tier can refuse an expired entry on its own,
+//! and so a value promoted from L2 to L1 keeps its L2 deadline.
+
+use crate::error::{Error, Result};
+use bytes::Bytes;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const FORMAT_VERSION: u8 = 1;
+const FLAG_LZ4: u8 = 1;
+const HEADER_LEN: usize = 14;
+
+/// The current time in milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// One cached value with its expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The stored bytes, never compressed here (tiers compress on their own).
+    pub value: Bytes,
+    /// When the entry stops existing, in milliseconds since the Unix epoch.
+    pub expires_at_ms: u64,
+    /// How long producing the value took, in milliseconds (0 when unknown).
+    pub compute_ms: u32,
+}
+
+impl Entry {
+    /// An entry that expires `ttl` from now.
+    pub fn new(value: impl Into<Bytes>, ttl: Duration) -> Entry {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        Entry {
+            value: value.into(),
+            expires_at_ms: now_ms().saturating_add(ttl_ms),
+            compute_ms: 0,
+        }
+    }
+
+    /// Whether the entry has expired at `now_ms`. An entry is dead from its expiry instant on.
+    pub fn is_expired_at(&self, now_ms: u64) -> bool {
+        self.expires_at_ms <= now_ms
+    }
+
+    /// Time left before expiry, measured from `now_ms`; `None` once expired.
+    pub fn remaining_at(&self, now_ms: u64) -> Option<Duration> {
+        (!self.is_expired_at(now_ms)).then(|| Duration::from_millis(self.expires_at_ms - now_ms))
+    }
+
+    /// Serializes the entry in format 1, compressing the payload with LZ4 when it is at least
+    /// `compress_above` bytes long and compression actually saves space.
+    pub fn encode(&self, compress_above: usize) -> Vec<u8> {
+        let compressed = (self.value.len() >= compress_above)
+            .then(|| lz4_flex::compress_prepend_size(&self.value))
+            .filter(|c| c.len() < self.value.len());
+        let (flags, payload): (u8, &[u8]) = match &compressed {
+            Some(c) => (FLAG_LZ4, c),
+            None => (0, &self.value),
+        };
+        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+        out.push(FORMAT_VERSION);
+        out.push(flags);
+        out.extend_from_slice(&self.expires_at_ms.to_le_bytes());
+        out.extend_from_slice(&self.compute_ms.to_le_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// Reads the expiry from encoded bytes without touching the payload.
+    pub fn decode_expiry(bytes: &[u8]) -> Result<u64> {
+        let header = Self::header(bytes)?;
+        Ok(header.1)
+    }
+
+    fn header(bytes: &[u8]) -> Result<(u8, u64, u32)> {
+        if bytes.len() < HEADER_LEN {
+            return Err(Error::Corrupt(format!(
+                "entry is {} bytes, shorter than its {HEADER_LEN}-byte header",
+                bytes.len()
+            )));
+        }
+        if bytes[0] != FORMAT_VERSION {
+            return Err(Error::Corrupt(format!(
+                "unknown entry format version {}",
+                bytes[0]
+            )));
+        }
+        let flags = bytes[1];
+        if flags & !FLAG_LZ4 != 0 {
+            return Err(Error::Corrupt(format!("unknown entry flags {flags:#04x}")));
+        }
+        let mut expires = [0; 8];
+        expires.copy_from_slice(&bytes[2..10]);
+        let mut compute = [0; 4];
+        compute.copy_from_slice(&bytes[10..14]);
+        Ok((
+            flags,
+            u64::from_le_bytes(expires),
+            u32::from_le_bytes(compute),
+        ))
+    }
+
+    /// Parses format-1 bytes, decompressing the payload if needed.
+    pub fn decode(bytes: &[u8]) -> Result<Entry> {
+        let (flags, expires_at_ms, compute_ms) = Self::header(bytes)?;
+        let payload = &bytes[HEADER_LEN..];
+        let value = if flags & FLAG_LZ4 != 0 {
+            decompress(payload)?.into()
+        } else {
+            Bytes::copy_from_slice(payload)
+        };
+        Ok(Entry {
+            value,
+            expires_at_ms,
+            compute_ms,
+        })
+    }
+}
+
+/// Undoes `lz4_flex::compress_prepend_size`, refusing a declared size that LZ4 could not
+/// have produced from this many bytes (so corrupt input cannot ask for a huge allocation)
+/// or that the data does not fill.
+fn decompress(payload: &[u8]) -> Result<Vec<u8>> {
+    const LZ4_MAX_RATIO: usize = 255;
+    let corrupt = |what: String| Error::Corrupt(format!("bad LZ4 payload: {what}"));
+    let (size, block) = payload
+        .split_first_chunk::<4>()
+        .ok_or_else(|| corrupt("missing size".into()))?;
+    let size = u32::from_le_bytes(*size) as usize;
+    if size > block.len().saturating_mul(LZ4_MAX_RATIO) + 16 {
+        return Err(corrupt(format!(
+            "declared size {size} is impossible for {} bytes",
+            block.len()
+        )));
+    }
+    let out = lz4_flex::decompress(block, size).map_err(|e| corrupt(e.to_string()))?;
+    if out.len() != size {
+        return Err(corrupt(format!(
+            "{} bytes decoded, {size} declared",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(value: &[u8]) -> Entry {
+        Entry {
+            value: Bytes::copy_from_slice(value),
+            expires_at_ms: 1_700_000_000_123,
+            compute_ms: 42,
+        }
+    }
+
+    #[test]
+    fn round_trip_small_value_uncompressed() {
+        let e = entry(b"hello");
+        let bytes = e.encode(1024);
+        assert_eq!(bytes.len(), HEADER_LEN + 5);
+        assert_eq!(bytes[1], 0, "small values are stored as they are");
+        assert_eq!(Entry::decode(&bytes).unwrap(), e);
+        assert_eq!(Entry::decode_expiry(&bytes).unwrap(), 1_700_000_000_123);
+    }
+
+    #[test]
+    fn large_compressible_value_is_compressed() {
+        let e = entry(&b"emotion=happy;".repeat(500));
+        let bytes = e.encode(1024);
+        assert_eq!(bytes[1], FLAG_LZ4);
+        assert!(bytes.len() < e.value.len() / 4, "{} bytes", bytes.len());
+        assert_eq!(Entry::decode(&bytes).unwrap(), e);
+    }
+
+    #[test]
+    fn incompressible_value_is_kept_raw() {
+        // Bytes from a simple LCG do not compress.
+        let mut x: u32 = 12345;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (x >> 16) as u8
+            })
+            .collect();
+        let bytes = entry(&noise).encode(1024);
+        assert_eq!(bytes[1], 0);
+    }
+
+    #[test]
+    fn corrupt_bytes_are_errors_not_panics() {
+        let good = entry(&b"x".repeat(4000)).encode(16);
+        let cases: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![1, 0, 0],
+            {
+                let mut b = good.clone();
+                b[0] = 9;
+                b
+            },
+            {
+                let mut b = good.clone();
+                b[1] = 0x80;
+                b
+            },
+            good[..good.len() - 3].to_vec(),
+            {
+                let mut b = good.clone();
+                b[HEADER_LEN] = 0xff; // the prepended size now lies
+                b
+            },
+        ];
+        for bytes in cases {
+            assert!(
+                matches!(Entry::decode(&bytes), Err(Error::Corrupt(_))),
+                "{bytes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn expiry_is_exclusive() {
+        let e = entry(b"v");
+        assert!(!e.is_expired_at(e.expires_at_ms - 1));
+        assert!(e.is_expired_at(e.expires_at_ms));
+        assert_eq!(
+            e.remaining_at(e.expires_at_ms - 5),
+            Some(Duration::from_millis(5))
+        );
+        assert_eq!(e.remaining_at(e.expires_at_ms), None);
+    }
+}

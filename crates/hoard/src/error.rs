@@ -1,0 +1,75 @@
+//! The one error type of the core crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the core cache.
+///
+/// Input errors (`InvalidKey`, `InvalidNamespace`, `InvalidPattern`, `InvalidDuration`)
+/// say what was wrong with the caller's value; storage errors carry the path or tier
+/// they came from.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A key was empty, too long or held a character keys may not contain.
+    #[error("invalid key {key:?}: {reason}")]
+    InvalidKey {
+        /// The offending key (cut to 80 characters).
+        key: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A namespace was empty, too long or held a character namespaces may not contain.
+    #[error("invalid namespace {namespace:?}: {reason}")]
+    InvalidNamespace {
+        /// The offending namespace (cut to 80 characters).
+        namespace: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A glob pattern could not be used.
+    #[error("invalid pattern {pattern:?}: {reason}")]
+    InvalidPattern {
+        /// The offending pattern (cut to 80 characters).
+        pattern: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A duration such as `2h5m` did not parse.
+    #[error("invalid duration {input:?}: {reason}")]
+    InvalidDuration {
+        /// The text that was given.
+        input: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A value could not be serialized for storage.
+    #[error("cannot encode value: {0}")]
+    Encode(String),
+    /// A stored value could not be read back as the requested type.
+    #[error("cannot decode value as the requested type: {0}")]
+    Decode(String),
+    /// Stored bytes are not a valid hoard entry (truncated, unknown format, bad compression).
+    #[error("corrupt entry: {0}")]
+    Corrupt(String),
+    /// The embedded disk tier failed.
+    #[error("disk tier at {path}: {source}")]
+    Disk {
+        /// The data directory of the disk tier.
+        path: PathBuf,
+        /// What the storage engine reported.
+        #[source]
+        source: fjall::Error,
+    },
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Cuts user input to a length that is safe to echo in an error message.
+pub(crate) fn clip(text: &str) -> String {
+    const MAX: usize = 80;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}

@@ -1,0 +1,221 @@
+//! Glob patterns for `delete_pattern`, with Redis `SCAN MATCH` semantics.
+//!
+//! `*` matches any run of characters (including `:`), `?` one character, `[abc]`, `[a-z]`
+//! and `[^a]` a class, and `\` escapes the next character. The same pattern therefore
+//! selects the same keys on the disk tier here and on Redis.
+
+use crate::error::{clip, Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Literal(char),
+    AnyOne,
+    AnyRun,
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
+
+impl Token {
+    fn matches(&self, c: char) -> bool {
+        match self {
+            Token::Literal(l) => *l == c,
+            Token::AnyOne => true,
+            Token::AnyRun => unreachable!("runs are handled by the matcher"),
+            Token::Class { negated, ranges } => {
+                ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
+            }
+        }
+    }
+}
+
+/// A parsed glob pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob {
+    tokens: Vec<Token>,
+    source: String,
+}
+
+impl Glob {
+    /// Parses a pattern; an unclosed `[` or a trailing `\` is an error.
+    pub fn new(pattern: &str) -> Result<Glob> {
+        let refuse = |reason| Error::InvalidPattern {
+            pattern: clip(pattern),
+            reason,
+        };
+        if pattern.is_empty() {
+            return Err(refuse("pattern is empty"));
+        }
+        let mut tokens = Vec::new();
+        let mut chars = pattern.chars().peekable();
+        while let Some(c) = chars.next() {
+            let token = match c {
+                '*' => {
+                    // Consecutive stars mean the same as one.
+                    if tokens.last() == Some(&Token::AnyRun) {
+                        continue;
+                    }
+                    Token::AnyRun
+                }
+                '?' => Token::AnyOne,
+                '\\' => Token::Literal(chars.next().ok_or_else(|| refuse("ends with '\\'"))?),
+                '[' => {
+                    let negated = chars.next_if_eq(&'^').is_some();
+                    let mut ranges = Vec::new();
+                    loop {
+                        let lo = match chars.next() {
+                            None => return Err(refuse("'[' is never closed")),
+                            Some(']') if !ranges.is_empty() => break,
+                            Some('\\') => chars.next().ok_or_else(|| refuse("ends with '\\'"))?,
+                            Some(c) => c,
+                        };
+                        let hi = if chars.peek() == Some(&'-') {
+                            chars.next();
+                            match chars.next() {
+                                None => return Err(refuse("'[' is never closed")),
+                                Some('\\') => {
+                                    chars.next().ok_or_else(|| refuse("ends with '\\'"))?
+                                }
+                                Some(c) => c,
+                            }
+                        } else {
+                            lo
+                        };
+                        ranges.push((lo.min(hi), lo.max(hi)));
+                    }
+                    Token::Class { negated, ranges }
+                }
+                c => Token::Literal(c),
+            };
+            tokens.push(token);
+        }
+        Ok(Glob {
+            tokens,
+            source: pattern.to_owned(),
+        })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// The literal text every match starts with (`model:metrics:` for `model:metrics:*`),
+    /// so a sorted store can scan only that range.
+    pub fn literal_prefix(&self) -> String {
+        self.tokens
+            .iter()
+            .map_while(|t| match t {
+                Token::Literal(c) => Some(*c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether `text` matches the whole pattern.
+    ///
+    /// Linear-time matching with one backtrack point (the last `*` seen), so a hostile
+    /// pattern like `*a*a*a*b` cannot blow up.
+    pub fn matches(&self, text: &str) -> bool {
+        let text: Vec<char> = text.chars().collect();
+        let (mut t, mut p) = (0, 0);
+        let mut backtrack: Option<(usize, usize)> = None;
+        while t < text.len() {
+            match self.tokens.get(p) {
+                Some(Token::AnyRun) => {
+                    backtrack = Some((p, t));
+                    p += 1;
+                }
+                Some(token) if token.matches(text[t]) => {
+                    p += 1;
+                    t += 1;
+                }
+                _ => match backtrack {
+                    Some((star_p, star_t)) => {
+                        backtrack = Some((star_p, star_t + 1));
+                        p = star_p + 1;
+                        t = star_t + 1;
+                    }
+                    None => return false,
+                },
+            }
+        }
+        self.tokens[p..].iter().all(|t| *t == Token::AnyRun)
+    }
+}
+
+/// Escapes glob metacharacters so `text` matches only itself.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(pattern: &str, yes: &[&str], no: &[&str]) {
+        let glob = Glob::new(pattern).unwrap();
+        for text in yes {
+            assert!(glob.matches(text), "{pattern} should match {text}");
+        }
+        for text in no {
+            assert!(!glob.matches(text), "{pattern} should not match {text}");
+        }
+    }
+
+    #[test]
+    fn seed_003_patterns() {
+        check(
+            "model:metrics:*",
+            &[
+                "model:metrics:abc-123",
+                "model:metrics:",
+                "model:metrics:a:b",
+            ],
+            &["model:comparison:x", "xmodel:metrics:a", "model:metric"],
+        );
+        check("*:top_??", &["m:fi:a:top_10"], &["m:fi:a:top_5", "top_10"]);
+    }
+
+    #[test]
+    fn classes_and_escapes() {
+        check("v[0-9]", &["v0", "v9"], &["va", "v10"]);
+        check("v[^0-9]", &["va"], &["v0"]);
+        check("a[]b]c", &["a]c", "abc"], &["acc"]);
+        check(r"lit\*", &["lit*"], &["lits"]);
+        check(&escape("we[ir]d*?"), &["we[ir]d*?"], &["weid*?", "wei"]);
+    }
+
+    #[test]
+    fn stars_do_not_explode() {
+        let glob = Glob::new("*a*a*a*a*a*a*a*a*b").unwrap();
+        assert!(!glob.matches(&"a".repeat(5000)));
+        check("a**b", &["ab", "axxb"], &["a"]);
+        check("*", &["", "anything"], &[]);
+    }
+
+    #[test]
+    fn literal_prefix_stops_at_first_metacharacter() {
+        assert_eq!(
+            Glob::new("model:metrics:*").unwrap().literal_prefix(),
+            "model:metrics:"
+        );
+        assert_eq!(Glob::new(r"a\*b*").unwrap().literal_prefix(), "a*b");
+        assert_eq!(Glob::new("*x").unwrap().literal_prefix(), "");
+    }
+
+    #[test]
+    fn malformed_patterns_are_errors() {
+        for bad in ["", "a[bc", r"a\", "[", "[a-"] {
+            assert!(Glob::new(bad).is_err(), "{bad:?}");
+        }
+    }
+}

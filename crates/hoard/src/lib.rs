@@ -1,0 +1,58 @@
+//! hoard: a tiered cache for AI/ML backends.
+//!
+//! An in-memory L1 ([moka](https://docs.rs/moka), bounded in bytes) sits in front of one L2:
+//! the embedded disk tier ([fjall](https://docs.rs/fjall), persistent, no service needed)
+//! or, with the Redis tier, a shared Redis. Entries live at `{namespace}:{key}`, every entry
+//! has a TTL, and no tier ever returns an expired entry.
+//!
+//! # Example
+//! ```
+//! use hoard::{Cache, SetOptions, ttl};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! struct Metrics { accuracy: f64, f1_score: f64 }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let dir = tempfile::tempdir()?;
+//! let cache = Cache::open(dir.path())?; // memory + disk, the embedded default
+//!
+//! let m = Metrics { accuracy: 0.95, f1_score: 0.93 };
+//! cache.set_with("model", "metrics:abc-123", &m, SetOptions::new().ttl(ttl::LONG)).await?;
+//! assert_eq!(cache.get::<Metrics>("model", "metrics:abc-123").await?, Some(m));
+//!
+//! // Seed 003's pattern delete, and per-namespace stats.
+//! assert_eq!(cache.delete_pattern("model:metrics:*").await?, 1);
+//! let stats = cache.stats().await?;
+//! assert_eq!(stats.namespaces["model"].l1_hits, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Modules
+//! | module | what |
+//! |---|---|
+//! | [`key`] | key and namespace validation, [`KeyBuilder`], [`stable_hash`] |
+//! | [`ttl`] | TTL presets and `2h5m` durations |
+//! | [`codec`] | typed values to MessagePack bytes |
+//! | [`entry`] | a value with its expiry, and its on-disk format |
+//! | [`store`] | the [`Store`] trait, [`MemoryStore`], [`DiskStore`] |
+//! | [`glob`] | Redis-compatible glob patterns |
+//! | [`stats`] | counters and their snapshot, [`Stats`] |
+
+pub mod cache;
+pub mod codec;
+pub mod entry;
+pub mod error;
+pub mod glob;
+pub mod key;
+pub mod stats;
+pub mod store;
+pub mod ttl;
+
+pub use cache::{escape_pattern, Cache, CacheBuilder, SetOptions};
+pub use entry::Entry;
+pub use error::{Error, Result};
+pub use key::{stable_hash, KeyBuilder};
+pub use stats::{NamespaceStats, Stats, TierStats};
+pub use store::{DiskConfig, DiskStore, Durability, MemoryStore, Store, Usage};

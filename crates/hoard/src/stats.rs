@@ -1,0 +1,254 @@
+//! Counters that stay on in production: striped atomics, no lock on the hot path.
+//!
+//! Each namespace owns a [`Counters`]: a few cache-line-padded stripes of atomics, and a
+//! thread adds to "its" stripe, so two threads hitting the same namespace do not fight
+//! over one cache line. Reading stats sums the stripes. The namespace table is swapped
+//! copy-on-write (`ArcSwap`), so looking a namespace up takes no lock either; only the
+//! first event in a new namespace takes the writer mutex.
+
+use arc_swap::ArcSwap;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+const STRIPES: usize = 8;
+/// Namespaces beyond this many share one row, so a caller that makes namespaces from user
+/// input cannot grow the table without bound.
+pub(crate) const MAX_TRACKED_NAMESPACES: usize = 1024;
+/// The row that collects namespaces past [`MAX_TRACKED_NAMESPACES`].
+pub const OTHER_NAMESPACES: &str = "(other)";
+
+/// What a counter counts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Event {
+    L1Hit = 0,
+    L2Hit,
+    Miss,
+    Set,
+    Delete,
+    Error,
+}
+const EVENTS: usize = 6;
+
+#[repr(align(128))]
+#[derive(Default)]
+struct Stripe([AtomicU64; EVENTS]);
+
+/// Striped event counters of one namespace.
+#[derive(Default)]
+pub(crate) struct Counters {
+    stripes: [Stripe; STRIPES],
+}
+
+fn my_stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % STRIPES;
+    }
+    STRIPE.with(|s| *s)
+}
+
+impl Counters {
+    pub(crate) fn add(&self, event: Event, n: u64) {
+        self.stripes[my_stripe()].0[event as usize].fetch_add(n, Relaxed);
+    }
+
+    fn read(&self) -> [u64; EVENTS] {
+        let mut sums = [0; EVENTS];
+        for stripe in &self.stripes {
+            for (sum, counter) in sums.iter_mut().zip(&stripe.0) {
+                *sum += counter.load(Relaxed);
+            }
+        }
+        sums
+    }
+}
+
+/// Per-namespace counters, looked up without locks.
+#[derive(Default)]
+pub(crate) struct StatsRegistry {
+    namespaces: ArcSwap<HashMap<Box<str>, Arc<Counters>>>,
+    grow: Mutex<()>,
+}
+
+impl StatsRegistry {
+    /// Counts `n` events of one kind in `namespace`.
+    pub(crate) fn record(&self, namespace: &str, event: Event, n: u64) {
+        if let Some(counters) = self.namespaces.load().get(namespace) {
+            counters.add(event, n);
+            return;
+        }
+        self.counters_slow(namespace).add(event, n);
+    }
+
+    #[cold]
+    fn counters_slow(&self, namespace: &str) -> Arc<Counters> {
+        // A poisoned mutex only means another thread panicked while inserting; the map it
+        // guards is swapped atomically, so it is still consistent.
+        let _guard = self.grow.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.namespaces.load_full();
+        let name = if current.len() >= MAX_TRACKED_NAMESPACES {
+            OTHER_NAMESPACES
+        } else {
+            namespace
+        };
+        if let Some(counters) = current.get(name) {
+            return counters.clone();
+        }
+        let mut next = HashMap::clone(&current);
+        let counters = Arc::new(Counters::default());
+        next.insert(name.into(), counters.clone());
+        self.namespaces.store(Arc::new(next));
+        counters
+    }
+
+    /// Sums every namespace's counters.
+    pub(crate) fn snapshot(&self) -> BTreeMap<String, NamespaceStats> {
+        self.namespaces
+            .load()
+            .iter()
+            .map(|(name, counters)| {
+                (
+                    name.to_string(),
+                    NamespaceStats::from_counts(counters.read()),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Counts for one namespace (or for the whole cache in [`Stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NamespaceStats {
+    /// Reads answered from a tier (`l1_hits + l2_hits`).
+    pub hits: u64,
+    /// Reads answered by the in-memory L1.
+    pub l1_hits: u64,
+    /// Reads that missed L1 and were answered by L2.
+    pub l2_hits: u64,
+    /// Reads that found nothing.
+    pub misses: u64,
+    /// `hits / (hits + misses)`, 0 when nothing was read.
+    pub hit_rate: f64,
+    /// Entries written.
+    pub sets: u64,
+    /// Entries removed by `delete` that existed.
+    pub deletes: u64,
+    /// Failed operations (a tier error, a corrupt entry found and dropped).
+    pub errors: u64,
+}
+
+impl NamespaceStats {
+    fn from_counts(c: [u64; EVENTS]) -> NamespaceStats {
+        let mut stats = NamespaceStats {
+            l1_hits: c[Event::L1Hit as usize],
+            l2_hits: c[Event::L2Hit as usize],
+            misses: c[Event::Miss as usize],
+            sets: c[Event::Set as usize],
+            deletes: c[Event::Delete as usize],
+            errors: c[Event::Error as usize],
+            ..NamespaceStats::default()
+        };
+        stats.finish();
+        stats
+    }
+
+    pub(crate) fn accumulate(&mut self, other: &NamespaceStats) {
+        self.l1_hits += other.l1_hits;
+        self.l2_hits += other.l2_hits;
+        self.misses += other.misses;
+        self.sets += other.sets;
+        self.deletes += other.deletes;
+        self.errors += other.errors;
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        self.hits = self.l1_hits + self.l2_hits;
+        let reads = self.hits + self.misses;
+        self.hit_rate = if reads == 0 {
+            0.0
+        } else {
+            self.hits as f64 / reads as f64
+        };
+    }
+}
+
+/// What one tier holds and has dropped on its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierStats {
+    /// `memory`, `disk` or `redis`.
+    pub name: String,
+    /// Entries held (approximate for the disk tier: an LSM tree counts cheaply only so).
+    pub entries: u64,
+    /// Bytes used: weighted bytes in memory, space on disk for the disk tier.
+    pub bytes: u64,
+    /// Entries pushed out to stay within the capacity.
+    pub evictions: u64,
+    /// Expired entries the tier reclaimed (by its sweep or its own expiry).
+    pub expirations: u64,
+}
+
+/// A point-in-time view of the whole cache.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Totals over every namespace.
+    #[serde(flatten)]
+    pub totals: NamespaceStats,
+    /// Evictions summed over tiers.
+    pub evictions: u64,
+    /// Expirations reclaimed by the tier that holds the truth (L2, or L1 without L2).
+    pub expirations: u64,
+    /// Bytes used in memory by L1.
+    pub used_memory: u64,
+    /// Entries held by the tier that holds the truth (L2, or L1 without L2).
+    pub total_keys: u64,
+    /// Per-namespace counts.
+    pub namespaces: BTreeMap<String, NamespaceStats>,
+    /// L1 first, then L2 if there is one.
+    pub tiers: Vec<TierStats>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_from_many_threads_add_up() {
+        let registry = Arc::new(StatsRegistry::default());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let registry = registry.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10_000 {
+                        let ns = if i % 2 == 0 { "a" } else { "b" };
+                        registry.record(ns, Event::L1Hit, 1);
+                        if t == 0 {
+                            registry.record(ns, Event::Miss, 1);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let snap = registry.snapshot();
+        assert_eq!(snap["a"].l1_hits, 20_000);
+        assert_eq!(snap["b"].hits, 20_000);
+        assert_eq!(snap["a"].misses, 5_000);
+        assert!((snap["a"].hit_rate - 0.8).abs() < 1e-9);
+    }
+
+    #[test]
+    fn namespace_table_is_bounded() {
+        let registry = StatsRegistry::default();
+        for i in 0..MAX_TRACKED_NAMESPACES + 10 {
+            registry.record(&format!("ns{i}"), Event::Set, 1);
+        }
+        let snap = registry.snapshot();
+        assert_eq!(snap.len(), MAX_TRACKED_NAMESPACES + 1);
+        assert_eq!(snap[OTHER_NAMESPACES].sets, 10);
+    }
+}

@@ -1,0 +1,441 @@
+//! The embedded disk tier, on fjall (a pure-Rust LSM tree).
+//!
+//! Two keyspaces:
+//! - `entries`: full key -> [`Entry`] in format 1 (see [`crate::entry`]).
+//! - `expiry`: `expires_at_ms` (8 bytes, big endian) ++ full key -> empty. Sorted by
+//!   deadline, so the sweeper finds what has expired by reading only that, never the
+//!   whole store. A `set` writes both in one atomic batch; an overwrite leaves its old
+//!   index row behind, and the sweeper drops such rows when their time comes after
+//!   checking the entry's own deadline.
+//!
+//! Why fjall: pure Rust (no C toolchain, no RocksDB build), crash-safe journal, range scans
+//! for prefix and pattern deletes, atomic batches across keyspaces, and background
+//! compaction, so reclaimed space is given back without our help.
+
+use super::{Store, Usage};
+use crate::entry::{now_ms, Entry};
+use crate::error::{Error, Result};
+use crate::glob::Glob;
+use async_trait::async_trait;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use std::hash::{BuildHasher, RandomState};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How much a write survives once `set` has returned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Writes reach the journal's in-process buffer; fjall writes it out on its own
+    /// (when the buffer fills, on rotation, on close). A crash may lose the last writes.
+    Relaxed,
+    /// Every write is flushed to the operating system before `set` returns: it survives
+    /// the process being killed (even `kill -9`), not a power loss or kernel crash.
+    /// The default: a cache can be rebuilt, but not silently lose what it acknowledged.
+    #[default]
+    Process,
+    /// Every write is `fdatasync`ed before `set` returns: it survives power loss. Slow.
+    Power,
+}
+
+impl Durability {
+    fn persist_mode(self) -> Option<PersistMode> {
+        match self {
+            Durability::Relaxed => None,
+            Durability::Process => Some(PersistMode::Buffer),
+            Durability::Power => Some(PersistMode::SyncData),
+        }
+    }
+}
+
+/// Settings of the disk tier.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct DiskConfig {
+    path: PathBuf,
+    durability: Durability,
+    sweep_interval: Option<Duration>,
+    compress_above: usize,
+}
+
+impl DiskConfig {
+    /// Data in `path` (created if missing), [`Durability::Process`], a sweep every minute,
+    /// values of 1 KiB and more compressed.
+    pub fn new(path: impl Into<PathBuf>) -> DiskConfig {
+        DiskConfig {
+            path: path.into(),
+            durability: Durability::default(),
+            sweep_interval: Some(Duration::from_secs(60)),
+            compress_above: 1024,
+        }
+    }
+
+    /// How much a write survives once acknowledged.
+    pub fn durability(mut self, durability: Durability) -> DiskConfig {
+        self.durability = durability;
+        self
+    }
+
+    /// How often the background sweep reclaims expired entries; `None` turns it off
+    /// (call [`DiskStore::sweep_expired`] yourself).
+    pub fn sweep_interval(mut self, interval: Option<Duration>) -> DiskConfig {
+        self.sweep_interval = interval;
+        self
+    }
+
+    /// Values at least this long are LZ4-compressed when that saves space.
+    ///
+    /// LZ4 rather than zstd: a cache read decompresses on every L2 hit, and LZ4 decodes
+    /// several times faster at a ratio that is close enough on JSON-like values; it is also
+    /// pure Rust here (`lz4_flex`), so no C library joins the build.
+    pub fn compress_above(mut self, bytes: usize) -> DiskConfig {
+        self.compress_above = bytes;
+        self
+    }
+
+    /// Opens the store.
+    pub fn open(self) -> Result<DiskStore> {
+        DiskStore::open(self)
+    }
+}
+
+/// Writers of the same key take the same lock, so the sweeper cannot delete a value that a
+/// concurrent `set` has just written (it re-checks the deadline under the lock).
+const KEY_LOCKS: usize = 64;
+
+struct Inner {
+    path: PathBuf,
+    db: Database,
+    entries: Keyspace,
+    expiry: Keyspace,
+    durability: Durability,
+    compress_above: usize,
+    expirations: AtomicU64,
+    key_locks: Vec<Mutex<()>>,
+    lock_hasher: RandomState,
+}
+
+/// L2 on local disk: survives restarts, reclaims expired entries in the background.
+///
+/// Calls do blocking file I/O directly (reads mostly hit fjall's block cache; writes
+/// append to a journal), which is cheaper than a thread hop per operation. Dropping the
+/// store stops the sweeper and flushes the journal.
+pub struct DiskStore {
+    inner: Arc<Inner>,
+    sweeper: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+}
+
+impl DiskStore {
+    /// Opens (or creates) the store described by `config`.
+    pub fn open(config: DiskConfig) -> Result<DiskStore> {
+        let path = config.path.clone();
+        let disk_error = |source| Error::Disk {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&path).map_err(|e| disk_error(fjall::Error::from(e)))?;
+        let db = Database::builder(&path)
+            .manual_journal_persist(config.durability == Durability::Relaxed)
+            .open()
+            .map_err(disk_error)?;
+        let entries = db
+            .keyspace("entries", KeyspaceCreateOptions::default)
+            .map_err(disk_error)?;
+        let expiry = db
+            .keyspace("expiry", KeyspaceCreateOptions::default)
+            .map_err(disk_error)?;
+        let inner = Arc::new(Inner {
+            path,
+            db,
+            entries,
+            expiry,
+            durability: config.durability,
+            compress_above: config.compress_above,
+            expirations: AtomicU64::new(0),
+            key_locks: (0..KEY_LOCKS).map(|_| Mutex::new(())).collect(),
+            lock_hasher: RandomState::new(),
+        });
+        let sweeper = config
+            .sweep_interval
+            .map(|every| spawn_sweeper(Arc::downgrade(&inner), every));
+        Ok(DiskStore { inner, sweeper })
+    }
+
+    /// The folder the data lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Reclaims every entry whose deadline has passed; returns how many went.
+    ///
+    /// The background sweeper calls this; tests and tools may call it directly.
+    pub fn sweep_expired(&self) -> Result<u64> {
+        self.inner.sweep_expired()
+    }
+
+    /// Counts the entries physically present, expired or not (a full scan: for tests and
+    /// tools, not for hot paths).
+    pub fn physical_len(&self) -> Result<u64> {
+        let mut n = 0;
+        for item in self.inner.entries.iter() {
+            item.key().map_err(|e| self.inner.error(e))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for DiskStore {
+    fn drop(&mut self) {
+        if let Some((stop, handle)) = self.sweeper.take() {
+            drop(stop);
+            let _ = handle.join();
+        }
+        if let Err(error) = self.inner.db.persist(PersistMode::SyncAll) {
+            tracing::warn!(path = %self.inner.path.display(), %error, "disk tier: final flush failed");
+        }
+    }
+}
+
+fn spawn_sweeper(
+    inner: std::sync::Weak<Inner>,
+    every: Duration,
+) -> (mpsc::Sender<()>, JoinHandle<()>) {
+    let (stop, stopped) = mpsc::channel::<()>();
+    let handle = std::thread::Builder::new()
+        .name("hoard-disk-sweep".into())
+        .spawn(move || loop {
+            match stopped.recv_timeout(every) {
+                Err(RecvTimeoutError::Timeout) => {}
+                // The store was dropped (sender gone) or asked us to stop.
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            }
+            let Some(inner) = inner.upgrade() else { return };
+            match inner.sweep_expired() {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(reclaimed = n, "disk tier: swept expired entries"),
+                Err(error) => tracing::warn!(%error, "disk tier: sweep failed"),
+            }
+        })
+        .expect("spawning the sweeper thread");
+    (stop, handle)
+}
+
+fn index_key(expires_at_ms: u64, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + key.len());
+    out.extend_from_slice(&expires_at_ms.to_be_bytes());
+    out.extend_from_slice(key);
+    out
+}
+
+impl Inner {
+    fn error(&self, source: fjall::Error) -> Error {
+        Error::Disk {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn lock_for(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
+        let slot = self.lock_hasher.hash_one(key) as usize % KEY_LOCKS;
+        // The guarded data is `()`: a poisoned lock carries no broken state.
+        self.key_locks[slot]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn batch(&self) -> fjall::OwnedWriteBatch {
+        self.db.batch().durability(self.durability.persist_mode())
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Entry>> {
+        let Some(bytes) = self.entries.get(key).map_err(|e| self.error(e))? else {
+            return Ok(None);
+        };
+        let entry = Entry::decode(&bytes)?;
+        // Expired but not yet swept: absent for every reader.
+        Ok((!entry.is_expired_at(now_ms())).then_some(entry))
+    }
+
+    fn set_many(&self, items: &[(&str, &Entry)]) -> Result<()> {
+        let mut batch = self.batch();
+        for (key, entry) in items {
+            batch.insert(&self.entries, *key, entry.encode(self.compress_above));
+            batch.insert(
+                &self.expiry,
+                index_key(entry.expires_at_ms, key.as_bytes()),
+                [],
+            );
+        }
+        let _guards = self.lock_all(items.iter().map(|(k, _)| k.as_bytes()));
+        batch.commit().map_err(|e| self.error(e))
+    }
+
+    fn delete(&self, key: &str) -> Result<bool> {
+        let _guard = self.lock_for(key.as_bytes());
+        let existed = self.get_live_or_corrupt(key)?;
+        let mut batch = self.batch();
+        batch.remove(&self.entries, key);
+        batch.commit().map_err(|e| self.error(e))?;
+        Ok(existed)
+    }
+
+    /// Whether a live entry is at `key`; a corrupt one counts as absent (it is being removed).
+    fn get_live_or_corrupt(&self, key: &str) -> Result<bool> {
+        match self.entries.get(key).map_err(|e| self.error(e))? {
+            None => Ok(false),
+            Some(bytes) => Ok(Entry::decode_expiry(&bytes).is_ok_and(|exp| exp > now_ms())),
+        }
+    }
+
+    /// Removes every entry in `iter` that `selected` picks; counts the live ones.
+    fn remove_scanned(&self, iter: fjall::Iter, selected: impl Fn(&[u8]) -> bool) -> Result<u64> {
+        const CHUNK: usize = 1024;
+        let now = now_ms();
+        let mut removed = 0;
+        let mut batch = self.batch();
+        for item in iter {
+            let (key, value) = item.into_inner().map_err(|e| self.error(e))?;
+            if !selected(&key) {
+                continue;
+            }
+            removed += u64::from(Entry::decode_expiry(&value).is_ok_and(|exp| exp > now));
+            batch.remove(&self.entries, key);
+            if batch.len() >= CHUNK {
+                std::mem::replace(&mut batch, self.batch())
+                    .commit()
+                    .map_err(|e| self.error(e))?;
+            }
+        }
+        batch.commit().map_err(|e| self.error(e))?;
+        Ok(removed)
+    }
+
+    /// Locks the slots of every key, in slot order so two callers cannot deadlock.
+    fn lock_all<'a>(
+        &self,
+        keys: impl Iterator<Item = &'a [u8]>,
+    ) -> Vec<std::sync::MutexGuard<'_, ()>> {
+        let mut slots: Vec<usize> = keys
+            .map(|k| self.lock_hasher.hash_one(k) as usize % KEY_LOCKS)
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        slots
+            .iter()
+            .map(|&s| self.key_locks[s].lock().unwrap_or_else(|p| p.into_inner()))
+            .collect()
+    }
+
+    fn sweep_expired(&self) -> Result<u64> {
+        const CHUNK: usize = 256;
+        let now = now_ms();
+        let upper = (now + 1).to_be_bytes();
+        let mut reclaimed = 0;
+        loop {
+            // Read a chunk of due index rows, then act on it, so each batch stays small
+            // and writers wait on the key locks only briefly.
+            let due: Vec<fjall::UserKey> = self
+                .expiry
+                .range(..upper.as_slice())
+                .take(CHUNK)
+                .map(|item| item.key())
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| self.error(e))?;
+            let mut chunk_reclaimed = 0;
+            {
+                let _guards = self.lock_all(due.iter().map(|row| &row[8..]));
+                let mut batch = self.batch();
+                for index_row in &due {
+                    let key = &index_row[8..];
+                    let expired = match self.entries.get(key).map_err(|e| self.error(e))? {
+                        // Unreadable entries go too: nobody can use them.
+                        Some(bytes) => Entry::decode_expiry(&bytes).map_or(true, |exp| exp <= now),
+                        // Deleted since: only the index row is left.
+                        None => false,
+                    };
+                    if expired {
+                        batch.remove(&self.entries, key);
+                        chunk_reclaimed += 1;
+                    }
+                    batch.remove(&self.expiry, index_row.clone());
+                }
+                batch.commit().map_err(|e| self.error(e))?;
+            }
+            self.expirations.fetch_add(chunk_reclaimed, Relaxed);
+            reclaimed += chunk_reclaimed;
+            if due.len() < CHUNK {
+                return Ok(reclaimed);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for DiskStore {
+    fn name(&self) -> &'static str {
+        "disk"
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Entry>> {
+        self.inner.get(key)
+    }
+
+    async fn set(&self, key: &str, entry: Entry) -> Result<()> {
+        self.inner.set_many(&[(key, &entry)])
+    }
+
+    async fn set_many(&self, entries: &[(String, Entry)]) -> Result<()> {
+        let items: Vec<(&str, &Entry)> = entries.iter().map(|(k, e)| (k.as_str(), e)).collect();
+        self.inner.set_many(&items)
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        self.inner.delete(key)
+    }
+
+    async fn delete_matching(&self, glob: &Glob) -> Result<u64> {
+        let prefix = glob.literal_prefix();
+        let iter = self.inner.entries.prefix(prefix.as_bytes());
+        self.inner.remove_scanned(iter, |key| {
+            std::str::from_utf8(key).is_ok_and(|k| glob.matches(k))
+        })
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+        let iter = self.inner.entries.prefix(prefix.as_bytes());
+        self.inner.remove_scanned(iter, |_| true)
+    }
+
+    async fn clear(&self) -> Result<u64> {
+        let removed = self
+            .inner
+            .remove_scanned(self.inner.entries.iter(), |_| true)?;
+        self.inner.expiry.clear().map_err(|e| self.inner.error(e))?;
+        Ok(removed)
+    }
+
+    async fn usage(&self) -> Result<Usage> {
+        Ok(Usage {
+            entries: self.inner.entries.approximate_len() as u64,
+            bytes: self
+                .inner
+                .db
+                .disk_space()
+                .map_err(|e| self.inner.error(e))?,
+            evictions: 0,
+            expirations: self.inner.expirations.load(Relaxed),
+        })
+    }
+
+    async fn flush(&self) -> Result<()> {
+        self.inner
+            .db
+            .persist(PersistMode::SyncAll)
+            .map_err(|e| self.inner.error(e))
+    }
+}

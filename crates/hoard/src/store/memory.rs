@@ -1,0 +1,182 @@
+//! The in-memory tier: a byte-weighted moka cache with per-entry expiry.
+
+use super::{Store, Usage};
+use crate::entry::{now_ms, Entry};
+use crate::error::Result;
+use crate::glob::Glob;
+use async_trait::async_trait;
+use moka::notification::RemovalCause;
+use moka::Expiry;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Bytes charged per entry on top of key and value: moka's node, the `Entry` struct and
+/// the key's `String`. An estimate; it keeps many tiny entries from looking free.
+const ENTRY_OVERHEAD: u64 = 96;
+
+/// Expires each entry at its own deadline.
+struct EntryExpiry;
+
+impl Expiry<String, Entry> for EntryExpiry {
+    fn expire_after_create(&self, _key: &String, entry: &Entry, _now: Instant) -> Option<Duration> {
+        Some(Duration::from_millis(
+            entry.expires_at_ms.saturating_sub(now_ms()),
+        ))
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        entry: &Entry,
+        _now: Instant,
+        _current: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(Duration::from_millis(
+            entry.expires_at_ms.saturating_sub(now_ms()),
+        ))
+    }
+}
+
+#[derive(Default)]
+struct Removals {
+    evictions: AtomicU64,
+    expirations: AtomicU64,
+}
+
+/// L1: entries in process memory, bounded by a byte budget.
+///
+/// Reads are lock-free and never await. Capacity counts key and value bytes plus a fixed
+/// per-entry overhead; when full, moka's TinyLFU policy chooses what to evict.
+pub struct MemoryStore {
+    cache: moka::sync::Cache<String, Entry>,
+    removals: Arc<Removals>,
+}
+
+impl MemoryStore {
+    /// A store holding at most `capacity_bytes` of keys and values.
+    pub fn new(capacity_bytes: u64) -> MemoryStore {
+        let removals = Arc::new(Removals::default());
+        let listener_removals = removals.clone();
+        let cache = moka::sync::Cache::builder()
+            .max_capacity(capacity_bytes)
+            .weigher(|key: &String, entry: &Entry| {
+                let weight = key.len() as u64 + entry.value.len() as u64 + ENTRY_OVERHEAD;
+                u32::try_from(weight).unwrap_or(u32::MAX)
+            })
+            .expire_after(EntryExpiry)
+            .eviction_listener(move |_key, _entry, cause| match cause {
+                RemovalCause::Size => {
+                    listener_removals.evictions.fetch_add(1, Relaxed);
+                }
+                RemovalCause::Expired => {
+                    listener_removals.expirations.fetch_add(1, Relaxed);
+                }
+                RemovalCause::Explicit | RemovalCause::Replaced => {}
+            })
+            .build();
+        MemoryStore { cache, removals }
+    }
+
+    /// The live entry at `key`. Synchronous: this is the cache's hot path.
+    pub fn get_now(&self, key: &str) -> Option<Entry> {
+        let entry = self.cache.get(key)?;
+        if entry.is_expired_at(now_ms()) {
+            // moka expires on its own clock; this check makes the invariant ours.
+            self.cache.invalidate(key);
+            return None;
+        }
+        Some(entry)
+    }
+
+    /// Stores an entry (already-expired entries are not stored).
+    pub fn set_now(&self, key: &str, entry: Entry) {
+        if entry.is_expired_at(now_ms()) {
+            self.cache.invalidate(key);
+            return;
+        }
+        self.cache.insert(key.to_owned(), entry);
+    }
+
+    /// Removes `key`; true if a live entry was there.
+    pub fn delete_now(&self, key: &str) -> bool {
+        self.cache
+            .remove(key)
+            .is_some_and(|e| !e.is_expired_at(now_ms()))
+    }
+
+    /// Removes every key `keep_going` selects; returns how many live entries went.
+    fn remove_where(&self, selected: impl Fn(&str) -> bool) -> u64 {
+        let now = now_ms();
+        let mut removed = 0;
+        for (key, entry) in &self.cache {
+            if selected(&key) {
+                self.cache.invalidate(key.as_str());
+                removed += u64::from(!entry.is_expired_at(now));
+            }
+        }
+        removed
+    }
+
+    /// Removes every key matching `glob`.
+    pub fn delete_matching_now(&self, glob: &Glob) -> u64 {
+        self.remove_where(|key| glob.matches(key))
+    }
+
+    /// Removes every key starting with `prefix`.
+    pub fn delete_prefix_now(&self, prefix: &str) -> u64 {
+        self.remove_where(|key| key.starts_with(prefix))
+    }
+
+    /// Removes everything.
+    pub fn clear_now(&self) -> u64 {
+        self.remove_where(|_| true)
+    }
+
+    /// Entries, weighted bytes, evictions and expirations, after moka's pending upkeep.
+    pub fn usage_now(&self) -> Usage {
+        self.cache.run_pending_tasks();
+        Usage {
+            entries: self.cache.entry_count(),
+            bytes: self.cache.weighted_size(),
+            evictions: self.removals.evictions.load(Relaxed),
+            expirations: self.removals.expirations.load(Relaxed),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Entry>> {
+        Ok(self.get_now(key))
+    }
+
+    async fn set(&self, key: &str, entry: Entry) -> Result<()> {
+        self.set_now(key, entry);
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        Ok(self.delete_now(key))
+    }
+
+    async fn delete_matching(&self, glob: &Glob) -> Result<u64> {
+        Ok(self.delete_matching_now(glob))
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+        Ok(self.delete_prefix_now(prefix))
+    }
+
+    async fn clear(&self) -> Result<u64> {
+        Ok(self.clear_now())
+    }
+
+    async fn usage(&self) -> Result<Usage> {
+        Ok(self.usage_now())
+    }
+}

@@ -1,0 +1,89 @@
+//! Tiers: one [`Store`] trait, implemented by [`MemoryStore`] (L1) and [`DiskStore`] (L2).
+//!
+//! A store maps full keys (`{namespace}:{key}`, already validated) to [`Entry`]s.
+//! **Every store refuses expired entries on its own**: `get` never returns an entry whose
+//! expiry has passed, whatever its background reclamation has or has not done yet.
+
+mod disk;
+mod memory;
+
+pub use disk::{DiskConfig, DiskStore, Durability};
+pub use memory::MemoryStore;
+
+use crate::entry::Entry;
+use crate::error::Result;
+use crate::glob::Glob;
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// What a tier holds right now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Entries held (may be approximate; each store says).
+    pub entries: u64,
+    /// Bytes used.
+    pub bytes: u64,
+    /// Entries evicted for capacity since the store opened.
+    pub evictions: u64,
+    /// Expired entries reclaimed since the store opened.
+    pub expirations: u64,
+}
+
+/// A cache tier.
+///
+/// Methods are async so network tiers fit the same trait; the embedded stores answer
+/// without awaiting anything.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A short name for stats and logs: `memory`, `disk`, `redis`.
+    fn name(&self) -> &'static str;
+
+    /// The live entry at `key`, if any.
+    async fn get(&self, key: &str) -> Result<Option<Entry>>;
+
+    /// Many entries at once, in the order of `keys`.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Entry>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get(key).await?);
+        }
+        Ok(out)
+    }
+
+    /// Stores `entry` at `key`, replacing what was there.
+    async fn set(&self, key: &str, entry: Entry) -> Result<()>;
+
+    /// Stores many entries; stores that can write them atomically do.
+    async fn set_many(&self, entries: &[(String, Entry)]) -> Result<()> {
+        for (key, entry) in entries {
+            self.set(key, entry.clone()).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes `key`; true if a live entry was there.
+    async fn delete(&self, key: &str) -> Result<bool>;
+
+    /// Time left before `key` expires; `None` if it is absent or expired.
+    async fn ttl(&self, key: &str) -> Result<Option<Duration>> {
+        let now = crate::entry::now_ms();
+        Ok(self.get(key).await?.and_then(|e| e.remaining_at(now)))
+    }
+
+    /// Removes every key matching `glob`; returns how many live entries went.
+    async fn delete_matching(&self, glob: &Glob) -> Result<u64>;
+
+    /// Removes every key starting with `prefix`; returns how many live entries went.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64>;
+
+    /// Removes everything; returns how many live entries went.
+    async fn clear(&self) -> Result<u64>;
+
+    /// Current size and lifetime counters.
+    async fn usage(&self) -> Result<Usage>;
+
+    /// Makes every acknowledged write durable to the strongest level the store offers.
+    async fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}
