@@ -1,1 +1,98 @@
-//! placeholder
+//! Test fixtures for hoard's crates: temporary directories and child processes.
+//!
+//! Test-only (`publish = false`). Every fixture cleans up when dropped, including when the
+//! test that holds it panics.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use tempfile::TempDir;
+
+/// A fresh temporary directory, removed on drop.
+pub fn temp_dir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("hoard-test-")
+        .tempdir()
+        .expect("creating a temporary directory")
+}
+
+/// A child process that is killed (SIGKILL) and reaped on drop, so a panicking test never
+/// leaves it running.
+pub struct ChildGuard {
+    child: Child,
+    lines: BufReader<ChildStdout>,
+}
+
+impl ChildGuard {
+    /// Spawns `command` with stdout piped for [`ChildGuard::read_line`].
+    pub fn spawn(mut command: Command) -> ChildGuard {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawning child process");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        ChildGuard {
+            child,
+            lines: BufReader::new(stdout),
+        }
+    }
+
+    /// The next line the child printed, without its newline; `None` at end of output.
+    pub fn read_line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match self.lines.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim_end().to_owned()),
+        }
+    }
+
+    /// Kills the child with SIGKILL (no chance to flush or clean up) and waits for it.
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The child's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill_hard();
+    }
+}
+
+/// Polls `done` every 10 ms until it holds or `timeout` passes; returns whether it held.
+///
+/// For waiting on background work (a sweeper, a server coming up) without a fixed sleep.
+pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Total size in bytes of the regular files under `dir`.
+pub fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}

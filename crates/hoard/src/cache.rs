@@ -56,9 +56,9 @@ impl SetOptions {
 /// and no tier ever returns an expired entry.
 ///
 /// # Consistency within a process
-/// Writes go to L2 first, then L1. A read that fills L1 from L2 re-checks a per-key write
-/// epoch afterwards and drops what it filled if a write to the same key raced it, so L1
-/// never keeps a value older than L2's after a `set`, `delete` or clear has returned.
+/// Writes go to L2 first, then L1, under a per-key (striped) lock. A read that fills L1
+/// from L2 re-checks write epochs afterwards and drops what it filled if a write or clear
+/// raced it. So once calls have returned, L1 holds either nothing or what L2 holds.
 ///
 /// # Errors
 /// Bad keys, namespaces, patterns and TTLs are refused with an error naming the problem.
@@ -77,10 +77,27 @@ struct Inner {
     epochs: WriteEpochs,
 }
 
-/// Per-key write counters (striped), so a read filling L1 can tell that a write raced it.
+/// Keeps L1 from holding anything older than L2 when calls race within this process.
+///
+/// - Writers of one key (`set`, `mset`, `delete`) hold that key's stripe lock across the
+///   L2 write and the L1 update, so L1 ends with the value L2 ended with.
+/// - A read that fills L1 from L2 notes the key's stripe epoch (bumped by every write) and
+///   the clear epoch (bumped by pattern deletes and clears) before reading L2, and drops
+///   what it filled if either moved: a write or clear landed after its read began.
+/// - A writer notes the clear epoch before its L2 write and drops its L1 copy if a clear
+///   ran meanwhile (the clear may have removed the L2 copy after the writer wrote it).
 struct WriteEpochs {
     stripes: Vec<AtomicU64>,
+    locks: Vec<tokio::sync::Mutex<()>>,
+    clears: AtomicU64,
     hasher: RandomState,
+}
+
+/// A reader's or writer's view of the epochs before it touched L2.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct EpochMark {
+    key: u64,
+    clears: u64,
 }
 
 impl WriteEpochs {
@@ -89,26 +106,50 @@ impl WriteEpochs {
     fn new() -> WriteEpochs {
         WriteEpochs {
             stripes: (0..Self::STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            locks: (0..Self::STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+            clears: AtomicU64::new(0),
             hasher: RandomState::new(),
         }
     }
 
-    fn slot(&self, key: &str) -> &AtomicU64 {
-        &self.stripes[self.hasher.hash_one(key) as usize % Self::STRIPES]
+    fn slot(&self, key: &str) -> usize {
+        self.hasher.hash_one(key) as usize % Self::STRIPES
     }
 
-    fn read(&self, key: &str) -> u64 {
-        self.slot(key).load(SeqCst)
+    fn mark(&self, key: &str) -> EpochMark {
+        EpochMark {
+            key: self.stripes[self.slot(key)].load(SeqCst),
+            clears: self.clears.load(SeqCst),
+        }
     }
 
     fn bump(&self, key: &str) {
-        self.slot(key).fetch_add(1, SeqCst);
+        self.stripes[self.slot(key)].fetch_add(1, SeqCst);
     }
 
-    fn bump_all(&self) {
-        for stripe in &self.stripes {
-            stripe.fetch_add(1, SeqCst);
+    fn cleared_since(&self, mark: EpochMark) -> bool {
+        self.clears.load(SeqCst) != mark.clears
+    }
+
+    fn bump_clears(&self) {
+        self.clears.fetch_add(1, SeqCst);
+    }
+
+    /// Locks the stripes of `keys`, in stripe order so two writers cannot deadlock.
+    async fn lock<'k>(
+        &self,
+        keys: impl Iterator<Item = &'k str>,
+    ) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+        let mut slots: Vec<usize> = keys.map(|k| self.slot(k)).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        let mut guards = Vec::with_capacity(slots.len());
+        for slot in slots {
+            guards.push(self.locks[slot].lock().await);
         }
+        guards
     }
 }
 
@@ -255,10 +296,10 @@ impl Cache {
         let found = match &inner.l2 {
             Some(l2) => {
                 let full = full_key(namespace, key)?;
-                let epoch = inner.epochs.read(&full);
+                let mark = inner.epochs.mark(&full);
                 let found = self.l2_read(namespace, &full, l2.get(&full).await).await;
                 if let Some(entry) = &found {
-                    self.fill_l1(&full, entry.clone(), epoch);
+                    self.fill_l1(&full, entry.clone(), mark);
                 }
                 found
             }
@@ -302,10 +343,10 @@ impl Cache {
     }
 
     /// Copies an L2 entry into L1, unless a write to the key raced the read.
-    fn fill_l1(&self, full: &str, entry: Entry, epoch_before_read: u64) {
+    fn fill_l1(&self, full: &str, entry: Entry, before_read: EpochMark) {
         let inner = &*self.inner;
         inner.l1.set_now(full, entry);
-        if inner.epochs.read(full) != epoch_before_read {
+        if inner.epochs.mark(full) != before_read {
             // A writer finished its L2 write after our read began: what we copied may be
             // older than L2 now. Dropping it costs one miss; keeping it could serve stale.
             inner.l1.delete_now(full);
@@ -381,12 +422,13 @@ impl Cache {
             if !missing.is_empty() {
                 let missing_keys: Vec<&str> =
                     missing.iter().map(|&i| full_keys[i].as_str()).collect();
-                let epochs: Vec<u64> = missing_keys.iter().map(|k| inner.epochs.read(k)).collect();
+                let marks: Vec<EpochMark> =
+                    missing_keys.iter().map(|k| inner.epochs.mark(k)).collect();
                 match l2.get_many(&missing_keys).await {
                     Ok(entries) => {
-                        for ((&i, entry), epoch) in missing.iter().zip(entries).zip(epochs) {
+                        for ((&i, entry), mark) in missing.iter().zip(entries).zip(marks) {
                             if let Some(entry) = entry {
-                                self.fill_l1(&full_keys[i], entry.clone(), epoch);
+                                self.fill_l1(&full_keys[i], entry.clone(), mark);
                                 found[i] = Some(entry);
                                 l2_hits += 1;
                             }
@@ -394,12 +436,12 @@ impl Cache {
                     }
                     Err(Error::Corrupt(_)) => {
                         // One bad entry spoils a batch read; read one by one to find it.
-                        for (&i, epoch) in missing.iter().zip(epochs) {
+                        for (&i, mark) in missing.iter().zip(marks) {
                             let entry = self
                                 .l2_read(namespace, &full_keys[i], l2.get(&full_keys[i]).await)
                                 .await;
                             if let Some(entry) = entry {
-                                self.fill_l1(&full_keys[i], entry.clone(), epoch);
+                                self.fill_l1(&full_keys[i], entry.clone(), mark);
                                 found[i] = Some(entry);
                                 l2_hits += 1;
                             }
@@ -480,8 +522,29 @@ impl Cache {
         Ok(entry)
     }
 
-    async fn write_entries(&self, namespace: &str, entries: Vec<(String, Entry)>) -> Result<()> {
+    async fn write_entries(
+        &self,
+        namespace: &str,
+        mut entries: Vec<(String, Entry)>,
+    ) -> Result<()> {
         let inner = &*self.inner;
+        // A key given twice: the later value wins, as if written one after the other.
+        // (Within one storage batch the engine's choice would be unspecified.)
+        if entries.len() > 1 {
+            let mut seen = std::collections::HashSet::with_capacity(entries.len());
+            let mut deduped: Vec<(String, Entry)> = entries
+                .into_iter()
+                .rev()
+                .filter(|(k, _)| seen.insert(k.clone()))
+                .collect();
+            deduped.reverse();
+            entries = deduped;
+        }
+        let _locks = inner
+            .epochs
+            .lock(entries.iter().map(|(k, _)| k.as_str()))
+            .await;
+        let before = inner.epochs.mark("");
         if let Some(l2) = &inner.l2 {
             if let Err(error) = l2.set_many(&entries).await {
                 inner.stats.record(namespace, Event::Error, 1);
@@ -489,9 +552,15 @@ impl Cache {
             }
         }
         let count = entries.len() as u64;
+        let cleared = inner.epochs.cleared_since(before);
         for (full, entry) in entries {
             inner.epochs.bump(&full);
-            inner.l1.set_now(&full, entry);
+            if cleared {
+                // A clear ran during our L2 write and may have removed it there.
+                inner.l1.delete_now(&full);
+            } else {
+                inner.l1.set_now(&full, entry);
+            }
         }
         inner.stats.record(namespace, Event::Set, count);
         Ok(())
@@ -501,6 +570,7 @@ impl Cache {
     pub async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
         let inner = &*self.inner;
         let full = full_key(namespace, key)?;
+        let _lock = inner.epochs.lock(std::iter::once(full.as_str())).await;
         let in_l2 = match &inner.l2 {
             Some(l2) => match l2.delete(&full).await {
                 Ok(existed) => existed,
@@ -529,7 +599,7 @@ impl Cache {
             Some(l2) => Some(l2.delete_matching(&glob).await?),
             None => None,
         };
-        inner.epochs.bump_all();
+        inner.epochs.bump_clears();
         let from_l1 = inner.l1.delete_matching_now(&glob);
         Ok(from_l2.unwrap_or(from_l1))
     }
@@ -543,7 +613,7 @@ impl Cache {
             Some(l2) => Some(l2.delete_prefix(&prefix).await?),
             None => None,
         };
-        inner.epochs.bump_all();
+        inner.epochs.bump_clears();
         let from_l1 = inner.l1.delete_prefix_now(&prefix);
         Ok(from_l2.unwrap_or(from_l1))
     }
@@ -555,7 +625,7 @@ impl Cache {
             Some(l2) => Some(l2.clear().await?),
             None => None,
         };
-        inner.epochs.bump_all();
+        inner.epochs.bump_clears();
         let from_l1 = inner.l1.clear_now();
         Ok(from_l2.unwrap_or(from_l1))
     }

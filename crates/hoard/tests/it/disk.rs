@@ -1,0 +1,227 @@
+//! What only the disk tier does: persistence, sweeping, corrupt data.
+
+use hoard::{Cache, DiskConfig, Durability, Entry, SetOptions, Store};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::test]
+async fn entries_survive_drop_and_reopen() {
+    let dir = hoard_testkit::temp_dir();
+    {
+        let cache = Cache::open(dir.path()).unwrap();
+        cache
+            .set("model", "metrics:abc-123", &vec![0.95, 0.93])
+            .await
+            .unwrap();
+        cache
+            .set_raw("blobs", "b", vec![7u8; 10_000], SetOptions::new())
+            .await
+            .unwrap();
+        cache
+            .set_with(
+                "model",
+                "short",
+                &1,
+                SetOptions::new().ttl(Duration::from_millis(100)),
+            )
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cache = Cache::open(dir.path()).unwrap();
+    assert_eq!(
+        cache
+            .get::<Vec<f64>>("model", "metrics:abc-123")
+            .await
+            .unwrap(),
+        Some(vec![0.95, 0.93])
+    );
+    assert_eq!(
+        cache.get_raw("blobs", "b").await.unwrap().as_deref(),
+        Some(&[7u8; 10_000][..])
+    );
+    assert_eq!(
+        cache.get::<i32>("model", "short").await.unwrap(),
+        None,
+        "expired while closed"
+    );
+    // The TTL kept counting while the store was closed.
+    let ttl = cache
+        .ttl("model", "metrics:abc-123")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ttl < cache.default_ttl());
+    let s = cache.stats().await.unwrap();
+    assert_eq!(
+        s.namespaces["model"].l2_hits, 1,
+        "first read after reopen comes from disk"
+    );
+}
+
+#[tokio::test]
+async fn sweep_reclaims_expired_entries_without_reads() {
+    let dir = hoard_testkit::temp_dir();
+    let disk = DiskConfig::new(dir.path())
+        .sweep_interval(None)
+        .open()
+        .unwrap();
+    for i in 0..100 {
+        disk.set(
+            &format!("ns:short{i}"),
+            Entry::new(&b"v"[..], Duration::from_millis(100)),
+        )
+        .await
+        .unwrap();
+    }
+    for i in 0..10 {
+        disk.set(
+            &format!("ns:long{i}"),
+            Entry::new(&b"v"[..], Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    }
+    // Overwritten with a longer life: its old index row must not take it down.
+    disk.set(
+        "ns:revived",
+        Entry::new(&b"old"[..], Duration::from_millis(100)),
+    )
+    .await
+    .unwrap();
+    disk.set(
+        "ns:revived",
+        Entry::new(&b"new"[..], Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
+    // Deleted before expiry: only an index row remains.
+    disk.set(
+        "ns:deleted",
+        Entry::new(&b"v"[..], Duration::from_millis(100)),
+    )
+    .await
+    .unwrap();
+    disk.delete("ns:deleted").await.unwrap();
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        disk.physical_len().unwrap(),
+        111,
+        "expired entries still take space"
+    );
+    assert_eq!(disk.sweep_expired().unwrap(), 100);
+    assert_eq!(disk.physical_len().unwrap(), 11);
+    assert_eq!(
+        disk.get("ns:revived")
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+            .as_ref(),
+        b"new"
+    );
+    assert_eq!(disk.usage().await.unwrap().expirations, 100);
+    assert_eq!(disk.sweep_expired().unwrap(), 0, "nothing left to sweep");
+}
+
+#[tokio::test]
+async fn background_sweeper_reclaims_on_its_own() {
+    let dir = hoard_testkit::temp_dir();
+    let disk = DiskConfig::new(dir.path())
+        .sweep_interval(Some(Duration::from_millis(50)))
+        .open()
+        .unwrap();
+    for i in 0..50 {
+        disk.set(
+            &format!("ns:k{i}"),
+            Entry::new(&b"v"[..], Duration::from_millis(50)),
+        )
+        .await
+        .unwrap();
+    }
+    let reclaimed = hoard_testkit::wait_until(Duration::from_secs(10), || {
+        disk.physical_len().unwrap() == 0
+    });
+    assert!(
+        reclaimed,
+        "sweeper left {} entries",
+        disk.physical_len().unwrap()
+    );
+    // Dropping the store stops the sweeper thread (the test would hang otherwise).
+    drop(disk);
+}
+
+#[tokio::test]
+async fn corrupt_entry_reads_as_miss_is_counted_and_removed() {
+    let dir = hoard_testkit::temp_dir();
+    {
+        let cache = Cache::open(dir.path()).unwrap();
+        cache.set("ns", "good", &1).await.unwrap();
+    }
+    {
+        // Damage the store underneath hoard, with the storage engine itself.
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
+        let entries = db
+            .keyspace("entries", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        entries
+            .insert("ns:bad", b"\x01\x00short".as_slice())
+            .unwrap();
+        entries
+            .insert("ns:worse", b"\x07garbage-version-garbage".as_slice())
+            .unwrap();
+        db.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+    let disk = Arc::new(DiskConfig::new(dir.path()).open().unwrap());
+    let cache = Cache::builder().l2(disk.clone()).build().unwrap();
+    assert_eq!(cache.get::<i32>("ns", "bad").await.unwrap(), None);
+    assert_eq!(
+        cache.mget::<i32>("ns", &["worse", "good"]).await.unwrap(),
+        vec![None, Some(1)]
+    );
+    let s = cache.stats().await.unwrap();
+    assert_eq!(s.namespaces["ns"].errors, 2);
+    assert_eq!(
+        disk.physical_len().unwrap(),
+        1,
+        "corrupt entries were removed"
+    );
+    assert!(matches!(disk.get("ns:bad").await, Ok(None)));
+}
+
+#[tokio::test]
+async fn every_durability_round_trips_across_reopen() {
+    for durability in [Durability::Relaxed, Durability::Process, Durability::Power] {
+        let dir = hoard_testkit::temp_dir();
+        {
+            let cache = Cache::builder()
+                .disk(DiskConfig::new(dir.path()).durability(durability))
+                .build()
+                .unwrap();
+            cache
+                .mset("ns", &[("a", 1), ("b", 2)], SetOptions::new())
+                .await
+                .unwrap();
+            cache.flush().await.unwrap();
+        }
+        let cache = Cache::open(dir.path()).unwrap();
+        assert_eq!(
+            cache.mget::<i32>("ns", &["a", "b"]).await.unwrap(),
+            vec![Some(1), Some(2)],
+            "{durability:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unusable_data_dir_is_a_clear_error() {
+    let dir = hoard_testkit::temp_dir();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let err = Cache::open(&file)
+        .err()
+        .expect("a file is not a data dir")
+        .to_string();
+    assert!(err.contains("not-a-dir"), "names the path: {err}");
+}

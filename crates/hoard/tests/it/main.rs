@@ -1,0 +1,10 @@
+//! Integration tests of the `hoard` crate, in one binary.
+//!
+//! `suite` holds behaviour every backend must show; the `backend_suite!` macro runs each
+//! case once per backend. `disk` and `keys` hold what is specific to them.
+
+mod backend;
+mod disk;
+mod keys;
+mod model;
+mod suite;

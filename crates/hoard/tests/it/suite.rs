@@ -1,0 +1,480 @@
+//! Behaviour every backend shows, run once per backend.
+
+use crate::backend::{backend_suite, Backend};
+use hoard::{Entry, Error, SetOptions};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::time::Duration;
+
+backend_suite!(
+    typed_and_raw_round_trip,
+    default_ttl_applies,
+    expired_entries_are_never_returned,
+    l1_never_outlives_l2_expiry,
+    mget_and_mset_with_missing_keys,
+    delete_reports_whether_it_existed,
+    delete_pattern_touches_only_matches,
+    clear_namespace_touches_only_that_namespace,
+    clear_all_empties_every_tier,
+    bad_input_is_refused_with_a_reason,
+    stats_after_known_sequence,
+    concurrent_tasks_lose_no_updates,
+    wrong_type_is_a_decode_error,
+    mset_with_a_repeated_key_keeps_the_last_value,
+);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Metrics {
+    accuracy: f64,
+    f1_score: f64,
+    labels: Vec<String>,
+}
+
+fn metrics(accuracy: f64) -> Metrics {
+    Metrics {
+        accuracy,
+        f1_score: accuracy - 0.02,
+        labels: vec!["happy".into(), "sad".into()],
+    }
+}
+
+fn short(ms: u64) -> SetOptions {
+    SetOptions::new().ttl(Duration::from_millis(ms))
+}
+
+async fn typed_and_raw_round_trip(b: Backend) {
+    let c = &b.cache;
+    c.set("model", "metrics:abc-123", &metrics(0.95))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.get::<Metrics>("model", "metrics:abc-123").await.unwrap(),
+        Some(metrics(0.95)),
+        "{}",
+        b.name
+    );
+    c.set_raw("blobs", "wav:1", &b"RIFF\0\0"[..], SetOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        c.get_raw("blobs", "wav:1").await.unwrap().as_deref(),
+        Some(&b"RIFF\0\0"[..])
+    );
+    // A large value (compressed on the byte tiers) comes back whole.
+    let big = serde_json::json!({"segments": vec!["the quick brown fox"; 2000]});
+    c.set("transcripts", "clip:9", &big).await.unwrap();
+    assert_eq!(
+        c.get::<serde_json::Value>("transcripts", "clip:9")
+            .await
+            .unwrap(),
+        Some(big.clone())
+    );
+    if let Some(l2) = &b.l2 {
+        let stored = l2.get("transcripts:clip:9").await.unwrap().expect("in L2");
+        assert_eq!(
+            hoard::codec::decode::<serde_json::Value>(&stored.value).unwrap(),
+            big
+        );
+    }
+    // Overwrite replaces.
+    c.set("model", "metrics:abc-123", &metrics(0.5))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.get::<Metrics>("model", "metrics:abc-123").await.unwrap(),
+        Some(metrics(0.5))
+    );
+    assert_eq!(
+        c.get::<Metrics>("model", "metrics:nope").await.unwrap(),
+        None
+    );
+}
+
+async fn default_ttl_applies(b: Backend) {
+    let c = &b.cache;
+    c.set("ns", "k", &1).await.unwrap();
+    let ttl = c.ttl("ns", "k").await.unwrap().expect("has a TTL");
+    assert!(
+        ttl <= c.default_ttl() && ttl > c.default_ttl() - Duration::from_secs(5),
+        "{ttl:?}"
+    );
+    c.set_with(
+        "ns",
+        "short",
+        &1,
+        SetOptions::new().ttl(hoard::ttl::VERY_SHORT),
+    )
+    .await
+    .unwrap();
+    let ttl = c.ttl("ns", "short").await.unwrap().unwrap();
+    assert!(
+        ttl <= Duration::from_secs(300) && ttl > Duration::from_secs(295),
+        "{ttl:?}"
+    );
+    assert!(c.exists("ns", "k").await.unwrap());
+    assert!(!c.exists("ns", "absent").await.unwrap());
+    assert_eq!(c.ttl("ns", "absent").await.unwrap(), None);
+}
+
+async fn expired_entries_are_never_returned(b: Backend) {
+    let c = &b.cache;
+    c.set_with("ns", "soon", &"v", short(150)).await.unwrap();
+    c.mset("ns", &[("m1", 1), ("m2", 2)], short(150))
+        .await
+        .unwrap();
+    c.set_with(
+        "ns",
+        "later",
+        &"v",
+        SetOptions::new().ttl(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
+    assert!(c.get::<String>("ns", "soon").await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(250)).await;
+
+    assert_eq!(
+        c.get::<String>("ns", "soon").await.unwrap(),
+        None,
+        "{}",
+        b.name
+    );
+    assert_eq!(c.get_raw("ns", "soon").await.unwrap(), None);
+    assert!(!c.exists("ns", "soon").await.unwrap());
+    assert_eq!(c.ttl("ns", "soon").await.unwrap(), None);
+    let got = c.mget_raw("ns", &["m1", "m2", "later"]).await.unwrap();
+    assert_eq!(
+        (got[0].is_none(), got[1].is_none(), got[2].is_some()),
+        (true, true, true)
+    );
+    assert_eq!(
+        c.get::<String>("ns", "later").await.unwrap().as_deref(),
+        Some("v")
+    );
+    // Each tier on its own refuses it too, swept or not.
+    if let Some(l2) = &b.l2 {
+        assert!(l2.get("ns:soon").await.unwrap().is_none());
+        assert!(l2
+            .get_many(&["ns:m1", "ns:m2"])
+            .await
+            .unwrap()
+            .iter()
+            .all(Option::is_none));
+        assert_eq!(l2.ttl("ns:soon").await.unwrap(), None);
+    }
+    // Deleting an expired entry reports that nothing live was there.
+    assert!(!c.delete("ns", "soon").await.unwrap());
+}
+
+async fn l1_never_outlives_l2_expiry(b: Backend) {
+    let Some(l2) = &b.l2 else { return };
+    // Written behind L1's back with a short life, then read through the cache (fills L1).
+    l2.set("ns:k", Entry::new(&b"v"[..], Duration::from_millis(200)))
+        .await
+        .unwrap();
+    assert!(b.cache.get_raw("ns", "k").await.unwrap().is_some());
+    let stats = b.cache.stats().await.unwrap();
+    assert_eq!(stats.namespaces["ns"].l2_hits, 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        b.cache.get_raw("ns", "k").await.unwrap(),
+        None,
+        "{}",
+        b.name
+    );
+}
+
+async fn mget_and_mset_with_missing_keys(b: Backend) {
+    let c = &b.cache;
+    let items: Vec<(String, Metrics)> = (0..20)
+        .map(|i| (format!("m:{i}"), metrics(i as f64)))
+        .collect();
+    c.mset("model", &items, SetOptions::new()).await.unwrap();
+    let keys = ["m:3", "missing:1", "m:19", "m:0", "missing:2"];
+    let got = c.mget::<Metrics>("model", &keys).await.unwrap();
+    assert_eq!(
+        got,
+        vec![
+            Some(metrics(3.0)),
+            None,
+            Some(metrics(19.0)),
+            Some(metrics(0.0)),
+            None
+        ],
+        "{}",
+        b.name
+    );
+    // Values only in L2 are found too, and in input order.
+    if let Some(l2) = &b.l2 {
+        l2.set(
+            "model:only-l2",
+            Entry::new(
+                hoard::codec::encode(&metrics(7.0)).unwrap(),
+                Duration::from_secs(60),
+            ),
+        )
+        .await
+        .unwrap();
+        let got = c
+            .mget::<Metrics>("model", &["missing", "only-l2", "m:1"])
+            .await
+            .unwrap();
+        assert_eq!(got, vec![None, Some(metrics(7.0)), Some(metrics(1.0))]);
+    }
+    let empty: [&str; 0] = [];
+    assert!(c.mget_raw("model", &empty).await.unwrap().is_empty());
+    // One bad key refuses the whole call, before anything is written.
+    let bad = c
+        .mset("model", &[("ok", 1), ("bad key", 2)], SetOptions::new())
+        .await;
+    assert!(matches!(bad, Err(Error::InvalidKey { .. })));
+    assert_eq!(c.get::<i32>("model", "ok").await.unwrap(), None);
+}
+
+async fn delete_reports_whether_it_existed(b: Backend) {
+    let c = &b.cache;
+    c.set("ns", "k", &1).await.unwrap();
+    assert!(c.delete("ns", "k").await.unwrap());
+    assert!(!c.delete("ns", "k").await.unwrap());
+    assert_eq!(c.get::<i32>("ns", "k").await.unwrap(), None);
+    if let Some(l2) = &b.l2 {
+        assert!(l2.get("ns:k").await.unwrap().is_none());
+    }
+}
+
+async fn fill_model_keys(b: &Backend) {
+    let c = &b.cache;
+    for id in ["abc-123", "def-456"] {
+        c.set("model", &format!("metrics:{id}"), &1).await.unwrap();
+        c.set("model", &format!("feature_importance:{id}"), &2)
+            .await
+            .unwrap();
+        c.set("model", &format!("comparison:{id}"), &3)
+            .await
+            .unwrap();
+    }
+    c.set("modelx", "metrics:abc-123", &4).await.unwrap();
+    c.set("other", "metrics:abc-123", &5).await.unwrap();
+}
+
+async fn remaining_keys(b: &Backend) -> HashSet<String> {
+    let mut left = HashSet::new();
+    for ns in ["model", "modelx", "other"] {
+        for kind in ["metrics", "feature_importance", "comparison"] {
+            for id in ["abc-123", "def-456"] {
+                let key = format!("{kind}:{id}");
+                if b.cache.get_raw(ns, &key).await.unwrap().is_some() {
+                    left.insert(format!("{ns}:{key}"));
+                }
+            }
+        }
+    }
+    left
+}
+
+async fn delete_pattern_touches_only_matches(b: Backend) {
+    fill_model_keys(&b).await;
+    assert_eq!(
+        b.cache.delete_pattern("model:metrics:*").await.unwrap(),
+        2,
+        "{}",
+        b.name
+    );
+    let left = remaining_keys(&b).await;
+    assert_eq!(left.len(), 6, "{left:?}");
+    assert!(!left.contains("model:metrics:abc-123"));
+    assert!(left.contains("modelx:metrics:abc-123") && left.contains("other:metrics:abc-123"));
+    // A pattern spanning namespaces, with a class.
+    assert_eq!(
+        b.cache.delete_pattern("*:comparison:[a-c]*").await.unwrap(),
+        1
+    );
+    assert!(!remaining_keys(&b)
+        .await
+        .contains("model:comparison:abc-123"));
+    assert_eq!(b.cache.delete_pattern("nothing:*").await.unwrap(), 0);
+    assert!(matches!(
+        b.cache.delete_pattern("model:[").await,
+        Err(Error::InvalidPattern { .. })
+    ));
+}
+
+async fn clear_namespace_touches_only_that_namespace(b: Backend) {
+    fill_model_keys(&b).await;
+    assert_eq!(
+        b.cache.clear_namespace("model").await.unwrap(),
+        6,
+        "{}",
+        b.name
+    );
+    let left = remaining_keys(&b).await;
+    let expected: HashSet<String> = ["modelx:metrics:abc-123", "other:metrics:abc-123"]
+        .map(String::from)
+        .into();
+    assert_eq!(left, expected);
+    assert_eq!(b.cache.clear_namespace("model").await.unwrap(), 0);
+    assert!(b.cache.clear_namespace("bad ns").await.is_err());
+}
+
+async fn clear_all_empties_every_tier(b: Backend) {
+    fill_model_keys(&b).await;
+    assert_eq!(b.cache.clear_all().await.unwrap(), 8, "{}", b.name);
+    assert!(remaining_keys(&b).await.is_empty());
+    if let Some(disk) = &b.disk {
+        assert_eq!(disk.physical_len().unwrap(), 0);
+    }
+    b.cache.set("model", "after", &1).await.unwrap();
+    assert_eq!(b.cache.get::<i32>("model", "after").await.unwrap(), Some(1));
+}
+
+async fn bad_input_is_refused_with_a_reason(b: Backend) {
+    let c = &b.cache;
+    let long_namespace = "n".repeat(129);
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("", "k".into(), "namespace is empty"),
+        ("a:b", "k".into(), "contains ':'"),
+        ("ns", "".into(), "key is empty"),
+        ("ns", "has space".into(), "whitespace"),
+        ("ns", "ctl\u{1}".into(), "control character"),
+        ("ns", "k".repeat(1025), "longer than 1024"),
+        (&long_namespace, "k".into(), "longer than 128"),
+    ];
+    for (ns, key, reason) in &cases {
+        let set = c.set(ns, key, &1).await.unwrap_err().to_string();
+        assert!(set.contains(reason), "set {ns:?}/{key:?}: {set}");
+        let get = c.get::<i32>(ns, key).await.unwrap_err().to_string();
+        assert!(get.contains(reason), "get {ns:?}/{key:?}: {get}");
+        assert!(c.delete(ns, key).await.is_err());
+    }
+    let zero = c
+        .set_with("ns", "k", &1, SetOptions::new().ttl(Duration::ZERO))
+        .await;
+    assert!(zero.unwrap_err().to_string().contains("greater than zero"));
+    // Nothing was written by any refused call.
+    assert_eq!(c.stats().await.unwrap().totals.sets, 0);
+}
+
+async fn stats_after_known_sequence(b: Backend) {
+    let c = &b.cache;
+    c.set("a", "one", &1).await.unwrap();
+    c.set("a", "two", &2).await.unwrap();
+    c.set("b", "one", &1).await.unwrap();
+    c.get::<i32>("a", "one").await.unwrap(); // L1 hit
+    c.get::<i32>("a", "one").await.unwrap(); // L1 hit
+    c.get::<i32>("a", "absent").await.unwrap(); // miss
+    c.mget::<i32>("b", &["one", "x", "y"]).await.unwrap(); // 1 hit, 2 misses
+    let mut l2_hits = 0;
+    if let Some(l2) = &b.l2 {
+        l2.set(
+            "a:behind",
+            Entry::new(hoard::codec::encode(&3).unwrap(), Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+        c.get::<i32>("a", "behind").await.unwrap(); // L2 hit, fills L1
+        c.get::<i32>("a", "behind").await.unwrap(); // now an L1 hit
+        l2_hits = 1;
+    }
+    assert!(c.delete("a", "two").await.unwrap());
+    assert!(!c.delete("a", "two").await.unwrap());
+
+    let s = c.stats().await.unwrap();
+    let a = &s.namespaces["a"];
+    assert_eq!(
+        (a.l1_hits, a.l2_hits, a.misses),
+        (2 + l2_hits, l2_hits, 1),
+        "{}: {a:?}",
+        b.name
+    );
+    assert_eq!((a.sets, a.deletes, a.errors), (2, 1, 0));
+    let nb = &s.namespaces["b"];
+    assert_eq!((nb.hits, nb.misses, nb.sets), (1, 2, 1));
+    assert_eq!(s.totals.hits, 3 + 2 * l2_hits);
+    assert_eq!(s.totals.misses, 3);
+    let expected_rate = s.totals.hits as f64 / (s.totals.hits + 3) as f64;
+    assert!((s.totals.hit_rate - expected_rate).abs() < 1e-9);
+    assert_eq!(s.tiers[0].name, "memory");
+    assert_eq!(s.tiers.len(), 1 + usize::from(b.l2.is_some()));
+    assert_eq!(
+        s.tiers[0].entries,
+        2 + l2_hits,
+        "L1 holds a:one, b:one (and a:behind)"
+    );
+    assert!(s.used_memory > 0);
+    assert!(s.total_keys >= 2);
+}
+
+async fn concurrent_tasks_lose_no_updates(b: Backend) {
+    const TASKS: usize = 16;
+    const KEYS: usize = 200;
+    let mut handles = Vec::new();
+    for t in 0..TASKS {
+        let c = b.cache.clone();
+        handles.push(tokio::spawn(async move {
+            for k in 0..KEYS {
+                c.set("conc", &format!("t{t}:k{k}"), &(t * 1000 + k))
+                    .await
+                    .unwrap();
+                // Everyone also hammers one shared key.
+                c.set("conc", "shared", &(t * 1000 + k)).await.unwrap();
+                assert_eq!(
+                    c.get::<usize>("conc", &format!("t{t}:k{k}")).await.unwrap(),
+                    Some(t * 1000 + k)
+                );
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    for t in 0..TASKS {
+        let keys: Vec<String> = (0..KEYS).map(|k| format!("t{t}:k{k}")).collect();
+        let got = b.cache.mget::<usize>("conc", &keys).await.unwrap();
+        let expected: Vec<Option<usize>> = (0..KEYS).map(|k| Some(t * 1000 + k)).collect();
+        assert_eq!(got, expected, "{} task {t}", b.name);
+    }
+    // The shared key holds one of the values written last by some task, in every tier.
+    let shared = b
+        .cache
+        .get::<usize>("conc", "shared")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(shared % 1000, KEYS - 1, "{shared}");
+    if let Some(l2) = &b.l2 {
+        let in_l2 = l2.get("conc:shared").await.unwrap().unwrap();
+        assert_eq!(
+            hoard::codec::decode::<usize>(&in_l2.value).unwrap(),
+            shared,
+            "L1 and L2 agree"
+        );
+    }
+    let s = b.cache.stats().await.unwrap();
+    assert_eq!(s.namespaces["conc"].sets, (TASKS * KEYS * 2) as u64);
+}
+
+async fn wrong_type_is_a_decode_error(b: Backend) {
+    b.cache.set("ns", "k", &"a string").await.unwrap();
+    let err = b.cache.get::<Metrics>("ns", "k").await.unwrap_err();
+    assert!(matches!(err, Error::Decode(_)), "{err}");
+    // The entry is still there for the right type.
+    assert_eq!(
+        b.cache.get::<String>("ns", "k").await.unwrap().as_deref(),
+        Some("a string")
+    );
+}
+
+async fn mset_with_a_repeated_key_keeps_the_last_value(b: Backend) {
+    let items = [("k", 1), ("other", 2), ("k", 3)];
+    b.cache.mset("ns", &items, SetOptions::new()).await.unwrap();
+    assert_eq!(
+        b.cache.get::<i32>("ns", "k").await.unwrap(),
+        Some(3),
+        "{}",
+        b.name
+    );
+    if let Some(l2) = &b.l2 {
+        let stored = l2.get("ns:k").await.unwrap().unwrap();
+        assert_eq!(hoard::codec::decode::<i32>(&stored.value).unwrap(), 3);
+    }
+}
