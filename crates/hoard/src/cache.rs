@@ -230,10 +230,11 @@ impl CacheBuilder {
 }
 
 fn check_ttl(ttl: Duration) -> Result<()> {
-    if ttl.is_zero() {
+    // Deadlines are kept in whole milliseconds: a shorter TTL would expire as it is written.
+    if ttl < Duration::from_millis(1) {
         return Err(Error::InvalidDuration {
-            input: "0s".into(),
-            reason: "a TTL must be greater than zero".into(),
+            input: crate::ttl::format_duration(ttl),
+            reason: "a TTL must be at least 1ms".into(),
         });
     }
     Ok(())
@@ -331,14 +332,22 @@ impl Cache {
     }
 
     async fn l2_failed(&self, namespace: &str, full: &str, error: Error) {
-        self.inner.stats.record(namespace, Event::Error, 1);
+        let inner = &*self.inner;
+        inner.stats.record(namespace, Event::Error, 1);
         tracing::warn!(key = full, %error, "L2 read failed; answering as a miss");
-        if matches!(error, Error::Corrupt(_)) {
-            if let Some(l2) = &self.inner.l2 {
-                if let Err(error) = l2.delete(full).await {
-                    tracing::warn!(key = full, %error, "could not remove corrupt entry");
-                }
+        let (Error::Corrupt(_), Some(l2)) = (&error, &inner.l2) else {
+            return;
+        };
+        // Remove the corrupt entry like any write: under the key's lock, and only if it is
+        // still corrupt (a valid value written meanwhile stays).
+        let _lock = inner.epochs.lock(std::iter::once(full)).await;
+        match l2.delete_if_corrupt(full).await {
+            Ok(true) => {
+                inner.epochs.bump(full);
+                inner.l1.delete_now(full);
             }
+            Ok(false) => {}
+            Err(error) => tracing::warn!(key = full, %error, "could not remove corrupt entry"),
         }
     }
 
@@ -447,7 +456,7 @@ impl Cache {
                             }
                         }
                     }
-                    Err(error) => self.l2_failed(namespace, &missing_keys[0], error).await,
+                    Err(error) => self.l2_failed(namespace, missing_keys[0], error).await,
                 }
             }
         }
@@ -548,18 +557,22 @@ impl Cache {
         if let Some(l2) = &inner.l2 {
             if let Err(error) = l2.set_many(&entries).await {
                 inner.stats.record(namespace, Event::Error, 1);
+                // L2 may hold the old or the new value now: keep neither in L1.
+                for (full, _) in &entries {
+                    inner.epochs.bump(full);
+                    inner.l1.delete_now(full);
+                }
                 return Err(error);
             }
         }
         let count = entries.len() as u64;
-        let cleared = inner.epochs.cleared_since(before);
         for (full, entry) in entries {
             inner.epochs.bump(&full);
-            if cleared {
-                // A clear ran during our L2 write and may have removed it there.
+            inner.l1.set_now(&full, entry);
+            // A clear that ran during our L2 write may have removed the value there; check
+            // after writing L1 (not before) so a clear landing in between is seen too.
+            if inner.epochs.cleared_since(before) {
                 inner.l1.delete_now(&full);
-            } else {
-                inner.l1.set_now(&full, entry);
             }
         }
         inner.stats.record(namespace, Event::Set, count);
@@ -576,6 +589,8 @@ impl Cache {
                 Ok(existed) => existed,
                 Err(error) => {
                     inner.stats.record(namespace, Event::Error, 1);
+                    inner.epochs.bump(&full);
+                    inner.l1.delete_now(&full);
                     return Err(error);
                 }
             },
@@ -596,12 +611,13 @@ impl Cache {
         let glob = Glob::new(pattern)?;
         let inner = &*self.inner;
         let from_l2 = match &inner.l2 {
-            Some(l2) => Some(l2.delete_matching(&glob).await?),
+            Some(l2) => Some(l2.delete_matching(&glob).await),
             None => None,
         };
+        // Purge L1 even when L2 failed part-way: what L2 lost, L1 must not keep serving.
         inner.epochs.bump_clears();
         let from_l1 = inner.l1.delete_matching_now(&glob);
-        Ok(from_l2.unwrap_or(from_l1))
+        from_l2.transpose().map(|n| n.unwrap_or(from_l1))
     }
 
     /// Removes every entry of a namespace; returns how many went.
@@ -610,24 +626,26 @@ impl Cache {
         let prefix = format!("{namespace}{SEPARATOR}");
         let inner = &*self.inner;
         let from_l2 = match &inner.l2 {
-            Some(l2) => Some(l2.delete_prefix(&prefix).await?),
+            Some(l2) => Some(l2.delete_prefix(&prefix).await),
             None => None,
         };
+        // Purge L1 even when L2 failed part-way: what L2 lost, L1 must not keep serving.
         inner.epochs.bump_clears();
         let from_l1 = inner.l1.delete_prefix_now(&prefix);
-        Ok(from_l2.unwrap_or(from_l1))
+        from_l2.transpose().map(|n| n.unwrap_or(from_l1))
     }
 
     /// Removes everything; returns how many entries went.
     pub async fn clear_all(&self) -> Result<u64> {
         let inner = &*self.inner;
         let from_l2 = match &inner.l2 {
-            Some(l2) => Some(l2.clear().await?),
+            Some(l2) => Some(l2.clear().await),
             None => None,
         };
+        // Purge L1 even when L2 failed part-way: what L2 lost, L1 must not keep serving.
         inner.epochs.bump_clears();
         let from_l1 = inner.l1.clear_now();
-        Ok(from_l2.unwrap_or(from_l1))
+        from_l2.transpose().map(|n| n.unwrap_or(from_l1))
     }
 
     /// Makes every acknowledged write durable (fsync on the disk tier).

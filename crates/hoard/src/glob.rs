@@ -1,24 +1,26 @@
 //! Glob patterns for `delete_pattern`, with Redis `SCAN MATCH` semantics.
 //!
-//! `*` matches any run of characters (including `:`), `?` one character, `[abc]`, `[a-z]`
-//! and `[^a]` a class, and `\` escapes the next character. The same pattern therefore
-//! selects the same keys on the disk tier here and on Redis.
+//! `*` matches any run of bytes (including `:`), `?` one byte, `[abc]`, `[a-z]` and `[^a]`
+//! a class (closed by the first `]`, so `[]` matches nothing), and `\` escapes the next
+//! byte. Matching is on bytes, as Redis does: `?` does not match a two-byte `é`. The same
+//! pattern therefore selects the same keys on the disk tier here and on Redis. Unlike
+//! Redis, an unclosed `[` or a trailing `\` is refused rather than guessed at.
 
 use crate::error::{clip, Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
-    Literal(char),
+    Literal(u8),
     AnyOne,
     AnyRun,
     Class {
         negated: bool,
-        ranges: Vec<(char, char)>,
+        ranges: Vec<(u8, u8)>,
     },
 }
 
 impl Token {
-    fn matches(&self, c: char) -> bool {
+    fn matches(&self, c: u8) -> bool {
         match self {
             Token::Literal(l) => *l == c,
             Token::AnyOne => true,
@@ -48,33 +50,33 @@ impl Glob {
             return Err(refuse("pattern is empty"));
         }
         let mut tokens = Vec::new();
-        let mut chars = pattern.chars().peekable();
+        let mut chars = pattern.bytes().peekable();
         while let Some(c) = chars.next() {
             let token = match c {
-                '*' => {
+                b'*' => {
                     // Consecutive stars mean the same as one.
                     if tokens.last() == Some(&Token::AnyRun) {
                         continue;
                     }
                     Token::AnyRun
                 }
-                '?' => Token::AnyOne,
-                '\\' => Token::Literal(chars.next().ok_or_else(|| refuse("ends with '\\'"))?),
-                '[' => {
-                    let negated = chars.next_if_eq(&'^').is_some();
+                b'?' => Token::AnyOne,
+                b'\\' => Token::Literal(chars.next().ok_or_else(|| refuse("ends with '\\'"))?),
+                b'[' => {
+                    let negated = chars.next_if_eq(&b'^').is_some();
                     let mut ranges = Vec::new();
                     loop {
                         let lo = match chars.next() {
                             None => return Err(refuse("'[' is never closed")),
-                            Some(']') if !ranges.is_empty() => break,
-                            Some('\\') => chars.next().ok_or_else(|| refuse("ends with '\\'"))?,
+                            Some(b']') => break,
+                            Some(b'\\') => chars.next().ok_or_else(|| refuse("ends with '\\'"))?,
                             Some(c) => c,
                         };
-                        let hi = if chars.peek() == Some(&'-') {
+                        let hi = if chars.peek() == Some(&b'-') {
                             chars.next();
                             match chars.next() {
                                 None => return Err(refuse("'[' is never closed")),
-                                Some('\\') => {
+                                Some(b'\\') => {
                                     chars.next().ok_or_else(|| refuse("ends with '\\'"))?
                                 }
                                 Some(c) => c,
@@ -103,7 +105,7 @@ impl Glob {
 
     /// The literal text every match starts with (`model:metrics:` for `model:metrics:*`),
     /// so a sorted store can scan only that range.
-    pub fn literal_prefix(&self) -> String {
+    pub fn literal_prefix(&self) -> Vec<u8> {
         self.tokens
             .iter()
             .map_while(|t| match t {
@@ -118,7 +120,11 @@ impl Glob {
     /// Linear-time matching with one backtrack point (the last `*` seen), so a hostile
     /// pattern like `*a*a*a*b` cannot blow up.
     pub fn matches(&self, text: &str) -> bool {
-        let text: Vec<char> = text.chars().collect();
+        self.matches_bytes(text.as_bytes())
+    }
+
+    /// Whether `text` matches the whole pattern, byte by byte.
+    pub fn matches_bytes(&self, text: &[u8]) -> bool {
         let (mut t, mut p) = (0, 0);
         let mut backtrack: Option<(usize, usize)> = None;
         while t < text.len() {
@@ -189,7 +195,10 @@ mod tests {
     fn classes_and_escapes() {
         check("v[0-9]", &["v0", "v9"], &["va", "v10"]);
         check("v[^0-9]", &["va"], &["v0"]);
-        check("a[]b]c", &["a]c", "abc"], &["acc"]);
+        // As in Redis, the first `]` closes a class: `[]` is an empty class.
+        check("a[]b]c", &[], &["a]c", "abc", "ab]c"]);
+        check("a[^]b", &["axb", "a]b"], &["ab"]);
+        check("v[a-c]x", &["vbx"], &["vdx"]);
         check(r"lit\*", &["lit*"], &["lits"]);
         check(&escape("we[ir]d*?"), &["we[ir]d*?"], &["weid*?", "wei"]);
     }
@@ -204,12 +213,17 @@ mod tests {
 
     #[test]
     fn literal_prefix_stops_at_first_metacharacter() {
-        assert_eq!(
-            Glob::new("model:metrics:*").unwrap().literal_prefix(),
-            "model:metrics:"
-        );
-        assert_eq!(Glob::new(r"a\*b*").unwrap().literal_prefix(), "a*b");
-        assert_eq!(Glob::new("*x").unwrap().literal_prefix(), "");
+        let prefix = |p: &str| String::from_utf8(Glob::new(p).unwrap().literal_prefix()).unwrap();
+        assert_eq!(prefix("model:metrics:*"), "model:metrics:");
+        assert_eq!(prefix(r"a\*b*"), "a*b");
+        assert_eq!(prefix("*x"), "");
+    }
+
+    #[test]
+    fn matching_is_on_bytes_like_redis() {
+        // `é` is two bytes in UTF-8.
+        check("donn??es", &["données"], &["donnees"]);
+        check("donn?es", &["donnees"], &["données"]);
     }
 
     #[test]

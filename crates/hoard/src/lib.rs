@@ -56,3 +56,8 @@ pub use error::{Error, Result};
 pub use key::{stable_hash, KeyBuilder};
 pub use stats::{NamespaceStats, Stats, TierStats};
 pub use store::{DiskConfig, DiskStore, Durability, MemoryStore, Store, Usage};
+
+// The README's examples run as doctests, so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod readme {}

@@ -81,9 +81,9 @@ impl DiskConfig {
     }
 
     /// How often the background sweep reclaims expired entries; `None` turns it off
-    /// (call [`DiskStore::sweep_expired`] yourself).
+    /// (call [`DiskStore::sweep_expired`] yourself). Intervals under 10 ms count as 10 ms.
     pub fn sweep_interval(mut self, interval: Option<Duration>) -> DiskConfig {
-        self.sweep_interval = interval;
+        self.sweep_interval = interval.map(|i| i.max(Duration::from_millis(10)));
         self
     }
 
@@ -262,8 +262,16 @@ impl Inner {
     }
 
     fn set_many(&self, items: &[(&str, &Entry)]) -> Result<()> {
+        let _guards = self.lock_all(items.iter().map(|(k, _)| k.as_bytes()));
         let mut batch = self.batch();
         for (key, entry) in items {
+            // Drop the index row of the value being replaced, so rewriting a hot key does
+            // not grow the index (the sweeper would tolerate the row, but only at its time).
+            if let Some(old) = self.stored_expiry(key.as_bytes())? {
+                if old != entry.expires_at_ms {
+                    batch.remove(&self.expiry, index_key(old, key.as_bytes()));
+                }
+            }
             batch.insert(&self.entries, *key, entry.encode(self.compress_above));
             batch.insert(
                 &self.expiry,
@@ -271,25 +279,44 @@ impl Inner {
                 [],
             );
         }
-        let _guards = self.lock_all(items.iter().map(|(k, _)| k.as_bytes()));
         batch.commit().map_err(|e| self.error(e))
+    }
+
+    /// The deadline stored at `key`: `None` if absent, `Some(0)` if unreadable (corrupt
+    /// entries have no index row worth removing, and are dead).
+    fn stored_expiry(&self, key: &[u8]) -> Result<Option<u64>> {
+        Ok(self
+            .entries
+            .get(key)
+            .map_err(|e| self.error(e))?
+            .map(|bytes| Entry::decode_expiry(&bytes).unwrap_or(0)))
     }
 
     fn delete(&self, key: &str) -> Result<bool> {
         let _guard = self.lock_for(key.as_bytes());
-        let existed = self.get_live_or_corrupt(key)?;
+        let Some(expires_at_ms) = self.stored_expiry(key.as_bytes())? else {
+            return Ok(false);
+        };
+        let mut batch = self.batch();
+        batch.remove(&self.entries, key);
+        batch.remove(&self.expiry, index_key(expires_at_ms, key.as_bytes()));
+        batch.commit().map_err(|e| self.error(e))?;
+        Ok(expires_at_ms > now_ms())
+    }
+
+    /// Removes `key` only if what is stored there is still unreadable; true if removed.
+    fn delete_if_corrupt(&self, key: &str) -> Result<bool> {
+        let _guard = self.lock_for(key.as_bytes());
+        let Some(bytes) = self.entries.get(key).map_err(|e| self.error(e))? else {
+            return Ok(false);
+        };
+        if Entry::decode(&bytes).is_ok() {
+            return Ok(false);
+        }
         let mut batch = self.batch();
         batch.remove(&self.entries, key);
         batch.commit().map_err(|e| self.error(e))?;
-        Ok(existed)
-    }
-
-    /// Whether a live entry is at `key`; a corrupt one counts as absent (it is being removed).
-    fn get_live_or_corrupt(&self, key: &str) -> Result<bool> {
-        match self.entries.get(key).map_err(|e| self.error(e))? {
-            None => Ok(false),
-            Some(bytes) => Ok(Entry::decode_expiry(&bytes).is_ok_and(|exp| exp > now_ms())),
-        }
+        Ok(true)
     }
 
     /// Removes every entry in `iter` that `selected` picks; counts the live ones.
@@ -303,7 +330,10 @@ impl Inner {
             if !selected(&key) {
                 continue;
             }
-            removed += u64::from(Entry::decode_expiry(&value).is_ok_and(|exp| exp > now));
+            if let Ok(expires_at_ms) = Entry::decode_expiry(&value) {
+                removed += u64::from(expires_at_ms > now);
+                batch.remove(&self.expiry, index_key(expires_at_ms, &key));
+            }
             batch.remove(&self.entries, key);
             if batch.len() >= CHUNK {
                 std::mem::replace(&mut batch, self.batch())
@@ -334,33 +364,44 @@ impl Inner {
     fn sweep_expired(&self) -> Result<u64> {
         const CHUNK: usize = 256;
         let now = now_ms();
-        let upper = (now + 1).to_be_bytes();
+        let upper = (now + 1).to_be_bytes().to_vec();
+        let mut from: Vec<u8> = Vec::new();
         let mut reclaimed = 0;
         loop {
-            // Read a chunk of due index rows, then act on it, so each batch stays small
-            // and writers wait on the key locks only briefly.
+            // Read a chunk of due index rows, then act on it, so each batch stays small and
+            // writers wait on the key locks only briefly. The next chunk starts after this
+            // one's last row rather than at the start, which would re-skip its tombstones.
             let due: Vec<fjall::UserKey> = self
                 .expiry
-                .range(..upper.as_slice())
+                .range(from.clone()..upper.clone())
                 .take(CHUNK)
                 .map(|item| item.key())
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| self.error(e))?;
+            let Some(last) = due.last() else {
+                return Ok(reclaimed);
+            };
+            from = last.to_vec();
+            from.push(0);
             let mut chunk_reclaimed = 0;
             {
-                let _guards = self.lock_all(due.iter().map(|row| &row[8..]));
+                let _guards = self.lock_all(due.iter().filter_map(|row| row.get(8..)));
                 let mut batch = self.batch();
                 for index_row in &due {
-                    let key = &index_row[8..];
-                    let expired = match self.entries.get(key).map_err(|e| self.error(e))? {
-                        // Unreadable entries go too: nobody can use them.
-                        Some(bytes) => Entry::decode_expiry(&bytes).map_or(true, |exp| exp <= now),
-                        // Deleted since: only the index row is left.
-                        None => false,
-                    };
-                    if expired {
-                        batch.remove(&self.entries, key);
-                        chunk_reclaimed += 1;
+                    // A row too short to hold a deadline is not ours: drop it.
+                    if let Some(key) = index_row.get(8..) {
+                        let expired = match self.entries.get(key).map_err(|e| self.error(e))? {
+                            // Unreadable entries go too: nobody can use them.
+                            Some(bytes) => {
+                                Entry::decode_expiry(&bytes).map_or(true, |exp| exp <= now)
+                            }
+                            // Deleted since: only the index row is left.
+                            None => false,
+                        };
+                        if expired {
+                            batch.remove(&self.entries, key);
+                            chunk_reclaimed += 1;
+                        }
                     }
                     batch.remove(&self.expiry, index_row.clone());
                 }
@@ -398,12 +439,14 @@ impl Store for DiskStore {
         self.inner.delete(key)
     }
 
+    async fn delete_if_corrupt(&self, key: &str) -> Result<bool> {
+        self.inner.delete_if_corrupt(key)
+    }
+
     async fn delete_matching(&self, glob: &Glob) -> Result<u64> {
-        let prefix = glob.literal_prefix();
-        let iter = self.inner.entries.prefix(prefix.as_bytes());
-        self.inner.remove_scanned(iter, |key| {
-            std::str::from_utf8(key).is_ok_and(|k| glob.matches(k))
-        })
+        let iter = self.inner.entries.prefix(glob.literal_prefix());
+        self.inner
+            .remove_scanned(iter, |key| glob.matches_bytes(key))
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<u64> {

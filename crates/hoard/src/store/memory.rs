@@ -81,12 +81,10 @@ impl MemoryStore {
     /// The live entry at `key`. Synchronous: this is the cache's hot path.
     pub fn get_now(&self, key: &str) -> Option<Entry> {
         let entry = self.cache.get(key)?;
-        if entry.is_expired_at(now_ms()) {
-            // moka expires on its own clock; this check makes the invariant ours.
-            self.cache.invalidate(key);
-            return None;
-        }
-        Some(entry)
+        // moka expires on its own clock; this check makes the invariant ours. Do not
+        // remove the entry here: a writer may have replaced it since our read, and moka
+        // drops the expired one on its own.
+        (!entry.is_expired_at(now_ms())).then_some(entry)
     }
 
     /// Stores an entry (already-expired entries are not stored).
@@ -105,7 +103,7 @@ impl MemoryStore {
             .is_some_and(|e| !e.is_expired_at(now_ms()))
     }
 
-    /// Removes every key `keep_going` selects; returns how many live entries went.
+    /// Removes every key `selected` picks; returns how many live entries went.
     fn remove_where(&self, selected: impl Fn(&str) -> bool) -> u64 {
         let now = now_ms();
         let mut removed = 0;

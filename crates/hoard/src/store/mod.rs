@@ -64,6 +64,14 @@ pub trait Store: Send + Sync + 'static {
     /// Removes `key`; true if a live entry was there.
     async fn delete(&self, key: &str) -> Result<bool>;
 
+    /// Removes `key` only if the bytes stored there are unreadable (a corrupt entry), so a
+    /// valid value written meanwhile survives; true if something was removed. Stores that
+    /// hold no bytes (memory) have nothing to remove.
+    async fn delete_if_corrupt(&self, key: &str) -> Result<bool> {
+        let _ = key;
+        Ok(false)
+    }
+
     /// Time left before `key` expires; `None` if it is absent or expired.
     async fn ttl(&self, key: &str) -> Result<Option<Duration>> {
         let now = crate::entry::now_ms();

@@ -3,6 +3,9 @@
 //! `suite` holds behaviour every backend must show; the `backend_suite!` macro runs each
 //! case once per backend. `disk` and `keys` hold what is specific to them.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 mod backend;
 mod disk;
 mod keys;

@@ -349,7 +349,19 @@ async fn bad_input_is_refused_with_a_reason(b: Backend) {
     let zero = c
         .set_with("ns", "k", &1, SetOptions::new().ttl(Duration::ZERO))
         .await;
-    assert!(zero.unwrap_err().to_string().contains("greater than zero"));
+    assert!(zero.unwrap_err().to_string().contains("at least 1ms"));
+    let tiny = c
+        .set_with(
+            "ns",
+            "k",
+            &1,
+            SetOptions::new().ttl(Duration::from_micros(500)),
+        )
+        .await;
+    assert!(
+        tiny.is_err(),
+        "a sub-millisecond TTL would expire as it is written"
+    );
     // Nothing was written by any refused call.
     assert_eq!(c.stats().await.unwrap().totals.sets, 0);
 }

@@ -1,0 +1,128 @@
+//! Tables and the BENCHMARKS.md sections they go into.
+
+use crate::Options;
+use std::path::Path;
+
+/// One contender's median time per operation.
+#[derive(Debug, Clone)]
+pub struct Measure {
+    /// What ran.
+    pub name: String,
+    /// Median nanoseconds per operation.
+    pub ns_per_op: f64,
+}
+
+impl Measure {
+    /// A named measurement.
+    pub fn new(name: &str, ns_per_op: f64) -> Measure {
+        Measure {
+            name: name.to_owned(),
+            ns_per_op,
+        }
+    }
+}
+
+/// hoard against its peers on one workload.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    /// The workload.
+    pub title: String,
+    /// hoard's result.
+    pub hoard: Measure,
+    /// The peers', each the denominator of one ratio.
+    pub peers: Vec<Measure>,
+}
+
+/// A Markdown table: one block per comparison, `hoard / peer` ratios.
+pub fn table(comparisons: &[Comparison]) -> String {
+    let mut out = String::new();
+    for c in comparisons {
+        out.push_str(&format!("#### {}\n\n", c.title));
+        out.push_str("| contender | time per op | hoard / this |\n|---|---:|---:|\n");
+        out.push_str(&format!(
+            "| **{}** | {:.0} ns | 1.00x |\n",
+            c.hoard.name, c.hoard.ns_per_op
+        ));
+        for peer in &c.peers {
+            out.push_str(&format!(
+                "| {} | {:.0} ns | **{:.2}x** |\n",
+                peer.name,
+                peer.ns_per_op,
+                c.hoard.ns_per_op / peer.ns_per_op
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The full section: command, machine, table.
+pub fn section(options: &Options, table: &str) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "## Core: L1 and disk tier\n\n\
+         Produced by:\n\n```sh\ncargo run --release -p hoard-bench -- --ops {} --threads {} --keys {} --zipf {} --value-size {} --disk-ops {} --rounds {} --write BENCHMARKS.md\n```\n\n\
+         Machine: {cpu}, {cores} cores. Median of {} alternating rounds; ratio = hoard's time / the peer's (lower is better).\n\n{table}",
+        options.ops, options.threads, options.keys, options.zipf, options.value_size, options.disk_ops, options.rounds, options.rounds
+    )
+}
+
+/// Replaces the text between `<!-- bench:NAME:start -->` and `<!-- bench:NAME:end -->` in
+/// `path` (appending the markers if missing), so each benchmark owns one section.
+pub fn write_section(path: &Path, name: &str, body: &str) -> anyhow::Result<()> {
+    let start = format!("<!-- bench:{name}:start -->");
+    let end = format!("<!-- bench:{name}:end -->");
+    let current = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_owned(),
+        Err(e) => return Err(e.into()),
+    };
+    let block = format!("{start}\n{body}{end}");
+    let updated = match (current.find(&start), current.find(&end)) {
+        (Some(s), Some(e)) if s < e => {
+            format!("{}{block}{}", &current[..s], &current[e + end.len()..])
+        }
+        _ => format!("{}\n{block}\n", current.trim_end()),
+    };
+    std::fs::write(path, updated)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_are_replaced_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("B.md");
+        std::fs::write(&path, "# Benchmarks\n\nintro\n").unwrap();
+        write_section(&path, "core", "first\n").unwrap();
+        write_section(&path, "redis", "other\n").unwrap();
+        write_section(&path, "core", "second\n").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("intro"));
+        assert!(text.contains("second") && !text.contains("first"));
+        assert!(text.contains("other"));
+        assert_eq!(text.matches("<!-- bench:core:start -->").count(), 1);
+    }
+
+    #[test]
+    fn ratios_are_hoard_over_peer() {
+        let t = table(&[Comparison {
+            title: "x".into(),
+            hoard: Measure::new("h", 150.0),
+            peers: vec![Measure::new("p", 100.0)],
+        }]);
+        assert!(t.contains("**1.50x**"), "{t}");
+    }
+}
