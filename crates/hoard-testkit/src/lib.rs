@@ -96,3 +96,45 @@ pub fn dir_size(dir: &Path) -> u64 {
         })
         .sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn child_guard_reads_lines_and_kills_on_drop() {
+        let mut command = Command::new("sh");
+        command.args(["-c", "echo ready; exec sleep 30"]);
+        let mut child = ChildGuard::spawn(command);
+        assert_eq!(child.read_line().as_deref(), Some("ready"));
+        let pid = child.id();
+        let proc_path = format!("/proc/{pid}");
+        assert!(Path::new(&proc_path).exists());
+        drop(child);
+        assert!(
+            !Path::new(&proc_path).exists(),
+            "child {pid} still running after drop"
+        );
+    }
+
+    #[test]
+    fn wait_until_reports_timeouts() {
+        let start = Instant::now();
+        assert!(!wait_until(Duration::from_millis(50), || false));
+        assert!(start.elapsed() >= Duration::from_millis(50));
+        let mut calls = 0;
+        assert!(wait_until(Duration::from_secs(5), || {
+            calls += 1;
+            calls == 3
+        }));
+    }
+
+    #[test]
+    fn dir_size_counts_nested_files() {
+        let dir = temp_dir();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("a"), [0u8; 10]).unwrap();
+        std::fs::write(dir.path().join("sub/b"), [0u8; 32]).unwrap();
+        assert_eq!(dir_size(dir.path()), 42);
+    }
+}

@@ -116,12 +116,17 @@ impl Entry {
 
     /// Parses format-1 bytes, decompressing the payload if needed.
     pub fn decode(bytes: &[u8]) -> Result<Entry> {
-        let (flags, expires_at_ms, compute_ms) = Self::header(bytes)?;
-        let payload = &bytes[HEADER_LEN..];
+        Self::decode_shared(Bytes::copy_from_slice(bytes))
+    }
+
+    /// Like [`Entry::decode`], but an uncompressed payload shares `bytes` instead of being
+    /// copied: the disk tier's read path.
+    pub fn decode_shared(bytes: Bytes) -> Result<Entry> {
+        let (flags, expires_at_ms, compute_ms) = Self::header(&bytes)?;
         let value = if flags & FLAG_LZ4 != 0 {
-            decompress(payload)?.into()
+            decompress(&bytes[HEADER_LEN..])?.into()
         } else {
-            Bytes::copy_from_slice(payload)
+            bytes.slice(HEADER_LEN..)
         };
         Ok(Entry {
             value,

@@ -256,7 +256,7 @@ impl Inner {
         let Some(bytes) = self.entries.get(key).map_err(|e| self.error(e))? else {
             return Ok(None);
         };
-        let entry = Entry::decode(&bytes)?;
+        let entry = Entry::decode_shared(bytes.into())?;
         // Expired but not yet swept: absent for every reader.
         Ok((!entry.is_expired_at(now_ms())).then_some(entry))
     }

@@ -225,3 +225,37 @@ async fn unusable_data_dir_is_a_clear_error() {
         .to_string();
     assert!(err.contains("not-a-dir"), "names the path: {err}");
 }
+
+#[tokio::test]
+async fn stats_report_disk_expirations_and_usage() {
+    let dir = hoard_testkit::temp_dir();
+    let disk = Arc::new(
+        DiskConfig::new(dir.path())
+            .sweep_interval(None)
+            .open()
+            .unwrap(),
+    );
+    let cache = Cache::builder().l2(disk.clone()).build().unwrap();
+    for i in 0..30 {
+        cache
+            .set_with(
+                "ns",
+                &format!("k{i}"),
+                &i,
+                SetOptions::new().ttl(Duration::from_millis(50)),
+            )
+            .await
+            .unwrap();
+    }
+    cache.set("ns", "stays", &1).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(disk.sweep_expired().unwrap(), 30);
+    let s = cache.stats().await.unwrap();
+    assert_eq!(
+        s.expirations, 30,
+        "expirations come from the tier that holds the truth"
+    );
+    assert_eq!(s.tiers[1].name, "disk");
+    assert_eq!(s.tiers[1].expirations, 30);
+    assert!(s.tiers[1].bytes > 0, "disk space is reported");
+}

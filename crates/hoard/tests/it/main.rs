@@ -9,5 +9,6 @@
 mod backend;
 mod disk;
 mod keys;
+mod memory;
 mod model;
 mod suite;
