@@ -1,7 +1,12 @@
-//! Test fixtures for hoard's crates: temporary directories and child processes.
+//! Test fixtures for hoard's crates: temporary directories, child processes, and real
+//! `redis-server` processes (one server or a cluster) on free loopback ports.
 //!
 //! Test-only (`publish = false`). Every fixture cleans up when dropped, including when the
 //! test that holds it panics.
+
+mod redis;
+
+pub use redis::{redis_available, RedisCluster, RedisServer};
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

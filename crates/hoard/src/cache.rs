@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::glob::{self, Glob};
 use crate::key::{full_key, validate_namespace, write_full_key, SEPARATOR};
 use crate::stats::{Event, NamespaceStats, Stats, StatsRegistry, TierStats};
-use crate::store::{DiskConfig, MemoryStore, Store, Usage};
+use crate::store::{DiskConfig, MemoryStore, RedisConfig, Store, Usage};
 use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 use std::cell::RefCell;
@@ -60,10 +60,15 @@ impl SetOptions {
 /// from L2 re-checks write epochs afterwards and drops what it filled if a write or clear
 /// raced it. So once calls have returned, L1 holds either nothing or what L2 holds.
 ///
-/// # Errors
+/// # Errors and degradation
 /// Bad keys, namespaces, patterns and TTLs are refused with an error naming the problem.
-/// An L2 read that fails (I/O error, corrupt entry) is logged, counted in `errors`, and
-/// reads as a miss; a corrupt entry is also removed. Writes report L2 failures.
+/// An L2 read that fails (I/O error, Redis down or slow, corrupt entry) is logged, counted
+/// in `errors`, and reads as a miss; a corrupt entry is also removed. A write that finds L2
+/// *unavailable* ([`Error::Unavailable`]: Redis down, slow or behind an open circuit
+/// breaker) is counted, logged at most once a second, kept in L1 and reported as `Ok`, so
+/// the application degrades to L1 + compute instead of failing. Other L2 write failures,
+/// and deletes and clears that cannot reach L2, are returned as errors: an invalidation
+/// must never be dropped silently.
 #[derive(Clone)]
 pub struct Cache {
     inner: Arc<Inner>,
@@ -75,6 +80,9 @@ struct Inner {
     default_ttl: Duration,
     stats: StatsRegistry,
     epochs: WriteEpochs,
+    /// When the last "L2 unavailable" warning was logged, so an outage logs once a second
+    /// instead of once per call.
+    last_warning_ms: AtomicU64,
 }
 
 /// Keeps L1 from holding anything older than L2 when calls race within this process.
@@ -171,6 +179,7 @@ pub struct CacheBuilder {
 enum L2Choice {
     None,
     Disk(DiskConfig),
+    Redis(RedisConfig),
     Store(Arc<dyn Store>),
 }
 
@@ -203,6 +212,12 @@ impl CacheBuilder {
         self
     }
 
+    /// Uses Redis (standalone or cluster) as L2.
+    pub fn redis(mut self, config: RedisConfig) -> CacheBuilder {
+        self.l2 = L2Choice::Redis(config);
+        self
+    }
+
     /// Uses any [`Store`] as L2.
     pub fn l2(mut self, store: Arc<dyn Store>) -> CacheBuilder {
         self.l2 = L2Choice::Store(store);
@@ -215,6 +230,7 @@ impl CacheBuilder {
         let l2: Option<Arc<dyn Store>> = match self.l2 {
             L2Choice::None => None,
             L2Choice::Disk(config) => Some(Arc::new(config.open()?)),
+            L2Choice::Redis(config) => Some(Arc::new(config.open()?)),
             L2Choice::Store(store) => Some(store),
         };
         Ok(Cache {
@@ -224,6 +240,7 @@ impl CacheBuilder {
                 default_ttl: self.default_ttl,
                 stats: StatsRegistry::default(),
                 epochs: WriteEpochs::new(),
+                last_warning_ms: AtomicU64::new(0),
             }),
         })
     }
@@ -334,7 +351,7 @@ impl Cache {
     async fn l2_failed(&self, namespace: &str, full: &str, error: Error) {
         let inner = &*self.inner;
         inner.stats.record(namespace, Event::Error, 1);
-        tracing::warn!(key = full, %error, "L2 read failed; answering as a miss");
+        self.warn_l2(full, &error, "L2 read failed; answering as a miss");
         let (Error::Corrupt(_), Some(l2)) = (&error, &inner.l2) else {
             return;
         };
@@ -348,6 +365,38 @@ impl Cache {
             }
             Ok(false) => {}
             Err(error) => tracing::warn!(key = full, %error, "could not remove corrupt entry"),
+        }
+    }
+
+    /// Logs an L2 failure, at most once a second while L2 is unavailable.
+    fn warn_l2(&self, key: &str, error: &Error, what: &str) {
+        if matches!(error, Error::Unavailable { .. }) {
+            let now = now_ms();
+            let last = self.inner.last_warning_ms.load(SeqCst);
+            if now.saturating_sub(last) < 1000
+                || self
+                    .inner
+                    .last_warning_ms
+                    .compare_exchange(last, now, SeqCst, SeqCst)
+                    .is_err()
+            {
+                return;
+            }
+        }
+        tracing::warn!(key, %error, "{what}");
+    }
+
+    /// Whether L2 is reachable as far as the cache knows without asking: `false` while a
+    /// Redis tier's circuit breaker is open. Always `true` without L2 or with the disk tier.
+    pub fn l2_available(&self) -> bool {
+        self.inner.l2.as_ref().is_none_or(|l2| l2.is_available())
+    }
+
+    /// Asks L2 whether it answers (PING on Redis); `Ok` without L2.
+    pub async fn ping_l2(&self) -> Result<()> {
+        match &self.inner.l2 {
+            Some(l2) => l2.ping().await,
+            None => Ok(()),
         }
     }
 
@@ -557,6 +606,22 @@ impl Cache {
         if let Some(l2) = &inner.l2 {
             if let Err(error) = l2.set_many(&entries).await {
                 inner.stats.record(namespace, Event::Error, 1);
+                if matches!(error, Error::Unavailable { .. }) {
+                    // Degraded: L2 is down or slow. Keep serving from L1 (this process's
+                    // view) rather than failing the caller; the error is counted and logged.
+                    self.warn_l2(
+                        &entries[0].0,
+                        &error,
+                        "L2 unavailable; write kept in L1 only",
+                    );
+                    let count = entries.len() as u64;
+                    for (full, entry) in entries {
+                        inner.epochs.bump(&full);
+                        inner.l1.set_now(&full, entry);
+                    }
+                    inner.stats.record(namespace, Event::Set, count);
+                    return Ok(());
+                }
                 // L2 may hold the old or the new value now: keep neither in L1.
                 for (full, _) in &entries {
                     inner.epochs.bump(full);
@@ -658,7 +723,8 @@ impl Cache {
 
     // ----- stats -------------------------------------------------------------------------
 
-    /// Counts since the cache was built, and what each tier holds now.
+    /// Counts since the cache was built, and what each tier holds now. A tier that does not
+    /// answer is reported with `available: false` rather than failing the call.
     pub async fn stats(&self) -> Result<Stats> {
         let inner = &*self.inner;
         let namespaces = inner.stats.snapshot();
@@ -667,17 +733,23 @@ impl Cache {
             totals.accumulate(counts);
         }
         let l1 = inner.l1.usage_now();
-        let mut tiers = vec![tier_stats("memory", l1)];
-        let truth = match &inner.l2 {
-            Some(l2) => {
-                let usage = l2.usage().await?;
-                tiers.push(tier_stats(l2.name(), usage));
-                usage
+        let mut tiers = vec![tier_stats("memory", l1, true)];
+        let mut truth = l1;
+        if let Some(l2) = &inner.l2 {
+            match l2.usage().await {
+                Ok(usage) => {
+                    tiers.push(tier_stats(l2.name(), usage, true));
+                    truth = usage;
+                }
+                Err(error) => {
+                    self.warn_l2("", &error, "L2 did not report its usage");
+                    tiers.push(tier_stats(l2.name(), Usage::default(), false));
+                }
             }
-            None => l1,
-        };
+        }
         Ok(Stats {
             totals,
+            available: tiers.iter().all(|t| t.available),
             evictions: tiers.iter().map(|t| t.evictions).sum(),
             expirations: truth.expirations,
             used_memory: l1.bytes,
@@ -688,8 +760,9 @@ impl Cache {
     }
 }
 
-fn tier_stats(name: &str, usage: Usage) -> TierStats {
+fn tier_stats(name: &str, usage: Usage, available: bool) -> TierStats {
     TierStats {
+        available,
         name: name.to_owned(),
         entries: usage.entries,
         bytes: usage.bytes,

@@ -51,6 +51,21 @@ pub enum Error {
     /// Stored bytes are not a valid hoard entry (truncated, unknown format, bad compression).
     #[error("corrupt entry: {0}")]
     Corrupt(String),
+    /// A network tier could not be reached in time: the server is down or slow, or its
+    /// circuit breaker is open. Reads treat this as a miss; writes degrade to L1.
+    #[error("{tier} unavailable: {reason}")]
+    Unavailable {
+        /// `redis`.
+        tier: &'static str,
+        /// What happened (connection refused, timed out after 250ms, circuit open, ...).
+        reason: String,
+    },
+    /// Redis answered with an error (out of memory, permission denied, ...).
+    #[error("redis error: {0}")]
+    Redis(String),
+    /// A configuration value (a URL, an option) cannot be used.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// The embedded disk tier failed.
     #[error("disk tier at {path}: {source}")]
     Disk {

@@ -55,7 +55,9 @@ pub use entry::Entry;
 pub use error::{Error, Result};
 pub use key::{stable_hash, KeyBuilder};
 pub use stats::{NamespaceStats, Stats, TierStats};
-pub use store::{DiskConfig, DiskStore, Durability, MemoryStore, Store, Usage};
+pub use store::{
+    DiskConfig, DiskStore, Durability, MemoryStore, RedisConfig, RedisStore, Store, Usage,
+};
 
 // The README's examples run as doctests, so they cannot rot.
 #[cfg(doctest)]

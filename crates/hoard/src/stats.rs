@@ -188,6 +188,8 @@ pub struct TierStats {
     pub evictions: u64,
     /// Expired entries the tier reclaimed (by its sweep or its own expiry).
     pub expirations: u64,
+    /// Whether the tier answered; when it did not, the counts above are zero.
+    pub available: bool,
 }
 
 /// A point-in-time view of the whole cache.
@@ -196,13 +198,16 @@ pub struct Stats {
     /// Totals over every namespace.
     #[serde(flatten)]
     pub totals: NamespaceStats,
+    /// Whether every tier answered (seed 003's `available`).
+    pub available: bool,
     /// Evictions summed over tiers.
     pub evictions: u64,
     /// Expirations reclaimed by the tier that holds the truth (L2, or L1 without L2).
     pub expirations: u64,
     /// Bytes used in memory by L1.
     pub used_memory: u64,
-    /// Entries held by the tier that holds the truth (L2, or L1 without L2).
+    /// Entries held by the tier that holds the truth (L2, or L1 without L2, or L1 while L2
+    /// does not answer).
     pub total_keys: u64,
     /// Per-namespace counts.
     pub namespaces: BTreeMap<String, NamespaceStats>,

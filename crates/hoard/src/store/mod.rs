@@ -1,4 +1,5 @@
-//! Tiers: one [`Store`] trait, implemented by [`MemoryStore`] (L1) and [`DiskStore`] (L2).
+//! Tiers: one [`Store`] trait, implemented by [`MemoryStore`] (L1), [`DiskStore`] and
+//! [`RedisStore`] (L2).
 //!
 //! A store maps full keys (`{namespace}:{key}`, already validated) to [`Entry`]s.
 //! **Every store refuses expired entries on its own**: `get` never returns an entry whose
@@ -6,9 +7,11 @@
 
 mod disk;
 mod memory;
+pub mod redis;
 
 pub use disk::{DiskConfig, DiskStore, Durability};
 pub use memory::MemoryStore;
+pub use redis::{RedisConfig, RedisStore};
 
 use crate::entry::Entry;
 use crate::error::Result;
@@ -89,6 +92,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Current size and lifetime counters.
     async fn usage(&self) -> Result<Usage>;
+
+    /// Whether the tier is reachable as far as the store knows without asking (a network
+    /// tier reports `false` while its circuit breaker is open). Embedded tiers always are.
+    fn is_available(&self) -> bool {
+        true
+    }
+
+    /// Asks the tier whether it answers (a PING for Redis).
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// Makes every acknowledged write durable to the strongest level the store offers.
     async fn flush(&self) -> Result<()> {

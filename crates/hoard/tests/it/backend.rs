@@ -1,8 +1,9 @@
 //! The backends the shared suite runs against.
 
-use hoard::{Cache, DiskConfig, DiskStore, Store};
-use hoard_testkit::TempDir;
-use std::sync::Arc;
+use hoard::{Cache, DiskConfig, DiskStore, RedisConfig, RedisStore, Store};
+use hoard_testkit::{RedisCluster, RedisServer, TempDir};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// A cache under test, with direct access to its L2 for checks that bypass L1.
 pub struct Backend {
@@ -11,6 +12,40 @@ pub struct Backend {
     pub l2: Option<Arc<dyn Store>>,
     pub disk: Option<Arc<DiskStore>>,
     pub _dir: Option<TempDir>,
+}
+
+/// One standalone Redis for the whole test binary; tests keep apart by key prefix.
+pub fn shared_redis() -> &'static RedisServer {
+    static SERVER: OnceLock<RedisServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        assert!(
+            hoard_testkit::redis_available(),
+            "redis-server and redis-cli are needed: scripts/test installs them"
+        );
+        RedisServer::start()
+    })
+}
+
+/// One 3-master Redis Cluster for the whole test binary.
+pub fn shared_cluster() -> &'static RedisCluster {
+    static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        assert!(
+            hoard_testkit::redis_available(),
+            "redis-server and redis-cli are needed: scripts/test installs them"
+        );
+        RedisCluster::start(3)
+    })
+}
+
+/// A key prefix no other test in this run uses.
+pub fn unique_prefix() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "t{}-{}:",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl Backend {
@@ -46,24 +81,49 @@ impl Backend {
             _dir: Some(dir),
         }
     }
+
+    /// L1 in front of a standalone Redis.
+    pub fn redis() -> Backend {
+        let config = RedisConfig::standalone(shared_redis().url()).key_prefix(unique_prefix());
+        Self::with_redis("redis", config)
+    }
+
+    /// L1 in front of a 3-master Redis Cluster.
+    pub fn cluster() -> Backend {
+        let config = RedisConfig::cluster(shared_cluster().urls()).key_prefix(unique_prefix());
+        Self::with_redis("cluster", config)
+    }
+
+    fn with_redis(name: &'static str, config: RedisConfig) -> Backend {
+        let store: Arc<RedisStore> = Arc::new(config.open().expect("opening redis tier"));
+        let cache = Cache::builder()
+            .l2(store.clone())
+            .build()
+            .expect("building cache");
+        Backend {
+            name,
+            cache,
+            l2: Some(store),
+            disk: None,
+            _dir: None,
+        }
+    }
 }
 
 /// Runs every listed case once per backend, as separate tests named `{backend}::{case}`.
 macro_rules! backend_suite {
     ($($case:ident),* $(,)?) => {
-        mod memory {
+        crate::backend::backend_suite!(@backend memory: $($case),*);
+        crate::backend::backend_suite!(@backend disk: $($case),*);
+        crate::backend::backend_suite!(@backend redis: $($case),*);
+        crate::backend::backend_suite!(@backend cluster: $($case),*);
+    };
+    (@backend $backend:ident: $($case:ident),*) => {
+        mod $backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    super::$case(crate::backend::Backend::memory()).await;
-                }
-            )*
-        }
-        mod disk {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(crate::backend::Backend::disk()).await;
+                    super::$case(crate::backend::Backend::$backend()).await;
                 }
             )*
         }

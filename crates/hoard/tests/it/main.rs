@@ -11,4 +11,5 @@ mod disk;
 mod keys;
 mod memory;
 mod model;
+mod redis;
 mod suite;

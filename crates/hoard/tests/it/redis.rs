@@ -1,0 +1,395 @@
+//! What only the Redis tier does: prefixes, Redis TTLs, URLs with credentials, cluster
+//! routing, and degradation when servers die.
+
+use crate::backend::{shared_cluster, shared_redis, unique_prefix};
+use hoard::store::redis::{cluster_slot, BreakerConfig};
+use hoard::{Cache, Error, RedisConfig, RedisStore, SetOptions, Store};
+use hoard_testkit::{RedisCluster, RedisServer};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A generous bound for "returns within the timeout": the configured timeout plus slack
+/// for a loaded CI machine. Not a performance assertion.
+const BOUND: Duration = Duration::from_secs(3);
+
+fn redis_cache(config: RedisConfig) -> (Cache, Arc<RedisStore>) {
+    let store = Arc::new(config.open().unwrap());
+    let cache = Cache::builder().l2(store.clone()).build().unwrap();
+    (cache, store)
+}
+
+fn fast_breaker() -> BreakerConfig {
+    BreakerConfig {
+        threshold: 2,
+        cooldown: Duration::from_millis(100),
+        max_cooldown: Duration::from_millis(400),
+    }
+}
+
+#[tokio::test]
+async fn keys_carry_the_prefix_and_redis_ttls() {
+    let server = shared_redis();
+    let prefix = unique_prefix();
+    let (cache, _) = redis_cache(RedisConfig::standalone(server.url()).key_prefix(&prefix));
+    cache
+        .set_with(
+            "model",
+            "metrics:abc-123",
+            &1,
+            SetOptions::new().ttl(Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    let key = format!("{prefix}model:metrics:abc-123");
+    assert_eq!(server.cli(&["exists", &key]), "1");
+    let pttl: u64 = server.cli(&["pttl", &key]).parse().unwrap();
+    assert!(
+        pttl > 55_000 && pttl <= 60_000,
+        "Redis TTL is the entry's: {pttl}"
+    );
+}
+
+#[tokio::test]
+async fn default_prefix_is_hoard() {
+    let server = RedisServer::start();
+    let (cache, _) = redis_cache(RedisConfig::standalone(server.url()));
+    cache.set("ns", "k", &1).await.unwrap();
+    assert_eq!(server.cli(&["exists", "hoard:ns:k"]), "1");
+}
+
+#[tokio::test]
+async fn other_applications_keys_are_never_touched() {
+    let server = shared_redis();
+    let prefix = unique_prefix();
+    let foreign = format!("{}foreign", unique_prefix());
+    server.cli(&["set", &format!("{foreign}:model:metrics:x"), "theirs"]);
+    server.cli(&["set", "model:metrics:abc-123", "unprefixed"]);
+    let (cache, _) = redis_cache(RedisConfig::standalone(server.url()).key_prefix(&prefix));
+    for i in 0..20 {
+        cache
+            .set("model", &format!("metrics:{i}"), &i)
+            .await
+            .unwrap();
+    }
+    assert_eq!(cache.delete_pattern("model:metrics:*").await.unwrap(), 20);
+    cache.set("model", "again", &1).await.unwrap();
+    assert_eq!(cache.clear_all().await.unwrap(), 1);
+    assert_eq!(
+        server.cli(&["get", &format!("{foreign}:model:metrics:x")]),
+        "theirs"
+    );
+    assert_eq!(server.cli(&["get", "model:metrics:abc-123"]), "unprefixed");
+    // Stats count hoard's keys only, not the whole database.
+    cache
+        .mset("ns", &[("a", 1), ("b", 2)], SetOptions::new())
+        .await
+        .unwrap();
+    let stats = cache.stats().await.unwrap();
+    assert_eq!(stats.total_keys, 2);
+    assert!(stats.tiers[1].bytes > 0, "Redis used_memory is reported");
+}
+
+#[tokio::test]
+async fn password_and_database_come_from_the_url() {
+    let server = RedisServer::start_with(&["--requirepass", "s3cret"]);
+    let url = format!("redis://:s3cret@127.0.0.1:{}/2", server.port());
+    let (cache, _) = redis_cache(RedisConfig::standalone(url));
+    cache.set("ns", "k", &"v").await.unwrap();
+    assert_eq!(server.cli(&["-n", "2", "exists", "hoard:ns:k"]), "1");
+    assert_eq!(server.cli(&["-n", "0", "exists", "hoard:ns:k"]), "0");
+    let fresh = Cache::builder()
+        .redis(RedisConfig::standalone(format!(
+            "redis://:s3cret@127.0.0.1:{}/2",
+            server.port()
+        )))
+        .build()
+        .unwrap();
+    assert_eq!(
+        fresh.get::<String>("ns", "k").await.unwrap().as_deref(),
+        Some("v")
+    );
+}
+
+#[tokio::test]
+async fn acl_user_comes_from_the_url() {
+    let server = RedisServer::start_with(&["--user", "alice", "on", ">pw", "~hoard:*", "+@all"]);
+    let url = format!("redis://alice:pw@127.0.0.1:{}", server.port());
+    let (cache, _) = redis_cache(RedisConfig::standalone(url));
+    cache.set("ns", "k", &7).await.unwrap();
+    let fresh = Cache::builder()
+        .redis(RedisConfig::standalone(format!(
+            "redis://alice:pw@127.0.0.1:{}",
+            server.port()
+        )))
+        .build()
+        .unwrap();
+    assert_eq!(fresh.get::<i32>("ns", "k").await.unwrap(), Some(7));
+}
+
+#[tokio::test]
+async fn wrong_password_is_reported_not_panicked() {
+    let server = RedisServer::start_with(&["--requirepass", "right"]);
+    let url = format!("redis://:wrong@127.0.0.1:{}", server.port());
+    let (cache, _) = redis_cache(RedisConfig::standalone(url).timeout(Duration::from_millis(300)));
+    let err = cache.ping_l2().await.unwrap_err().to_string();
+    assert!(
+        err.to_lowercase().contains("pass") || err.contains("auth"),
+        "{err}"
+    );
+    assert_eq!(cache.get::<i32>("ns", "k").await.unwrap(), None);
+    assert!(cache.stats().await.unwrap().totals.errors >= 1);
+}
+
+#[tokio::test]
+async fn redis_killed_mid_run_degrades_then_recovers() {
+    let mut server = RedisServer::start();
+    let config = RedisConfig::standalone(server.url())
+        .timeout(Duration::from_millis(200))
+        .breaker(fast_breaker());
+    let (cache, _) = redis_cache(config);
+    cache.set("ns", "before", &1).await.unwrap();
+    assert!(cache.l2_available());
+
+    server.kill();
+    for i in 0..20 {
+        let began = Instant::now();
+        // Reads of keys L1 does not hold are misses, not errors or hangs.
+        assert_eq!(
+            cache.get::<i32>("ns", &format!("absent{i}")).await.unwrap(),
+            None
+        );
+        // Writes degrade to L1 and still succeed for the caller.
+        cache.set("ns", &format!("during{i}"), &i).await.unwrap();
+        assert_eq!(
+            cache.get::<i32>("ns", &format!("during{i}")).await.unwrap(),
+            Some(i)
+        );
+        assert!(
+            began.elapsed() < BOUND,
+            "call {i} took {:?}",
+            began.elapsed()
+        );
+    }
+    assert_eq!(
+        cache.get::<i32>("ns", "before").await.unwrap(),
+        Some(1),
+        "L1 still serves"
+    );
+    assert!(!cache.l2_available(), "the breaker opened");
+    let stats = cache.stats().await.unwrap();
+    assert!(
+        !stats.available && !stats.tiers[1].available,
+        "stats say L2 is down"
+    );
+    assert!(
+        stats.totals.errors >= 20,
+        "{} errors counted",
+        stats.totals.errors
+    );
+    // Invalidations are never silently dropped.
+    assert!(matches!(
+        cache.delete("ns", "before").await,
+        Err(Error::Unavailable { .. })
+    ));
+    assert!(cache.delete_pattern("ns:*").await.is_err());
+
+    server.restart();
+    let recovered = wait_async(|| async { cache.ping_l2().await.is_ok() }).await;
+    assert!(recovered, "the cache reconnects without a restart");
+    assert!(cache.l2_available());
+    cache.set("ns", "after", &2).await.unwrap();
+    assert_eq!(
+        server.cli(&["exists", "hoard:ns:after"]),
+        "1",
+        "writes reach Redis again"
+    );
+    let stats = cache.stats().await.unwrap();
+    assert!(
+        stats.totals.errors >= 20,
+        "{} errors counted",
+        stats.totals.errors
+    );
+}
+
+#[tokio::test]
+async fn redis_down_at_start_starts_degraded() {
+    let mut server = RedisServer::start();
+    server.kill();
+    let config = RedisConfig::standalone(server.url())
+        .timeout(Duration::from_millis(200))
+        .breaker(fast_breaker());
+    let (cache, _) = redis_cache(config);
+    assert_eq!(cache.get::<i32>("ns", "k").await.unwrap(), None);
+    cache.set("ns", "k", &1).await.unwrap();
+    assert_eq!(cache.get::<i32>("ns", "k").await.unwrap(), Some(1));
+    server.restart();
+    assert!(wait_async(|| async { cache.ping_l2().await.is_ok() }).await);
+    cache.set("ns", "k2", &2).await.unwrap();
+    assert_eq!(server.cli(&["exists", "hoard:ns:k2"]), "1");
+}
+
+async fn wait_async<F, Fut>(mut done: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if done().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn slots_match_the_cluster() {
+    let cluster = shared_cluster();
+    for key in [
+        "foo",
+        "bar",
+        "hoard:model:metrics:abc-123",
+        "{user1}.a",
+        "ключ",
+    ] {
+        let theirs: u16 = cluster.nodes()[0]
+            .cli(&["cluster", "keyslot", key])
+            .parse()
+            .unwrap();
+        assert_eq!(cluster_slot(key), theirs, "{key}");
+    }
+}
+
+#[tokio::test]
+async fn cluster_mget_across_slots_keeps_input_order() {
+    let (cache, store) =
+        redis_cache(RedisConfig::cluster(shared_cluster().urls()).key_prefix(unique_prefix()));
+    let items: Vec<(String, u32)> = (0..300)
+        .filter(|i| i % 3 != 0)
+        .map(|i| (format!("k{i}"), i))
+        .collect();
+    cache.mset("ns", &items, SetOptions::new()).await.unwrap();
+    let keys: Vec<String> = (0..300).rev().map(|i| format!("k{i}")).collect();
+    let slots: std::collections::HashSet<u16> = keys
+        .iter()
+        .map(|k| cluster_slot(&format!("x:ns:{k}")))
+        .collect();
+    assert!(slots.len() > 200, "keys spread over many slots");
+    let expected: Vec<Option<u32>> = (0..300).rev().map(|i| (i % 3 != 0).then_some(i)).collect();
+    // Straight from the tier (L1 bypassed) and through the cache.
+    let refs: Vec<String> = keys.iter().map(|k| format!("ns:{k}")).collect();
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    let raw = store.get_many(&refs).await.unwrap();
+    let decoded: Vec<Option<u32>> = raw
+        .iter()
+        .map(|e| e.as_ref().map(|e| hoard::codec::decode(&e.value).unwrap()))
+        .collect();
+    assert_eq!(decoded, expected);
+    let fresh = Cache::builder().l2(store.clone()).build().unwrap();
+    assert_eq!(fresh.mget::<u32>("ns", &keys).await.unwrap(), expected);
+}
+
+#[tokio::test]
+async fn cluster_delete_pattern_reaches_every_master_and_nothing_else() {
+    let cluster = shared_cluster();
+    let ours = unique_prefix();
+    let theirs = unique_prefix();
+    let (cache, _) = redis_cache(RedisConfig::cluster(cluster.urls()).key_prefix(&ours));
+    let (other, _) = redis_cache(RedisConfig::cluster(cluster.urls()).key_prefix(&theirs));
+    let metrics: Vec<(String, u32)> = (0..200).map(|i| (format!("metrics:{i}"), i)).collect();
+    let comparisons: Vec<(String, u32)> = (0..50).map(|i| (format!("comparison:{i}"), i)).collect();
+    cache
+        .mset("model", &metrics, SetOptions::new())
+        .await
+        .unwrap();
+    cache
+        .mset("model", &comparisons, SetOptions::new())
+        .await
+        .unwrap();
+    other
+        .mset("model", &metrics, SetOptions::new())
+        .await
+        .unwrap();
+
+    let count = |pattern: String| -> usize {
+        cluster
+            .nodes()
+            .iter()
+            .map(|n| {
+                n.cli(&["--scan", "--pattern", &pattern])
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .count()
+            })
+            .sum()
+    };
+    let per_node: Vec<usize> = cluster
+        .nodes()
+        .iter()
+        .map(|n| {
+            n.cli(&["--scan", "--pattern", &format!("{ours}model:metrics:*")])
+                .lines()
+                .count()
+        })
+        .collect();
+    assert!(
+        per_node.iter().all(|&n| n > 0),
+        "keys sit on every master: {per_node:?}"
+    );
+
+    assert_eq!(cache.delete_pattern("model:metrics:*").await.unwrap(), 200);
+    assert_eq!(count(format!("{ours}model:metrics:*")), 0);
+    assert_eq!(count(format!("{ours}model:comparison:*")), 50);
+    assert_eq!(
+        count(format!("{theirs}model:metrics:*")),
+        200,
+        "another prefix is untouched"
+    );
+    assert_eq!(cache.clear_namespace("model").await.unwrap(), 50);
+    assert_eq!(count(format!("{theirs}*")), 200);
+}
+
+#[tokio::test]
+async fn cluster_node_killed_fails_its_slots_fast_and_the_rest_keep_working() {
+    let mut cluster = RedisCluster::start(3);
+    let config = RedisConfig::cluster(cluster.urls())
+        .timeout(Duration::from_millis(200))
+        .breaker(fast_breaker());
+    let (cache, store) = redis_cache(config);
+    let items: Vec<(String, u32)> = (0..120).map(|i| (format!("k{i}"), i)).collect();
+    cache.mset("ns", &items, SetOptions::new()).await.unwrap();
+    let owners = cluster.slot_owners();
+    let owner_of = |key: &str| owners[cluster_slot(&format!("hoard:ns:{key}")) as usize];
+    let victim = owner_of("k0").unwrap();
+    cluster.node_mut(victim).kill();
+
+    // A cache with an empty L1, so every read goes to the cluster.
+    let reader = Cache::builder().l2(store.clone()).build().unwrap();
+    let (mut lost, mut kept) = (0, 0);
+    for (key, value) in &items {
+        let began = Instant::now();
+        let got = reader.get::<u32>("ns", key).await.unwrap();
+        assert!(began.elapsed() < BOUND, "{key} took {:?}", began.elapsed());
+        if owner_of(key) == Some(victim) {
+            assert_eq!(got, None, "{key} lives on the dead node");
+            lost += 1;
+        } else {
+            assert_eq!(got, Some(*value), "{key} lives on a live node");
+            kept += 1;
+        }
+    }
+    assert!(lost > 0 && kept > 0, "lost {lost}, kept {kept}");
+    assert!(reader.stats().await.unwrap().totals.errors > 0);
+    assert!(
+        !reader.l2_available(),
+        "one master down: not fully available"
+    );
+    // Writes to live slots still reach Redis.
+    let live_key = (0..1000)
+        .map(|i| format!("new{i}"))
+        .find(|k| owner_of(k) != Some(victim))
+        .unwrap();
+    reader.set("ns", &live_key, &1).await.unwrap();
+    let fresh = Cache::builder().l2(store).build().unwrap();
+    assert_eq!(fresh.get::<i32>("ns", &live_key).await.unwrap(), Some(1));
+}
