@@ -9,6 +9,7 @@
 //! since absolute times on shared machines drift from run to run.
 
 mod core;
+mod redis;
 mod report;
 
 use clap::Parser;
@@ -36,12 +37,30 @@ pub struct Options {
     /// Operations per disk round (sets, then gets).
     #[arg(long, default_value_t = 20_000)]
     pub disk_ops: usize,
+    /// Operations per Redis round (get, set), each a round trip to a local redis-server.
+    #[arg(long, default_value_t = 20_000)]
+    pub redis_ops: usize,
+    /// Keys per `mget` in the Redis comparison.
+    #[arg(long, default_value_t = 100)]
+    pub mget_keys: usize,
+    /// Which suites to run.
+    #[arg(long, value_delimiter = ',', default_value = "core,redis")]
+    pub suites: Vec<Suite>,
     /// Rounds per contender; the median is reported.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
     /// Replace this benchmark's section in FILE (BENCHMARKS.md) with the results.
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
+}
+
+/// A group of comparisons with its own section in BENCHMARKS.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    /// L1 against moka, the disk tier against fjall.
+    Core,
+    /// The Redis tier against raw redis-rs on the same local server.
+    Redis,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -54,13 +73,21 @@ fn main() -> anyhow::Result<()> {
         options.keys > 0 && options.ops >= options.threads,
         "--keys and --ops must be positive"
     );
-    let rows = core::run(&options)?;
-    let table = report::table(&rows);
-    println!("{table}");
-    if let Some(path) = &options.write {
-        let section = report::section(&options, &table);
-        report::write_section(path, "core", &section)?;
-        eprintln!("wrote the core section of {}", path.display());
+    anyhow::ensure!(
+        options.redis_ops > 0 && options.mget_keys > 0,
+        "--redis-ops and --mget-keys must be positive"
+    );
+    for suite in &options.suites {
+        let (name, title, comparisons) = match suite {
+            Suite::Core => ("core", "Core: L1 and disk tier", core::run(&options)?),
+            Suite::Redis => ("redis", "Redis tier", redis::run(&options)?),
+        };
+        let table = report::table(&comparisons);
+        println!("{table}");
+        if let Some(path) = &options.write {
+            report::write_section(path, name, &report::section(&options, title, &table))?;
+            eprintln!("wrote the {name} section of {}", path.display());
+        }
     }
     Ok(())
 }

@@ -57,7 +57,7 @@ pub fn table(comparisons: &[Comparison]) -> String {
 }
 
 /// The full section: command, machine, table.
-pub fn section(options: &Options, table: &str) -> String {
+pub fn section(options: &Options, title: &str, table: &str) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -69,10 +69,36 @@ pub fn section(options: &Options, table: &str) -> String {
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!(
-        "## Core: L1 and disk tier\n\n\
-         Produced by:\n\n```sh\ncargo run --release -p hoard-bench -- --ops {} --threads {} --keys {} --zipf {} --value-size {} --disk-ops {} --rounds {} --write BENCHMARKS.md\n```\n\n\
+        "## {title}\n\n\
+         Produced by:\n\n```sh\ncargo run --release -p hoard-bench -- {} --write BENCHMARKS.md\n```\n\n\
          Machine: {cpu}, {cores} cores. Median of {} alternating rounds; ratio = hoard's time / the peer's (lower is better).\n\n{table}",
-        options.ops, options.threads, options.keys, options.zipf, options.value_size, options.disk_ops, options.rounds, options.rounds
+        command_line(options),
+        options.rounds
+    )
+}
+
+/// The flags that reproduce this run.
+fn command_line(o: &Options) -> String {
+    let suites: Vec<&str> = o
+        .suites
+        .iter()
+        .map(|s| match s {
+            crate::Suite::Core => "core",
+            crate::Suite::Redis => "redis",
+        })
+        .collect();
+    format!(
+        "--suites {} --ops {} --threads {} --keys {} --zipf {} --value-size {} --disk-ops {} --redis-ops {} --mget-keys {} --rounds {}",
+        suites.join(","),
+        o.ops,
+        o.threads,
+        o.keys,
+        o.zipf,
+        o.value_size,
+        o.disk_ops,
+        o.redis_ops,
+        o.mget_keys,
+        o.rounds
     )
 }
 

@@ -119,6 +119,23 @@ impl Entry {
         Self::decode_shared(Bytes::copy_from_slice(bytes))
     }
 
+    /// Like [`Entry::decode`], taking ownership: an uncompressed payload is moved down over
+    /// the header in place instead of copied to a new buffer (the Redis tier's read path).
+    pub fn decode_vec(mut bytes: Vec<u8>) -> Result<Entry> {
+        let (flags, expires_at_ms, compute_ms) = Self::header(&bytes)?;
+        let value = if flags & FLAG_LZ4 != 0 {
+            decompress(&bytes[HEADER_LEN..])?.into()
+        } else {
+            bytes.drain(..HEADER_LEN);
+            Bytes::from(bytes)
+        };
+        Ok(Entry {
+            value,
+            expires_at_ms,
+            compute_ms,
+        })
+    }
+
     /// Like [`Entry::decode`], but an uncompressed payload shares `bytes` instead of being
     /// copied: the disk tier's read path.
     pub fn decode_shared(bytes: Bytes) -> Result<Entry> {
@@ -236,6 +253,17 @@ mod tests {
                 "{bytes:?}"
             );
         }
+    }
+
+    #[test]
+    fn every_decoder_agrees() {
+        for e in [entry(b"small"), entry(&b"compressible ".repeat(300))] {
+            let bytes = e.encode(64);
+            assert_eq!(Entry::decode(&bytes).unwrap(), e);
+            assert_eq!(Entry::decode_shared(Bytes::from(bytes.clone())).unwrap(), e);
+            assert_eq!(Entry::decode_vec(bytes).unwrap(), e);
+        }
+        assert!(Entry::decode_vec(vec![1, 0]).is_err());
     }
 
     #[test]
