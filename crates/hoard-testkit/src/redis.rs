@@ -49,6 +49,8 @@ pub struct RedisServer {
     password: Option<String>,
     dir: TempDir,
     process: Option<Watched>,
+    /// Files the server needs beyond its data dir (TLS certificates).
+    keep_dir: Option<TempDir>,
 }
 
 /// The watchdog shell of one server. Its stdin is a pipe from the test process: when that
@@ -91,6 +93,7 @@ impl RedisServer {
                 password: password.clone(),
                 dir: crate::temp_dir(),
                 process: None,
+                keep_dir: None,
             };
             match server.spawn() {
                 Ok(()) => return server,
@@ -157,6 +160,57 @@ wait "$server" 2>/dev/null"#,
             Ok(n) if n > 0 => reply[0] == b'+' || reply[..n].starts_with(b"-NOAUTH"),
             _ => false,
         }
+    }
+
+    /// Starts a server that also speaks TLS, with a self-signed certificate for 127.0.0.1
+    /// made by `openssl` in the server's directory; see [`RedisServer::tls_url`].
+    pub fn start_tls() -> RedisServer {
+        let certs = crate::temp_dir();
+        let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+        let made = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(made, "openssl could not make a test certificate");
+        let tls_port = free_port(false).to_string();
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        let mut server = RedisServer::start_with(&[
+            "--tls-port",
+            &tls_port,
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &cert,
+            "--tls-auth-clients",
+            "no",
+        ]);
+        server.keep_dir = Some(certs);
+        server
+    }
+
+    /// `rediss://127.0.0.1:{tls port}/#insecure` for a server from
+    /// [`RedisServer::start_tls`] (self-signed, so verification is off).
+    pub fn tls_url(&self) -> Option<String> {
+        let i = self.args.iter().position(|a| a == "--tls-port")?;
+        Some(format!(
+            "rediss://127.0.0.1:{}/#insecure",
+            self.args.get(i + 1)?
+        ))
     }
 
     /// The port the server listens on.

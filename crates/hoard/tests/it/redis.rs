@@ -393,3 +393,52 @@ async fn cluster_node_killed_fails_its_slots_fast_and_the_rest_keep_working() {
     let fresh = Cache::builder().l2(store).build().unwrap();
     assert_eq!(fresh.get::<i32>("ns", &live_key).await.unwrap(), Some(1));
 }
+
+#[tokio::test]
+async fn key_count_is_estimated_past_the_scan_budget() {
+    let server = RedisServer::start();
+    let ours = RedisConfig::standalone(server.url()).count_budget(1000);
+    let (cache, _) = redis_cache(ours);
+    let (foreign, _) =
+        redis_cache(RedisConfig::standalone(server.url()).key_prefix("someone-else:"));
+    let items: Vec<(String, u32)> = (0..3000).map(|i| (format!("k{i}"), i)).collect();
+    for chunk in items.chunks(500) {
+        cache.mset("ns", chunk, SetOptions::new()).await.unwrap();
+        foreign.mset("ns", chunk, SetOptions::new()).await.unwrap();
+    }
+    let estimate = cache.stats().await.unwrap().total_keys;
+    // 200 random keys, half of them ours: the estimate lands near 3000.
+    assert!(
+        (2000..=4000).contains(&estimate),
+        "estimated {estimate} of 3000"
+    );
+    let (exact, _) = redis_cache(RedisConfig::standalone(server.url()).count_budget(100_000));
+    assert_eq!(exact.stats().await.unwrap().total_keys, 3000);
+}
+
+/// `rediss://` end to end; runs with `cargo test -p hoard --features tls` (scripts/test does).
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn tls_urls_talk_tls() {
+    let server = RedisServer::start_tls();
+    let url = server.tls_url().unwrap();
+    let (cache, _) = redis_cache(RedisConfig::standalone(&url));
+    cache.set("ns", "secret", &"over tls").await.unwrap();
+    assert!(
+        !server.cli(&["get", "hoard:ns:secret"]).is_empty(),
+        "stored in Redis"
+    );
+    let fresh = Cache::builder()
+        .redis(RedisConfig::standalone(url))
+        .build()
+        .unwrap();
+    assert_eq!(
+        fresh
+            .get::<String>("ns", "secret")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("over tls")
+    );
+    fresh.ping_l2().await.unwrap();
+}

@@ -163,6 +163,24 @@ fn config_error(url: &str, e: impl std::fmt::Display) -> Error {
     Error::Config(format!("redis URL {:?}: {e}", redact(url)))
 }
 
+/// Readies TLS for `rediss://` URLs: rustls with the *ring* provider, public roots from
+/// webpki-roots (append `#insecure` to a URL to skip verification, e.g. self-signed test
+/// certificates).
+#[cfg(feature = "tls")]
+fn enable_tls(_url: &str) -> Result<()> {
+    // Fails only when a provider is installed already, which is just as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(())
+}
+
+#[cfg(not(feature = "tls"))]
+fn enable_tls(url: &str) -> Result<()> {
+    Err(config_error(
+        url,
+        "rediss:// needs TLS support: build hoard with the `tls` cargo feature",
+    ))
+}
+
 /// The URL without its password, for messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -186,6 +204,9 @@ impl RedisStore {
         }
         let mut infos = Vec::new();
         for url in &config.urls {
+            if url.starts_with("rediss://") {
+                enable_tls(url)?;
+            }
             let info = url
                 .as_str()
                 .into_connection_info()
