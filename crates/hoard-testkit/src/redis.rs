@@ -81,27 +81,32 @@ impl RedisServer {
 
     fn start_inner(args: &[&str], cluster: bool) -> RedisServer {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let password = args
-            .iter()
-            .position(|a| a == "--requirepass")
-            .and_then(|i| args.get(i + 1).cloned());
         let mut last_error = String::new();
         for _ in 0..5 {
-            let mut server = RedisServer {
-                port: free_port(cluster),
-                args: args.clone(),
-                password: password.clone(),
-                dir: crate::temp_dir(),
-                process: None,
-                keep_dir: None,
-            };
-            match server.spawn() {
-                Ok(()) => return server,
+            match RedisServer::try_start(args.clone(), cluster) {
+                Ok(server) => return server,
                 // Another process took the port between our probe and the bind: retry.
                 Err(error) => last_error = error,
             }
         }
         panic!("redis-server did not start: {last_error}");
+    }
+
+    fn try_start(args: Vec<String>, cluster: bool) -> Result<RedisServer, String> {
+        let password = args
+            .iter()
+            .position(|a| a == "--requirepass")
+            .and_then(|i| args.get(i + 1).cloned());
+        let mut server = RedisServer {
+            port: free_port(cluster),
+            args,
+            password,
+            dir: crate::temp_dir(),
+            process: None,
+            keep_dir: None,
+        };
+        server.spawn()?;
+        Ok(server)
     }
 
     fn spawn(&mut self) -> Result<(), String> {
@@ -112,7 +117,7 @@ impl RedisServer {
             .arg(
                 r#"redis-server "$@" >"$PWD/redis.log" 2>&1 </dev/null &
 server=$!
-echo started
+echo "$server"
 read -r _
 kill -9 "$server" 2>/dev/null
 wait "$server" 2>/dev/null"#,
@@ -128,21 +133,45 @@ wait "$server" 2>/dev/null"#,
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         let mut watchdog = command.spawn().map_err(|e| format!("spawning sh: {e}"))?;
-        // Wait until the shell has started the server.
+        // The shell prints the server's pid once it has started it.
         let mut stdout = watchdog.stdout.take().ok_or("no stdout")?;
-        let mut line = [0u8; 8];
-        stdout
-            .read_exact(&mut line)
-            .map_err(|e| format!("watchdog: {e}"))?;
+        let mut pid = String::new();
+        let mut byte = [0u8; 1];
+        while stdout
+            .read(&mut byte)
+            .map_err(|e| format!("watchdog: {e}"))?
+            == 1
+            && byte[0] != b'\n'
+        {
+            pid.push(char::from(byte[0]));
+        }
         let mut watched = Watched { watchdog };
-        if wait_until(STARTUP, || self.ping()) {
+        let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+        let mut exited = false;
+        let answered = wait_until(STARTUP, || {
+            // A server that exited (port taken, bad argument) fails at once, not after
+            // the whole start-up wait.
+            exited = !proc_dir.exists()
+                || std::fs::read_to_string(proc_dir.join("stat")).is_ok_and(|s| s.contains(") Z "));
+            exited || self.ping()
+        });
+        // The answer must come from our server, not another that holds the port.
+        let ours = answered
+            && !exited
+            && self
+                .cli(&["info", "server"])
+                .contains(&format!("process_id:{pid}"));
+        if ours {
             self.process = Some(watched);
             Ok(())
         } else {
             watched.kill();
             let log =
                 std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default();
-            Err(format!("no answer on port {}: {log}", self.port))
+            Err(format!(
+                "no answer from our server on port {}: {log}",
+                self.port
+            ))
         }
     }
 
@@ -185,22 +214,34 @@ wait "$server" 2>/dev/null"#,
             .status()
             .is_ok_and(|s| s.success());
         assert!(made, "openssl could not make a test certificate");
-        let tls_port = free_port(false).to_string();
         let (cert, key) = (cert.display().to_string(), key.display().to_string());
-        let mut server = RedisServer::start_with(&[
-            "--tls-port",
-            &tls_port,
-            "--tls-cert-file",
-            &cert,
-            "--tls-key-file",
-            &key,
-            "--tls-ca-cert-file",
-            &cert,
-            "--tls-auth-clients",
-            "no",
-        ]);
-        server.keep_dir = Some(certs);
-        server
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            // A fresh TLS port each attempt: the last one may have been taken.
+            let args: Vec<String> = [
+                "--tls-port",
+                &free_port(false).to_string(),
+                "--tls-cert-file",
+                &cert,
+                "--tls-key-file",
+                &key,
+                "--tls-ca-cert-file",
+                &cert,
+                "--tls-auth-clients",
+                "no",
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+            match RedisServer::try_start(args, false) {
+                Ok(mut server) => {
+                    server.keep_dir = Some(certs);
+                    return server;
+                }
+                Err(error) => last_error = error,
+            }
+        }
+        panic!("redis-server with TLS did not start: {last_error}");
     }
 
     /// `rediss://127.0.0.1:{tls port}/#insecure` for a server from

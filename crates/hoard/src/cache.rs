@@ -3,17 +3,21 @@
 use crate::codec;
 use crate::entry::{now_ms, Entry};
 use crate::error::{Error, Result};
+use crate::flight::Flights;
 use crate::glob::{self, Glob};
 use crate::key::{full_key, validate_namespace, write_full_key, SEPARATOR};
+use crate::lock::{LocalLocks, LockBackend, LockGuard};
 use crate::stats::{Event, NamespaceStats, Stats, StatsRegistry, TierStats};
 use crate::store::{DiskConfig, MemoryStore, RedisConfig, Store, Usage};
 use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use serde::{de::DeserializeOwned, Serialize};
 use std::cell::RefCell;
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Default L1 budget: 256 MiB.
@@ -74,7 +78,7 @@ pub struct Cache {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     l1: MemoryStore,
     l2: Option<Arc<dyn Store>>,
     default_ttl: Duration,
@@ -83,6 +87,14 @@ struct Inner {
     /// When the last "L2 unavailable" warning was logged, so an outage logs once a second
     /// instead of once per call.
     last_warning_ms: AtomicU64,
+    /// Computations in progress (single-flight).
+    pub(crate) flights: Flights,
+    /// Leases when L2 cannot hold them.
+    local_locks: Arc<LocalLocks>,
+    /// Random draws for early refresh; seedable so tests are deterministic.
+    pub(crate) rng: Mutex<StdRng>,
+    /// Hits per key for adaptive TTLs (this process's view; bounded).
+    hits: moka::sync::Cache<String, Arc<AtomicU64>>,
 }
 
 /// Keeps L1 from holding anything older than L2 when calls race within this process.
@@ -173,6 +185,7 @@ pub struct CacheBuilder {
     memory_bytes: u64,
     default_ttl: Duration,
     l2: L2Choice,
+    seed: Option<u64>,
 }
 
 #[derive(Clone)]
@@ -189,6 +202,7 @@ impl Default for CacheBuilder {
             memory_bytes: DEFAULT_MEMORY_BYTES,
             default_ttl: DEFAULT_TTL,
             l2: L2Choice::None,
+            seed: None,
         }
     }
 }
@@ -218,6 +232,12 @@ impl CacheBuilder {
         self
     }
 
+    /// Seeds the random draws of early refresh, for reproducible tests.
+    pub fn seed(mut self, seed: u64) -> CacheBuilder {
+        self.seed = Some(seed);
+        self
+    }
+
     /// Uses any [`Store`] as L2.
     pub fn l2(mut self, store: Arc<dyn Store>) -> CacheBuilder {
         self.l2 = L2Choice::Store(store);
@@ -241,6 +261,16 @@ impl CacheBuilder {
                 stats: StatsRegistry::default(),
                 epochs: WriteEpochs::new(),
                 last_warning_ms: AtomicU64::new(0),
+                flights: Flights::default(),
+                local_locks: Arc::new(LocalLocks::default()),
+                rng: Mutex::new(match self.seed {
+                    Some(seed) => StdRng::seed_from_u64(seed),
+                    None => StdRng::from_os_rng(),
+                }),
+                hits: moka::sync::Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_idle(Duration::from_secs(24 * 3600))
+                    .build(),
             }),
         })
     }
@@ -302,13 +332,25 @@ impl Cache {
 
     /// Reads an entry with its expiry and compute time.
     pub async fn get_entry(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        self.lookup(namespace, key, true).await
+    }
+
+    /// Like [`Cache::get_entry`] without counting a hit or miss: for second looks inside
+    /// one logical read (compute-through re-checks), which must not count twice.
+    pub(crate) async fn peek_entry(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        self.lookup(namespace, key, false).await
+    }
+
+    async fn lookup(&self, namespace: &str, key: &str, record: bool) -> Result<Option<Entry>> {
         let inner = &*self.inner;
         let l1_hit = KEY_BUFFER.with_borrow_mut(|buffer| -> Result<Option<Entry>> {
             write_full_key(buffer, namespace, key)?;
             Ok(inner.l1.get_now(buffer))
         })?;
         if let Some(entry) = l1_hit {
-            inner.stats.record(namespace, Event::L1Hit, 1);
+            if record {
+                inner.stats.record(namespace, Event::L1Hit, 1);
+            }
             return Ok(Some(entry));
         }
         let found = match &inner.l2 {
@@ -323,12 +365,14 @@ impl Cache {
             }
             None => None,
         };
-        let event = if found.is_some() {
-            Event::L2Hit
-        } else {
-            Event::Miss
-        };
-        inner.stats.record(namespace, event, 1);
+        if record {
+            let event = if found.is_some() {
+                Event::L2Hit
+            } else {
+                Event::Miss
+            };
+            inner.stats.record(namespace, event, 1);
+        }
         Ok(found)
     }
 
@@ -570,7 +614,7 @@ impl Cache {
         self.write_entries(namespace, entries).await
     }
 
-    fn entry_for(&self, value: Bytes, options: &SetOptions) -> Result<Entry> {
+    pub(crate) fn entry_for(&self, value: Bytes, options: &SetOptions) -> Result<Entry> {
         let ttl = options.ttl.unwrap_or(self.inner.default_ttl);
         check_ttl(ttl)?;
         let mut entry = Entry::new(value, ttl);
@@ -580,7 +624,7 @@ impl Cache {
         Ok(entry)
     }
 
-    async fn write_entries(
+    pub(crate) async fn write_entries(
         &self,
         namespace: &str,
         mut entries: Vec<(String, Entry)>,
@@ -718,6 +762,85 @@ impl Cache {
         match &self.inner.l2 {
             Some(l2) => l2.flush().await,
             None => Ok(()),
+        }
+    }
+
+    /// Moves the expiry of a live entry to `expires_at_ms` in every tier; false if absent.
+    pub(crate) async fn extend(
+        &self,
+        namespace: &str,
+        key: &str,
+        expires_at_ms: u64,
+    ) -> Result<bool> {
+        let inner = &*self.inner;
+        let full = full_key(namespace, key)?;
+        let _lock = inner.epochs.lock(std::iter::once(full.as_str())).await;
+        let extended = match &inner.l2 {
+            Some(l2) => l2.touch(&full, expires_at_ms).await?,
+            None => false,
+        };
+        inner.epochs.bump(&full);
+        let in_l1 = inner.l1.touch_now(&full, expires_at_ms);
+        Ok(extended || in_l1)
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// Counts a hit on `full` for adaptive TTLs; returns the new count.
+    pub(crate) fn count_hit(&self, full: &str) -> u64 {
+        let counter = self
+            .inner
+            .hits
+            .get_with_by_ref(full, || Arc::new(AtomicU64::new(0)));
+        counter.fetch_add(1, SeqCst) + 1
+    }
+
+    /// Hits counted on `full` so far.
+    pub(crate) fn hit_count(&self, full: &str) -> u64 {
+        self.inner.hits.get(full).map_or(0, |c| c.load(SeqCst))
+    }
+
+    /// Where leases live: L2 if it can hold them (Redis), else this process.
+    pub(crate) fn lock_backend(&self) -> Option<LockBackend> {
+        Some(match &self.inner.l2 {
+            Some(l2) if l2.supports_locks() => LockBackend::Store(l2.clone()),
+            _ => LockBackend::Local(self.inner.local_locks.clone()),
+        })
+    }
+
+    /// Takes the lease `name` for `lease` if nobody holds it; `None` if somebody does.
+    ///
+    /// On Redis the lease is seen by every process sharing it; otherwise by this process
+    /// only. The guard renews the lease while it lives. See [`crate::lock`] for what a
+    /// lease does and does not guarantee.
+    pub async fn lock(&self, name: &str, lease: Duration) -> Result<Option<LockGuard>> {
+        crate::key::validate_key(name)?;
+        let Some(backend) = self.lock_backend() else {
+            return Ok(None);
+        };
+        LockGuard::try_acquire(backend, name, lease).await
+    }
+
+    /// Like [`Cache::lock`], retrying until the lease is free or `wait` has passed.
+    pub async fn lock_wait(
+        &self,
+        name: &str,
+        lease: Duration,
+        wait: Duration,
+    ) -> Result<Option<LockGuard>> {
+        let began = std::time::Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            if let Some(guard) = self.lock(name, lease).await? {
+                return Ok(Some(guard));
+            }
+            if began.elapsed() >= wait {
+                return Ok(None);
+            }
+            tokio::time::sleep(pause.min(wait.saturating_sub(began.elapsed()))).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
         }
     }
 

@@ -60,12 +60,24 @@ pub enum Error {
         /// What happened (connection refused, timed out after 250ms, circuit open, ...).
         reason: String,
     },
+    /// A Redis Cluster node sent us elsewhere (`MOVED`, or `ASK` during a migration) and
+    /// following the redirect did not settle it within a few tries.
+    #[error("redis cluster redirect to {address} (ask: {ask}) not settled")]
+    Redirect {
+        /// Where the node sent us.
+        address: String,
+        /// `ASK` (a one-off, during slot migration) rather than `MOVED`.
+        ask: bool,
+    },
     /// Redis answered with an error (out of memory, permission denied, ...).
     #[error("redis error: {0}")]
     Redis(String),
     /// A configuration value (a URL, an option) cannot be used.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The tier cannot do this.
+    #[error("not supported: {0}")]
+    Unsupported(&'static str),
     /// The embedded disk tier failed.
     #[error("disk tier at {path}: {source}")]
     Disk {

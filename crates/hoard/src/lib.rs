@@ -42,18 +42,23 @@
 
 pub mod cache;
 pub mod codec;
+pub mod compute;
 pub mod entry;
 pub mod error;
+mod flight;
 pub mod glob;
 pub mod key;
+pub mod lock;
 pub mod stats;
 pub mod store;
 pub mod ttl;
 
 pub use cache::{escape_pattern, Cache, CacheBuilder, SetOptions};
+pub use compute::{block_on, AdaptiveTtl, ComputeError, ComputeOptions};
 pub use entry::Entry;
 pub use error::{Error, Result};
 pub use key::{stable_hash, KeyBuilder};
+pub use lock::LockGuard;
 pub use stats::{NamespaceStats, Stats, TierStats};
 pub use store::{
     DiskConfig, DiskStore, Durability, MemoryStore, RedisConfig, RedisStore, Store, Usage,

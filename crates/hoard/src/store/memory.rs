@@ -96,6 +96,18 @@ impl MemoryStore {
         self.cache.insert(key.to_owned(), entry);
     }
 
+    /// Moves a live entry's expiry; false if there is none.
+    pub fn touch_now(&self, key: &str, expires_at_ms: u64) -> bool {
+        match self.get_now(key) {
+            Some(mut entry) => {
+                entry.expires_at_ms = expires_at_ms;
+                self.set_now(key, entry);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Removes `key`; true if a live entry was there.
     pub fn delete_now(&self, key: &str) -> bool {
         self.cache
@@ -160,6 +172,10 @@ impl Store for MemoryStore {
 
     async fn delete(&self, key: &str) -> Result<bool> {
         Ok(self.delete_now(key))
+    }
+
+    async fn touch(&self, key: &str, expires_at_ms: u64) -> Result<bool> {
+        Ok(self.touch_now(key, expires_at_ms))
     }
 
     async fn delete_matching(&self, glob: &Glob) -> Result<u64> {

@@ -75,6 +75,19 @@ pub trait Store: Send + Sync + 'static {
         Ok(false)
     }
 
+    /// Moves the expiry of a live entry at `key`; false if there is none. The default
+    /// reads and rewrites the entry; stores that can do better do.
+    async fn touch(&self, key: &str, expires_at_ms: u64) -> Result<bool> {
+        match self.get(key).await? {
+            Some(mut entry) => {
+                entry.expires_at_ms = expires_at_ms;
+                self.set(key, entry).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Time left before `key` expires; `None` if it is absent or expired.
     async fn ttl(&self, key: &str) -> Result<Option<Duration>> {
         let now = crate::entry::now_ms();
@@ -102,6 +115,29 @@ pub trait Store: Send + Sync + 'static {
     /// Asks the tier whether it answers (a PING for Redis).
     async fn ping(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// Whether this tier can hold leases that other processes see (Redis can).
+    fn supports_locks(&self) -> bool {
+        false
+    }
+
+    /// Takes the lease `name` for `token` if nobody holds it (see [`crate::lock`]).
+    async fn try_lock(&self, name: &str, token: &str, lease: Duration) -> Result<bool> {
+        let _ = (name, token, lease);
+        Err(crate::Error::Unsupported("leases on this tier"))
+    }
+
+    /// Extends the lease `name` if `token` still holds it.
+    async fn renew_lock(&self, name: &str, token: &str, lease: Duration) -> Result<bool> {
+        let _ = (name, token, lease);
+        Err(crate::Error::Unsupported("leases on this tier"))
+    }
+
+    /// Releases the lease `name` if `token` still holds it.
+    async fn unlock(&self, name: &str, token: &str) -> Result<bool> {
+        let _ = (name, token);
+        Err(crate::Error::Unsupported("leases on this tier"))
     }
 
     /// Makes every acknowledged write durable to the strongest level the store offers.

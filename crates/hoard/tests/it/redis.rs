@@ -442,3 +442,69 @@ async fn tls_urls_talk_tls() {
     );
     fresh.ping_l2().await.unwrap();
 }
+
+#[tokio::test]
+async fn cluster_redirects_ask_and_moved_are_followed() {
+    let cluster = RedisCluster::start(3);
+    let store = Arc::new(RedisConfig::cluster(cluster.urls()).open().unwrap());
+    let cache = Cache::builder().l2(store.clone()).build().unwrap();
+    cache.set("ns", "moving", &"value").await.unwrap();
+    cache.set("ns", "other", &1).await.unwrap();
+    let key = "hoard:ns:moving";
+    let slot = cluster_slot(key);
+    let owners = cluster.slot_owners();
+    let from = owners[slot as usize].unwrap();
+    let to = (from + 1) % 3;
+    let (src, dst) = (&cluster.nodes()[from], &cluster.nodes()[to]);
+    let (src_id, dst_id) = (src.cli(&["cluster", "myid"]), dst.cli(&["cluster", "myid"]));
+    let slot_arg = slot.to_string();
+
+    // Mid-migration: the key has moved, the slot has not. The old owner answers ASK.
+    assert_eq!(
+        dst.cli(&["cluster", "setslot", &slot_arg, "importing", &src_id]),
+        "OK"
+    );
+    assert_eq!(
+        src.cli(&["cluster", "setslot", &slot_arg, "migrating", &dst_id]),
+        "OK"
+    );
+    let port = dst.port().to_string();
+    assert_eq!(
+        src.cli(&["migrate", "127.0.0.1", &port, "", "0", "5000", "keys", key]),
+        "OK"
+    );
+    let got = store
+        .get("ns:moving")
+        .await
+        .unwrap()
+        .expect("found through ASK");
+    assert_eq!(hoard::codec::decode::<String>(&got.value).unwrap(), "value");
+
+    // Migration done: the old owner answers MOVED, and hoard's map is stale.
+    for node in cluster.nodes() {
+        assert_eq!(
+            node.cli(&["cluster", "setslot", &slot_arg, "node", &dst_id]),
+            "OK"
+        );
+    }
+    let got = store
+        .get("ns:moving")
+        .await
+        .unwrap()
+        .expect("found through MOVED");
+    assert_eq!(hoard::codec::decode::<String>(&got.value).unwrap(), "value");
+    // Writes and multi-key reads follow too.
+    store
+        .set(
+            "ns:moving",
+            hoard::Entry::new(
+                hoard::codec::encode(&"new").unwrap(),
+                Duration::from_secs(60),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(dst.cli(&["exists", key]), "1");
+    let both = store.get_many(&["ns:moving", "ns:other"]).await.unwrap();
+    assert!(both.iter().all(Option::is_some));
+}

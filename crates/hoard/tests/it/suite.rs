@@ -21,6 +21,7 @@ backend_suite!(
     concurrent_tasks_lose_no_updates,
     wrong_type_is_a_decode_error,
     mset_with_a_repeated_key_keeps_the_last_value,
+    cold_key_under_1000_tasks_computes_once,
 );
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -489,4 +490,47 @@ async fn mset_with_a_repeated_key_keeps_the_last_value(b: Backend) {
         let stored = l2.get("ns:k").await.unwrap().unwrap();
         assert_eq!(hoard::codec::decode::<i32>(&stored.value).unwrap(), 3);
     }
+}
+
+async fn cold_key_under_1000_tasks_computes_once(b: Backend) {
+    use hoard::ComputeOptions;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let (cache, runs) = (b.cache.clone(), runs.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_compute(
+                        "model",
+                        "comparison:cold",
+                        &ComputeOptions::new(),
+                        || async {
+                            runs.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            metrics(0.9)
+                        },
+                    )
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), metrics(0.9));
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "{}: computed once", b.name);
+    // Stored for later callers, with how long it took.
+    let entry = b
+        .cache
+        .get_entry("model", "comparison:cold")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        entry.compute_ms >= 50,
+        "compute time recorded: {}",
+        entry.compute_ms
+    );
 }

@@ -6,7 +6,7 @@
 //! cooldown doubled (up to a maximum).
 
 use crate::entry::now_ms;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
 /// Breaker settings.
@@ -32,21 +32,26 @@ impl Default for BreakerConfig {
 
 pub(crate) struct Breaker {
     config: BreakerConfig,
+    /// How long a probe may take before another caller may probe instead (a probe whose
+    /// future was dropped never reports back).
+    probe_timeout_ms: u64,
     failures: AtomicU32,
     /// 0 when closed; otherwise when the next probe may go.
     open_until_ms: AtomicU64,
     cooldown_ms: AtomicU64,
-    probing: AtomicBool,
+    /// When the probe in flight started; 0 when none is.
+    probing_since_ms: AtomicU64,
 }
 
 impl Breaker {
-    pub(crate) fn new(config: BreakerConfig) -> Breaker {
+    pub(crate) fn new(config: BreakerConfig, probe_timeout: Duration) -> Breaker {
         Breaker {
             config,
+            probe_timeout_ms: millis(probe_timeout),
             failures: AtomicU32::new(0),
             open_until_ms: AtomicU64::new(0),
             cooldown_ms: AtomicU64::new(millis(config.cooldown)),
-            probing: AtomicBool::new(false),
+            probing_since_ms: AtomicU64::new(0),
         }
     }
 
@@ -56,11 +61,18 @@ impl Breaker {
         if until == 0 {
             return true;
         }
-        if now_ms() < until {
+        let now = now_ms();
+        if now < until {
             return false;
         }
-        // Half-open: one probe at a time.
-        !self.probing.swap(true, SeqCst)
+        // Half-open: one probe at a time, and a new one if the last never reported back.
+        let since = self.probing_since_ms.load(SeqCst);
+        if since != 0 && now.saturating_sub(since) < self.probe_timeout_ms.saturating_mul(2) {
+            return false;
+        }
+        self.probing_since_ms
+            .compare_exchange(since, now, SeqCst, SeqCst)
+            .is_ok()
     }
 
     pub(crate) fn succeeded(&self) {
@@ -69,22 +81,33 @@ impl Breaker {
             self.cooldown_ms.store(millis(self.config.cooldown), SeqCst);
             tracing::info!("redis: circuit closed, server answers again");
         }
-        self.probing.store(false, SeqCst);
+        self.probing_since_ms.store(0, SeqCst);
     }
 
     pub(crate) fn failed(&self) {
-        let failures = self.failures.fetch_add(1, SeqCst) + 1;
-        let was_open = self.open_until_ms.load(SeqCst) != 0;
-        if was_open || failures >= self.config.threshold {
-            let cooldown = self.cooldown_ms.load(SeqCst);
-            self.open_until_ms.store(now_ms() + cooldown, SeqCst);
-            let next = (cooldown * 2).min(millis(self.config.max_cooldown));
-            self.cooldown_ms.store(next, SeqCst);
-            if !was_open {
-                tracing::warn!(failures, cooldown_ms = cooldown, "redis: circuit opened");
+        if self.open_until_ms.load(SeqCst) != 0 {
+            // Open: only the probe's failure counts (calls let through before the breaker
+            // opened may still be failing; they must not push the cooldown out further).
+            if self.probing_since_ms.swap(0, SeqCst) != 0 {
+                self.reopen();
             }
+            return;
         }
-        self.probing.store(false, SeqCst);
+        let failures = self.failures.fetch_add(1, SeqCst) + 1;
+        if failures >= self.config.threshold {
+            tracing::warn!(failures, "redis: circuit opened");
+            self.reopen();
+        }
+    }
+
+    /// Opens for the current cooldown, and doubles the next one (up to the maximum).
+    fn reopen(&self) {
+        let cooldown = self.cooldown_ms.load(SeqCst);
+        self.open_until_ms.store(now_ms() + cooldown, SeqCst);
+        let next = cooldown
+            .saturating_mul(2)
+            .min(millis(self.config.max_cooldown));
+        self.cooldown_ms.store(next, SeqCst);
     }
 
     /// Whether the breaker is open or half-open (the server is considered down).
@@ -102,11 +125,14 @@ mod tests {
     use super::*;
 
     fn breaker() -> Breaker {
-        Breaker::new(BreakerConfig {
-            threshold: 2,
-            cooldown: Duration::from_millis(40),
-            max_cooldown: Duration::from_millis(100),
-        })
+        Breaker::new(
+            BreakerConfig {
+                threshold: 2,
+                cooldown: Duration::from_millis(40),
+                max_cooldown: Duration::from_millis(100),
+            },
+            Duration::from_millis(30),
+        )
     }
 
     #[test]
@@ -145,6 +171,36 @@ mod tests {
         assert!(!b.allow());
         std::thread::sleep(Duration::from_millis(40));
         assert!(b.allow());
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_back_is_replaced() {
+        let b = breaker();
+        b.failed();
+        b.failed();
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(b.allow(), "probe one (its caller then vanishes)");
+        assert!(!b.allow());
+        std::thread::sleep(Duration::from_millis(70));
+        assert!(
+            b.allow(),
+            "after twice the call timeout another caller may probe"
+        );
+    }
+
+    #[test]
+    fn failures_in_flight_do_not_stretch_the_cooldown() {
+        let b = breaker();
+        b.failed();
+        b.failed();
+        for _ in 0..50 {
+            b.failed(); // calls let through before it opened, failing late
+        }
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(
+            b.allow(),
+            "still the first 40 ms cooldown, not the 100 ms maximum"
+        );
     }
 
     #[test]

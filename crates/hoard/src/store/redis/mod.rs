@@ -14,6 +14,8 @@
 //! `ConnectionManager`), and a cluster's slot map is refreshed on `MOVED` or errors.
 
 mod breaker;
+mod node;
+mod routing;
 mod slot;
 
 pub use breaker::BreakerConfig;
@@ -22,15 +24,14 @@ use super::{Store, Usage};
 use crate::entry::{now_ms, Entry};
 use crate::error::{Error, Result};
 use crate::glob::{self, Glob};
-use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use breaker::Breaker;
 use futures_util::future::join_all;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisError, Value};
-use std::collections::{BTreeMap, HashMap};
+use node::Node;
+use redis::{ConnectionAddr, IntoConnectionInfo};
+use routing::{address_of, Cluster, Topology, MAX_REDIRECTS};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TIER: &str = "redis";
 
@@ -41,7 +42,7 @@ pub fn cluster_slot(redis_key: &str) -> u16 {
 }
 
 /// Settings of the Redis tier.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct RedisConfig {
     urls: Vec<String>,
@@ -53,6 +54,23 @@ pub struct RedisConfig {
     count_budget: usize,
 }
 
+impl std::fmt::Debug for RedisConfig {
+    // By hand: URLs carry passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field(
+                "urls",
+                &self.urls.iter().map(|u| redact(u)).collect::<Vec<_>>(),
+            )
+            .field("cluster", &self.cluster)
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .field("breaker", &self.breaker)
+            .field("compress_above", &self.compress_above)
+            .field("count_budget", &self.count_budget)
+            .finish()
+    }
+}
 impl RedisConfig {
     /// One Redis server: `redis://[user:password@]host:port[/db]` (or `rediss://` with
     /// the `tls` feature).
@@ -119,39 +137,6 @@ impl RedisConfig {
     }
 }
 
-/// One Redis server we talk to: a standalone server or a cluster master.
-struct Node {
-    address: String,
-    info: ConnectionInfo,
-    connection: tokio::sync::OnceCell<ConnectionManager>,
-    breaker: Breaker,
-}
-
-/// Which node serves each slot.
-struct SlotMap {
-    nodes: Vec<Arc<Node>>,
-    /// Index into `nodes` for each of the 16384 slots; `None` where no node is known.
-    owners: Vec<Option<u16>>,
-}
-
-impl SlotMap {
-    fn empty() -> SlotMap {
-        SlotMap {
-            nodes: Vec::new(),
-            owners: vec![None; slot::SLOTS],
-        }
-    }
-}
-
-enum Topology {
-    Standalone(Arc<Node>),
-    Cluster {
-        seeds: Vec<ConnectionInfo>,
-        map: ArcSwap<SlotMap>,
-        refresh: tokio::sync::Mutex<Option<Instant>>,
-    },
-}
-
 /// L2 on Redis or a Redis Cluster.
 pub struct RedisStore {
     topology: Topology,
@@ -181,14 +166,31 @@ fn enable_tls(url: &str) -> Result<()> {
     ))
 }
 
-/// The URL without its password, for messages.
+/// The URL without its password (user-info and any `pass=`/`password=` query), for messages.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let mut out = match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             format!("{}***{}", &url[..scheme + 3], &url[at..])
         }
         _ => url.to_owned(),
+    };
+    if let Some(query) = out.find('?') {
+        let (base, params) = out.split_at(query + 1);
+        let params: Vec<String> = params
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((name, _))
+                    if name.eq_ignore_ascii_case("pass")
+                        || name.eq_ignore_ascii_case("password") =>
+                {
+                    format!("{name}=***")
+                }
+                _ => p.to_owned(),
+            })
+            .collect();
+        out = format!("{base}{}", params.join("&"));
     }
+    out
 }
 
 impl RedisStore {
@@ -211,7 +213,12 @@ impl RedisStore {
                 .as_str()
                 .into_connection_info()
                 .map_err(|e| config_error(url, e))?;
-            if matches!(info.addr(), ConnectionAddr::Unix(_)) && config.cluster {
+            if config.cluster
+                && !matches!(
+                    info.addr(),
+                    ConnectionAddr::Tcp(..) | ConnectionAddr::TcpTls { .. }
+                )
+            {
                 return Err(config_error(url, "a cluster node must be a TCP address"));
             }
             if config.cluster && info.redis_settings().db() != 0 {
@@ -220,11 +227,7 @@ impl RedisStore {
             infos.push(info);
         }
         let topology = if config.cluster {
-            Topology::Cluster {
-                seeds: infos,
-                map: ArcSwap::from_pointee(SlotMap::empty()),
-                refresh: tokio::sync::Mutex::new(None),
-            }
+            Topology::Cluster(Cluster::new(infos, &config))
         } else {
             if infos.len() > 1 {
                 return Err(Error::Config(
@@ -233,7 +236,12 @@ impl RedisStore {
                 ));
             }
             let info = infos.remove(0);
-            Topology::Standalone(Arc::new(Node::new(address_of(&info), info, config.breaker)))
+            Topology::Standalone(Arc::new(Node::new(
+                address_of(&info),
+                info,
+                config.breaker,
+                config.timeout,
+            )))
         };
         Ok(RedisStore {
             topology,
@@ -251,221 +259,7 @@ impl RedisStore {
 
     /// Whether this store talks to a cluster.
     pub fn is_cluster(&self) -> bool {
-        matches!(self.topology, Topology::Cluster { .. })
-    }
-
-    // ----- routing ------------------------------------------------------------------------
-
-    /// The node serving `redis_key`, refreshing the cluster map if the slot is unknown.
-    async fn route(&self, redis_key: &str) -> Result<Arc<Node>> {
-        match &self.topology {
-            Topology::Standalone(node) => Ok(node.clone()),
-            Topology::Cluster { map, .. } => {
-                let slot = slot::slot(redis_key.as_bytes()) as usize;
-                if let Some(node) = owner(&map.load(), slot) {
-                    return Ok(node);
-                }
-                self.refresh_map(false).await;
-                owner(&map.load(), slot).ok_or_else(|| Error::Unavailable {
-                    tier: TIER,
-                    reason: format!("no cluster node known for slot {slot}"),
-                })
-            }
-        }
-    }
-
-    /// Every master (for SCAN, INFO, PING).
-    async fn masters(&self) -> Result<Vec<Arc<Node>>> {
-        match &self.topology {
-            Topology::Standalone(node) => Ok(vec![node.clone()]),
-            Topology::Cluster { map, .. } => {
-                if map.load().nodes.is_empty() {
-                    self.refresh_map(false).await;
-                }
-                let nodes = map.load().nodes.clone();
-                if nodes.is_empty() {
-                    return Err(Error::Unavailable {
-                        tier: TIER,
-                        reason: "no cluster node reachable".into(),
-                    });
-                }
-                Ok(nodes)
-            }
-        }
-    }
-
-    /// Reloads the slot map from `CLUSTER SLOTS` of any reachable node. At most one refresh
-    /// runs at a time and, unless `force`d by a redirect, at most one per 200 ms.
-    async fn refresh_map(&self, force: bool) {
-        let Topology::Cluster {
-            seeds,
-            map,
-            refresh,
-        } = &self.topology
-        else {
-            return;
-        };
-        let mut last = refresh.lock().await;
-        if !force && last.is_some_and(|at| at.elapsed() < Duration::from_millis(200)) {
-            return;
-        }
-        *last = Some(Instant::now());
-        let current = map.load_full();
-        // Ask the nodes we know first, then the seeds.
-        let mut candidates: Vec<ConnectionInfo> =
-            current.nodes.iter().map(|n| n.info.clone()).collect();
-        candidates.extend(seeds.iter().cloned());
-        for info in candidates {
-            let address = address_of(&info);
-            let probe = current
-                .nodes
-                .iter()
-                .find(|n| n.address == address)
-                .cloned()
-                .unwrap_or_else(|| {
-                    Arc::new(Node::new(
-                        address.clone(),
-                        info.clone(),
-                        self.config.breaker,
-                    ))
-                });
-            let reply: Result<Value> = self.call(&probe, redis::cmd("CLUSTER").arg("SLOTS")).await;
-            match reply.and_then(|v| parse_cluster_slots(&v, &info, &current, self.config.breaker))
-            {
-                Ok(next) => {
-                    map.store(Arc::new(next));
-                    return;
-                }
-                Err(error) => {
-                    tracing::debug!(node = %address, %error, "redis: CLUSTER SLOTS failed")
-                }
-            }
-        }
-        tracing::warn!("redis: no cluster node answered CLUSTER SLOTS");
-    }
-
-    // ----- calls --------------------------------------------------------------------------
-
-    /// Runs one command on one node, within the timeout and through the node's breaker.
-    async fn call<T: redis::FromRedisValue>(&self, node: &Node, cmd: &redis::Cmd) -> Result<T> {
-        let mut connection = self.connect(node).await?;
-        let result =
-            tokio::time::timeout(self.config.timeout, cmd.query_async(&mut connection)).await;
-        self.settle(node, result)
-    }
-
-    /// Runs a pipeline on one node, within the timeout and through the node's breaker.
-    async fn call_pipeline<T: redis::FromRedisValue>(
-        &self,
-        node: &Node,
-        pipe: &redis::Pipeline,
-    ) -> Result<T> {
-        let mut connection = self.connect(node).await?;
-        let result =
-            tokio::time::timeout(self.config.timeout, pipe.query_async(&mut connection)).await;
-        self.settle(node, result)
-    }
-
-    async fn connect(&self, node: &Node) -> Result<ConnectionManager> {
-        if !node.breaker.allow() {
-            return Err(Error::Unavailable {
-                tier: TIER,
-                reason: format!("circuit open for {}", node.address),
-            });
-        }
-        let timeout = self.config.timeout;
-        let connection = node
-            .connection
-            .get_or_try_init(|| async {
-                let client = redis::Client::open(node.info.clone())
-                    .map_err(|e| Error::Config(e.to_string()))?;
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(None)
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_millis(200));
-                ConnectionManager::new_lazy_with_config(client, config)
-                    .map_err(|e| Error::Config(e.to_string()))
-            })
-            .await;
-        match connection {
-            Ok(connection) => Ok(connection.clone()),
-            Err(error) => {
-                node.breaker.failed();
-                Err(error)
-            }
-        }
-    }
-
-    /// Turns a call's outcome into ours, feeding the breaker: only answers close it, only
-    /// silence (I/O errors, timeouts) opens it.
-    fn settle<T>(
-        &self,
-        node: &Node,
-        result: std::result::Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
-    ) -> Result<T> {
-        match result {
-            Ok(Ok(value)) => {
-                node.breaker.succeeded();
-                Ok(value)
-            }
-            Ok(Err(error)) if is_unreachable(&error) => {
-                node.breaker.failed();
-                Err(Error::Unavailable {
-                    tier: TIER,
-                    reason: format!("{}: {error}", node.address),
-                })
-            }
-            Ok(Err(error)) => {
-                node.breaker.succeeded();
-                Err(Error::Redis(format!("{}: {error}", node.address)))
-            }
-            Err(_) => {
-                node.breaker.failed();
-                Err(Error::Unavailable {
-                    tier: TIER,
-                    reason: format!(
-                        "{}: no answer within {:?}",
-                        node.address, self.config.timeout
-                    ),
-                })
-            }
-        }
-    }
-
-    /// Runs `command(node)` on the node of `redis_key`; on a cluster redirect, refreshes the
-    /// map and tries once more.
-    async fn on_key<T, F, Fut>(&self, redis_key: &str, command: F) -> Result<T>
-    where
-        F: Fn(Arc<Node>) -> Fut,
-        Fut: std::future::Future<Output = Result<T>>,
-    {
-        let node = self.route(redis_key).await?;
-        match command(node).await {
-            Err(Error::Redis(message)) if self.is_cluster() && is_redirect(&message) => {
-                self.refresh_map(true).await;
-                command(self.route(redis_key).await?).await
-            }
-            Err(error @ Error::Unavailable { .. }) if self.is_cluster() => {
-                // A failover may have moved the slot; let the next call find out.
-                self.refresh_map(false).await;
-                Err(error)
-            }
-            other => other,
-        }
-    }
-
-    /// Groups positions of `redis_keys` by the node serving them.
-    async fn by_node(&self, redis_keys: &[String]) -> Result<Vec<(Arc<Node>, Vec<usize>)>> {
-        let mut groups: Vec<(Arc<Node>, Vec<usize>)> = Vec::new();
-        for (i, key) in redis_keys.iter().enumerate() {
-            let node = self.route(key).await?;
-            match groups.iter_mut().find(|(n, _)| Arc::ptr_eq(n, &node)) {
-                Some((_, positions)) => positions.push(i),
-                None => groups.push((node, vec![i])),
-            }
-        }
-        Ok(groups)
+        matches!(self.topology, Topology::Cluster(_))
     }
 
     /// `MGET` per slot on one node, pipelined: one round trip per node.
@@ -475,12 +269,6 @@ impl RedisStore {
         redis_keys: &[String],
         positions: &[usize],
     ) -> Result<Vec<(usize, Option<Vec<u8>>)>> {
-        if !self.is_cluster() {
-            let keys: Vec<&str> = positions.iter().map(|&i| redis_keys[i].as_str()).collect();
-            let values: Vec<Option<Vec<u8>>> =
-                self.call(node, redis::cmd("MGET").arg(&keys)).await?;
-            return Ok(positions.iter().copied().zip(values).collect());
-        }
         let mut slots: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
         for &i in positions {
             slots
@@ -497,12 +285,63 @@ impl RedisStore {
                     .collect::<Vec<_>>(),
             );
         }
-        let replies: Vec<Vec<Option<Vec<u8>>>> = self.call_pipeline(node, &pipe).await?;
+        let replies: Vec<Vec<Option<Vec<u8>>>> = node.call_pipeline(&pipe).await?;
         Ok(slots
             .into_values()
             .zip(replies)
             .flat_map(|(group, values)| group.into_iter().zip(values))
             .collect())
+    }
+
+    /// A cluster `get_many`: per node, concurrently. A node that cannot be reached leaves
+    /// its keys as misses (the rest still answer); redirects refresh the map and retry.
+    async fn get_many_cluster(&self, keys: &[&str]) -> Result<Vec<Option<Entry>>> {
+        let redis_keys: Vec<String> = keys.iter().map(|k| self.redis_key(k)).collect();
+        let mut out: Vec<Option<Entry>> = vec![None; keys.len()];
+        let mut pending: Vec<usize> = (0..keys.len()).collect();
+        for attempt in 0..=MAX_REDIRECTS {
+            let subset: Vec<String> = pending.iter().map(|&i| redis_keys[i].clone()).collect();
+            let groups = self.by_node(&subset).await?;
+            let results = join_all(
+                groups
+                    .iter()
+                    .map(|(node, positions)| self.get_on_node(node, &subset, positions)),
+            )
+            .await;
+            let now = now_ms();
+            let mut redirected = Vec::new();
+            for ((node, positions), result) in groups.iter().zip(results) {
+                match result {
+                    Ok(found) => {
+                        for (i, bytes) in found {
+                            if let Some(bytes) = bytes {
+                                let entry = Entry::decode_vec(bytes)?;
+                                out[pending[i]] = (!entry.is_expired_at(now)).then_some(entry);
+                            }
+                        }
+                    }
+                    Err(Error::Redirect { .. }) => {
+                        redirected.extend(positions.iter().map(|&i| pending[i]))
+                    }
+                    Err(error @ Error::Unavailable { .. }) => {
+                        tracing::debug!(node = %node.address, %error, "redis: node down, its keys read as misses");
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            if redirected.is_empty() {
+                return Ok(out);
+            }
+            if attempt == MAX_REDIRECTS {
+                break;
+            }
+            self.refresh_map(true).await;
+            pending = redirected;
+        }
+        Err(Error::Redirect {
+            address: String::new(),
+            ask: false,
+        })
     }
 
     /// Deletes every key matching a Redis glob on every master: SCAN, then UNLINK per key.
@@ -521,9 +360,8 @@ impl RedisStore {
         let mut cursor: u64 = 0;
         let mut removed = 0;
         loop {
-            let (next, keys): (u64, Vec<String>) = self
+            let (next, keys): (u64, Vec<String>) = node
                 .call(
-                    node,
                     redis::cmd("SCAN")
                         .arg(cursor)
                         .arg("MATCH")
@@ -538,7 +376,7 @@ impl RedisStore {
                 for key in &keys {
                     pipe.cmd("UNLINK").arg(key);
                 }
-                let counts: Vec<u64> = self.call_pipeline(node, &pipe).await?;
+                let counts: Vec<u64> = node.call_pipeline(&pipe).await?;
                 removed += counts.iter().sum::<u64>();
             }
             if next == 0 {
@@ -554,11 +392,10 @@ impl RedisStore {
         let pattern = format!("{}*", self.escaped_prefix);
         let mut cursor: u64 = 0;
         let mut counted: u64 = 0;
-        let mut scanned_calls = 0usize;
+        let mut scanned = 0usize;
         loop {
-            let (next, keys): (u64, Vec<String>) = self
+            let (next, keys): (u64, Vec<String>) = node
                 .call(
-                    node,
                     redis::cmd("SCAN")
                         .arg(cursor)
                         .arg("MATCH")
@@ -568,21 +405,21 @@ impl RedisStore {
                 )
                 .await?;
             counted += keys.len() as u64;
-            scanned_calls += 1;
+            scanned += 1000;
             if next == 0 {
                 return Ok(counted);
             }
-            if scanned_calls * 1000 >= self.config.count_budget {
+            if scanned >= self.config.count_budget {
                 break;
             }
             cursor = next;
         }
-        let size: u64 = self.call(node, &redis::cmd("DBSIZE")).await?;
+        let size: u64 = node.call(&redis::cmd("DBSIZE")).await?;
         let mut pipe = redis::pipe();
         for _ in 0..200 {
             pipe.cmd("RANDOMKEY");
         }
-        let sample: Vec<Option<String>> = self.call_pipeline(node, &pipe).await?;
+        let sample: Vec<Option<String>> = node.call_pipeline(&pipe).await?;
         let ours = sample
             .iter()
             .flatten()
@@ -590,134 +427,24 @@ impl RedisStore {
             .count() as u64;
         Ok(size * ours / sample.len().max(1) as u64)
     }
-}
 
-fn owner(map: &SlotMap, slot: usize) -> Option<Arc<Node>> {
-    map.owners[slot].map(|i| map.nodes[i as usize].clone())
-}
-
-fn address_of(info: &ConnectionInfo) -> String {
-    match info.addr() {
-        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
-            format!("{host}:{port}")
-        }
-        other => format!("{other:?}"),
+    /// `{prefix}:lock:{name}`: the empty namespace keeps leases apart from every cache key.
+    fn lock_key(&self, name: &str) -> String {
+        format!("{}:lock:{name}", self.config.key_prefix)
     }
-}
 
-fn is_unreachable(error: &RedisError) -> bool {
-    error.is_io_error()
-        || error.is_timeout()
-        || error.is_connection_dropped()
-        || error.is_unrecoverable_error()
-        || matches!(
-            error.kind(),
-            redis::ErrorKind::Server(
-                redis::ServerErrorKind::BusyLoading
-                    | redis::ServerErrorKind::ClusterDown
-                    | redis::ServerErrorKind::MasterDown
-                    | redis::ServerErrorKind::TryAgain
-            )
-        )
-}
-
-fn is_redirect(message: &str) -> bool {
-    message.contains("MOVED") || message.contains("ASK")
-}
-
-impl Node {
-    fn new(address: String, info: ConnectionInfo, breaker: BreakerConfig) -> Node {
-        Node {
-            address,
-            info,
-            connection: tokio::sync::OnceCell::new(),
-            breaker: Breaker::new(breaker),
-        }
+    async fn if_holder(&self, script: &str, name: &str, token: &str, ms: u64) -> Result<bool> {
+        let key = self.lock_key(name);
+        let cmd = redis::cmd("EVAL")
+            .arg(script)
+            .arg(1)
+            .arg(&key)
+            .arg(token)
+            .arg(ms)
+            .to_owned();
+        let done: i64 = self.on_key(&key, &cmd).await?;
+        Ok(done == 1)
     }
-}
-
-/// Builds a slot map from a `CLUSTER SLOTS` reply, reusing known nodes (and so their
-/// connections and breakers) by address.
-fn parse_cluster_slots(
-    reply: &Value,
-    asked: &ConnectionInfo,
-    current: &SlotMap,
-    breaker: BreakerConfig,
-) -> Result<SlotMap> {
-    let bad = |what: &str| Error::Redis(format!("unexpected CLUSTER SLOTS reply: {what}"));
-    let Value::Array(ranges) = reply else {
-        return Err(bad("not an array"));
-    };
-    let asked_host = match asked.addr() {
-        ConnectionAddr::Tcp(host, _) | ConnectionAddr::TcpTls { host, .. } => host.clone(),
-        _ => String::new(),
-    };
-    let mut map = SlotMap::empty();
-    let mut index: HashMap<String, u16> = HashMap::new();
-    for range in ranges {
-        let Value::Array(fields) = range else {
-            return Err(bad("range is not an array"));
-        };
-        let (Some(Value::Int(start)), Some(Value::Int(end)), Some(Value::Array(master))) =
-            (fields.first(), fields.get(1), fields.get(2))
-        else {
-            return Err(bad("range lacks start, end or master"));
-        };
-        let host = match master.first() {
-            Some(Value::BulkString(h)) if !h.is_empty() => String::from_utf8_lossy(h).into_owned(),
-            // An empty or missing host means "the address you asked".
-            _ => asked_host.clone(),
-        };
-        let Some(Value::Int(port)) = master.get(1) else {
-            return Err(bad("master lacks a port"));
-        };
-        let port = u16::try_from(*port).map_err(|_| bad("port out of range"))?;
-        let address = format!("{host}:{port}");
-        let node_index = match index.get(&address) {
-            Some(&i) => i,
-            None => {
-                let node = current
-                    .nodes
-                    .iter()
-                    .find(|n| n.address == address)
-                    .cloned()
-                    .unwrap_or_else(|| {
-                        let info = asked.clone().set_addr(match asked.addr() {
-                            ConnectionAddr::TcpTls {
-                                insecure,
-                                tls_params,
-                                ..
-                            } => ConnectionAddr::TcpTls {
-                                host: host.clone(),
-                                port,
-                                insecure: *insecure,
-                                tls_params: tls_params.clone(),
-                            },
-                            _ => ConnectionAddr::Tcp(host.clone(), port),
-                        });
-                        Arc::new(Node::new(address.clone(), info, breaker))
-                    });
-                map.nodes.push(node);
-                let i = (map.nodes.len() - 1) as u16;
-                index.insert(address, i);
-                i
-            }
-        };
-        let (start, end) = (usize::try_from(*start), usize::try_from(*end));
-        let (Ok(start), Ok(end)) = (start, end) else {
-            return Err(bad("negative slot"));
-        };
-        if start > end || end >= slot::SLOTS {
-            return Err(bad("slot out of range"));
-        }
-        for owner in &mut map.owners[start..=end] {
-            *owner = Some(node_index);
-        }
-    }
-    if map.nodes.is_empty() {
-        return Err(bad("no slots assigned"));
-    }
-    Ok(map)
 }
 
 #[async_trait]
@@ -729,72 +456,37 @@ impl Store for RedisStore {
     async fn get(&self, key: &str) -> Result<Option<Entry>> {
         let redis_key = self.redis_key(key);
         let cmd = redis::cmd("GET").arg(&redis_key).to_owned();
-        let bytes: Option<Vec<u8>> = self
-            .on_key(&redis_key, |node| {
-                let cmd = &cmd;
-                async move { self.call(&node, cmd).await }
-            })
-            .await?;
+        let bytes: Option<Vec<u8>> = self.on_key(&redis_key, &cmd).await?;
         let Some(bytes) = bytes else { return Ok(None) };
         let entry = Entry::decode_vec(bytes)?;
         Ok((!entry.is_expired_at(now_ms())).then_some(entry))
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Entry>>> {
-        if let Topology::Standalone(node) = &self.topology {
-            // One server: one MGET, keys written straight into the command (no grouping,
-            // no key strings): this is the path the mget benchmark measures.
-            let prefixed: Vec<Prefixed<'_>> = keys
-                .iter()
-                .map(|k| Prefixed(&self.config.key_prefix, k))
-                .collect();
-            let values: Vec<Option<Vec<u8>>> =
-                self.call(node, redis::cmd("MGET").arg(&prefixed)).await?;
-            let now = now_ms();
-            return values
-                .into_iter()
-                .map(|bytes| match bytes {
-                    Some(bytes) => {
-                        let entry = Entry::decode_vec(bytes)?;
-                        Ok((!entry.is_expired_at(now)).then_some(entry))
-                    }
-                    None => Ok(None),
-                })
-                .collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
         }
-        let redis_keys: Vec<String> = keys.iter().map(|k| self.redis_key(k)).collect();
-        let groups = self.by_node(&redis_keys).await?;
-        let results = join_all(
-            groups
-                .iter()
-                .map(|(node, positions)| self.get_on_node(node, &redis_keys, positions)),
-        )
-        .await;
-        let mut out: Vec<Option<Entry>> = vec![None; keys.len()];
+        let Topology::Standalone(node) = &self.topology else {
+            return self.get_many_cluster(keys).await;
+        };
+        // One server: one MGET, keys written straight into the command (no grouping, no key
+        // strings): this is the path the mget benchmark measures.
+        let prefixed: Vec<Prefixed<'_>> = keys
+            .iter()
+            .map(|k| Prefixed(&self.config.key_prefix, k))
+            .collect();
+        let values: Vec<Option<Vec<u8>>> = node.call(redis::cmd("MGET").arg(&prefixed)).await?;
         let now = now_ms();
-        let mut redirected = false;
-        for result in results {
-            let found = match result {
-                Ok(found) => found,
-                Err(Error::Redis(message)) if self.is_cluster() && is_redirect(&message) => {
-                    redirected = true;
-                    continue;
-                }
-                Err(error) => return Err(error),
-            };
-            for (i, bytes) in found {
-                if let Some(bytes) = bytes {
+        values
+            .into_iter()
+            .map(|bytes| match bytes {
+                Some(bytes) => {
                     let entry = Entry::decode_vec(bytes)?;
-                    out[i] = (!entry.is_expired_at(now)).then_some(entry);
+                    Ok((!entry.is_expired_at(now)).then_some(entry))
                 }
-            }
-        }
-        if redirected {
-            // Slots moved under us: read again with a fresh map.
-            self.refresh_map(true).await;
-            return Box::pin(self.get_many(keys)).await;
-        }
-        Ok(out)
+                None => Ok(None),
+            })
+            .collect()
     }
 
     async fn set(&self, key: &str, entry: Entry) -> Result<()> {
@@ -803,68 +495,69 @@ impl Store for RedisStore {
 
     async fn set_many(&self, entries: &[(String, Entry)]) -> Result<()> {
         let redis_keys: Vec<String> = entries.iter().map(|(k, _)| self.redis_key(k)).collect();
-        let now = now_ms();
-        let groups = self.by_node(&redis_keys).await?;
-        let results = join_all(groups.iter().map(|(node, positions)| {
-            let mut pipe = redis::pipe();
-            for &i in positions {
-                let entry = &entries[i].1;
-                match entry.expires_at_ms.checked_sub(now).filter(|ms| *ms > 0) {
-                    Some(ttl_ms) => {
-                        pipe.cmd("SET")
-                            .arg(&redis_keys[i])
-                            .arg(entry.encode(self.config.compress_above))
-                            .arg("PX")
-                            .arg(ttl_ms)
-                            .ignore();
-                    }
-                    // Already expired: storing it would mean deleting what is there.
-                    None => {
-                        pipe.cmd("DEL").arg(&redis_keys[i]).ignore();
+        let mut pending: Vec<usize> = (0..entries.len()).collect();
+        for attempt in 0..=MAX_REDIRECTS {
+            let subset: Vec<String> = pending.iter().map(|&i| redis_keys[i].clone()).collect();
+            let now = now_ms();
+            let groups = self.by_node(&subset).await?;
+            let results = join_all(groups.iter().map(|(node, positions)| {
+                let mut pipe = redis::pipe();
+                for &i in positions {
+                    let entry = &entries[pending[i]].1;
+                    match entry.expires_at_ms.checked_sub(now).filter(|ms| *ms > 0) {
+                        Some(ttl_ms) => {
+                            pipe.cmd("SET")
+                                .arg(&subset[i])
+                                .arg(entry.encode(self.config.compress_above))
+                                .arg("PX")
+                                .arg(ttl_ms)
+                                .ignore();
+                        }
+                        // Already expired: storing it would mean deleting what is there.
+                        None => {
+                            pipe.cmd("DEL").arg(&subset[i]).ignore();
+                        }
                     }
                 }
-            }
-            async move { self.call_pipeline::<()>(node, &pipe).await }
-        }))
-        .await;
-        let mut redirected = false;
-        for result in results {
-            match result {
-                Ok(()) => {}
-                Err(Error::Redis(message)) if self.is_cluster() && is_redirect(&message) => {
-                    redirected = true
+                async move { node.call_pipeline::<()>(&pipe).await }
+            }))
+            .await;
+            let mut redirected = Vec::new();
+            for ((_, positions), result) in groups.iter().zip(results) {
+                match result {
+                    Ok(()) => {}
+                    // Re-sending the node's whole group is safe: SET is idempotent.
+                    Err(Error::Redirect { .. }) => {
+                        redirected.extend(positions.iter().map(|&i| pending[i]))
+                    }
+                    Err(error) => return Err(error),
                 }
-                Err(error) => return Err(error),
             }
+            if redirected.is_empty() {
+                return Ok(());
+            }
+            if attempt < MAX_REDIRECTS {
+                self.refresh_map(true).await;
+            }
+            pending = redirected;
         }
-        if redirected {
-            self.refresh_map(true).await;
-            return Box::pin(self.set_many(entries)).await;
-        }
-        Ok(())
+        Err(Error::Redirect {
+            address: String::new(),
+            ask: false,
+        })
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
         let redis_key = self.redis_key(key);
         let cmd = redis::cmd("DEL").arg(&redis_key).to_owned();
-        let removed: u64 = self
-            .on_key(&redis_key, |node| {
-                let cmd = &cmd;
-                async move { self.call(&node, cmd).await }
-            })
-            .await?;
+        let removed: u64 = self.on_key(&redis_key, &cmd).await?;
         Ok(removed > 0)
     }
 
     async fn ttl(&self, key: &str) -> Result<Option<Duration>> {
         let redis_key = self.redis_key(key);
         let cmd = redis::cmd("PTTL").arg(&redis_key).to_owned();
-        let ms: i64 = self
-            .on_key(&redis_key, |node| {
-                let cmd = &cmd;
-                async move { self.call(&node, cmd).await }
-            })
-            .await?;
+        let ms: i64 = self.on_key(&redis_key, &cmd).await?;
         // -2: no such key; -1: a key without expiry, which hoard never writes.
         Ok(u64::try_from(ms)
             .ok()
@@ -892,8 +585,8 @@ impl Store for RedisStore {
         let mut usage = Usage::default();
         for node in &masters {
             usage.entries += self.count_on(node).await?;
-            let info: String = self
-                .call(node, redis::cmd("INFO").arg("memory").arg("stats"))
+            let info: String = node
+                .call(redis::cmd("INFO").arg("memory").arg("stats"))
                 .await?;
             usage.bytes += info_field(&info, "used_memory");
             usage.evictions += info_field(&info, "evicted_keys");
@@ -905,19 +598,74 @@ impl Store for RedisStore {
     fn is_available(&self) -> bool {
         match &self.topology {
             Topology::Standalone(node) => !node.breaker.is_open(),
-            Topology::Cluster { map, .. } => {
-                let map = map.load();
+            Topology::Cluster(cluster) => {
+                if !cluster.ever_refreshed() {
+                    // Not asked yet: nothing says it is down.
+                    return true;
+                }
+                let map = cluster.map.load();
                 !map.nodes.is_empty() && map.nodes.iter().all(|n| !n.breaker.is_open())
             }
         }
     }
 
+    async fn touch(&self, key: &str, expires_at_ms: u64) -> Result<bool> {
+        let redis_key = self.redis_key(key);
+        // The deadline lives twice: in the entry header (bytes 2..10) and as the Redis TTL.
+        let cmd = redis::cmd("EVAL")
+            .arg(TOUCH_SCRIPT)
+            .arg(1)
+            .arg(&redis_key)
+            .arg(&expires_at_ms.to_le_bytes()[..])
+            .arg(expires_at_ms)
+            .to_owned();
+        let done: i64 = self.on_key(&redis_key, &cmd).await?;
+        Ok(done == 1)
+    }
+
+    fn supports_locks(&self) -> bool {
+        true
+    }
+
+    async fn try_lock(&self, name: &str, token: &str, lease: Duration) -> Result<bool> {
+        let key = self.lock_key(name);
+        let cmd = redis::cmd("SET")
+            .arg(&key)
+            .arg(token)
+            .arg("NX")
+            .arg("PX")
+            .arg(lease_ms(lease))
+            .to_owned();
+        let reply: Option<String> = self.on_key(&key, &cmd).await?;
+        Ok(reply.is_some())
+    }
+
+    async fn renew_lock(&self, name: &str, token: &str, lease: Duration) -> Result<bool> {
+        self.if_holder(RENEW_SCRIPT, name, token, lease_ms(lease))
+            .await
+    }
+
+    async fn unlock(&self, name: &str, token: &str) -> Result<bool> {
+        self.if_holder(UNLOCK_SCRIPT, name, token, 0).await
+    }
+
     async fn ping(&self) -> Result<()> {
         for node in self.masters().await? {
-            let _: String = self.call(&node, &redis::cmd("PING")).await?;
+            let _: String = node.call(&redis::cmd("PING")).await?;
         }
         Ok(())
     }
+}
+
+/// Moves an entry's deadline: header bytes and Redis expiry together, if the key exists.
+const TOUCH_SCRIPT: &str = r"if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SETRANGE', KEYS[1], 2, ARGV[1]); return redis.call('PEXPIREAT', KEYS[1], ARGV[2]) else return 0 end";
+/// Extends a lease only while `token` holds it.
+const RENEW_SCRIPT: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+/// Deletes a lease only while `token` holds it (compare-and-delete).
+const UNLOCK_SCRIPT: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+fn lease_ms(lease: Duration) -> u64 {
+    u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 /// `{prefix}{key}` as one command argument, written without building a `String`.
@@ -948,6 +696,15 @@ mod tests {
     #[test]
     fn passwords_are_redacted_from_messages() {
         assert_eq!(
+            redact("redis+unix:///tmp/redis.sock?db=1&pass=s3cret"),
+            "redis+unix:///tmp/redis.sock?db=1&pass=***"
+        );
+        let debug = format!(
+            "{:?}",
+            RedisConfig::standalone("redis://alice:s3cret@host:6379")
+        );
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert_eq!(
             redact("redis://alice:s3cret@host:6379/2"),
             "redis://***@host:6379/2"
         );
@@ -966,6 +723,11 @@ mod tests {
             (
                 RedisConfig::cluster(["redis://127.0.0.1:7000/3"]),
                 "only database 0",
+            ),
+            #[cfg(not(feature = "tls"))]
+            (
+                RedisConfig::standalone("rediss://127.0.0.1:6380"),
+                "`tls` cargo feature",
             ),
         ];
         for (config, reason) in cases {

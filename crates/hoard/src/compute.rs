@@ -1,0 +1,553 @@
+//! Compute-through caching: [`Cache::get_or_compute`] and its fallible and blocking forms.
+//!
+//! A miss computes once and stores. Within a process, concurrent callers of a cold key
+//! share one computation (single-flight, see `flight.rs`). Across processes sharing a
+//! Redis, the one in-process leader also takes a lease (see [`crate::lock`]) so that one
+//! process computes while the others wait for its value. Early refresh (XFetch) and
+//! popularity-adaptive TTLs are options.
+
+use crate::cache::{Cache, SetOptions};
+use crate::codec;
+use crate::entry::{now_ms, Entry};
+use crate::error::Error;
+use crate::flight::{Leader, Outcome, Role};
+use crate::key::full_key;
+use crate::lock::{LockBackend, LockGuard};
+use rand::Rng;
+use serde::{de::DeserializeOwned, Serialize};
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How [`Cache::get_or_compute`] behaves. The default: the cache's default TTL, single-flight
+/// in-process, a lease across processes when L2 is Redis, no early refresh, fixed TTLs.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ComputeOptions {
+    ttl: Option<Duration>,
+    bypass: bool,
+    early_refresh: Option<f64>,
+    adaptive_ttl: Option<AdaptiveTtl>,
+    cache_errors: Option<Duration>,
+    share_errors: bool,
+    coordinate: bool,
+    lease: Duration,
+    wait: Duration,
+}
+
+impl Default for ComputeOptions {
+    fn default() -> Self {
+        ComputeOptions {
+            ttl: None,
+            bypass: false,
+            early_refresh: None,
+            adaptive_ttl: None,
+            cache_errors: None,
+            share_errors: true,
+            coordinate: true,
+            lease: Duration::from_secs(30),
+            wait: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Seed 004's popularity-adaptive TTL: an entry hit `n` times lives
+/// `(n * multiplier + 1) * ttl`, never longer than `max`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdaptiveTtl {
+    /// Growth per hit, as a fraction of the base TTL (seed 004 uses 0.1).
+    pub multiplier: f64,
+    /// The longest TTL an entry can reach.
+    pub max: Duration,
+}
+
+impl ComputeOptions {
+    /// The defaults.
+    pub fn new() -> ComputeOptions {
+        ComputeOptions::default()
+    }
+
+    /// TTL of computed values (default: the cache's default TTL).
+    pub fn ttl(mut self, ttl: Duration) -> ComputeOptions {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Seed 003's `use_cache=false` when `true`: skip the lookup, compute fresh, and store
+    /// the fresh value for everyone else.
+    pub fn bypass(mut self, bypass: bool) -> ComputeOptions {
+        self.bypass = bypass;
+        self
+    }
+
+    /// XFetch early refresh (Vattani et al., VLDB 2015): a hit recomputes early with
+    /// probability rising as expiry nears, scaled by how long the value took to compute and
+    /// by `beta` (1.0 is the paper's default; larger refreshes earlier). Only one caller
+    /// refreshes; the others keep getting the current value meanwhile.
+    pub fn early_refresh(mut self, beta: f64) -> ComputeOptions {
+        self.early_refresh = Some(beta.max(0.0));
+        self
+    }
+
+    /// Popularity-adaptive TTL (off by default).
+    pub fn adaptive_ttl(mut self, adaptive: AdaptiveTtl) -> ComputeOptions {
+        self.adaptive_ttl = Some(adaptive);
+        self
+    }
+
+    /// Remember a failed computation's message for `ttl`: callers within it get
+    /// [`ComputeError::Cached`] without computing. Off by default (errors are not cached).
+    pub fn cache_errors(mut self, ttl: Duration) -> ComputeOptions {
+        self.cache_errors = Some(ttl);
+        self
+    }
+
+    /// Whether callers waiting on a computation that fails get its error (`true`, the
+    /// default) or retry, one of them computing again (`false`; then each caller gets an
+    /// error of its own, which `#[cached]` needs to return `E` by value).
+    pub fn share_errors(mut self, share: bool) -> ComputeOptions {
+        self.share_errors = share;
+        self
+    }
+
+    /// Whether to take a lease in L2 so one *process* computes (default `true`; only
+    /// Redis holds leases, the embedded tiers coordinate within the process).
+    pub fn coordinate(mut self, coordinate: bool) -> ComputeOptions {
+        self.coordinate = coordinate;
+        self
+    }
+
+    /// The cross-process lease: renewed while the holder computes, so it only runs out when
+    /// the holder dies (default 30 s).
+    pub fn lease(mut self, lease: Duration) -> ComputeOptions {
+        self.lease = lease.max(Duration::from_millis(30));
+        self
+    }
+
+    /// How long to wait for another process's value before computing anyway (default 60 s).
+    pub fn wait(mut self, wait: Duration) -> ComputeOptions {
+        self.wait = wait;
+        self
+    }
+}
+
+/// Why a fallible computation produced no value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ComputeError<E> {
+    /// The computation failed. Shared (`Arc`) because every caller that waited on it gets
+    /// the same error.
+    #[error("computation failed: {0}")]
+    Compute(Arc<E>),
+    /// A computation failed recently and its message is cached
+    /// ([`ComputeOptions::cache_errors`]).
+    #[error("computation failed recently (cached error): {0}")]
+    Cached(String),
+    /// The cache refused the call (bad key) or could not store the value.
+    #[error(transparent)]
+    Cache(#[from] Error),
+}
+
+impl<E> ComputeError<E> {
+    /// The computation's own error, if that is what this is and no one else holds it.
+    pub fn into_compute_error(self) -> Option<E> {
+        match self {
+            ComputeError::Compute(shared) => Arc::try_unwrap(shared).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// The sibling key where a cached error of `key` lives.
+fn error_key(key: &str) -> String {
+    format!("{key}#error")
+}
+
+fn decode<T: DeserializeOwned, E>(entry: &Entry) -> Result<T, ComputeError<E>> {
+    codec::decode(&entry.value).map_err(ComputeError::Cache)
+}
+
+impl Cache {
+    /// The value at `key`, computing and storing it on a miss.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use hoard::{Cache, ComputeOptions};
+    /// let cache = Cache::in_memory();
+    /// let score: f64 = cache
+    ///     .get_or_compute("model", "metrics:abc-123", &ComputeOptions::new(), || async { 0.95 })
+    ///     .await?;
+    /// assert_eq!(score, 0.95);
+    /// # Ok::<(), hoard::Error>(()) }).unwrap();
+    /// ```
+    pub async fn get_or_compute<T, F, Fut>(
+        &self,
+        namespace: &str,
+        key: &str,
+        options: &ComputeOptions,
+        compute: F,
+    ) -> Result<T, Error>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let result = self
+            .try_get_or_compute::<T, Infallible, _, _>(namespace, key, options, || async {
+                Ok(compute().await)
+            })
+            .await;
+        match result {
+            Ok(value) => Ok(value),
+            Err(ComputeError::Cache(error)) => Err(error),
+            Err(ComputeError::Compute(never)) => match *never {},
+            Err(ComputeError::Cached(message)) => Err(Error::Decode(message)),
+        }
+    }
+
+    /// Like [`Cache::get_or_compute`] for computations that can fail: only `Ok` values are
+    /// stored; errors reach every caller that waited on the computation and are not cached
+    /// (unless [`ComputeOptions::cache_errors`] says so).
+    pub async fn try_get_or_compute<T, E, F, Fut>(
+        &self,
+        namespace: &str,
+        key: &str,
+        options: &ComputeOptions,
+        compute: F,
+    ) -> Result<T, ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned,
+        E: std::fmt::Display + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let full = full_key(namespace, key)?;
+        if !options.bypass {
+            if let Some(entry) = self.get_entry(namespace, key).await? {
+                let refresh = options
+                    .early_refresh
+                    .is_some_and(|beta| self.refresh_early(&entry, beta));
+                if !refresh {
+                    self.note_hit(namespace, key, &entry, options).await;
+                    return decode(&entry);
+                }
+                // XFetch chose this caller to refresh, unless someone already is.
+                return match self.inner().flights.join(&full) {
+                    Role::Leader(leader) => {
+                        self.lead(namespace, key, &full, options, leader, compute, false)
+                            .await
+                    }
+                    Role::Waiter(_) => decode(&entry),
+                };
+            }
+            if options.cache_errors.is_some() {
+                if let Some(message) = self.get::<String>(namespace, &error_key(key)).await? {
+                    return Err(ComputeError::Cached(message));
+                }
+            }
+        }
+        loop {
+            match self.inner().flights.join(&full) {
+                Role::Leader(leader) => {
+                    return self
+                        .lead(
+                            namespace,
+                            key,
+                            &full,
+                            options,
+                            leader,
+                            compute,
+                            !options.bypass,
+                        )
+                        .await;
+                }
+                Role::Waiter(waiter) => match waiter.outcome().await {
+                    Outcome::Value(entry) => return decode(&entry),
+                    Outcome::Failed(shared) => {
+                        if let Ok(error) = shared.downcast::<E>() {
+                            return Err(ComputeError::Compute(error));
+                        }
+                        // Another call site failed with another error type: compute ourselves.
+                    }
+                    Outcome::Abandoned => {}
+                },
+            }
+            // The leader is gone. Its value may have landed before it went; else loop and
+            // one of the waiters leads.
+            if !options.bypass {
+                if let Some(entry) = self.peek_entry(namespace, key).await? {
+                    return decode(&entry);
+                }
+            }
+        }
+    }
+
+    /// Computes as the in-process leader: takes the cross-process lease if there is one,
+    /// re-checks the cache, computes, stores, and publishes the outcome to the waiters.
+    #[allow(clippy::too_many_arguments)]
+    async fn lead<T, E, F, Fut>(
+        &self,
+        namespace: &str,
+        key: &str,
+        full: &str,
+        options: &ComputeOptions,
+        leader: Leader,
+        compute: F,
+        recheck: bool,
+    ) -> Result<T, ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned,
+        E: std::fmt::Display + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut lease = None;
+        if options.coordinate && !options.bypass {
+            if let Some(backend) = self.distributed_locks() {
+                match self
+                    .lease_or_value(namespace, key, full, options, backend)
+                    .await?
+                {
+                    LeaseOrValue::Value(entry) => {
+                        leader.finish(Outcome::Value(entry.clone()));
+                        return decode(&entry);
+                    }
+                    LeaseOrValue::Lease(guard) => lease = guard,
+                }
+            }
+        }
+        // The value may have landed while we queued for the flight or the lease.
+        if recheck {
+            if let Some(entry) = self.peek_entry(namespace, key).await? {
+                release(lease).await;
+                leader.finish(Outcome::Value(entry.clone()));
+                return decode(&entry);
+            }
+        }
+        let started = Instant::now();
+        let result = compute().await;
+        let took = started.elapsed();
+        match result {
+            Ok(value) => {
+                let ttl = self.ttl_for(full, options);
+                let set = SetOptions::new().ttl(ttl).compute_time(took);
+                let entry = self.entry_for(codec::encode(&value)?, &set)?;
+                self.write_entries(namespace, vec![(full.to_owned(), entry.clone())])
+                    .await?;
+                release(lease).await;
+                leader.finish(Outcome::Value(entry));
+                Ok(value)
+            }
+            Err(error) => {
+                if let Some(ttl) = options.cache_errors {
+                    let message = error.to_string();
+                    let set = SetOptions::new().ttl(ttl);
+                    if let Err(e) = self
+                        .set_with(namespace, &error_key(key), &message, set)
+                        .await
+                    {
+                        tracing::warn!(key = full, error = %e, "could not cache a computation error");
+                    }
+                }
+                release(lease).await;
+                let shared = Arc::new(error);
+                if options.share_errors {
+                    leader.finish(Outcome::Failed(shared.clone()));
+                } else {
+                    leader.finish(Outcome::Abandoned);
+                }
+                Err(ComputeError::Compute(shared))
+            }
+        }
+    }
+
+    /// Takes the cross-process lease for `full`, or waits for the process holding it to
+    /// store the value. Gives up waiting after `options.wait` (then computes without the
+    /// lease), and computes without it when L2 cannot be reached (degraded).
+    async fn lease_or_value<E>(
+        &self,
+        namespace: &str,
+        key: &str,
+        full: &str,
+        options: &ComputeOptions,
+        backend: LockBackend,
+    ) -> Result<LeaseOrValue, ComputeError<E>> {
+        let name = format!("compute:{full}");
+        let began = Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match LockGuard::try_acquire(backend.clone(), &name, options.lease).await {
+                Ok(Some(guard)) => return Ok(LeaseOrValue::Lease(Some(guard))),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(key = full, %error, "no lease (L2 unreachable): computing without one");
+                    return Ok(LeaseOrValue::Lease(None));
+                }
+            }
+            // Another process holds the lease and computes; its value lands in L2.
+            if let Some(entry) = self.peek_entry(namespace, key).await? {
+                return Ok(LeaseOrValue::Value(entry));
+            }
+            if began.elapsed() >= options.wait {
+                tracing::warn!(
+                    key = full,
+                    "waited too long for another process: computing here"
+                );
+                return Ok(LeaseOrValue::Lease(None));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    /// XFetch: refresh now if `now - delta * beta * ln(random) >= expiry`.
+    fn refresh_early(&self, entry: &Entry, beta: f64) -> bool {
+        if entry.compute_ms == 0 || beta == 0.0 {
+            return false;
+        }
+        let draw: f64 = self.random_unit();
+        let delta = f64::from(entry.compute_ms);
+        let head_start = -delta * beta * draw.ln();
+        now_ms() as f64 + head_start >= entry.expires_at_ms as f64
+    }
+
+    /// The TTL a computed value gets: the option's (or the default), grown by popularity.
+    fn ttl_for(&self, full: &str, options: &ComputeOptions) -> Duration {
+        let base = options.ttl.unwrap_or_else(|| self.default_ttl());
+        match options.adaptive_ttl {
+            Some(adaptive) => adaptive_ttl(base, adaptive, self.hit_count(full)),
+            None => base,
+        }
+    }
+
+    /// Counts a hit and, with adaptive TTLs, pushes the entry's expiry out to match.
+    async fn note_hit(&self, namespace: &str, key: &str, entry: &Entry, options: &ComputeOptions) {
+        let Some(adaptive) = options.adaptive_ttl else {
+            return;
+        };
+        let Ok(full) = full_key(namespace, key) else {
+            return;
+        };
+        let hits = self.count_hit(&full);
+        let base = options.ttl.unwrap_or_else(|| self.default_ttl());
+        let ttl = adaptive_ttl(base, adaptive, hits);
+        let target = now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        // Skip writes that would move the deadline by less than 1%: a hot key would
+        // otherwise write on every hit.
+        let slack = (u64::try_from(base.as_millis()).unwrap_or(u64::MAX) / 100).max(1);
+        if target > entry.expires_at_ms.saturating_add(slack) {
+            if let Err(error) = self.extend(namespace, key, target).await {
+                tracing::debug!(key = full, %error, "could not extend an adaptive TTL");
+            }
+        }
+    }
+
+    /// Where leases live when they must be seen by other processes: L2, if it holds them.
+    fn distributed_locks(&self) -> Option<LockBackend> {
+        self.lock_backend().filter(LockBackend::is_distributed)
+    }
+
+    /// Runs a compute-through call from synchronous code: the computation runs on the
+    /// calling thread; cache I/O runs on a small background runtime hoard keeps for this.
+    pub fn get_or_compute_blocking<T, F>(
+        &self,
+        namespace: &str,
+        key: &str,
+        options: &ComputeOptions,
+        compute: F,
+    ) -> Result<T, Error>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> T,
+    {
+        block_on(self.get_or_compute(namespace, key, options, || async { compute() }))
+    }
+
+    /// The blocking form of [`Cache::try_get_or_compute`].
+    pub fn try_get_or_compute_blocking<T, E, F>(
+        &self,
+        namespace: &str,
+        key: &str,
+        options: &ComputeOptions,
+        compute: F,
+    ) -> Result<T, ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned,
+        E: std::fmt::Display + Send + Sync + 'static,
+        F: FnOnce() -> Result<T, E>,
+    {
+        block_on(self.try_get_or_compute(namespace, key, options, || async { compute() }))
+    }
+}
+
+enum LeaseOrValue {
+    Lease(Option<LockGuard>),
+    Value(Entry),
+}
+
+async fn release(lease: Option<LockGuard>) {
+    if let Some(guard) = lease {
+        if let Err(error) = guard.release().await {
+            tracing::debug!(%error, "lease release failed; it will expire");
+        }
+    }
+}
+
+/// `(hits * multiplier + 1) * base`, capped at `max`.
+pub(crate) fn adaptive_ttl(base: Duration, adaptive: AdaptiveTtl, hits: u64) -> Duration {
+    let factor = (hits as f64).mul_add(adaptive.multiplier.max(0.0), 1.0);
+    let grown = base.as_secs_f64() * factor;
+    if !grown.is_finite() || grown >= adaptive.max.as_secs_f64() {
+        return adaptive.max.max(base);
+    }
+    Duration::from_secs_f64(grown)
+}
+
+/// A runtime for blocking callers: one worker thread that drives timers and sockets
+/// while callers block on their own thread.
+fn blocking_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("hoard-blocking")
+            .enable_all()
+            .build()
+            .expect("starting hoard's background runtime")
+    })
+}
+
+/// Runs a hoard future to completion from synchronous code (outside or inside any async
+/// runtime). The future is polled on the calling thread; timers and sockets are driven by
+/// hoard's background runtime.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let _context = blocking_runtime().enter();
+    futures_executor::block_on(future)
+}
+
+impl Cache {
+    /// A uniform draw in (0, 1] from the cache's random source (seedable for tests).
+    fn random_unit(&self) -> f64 {
+        let mut rng = self.inner().rng.lock().unwrap_or_else(|p| p.into_inner());
+        1.0 - rng.random::<f64>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adaptive_ttl_follows_seed_004_and_stops_at_the_cap() {
+        let a = AdaptiveTtl {
+            multiplier: 0.1,
+            max: Duration::from_secs(7200),
+        };
+        let base = Duration::from_secs(3600);
+        assert_eq!(adaptive_ttl(base, a, 0), base);
+        assert_eq!(adaptive_ttl(base, a, 5), Duration::from_secs(5400));
+        assert_eq!(adaptive_ttl(base, a, 10), Duration::from_secs(7200));
+        assert_eq!(adaptive_ttl(base, a, 1_000_000), Duration::from_secs(7200));
+    }
+}

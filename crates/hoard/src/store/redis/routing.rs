@@ -1,0 +1,357 @@
+//! Where a key goes: the one server, or the cluster master owning the key's slot.
+//!
+//! A cluster's slot map comes from `CLUSTER SLOTS`, asked of every known node and seed at
+//! once (the first answer wins, so one dead node does not delay it). It is refreshed when a
+//! slot has no known owner, after `MOVED`, after a node stops answering (a failover may have
+//! moved its slots), and when older than 30 s. Concurrent refreshes collapse into one.
+
+use super::node::Node;
+use super::slot;
+use super::{RedisConfig, RedisStore, TIER};
+use crate::entry::now_ms;
+use crate::error::{Error, Result};
+use arc_swap::ArcSwap;
+use futures_util::future::join_all;
+use redis::{ConnectionAddr, ConnectionInfo, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
+
+/// A map older than this is refreshed before listing masters.
+const MAP_MAX_AGE_MS: u64 = 30_000;
+/// Unforced refreshes are at most this frequent.
+const REFRESH_THROTTLE_MS: u64 = 200;
+/// Redirects followed for one call before giving up.
+pub(super) const MAX_REDIRECTS: usize = 3;
+
+/// Which node serves each slot.
+pub(super) struct SlotMap {
+    pub(super) nodes: Vec<Arc<Node>>,
+    /// Index into `nodes` for each of the 16384 slots; `None` where no node is known.
+    owners: Vec<Option<u16>>,
+}
+
+impl SlotMap {
+    pub(super) fn empty() -> SlotMap {
+        SlotMap {
+            nodes: Vec::new(),
+            owners: vec![None; slot::SLOTS],
+        }
+    }
+
+    fn owner(&self, slot: usize) -> Option<Arc<Node>> {
+        self.owners[slot].map(|i| self.nodes[i as usize].clone())
+    }
+}
+
+pub(super) enum Topology {
+    Standalone(Arc<Node>),
+    Cluster(Cluster),
+}
+
+pub(super) struct Cluster {
+    /// The configured seed nodes, kept (with their connections and breakers) for the life
+    /// of the store.
+    seeds: Vec<Arc<Node>>,
+    pub(super) map: ArcSwap<SlotMap>,
+    /// Serializes refreshes; holds when the last one finished.
+    refresh: tokio::sync::Mutex<()>,
+    refreshed_at_ms: AtomicU64,
+}
+
+impl Cluster {
+    pub(super) fn new(seeds: Vec<ConnectionInfo>, config: &RedisConfig) -> Cluster {
+        Cluster {
+            seeds: seeds
+                .into_iter()
+                .map(|info| {
+                    Arc::new(Node::new(
+                        address_of(&info),
+                        info,
+                        config.breaker,
+                        config.timeout,
+                    ))
+                })
+                .collect(),
+            map: ArcSwap::from_pointee(SlotMap::empty()),
+            refresh: tokio::sync::Mutex::new(()),
+            refreshed_at_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether a refresh has ever succeeded.
+    pub(super) fn has_map(&self) -> bool {
+        !self.map.load().nodes.is_empty()
+    }
+
+    pub(super) fn ever_refreshed(&self) -> bool {
+        self.refreshed_at_ms.load(SeqCst) != 0
+    }
+}
+
+impl RedisStore {
+    /// The node serving `redis_key`, refreshing the cluster map if the slot is unknown.
+    pub(super) async fn route(&self, redis_key: &str) -> Result<Arc<Node>> {
+        match &self.topology {
+            Topology::Standalone(node) => Ok(node.clone()),
+            Topology::Cluster(cluster) => {
+                let slot = slot::slot(redis_key.as_bytes()) as usize;
+                if let Some(node) = cluster.map.load().owner(slot) {
+                    return Ok(node);
+                }
+                self.refresh_map(false).await;
+                cluster
+                    .map
+                    .load()
+                    .owner(slot)
+                    .ok_or_else(|| Error::Unavailable {
+                        tier: TIER,
+                        reason: format!("no cluster node known for slot {slot}"),
+                    })
+            }
+        }
+    }
+
+    /// Every master (for SCAN, INFO, PING), from a map at most 30 s old.
+    pub(super) async fn masters(&self) -> Result<Vec<Arc<Node>>> {
+        match &self.topology {
+            Topology::Standalone(node) => Ok(vec![node.clone()]),
+            Topology::Cluster(cluster) => {
+                let age = now_ms().saturating_sub(cluster.refreshed_at_ms.load(SeqCst));
+                if !cluster.has_map() || age > MAP_MAX_AGE_MS {
+                    self.refresh_map(false).await;
+                }
+                let nodes = cluster.map.load().nodes.clone();
+                if nodes.is_empty() {
+                    return Err(Error::Unavailable {
+                        tier: TIER,
+                        reason: "no cluster node reachable".into(),
+                    });
+                }
+                Ok(nodes)
+            }
+        }
+    }
+
+    /// Reloads the slot map. Callers that arrive while a refresh runs wait for it and use
+    /// its result; unless `force`d (after a redirect), refreshes are at most one per 200 ms.
+    pub(super) async fn refresh_map(&self, force: bool) {
+        let Topology::Cluster(cluster) = &self.topology else {
+            return;
+        };
+        let asked_at = now_ms();
+        let _running = cluster.refresh.lock().await;
+        let last = cluster.refreshed_at_ms.load(SeqCst);
+        if last >= asked_at || (!force && asked_at.saturating_sub(last) < REFRESH_THROTTLE_MS) {
+            // Someone refreshed while we waited (or just before): theirs is fresh enough.
+            return;
+        }
+        let current = cluster.map.load_full();
+        let mut candidates: Vec<Arc<Node>> = current.nodes.clone();
+        for seed in &cluster.seeds {
+            if !candidates.iter().any(|n| n.address == seed.address) {
+                candidates.push(seed.clone());
+            }
+        }
+        let current = &*current;
+        let replies = join_all(candidates.iter().map(|node| async move {
+            let reply: Result<Value> = node.call(redis::cmd("CLUSTER").arg("SLOTS")).await;
+            reply.and_then(|v| parse_cluster_slots(&v, node, current, &cluster.seeds, &self.config))
+        }))
+        .await;
+        match replies.into_iter().find_map(Result::ok) {
+            Some(next) => cluster.map.store(Arc::new(next)),
+            None => tracing::warn!("redis: no cluster node answered CLUSTER SLOTS"),
+        }
+        // Failed refreshes count too: they throttle the next unforced one.
+        cluster.refreshed_at_ms.store(now_ms().max(1), SeqCst);
+    }
+
+    /// Runs `cmd` on the node of `redis_key`, following cluster redirects: `MOVED` refreshes
+    /// the map and retries; `ASK` sends `ASKING` + the command to the named node once.
+    pub(super) async fn on_key<T: redis::FromRedisValue>(
+        &self,
+        redis_key: &str,
+        cmd: &redis::Cmd,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            let node = self.route(redis_key).await?;
+            let error = match node.call(cmd).await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            attempt += 1;
+            match error {
+                Error::Redirect { ask: true, address } if attempt <= MAX_REDIRECTS => {
+                    let target = self.node_at(&address);
+                    let mut pipe = redis::pipe();
+                    pipe.cmd("ASKING").ignore().add_command(cmd.clone());
+                    match target.call_pipeline::<(T,)>(&pipe).await {
+                        Ok((value,)) => return Ok(value),
+                        Err(Error::Redirect { .. }) => self.refresh_map(true).await,
+                        Err(other) => return Err(other),
+                    }
+                }
+                Error::Redirect { ask: false, .. } if attempt <= MAX_REDIRECTS => {
+                    self.refresh_map(true).await
+                }
+                error @ Error::Unavailable { .. } => {
+                    // A failover may have moved the slot: the next call finds out.
+                    if self.is_cluster() && node.breaker.is_open() {
+                        self.refresh_map(false).await;
+                    }
+                    return Err(error);
+                }
+                other => return Err(other),
+            }
+        }
+    }
+
+    /// The known node at `address`, or a new one (for an `ASK` to a node not yet mapped).
+    fn node_at(&self, address: &str) -> Arc<Node> {
+        if let Topology::Cluster(cluster) = &self.topology {
+            let map = cluster.map.load();
+            if let Some(node) = map
+                .nodes
+                .iter()
+                .chain(&cluster.seeds)
+                .find(|n| n.address == address)
+            {
+                return node.clone();
+            }
+            if let Some(seed) = cluster.seeds.first() {
+                if let Some((host, port)) = address
+                    .rsplit_once(':')
+                    .and_then(|(h, p)| Some((h, p.parse().ok()?)))
+                {
+                    return Arc::new(node_like(seed, host, port, &self.config));
+                }
+            }
+        }
+        match &self.topology {
+            Topology::Standalone(node) => node.clone(),
+            Topology::Cluster(cluster) => cluster.seeds[0].clone(),
+        }
+    }
+
+    /// Groups positions of `redis_keys` by the node serving them.
+    pub(super) async fn by_node(
+        &self,
+        redis_keys: &[String],
+    ) -> Result<Vec<(Arc<Node>, Vec<usize>)>> {
+        let mut groups: Vec<(Arc<Node>, Vec<usize>)> = Vec::new();
+        for (i, key) in redis_keys.iter().enumerate() {
+            let node = self.route(key).await?;
+            match groups.iter_mut().find(|(n, _)| Arc::ptr_eq(n, &node)) {
+                Some((_, positions)) => positions.push(i),
+                None => groups.push((node, vec![i])),
+            }
+        }
+        Ok(groups)
+    }
+}
+
+pub(super) fn address_of(info: &ConnectionInfo) -> String {
+    match info.addr() {
+        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+            format!("{host}:{port}")
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// A node at `host:port` with the credentials and TLS settings of `template`.
+fn node_like(template: &Node, host: &str, port: u16, config: &RedisConfig) -> Node {
+    let addr = match template.info.addr() {
+        ConnectionAddr::TcpTls {
+            insecure,
+            tls_params,
+            ..
+        } => ConnectionAddr::TcpTls {
+            host: host.to_owned(),
+            port,
+            insecure: *insecure,
+            tls_params: tls_params.clone(),
+        },
+        _ => ConnectionAddr::Tcp(host.to_owned(), port),
+    };
+    let info = template.info.clone().set_addr(addr);
+    Node::new(
+        format!("{host}:{port}"),
+        info,
+        config.breaker,
+        config.timeout,
+    )
+}
+
+/// Builds a slot map from a `CLUSTER SLOTS` reply of `asked`, reusing known nodes (and so
+/// their connections and breakers) by address.
+fn parse_cluster_slots(
+    reply: &Value,
+    asked: &Node,
+    current: &SlotMap,
+    seeds: &[Arc<Node>],
+    config: &RedisConfig,
+) -> Result<SlotMap> {
+    let bad = |what: &str| Error::Redis(format!("unexpected CLUSTER SLOTS reply: {what}"));
+    let Value::Array(ranges) = reply else {
+        return Err(bad("not an array"));
+    };
+    let asked_host = asked
+        .address
+        .rsplit_once(':')
+        .map_or("", |(h, _)| h)
+        .to_owned();
+    let mut map = SlotMap::empty();
+    let mut index: HashMap<String, u16> = HashMap::new();
+    for range in ranges {
+        let Value::Array(fields) = range else {
+            return Err(bad("range is not an array"));
+        };
+        let (Some(Value::Int(start)), Some(Value::Int(end)), Some(Value::Array(master))) =
+            (fields.first(), fields.get(1), fields.get(2))
+        else {
+            return Err(bad("range lacks start, end or master"));
+        };
+        let host = match master.first() {
+            Some(Value::BulkString(h)) if !h.is_empty() => String::from_utf8_lossy(h).into_owned(),
+            // An empty or missing host means "the address you asked".
+            _ => asked_host.clone(),
+        };
+        let Some(Value::Int(port)) = master.get(1) else {
+            return Err(bad("master lacks a port"));
+        };
+        let port = u16::try_from(*port).map_err(|_| bad("port out of range"))?;
+        let address = format!("{host}:{port}");
+        let node_index = match index.get(&address) {
+            Some(&i) => i,
+            None => {
+                let node = current
+                    .nodes
+                    .iter()
+                    .chain(seeds)
+                    .find(|n| n.address == address)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(node_like(asked, &host, port, config)));
+                map.nodes.push(node);
+                let i = u16::try_from(map.nodes.len() - 1).map_err(|_| bad("too many nodes"))?;
+                index.insert(address, i);
+                i
+            }
+        };
+        let (Ok(start), Ok(end)) = (usize::try_from(*start), usize::try_from(*end)) else {
+            return Err(bad("negative slot"));
+        };
+        if start > end || end >= slot::SLOTS {
+            return Err(bad("slot out of range"));
+        }
+        for owner in &mut map.owners[start..=end] {
+            *owner = Some(node_index);
+        }
+    }
+    if map.nodes.is_empty() {
+        return Err(bad("no slots assigned"));
+    }
+    Ok(map)
+}
