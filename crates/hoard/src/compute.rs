@@ -225,21 +225,40 @@ impl Cache {
         let full = full_key(namespace, key)?;
         if !options.bypass {
             if let Some(entry) = self.get_entry(namespace, key).await? {
-                let refresh = options
-                    .early_refresh
-                    .is_some_and(|beta| self.refresh_early(&entry, beta));
-                if !refresh {
-                    self.note_hit(namespace, key, &entry, options).await;
-                    return decode(&entry);
-                }
-                // XFetch chose this caller to refresh, unless someone already is.
-                return match self.inner().flights.join(&full) {
-                    Role::Leader(leader) => {
-                        self.lead(namespace, key, &full, options, leader, compute, false)
-                            .await
+                match codec::decode::<T>(&entry.value) {
+                    Ok(value) => {
+                        let refresh = options
+                            .early_refresh
+                            .is_some_and(|beta| self.refresh_early(&entry, beta));
+                        if !refresh {
+                            self.note_hit(namespace, key, &entry, options).await;
+                            return Ok(value);
+                        }
+                        // XFetch chose this caller to refresh, unless someone already is.
+                        return match self.inner().flights.join(&full) {
+                            Role::Leader(leader) => {
+                                self.lead(namespace, key, &full, options, leader, compute, false)
+                                    .await
+                            }
+                            Role::Waiter(_) => Ok(value),
+                        };
                     }
-                    Role::Waiter(_) => decode(&entry),
-                };
+                    Err(error) => {
+                        // Stored by an older version of the code (another type): compute
+                        // afresh and overwrite it, as for a miss.
+                        tracing::warn!(key = full, %error, "cached value does not decode; recomputing");
+                        return match self.inner().flights.join(&full) {
+                            Role::Leader(leader) => {
+                                self.lead(namespace, key, &full, options, leader, compute, false)
+                                    .await
+                            }
+                            Role::Waiter(waiter) => match waiter.outcome().await {
+                                Outcome::Value(entry) => decode(&entry),
+                                _ => Err(ComputeError::Cache(error)),
+                            },
+                        };
+                    }
+                }
             }
             if options.cache_errors.is_some() {
                 if let Some(message) = self.get::<String>(namespace, &error_key(key)).await? {
@@ -330,13 +349,32 @@ impl Cache {
         let took = started.elapsed();
         match result {
             Ok(value) => {
+                // The value is computed: whatever happens to storing it, the caller gets it.
                 let ttl = self.ttl_for(full, options);
                 let set = SetOptions::new().ttl(ttl).compute_time(took);
-                let entry = self.entry_for(codec::encode(&value)?, &set)?;
-                self.write_entries(namespace, vec![(full.to_owned(), entry.clone())])
-                    .await?;
+                let stored =
+                    match codec::encode(&value).and_then(|bytes| self.entry_for(bytes, &set)) {
+                        Ok(entry) => match self
+                            .write_entries(namespace, vec![(full.to_owned(), entry.clone())])
+                            .await
+                        {
+                            Ok(()) => Some(entry),
+                            Err(error) => {
+                                tracing::warn!(key = full, %error, "computed value not stored");
+                                None
+                            }
+                        },
+                        Err(error) => {
+                            tracing::warn!(key = full, %error, "computed value cannot be stored");
+                            None
+                        }
+                    };
                 release(lease).await;
-                leader.finish(Outcome::Value(entry));
+                match stored {
+                    Some(entry) => leader.finish(Outcome::Value(entry)),
+                    // Waiters compute for themselves rather than wait on nothing.
+                    None => leader.finish(Outcome::Abandoned),
+                }
                 Ok(value)
             }
             Err(error) => {

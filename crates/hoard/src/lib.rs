@@ -41,6 +41,7 @@
 //! | [`stats`] | counters and their snapshot, [`Stats`] |
 
 pub mod cache;
+mod cached;
 pub mod codec;
 pub mod compute;
 pub mod entry;
@@ -54,7 +55,12 @@ pub mod store;
 pub mod ttl;
 
 pub use cache::{escape_pattern, Cache, CacheBuilder, SetOptions};
+pub use cached::{global, set_global, CachedFn};
 pub use compute::{block_on, AdaptiveTtl, ComputeError, ComputeOptions};
+pub use hoard_macros::cached;
+
+#[doc(hidden)]
+pub use cached::__private;
 pub use entry::Entry;
 pub use error::{Error, Result};
 pub use key::{stable_hash, KeyBuilder};

@@ -43,51 +43,65 @@ pub const PRESETS: [(&str, Duration); 7] = [
 /// # Ok::<(), hoard::Error>(())
 /// ```
 pub fn parse_duration(input: &str) -> Result<Duration> {
-    let refuse = |reason: &str| Error::InvalidDuration {
+    parse_duration_const(input).map_err(|reason| Error::InvalidDuration {
         input: crate::error::clip(input),
         reason: reason.to_owned(),
-    };
-    let text = input.trim();
-    if text.is_empty() {
-        return Err(refuse("empty duration"));
+    })
+}
+
+/// [`parse_duration`] as a `const fn`, so `#[cached(ttl = "2h")]` is checked at compile
+/// time; the error is the reason alone.
+pub const fn parse_duration_const(input: &str) -> std::result::Result<Duration, &'static str> {
+    let mut rest = input.as_bytes().trim_ascii();
+    if rest.is_empty() {
+        return Err("empty duration");
     }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
+    let mut total_ms: u64 = 0;
     while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(refuse("expected a number, like 90s or 2h5m"));
+        let mut number: u64 = 0;
+        let mut digits = 0;
+        while digits < rest.len() && rest[digits].is_ascii_digit() {
+            number = match number.checked_mul(10) {
+                Some(n) => match n.checked_add((rest[digits] - b'0') as u64) {
+                    Some(n) => n,
+                    None => return Err("number is too large"),
+                },
+                None => return Err("number is too large"),
+            };
+            digits += 1;
         }
-        let number: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| refuse("number is too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(1),
-            "s" => Duration::from_secs(1),
-            "m" => Duration::from_secs(60),
-            "h" => Duration::from_secs(3600),
-            "d" => Duration::from_secs(86_400),
-            "w" => Duration::from_secs(604_800),
-            "" if rest.starts_with('.') => {
-                return Err(refuse(
-                    "fractions are not supported (write 1h30m, not 1.5h)",
-                ))
-            }
-            "" => return Err(refuse("missing unit (ms, s, m, h, d or w)")),
-            _ => return Err(refuse("unknown unit (use ms, s, m, h, d or w)")),
+        if digits == 0 {
+            return Err("expected a number, like 90s or 2h5m");
+        }
+        let (_, after) = rest.split_at(digits);
+        rest = after;
+        let (unit_ms, unit_len): (u64, usize) = match rest {
+            [b'm', b's', ..] => (1, 2),
+            [b's', ..] => (1_000, 1),
+            [b'm', ..] => (60_000, 1),
+            [b'h', ..] => (3_600_000, 1),
+            [b'd', ..] => (86_400_000, 1),
+            [b'w', ..] => (604_800_000, 1),
+            [b'.', ..] => return Err("fractions are not supported (write 1h30m, not 1.5h)"),
+            [] => return Err("missing unit (ms, s, m, h, d or w)"),
+            _ => return Err("unknown unit (use ms, s, m, h, d or w)"),
         };
-        rest = &rest[unit_len..];
-        let part = u32::try_from(number)
-            .ok()
-            .and_then(|n| unit.checked_mul(n))
-            .ok_or_else(|| refuse("duration is too large"))?;
-        total = total
-            .checked_add(part)
-            .ok_or_else(|| refuse("duration is too large"))?;
+        let (_, after) = rest.split_at(unit_len);
+        rest = after;
+        // `m` followed by more letters is not `m` (`min` is not a unit).
+        if !rest.is_empty() && rest[0].is_ascii_alphabetic() {
+            return Err("unknown unit (use ms, s, m, h, d or w)");
+        }
+        let part = match number.checked_mul(unit_ms) {
+            Some(part) => part,
+            None => return Err("duration is too large"),
+        };
+        total_ms = match total_ms.checked_add(part) {
+            Some(total) => total,
+            None => return Err("duration is too large"),
+        };
     }
-    Ok(total)
+    Ok(Duration::from_millis(total_ms))
 }
 
 /// Formats a duration the way [`parse_duration`] reads it: `2h5m`, `90s` is `1m30s`,
@@ -157,12 +171,23 @@ mod tests {
             ("5y", "unknown unit"),
             ("h", "expected a number"),
             ("99999999999999999999s", "too large"),
-            ("4294967296w", "too large"),
+            ("99999999999w", "too large"),
+            ("5min", "unknown unit"),
+            ("5sec", "unknown unit"),
         ];
         for (text, reason) in cases {
             let err = parse_duration(text).unwrap_err().to_string();
             assert!(err.contains(reason), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn const_parse_works_in_const_context() {
+        const TWO_HOURS_FIVE: Duration = match parse_duration_const("2h5m") {
+            Ok(d) => d,
+            Err(_) => panic!("valid"),
+        };
+        assert_eq!(TWO_HOURS_FIVE, Duration::from_secs(7500));
     }
 
     #[test]

@@ -1,0 +1,6 @@
+#[hoard::cached]
+fn log(id: u32) {
+    println!("{id}");
+}
+
+fn main() {}
