@@ -8,6 +8,7 @@
 //! median time per operation; the ratio `hoard / peer` is what to read (lower is better),
 //! since absolute times on shared machines drift from run to run.
 
+mod compute;
 mod core;
 mod redis;
 mod report;
@@ -44,7 +45,7 @@ pub struct Options {
     #[arg(long, default_value_t = 100)]
     pub mget_keys: usize,
     /// Which suites to run.
-    #[arg(long, value_delimiter = ',', default_value = "core,redis")]
+    #[arg(long, value_delimiter = ',', default_value = "core,redis,compute")]
     pub suites: Vec<Suite>,
     /// Rounds per contender; the median is reported.
     #[arg(long, default_value_t = 5)]
@@ -61,9 +62,14 @@ pub enum Suite {
     Core,
     /// The Redis tier against raw redis-rs on the same local server.
     Redis,
+    /// Compute-through: single-flight, cross-process leases, the `#[cached]` hit path.
+    Compute,
 }
 
 fn main() -> anyhow::Result<()> {
+    if let Ok(spec) = std::env::var(compute::CHILD) {
+        return compute::child(&spec);
+    }
     let options = Options::parse();
     anyhow::ensure!(
         options.threads > 0 && options.rounds > 0,
@@ -78,11 +84,26 @@ fn main() -> anyhow::Result<()> {
         "--redis-ops and --mget-keys must be positive"
     );
     for suite in &options.suites {
-        let (name, title, comparisons) = match suite {
-            Suite::Core => ("core", "Core: L1 and disk tier", core::run(&options)?),
-            Suite::Redis => ("redis", "Redis tier", redis::run(&options)?),
+        let (name, title, comparisons, notes) = match suite {
+            Suite::Core => (
+                "core",
+                "Core: L1 and disk tier",
+                core::run(&options)?,
+                Vec::new(),
+            ),
+            Suite::Redis => ("redis", "Redis tier", redis::run(&options)?, Vec::new()),
+            Suite::Compute => {
+                let (comparisons, notes) = compute::run(&options)?;
+                ("compute", "Compute-through", comparisons, notes)
+            }
         };
-        let table = report::table(&comparisons);
+        let mut table = report::table(&comparisons);
+        for note in notes {
+            table.push_str(&format!("- {note}\n"));
+        }
+        if !table.ends_with("\n\n") {
+            table.push('\n');
+        }
         println!("{table}");
         if let Some(path) = &options.write {
             report::write_section(path, name, &report::section(&options, title, &table))?;

@@ -85,6 +85,7 @@ fn command_line(o: &Options) -> String {
         .map(|s| match s {
             crate::Suite::Core => "core",
             crate::Suite::Redis => "redis",
+            crate::Suite::Compute => "compute",
         })
         .collect();
     format!(

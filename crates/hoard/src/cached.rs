@@ -88,37 +88,53 @@ pub mod __private {
         note = "derive or implement serde::Serialize for it, leave it out with `skip(name)` (a connection, a client), or give the key yourself with `key = ...`"
     )]
     pub trait KeyArg {
-        /// The argument as JSON, the form its hash is taken of.
-        fn key_value(&self) -> std::result::Result<serde_json::Value, String>;
+        /// The argument as canonical JSON, the form its hash is taken of.
+        fn key_json(&self) -> std::result::Result<String, String>;
     }
 
     impl<T: Serialize + ?Sized> KeyArg for T {
-        fn key_value(&self) -> std::result::Result<serde_json::Value, String> {
-            serde_json::to_value(self).map_err(|e| e.to_string())
+        fn key_json(&self) -> std::result::Result<String, String> {
+            crate::key::canonical_json(self).map_err(|e| e.to_string())
         }
     }
 
-    pub fn key_arg<T: KeyArg + ?Sized>(arg: &T) -> std::result::Result<serde_json::Value, String> {
-        arg.key_value()
+    pub fn key_arg<T: KeyArg + ?Sized>(arg: &T) -> std::result::Result<String, String> {
+        arg.key_json()
     }
 
-    /// `{name}:{stable hash of the arguments}` (the hash of a JSON array of them).
-    pub fn args_key(name: &str, args: &[std::result::Result<serde_json::Value, String>]) -> String {
-        let hashed = args
-            .iter()
-            .map(|a| a.as_ref().map_err(String::clone))
-            .collect::<std::result::Result<Vec<&serde_json::Value>, String>>()
-            .and_then(|values| crate::key::stable_hash(&values).map_err(|e| e.to_string()));
-        match hashed {
-            Ok(hash) => format!("{name}:{hash}"),
-            // Serializing plain arguments fails only for maps with non-string keys and the
-            // like; such a call is computed without the cache (an empty key is refused by
-            // validation, and the helpers then compute directly).
-            Err(error) => {
-                tracing::warn!(%name, %error, "#[cached]: arguments do not serialize; not caching this call");
-                String::new()
+    /// `{name}:{hash}`, the hash being [`crate::stable_hash`] of the arguments as one array.
+    pub fn args_key(name: &str, args: &[std::result::Result<String, String>]) -> String {
+        let mut json = String::with_capacity(
+            2 + args
+                .iter()
+                .map(|a| a.as_ref().map_or(0, String::len) + 1)
+                .sum::<usize>(),
+        );
+        json.push('[');
+        for (i, arg) in args.iter().enumerate() {
+            match arg {
+                Ok(part) => {
+                    if i > 0 {
+                        json.push(',');
+                    }
+                    json.push_str(part);
+                }
+                // Serializing plain arguments fails only for maps with non-string keys and
+                // the like; such a call is computed without the cache (an empty key is
+                // refused by validation, and the helpers then compute directly).
+                Err(error) => {
+                    tracing::warn!(%name, %error, "#[cached]: arguments do not serialize; not caching this call");
+                    return String::new();
+                }
             }
         }
+        json.push(']');
+        let hash = crate::key::hash_canonical(&json);
+        let mut key = String::with_capacity(name.len() + 1 + hash.len());
+        key.push_str(name);
+        key.push(':');
+        key.push_str(&hash);
+        key
     }
 
     /// `{name}:{key}` for `key = ...`.

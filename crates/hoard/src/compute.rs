@@ -435,7 +435,7 @@ impl Cache {
                 return Ok(LeaseOrValue::Lease(None));
             }
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(100));
+            pause = (pause * 2).min(Duration::from_millis(20));
         }
     }
 

@@ -118,10 +118,15 @@ pub fn namespace_of(full_key: &str) -> &str {
 /// (seed 003's `model:comparison:{hash}`). A map's iteration order does not matter;
 /// a list's does (use [`KeyBuilder::hash_unordered`] for sets).
 pub fn stable_hash<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    Ok(hash_canonical(&canonical_json(value)?))
+}
+
+/// The key hash of text that is already canonical JSON.
+pub(crate) fn hash_canonical(json: &str) -> String {
     let mut hasher = blake3::Hasher::new();
     hasher.update(HASH_DOMAIN);
-    hasher.update(canonical_json(value)?.as_bytes());
-    Ok(hex128(&hasher))
+    hasher.update(json.as_bytes());
+    hex128(&hasher)
 }
 
 /// Separates hoard's key hashes from any other BLAKE3 use, and versions them: changing this
@@ -129,10 +134,12 @@ pub fn stable_hash<T: Serialize + ?Sized>(value: &T) -> Result<String> {
 const HASH_DOMAIN: &[u8] = b"hoard.key.v1\0";
 
 fn hex128(hasher: &blake3::Hasher) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = hasher.finalize();
     let mut out = String::with_capacity(32);
     for byte in &digest.as_bytes()[..16] {
-        let _ = write!(out, "{byte:02x}");
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
     out
 }
@@ -142,6 +149,12 @@ fn hex128(hasher: &blake3::Hasher) -> String {
 /// Sorting here (rather than relying on `serde_json::Map` being a `BTreeMap`) keeps hashes
 /// stable even if some crate in the build turns on serde_json's `preserve_order` feature.
 pub(crate) fn canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    // Fast path: without a `{` there is no object, and serde_json's compact output is
+    // already canonical (numbers, strings and arrays are written one way only).
+    let direct = serde_json::to_string(value).map_err(|e| Error::Encode(e.to_string()))?;
+    if !direct.contains('{') {
+        return Ok(direct);
+    }
     let value = serde_json::to_value(value).map_err(|e| Error::Encode(e.to_string()))?;
     let mut out = String::new();
     write_canonical(&value, &mut out);
@@ -324,6 +337,20 @@ mod tests {
     fn namespace_of_splits_at_first_separator() {
         assert_eq!(namespace_of("model:metrics:abc"), "model");
         assert_eq!(namespace_of("plain"), "plain");
+    }
+
+    #[test]
+    fn fast_and_sorted_paths_agree_where_both_apply() {
+        let samples = [
+            serde_json::json!([1, "two", 3.5, null, true, [u64::MAX, -7]]),
+            serde_json::json!("brace { inside a string"),
+            serde_json::json!([[], "é\u{1}\"", 1e300]),
+        ];
+        for value in samples {
+            let mut slow = String::new();
+            write_canonical(&value, &mut slow);
+            assert_eq!(canonical_json(&value).unwrap(), slow, "{value}");
+        }
     }
 
     #[test]
