@@ -3,25 +3,32 @@
 use crate::codec;
 use crate::entry::{now_ms, Entry};
 use crate::error::{Error, Result};
+use crate::events::{Cause, Invalidation, ListenerId, Listeners, Origin};
 use crate::flight::Flights;
 use crate::glob::{self, Glob};
 use crate::key::{full_key, validate_namespace, write_full_key, SEPARATOR};
 use crate::lock::{LocalLocks, LockBackend, LockGuard};
 use crate::stats::{Event, NamespaceStats, Stats, StatsRegistry, TierStats};
 use crate::store::{DiskConfig, MemoryStore, RedisConfig, Store, Usage};
+use crate::store::{Remote, TagRow};
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{de::DeserializeOwned, Serialize};
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Default L1 budget: 256 MiB.
 pub const DEFAULT_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
+/// How long an L1 copy of a Redis entry may live without being re-read (see
+/// [`CacheBuilder::l1_max_age`]).
+pub const DEFAULT_L1_MAX_AGE_SHARED: Duration = Duration::from_secs(10);
 /// TTL of entries set without one: 1 hour (seed 003's `LONG`).
 pub const DEFAULT_TTL: Duration = crate::ttl::LONG;
 
@@ -31,6 +38,8 @@ pub const DEFAULT_TTL: Duration = crate::ttl::LONG;
 pub struct SetOptions {
     ttl: Option<Duration>,
     compute_time: Option<Duration>,
+    tags: Vec<String>,
+    depends_on: Vec<String>,
 }
 
 impl SetOptions {
@@ -50,7 +59,36 @@ impl SetOptions {
         self.compute_time = Some(took);
         self
     }
+
+    /// Tags for [`Cache::invalidate_tags`], such as `model:abc-123` or `comparisons`. Tags
+    /// follow the key rules (no whitespace, at most 1024 bytes); `dep:` is reserved.
+    pub fn tags<I, S>(mut self, tags: I) -> SetOptions
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
+    /// Full keys (`namespace:key`) this entry was computed from: deleting or overwriting any
+    /// of them removes this entry too. Needs [`CacheBuilder::dependencies`].
+    pub fn depends_on<I, S>(mut self, keys: I) -> SetOptions
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.depends_on.extend(keys.into_iter().map(Into::into));
+        self
+    }
 }
+
+/// The tag that marks "depends on `key`".
+fn dependency_tag(full_key: &str) -> String {
+    format!("{DEPENDENCY_TAG}{full_key}")
+}
+
+const DEPENDENCY_TAG: &str = "dep:";
 
 /// A tiered cache: an in-memory L1 in front of an optional L2 (the embedded disk tier by
 /// default), shared cheaply by cloning.
@@ -95,6 +133,14 @@ pub(crate) struct Inner {
     pub(crate) rng: Mutex<StdRng>,
     /// Hits per key for adaptive TTLs (this process's view; bounded).
     hits: moka::sync::Cache<String, Arc<AtomicU64>>,
+    /// Invalidation callbacks.
+    listeners: Listeners,
+    /// Whether L1 may take copies of L2 entries: always without a shared L2; with Redis only
+    /// while the invalidation listener is subscribed (else another process's change could
+    /// go unheard).
+    l1_trusted: AtomicBool,
+    /// Whether writes and deletes cascade to dependent entries.
+    dependencies: bool,
 }
 
 /// Keeps L1 from holding anything older than L2 when calls race within this process.
@@ -186,6 +232,8 @@ pub struct CacheBuilder {
     default_ttl: Duration,
     l2: L2Choice,
     seed: Option<u64>,
+    l1_max_age: Option<Option<Duration>>,
+    dependencies: bool,
 }
 
 #[derive(Clone)]
@@ -203,6 +251,8 @@ impl Default for CacheBuilder {
             default_ttl: DEFAULT_TTL,
             l2: L2Choice::None,
             seed: None,
+            l1_max_age: None,
+            dependencies: false,
         }
     }
 }
@@ -232,6 +282,22 @@ impl CacheBuilder {
         self
     }
 
+    /// The longest an entry stays in L1 before it is re-read from L2. With Redis as L2 it
+    /// bounds how stale a copy can get if an invalidation message is lost (default 10 s);
+    /// `None` means only the entry's TTL. Without a shared L2 the default is `None`.
+    pub fn l1_max_age(mut self, max_age: Option<Duration>) -> CacheBuilder {
+        self.l1_max_age = Some(max_age);
+        self
+    }
+
+    /// Turns on dependency tracking ([`SetOptions::depends_on`]): every write and delete then
+    /// looks up the key's dependents (one more index lookup, a round trip on Redis). Turn it
+    /// on in every process that writes keys others depend on. Off by default.
+    pub fn dependencies(mut self, on: bool) -> CacheBuilder {
+        self.dependencies = on;
+        self
+    }
+
     /// Seeds the random draws of early refresh, for reproducible tests.
     pub fn seed(mut self, seed: u64) -> CacheBuilder {
         self.seed = Some(seed);
@@ -253,9 +319,13 @@ impl CacheBuilder {
             L2Choice::Redis(config) => Some(Arc::new(config.open()?)),
             L2Choice::Store(store) => Some(store),
         };
-        Ok(Cache {
+        let shared = l2.as_ref().is_some_and(|l2| l2.supports_locks());
+        let max_age = self
+            .l1_max_age
+            .unwrap_or(shared.then_some(DEFAULT_L1_MAX_AGE_SHARED));
+        let cache = Cache {
             inner: Arc::new(Inner {
-                l1: MemoryStore::new(self.memory_bytes),
+                l1: MemoryStore::with_max_age(self.memory_bytes, max_age),
                 l2,
                 default_ttl: self.default_ttl,
                 stats: StatsRegistry::default(),
@@ -271,9 +341,25 @@ impl CacheBuilder {
                     .max_capacity(100_000)
                     .time_to_idle(Duration::from_secs(24 * 3600))
                     .build(),
+                listeners: Listeners::default(),
+                l1_trusted: AtomicBool::new(true),
+                dependencies: self.dependencies,
             }),
-        })
+        };
+        cache.start_listening();
+        Ok(cache)
     }
+}
+
+/// Tags follow the key rules.
+fn validate_tag(tag: &str) -> Result<()> {
+    crate::key::validate_key(tag).map_err(|error| match error {
+        Error::InvalidKey { key, reason } => Error::InvalidKey {
+            key: format!("tag {key}"),
+            reason,
+        },
+        other => other,
+    })
 }
 
 fn check_ttl(ttl: Duration) -> Result<()> {
@@ -447,6 +533,10 @@ impl Cache {
     /// Copies an L2 entry into L1, unless a write to the key raced the read.
     fn fill_l1(&self, full: &str, entry: Entry, before_read: EpochMark) {
         let inner = &*self.inner;
+        if !inner.l1_trusted.load(SeqCst) {
+            // Not hearing other processes' invalidations now: a copy could go stale unseen.
+            return;
+        }
         inner.l1.set_now(full, entry);
         if inner.epochs.mark(full) != before_read {
             // A writer finished its L2 write after our read began: what we copied may be
@@ -595,7 +685,8 @@ impl Cache {
     ) -> Result<()> {
         let full = full_key(namespace, key)?;
         let entry = self.entry_for(value.into(), &options)?;
-        self.write_entries(namespace, vec![(full, entry)]).await
+        self.write_entries(namespace, vec![(full, entry)], &options)
+            .await
     }
 
     /// Stores many typed values in one namespace with the same options; on the disk tier
@@ -611,7 +702,7 @@ impl Cache {
             let full = full_key(namespace, key.as_ref())?;
             entries.push((full, self.entry_for(codec::encode(value)?, &options)?));
         }
-        self.write_entries(namespace, entries).await
+        self.write_entries(namespace, entries, &options).await
     }
 
     pub(crate) fn entry_for(&self, value: Bytes, options: &SetOptions) -> Result<Entry> {
@@ -628,12 +719,14 @@ impl Cache {
         &self,
         namespace: &str,
         mut entries: Vec<(String, Entry)>,
+        options: &SetOptions,
     ) -> Result<()> {
         let inner = &*self.inner;
+        let tags = self.tags_for(options)?;
         // A key given twice: the later value wins, as if written one after the other.
         // (Within one storage batch the engine's choice would be unspecified.)
         if entries.len() > 1 {
-            let mut seen = std::collections::HashSet::with_capacity(entries.len());
+            let mut seen = HashSet::with_capacity(entries.len());
             let mut deduped: Vec<(String, Entry)> = entries
                 .into_iter()
                 .rev()
@@ -642,75 +735,337 @@ impl Cache {
             deduped.reverse();
             entries = deduped;
         }
-        let _locks = inner
-            .epochs
-            .lock(entries.iter().map(|(k, _)| k.as_str()))
-            .await;
-        let before = inner.epochs.mark("");
-        if let Some(l2) = &inner.l2 {
-            if let Err(error) = l2.set_many(&entries).await {
-                inner.stats.record(namespace, Event::Error, 1);
-                if matches!(error, Error::Unavailable { .. }) {
-                    // Degraded: L2 is down or slow. Keep serving from L1 (this process's
-                    // view) rather than failing the caller; the error is counted and logged.
-                    self.warn_l2(
-                        &entries[0].0,
-                        &error,
-                        "L2 unavailable; write kept in L1 only",
-                    );
-                    let count = entries.len() as u64;
-                    for (full, entry) in entries {
-                        inner.epochs.bump(&full);
-                        inner.l1.set_now(&full, entry);
+        let keys: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
+        {
+            let _locks = inner.epochs.lock(keys.iter().map(String::as_str)).await;
+            let before = inner.epochs.mark("");
+            if let Some(l2) = &inner.l2 {
+                if let Err(error) = l2.set_many(&entries).await {
+                    inner.stats.record(namespace, Event::Error, 1);
+                    if matches!(error, Error::Unavailable { .. }) {
+                        // Degraded: L2 is down or slow. Keep serving from L1 (this process's
+                        // view) rather than failing the caller; the error is counted and
+                        // logged. When L2 answers again, L1 is flushed (see `listen`).
+                        self.warn_l2(&keys[0], &error, "L2 unavailable; write kept in L1 only");
+                        let count = entries.len() as u64;
+                        for (full, entry) in entries {
+                            inner.epochs.bump(&full);
+                            inner.l1.set_now(&full, entry);
+                        }
+                        inner.stats.record(namespace, Event::Set, count);
+                        return Ok(());
                     }
-                    inner.stats.record(namespace, Event::Set, count);
-                    return Ok(());
+                    // L2 may hold the old or the new value now: keep neither in L1.
+                    for full in &keys {
+                        inner.epochs.bump(full);
+                        inner.l1.delete_now(full);
+                    }
+                    return Err(error);
                 }
-                // L2 may hold the old or the new value now: keep neither in L1.
-                for (full, _) in &entries {
-                    inner.epochs.bump(full);
-                    inner.l1.delete_now(full);
+            }
+            let trusted = inner.l1_trusted.load(SeqCst);
+            let count = entries.len() as u64;
+            let mut rows = Vec::new();
+            for (full, entry) in entries {
+                inner.epochs.bump(&full);
+                if !tags.is_empty() {
+                    rows.push(TagRow {
+                        key: full.clone(),
+                        tags: tags.clone(),
+                        expires_at_ms: entry.expires_at_ms,
+                    });
                 }
-                return Err(error);
+                if trusted {
+                    inner.l1.set_now(&full, entry);
+                } else {
+                    inner.l1.delete_now(&full);
+                }
+                // A clear that ran during our L2 write may have removed the value there;
+                // check after writing L1 (not before) so a clear landing in between is seen.
+                if inner.epochs.cleared_since(before) {
+                    inner.l1.delete_now(&full);
+                }
             }
-        }
-        let count = entries.len() as u64;
-        for (full, entry) in entries {
-            inner.epochs.bump(&full);
-            inner.l1.set_now(&full, entry);
-            // A clear that ran during our L2 write may have removed the value there; check
-            // after writing L1 (not before) so a clear landing in between is seen too.
-            if inner.epochs.cleared_since(before) {
-                inner.l1.delete_now(&full);
+            if !rows.is_empty() {
+                self.tag_index().add_tags(&rows).await?;
             }
+            inner.stats.record(namespace, Event::Set, count);
         }
-        inner.stats.record(namespace, Event::Set, count);
+        // Outside the key locks: dependents may share a lock stripe with these keys.
+        self.cascade(keys).await?;
         Ok(())
     }
 
-    /// Removes one entry; true if it existed.
+    /// The validated tags of a write, dependency tags included.
+    fn tags_for(&self, options: &SetOptions) -> Result<Vec<String>> {
+        let mut tags = Vec::with_capacity(options.tags.len() + options.depends_on.len());
+        for tag in &options.tags {
+            validate_tag(tag)?;
+            tags.push(tag.clone());
+        }
+        if !options.depends_on.is_empty() && !self.inner.dependencies {
+            return Err(Error::Config(
+                "depends_on needs dependency tracking: build the cache with .dependencies(true)"
+                    .into(),
+            ));
+        }
+        for dependency in &options.depends_on {
+            let (namespace, key) =
+                dependency
+                    .split_once(SEPARATOR)
+                    .ok_or_else(|| Error::InvalidKey {
+                        key: crate::error::clip(dependency),
+                        reason: "a dependency is a full key: namespace:key",
+                    })?;
+            full_key(namespace, key)?;
+            tags.push(dependency_tag(dependency));
+        }
+        Ok(tags)
+    }
+
+    /// Where tags are indexed: in L2 when there is one (so every process sees them), else
+    /// in L1.
+    fn tag_index(&self) -> &dyn Store {
+        match &self.inner.l2 {
+            Some(l2) => l2.as_ref(),
+            None => &self.inner.l1,
+        }
+    }
+
+    /// Removes the entries that depend on `changed` keys, and theirs in turn. Each key is
+    /// visited once, so a cycle of dependencies ends.
+    async fn cascade(&self, changed: Vec<String>) -> Result<u64> {
+        if !self.inner.dependencies {
+            return Ok(0);
+        }
+        let mut visited: HashSet<String> = changed.iter().cloned().collect();
+        let mut frontier = changed;
+        let mut removed = 0;
+        while let Some(key) = frontier.pop() {
+            let tag = dependency_tag(&key);
+            let dependents = self.tag_index().tagged(&tag).await?;
+            if dependents.is_empty() {
+                continue;
+            }
+            let fresh: Vec<String> = dependents
+                .iter()
+                .filter(|d| visited.insert((*d).clone()))
+                .cloned()
+                .collect();
+            removed += self.remove_keys(&fresh, Cause::Dependency(key)).await?;
+            self.tag_index().untag(&tag, &dependents).await?;
+            frontier.extend(fresh);
+        }
+        Ok(removed)
+    }
+
+    /// Removes full keys from every tier and tells the listeners; returns how many existed.
+    async fn remove_keys(&self, keys: &[String], cause: Cause) -> Result<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let inner = &*self.inner;
+        let removed = {
+            let _locks = inner.epochs.lock(keys.iter().map(String::as_str)).await;
+            let from_l2 = match &inner.l2 {
+                Some(l2) => Some(l2.delete_many(keys).await),
+                None => None,
+            };
+            let mut from_l1 = 0;
+            for key in keys {
+                inner.epochs.bump(key);
+                from_l1 += u64::from(inner.l1.delete_now(key));
+            }
+            from_l2.transpose()?.unwrap_or(from_l1)
+        };
+        self.emit(cause, keys.to_vec(), removed);
+        Ok(removed)
+    }
+
+    fn emit(&self, cause: Cause, keys: Vec<String>, count: u64) {
+        let listeners = &self.inner.listeners;
+        if listeners.is_empty() {
+            return;
+        }
+        listeners.emit(&Invalidation {
+            cause,
+            keys,
+            count,
+            origin: Origin::Local,
+        });
+    }
+
+    /// Removes every entry carrying any of `tags`, in every tier; returns how many went.
+    ///
+    /// The tag index lives in L2 (Redis: one sorted set per tag, trimmed of expired entries
+    /// as it is written and expiring with its last entry; disk: swept with expired
+    /// entries), so every process sharing it sees the same tags.
+    pub async fn invalidate_tags<S: AsRef<str>>(&self, tags: &[S]) -> Result<u64> {
+        for tag in tags {
+            validate_tag(tag.as_ref())?;
+        }
+        let mut removed = 0;
+        for tag in tags {
+            let tag = tag.as_ref();
+            let keys = self.tag_index().tagged(tag).await?;
+            removed += self.remove_keys(&keys, Cause::Tag(tag.to_owned())).await?;
+            self.tag_index().untag(tag, &keys).await?;
+            self.cascade(keys).await?;
+        }
+        Ok(removed)
+    }
+
+    /// Entries in the tag index (live and not yet reclaimed), summed over tags.
+    pub async fn tag_index_len(&self) -> Result<u64> {
+        self.tag_index().tag_index_len().await
+    }
+
+    /// Calls `callback` on every invalidation: deletes, pattern and namespace clears, tag
+    /// and dependency invalidations, here or (with Redis) in other processes. A callback
+    /// that fails or panics is logged and the others still run.
+    pub fn on_invalidate<F>(&self, callback: F) -> ListenerId
+    where
+        F: Fn(&Invalidation) -> std::result::Result<(), crate::events::CallbackError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.inner.listeners.add(Arc::new(callback))
+    }
+
+    /// Removes a callback; false if it was not registered.
+    pub fn remove_listener(&self, id: ListenerId) -> bool {
+        self.inner.listeners.remove(id)
+    }
+
+    /// Whether L1 is coherent with a shared L2: always without Redis; with Redis, while the
+    /// invalidation listener is subscribed.
+    pub fn is_coherent(&self) -> bool {
+        self.inner.l1_trusted.load(SeqCst)
+    }
+
+    /// Waits up to `within` for [`Cache::is_coherent`]; returns whether it became so.
+    pub async fn wait_coherent(&self, within: Duration) -> bool {
+        let began = std::time::Instant::now();
+        while !self.is_coherent() {
+            if began.elapsed() >= within {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
+    /// Subscribes to other processes' invalidations when L2 is shared.
+    fn start_listening(&self) {
+        let Some(l2) = &self.inner.l2 else { return };
+        let weak = Arc::downgrade(&self.inner);
+        // Until subscribed, L1 must not take copies it could not hear about.
+        self.inner.l1_trusted.store(false, SeqCst);
+        let listening = l2.clone().listen(Arc::new(move |remote| {
+            if let Some(inner) = weak.upgrade() {
+                Cache { inner }.apply_remote(remote);
+            }
+        }));
+        if !listening {
+            self.inner.l1_trusted.store(true, SeqCst);
+        }
+    }
+
+    /// Applies another process's invalidation (or a change in our view of them) to L1.
+    fn apply_remote(&self, remote: Remote) {
+        let inner = &*self.inner;
+        let (cause, keys) = match remote {
+            Remote::Overwritten(keys) | Remote::Deleted(keys) if keys.is_empty() => return,
+            Remote::Overwritten(keys) => {
+                Self::drop_l1_keys(inner, &keys);
+                (Cause::Overwrite, keys)
+            }
+            Remote::Deleted(keys) => {
+                Self::drop_l1_keys(inner, &keys);
+                (Cause::Delete, keys)
+            }
+            Remote::Pattern(pattern) => {
+                inner.epochs.bump_clears();
+                match Glob::new(&pattern) {
+                    Ok(glob) => {
+                        inner.l1.delete_matching_now(&glob);
+                    }
+                    Err(_) => {
+                        inner.l1.clear_now();
+                    }
+                }
+                (Cause::Pattern(pattern), Vec::new())
+            }
+            Remote::Prefix(prefix) => {
+                inner.epochs.bump_clears();
+                inner.l1.delete_prefix_now(&prefix);
+                let namespace = prefix.strip_suffix(SEPARATOR).unwrap_or(&prefix).to_owned();
+                (Cause::Namespace(namespace), Vec::new())
+            }
+            Remote::All => {
+                inner.epochs.bump_clears();
+                inner.l1.clear_now();
+                (Cause::All, Vec::new())
+            }
+            Remote::Connected => {
+                // Whatever was missed while not subscribed is gone from L1 with this flush.
+                inner.epochs.bump_clears();
+                inner.l1.clear_now();
+                inner.l1_trusted.store(true, SeqCst);
+                return;
+            }
+            Remote::Lost => {
+                inner.l1_trusted.store(false, SeqCst);
+                inner.epochs.bump_clears();
+                inner.l1.clear_now();
+                return;
+            }
+        };
+        if !inner.listeners.is_empty() {
+            inner.listeners.emit(&Invalidation {
+                cause,
+                keys,
+                count: 0,
+                origin: Origin::Remote,
+            });
+        }
+    }
+
+    fn drop_l1_keys(inner: &Inner, keys: &[String]) {
+        for key in keys {
+            inner.epochs.bump(key);
+            inner.l1.delete_now(key);
+        }
+    }
+
+    /// Removes one entry; true if it existed. Dependents go too (with dependency tracking).
     pub async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
         let inner = &*self.inner;
         let full = full_key(namespace, key)?;
-        let _lock = inner.epochs.lock(std::iter::once(full.as_str())).await;
-        let in_l2 = match &inner.l2 {
-            Some(l2) => match l2.delete(&full).await {
-                Ok(existed) => existed,
-                Err(error) => {
-                    inner.stats.record(namespace, Event::Error, 1);
-                    inner.epochs.bump(&full);
-                    inner.l1.delete_now(&full);
-                    return Err(error);
-                }
-            },
-            None => false,
+        let existed = {
+            let _lock = inner.epochs.lock(std::iter::once(full.as_str())).await;
+            let in_l2 = match &inner.l2 {
+                Some(l2) => match l2.delete(&full).await {
+                    Ok(existed) => existed,
+                    Err(error) => {
+                        inner.stats.record(namespace, Event::Error, 1);
+                        inner.epochs.bump(&full);
+                        inner.l1.delete_now(&full);
+                        return Err(error);
+                    }
+                },
+                None => false,
+            };
+            inner.epochs.bump(&full);
+            let in_l1 = inner.l1.delete_now(&full);
+            in_l2 || in_l1
         };
-        inner.epochs.bump(&full);
-        let in_l1 = inner.l1.delete_now(&full);
-        let existed = in_l2 || in_l1;
         if existed {
             inner.stats.record(namespace, Event::Delete, 1);
+            self.emit(Cause::Delete, vec![full.clone()], 1);
         }
+        self.cascade(vec![full]).await?;
         Ok(existed)
     }
 
@@ -726,7 +1081,9 @@ impl Cache {
         // Purge L1 even when L2 failed part-way: what L2 lost, L1 must not keep serving.
         inner.epochs.bump_clears();
         let from_l1 = inner.l1.delete_matching_now(&glob);
-        from_l2.transpose().map(|n| n.unwrap_or(from_l1))
+        let removed = from_l2.transpose().map(|n| n.unwrap_or(from_l1))?;
+        self.emit(Cause::Pattern(pattern.to_owned()), Vec::new(), removed);
+        Ok(removed)
     }
 
     /// Removes every entry of a namespace; returns how many went.
@@ -741,7 +1098,9 @@ impl Cache {
         // Purge L1 even when L2 failed part-way: what L2 lost, L1 must not keep serving.
         inner.epochs.bump_clears();
         let from_l1 = inner.l1.delete_prefix_now(&prefix);
-        from_l2.transpose().map(|n| n.unwrap_or(from_l1))
+        let removed = from_l2.transpose().map(|n| n.unwrap_or(from_l1))?;
+        self.emit(Cause::Namespace(namespace.to_owned()), Vec::new(), removed);
+        Ok(removed)
     }
 
     /// Removes everything; returns how many entries went.
@@ -754,7 +1113,9 @@ impl Cache {
         // Purge L1 even when L2 failed part-way: what L2 lost, L1 must not keep serving.
         inner.epochs.bump_clears();
         let from_l1 = inner.l1.clear_now();
-        from_l2.transpose().map(|n| n.unwrap_or(from_l1))
+        let removed = from_l2.transpose().map(|n| n.unwrap_or(from_l1))?;
+        self.emit(Cause::All, Vec::new(), removed);
+        Ok(removed)
     }
 
     /// Makes every acknowledged write durable (fsync on the disk tier).

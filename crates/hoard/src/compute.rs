@@ -355,7 +355,7 @@ impl Cache {
                 let stored =
                     match codec::encode(&value).and_then(|bytes| self.entry_for(bytes, &set)) {
                         Ok(entry) => match self
-                            .write_entries(namespace, vec![(full.to_owned(), entry.clone())])
+                            .write_entries(namespace, vec![(full.to_owned(), entry.clone())], &set)
                             .await
                         {
                             Ok(()) => Some(entry),
@@ -540,6 +540,12 @@ pub(crate) fn adaptive_ttl(base: Duration, adaptive: AdaptiveTtl, hits: u64) -> 
         return adaptive.max.max(base);
     }
     Duration::from_secs_f64(grown)
+}
+
+/// Hoard's own runtime, for work that must not depend on the caller's: background
+/// listeners, and blocking callers' timers and sockets.
+pub(crate) fn background() -> &'static tokio::runtime::Handle {
+    blocking_runtime().handle()
 }
 
 /// A runtime for blocking callers: one worker thread that drives timers and sockets

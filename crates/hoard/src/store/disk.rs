@@ -12,7 +12,7 @@
 //! for prefix and pattern deletes, atomic batches across keyspaces, and background
 //! compaction, so reclaimed space is given back without our help.
 
-use super::{Store, Usage};
+use super::{Store, TagRow, Usage};
 use crate::entry::{now_ms, Entry};
 use crate::error::{Error, Result};
 use crate::glob::Glob;
@@ -112,6 +112,8 @@ struct Inner {
     db: Database,
     entries: Keyspace,
     expiry: Keyspace,
+    /// `tag \0 key` -> deadline (8 bytes, big endian).
+    tags: Keyspace,
     durability: Durability,
     compress_above: usize,
     expirations: AtomicU64,
@@ -148,11 +150,15 @@ impl DiskStore {
         let expiry = db
             .keyspace("expiry", KeyspaceCreateOptions::default)
             .map_err(disk_error)?;
+        let tags = db
+            .keyspace("tags", KeyspaceCreateOptions::default)
+            .map_err(disk_error)?;
         let inner = Arc::new(Inner {
             path,
             db,
             entries,
             expiry,
+            tags,
             durability: config.durability,
             compress_above: config.compress_above,
             expirations: AtomicU64::new(0),
@@ -223,6 +229,10 @@ fn spawn_sweeper(
         })
         .expect("spawning the sweeper thread");
     (stop, handle)
+}
+
+fn deadline_of(bytes: &[u8]) -> u64 {
+    bytes.try_into().map_or(0, u64::from_be_bytes)
 }
 
 fn index_key(expires_at_ms: u64, key: &[u8]) -> Vec<u8> {
@@ -345,6 +355,27 @@ impl Inner {
         Ok(removed)
     }
 
+    /// Drops tag rows whose entries have expired (the tag index is small next to the entries,
+    /// so a full pass is fine).
+    fn sweep_tags(&self, now: u64) -> Result<()> {
+        let mut batch = self.batch();
+        for item in self.tags.iter() {
+            let (row, until) = item.into_inner().map_err(|e| self.error(e))?;
+            if deadline_of(&until) <= now {
+                batch.remove(&self.tags, row);
+            }
+        }
+        batch.commit().map_err(|e| self.error(e))
+    }
+
+    fn tag_row(tag: &str, key: &str) -> Vec<u8> {
+        let mut row = Vec::with_capacity(tag.len() + 1 + key.len());
+        row.extend_from_slice(tag.as_bytes());
+        row.push(0);
+        row.extend_from_slice(key.as_bytes());
+        row
+    }
+
     /// Locks the slots of every key, in slot order so two callers cannot deadlock.
     fn lock_all<'a>(
         &self,
@@ -379,6 +410,7 @@ impl Inner {
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| self.error(e))?;
             let Some(last) = due.last() else {
+                self.sweep_tags(now)?;
                 return Ok(reclaimed);
             };
             from = last.to_vec();
@@ -410,6 +442,7 @@ impl Inner {
             self.expirations.fetch_add(chunk_reclaimed, Relaxed);
             reclaimed += chunk_reclaimed;
             if due.len() < CHUNK {
+                self.sweep_tags(now)?;
                 return Ok(reclaimed);
             }
         }
@@ -455,11 +488,56 @@ impl Store for DiskStore {
     }
 
     async fn clear(&self) -> Result<u64> {
-        let removed = self
-            .inner
-            .remove_scanned(self.inner.entries.iter(), |_| true)?;
+        // Index first: a `set` that lands after this keeps its row, and the scan below
+        // (a snapshot taken later) sees every entry whose row is gone.
         self.inner.expiry.clear().map_err(|e| self.inner.error(e))?;
-        Ok(removed)
+        self.inner.tags.clear().map_err(|e| self.inner.error(e))?;
+        self.inner
+            .remove_scanned(self.inner.entries.iter(), |_| true)
+    }
+
+    async fn add_tags(&self, rows: &[TagRow]) -> Result<()> {
+        let mut batch = self.inner.batch();
+        for row in rows {
+            for tag in &row.tags {
+                batch.insert(
+                    &self.inner.tags,
+                    Inner::tag_row(tag, &row.key),
+                    row.expires_at_ms.to_be_bytes(),
+                );
+            }
+        }
+        batch.commit().map_err(|e| self.inner.error(e))
+    }
+
+    async fn tagged(&self, tag: &str) -> Result<Vec<String>> {
+        let now = now_ms();
+        let prefix = Inner::tag_row(tag, "");
+        let mut keys = Vec::new();
+        for item in self.inner.tags.prefix(&prefix) {
+            let (row, until) = item.into_inner().map_err(|e| self.inner.error(e))?;
+            if deadline_of(&until) > now {
+                keys.push(String::from_utf8_lossy(&row[prefix.len()..]).into_owned());
+            }
+        }
+        Ok(keys)
+    }
+
+    async fn untag(&self, tag: &str, keys: &[String]) -> Result<()> {
+        let mut batch = self.inner.batch();
+        for key in keys {
+            batch.remove(&self.inner.tags, Inner::tag_row(tag, key));
+        }
+        batch.commit().map_err(|e| self.inner.error(e))
+    }
+
+    async fn tag_index_len(&self) -> Result<u64> {
+        let mut n = 0;
+        for item in self.inner.tags.iter() {
+            item.key().map_err(|e| self.inner.error(e))?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     async fn usage(&self) -> Result<Usage> {

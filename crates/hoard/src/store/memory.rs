@@ -1,5 +1,6 @@
 //! The in-memory tier: a byte-weighted moka cache with per-entry expiry.
 
+use super::TagRow;
 use super::{Store, Usage};
 use crate::entry::{now_ms, Entry};
 use crate::error::Result;
@@ -7,6 +8,7 @@ use crate::glob::Glob;
 use async_trait::async_trait;
 use moka::notification::RemovalCause;
 use moka::Expiry;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,14 +17,21 @@ use std::time::{Duration, Instant};
 /// the key's `String`. An estimate; it keeps many tiny entries from looking free.
 const ENTRY_OVERHEAD: u64 = 96;
 
-/// Expires each entry at its own deadline.
-struct EntryExpiry;
+/// Expires each entry at its own deadline, or after `max_age` if that comes first.
+struct EntryExpiry {
+    max_age: Option<Duration>,
+}
+
+impl EntryExpiry {
+    fn life(&self, entry: &Entry) -> Duration {
+        let left = Duration::from_millis(entry.expires_at_ms.saturating_sub(now_ms()));
+        self.max_age.map_or(left, |max| left.min(max))
+    }
+}
 
 impl Expiry<String, Entry> for EntryExpiry {
     fn expire_after_create(&self, _key: &String, entry: &Entry, _now: Instant) -> Option<Duration> {
-        Some(Duration::from_millis(
-            entry.expires_at_ms.saturating_sub(now_ms()),
-        ))
+        Some(self.life(entry))
     }
 
     fn expire_after_update(
@@ -32,9 +41,7 @@ impl Expiry<String, Entry> for EntryExpiry {
         _now: Instant,
         _current: Option<Duration>,
     ) -> Option<Duration> {
-        Some(Duration::from_millis(
-            entry.expires_at_ms.saturating_sub(now_ms()),
-        ))
+        Some(self.life(entry))
     }
 }
 
@@ -51,11 +58,19 @@ struct Removals {
 pub struct MemoryStore {
     cache: moka::sync::Cache<String, Entry>,
     removals: Arc<Removals>,
+    /// tag -> key -> deadline; used when the memory tier is the only tier.
+    tags: std::sync::Mutex<HashMap<String, HashMap<String, u64>>>,
 }
 
 impl MemoryStore {
     /// A store holding at most `capacity_bytes` of keys and values.
     pub fn new(capacity_bytes: u64) -> MemoryStore {
+        MemoryStore::with_max_age(capacity_bytes, None)
+    }
+
+    /// Like [`MemoryStore::new`], keeping no entry longer than `max_age` even if its TTL
+    /// is longer (an L1 in front of a shared L2 re-reads it then).
+    pub fn with_max_age(capacity_bytes: u64, max_age: Option<Duration>) -> MemoryStore {
         let removals = Arc::new(Removals::default());
         let listener_removals = removals.clone();
         let cache = moka::sync::Cache::builder()
@@ -64,7 +79,7 @@ impl MemoryStore {
                 let weight = key.len() as u64 + entry.value.len() as u64 + ENTRY_OVERHEAD;
                 u32::try_from(weight).unwrap_or(u32::MAX)
             })
-            .expire_after(EntryExpiry)
+            .expire_after(EntryExpiry { max_age })
             .eviction_listener(move |_key, _entry, cause| match cause {
                 RemovalCause::Size => {
                     listener_removals.evictions.fetch_add(1, Relaxed);
@@ -75,7 +90,11 @@ impl MemoryStore {
                 RemovalCause::Explicit | RemovalCause::Replaced => {}
             })
             .build();
-        MemoryStore { cache, removals }
+        MemoryStore {
+            cache,
+            removals,
+            tags: std::sync::Mutex::new(HashMap::new()),
+        }
     }
 
     /// The live entry at `key`. Synchronous: this is the cache's hot path.
@@ -138,8 +157,9 @@ impl MemoryStore {
         self.remove_where(|key| key.starts_with(prefix))
     }
 
-    /// Removes everything.
+    /// Removes everything (tags included).
     pub fn clear_now(&self) -> u64 {
+        self.tags.lock().unwrap_or_else(|p| p.into_inner()).clear();
         self.remove_where(|_| true)
     }
 
@@ -192,5 +212,56 @@ impl Store for MemoryStore {
 
     async fn usage(&self) -> Result<Usage> {
         Ok(self.usage_now())
+    }
+
+    async fn add_tags(&self, rows: &[TagRow]) -> Result<()> {
+        let now = now_ms();
+        let mut tags = self.tags.lock().unwrap_or_else(|p| p.into_inner());
+        for row in rows {
+            for tag in &row.tags {
+                let members = tags.entry(tag.clone()).or_default();
+                members.insert(row.key.clone(), row.expires_at_ms);
+                // Amortized: drop expired members each time the set doubles past 64.
+                if members.len() >= 64 && members.len().is_power_of_two() {
+                    members.retain(|_, until| *until > now);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn tagged(&self, tag: &str) -> Result<Vec<String>> {
+        let now = now_ms();
+        let tags = self.tags.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(tags
+            .get(tag)
+            .map(|members| {
+                members
+                    .iter()
+                    .filter(|(_, until)| **until > now)
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn untag(&self, tag: &str, keys: &[String]) -> Result<()> {
+        let mut tags = self.tags.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(members) = tags.get_mut(tag) {
+            for key in keys {
+                members.remove(key);
+            }
+            let now = now_ms();
+            members.retain(|_, until| *until > now);
+            if members.is_empty() {
+                tags.remove(tag);
+            }
+        }
+        Ok(())
+    }
+
+    async fn tag_index_len(&self) -> Result<u64> {
+        let tags = self.tags.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(tags.values().map(|m| m.len() as u64).sum())
     }
 }

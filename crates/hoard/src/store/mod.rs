@@ -11,12 +11,13 @@ pub mod redis;
 
 pub use disk::{DiskConfig, DiskStore, Durability};
 pub use memory::MemoryStore;
-pub use redis::{RedisConfig, RedisStore};
+pub use redis::{RedisConfig, RedisStore, Remote, RemoteHandler};
 
 use crate::entry::Entry;
 use crate::error::Result;
 use crate::glob::Glob;
 use async_trait::async_trait;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a tier holds right now.
@@ -30,6 +31,17 @@ pub struct Usage {
     pub evictions: u64,
     /// Expired entries reclaimed since the store opened.
     pub expirations: u64,
+}
+
+/// One entry's tags, for a store's tag index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRow {
+    /// The entry's full key.
+    pub key: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Its deadline: the index forgets it then.
+    pub expires_at_ms: u64,
 }
 
 /// A cache tier.
@@ -94,6 +106,15 @@ pub trait Store: Send + Sync + 'static {
         Ok(self.get(key).await?.and_then(|e| e.remaining_at(now)))
     }
 
+    /// Removes many keys; returns how many live entries went.
+    async fn delete_many(&self, keys: &[String]) -> Result<u64> {
+        let mut removed = 0;
+        for key in keys {
+            removed += u64::from(self.delete(key).await?);
+        }
+        Ok(removed)
+    }
+
     /// Removes every key matching `glob`; returns how many live entries went.
     async fn delete_matching(&self, glob: &Glob) -> Result<u64>;
 
@@ -115,6 +136,36 @@ pub trait Store: Send + Sync + 'static {
     /// Asks the tier whether it answers (a PING for Redis).
     async fn ping(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// Records entries' tags in the tier's tag index.
+    async fn add_tags(&self, rows: &[TagRow]) -> Result<()> {
+        let _ = rows;
+        Err(crate::Error::Unsupported("tags on this tier"))
+    }
+
+    /// The live keys carrying `tag`.
+    async fn tagged(&self, tag: &str) -> Result<Vec<String>> {
+        let _ = tag;
+        Err(crate::Error::Unsupported("tags on this tier"))
+    }
+
+    /// Forgets that `keys` carry `tag`.
+    async fn untag(&self, tag: &str, keys: &[String]) -> Result<()> {
+        let _ = (tag, keys);
+        Err(crate::Error::Unsupported("tags on this tier"))
+    }
+
+    /// Rows in the tag index, expired ones included until reclaimed (for stats and tests).
+    async fn tag_index_len(&self) -> Result<u64> {
+        Ok(0)
+    }
+
+    /// Starts relaying other processes' invalidations to `handler`; false if this tier is
+    /// not shared between processes (then there is nothing to hear).
+    fn listen(self: Arc<Self>, handler: RemoteHandler) -> bool {
+        let _ = handler;
+        false
     }
 
     /// Whether this tier can hold leases that other processes see (Redis can).

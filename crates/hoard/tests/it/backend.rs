@@ -100,6 +100,12 @@ impl Backend {
             .l2(store.clone())
             .build()
             .expect("building cache");
+        // Until its invalidation listener is subscribed, a Redis-backed cache keeps nothing
+        // in L1; the suite counts L1 hits, so wait for it.
+        assert!(
+            hoard::block_on(cache.wait_coherent(std::time::Duration::from_secs(10))),
+            "the invalidation listener subscribed"
+        );
         Backend {
             name,
             cache,

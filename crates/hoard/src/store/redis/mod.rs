@@ -15,12 +15,14 @@
 
 mod breaker;
 mod node;
+mod notify;
 mod routing;
 mod slot;
 
 pub use breaker::BreakerConfig;
+pub use notify::{Remote, RemoteHandler};
 
-use super::{Store, Usage};
+use super::{Store, TagRow, Usage};
 use crate::entry::{now_ms, Entry};
 use crate::error::{Error, Result};
 use crate::glob::{self, Glob};
@@ -142,6 +144,20 @@ pub struct RedisStore {
     topology: Topology,
     config: RedisConfig,
     escaped_prefix: String,
+    /// Names this store in invalidation messages, so it can ignore its own.
+    origin: String,
+    /// The invalidation listener, stopped when the store is dropped.
+    listener: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        if let Ok(mut listener) = self.listener.lock() {
+            if let Some(task) = listener.take() {
+                task.abort();
+            }
+        }
+    }
 }
 
 fn config_error(url: &str, e: impl std::fmt::Display) -> Error {
@@ -247,6 +263,8 @@ impl RedisStore {
             topology,
             escaped_prefix: glob::escape(&config.key_prefix),
             config,
+            origin: format!("{:016x}", rand::random::<u64>()),
+            listener: std::sync::Mutex::new(None),
         })
     }
 
@@ -389,7 +407,7 @@ impl RedisStore {
     /// hoard's keys on one master: exact by SCAN up to the budget, else estimated from a
     /// sample of random keys times the database size.
     async fn count_on(&self, node: &Node) -> Result<u64> {
-        let pattern = format!("{}*", self.escaped_prefix);
+        let pattern = self.data_pattern();
         let mut cursor: u64 = 0;
         let mut counted: u64 = 0;
         let mut scanned = 0usize;
@@ -423,9 +441,22 @@ impl RedisStore {
         let ours = sample
             .iter()
             .flatten()
-            .filter(|k| k.starts_with(&self.config.key_prefix))
+            .filter(|k| {
+                k.strip_prefix(&self.config.key_prefix)
+                    .is_some_and(|rest| !rest.starts_with(':'))
+            })
             .count() as u64;
         Ok(size * ours / sample.len().max(1) as u64)
+    }
+
+    /// The glob of every cache entry (not the store's own `{prefix}:...` keys).
+    fn data_pattern(&self) -> String {
+        format!("{}[^:]*", self.escaped_prefix)
+    }
+
+    /// `{prefix}:tag:{tag}`: a sorted set of full keys scored by their deadlines.
+    fn tag_key(&self, tag: &str) -> String {
+        format!("{}:tag:{tag}", self.config.key_prefix)
     }
 
     /// `{prefix}:lock:{name}`: the empty namespace keeps leases apart from every cache key.
@@ -519,6 +550,12 @@ impl Store for RedisStore {
                         }
                     }
                 }
+                // Other processes drop their L1 copies of these keys.
+                let keys = positions.iter().map(|&i| entries[pending[i]].0.as_str());
+                pipe.cmd("PUBLISH")
+                    .arg(self.channel())
+                    .arg(self.keys_message('S', keys))
+                    .ignore();
                 async move { node.call_pipeline::<()>(&pipe).await }
             }))
             .await;
@@ -551,7 +588,35 @@ impl Store for RedisStore {
         let redis_key = self.redis_key(key);
         let cmd = redis::cmd("DEL").arg(&redis_key).to_owned();
         let removed: u64 = self.on_key(&redis_key, &cmd).await?;
+        self.publish(self.keys_message('D', std::iter::once(key)))
+            .await;
         Ok(removed > 0)
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Result<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let redis_keys: Vec<String> = keys.iter().map(|k| self.redis_key(k)).collect();
+        let groups = self.by_node(&redis_keys).await?;
+        let results = join_all(groups.iter().map(|(node, positions)| {
+            let mut pipe = redis::pipe();
+            for &i in positions {
+                pipe.cmd("DEL").arg(&redis_keys[i]);
+            }
+            let names = positions.iter().map(|&i| keys[i].as_str());
+            pipe.cmd("PUBLISH")
+                .arg(self.channel())
+                .arg(self.keys_message('D', names))
+                .ignore();
+            async move { node.call_pipeline::<Vec<u64>>(&pipe).await }
+        }))
+        .await;
+        let mut removed = 0;
+        for result in results {
+            removed += result?.iter().sum::<u64>();
+        }
+        Ok(removed)
     }
 
     async fn ttl(&self, key: &str) -> Result<Option<Duration>> {
@@ -566,18 +631,135 @@ impl Store for RedisStore {
     }
 
     async fn delete_matching(&self, glob: &Glob) -> Result<u64> {
-        self.unlink_matching(&format!("{}{}", self.escaped_prefix, glob.as_str()))
-            .await
+        let removed = self
+            .unlink_matching(&format!("{}{}", self.escaped_prefix, glob.as_str()))
+            .await;
+        // Published even after a partial failure: what did go must leave other L1s too.
+        self.publish(self.message('P', glob.as_str())).await;
+        removed
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
-        self.unlink_matching(&format!("{}{}*", self.escaped_prefix, glob::escape(prefix)))
-            .await
+        let removed = self
+            .unlink_matching(&format!("{}{}*", self.escaped_prefix, glob::escape(prefix)))
+            .await;
+        self.publish(self.message('X', prefix)).await;
+        removed
     }
 
     async fn clear(&self) -> Result<u64> {
-        self.unlink_matching(&format!("{}*", self.escaped_prefix))
-            .await
+        // Entries are `{prefix}{namespace}:...` and a namespace never starts with `:`; the
+        // store's own keys (`{prefix}:tag:...`, `{prefix}:lock:...`) do. Tag indexes go too,
+        // leases stay (they belong to work in progress, not to the cached data).
+        let removed = self.unlink_matching(&self.data_pattern()).await;
+        let tags = self
+            .unlink_matching(&format!("{}:tag:*", self.escaped_prefix))
+            .await;
+        self.publish(self.message('A', "")).await;
+        tags?;
+        removed
+    }
+
+    async fn add_tags(&self, rows: &[TagRow]) -> Result<()> {
+        let now = now_ms();
+        let mut commands: Vec<(String, Vec<redis::Cmd>)> = Vec::new();
+        for row in rows {
+            for tag in &row.tags {
+                let tag_key = self.tag_key(tag);
+                let cmds = vec![
+                    redis::cmd("ZADD")
+                        .arg(&tag_key)
+                        .arg(row.expires_at_ms)
+                        .arg(&row.key)
+                        .to_owned(),
+                    // Members whose entries have expired leave the index as it is written to,
+                    // and the index itself expires with its last entry: it cannot grow
+                    // without bound under churn.
+                    redis::cmd("ZREMRANGEBYSCORE")
+                        .arg(&tag_key)
+                        .arg("-inf")
+                        .arg(now)
+                        .to_owned(),
+                    redis::cmd("PEXPIREAT")
+                        .arg(&tag_key)
+                        .arg(row.expires_at_ms)
+                        .arg("NX")
+                        .to_owned(),
+                    redis::cmd("PEXPIREAT")
+                        .arg(&tag_key)
+                        .arg(row.expires_at_ms)
+                        .arg("GT")
+                        .to_owned(),
+                ];
+                commands.push((tag_key, cmds));
+            }
+        }
+        let keys: Vec<String> = commands.iter().map(|(k, _)| k.clone()).collect();
+        let groups = self.by_node(&keys).await?;
+        let results = join_all(groups.iter().map(|(node, positions)| {
+            let mut pipe = redis::pipe();
+            for &i in positions {
+                for cmd in &commands[i].1 {
+                    pipe.add_command(cmd.clone()).ignore();
+                }
+            }
+            async move { node.call_pipeline::<()>(&pipe).await }
+        }))
+        .await;
+        results.into_iter().collect()
+    }
+
+    async fn tagged(&self, tag: &str) -> Result<Vec<String>> {
+        let tag_key = self.tag_key(tag);
+        let cmd = redis::cmd("ZRANGEBYSCORE")
+            .arg(&tag_key)
+            .arg(format!("({}", now_ms()))
+            .arg("+inf")
+            .to_owned();
+        self.on_key(&tag_key, &cmd).await
+    }
+
+    async fn untag(&self, tag: &str, keys: &[String]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let tag_key = self.tag_key(tag);
+        let cmd = redis::cmd("ZREM").arg(&tag_key).arg(keys).to_owned();
+        let _: u64 = self.on_key(&tag_key, &cmd).await?;
+        Ok(())
+    }
+
+    async fn tag_index_len(&self) -> Result<u64> {
+        let pattern = format!("{}:tag:*", self.escaped_prefix);
+        let mut total = 0;
+        for node in self.masters().await? {
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, keys): (u64, Vec<String>) = node
+                    .call(
+                        redis::cmd("SCAN")
+                            .arg(cursor)
+                            .arg("MATCH")
+                            .arg(&pattern)
+                            .arg("COUNT")
+                            .arg(1000),
+                    )
+                    .await?;
+                for key in keys {
+                    total += node.call::<u64>(redis::cmd("ZCARD").arg(&key)).await?;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(total)
+    }
+
+    fn listen(self: Arc<Self>, handler: RemoteHandler) -> bool {
+        self.start_listening(handler);
+        true
     }
 
     async fn usage(&self) -> Result<Usage> {

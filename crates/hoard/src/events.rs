@@ -1,0 +1,169 @@
+//! Invalidation events (seed 002's `cache_events`): callbacks registered on a [`Cache`]
+//! hear what was invalidated and why, here or in another process sharing the Redis.
+//!
+//! Callbacks run synchronously on the thread that caused (or received) the invalidation,
+//! in registration order. One that returns an error or panics is logged and skipped; the
+//! others still run. Keep them short: hand heavy work to a task or channel.
+//!
+//! [`Cache`]: crate::Cache
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+
+/// Why entries were invalidated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Cause {
+    /// `delete` of one key.
+    Delete,
+    /// `delete_pattern` with this glob.
+    Pattern(String),
+    /// `clear_namespace` of this namespace.
+    Namespace(String),
+    /// `clear_all`.
+    All,
+    /// `invalidate_tags`: entries carrying this tag.
+    Tag(String),
+    /// Entries that depended on this key, which was deleted or overwritten.
+    Dependency(String),
+    /// An entry was overwritten (reported to other processes, whose copy is now stale).
+    Overwrite,
+}
+
+/// Where the invalidation happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// In this process.
+    Local,
+    /// In another process sharing the Redis, heard through pub/sub.
+    Remote,
+}
+
+/// One invalidation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalidation {
+    /// Why.
+    pub cause: Cause,
+    /// The full keys (`{namespace}:{key}`) invalidated, where they are known one by one;
+    /// empty for pattern, namespace and clear-all invalidations.
+    pub keys: Vec<String>,
+    /// How many entries went, where known (for remote events: 0).
+    pub count: u64,
+    /// Here or elsewhere.
+    pub origin: Origin,
+}
+
+/// The error a callback may return.
+pub type CallbackError = Box<dyn std::error::Error + Send + Sync>;
+
+type Callback = Arc<dyn Fn(&Invalidation) -> Result<(), CallbackError> + Send + Sync>;
+
+/// Identifies a registered callback, to remove it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListenerId(u64);
+
+/// The callbacks of one cache.
+#[derive(Default)]
+pub(crate) struct Listeners {
+    callbacks: RwLock<Vec<(ListenerId, Callback)>>,
+    next: AtomicU64,
+}
+
+impl Listeners {
+    pub(crate) fn add(&self, callback: Callback) -> ListenerId {
+        let id = ListenerId(self.next.fetch_add(1, Relaxed));
+        self.callbacks
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((id, callback));
+        id
+    }
+
+    pub(crate) fn remove(&self, id: ListenerId) -> bool {
+        let mut callbacks = self.callbacks.write().unwrap_or_else(|p| p.into_inner());
+        let before = callbacks.len();
+        callbacks.retain(|(i, _)| *i != id);
+        callbacks.len() != before
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.callbacks
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
+    /// Runs every callback; failures and panics are logged, never propagated.
+    pub(crate) fn emit(&self, event: &Invalidation) {
+        // Clone the list so a callback may register or remove callbacks without deadlock.
+        let callbacks: Vec<(ListenerId, Callback)> = self
+            .callbacks
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for (id, callback) in callbacks {
+            match catch_unwind(AssertUnwindSafe(|| callback(event))) {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(listener = id.0, %error, cause = ?event.cause, "invalidation callback failed")
+                }
+                Err(_) => {
+                    tracing::error!(listener = id.0, cause = ?event.cause, "invalidation callback panicked")
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn event() -> Invalidation {
+        Invalidation {
+            cause: Cause::Tag("model:abc-123".into()),
+            keys: vec!["model:metrics:abc-123".into()],
+            count: 1,
+            origin: Origin::Local,
+        }
+    }
+
+    #[test]
+    fn a_failing_or_panicking_callback_does_not_stop_the_others() {
+        let listeners = Listeners::default();
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let h = heard.clone();
+        listeners.add(Arc::new(move |_| Err("catalogue reload failed".into())));
+        listeners.add(Arc::new(|_| panic!("callback bug")));
+        listeners.add(Arc::new(move |e| {
+            h.lock().unwrap().push(e.cause.clone());
+            Ok(())
+        }));
+        listeners.emit(&event());
+        listeners.emit(&event());
+        assert_eq!(
+            heard.lock().unwrap().len(),
+            2,
+            "the last callback ran both times"
+        );
+    }
+
+    #[test]
+    fn callbacks_can_be_removed() {
+        let listeners = Listeners::default();
+        let count = Arc::new(AtomicU64::new(0));
+        let c = count.clone();
+        let id = listeners.add(Arc::new(move |_| {
+            c.fetch_add(1, Relaxed);
+            Ok(())
+        }));
+        listeners.emit(&event());
+        assert!(listeners.remove(id));
+        assert!(!listeners.remove(id));
+        listeners.emit(&event());
+        assert_eq!(count.load(Relaxed), 1);
+        assert!(listeners.is_empty());
+    }
+}

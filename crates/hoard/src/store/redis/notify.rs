@@ -1,0 +1,204 @@
+//! Coherence across processes: every write or invalidation through a `RedisStore` also
+//! publishes a message on `{prefix}invalidations`, and each store listens on that channel
+//! so its `Cache` can drop L1 copies other processes made stale.
+//!
+//! Why pub/sub rather than RESP3 client tracking (`CLIENT TRACKING ON BCAST PREFIX`):
+//! tracking needs a RESP3 connection per master and per-node bookkeeping for cluster
+//! failovers, and it fires on *every* change under the prefix, including our own writes and
+//! TTL expiries L1 already handles. Pub/sub rides in the same pipeline as the write (no
+//! extra round trip), reaches every node of a cluster from any node, carries the reason
+//! (a pattern, a namespace) in one message instead of one per key, and its one weakness,
+//! at-most-once delivery, is covered: a listener that loses its connection reports
+//! [`Remote::Lost`] and the cache flushes L1, and L1 entries also have a maximum age.
+//!
+//! Message: `{origin}\n{kind}\n{payload}`, where origin names the publishing store (a
+//! store ignores its own messages) and kind is `S` (keys overwritten), `D` (keys deleted),
+//! `P` (glob pattern), `X` (key prefix) or `A` (everything); keys are newline-separated.
+
+use super::node::Node;
+use super::RedisStore;
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What another process invalidated (or what happened to our view of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remote {
+    /// These full keys were overwritten elsewhere.
+    Overwritten(Vec<String>),
+    /// These full keys were deleted elsewhere.
+    Deleted(Vec<String>),
+    /// Every key matching this glob was deleted.
+    Pattern(String),
+    /// Every key starting with this prefix was deleted.
+    Prefix(String),
+    /// Everything was deleted.
+    All,
+    /// The listener is subscribed: from now on, invalidations are heard.
+    Connected,
+    /// The listener lost its connection: invalidations may have been missed.
+    Lost,
+}
+
+/// Receives [`Remote`] events from a listening store.
+pub type RemoteHandler = Arc<dyn Fn(Remote) + Send + Sync>;
+
+impl RedisStore {
+    pub(super) fn channel(&self) -> String {
+        format!("{}invalidations", self.config.key_prefix)
+    }
+
+    pub(super) fn message(&self, kind: char, payload: &str) -> String {
+        format!("{}\n{kind}\n{payload}", self.origin)
+    }
+
+    /// A message naming keys (without the prefix).
+    pub(super) fn keys_message<'a>(
+        &self,
+        kind: char,
+        keys: impl Iterator<Item = &'a str>,
+    ) -> String {
+        let mut payload = String::new();
+        for (i, key) in keys.enumerate() {
+            if i > 0 {
+                payload.push('\n');
+            }
+            payload.push_str(key);
+        }
+        self.message(kind, &payload)
+    }
+
+    /// Publishes through any reachable node (cluster pub/sub reaches every node).
+    pub(super) async fn publish(&self, message: String) {
+        let nodes = match self.masters().await {
+            Ok(nodes) => nodes,
+            Err(error) => {
+                tracing::debug!(%error, "redis: invalidation not published");
+                return;
+            }
+        };
+        let cmd = redis::cmd("PUBLISH")
+            .arg(self.channel())
+            .arg(message)
+            .to_owned();
+        for node in nodes {
+            if node.call::<i64>(&cmd).await.is_ok() {
+                return;
+            }
+        }
+        tracing::debug!("redis: invalidation not published: no node answered");
+    }
+
+    /// Parses a message; `None` for our own messages and for garbage.
+    pub(super) fn parse(&self, text: &str) -> Option<Remote> {
+        let mut parts = text.splitn(3, '\n');
+        let origin = parts.next()?;
+        if origin == self.origin {
+            return None;
+        }
+        let kind = parts.next()?;
+        let payload = parts.next().unwrap_or("");
+        let keys = || {
+            payload
+                .split('\n')
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        Some(match kind {
+            "S" => Remote::Overwritten(keys()),
+            "D" => Remote::Deleted(keys()),
+            "P" => Remote::Pattern(payload.to_owned()),
+            "X" => Remote::Prefix(payload.to_owned()),
+            "A" => Remote::All,
+            _ => return None,
+        })
+    }
+
+    /// Starts listening on hoard's background runtime; the task stops when the store is
+    /// dropped. Calls `handler` with each remote invalidation, and with `Connected`/`Lost`
+    /// as the subscription comes and goes.
+    pub(super) fn start_listening(self: &Arc<Self>, handler: RemoteHandler) {
+        let store = Arc::downgrade(self);
+        let task = crate::compute::background().spawn(async move {
+            let mut pause = Duration::from_millis(50);
+            loop {
+                let Some(current) = store.upgrade() else {
+                    return;
+                };
+                let nodes = current.masters().await.unwrap_or_default();
+                let channel = current.channel();
+                let timeout = current.config.timeout;
+                drop(current);
+                let mut heard = false;
+                for node in nodes {
+                    if listen_on(&store, &node, &channel, timeout, &handler).await {
+                        heard = true;
+                        break;
+                    }
+                }
+                if heard {
+                    pause = Duration::from_millis(50);
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        });
+        if let Ok(mut slot) = self.listener.lock() {
+            *slot = Some(task.abort_handle());
+        }
+    }
+}
+
+/// Subscribes through `node` and relays messages until the connection fails. Returns
+/// whether it got as far as subscribing.
+async fn listen_on(
+    store: &std::sync::Weak<RedisStore>,
+    node: &Node,
+    channel: &str,
+    timeout: Duration,
+    handler: &RemoteHandler,
+) -> bool {
+    let subscribed = async {
+        let client = redis::Client::open(node.info.clone())?;
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(channel).await?;
+        redis::RedisResult::Ok(pubsub)
+    };
+    let pubsub = match tokio::time::timeout(timeout.max(Duration::from_millis(500)), subscribed)
+        .await
+    {
+        Ok(Ok(pubsub)) => pubsub,
+        Ok(Err(error)) => {
+            tracing::debug!(node = %node.address, %error, "redis: cannot subscribe for invalidations");
+            return false;
+        }
+        Err(_) => return false,
+    };
+    handler(Remote::Connected);
+    let (mut sink, mut stream) = pubsub.split();
+    let mut health = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            message = stream.next() => {
+                let Some(message) = message else { break };
+                let Some(store) = store.upgrade() else { return true };
+                let Ok(text) = message.get_payload::<String>() else { continue };
+                if let Some(remote) = store.parse(&text) {
+                    handler(remote);
+                }
+            }
+            _ = health.tick() => {
+                // A silent partition does not close the socket: ping it.
+                // In subscribed mode PING answers `["pong", ""]`: any answer will do.
+                let ping = tokio::time::timeout(timeout.max(Duration::from_millis(500)), sink.ping::<redis::Value>()).await;
+                if !matches!(ping, Ok(Ok(_))) {
+                    break;
+                }
+            }
+        }
+    }
+    tracing::warn!(node = %node.address, "redis: invalidation listener lost its connection");
+    handler(Remote::Lost);
+    true
+}
