@@ -9,6 +9,7 @@
 mod backend;
 mod compute;
 mod disk;
+mod invalidation;
 mod keys;
 mod memory;
 mod model;

@@ -113,7 +113,9 @@ async fn password_and_database_come_from_the_url() {
 #[tokio::test]
 async fn acl_user_comes_from_the_url() {
     // Keys under the prefix, and the invalidation channel (`&hoard:*`) for coherence.
-    let server = RedisServer::start_with(&["--user", "alice", "on", ">pw", "~hoard:*", "&hoard:*", "+@all"]);
+    let server = RedisServer::start_with(&[
+        "--user", "alice", "on", ">pw", "~hoard:*", "&hoard:*", "+@all",
+    ]);
     let url = format!("redis://alice:pw@127.0.0.1:{}", server.port());
     let (cache, _) = redis_cache(RedisConfig::standalone(url));
     cache.set("ns", "k", &7).await.unwrap();
@@ -173,7 +175,11 @@ async fn redis_killed_mid_run_degrades_then_recovers() {
     }
     // Copies of Redis entries left L1 when the listener lost Redis: after the outage they
     // could be stale. What this process wrote during the outage is served from L1.
-    assert_eq!(cache.get::<i32>("ns", "before").await.unwrap(), None, "flushed at disconnect");
+    assert_eq!(
+        cache.get::<i32>("ns", "before").await.unwrap(),
+        None,
+        "flushed at disconnect"
+    );
     assert!(!cache.l2_available(), "the breaker opened");
     let stats = cache.stats().await.unwrap();
     assert!(

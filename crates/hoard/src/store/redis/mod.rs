@@ -54,6 +54,7 @@ pub struct RedisConfig {
     breaker: BreakerConfig,
     compress_above: usize,
     count_budget: usize,
+    coherence: bool,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -70,6 +71,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("breaker", &self.breaker)
             .field("compress_above", &self.compress_above)
             .field("count_budget", &self.count_budget)
+            .field("coherence", &self.coherence)
             .finish()
     }
 }
@@ -98,6 +100,7 @@ impl RedisConfig {
             breaker: BreakerConfig::default(),
             compress_above: 1024,
             count_budget: 20_000,
+            coherence: true,
         }
     }
 
@@ -129,6 +132,14 @@ impl RedisConfig {
     /// count is estimated from a sample (default 20 000).
     pub fn count_budget(mut self, keys: usize) -> RedisConfig {
         self.count_budget = keys;
+        self
+    }
+
+    /// Whether to publish and listen for invalidations on `{prefix}invalidations`, so other
+    /// processes' L1 copies are dropped at once (default `true`). Turn it off when an ACL
+    /// forbids the channel; L1 copies then live at most the cache's `l1_max_age`.
+    pub fn coherence(mut self, on: bool) -> RedisConfig {
+        self.coherence = on;
         self
     }
 
@@ -551,11 +562,13 @@ impl Store for RedisStore {
                     }
                 }
                 // Other processes drop their L1 copies of these keys.
-                let keys = positions.iter().map(|&i| entries[pending[i]].0.as_str());
-                pipe.cmd("PUBLISH")
-                    .arg(self.channel())
-                    .arg(self.keys_message('S', keys))
-                    .ignore();
+                if self.config.coherence {
+                    let keys = positions.iter().map(|&i| entries[pending[i]].0.as_str());
+                    pipe.cmd("PUBLISH")
+                        .arg(self.channel())
+                        .arg(self.keys_message('S', keys))
+                        .ignore();
+                }
                 async move { node.call_pipeline::<()>(&pipe).await }
             }))
             .await;
@@ -604,11 +617,13 @@ impl Store for RedisStore {
             for &i in positions {
                 pipe.cmd("DEL").arg(&redis_keys[i]);
             }
-            let names = positions.iter().map(|&i| keys[i].as_str());
-            pipe.cmd("PUBLISH")
-                .arg(self.channel())
-                .arg(self.keys_message('D', names))
-                .ignore();
+            if self.config.coherence {
+                let names = positions.iter().map(|&i| keys[i].as_str());
+                pipe.cmd("PUBLISH")
+                    .arg(self.channel())
+                    .arg(self.keys_message('D', names))
+                    .ignore();
+            }
             async move { node.call_pipeline::<Vec<u64>>(&pipe).await }
         }))
         .await;
@@ -758,6 +773,9 @@ impl Store for RedisStore {
     }
 
     fn listen(self: Arc<Self>, handler: RemoteHandler) -> bool {
+        if !self.config.coherence {
+            return false;
+        }
         self.start_listening(handler);
         true
     }

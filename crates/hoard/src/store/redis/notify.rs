@@ -70,6 +70,9 @@ impl RedisStore {
 
     /// Publishes through any reachable node (cluster pub/sub reaches every node).
     pub(super) async fn publish(&self, message: String) {
+        if !self.config.coherence {
+            return;
+        }
         let nodes = match self.masters().await {
             Ok(nodes) => nodes,
             Err(error) => {
