@@ -21,7 +21,7 @@ fn main() {
         child(&role);
         return;
     }
-    let tests: [(&str, fn()); 3] = [
+    let tests: [(&str, fn()); 5] = [
         (
             "four_processes_on_one_redis_compute_once",
             four_processes_on_one_redis_compute_once,
@@ -34,6 +34,8 @@ fn main() {
             "a_computing_process_killed_midway_is_taken_over",
             a_computing_process_killed_midway_is_taken_over,
         ),
+        ("two_processes_mixing_reads_and_writes_never_read_stale_redis", two_processes_never_read_stale_redis),
+        ("two_processes_mixing_reads_and_writes_never_read_stale_cluster", two_processes_never_read_stale_cluster),
     ];
     for (name, test) in tests {
         test();
@@ -51,10 +53,13 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn cache(url: &str) -> Cache {
-    Cache::builder()
-        .redis(RedisConfig::standalone(url))
-        .build()
-        .expect("cache")
+    // Several comma-separated URLs mean a cluster.
+    let config = if url.contains(',') {
+        RedisConfig::cluster(url.split(','))
+    } else {
+        RedisConfig::standalone(url)
+    };
+    Cache::builder().redis(config).build().expect("cache")
 }
 
 fn spawn_child(role: &str, url: &str, extra: &[(&str, String)]) -> ChildGuard {
@@ -124,6 +129,7 @@ fn child(role: &str) {
                     .await
                     .expect("never returns");
             }
+            "mixer" => mixer(&url).await,
             other => panic!("unknown role {other}"),
         }
     });
@@ -206,4 +212,122 @@ fn a_computing_process_killed_midway_is_taken_over() {
             .unwrap();
         assert_eq!(value, "taken over");
     });
+}
+
+/// Staleness bound the coherence machinery is held to here (pub/sub on one machine).
+const STALE_BOUND_MS: u64 = 250;
+const MIX_KEYS: u64 = 16;
+
+/// One of two processes reading and writing the same keys at random, logging every
+/// operation with its start and acknowledgement times for the parent to check.
+async fn mixer(url: &str) {
+    use rand::{Rng, SeedableRng};
+    let id: u64 = std::env::var("HOARD_MIXER_ID").expect("id").parse().expect("id");
+    let start: u64 = std::env::var(START_AT).expect("start").parse().expect("ms");
+    let config = if url.contains(',') {
+        RedisConfig::cluster(url.split(','))
+    } else {
+        RedisConfig::standalone(url)
+    };
+    // A long L1 max age: staleness must be prevented by invalidation messages.
+    let cache = Cache::builder()
+        .redis(config.key_prefix("mix:"))
+        .l1_max_age(Some(Duration::from_secs(600)))
+        .build()
+        .expect("cache");
+    assert!(cache.wait_coherent(Duration::from_secs(10)).await, "subscribed");
+    tokio::time::sleep(Duration::from_millis(start.saturating_sub(hoard::entry::now_ms()))).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(id);
+    let end = hoard::entry::now_ms() + 3000;
+    let mut seq = 0u64;
+    let mut log = String::new();
+    while hoard::entry::now_ms() < end {
+        let key = format!("k{}", rng.random_range(0..MIX_KEYS));
+        let began = hoard::entry::now_ms();
+        // Process 1 writes often, process 2 mostly reads: 2's L1 holds copies that 1 keeps
+        // making stale, which is what the invalidation messages must catch.
+        if rng.random_bool(if id == 1 { 0.3 } else { 0.05 }) {
+            seq += 1;
+            let value = (id << 40) | seq;
+            cache.set("mix", &key, &value).await.expect("set");
+            log.push_str(&format!("W {key} {value} {began} {}\n", hoard::entry::now_ms()));
+        } else {
+            let value: Option<u64> = cache.get("mix", &key).await.expect("get");
+            let shown = value.map_or("-".to_owned(), |v| v.to_string());
+            log.push_str(&format!("R {key} {shown} {began} {}\n", hoard::entry::now_ms()));
+        }
+        tokio::time::sleep(Duration::from_micros(rng.random_range(0..2000))).await;
+    }
+    let hits = cache.stats().await.expect("stats").totals.l1_hits;
+    print!("{log}");
+    println!("L1 {hits}");
+    println!("END");
+}
+
+struct Op {
+    write: bool,
+    key: String,
+    value: Option<u64>,
+    start: u64,
+    ack: u64,
+}
+
+fn two_processes_never_read_stale_on(url: &str) {
+    let start_at = (hoard::entry::now_ms() + 1500).to_string();
+    let mut children: Vec<ChildGuard> = (1..=2u64)
+        .map(|id| spawn_child("mixer", url, &[(START_AT, start_at.clone()), ("HOARD_MIXER_ID", id.to_string())]))
+        .collect();
+    let mut ops = Vec::new();
+    let mut l1_hits = 0;
+    for child in &mut children {
+        loop {
+            let line = child.read_line().expect("mixer output");
+            if line == "END" {
+                break;
+            }
+            if let Some(hits) = line.strip_prefix("L1 ") {
+                l1_hits += hits.parse::<u64>().expect("hits");
+                continue;
+            }
+            let f: Vec<&str> = line.split(' ').collect();
+            ops.push(Op {
+                write: f[0] == "W",
+                key: f[1].to_owned(),
+                value: f[2].parse().ok(),
+                start: f[3].parse().expect("start"),
+                ack: f[4].parse().expect("ack"),
+            });
+        }
+    }
+    let writes: Vec<&Op> = ops.iter().filter(|o| o.write).collect();
+    let reads: Vec<&Op> = ops.iter().filter(|o| !o.write).collect();
+    let mut stale = Vec::new();
+    for read in &reads {
+        let cutoff = read.start.saturating_sub(STALE_BOUND_MS);
+        let settled: Vec<&&Op> = writes.iter().filter(|w| w.key == read.key && w.ack < cutoff).collect();
+        let seen = read.value.and_then(|v| writes.iter().find(|w| w.value == Some(v)));
+        let is_stale = match seen {
+            // Stale: a write that began after the seen one was acknowledged, and was itself
+            // acknowledged more than the bound before this read began.
+            Some(seen) => settled.iter().any(|w| w.start > seen.ack),
+            None => !settled.is_empty(),
+        };
+        if is_stale {
+            stale.push(format!("{} {:?} at {}", read.key, read.value, read.start));
+        }
+    }
+    assert!(reads.len() > 200 && writes.len() > 100, "{} reads, {} writes", reads.len(), writes.len());
+    assert!(l1_hits > 0, "some reads came from L1, so staleness was possible");
+    assert!(stale.is_empty(), "{} stale reads of {}: {:?}", stale.len(), reads.len(), &stale[..stale.len().min(5)]);
+    println!("(checked {} reads and {} writes across 2 processes, {l1_hits} L1 hits)", reads.len(), writes.len());
+}
+
+fn two_processes_never_read_stale_redis() {
+    let server = RedisServer::start();
+    two_processes_never_read_stale_on(&server.url());
+}
+
+fn two_processes_never_read_stale_cluster() {
+    let cluster = hoard_testkit::RedisCluster::start(3);
+    two_processes_never_read_stale_on(&cluster.urls().join(","));
 }
