@@ -8,6 +8,7 @@
 //! median time per operation; the ratio `hoard / peer` is what to read (lower is better),
 //! since absolute times on shared machines drift from run to run.
 
+mod coherence;
 mod compute;
 mod core;
 mod redis;
@@ -45,7 +46,11 @@ pub struct Options {
     #[arg(long, default_value_t = 100)]
     pub mget_keys: usize,
     /// Which suites to run.
-    #[arg(long, value_delimiter = ',', default_value = "core,redis,compute")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "core,redis,compute,coherence"
+    )]
     pub suites: Vec<Suite>,
     /// Rounds per contender; the median is reported.
     #[arg(long, default_value_t = 5)]
@@ -64,11 +69,16 @@ pub enum Suite {
     Redis,
     /// Compute-through: single-flight, cross-process leases, the `#[cached]` hit path.
     Compute,
+    /// Coherence between processes: propagation delay, hit-path cost.
+    Coherence,
 }
 
 fn main() -> anyhow::Result<()> {
     if let Ok(spec) = std::env::var(compute::CHILD) {
         return compute::child(&spec);
+    }
+    if let Ok(spec) = std::env::var(coherence::CHILD) {
+        return coherence::child(&spec);
     }
     let options = Options::parse();
     anyhow::ensure!(
@@ -95,6 +105,15 @@ fn main() -> anyhow::Result<()> {
             Suite::Compute => {
                 let (comparisons, notes) = compute::run(&options)?;
                 ("compute", "Compute-through", comparisons, notes)
+            }
+            Suite::Coherence => {
+                let (comparisons, notes) = coherence::run(&options)?;
+                (
+                    "coherence",
+                    "Coherence across processes",
+                    comparisons,
+                    notes,
+                )
             }
         };
         let mut table = report::table(&comparisons);

@@ -86,6 +86,7 @@ fn command_line(o: &Options) -> String {
             crate::Suite::Core => "core",
             crate::Suite::Redis => "redis",
             crate::Suite::Compute => "compute",
+            crate::Suite::Coherence => "coherence",
         })
         .collect();
     format!(

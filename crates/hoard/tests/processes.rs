@@ -34,8 +34,14 @@ fn main() {
             "a_computing_process_killed_midway_is_taken_over",
             a_computing_process_killed_midway_is_taken_over,
         ),
-        ("two_processes_mixing_reads_and_writes_never_read_stale_redis", two_processes_never_read_stale_redis),
-        ("two_processes_mixing_reads_and_writes_never_read_stale_cluster", two_processes_never_read_stale_cluster),
+        (
+            "two_processes_mixing_reads_and_writes_never_read_stale_redis",
+            two_processes_never_read_stale_redis,
+        ),
+        (
+            "two_processes_mixing_reads_and_writes_never_read_stale_cluster",
+            two_processes_never_read_stale_cluster,
+        ),
     ];
     for (name, test) in tests {
         test();
@@ -222,7 +228,10 @@ const MIX_KEYS: u64 = 16;
 /// operation with its start and acknowledgement times for the parent to check.
 async fn mixer(url: &str) {
     use rand::{Rng, SeedableRng};
-    let id: u64 = std::env::var("HOARD_MIXER_ID").expect("id").parse().expect("id");
+    let id: u64 = std::env::var("HOARD_MIXER_ID")
+        .expect("id")
+        .parse()
+        .expect("id");
     let start: u64 = std::env::var(START_AT).expect("start").parse().expect("ms");
     let config = if url.contains(',') {
         RedisConfig::cluster(url.split(','))
@@ -235,8 +244,14 @@ async fn mixer(url: &str) {
         .l1_max_age(Some(Duration::from_secs(600)))
         .build()
         .expect("cache");
-    assert!(cache.wait_coherent(Duration::from_secs(10)).await, "subscribed");
-    tokio::time::sleep(Duration::from_millis(start.saturating_sub(hoard::entry::now_ms()))).await;
+    assert!(
+        cache.wait_coherent(Duration::from_secs(10)).await,
+        "subscribed"
+    );
+    tokio::time::sleep(Duration::from_millis(
+        start.saturating_sub(hoard::entry::now_ms()),
+    ))
+    .await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(id);
     let end = hoard::entry::now_ms() + 3000;
     let mut seq = 0u64;
@@ -250,11 +265,17 @@ async fn mixer(url: &str) {
             seq += 1;
             let value = (id << 40) | seq;
             cache.set("mix", &key, &value).await.expect("set");
-            log.push_str(&format!("W {key} {value} {began} {}\n", hoard::entry::now_ms()));
+            log.push_str(&format!(
+                "W {key} {value} {began} {}\n",
+                hoard::entry::now_ms()
+            ));
         } else {
             let value: Option<u64> = cache.get("mix", &key).await.expect("get");
             let shown = value.map_or("-".to_owned(), |v| v.to_string());
-            log.push_str(&format!("R {key} {shown} {began} {}\n", hoard::entry::now_ms()));
+            log.push_str(&format!(
+                "R {key} {shown} {began} {}\n",
+                hoard::entry::now_ms()
+            ));
         }
         tokio::time::sleep(Duration::from_micros(rng.random_range(0..2000))).await;
     }
@@ -275,7 +296,16 @@ struct Op {
 fn two_processes_never_read_stale_on(url: &str) {
     let start_at = (hoard::entry::now_ms() + 1500).to_string();
     let mut children: Vec<ChildGuard> = (1..=2u64)
-        .map(|id| spawn_child("mixer", url, &[(START_AT, start_at.clone()), ("HOARD_MIXER_ID", id.to_string())]))
+        .map(|id| {
+            spawn_child(
+                "mixer",
+                url,
+                &[
+                    (START_AT, start_at.clone()),
+                    ("HOARD_MIXER_ID", id.to_string()),
+                ],
+            )
+        })
         .collect();
     let mut ops = Vec::new();
     let mut l1_hits = 0;
@@ -304,8 +334,13 @@ fn two_processes_never_read_stale_on(url: &str) {
     let mut stale = Vec::new();
     for read in &reads {
         let cutoff = read.start.saturating_sub(STALE_BOUND_MS);
-        let settled: Vec<&&Op> = writes.iter().filter(|w| w.key == read.key && w.ack < cutoff).collect();
-        let seen = read.value.and_then(|v| writes.iter().find(|w| w.value == Some(v)));
+        let settled: Vec<&&Op> = writes
+            .iter()
+            .filter(|w| w.key == read.key && w.ack < cutoff)
+            .collect();
+        let seen = read
+            .value
+            .and_then(|v| writes.iter().find(|w| w.value == Some(v)));
         let is_stale = match seen {
             // Stale: a write that began after the seen one was acknowledged, and was itself
             // acknowledged more than the bound before this read began.
@@ -316,10 +351,28 @@ fn two_processes_never_read_stale_on(url: &str) {
             stale.push(format!("{} {:?} at {}", read.key, read.value, read.start));
         }
     }
-    assert!(reads.len() > 200 && writes.len() > 100, "{} reads, {} writes", reads.len(), writes.len());
-    assert!(l1_hits > 0, "some reads came from L1, so staleness was possible");
-    assert!(stale.is_empty(), "{} stale reads of {}: {:?}", stale.len(), reads.len(), &stale[..stale.len().min(5)]);
-    println!("(checked {} reads and {} writes across 2 processes, {l1_hits} L1 hits)", reads.len(), writes.len());
+    assert!(
+        reads.len() > 200 && writes.len() > 100,
+        "{} reads, {} writes",
+        reads.len(),
+        writes.len()
+    );
+    assert!(
+        l1_hits > 0,
+        "some reads came from L1, so staleness was possible"
+    );
+    assert!(
+        stale.is_empty(),
+        "{} stale reads of {}: {:?}",
+        stale.len(),
+        reads.len(),
+        &stale[..stale.len().min(5)]
+    );
+    println!(
+        "(checked {} reads and {} writes across 2 processes, {l1_hits} L1 hits)",
+        reads.len(),
+        writes.len()
+    );
 }
 
 fn two_processes_never_read_stale_redis() {
