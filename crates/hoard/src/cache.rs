@@ -141,6 +141,10 @@ pub(crate) struct Inner {
     l1_trusted: AtomicBool,
     /// Whether writes and deletes cascade to dependent entries.
     dependencies: bool,
+    /// Namespace generations seen, with when they were read.
+    generations: std::sync::RwLock<std::collections::HashMap<String, (u32, u64)>>,
+    /// How long a cached generation is trusted without re-reading it.
+    generation_max_age_ms: u64,
 }
 
 /// Keeps L1 from holding anything older than L2 when calls race within this process.
@@ -344,6 +348,10 @@ impl CacheBuilder {
                 listeners: Listeners::default(),
                 l1_trusted: AtomicBool::new(true),
                 dependencies: self.dependencies,
+                generations: std::sync::RwLock::new(std::collections::HashMap::new()),
+                generation_max_age_ms: max_age.map_or(u64::MAX, |age| {
+                    u64::try_from(age.as_millis()).unwrap_or(u64::MAX)
+                }),
             }),
         };
         cache.start_listening();
@@ -443,7 +451,9 @@ impl Cache {
             Some(l2) => {
                 let full = full_key(namespace, key)?;
                 let mark = inner.epochs.mark(&full);
+                let generation = self.generation_of(namespace).await;
                 let found = self.l2_read(namespace, &full, l2.get(&full).await).await;
+                let found = self.current(namespace, generation, found);
                 if let Some(entry) = &found {
                     self.fill_l1(&full, entry.clone(), mark);
                 }
@@ -552,20 +562,10 @@ impl Cache {
 
     /// Time left before the entry expires; `None` if it is absent.
     pub async fn ttl(&self, namespace: &str, key: &str) -> Result<Option<Duration>> {
-        let full = full_key(namespace, key)?;
-        if let Some(entry) = self.inner.l1.get_now(&full) {
-            return Ok(entry.remaining_at(now_ms()));
-        }
-        match &self.inner.l2 {
-            Some(l2) => match l2.ttl(&full).await {
-                Ok(ttl) => Ok(ttl),
-                Err(error) => {
-                    self.l2_failed(namespace, &full, error).await;
-                    Ok(None)
-                }
-            },
-            None => Ok(None),
-        }
+        Ok(self
+            .peek_entry(namespace, key)
+            .await?
+            .and_then(|entry| entry.remaining_at(now_ms())))
     }
 
     /// Reads many typed values of one namespace; `None` where a key is missing.
@@ -616,10 +616,11 @@ impl Cache {
                     missing.iter().map(|&i| full_keys[i].as_str()).collect();
                 let marks: Vec<EpochMark> =
                     missing_keys.iter().map(|k| inner.epochs.mark(k)).collect();
+                let generation = self.generation_of(namespace).await;
                 match l2.get_many(&missing_keys).await {
                     Ok(entries) => {
                         for ((&i, entry), mark) in missing.iter().zip(entries).zip(marks) {
-                            if let Some(entry) = entry {
+                            if let Some(entry) = self.current(namespace, generation, entry) {
                                 self.fill_l1(&full_keys[i], entry.clone(), mark);
                                 found[i] = Some(entry);
                                 l2_hits += 1;
@@ -632,7 +633,7 @@ impl Cache {
                             let entry = self
                                 .l2_read(namespace, &full_keys[i], l2.get(&full_keys[i]).await)
                                 .await;
-                            if let Some(entry) = entry {
+                            if let Some(entry) = self.current(namespace, generation, entry) {
                                 self.fill_l1(&full_keys[i], entry.clone(), mark);
                                 found[i] = Some(entry);
                                 l2_hits += 1;
@@ -734,6 +735,10 @@ impl Cache {
                 .collect();
             deduped.reverse();
             entries = deduped;
+        }
+        let generation = self.generation_of(namespace).await;
+        for (_, entry) in &mut entries {
+            entry.generation = generation;
         }
         let keys: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
         {
@@ -1008,8 +1013,22 @@ impl Cache {
                 inner.l1.clear_now();
                 (Cause::All, Vec::new())
             }
+            Remote::Generation(namespace, generation) => {
+                self.note_generation(&namespace, generation);
+                inner.epochs.bump_clears();
+                inner
+                    .l1
+                    .delete_prefix_now(&format!("{namespace}{SEPARATOR}"));
+                (Cause::Namespace(namespace), Vec::new())
+            }
             Remote::Connected => {
-                // Whatever was missed while not subscribed is gone from L1 with this flush.
+                // Whatever was missed while not subscribed is gone from L1 with this flush,
+                // and generations are re-read.
+                inner
+                    .generations
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
                 inner.epochs.bump_clears();
                 inner.l1.clear_now();
                 inner.l1_trusted.store(true, SeqCst);
@@ -1043,6 +1062,14 @@ impl Cache {
     pub async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
         let inner = &*self.inner;
         let full = full_key(namespace, key)?;
+        // After a namespace clear, L2 may still hold an entry of an older generation: it does
+        // not count as existing. Only then is it worth a look before deleting.
+        let cleared_before = self.generation_of(namespace).await > 0;
+        let live_before = if cleared_before {
+            self.peek_entry(namespace, key).await?.is_some()
+        } else {
+            true
+        };
         let existed = {
             let _lock = inner.epochs.lock(std::iter::once(full.as_str())).await;
             let in_l2 = match &inner.l2 {
@@ -1059,7 +1086,7 @@ impl Cache {
             };
             inner.epochs.bump(&full);
             let in_l1 = inner.l1.delete_now(&full);
-            in_l2 || in_l1
+            (in_l2 || in_l1) && live_before
         };
         if existed {
             inner.stats.record(namespace, Event::Delete, 1);
@@ -1070,7 +1097,9 @@ impl Cache {
     }
 
     /// Removes every entry whose full key (`{namespace}:{key}`) matches a glob such as
-    /// `model:metrics:*` (Redis `SCAN MATCH` syntax); returns how many went.
+    /// `model:metrics:*` (Redis `SCAN MATCH` syntax); returns how many went. The count
+    /// includes entries a [`Cache::clear_namespace`] had already made unreadable but that
+    /// were still waiting for their TTL.
     pub async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
         let glob = Glob::new(pattern)?;
         let inner = &*self.inner;
@@ -1086,21 +1115,83 @@ impl Cache {
         Ok(removed)
     }
 
-    /// Removes every entry of a namespace; returns how many went.
-    pub async fn clear_namespace(&self, namespace: &str) -> Result<u64> {
+    /// Removes every entry of a namespace, in O(1): the namespace moves to a new generation
+    /// (a counter in L2) and entries written under older generations read as absent from
+    /// then on, in every process; they are reclaimed when their TTL runs out. This
+    /// process's L1 drops its copies at once, other processes' when they hear of it.
+    ///
+    /// `delete_pattern("{namespace}:*")` removes them physically instead (and counts them).
+    pub async fn clear_namespace(&self, namespace: &str) -> Result<()> {
         validate_namespace(namespace)?;
-        let prefix = format!("{namespace}{SEPARATOR}");
         let inner = &*self.inner;
-        let from_l2 = match &inner.l2 {
-            Some(l2) => Some(l2.delete_prefix(&prefix).await),
-            None => None,
-        };
-        // Purge L1 even when L2 failed part-way: what L2 lost, L1 must not keep serving.
+        let generation = self.tag_index().bump_generation(namespace).await?;
+        self.note_generation(namespace, generation);
         inner.epochs.bump_clears();
-        let from_l1 = inner.l1.delete_prefix_now(&prefix);
-        let removed = from_l2.transpose().map(|n| n.unwrap_or(from_l1))?;
-        self.emit(Cause::Namespace(namespace.to_owned()), Vec::new(), removed);
-        Ok(removed)
+        inner
+            .l1
+            .delete_prefix_now(&format!("{namespace}{SEPARATOR}"));
+        self.emit(Cause::Namespace(namespace.to_owned()), Vec::new(), 0);
+        Ok(())
+    }
+
+    /// The current generation of `namespace`: cached, re-read from L2 once the cached copy
+    /// is older than L1's maximum age (a lost message cannot leave it stale for longer).
+    async fn generation_of(&self, namespace: &str) -> u32 {
+        let inner = &*self.inner;
+        let now = now_ms();
+        let cached = inner
+            .generations
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(namespace)
+            .copied();
+        if let Some((generation, read_at)) = cached {
+            if now.saturating_sub(read_at) < inner.generation_max_age_ms {
+                return generation;
+            }
+        }
+        match self.tag_index().generation(namespace).await {
+            Ok(generation) => {
+                self.note_generation(namespace, generation);
+                generation
+            }
+            Err(error) => {
+                self.warn_l2(
+                    namespace,
+                    &error,
+                    "namespace generation unknown; assuming the last seen",
+                );
+                cached.map_or(0, |(generation, _)| generation)
+            }
+        }
+    }
+
+    fn note_generation(&self, namespace: &str, generation: u32) {
+        let mut generations = self
+            .inner
+            .generations
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        // Bounded like the stats table: a caller making namespaces from input cannot grow it.
+        if generations.len() >= crate::stats::MAX_TRACKED_NAMESPACES
+            && !generations.contains_key(namespace)
+        {
+            generations.clear();
+        }
+        generations.insert(namespace.to_owned(), (generation, now_ms()));
+    }
+
+    /// An L2 entry if it belongs to the namespace's current generation (a newer one means our
+    /// cached generation is behind: it is updated).
+    fn current(&self, namespace: &str, generation: u32, entry: Option<Entry>) -> Option<Entry> {
+        let entry = entry?;
+        if entry.generation < generation {
+            return None;
+        }
+        if entry.generation > generation {
+            self.note_generation(namespace, entry.generation);
+        }
+        Some(entry)
     }
 
     /// Removes everything; returns how many entries went.

@@ -1,15 +1,18 @@
 //! [`Entry`]: a value with its expiry, and the byte format tiers store it in.
 //!
-//! Format 1, used by every tier that stores bytes (disk, Redis):
+//! Format 2, used by every tier that stores bytes (disk, Redis):
 //!
 //! ```text
 //! offset  size  field
-//! 0       1     format version, 1
+//! 0       1     format version, 2
 //! 1       1     flags: bit 0 = payload is LZ4-compressed (size-prepended block)
 //! 2       8     expires_at, milliseconds since the Unix epoch, little endian
 //! 10      4     compute_ms: how long the value took to compute (0 = unknown), little endian
-//! 14      ..    payload
+//! 14      4     generation of the entry's namespace when it was written, little endian
+//! 18      ..    payload
 //! ```
+//!
+//! Format 1 (the same without `generation`, payload at 14) is still read, as generation 0.
 //!
 //! The expiry travels with the value so every tier can refuse an expired entry on its own,
 //! and so a value promoted from L2 to L1 keeps its L2 deadline.
@@ -18,9 +21,20 @@ use crate::error::{Error, Result};
 use bytes::Bytes;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const FORMAT_VERSION: u8 = 1;
+const FORMAT_VERSION: u8 = 2;
 const FLAG_LZ4: u8 = 1;
-const HEADER_LEN: usize = 14;
+const HEADER_LEN: usize = 18;
+const HEADER_LEN_V1: usize = 14;
+
+/// What the header says.
+struct Header {
+    flags: u8,
+    expires_at_ms: u64,
+    compute_ms: u32,
+    generation: u32,
+    /// Where the payload starts.
+    len: usize,
+}
 
 /// The current time in milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -38,6 +52,9 @@ pub struct Entry {
     pub expires_at_ms: u64,
     /// How long producing the value took, in milliseconds (0 when unknown).
     pub compute_ms: u32,
+    /// The generation of the entry's namespace it was written in: clearing a namespace
+    /// moves the namespace to a new generation, and older entries read as absent.
+    pub generation: u32,
 }
 
 impl Entry {
@@ -48,6 +65,7 @@ impl Entry {
             value: value.into(),
             expires_at_ms: now_ms().saturating_add(ttl_ms),
             compute_ms: 0,
+            generation: 0,
         }
     }
 
@@ -76,42 +94,52 @@ impl Entry {
         out.push(flags);
         out.extend_from_slice(&self.expires_at_ms.to_le_bytes());
         out.extend_from_slice(&self.compute_ms.to_le_bytes());
+        out.extend_from_slice(&self.generation.to_le_bytes());
         out.extend_from_slice(payload);
         out
     }
 
     /// Reads the expiry from encoded bytes without touching the payload.
     pub fn decode_expiry(bytes: &[u8]) -> Result<u64> {
-        let header = Self::header(bytes)?;
-        Ok(header.1)
+        Ok(Self::header(bytes)?.expires_at_ms)
     }
 
-    fn header(bytes: &[u8]) -> Result<(u8, u64, u32)> {
-        if bytes.len() < HEADER_LEN {
-            return Err(Error::Corrupt(format!(
-                "entry is {} bytes, shorter than its {HEADER_LEN}-byte header",
+    fn header(bytes: &[u8]) -> Result<Header> {
+        let short = |len: usize| {
+            Error::Corrupt(format!(
+                "entry is {} bytes, shorter than its {len}-byte header",
                 bytes.len()
-            )));
-        }
-        if bytes[0] != FORMAT_VERSION {
-            return Err(Error::Corrupt(format!(
-                "unknown entry format version {}",
-                bytes[0]
-            )));
+            ))
+        };
+        let len = match bytes.first() {
+            Some(&FORMAT_VERSION) => HEADER_LEN,
+            Some(1) => HEADER_LEN_V1,
+            Some(other) => {
+                return Err(Error::Corrupt(format!(
+                    "unknown entry format version {other}"
+                )))
+            }
+            None => return Err(short(HEADER_LEN)),
+        };
+        if bytes.len() < len {
+            return Err(short(len));
         }
         let flags = bytes[1];
         if flags & !FLAG_LZ4 != 0 {
             return Err(Error::Corrupt(format!("unknown entry flags {flags:#04x}")));
         }
+        let word = |at: usize| {
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
         let mut expires = [0; 8];
         expires.copy_from_slice(&bytes[2..10]);
-        let mut compute = [0; 4];
-        compute.copy_from_slice(&bytes[10..14]);
-        Ok((
+        Ok(Header {
             flags,
-            u64::from_le_bytes(expires),
-            u32::from_le_bytes(compute),
-        ))
+            expires_at_ms: u64::from_le_bytes(expires),
+            compute_ms: word(10),
+            generation: if len == HEADER_LEN { word(14) } else { 0 },
+            len,
+        })
     }
 
     /// Parses format-1 bytes, decompressing the payload if needed.
@@ -122,34 +150,37 @@ impl Entry {
     /// Like [`Entry::decode`], taking ownership: an uncompressed payload is moved down over
     /// the header in place instead of copied to a new buffer (the Redis tier's read path).
     pub fn decode_vec(mut bytes: Vec<u8>) -> Result<Entry> {
-        let (flags, expires_at_ms, compute_ms) = Self::header(&bytes)?;
-        let value = if flags & FLAG_LZ4 != 0 {
-            decompress(&bytes[HEADER_LEN..])?.into()
+        let header = Self::header(&bytes)?;
+        let value = if header.flags & FLAG_LZ4 != 0 {
+            decompress(&bytes[header.len..])?.into()
         } else {
-            bytes.drain(..HEADER_LEN);
+            bytes.drain(..header.len);
             Bytes::from(bytes)
         };
-        Ok(Entry {
-            value,
-            expires_at_ms,
-            compute_ms,
-        })
+        Ok(header.entry(value))
     }
 
     /// Like [`Entry::decode`], but an uncompressed payload shares `bytes` instead of being
     /// copied: the disk tier's read path.
     pub fn decode_shared(bytes: Bytes) -> Result<Entry> {
-        let (flags, expires_at_ms, compute_ms) = Self::header(&bytes)?;
-        let value = if flags & FLAG_LZ4 != 0 {
-            decompress(&bytes[HEADER_LEN..])?.into()
+        let header = Self::header(&bytes)?;
+        let value = if header.flags & FLAG_LZ4 != 0 {
+            decompress(&bytes[header.len..])?.into()
         } else {
-            bytes.slice(HEADER_LEN..)
+            bytes.slice(header.len..)
         };
-        Ok(Entry {
+        Ok(header.entry(value))
+    }
+}
+
+impl Header {
+    fn entry(&self, value: Bytes) -> Entry {
+        Entry {
             value,
-            expires_at_ms,
-            compute_ms,
-        })
+            expires_at_ms: self.expires_at_ms,
+            compute_ms: self.compute_ms,
+            generation: self.generation,
+        }
     }
 }
 
@@ -188,6 +219,7 @@ mod tests {
             value: Bytes::copy_from_slice(value),
             expires_at_ms: 1_700_000_000_123,
             compute_ms: 42,
+            generation: 7,
         }
     }
 
@@ -253,6 +285,19 @@ mod tests {
                 "{bytes:?}"
             );
         }
+    }
+
+    #[test]
+    fn format_1_entries_still_read_as_generation_0() {
+        let mut v1 = vec![1u8, 0];
+        v1.extend_from_slice(&1_700_000_000_123u64.to_le_bytes());
+        v1.extend_from_slice(&42u32.to_le_bytes());
+        v1.extend_from_slice(b"old");
+        let e = Entry::decode(&v1).unwrap();
+        assert_eq!(
+            (e.value.as_ref(), e.compute_ms, e.generation),
+            (&b"old"[..], 42, 0)
+        );
     }
 
     #[test]

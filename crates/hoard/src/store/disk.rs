@@ -114,6 +114,10 @@ struct Inner {
     expiry: Keyspace,
     /// `tag \0 key` -> deadline (8 bytes, big endian).
     tags: Keyspace,
+    /// `generation:{namespace}` -> u32, big endian.
+    meta: Keyspace,
+    /// Serializes generation bumps (read-modify-write).
+    meta_lock: Mutex<()>,
     durability: Durability,
     compress_above: usize,
     expirations: AtomicU64,
@@ -153,12 +157,17 @@ impl DiskStore {
         let tags = db
             .keyspace("tags", KeyspaceCreateOptions::default)
             .map_err(disk_error)?;
+        let meta = db
+            .keyspace("meta", KeyspaceCreateOptions::default)
+            .map_err(disk_error)?;
         let inner = Arc::new(Inner {
             path,
             db,
             entries,
             expiry,
             tags,
+            meta,
+            meta_lock: Mutex::new(()),
             durability: config.durability,
             compress_above: config.compress_above,
             expirations: AtomicU64::new(0),
@@ -355,6 +364,16 @@ impl Inner {
         Ok(removed)
     }
 
+    fn generation(&self, namespace: &str) -> Result<u32> {
+        let stored = self
+            .meta
+            .get(format!("generation:{namespace}"))
+            .map_err(|e| self.error(e))?;
+        Ok(stored.map_or(0, |bytes| {
+            bytes.as_ref().try_into().map_or(0, u32::from_be_bytes)
+        }))
+    }
+
     /// Drops tag rows whose entries have expired (the tag index is small next to the entries,
     /// so a full pass is fine).
     fn sweep_tags(&self, now: u64) -> Result<()> {
@@ -538,6 +557,27 @@ impl Store for DiskStore {
             n += 1;
         }
         Ok(n)
+    }
+
+    async fn generation(&self, namespace: &str) -> Result<u32> {
+        self.inner.generation(namespace)
+    }
+
+    async fn bump_generation(&self, namespace: &str) -> Result<u32> {
+        let _guard = self
+            .inner
+            .meta_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let next = self.inner.generation(namespace)?.wrapping_add(1);
+        let mut batch = self.inner.batch();
+        batch.insert(
+            &self.inner.meta,
+            format!("generation:{namespace}"),
+            next.to_be_bytes(),
+        );
+        batch.commit().map_err(|e| self.inner.error(e))?;
+        Ok(next)
     }
 
     async fn usage(&self) -> Result<Usage> {

@@ -60,6 +60,8 @@ pub struct MemoryStore {
     removals: Arc<Removals>,
     /// tag -> key -> deadline; used when the memory tier is the only tier.
     tags: std::sync::Mutex<HashMap<String, HashMap<String, u64>>>,
+    /// Namespace generations, when the memory tier is the only tier.
+    generations: std::sync::Mutex<HashMap<String, u32>>,
 }
 
 impl MemoryStore {
@@ -94,6 +96,7 @@ impl MemoryStore {
             cache,
             removals,
             tags: std::sync::Mutex::new(HashMap::new()),
+            generations: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -263,5 +266,17 @@ impl Store for MemoryStore {
     async fn tag_index_len(&self) -> Result<u64> {
         let tags = self.tags.lock().unwrap_or_else(|p| p.into_inner());
         Ok(tags.values().map(|m| m.len() as u64).sum())
+    }
+
+    async fn generation(&self, namespace: &str) -> Result<u32> {
+        let generations = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(generations.get(namespace).copied().unwrap_or(0))
+    }
+
+    async fn bump_generation(&self, namespace: &str) -> Result<u32> {
+        let mut generations = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        let generation = generations.entry(namespace.to_owned()).or_insert(0);
+        *generation = generation.wrapping_add(1);
+        Ok(*generation)
     }
 }

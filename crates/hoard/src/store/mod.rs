@@ -168,6 +168,21 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
+    /// The current generation of `namespace` (0 until it is first cleared).
+    async fn generation(&self, namespace: &str) -> Result<u32> {
+        let _ = namespace;
+        Ok(0)
+    }
+
+    /// Moves `namespace` to its next generation and returns it: entries of earlier
+    /// generations then read as absent. O(1): nothing is scanned.
+    async fn bump_generation(&self, namespace: &str) -> Result<u32> {
+        let _ = namespace;
+        Err(crate::Error::Unsupported(
+            "namespace generations on this tier",
+        ))
+    }
+
     /// Whether this tier can hold leases that other processes see (Redis can).
     fn supports_locks(&self) -> bool {
         false

@@ -297,7 +297,7 @@ async fn events_report_why_and_isolate_bad_callbacks() {
     c.set("other", "x", &1).await.unwrap();
     assert!(c.delete("model", "metrics:a").await.unwrap());
     assert_eq!(c.delete_pattern("model:metrics:*").await.unwrap(), 1);
-    assert_eq!(c.clear_namespace("other").await.unwrap(), 1);
+    c.clear_namespace("other").await.unwrap();
     assert_eq!(c.clear_all().await.unwrap(), 0);
     let events = heard.lock().unwrap().clone();
     let causes: Vec<Cause> = events.iter().map(|e| e.cause.clone()).collect();
@@ -312,6 +312,7 @@ async fn events_report_why_and_isolate_bad_callbacks() {
     );
     assert_eq!(events[0].keys, vec!["model:metrics:a".to_string()]);
     assert_eq!(events[1].count, 1);
+    assert_eq!(events[2].count, 0, "an O(1) namespace clear does not count");
     assert!(events.iter().all(|e| e.origin == Origin::Local));
 }
 
@@ -471,4 +472,71 @@ async fn redis_restarted_while_another_cache_holds_copies_serves_nothing_stale()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(seen.as_deref(), Some("after"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_clear_is_o1_and_reaches_other_caches() {
+    for cluster in [false, true] {
+        let (a, b) = pair(cluster).await;
+        let items: Vec<(String, u32)> = (0..50).map(|i| (format!("k{i}"), i)).collect();
+        a.mset("ns", &items, SetOptions::new()).await.unwrap();
+        a.set("other", "k0", &1).await.unwrap();
+        tokio::time::sleep(BOUND).await;
+        let keys: Vec<String> = items.iter().map(|(k, _)| k.clone()).collect();
+        assert!(b
+            .mget::<u32>("ns", &keys)
+            .await
+            .unwrap()
+            .iter()
+            .all(Option::is_some));
+        let heard = record(&b);
+
+        a.clear_namespace("ns").await.unwrap();
+        tokio::time::sleep(BOUND).await;
+        assert!(
+            b.mget::<u32>("ns", &keys)
+                .await
+                .unwrap()
+                .iter()
+                .all(Option::is_none),
+            "cluster={cluster}: B's copies and L2 entries of the old generation are gone"
+        );
+        assert_eq!(
+            b.get::<u32>("other", "k0").await.unwrap(),
+            Some(1),
+            "other namespaces untouched"
+        );
+        assert!(heard
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.cause == Cause::Namespace("ns".into()) && e.origin == Origin::Remote));
+        // A new generation starts clean, and both see its writes.
+        b.set("ns", "k1", &100).await.unwrap();
+        tokio::time::sleep(BOUND).await;
+        assert_eq!(a.get::<u32>("ns", "k1").await.unwrap(), Some(100));
+        assert_eq!(a.get::<u32>("ns", "k2").await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn namespace_generation_survives_reopening_the_disk_tier() {
+    let dir = hoard_testkit::temp_dir();
+    {
+        let cache = Cache::open(dir.path()).unwrap();
+        cache.set("ns", "old", &1).await.unwrap();
+        cache.clear_namespace("ns").await.unwrap();
+        cache.set("ns", "new", &2).await.unwrap();
+    }
+    let cache = Cache::open(dir.path()).unwrap();
+    assert_eq!(
+        cache.get::<i32>("ns", "old").await.unwrap(),
+        None,
+        "still cleared after reopen"
+    );
+    assert_eq!(cache.get::<i32>("ns", "new").await.unwrap(), Some(2));
+    assert!(
+        !cache.delete("ns", "old").await.unwrap(),
+        "a cleared entry does not count as deleted"
+    );
 }

@@ -465,6 +465,11 @@ impl RedisStore {
         format!("{}[^:]*", self.escaped_prefix)
     }
 
+    /// `{prefix}:gen:{namespace}`: the namespace's generation counter.
+    fn generation_key(&self, namespace: &str) -> String {
+        format!("{}:gen:{namespace}", self.config.key_prefix)
+    }
+
     /// `{prefix}:tag:{tag}`: a sorted set of full keys scored by their deadlines.
     fn tag_key(&self, tag: &str) -> String {
         format!("{}:tag:{tag}", self.config.key_prefix)
@@ -770,6 +775,21 @@ impl Store for RedisStore {
             }
         }
         Ok(total)
+    }
+
+    async fn generation(&self, namespace: &str) -> Result<u32> {
+        let key = self.generation_key(namespace);
+        let value: Option<u32> = self.on_key(&key, redis::cmd("GET").arg(&key)).await?;
+        Ok(value.unwrap_or(0))
+    }
+
+    async fn bump_generation(&self, namespace: &str) -> Result<u32> {
+        let key = self.generation_key(namespace);
+        let next: u64 = self.on_key(&key, redis::cmd("INCR").arg(&key)).await?;
+        let next = u32::try_from(next % (u64::from(u32::MAX) + 1)).unwrap_or(0);
+        self.publish(self.message('G', &format!("{namespace}\n{next}")))
+            .await;
+        Ok(next)
     }
 
     fn listen(self: Arc<Self>, handler: RemoteHandler) -> bool {

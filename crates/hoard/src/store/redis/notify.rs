@@ -34,6 +34,8 @@ pub enum Remote {
     Prefix(String),
     /// Everything was deleted.
     All,
+    /// This namespace moved to this generation (cleared): older entries are gone.
+    Generation(String, u32),
     /// The listener is subscribed: from now on, invalidations are heard.
     Connected,
     /// The listener lost its connection: invalidations may have been missed.
@@ -114,6 +116,10 @@ impl RedisStore {
             "P" => Remote::Pattern(payload.to_owned()),
             "X" => Remote::Prefix(payload.to_owned()),
             "A" => Remote::All,
+            "G" => {
+                let (namespace, generation) = payload.split_once('\n')?;
+                Remote::Generation(namespace.to_owned(), generation.parse().ok()?)
+            }
             _ => return None,
         })
     }
