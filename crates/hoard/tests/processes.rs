@@ -21,7 +21,7 @@ fn main() {
         child(&role);
         return;
     }
-    let tests: [(&str, fn()); 5] = [
+    let tests: [(&str, fn()); 6] = [
         (
             "four_processes_on_one_redis_compute_once",
             four_processes_on_one_redis_compute_once,
@@ -41,6 +41,10 @@ fn main() {
         (
             "two_processes_mixing_reads_and_writes_never_read_stale_cluster",
             two_processes_never_read_stale_cluster,
+        ),
+        (
+            "tags_patterns_and_namespace_clears_reach_another_process",
+            tags_patterns_and_namespace_clears_reach_another_process,
         ),
     ];
     for (name, test) in tests {
@@ -136,6 +140,7 @@ fn child(role: &str) {
                     .expect("never returns");
             }
             "mixer" => mixer(&url).await,
+            "holder" => holder(&url).await,
             other => panic!("unknown role {other}"),
         }
     });
@@ -383,4 +388,75 @@ fn two_processes_never_read_stale_redis() {
 fn two_processes_never_read_stale_cluster() {
     let cluster = hoard_testkit::RedisCluster::start(3);
     two_processes_never_read_stale_on(&cluster.urls().join(","));
+}
+
+/// Reads a set of keys (so they sit in its L1), says so, waits for the parent to invalidate
+/// them from its own process, and reports what it reads then.
+async fn holder(url: &str) {
+    let cache = Cache::builder()
+        .redis(RedisConfig::standalone(url))
+        .l1_max_age(Some(Duration::from_secs(600)))
+        .build()
+        .expect("cache");
+    assert!(
+        cache.wait_coherent(Duration::from_secs(10)).await,
+        "subscribed"
+    );
+    let keys = ["tagged:a", "tagged:b", "pattern:a", "cleared:a", "kept:a"];
+    for key in keys {
+        let (ns, k) = key.split_once(':').expect("ns:key");
+        assert_eq!(
+            cache.get::<u32>(ns, k).await.expect("get"),
+            Some(1),
+            "{key} present"
+        );
+        assert_eq!(cache.get::<u32>(ns, k).await.expect("get"), Some(1));
+    }
+    let l1_hits = cache.stats().await.expect("stats").totals.l1_hits;
+    println!("ready {l1_hits}");
+    // The parent invalidates now; give the messages time to arrive (the bound is far lower).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for key in keys {
+        let (ns, k) = key.split_once(':').expect("ns:key");
+        let value: Option<u32> = cache.get(ns, k).await.expect("get");
+        println!("{key} {}", value.map_or("-".to_owned(), |v| v.to_string()));
+    }
+    println!("END");
+}
+
+fn tags_patterns_and_namespace_clears_reach_another_process() {
+    let server = RedisServer::start();
+    runtime().block_on(async {
+        let a = cache(&server.url());
+        let tagged = hoard::SetOptions::new().tags(["model:abc-123"]);
+        a.set_with("tagged", "a", &1u32, tagged.clone())
+            .await
+            .unwrap();
+        a.set_with("tagged", "b", &1u32, tagged).await.unwrap();
+        for (ns, k) in [("pattern", "a"), ("cleared", "a"), ("kept", "a")] {
+            a.set(ns, k, &1u32).await.unwrap();
+        }
+        let mut b = spawn_child("holder", &server.url(), &[]);
+        let ready = expect_line(&mut b, "ready ");
+        assert!(
+            ready.parse::<u64>().unwrap() >= 5,
+            "B served from its L1: {ready} hits"
+        );
+        assert_eq!(a.invalidate_tags(&["model:abc-123"]).await.unwrap(), 2);
+        assert_eq!(a.delete_pattern("pattern:*").await.unwrap(), 1);
+        a.clear_namespace("cleared").await.unwrap();
+        let mut seen = std::collections::HashMap::new();
+        loop {
+            let line = b.read_line().expect("holder output");
+            if line == "END" {
+                break;
+            }
+            let (key, value) = line.split_once(' ').expect("key value");
+            seen.insert(key.to_owned(), value.to_owned());
+        }
+        for key in ["tagged:a", "tagged:b", "pattern:a", "cleared:a"] {
+            assert_eq!(seen[key], "-", "{key} was invalidated in the other process");
+        }
+        assert_eq!(seen["kept:a"], "1", "untouched keys stay");
+    });
 }
