@@ -323,6 +323,11 @@ impl CacheBuilder {
             L2Choice::Redis(config) => Some(Arc::new(config.open()?)),
             L2Choice::Store(store) => Some(store),
         };
+        if self.dependencies && l2.as_ref().is_some_and(|l2| !l2.supports_tags()) {
+            return Err(Error::Config(
+                "dependency tracking needs an L2 that indexes tags (memory, disk or Redis)".into(),
+            ));
+        }
         let shared = l2.as_ref().is_some_and(|l2| l2.supports_locks());
         let max_age = self
             .l1_max_age
@@ -349,14 +354,24 @@ impl CacheBuilder {
                 l1_trusted: AtomicBool::new(true),
                 dependencies: self.dependencies,
                 generations: std::sync::RwLock::new(std::collections::HashMap::new()),
-                generation_max_age_ms: max_age.map_or(u64::MAX, |age| {
-                    u64::try_from(age.as_millis()).unwrap_or(u64::MAX)
-                }),
+                // With a shared L2, re-read generations at least every 30 s even without an L1
+                // maximum age: a lost message must not leave this process on an old one.
+                generation_max_age_ms: match (shared, max_age) {
+                    (true, age) => millis(
+                        age.unwrap_or(Duration::from_secs(30))
+                            .min(Duration::from_secs(30)),
+                    ),
+                    (false, _) => u64::MAX,
+                },
             }),
         };
         cache.start_listening();
         Ok(cache)
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Tags follow the key rules.
@@ -451,10 +466,10 @@ impl Cache {
             Some(l2) => {
                 let full = full_key(namespace, key)?;
                 let mark = inner.epochs.mark(&full);
-                let generation = self.generation_of(namespace).await;
+                let (generation, fill) = self.generation_for_read(namespace).await;
                 let found = self.l2_read(namespace, &full, l2.get(&full).await).await;
                 let found = self.current(namespace, generation, found);
-                if let Some(entry) = &found {
+                if let (Some(entry), true) = (&found, fill) {
                     self.fill_l1(&full, entry.clone(), mark);
                 }
                 found
@@ -616,12 +631,14 @@ impl Cache {
                     missing.iter().map(|&i| full_keys[i].as_str()).collect();
                 let marks: Vec<EpochMark> =
                     missing_keys.iter().map(|k| inner.epochs.mark(k)).collect();
-                let generation = self.generation_of(namespace).await;
+                let (generation, fill) = self.generation_for_read(namespace).await;
                 match l2.get_many(&missing_keys).await {
                     Ok(entries) => {
                         for ((&i, entry), mark) in missing.iter().zip(entries).zip(marks) {
                             if let Some(entry) = self.current(namespace, generation, entry) {
-                                self.fill_l1(&full_keys[i], entry.clone(), mark);
+                                if fill {
+                                    self.fill_l1(&full_keys[i], entry.clone(), mark);
+                                }
                                 found[i] = Some(entry);
                                 l2_hits += 1;
                             }
@@ -634,7 +651,9 @@ impl Cache {
                                 .l2_read(namespace, &full_keys[i], l2.get(&full_keys[i]).await)
                                 .await;
                             if let Some(entry) = self.current(namespace, generation, entry) {
-                                self.fill_l1(&full_keys[i], entry.clone(), mark);
+                                if fill {
+                                    self.fill_l1(&full_keys[i], entry.clone(), mark);
+                                }
                                 found[i] = Some(entry);
                                 l2_hits += 1;
                             }
@@ -736,14 +755,32 @@ impl Cache {
             deduped.reverse();
             entries = deduped;
         }
+        // Marked before the generation is read: a clear that lands between the read and the
+        // write is then seen below, and the copy kept out of L1.
+        let before = inner.epochs.mark("");
         let generation = self.generation_of(namespace).await;
-        for (_, entry) in &mut entries {
-            entry.generation = generation;
-        }
         let keys: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
+        let mut tagged = Ok(());
         {
             let _locks = inner.epochs.lock(keys.iter().map(String::as_str)).await;
-            let before = inner.epochs.mark("");
+            // Generation unknown (its counter's node is down): write as generation 0. If the
+            // namespace was cleared before, readers that know better see nothing (a miss, not
+            // a stale value); this process keeps no L1 copy of what it cannot place.
+            let (generation, placed) = match generation {
+                Ok(generation) => (generation, true),
+                Err(error) => {
+                    inner.stats.record(namespace, Event::Error, 1);
+                    self.warn_l2(
+                        &keys[0],
+                        &error,
+                        "namespace generation unknown; writing as generation 0",
+                    );
+                    (0, false)
+                }
+            };
+            for (_, entry) in &mut entries {
+                entry.generation = generation;
+            }
             if let Some(l2) = &inner.l2 {
                 if let Err(error) = l2.set_many(&entries).await {
                     inner.stats.record(namespace, Event::Error, 1);
@@ -768,7 +805,7 @@ impl Cache {
                     return Err(error);
                 }
             }
-            let trusted = inner.l1_trusted.load(SeqCst);
+            let trusted = placed && inner.l1_trusted.load(SeqCst);
             let count = entries.len() as u64;
             let mut rows = Vec::new();
             for (full, entry) in entries {
@@ -791,18 +828,24 @@ impl Cache {
                     inner.l1.delete_now(&full);
                 }
             }
-            if !rows.is_empty() {
-                self.tag_index().add_tags(&rows).await?;
-            }
             inner.stats.record(namespace, Event::Set, count);
+            if !rows.is_empty() {
+                tagged = self.tag_index().add_tags(&rows).await;
+            }
         }
-        // Outside the key locks: dependents may share a lock stripe with these keys.
+        // Outside the key locks: dependents may share a lock stripe with these keys. Runs
+        // even if indexing the tags failed: the write itself landed.
         self.cascade(keys).await?;
-        Ok(())
+        tagged
     }
 
     /// The validated tags of a write, dependency tags included.
     fn tags_for(&self, options: &SetOptions) -> Result<Vec<String>> {
+        if (!options.tags.is_empty() || !options.depends_on.is_empty())
+            && !self.tag_index().supports_tags()
+        {
+            return Err(Error::Unsupported("tags on this L2 store"));
+        }
         let mut tags = Vec::with_capacity(options.tags.len() + options.depends_on.len());
         for tag in &options.tags {
             validate_tag(tag)?;
@@ -857,8 +900,9 @@ impl Cache {
                 .filter(|d| visited.insert((*d).clone()))
                 .cloned()
                 .collect();
-            removed += self.remove_keys(&fresh, Cause::Dependency(key)).await?;
+            // Un-index first: a dependent rewritten meanwhile re-indexes itself after this.
             self.tag_index().untag(&tag, &dependents).await?;
+            removed += self.remove_keys(&fresh, Cause::Dependency(key)).await?;
             frontier.extend(fresh);
         }
         Ok(removed)
@@ -913,8 +957,9 @@ impl Cache {
         for tag in tags {
             let tag = tag.as_ref();
             let keys = self.tag_index().tagged(tag).await?;
-            removed += self.remove_keys(&keys, Cause::Tag(tag.to_owned())).await?;
+            // Un-index first: an entry re-tagged meanwhile keeps its new index row.
             self.tag_index().untag(tag, &keys).await?;
+            removed += self.remove_keys(&keys, Cause::Tag(tag.to_owned())).await?;
             self.cascade(keys).await?;
         }
         Ok(removed)
@@ -1014,7 +1059,7 @@ impl Cache {
                 (Cause::All, Vec::new())
             }
             Remote::Generation(namespace, generation) => {
-                self.note_generation(&namespace, generation);
+                let _ = self.note_generation(&namespace, generation);
                 inner.epochs.bump_clears();
                 inner
                     .l1
@@ -1042,7 +1087,8 @@ impl Cache {
             }
         };
         if !inner.listeners.is_empty() {
-            inner.listeners.emit(&Invalidation {
+            // Not on the listener's thread: a slow or blocking callback must not stall it.
+            inner.listeners.emit_in_background(Invalidation {
                 cause,
                 keys,
                 count: 0,
@@ -1064,7 +1110,7 @@ impl Cache {
         let full = full_key(namespace, key)?;
         // After a namespace clear, L2 may still hold an entry of an older generation: it does
         // not count as existing. Only then is it worth a look before deleting.
-        let cleared_before = self.generation_of(namespace).await > 0;
+        let cleared_before = self.generation_of(namespace).await.map_or(true, |g| g > 0);
         let live_before = if cleared_before {
             self.peek_entry(namespace, key).await?.is_some()
         } else {
@@ -1124,19 +1170,30 @@ impl Cache {
     pub async fn clear_namespace(&self, namespace: &str) -> Result<()> {
         validate_namespace(namespace)?;
         let inner = &*self.inner;
-        let generation = self.tag_index().bump_generation(namespace).await?;
-        self.note_generation(namespace, generation);
+        let prefix = format!("{namespace}{SEPARATOR}");
+        let bumped = match self.tag_index().bump_generation(namespace).await {
+            Ok(generation) => Ok(Some(generation)),
+            // A custom store without generations: remove the entries one by one instead.
+            Err(Error::Unsupported(_)) => match &inner.l2 {
+                Some(l2) => l2.delete_prefix(&prefix).await.map(|_| None),
+                None => Ok(None),
+            },
+            Err(error) => Err(error),
+        };
+        // Purge L1 even when L2 failed: what L2 may have cleared, L1 must not keep serving.
+        if let Ok(Some(generation)) = &bumped {
+            self.note_generation(namespace, *generation);
+        }
         inner.epochs.bump_clears();
-        inner
-            .l1
-            .delete_prefix_now(&format!("{namespace}{SEPARATOR}"));
+        inner.l1.delete_prefix_now(&prefix);
+        bumped?;
         self.emit(Cause::Namespace(namespace.to_owned()), Vec::new(), 0);
         Ok(())
     }
 
     /// The current generation of `namespace`: cached, re-read from L2 once the cached copy
     /// is older than L1's maximum age (a lost message cannot leave it stale for longer).
-    async fn generation_of(&self, namespace: &str) -> u32 {
+    async fn generation_of(&self, namespace: &str) -> Result<u32> {
         let inner = &*self.inner;
         let now = now_ms();
         let cached = inner
@@ -1147,26 +1204,48 @@ impl Cache {
             .copied();
         if let Some((generation, read_at)) = cached {
             if now.saturating_sub(read_at) < inner.generation_max_age_ms {
-                return generation;
+                return Ok(generation);
             }
         }
         match self.tag_index().generation(namespace).await {
-            Ok(generation) => {
-                self.note_generation(namespace, generation);
-                generation
-            }
+            Ok(generation) => Ok(self.note_generation(namespace, generation)),
+            // Unknown: better a miss (or an L1-only write) than an entry a clear removed.
+            Err(error) => match cached {
+                Some((generation, _)) => {
+                    self.warn_l2(
+                        namespace,
+                        &error,
+                        "namespace generation not re-read; using the last seen",
+                    );
+                    Ok(generation)
+                }
+                None => Err(error),
+            },
+        }
+    }
+
+    /// The generation to read `namespace` at, and whether L1 may keep what is read. When the
+    /// generation cannot be read (the node holding its counter is down), entries are served
+    /// as they are (a clear may be missed, which is logged and counted) but not copied into
+    /// L1: availability of the other nodes' data wins over a clear that cannot be checked.
+    async fn generation_for_read(&self, namespace: &str) -> (u32, bool) {
+        match self.generation_of(namespace).await {
+            Ok(generation) => (generation, true),
             Err(error) => {
+                self.inner.stats.record(namespace, Event::Error, 1);
                 self.warn_l2(
                     namespace,
                     &error,
-                    "namespace generation unknown; assuming the last seen",
+                    "namespace generation unknown; reading without the check",
                 );
-                cached.map_or(0, |(generation, _)| generation)
+                (0, false)
             }
         }
     }
 
-    fn note_generation(&self, namespace: &str, generation: u32) {
+    /// Records a generation seen for `namespace` (never going back: messages and reads may
+    /// arrive out of order) and returns the one now in force.
+    fn note_generation(&self, namespace: &str, generation: u32) -> u32 {
         let mut generations = self
             .inner
             .generations
@@ -1178,7 +1257,10 @@ impl Cache {
         {
             generations.clear();
         }
-        generations.insert(namespace.to_owned(), (generation, now_ms()));
+        let known = generations.get(namespace).map_or(0, |(g, _)| *g);
+        let current = known.max(generation);
+        generations.insert(namespace.to_owned(), (current, now_ms()));
+        current
     }
 
     /// An L2 entry if it belongs to the namespace's current generation (a newer one means our
@@ -1189,7 +1271,7 @@ impl Cache {
             return None;
         }
         if entry.generation > generation {
-            self.note_generation(namespace, entry.generation);
+            let _ = self.note_generation(namespace, entry.generation);
         }
         Some(entry)
     }

@@ -12,7 +12,8 @@
 //! 18      ..    payload
 //! ```
 //!
-//! Format 1 (the same without `generation`, payload at 14) is still read, as generation 0.
+//! Format 1 is the same without `generation` (payload at 14), meaning generation 0; entries
+//! of generation 0 are still written in format 1, so older hoard versions can read them.
 //!
 //! The expiry travels with the value so every tier can refuse an expired entry on its own,
 //! and so a value promoted from L2 to L1 keeps its L2 deadline.
@@ -89,12 +90,21 @@ impl Entry {
             Some(c) => (FLAG_LZ4, c),
             None => (0, &self.value),
         };
+        // Generation 0 needs no field: format 1, which older hoard versions read too (a
+        // rolling upgrade then shares entries both ways).
+        let version = if self.generation == 0 {
+            1
+        } else {
+            FORMAT_VERSION
+        };
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-        out.push(FORMAT_VERSION);
+        out.push(version);
         out.push(flags);
         out.extend_from_slice(&self.expires_at_ms.to_le_bytes());
         out.extend_from_slice(&self.compute_ms.to_le_bytes());
-        out.extend_from_slice(&self.generation.to_le_bytes());
+        if version == FORMAT_VERSION {
+            out.extend_from_slice(&self.generation.to_le_bytes());
+        }
         out.extend_from_slice(payload);
         out
     }

@@ -66,8 +66,10 @@ pub struct ListenerId(u64);
 /// The callbacks of one cache.
 #[derive(Default)]
 pub(crate) struct Listeners {
-    callbacks: RwLock<Vec<(ListenerId, Callback)>>,
+    callbacks: Arc<RwLock<Vec<(ListenerId, Callback)>>>,
     next: AtomicU64,
+    /// Feeds the thread that runs callbacks for events heard from other processes.
+    background: std::sync::Mutex<Option<std::sync::mpsc::Sender<Invalidation>>>,
 }
 
 impl Listeners {
@@ -96,21 +98,55 @@ impl Listeners {
 
     /// Runs every callback; failures and panics are logged, never propagated.
     pub(crate) fn emit(&self, event: &Invalidation) {
-        // Clone the list so a callback may register or remove callbacks without deadlock.
-        let callbacks: Vec<(ListenerId, Callback)> = self
-            .callbacks
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        for (id, callback) in callbacks {
-            match catch_unwind(AssertUnwindSafe(|| callback(event))) {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => {
-                    tracing::warn!(listener = id.0, %error, cause = ?event.cause, "invalidation callback failed")
+        run_callbacks(&self.callbacks, event);
+    }
+
+    /// Like [`Listeners::emit`], on a thread of its own (started on first use), so the
+    /// caller never waits for the callbacks. Events keep their order.
+    pub(crate) fn emit_in_background(&self, event: Invalidation) {
+        let mut background = self.background.lock().unwrap_or_else(|p| p.into_inner());
+        if background.is_none() {
+            let (sender, receiver) = std::sync::mpsc::channel::<Invalidation>();
+            let callbacks = Arc::downgrade(&self.callbacks);
+            let spawned = std::thread::Builder::new()
+                .name("hoard-events".into())
+                .spawn(move || {
+                    // Ends when the cache (and so the sender) is dropped.
+                    while let Ok(event) = receiver.recv() {
+                        let Some(callbacks) = callbacks.upgrade() else {
+                            return;
+                        };
+                        run_callbacks(&callbacks, &event);
+                    }
+                });
+            match spawned {
+                Ok(_) => *background = Some(sender),
+                Err(error) => {
+                    tracing::error!(%error, "cannot start the event thread; running callbacks inline");
+                    drop(background);
+                    self.emit(&event);
+                    return;
                 }
-                Err(_) => {
-                    tracing::error!(listener = id.0, cause = ?event.cause, "invalidation callback panicked")
-                }
+            }
+        }
+        if let Some(sender) = background.as_ref() {
+            let _ = sender.send(event);
+        }
+    }
+}
+
+fn run_callbacks(callbacks: &RwLock<Vec<(ListenerId, Callback)>>, event: &Invalidation) {
+    // Clone the list so a callback may register or remove callbacks without deadlock.
+    let callbacks: Vec<(ListenerId, Callback)> =
+        callbacks.read().unwrap_or_else(|p| p.into_inner()).clone();
+    for (id, callback) in callbacks {
+        match catch_unwind(AssertUnwindSafe(|| callback(event))) {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(listener = id.0, %error, cause = ?event.cause, "invalidation callback failed")
+            }
+            Err(_) => {
+                tracing::error!(listener = id.0, cause = ?event.cause, "invalidation callback panicked")
             }
         }
     }

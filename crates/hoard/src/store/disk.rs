@@ -515,6 +515,10 @@ impl Store for DiskStore {
             .remove_scanned(self.inner.entries.iter(), |_| true)
     }
 
+    fn supports_tags(&self) -> bool {
+        true
+    }
+
     async fn add_tags(&self, rows: &[TagRow]) -> Result<()> {
         let mut batch = self.inner.batch();
         for row in rows {

@@ -62,6 +62,10 @@ pub struct MemoryStore {
     tags: std::sync::Mutex<HashMap<String, HashMap<String, u64>>>,
     /// Namespace generations, when the memory tier is the only tier.
     generations: std::sync::Mutex<HashMap<String, u32>>,
+    /// Tag rows held (counted as added, recounted at each sweep) and after the last sweep,
+    /// to pace the sweep of expired ones.
+    tag_rows: AtomicU64,
+    tag_rows_after_sweep: AtomicU64,
 }
 
 impl MemoryStore {
@@ -97,6 +101,8 @@ impl MemoryStore {
             removals,
             tags: std::sync::Mutex::new(HashMap::new()),
             generations: std::sync::Mutex::new(HashMap::new()),
+            tag_rows: AtomicU64::new(0),
+            tag_rows_after_sweep: AtomicU64::new(0),
         }
     }
 
@@ -217,18 +223,33 @@ impl Store for MemoryStore {
         Ok(self.usage_now())
     }
 
+    fn supports_tags(&self) -> bool {
+        true
+    }
+
     async fn add_tags(&self, rows: &[TagRow]) -> Result<()> {
         let now = now_ms();
         let mut tags = self.tags.lock().unwrap_or_else(|p| p.into_inner());
         for row in rows {
             for tag in &row.tags {
-                let members = tags.entry(tag.clone()).or_default();
-                members.insert(row.key.clone(), row.expires_at_ms);
-                // Amortized: drop expired members each time the set doubles past 64.
-                if members.len() >= 64 && members.len().is_power_of_two() {
-                    members.retain(|_, until| *until > now);
-                }
+                tags.entry(tag.clone())
+                    .or_default()
+                    .insert(row.key.clone(), row.expires_at_ms);
             }
+        }
+        // Amortized: when the index has doubled since the last sweep (and holds 256 rows or
+        // more), drop expired members of every tag and tags left empty, so neither one big tag
+        // nor many small ones grow past twice what is live.
+        let added: u64 = rows.iter().map(|r| r.tags.len() as u64).sum();
+        let total = self.tag_rows.fetch_add(added, Relaxed) + added;
+        if total >= 256 && total >= 2 * self.tag_rows_after_sweep.load(Relaxed) {
+            tags.retain(|_, members| {
+                members.retain(|_, until| *until > now);
+                !members.is_empty()
+            });
+            let left = tags.values().map(|m| m.len() as u64).sum();
+            self.tag_rows.store(left, Relaxed);
+            self.tag_rows_after_sweep.store(left.max(128), Relaxed);
         }
         Ok(())
     }

@@ -138,6 +138,11 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Whether this tier keeps a tag index ([`Store::add_tags`] and friends).
+    fn supports_tags(&self) -> bool {
+        false
+    }
+
     /// Records entries' tags in the tier's tag index.
     async fn add_tags(&self, rows: &[TagRow]) -> Result<()> {
         let _ = rows;

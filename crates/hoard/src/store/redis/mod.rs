@@ -159,6 +159,10 @@ pub struct RedisStore {
     origin: String,
     /// The invalidation listener, stopped when the store is dropped.
     listener: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+    /// Every cache listening through this store.
+    handlers: std::sync::RwLock<Vec<RemoteHandler>>,
+    /// Whether the listener is subscribed now.
+    subscribed: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for RedisStore {
@@ -276,6 +280,8 @@ impl RedisStore {
             config,
             origin: format!("{:016x}", rand::random::<u64>()),
             listener: std::sync::Mutex::new(None),
+            handlers: std::sync::RwLock::new(Vec::new()),
+            subscribed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -603,12 +609,8 @@ impl Store for RedisStore {
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
-        let redis_key = self.redis_key(key);
-        let cmd = redis::cmd("DEL").arg(&redis_key).to_owned();
-        let removed: u64 = self.on_key(&redis_key, &cmd).await?;
-        self.publish(self.keys_message('D', std::iter::once(key)))
-            .await;
-        Ok(removed > 0)
+        // DEL and the invalidation message in one pipeline (see `delete_many`).
+        Ok(self.delete_many(&[key.to_owned()]).await? > 0)
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<u64> {
@@ -678,6 +680,10 @@ impl Store for RedisStore {
         self.publish(self.message('A', "")).await;
         tags?;
         removed
+    }
+
+    fn supports_tags(&self) -> bool {
+        true
     }
 
     async fn add_tags(&self, rows: &[TagRow]) -> Result<()> {
@@ -785,11 +791,22 @@ impl Store for RedisStore {
 
     async fn bump_generation(&self, namespace: &str) -> Result<u32> {
         let key = self.generation_key(namespace);
-        let next: u64 = self.on_key(&key, redis::cmd("INCR").arg(&key)).await?;
-        let next = u32::try_from(next % (u64::from(u32::MAX) + 1)).unwrap_or(0);
-        self.publish(self.message('G', &format!("{namespace}\n{next}")))
-            .await;
-        Ok(next)
+        // INCR and the message in one script: no clear goes unannounced, and the message
+        // carries the very generation the INCR produced.
+        let announce = if self.config.coherence {
+            self.channel()
+        } else {
+            String::new()
+        };
+        let cmd = redis::cmd("EVAL")
+            .arg(GENERATION_SCRIPT)
+            .arg(1)
+            .arg(&key)
+            .arg(&announce)
+            .arg(self.message('G', &format!("{namespace}\n")))
+            .to_owned();
+        let next: u64 = self.on_key(&key, &cmd).await?;
+        Ok(u32::try_from(next % (u64::from(u32::MAX) + 1)).unwrap_or(0))
     }
 
     fn listen(self: Arc<Self>, handler: RemoteHandler) -> bool {
@@ -877,6 +894,8 @@ impl Store for RedisStore {
     }
 }
 
+/// Bumps a namespace generation and announces it (when a channel is given).
+const GENERATION_SCRIPT: &str = r"local g = redis.call('INCR', KEYS[1]); if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2] .. g) end; return g";
 /// Moves an entry's deadline: header bytes and Redis expiry together, if the key exists.
 const TOUCH_SCRIPT: &str = r"if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SETRANGE', KEYS[1], 2, ARGV[1]); return redis.call('PEXPIREAT', KEYS[1], ARGV[2]) else return 0 end";
 /// Extends a lease only while `token` holds it.

@@ -98,7 +98,10 @@ impl RedisStore {
     pub(super) fn parse(&self, text: &str) -> Option<Remote> {
         let mut parts = text.splitn(3, '\n');
         let origin = parts.next()?;
-        if origin == self.origin {
+        // Our own writes are in our cache already; but with several caches on this store,
+        // each must hear the others' (the first of them to drop a copy it just wrote only
+        // costs a miss).
+        if origin == self.origin && self.handlers.read().map_or(true, |h| h.len() < 2) {
             return None;
         }
         let kind = parts.next()?;
@@ -124,10 +127,22 @@ impl RedisStore {
         })
     }
 
-    /// Starts listening on hoard's background runtime; the task stops when the store is
-    /// dropped. Calls `handler` with each remote invalidation, and with `Connected`/`Lost`
-    /// as the subscription comes and goes.
+    /// Adds `handler` to the caches this store relays invalidations to, starting the
+    /// listener (on hoard's background runtime) with the first one; the task stops when the
+    /// store is dropped. Handlers hear each remote invalidation, and `Connected`/`Lost` as
+    /// the subscription comes and goes.
     pub(super) fn start_listening(self: &Arc<Self>, handler: RemoteHandler) {
+        let mut handlers = self.handlers.write().unwrap_or_else(|p| p.into_inner());
+        handlers.push(handler.clone());
+        if handlers.len() > 1 {
+            drop(handlers);
+            // Joining a listener that is already subscribed: this cache hears from now on.
+            if self.subscribed.load(std::sync::atomic::Ordering::SeqCst) {
+                handler(Remote::Connected);
+            }
+            return;
+        }
+        drop(handlers);
         let store = Arc::downgrade(self);
         let task = crate::compute::background().spawn(async move {
             let mut pause = Duration::from_millis(50);
@@ -139,14 +154,15 @@ impl RedisStore {
                 let channel = current.channel();
                 let timeout = current.config.timeout;
                 drop(current);
-                let mut heard = false;
+                let began = std::time::Instant::now();
                 for node in nodes {
-                    if listen_on(&store, &node, &channel, timeout, &handler).await {
-                        heard = true;
+                    if listen_on(&store, &node, &channel, timeout).await {
                         break;
                     }
                 }
-                if heard {
+                // Back off from a server that accepts and then drops us, too: only a session
+                // that lasted resets the pause.
+                if began.elapsed() > Duration::from_secs(10) {
                     pause = Duration::from_millis(50);
                 }
                 tokio::time::sleep(pause).await;
@@ -155,6 +171,18 @@ impl RedisStore {
         });
         if let Ok(mut slot) = self.listener.lock() {
             *slot = Some(task.abort_handle());
+        }
+    }
+
+    /// Hands `remote` to every listening cache.
+    fn relay(&self, remote: Remote) {
+        let handlers = self
+            .handlers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for handler in handlers {
+            handler(remote.clone());
         }
     }
 }
@@ -166,8 +194,12 @@ async fn listen_on(
     node: &Node,
     channel: &str,
     timeout: Duration,
-    handler: &RemoteHandler,
 ) -> bool {
+    let relay = |remote: Remote| {
+        if let Some(store) = store.upgrade() {
+            store.relay(remote);
+        }
+    };
     let subscribed = async {
         let client = redis::Client::open(node.info.clone())?;
         let mut pubsub = client.get_async_pubsub().await?;
@@ -184,17 +216,22 @@ async fn listen_on(
         }
         Err(_) => return false,
     };
-    handler(Remote::Connected);
+    if let Some(store) = store.upgrade() {
+        store
+            .subscribed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    relay(Remote::Connected);
     let (mut sink, mut stream) = pubsub.split();
     let mut health = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             message = stream.next() => {
                 let Some(message) = message else { break };
-                let Some(store) = store.upgrade() else { return true };
+                                let Some(store) = store.upgrade() else { return true };
                 let Ok(text) = message.get_payload::<String>() else { continue };
                 if let Some(remote) = store.parse(&text) {
-                    handler(remote);
+                    store.relay(remote);
                 }
             }
             _ = health.tick() => {
@@ -208,6 +245,11 @@ async fn listen_on(
         }
     }
     tracing::warn!(node = %node.address, "redis: invalidation listener lost its connection");
-    handler(Remote::Lost);
+    if let Some(store) = store.upgrade() {
+        store
+            .subscribed
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+    relay(Remote::Lost);
     true
 }
