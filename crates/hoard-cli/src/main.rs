@@ -1,6 +1,10 @@
 //! The `hoard` binary: parses flags and hands off to the library crates.
 
+mod serve;
+mod stats;
+
 use clap::Parser;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// hoard: one cache layer for AI/ML backends.
@@ -16,11 +20,42 @@ struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Run the HTTP API (embedded by default; Redis with --redis or --redis-cluster).
+    Serve(ServeArgs),
+    /// Print a running server's stats as a table (or JSON).
+    Stats {
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:7070")]
+        server: String,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the TTL presets (seed 003's CacheTTL) and check a duration such as 2h5m.
     Ttl {
         /// A duration to parse and print back in canonical form.
         duration: Option<String>,
     },
+}
+
+/// Flags of `hoard serve`; each overrides the config file and `HOARD_*` variables.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Config file (default: $HOARD_CONFIG, else ./hoard.toml if present).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:7070).
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<String>,
+    /// Folder of the embedded store (default ./.hoard).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Use this Redis as L2.
+    #[arg(long, value_name = "URL", conflicts_with = "redis_cluster")]
+    redis: Option<String>,
+    /// Use this Redis Cluster as L2 (seed nodes, comma-separated).
+    #[arg(long, value_name = "URL,...", value_delimiter = ',')]
+    redis_cluster: Option<Vec<String>>,
 }
 
 fn main() -> ExitCode {
@@ -36,6 +71,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Stats { server, json } => stats::run(&server, json),
         Command::Ttl { duration: None } => {
             for (name, ttl) in hoard::ttl::PRESETS {
                 println!(
@@ -44,6 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     hoard::ttl::format_duration(ttl)
                 );
             }
+            Ok(())
         }
         Command::Ttl {
             duration: Some(text),
@@ -54,7 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 hoard::ttl::format_duration(parsed),
                 parsed.as_secs()
             );
+            Ok(())
         }
     }
-    Ok(())
 }

@@ -1,0 +1,462 @@
+//! `hoard.toml`: where it is found, what it holds, and how the environment and flags
+//! override it. Every key is listed, with its default, in `hoard.example.toml`.
+//!
+//! Precedence, lowest first: defaults, the file (`--config`, else `$HOARD_CONFIG`, else
+//! `./hoard.toml` if present), `HOARD_*` environment variables, command-line flags.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A configuration value that cannot be used: where it came from, which key, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}: {key}: {reason}")]
+pub struct ConfigError {
+    /// The file, environment variable or flag the value came from.
+    pub origin: String,
+    /// The key, as written in `hoard.toml` (`cache.memory`).
+    pub key: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn refuse(origin: &str, key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        origin: origin.to_owned(),
+        key: key.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// The `[cache]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSection {
+    /// Where the embedded L2 lives.
+    pub data_dir: PathBuf,
+    /// L1 budget, such as `256MiB`.
+    pub memory: String,
+    /// TTL of entries written without one, such as `1h`.
+    pub default_ttl: String,
+    /// Redis as L2 (`redis://...` or `rediss://...`); empty for the embedded disk tier.
+    pub redis_url: String,
+    /// Redis Cluster seed nodes, instead of `redis_url`.
+    pub redis_cluster: Vec<String>,
+    /// Prefix of every Redis key.
+    pub key_prefix: String,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        CacheSection {
+            data_dir: PathBuf::from(".hoard"),
+            memory: "256MiB".into(),
+            default_ttl: "1h".into(),
+            redis_url: String::new(),
+            redis_cluster: Vec::new(),
+            key_prefix: "hoard:".into(),
+        }
+    }
+}
+
+/// The `[server]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    /// Address to listen on.
+    pub addr: String,
+    /// Largest request body, such as `16MiB`.
+    pub max_body: String,
+    /// Bearer token of the admin routes; empty: `$HOARD_ADMIN_TOKEN`, else generated.
+    pub admin_token: String,
+    /// Most keys or hashes in one batch request.
+    pub max_batch: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            addr: "127.0.0.1:7070".into(),
+            max_body: "16MiB".into(),
+            admin_token: String::new(),
+            max_batch: 1000,
+        }
+    }
+}
+
+/// The whole file. Sections of later features (`datasets`, `models`, `semantic`) are
+/// accepted and kept for them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[cache]`.
+    pub cache: CacheSection,
+    /// `[server]`.
+    pub server: ServerSection,
+    /// `[datasets.*]`.
+    pub datasets: toml::Table,
+    /// `[models]`.
+    pub models: toml::Table,
+    /// `[semantic]`.
+    pub semantic: toml::Table,
+    /// Where the file came from, for messages (`defaults` when there was none).
+    #[serde(skip)]
+    pub source: String,
+}
+
+/// Flags that override the file and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--addr`.
+    pub addr: Option<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--redis`.
+    pub redis: Option<String>,
+    /// `--redis-cluster`.
+    pub redis_cluster: Option<Vec<String>>,
+}
+
+impl Config {
+    /// Loads the configuration: the file (explicit, `$HOARD_CONFIG`, or `./hoard.toml`),
+    /// then `HOARD_*` variables from `env`, then `overrides`; validates the result.
+    pub fn load(
+        explicit: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let path = explicit
+            .map(Path::to_path_buf)
+            .or_else(|| env("HOARD_CONFIG").map(PathBuf::from))
+            .or_else(|| Some(PathBuf::from("hoard.toml")).filter(|p| p.exists()));
+        let mut config = match &path {
+            Some(path) => Config::from_file(path)?,
+            None => Config {
+                source: "defaults".into(),
+                ..Config::default()
+            },
+        };
+        config.apply_env(env);
+        config.apply_overrides(overrides);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses one file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let origin = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| refuse(&origin, "(file)", e.to_string()))?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| {
+            // toml names the key for unknown fields; for other errors its message quotes the
+            // offending line, which the reason carries.
+            let key = match e.message().strip_prefix("unknown field `") {
+                Some(rest) => rest.split('`').next().unwrap_or("(key)").to_owned(),
+                None => "(syntax)".to_owned(),
+            };
+            refuse(&origin, &key, e.to_string().trim().replace('\n', " "))
+        })?;
+        config.source = origin;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
+        let mut set = |name: &str, apply: &mut dyn FnMut(String)| {
+            if let Some(value) = env(name) {
+                apply(value);
+                self_note(&mut self.source, name);
+            }
+        };
+        let cache = &mut self.cache;
+        let server = &mut self.server;
+        set("HOARD_CACHE_DATA_DIR", &mut |v| cache.data_dir = v.into());
+        set("HOARD_CACHE_MEMORY", &mut |v| cache.memory = v);
+        set("HOARD_CACHE_DEFAULT_TTL", &mut |v| cache.default_ttl = v);
+        set("HOARD_CACHE_REDIS_URL", &mut |v| cache.redis_url = v);
+        set("HOARD_CACHE_REDIS_CLUSTER", &mut |v| {
+            cache.redis_cluster = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        });
+        set("HOARD_CACHE_KEY_PREFIX", &mut |v| cache.key_prefix = v);
+        set("HOARD_SERVER_ADDR", &mut |v| server.addr = v);
+        set("HOARD_SERVER_MAX_BODY", &mut |v| server.max_body = v);
+        set("HOARD_SERVER_MAX_BATCH", &mut |v| {
+            server.max_batch = v.parse().unwrap_or(0)
+        });
+        set("HOARD_ADMIN_TOKEN", &mut |v| server.admin_token = v);
+    }
+
+    fn apply_overrides(&mut self, flags: &Overrides) {
+        if let Some(addr) = &flags.addr {
+            self.server.addr = addr.clone();
+        }
+        if let Some(dir) = &flags.data_dir {
+            self.cache.data_dir = dir.clone();
+        }
+        if let Some(url) = &flags.redis {
+            self.cache.redis_url = url.clone();
+        }
+        if let Some(nodes) = &flags.redis_cluster {
+            self.cache.redis_cluster = nodes.clone();
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let o = &self.source;
+        parse_size(&self.cache.memory).map_err(|r| refuse(o, "cache.memory", r))?;
+        hoard::ttl::parse_duration(&self.cache.default_ttl)
+            .map_err(|e| refuse(o, "cache.default_ttl", e.to_string()))
+            .and_then(|ttl| {
+                if ttl.is_zero() {
+                    Err(refuse(o, "cache.default_ttl", "must be greater than zero"))
+                } else {
+                    Ok(())
+                }
+            })?;
+        if !self.cache.redis_url.is_empty() && !self.cache.redis_cluster.is_empty() {
+            return Err(refuse(
+                o,
+                "cache.redis_url",
+                "set redis_url or redis_cluster, not both",
+            ));
+        }
+        self.addr()?;
+        parse_size(&self.server.max_body).map_err(|r| refuse(o, "server.max_body", r))?;
+        if self.server.max_batch == 0 {
+            return Err(refuse(
+                o,
+                "server.max_batch",
+                "must be a number greater than zero",
+            ));
+        }
+        if !self.server.admin_token.is_empty() && self.server.admin_token.len() < 16 {
+            return Err(refuse(
+                o,
+                "server.admin_token",
+                "use at least 16 characters",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `server.addr`, parsed.
+    pub fn addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.addr.parse().map_err(|_| {
+            refuse(
+                &self.source,
+                "server.addr",
+                format!("{:?} is not HOST:PORT", self.server.addr),
+            )
+        })
+    }
+
+    /// `server.max_body` in bytes.
+    pub fn max_body(&self) -> usize {
+        parse_size(&self.server.max_body)
+            .map_or(16 << 20, |b| usize::try_from(b).unwrap_or(usize::MAX))
+    }
+
+    /// The L1 budget in bytes.
+    pub fn memory_bytes(&self) -> u64 {
+        parse_size(&self.cache.memory).unwrap_or(256 << 20)
+    }
+
+    /// The default TTL.
+    pub fn default_ttl(&self) -> Duration {
+        hoard::ttl::parse_duration(&self.cache.default_ttl).unwrap_or(hoard::ttl::LONG)
+    }
+
+    /// Opens the cache this configuration describes.
+    pub fn open_cache(&self) -> Result<hoard::Cache, hoard::Error> {
+        let builder = hoard::Cache::builder()
+            .memory_bytes(self.memory_bytes())
+            .default_ttl(self.default_ttl());
+        let builder = if !self.cache.redis_cluster.is_empty() {
+            builder.redis(
+                hoard::RedisConfig::cluster(self.cache.redis_cluster.clone())
+                    .key_prefix(&self.cache.key_prefix),
+            )
+        } else if !self.cache.redis_url.is_empty() {
+            builder.redis(
+                hoard::RedisConfig::standalone(&self.cache.redis_url)
+                    .key_prefix(&self.cache.key_prefix),
+            )
+        } else {
+            builder.disk(hoard::DiskConfig::new(&self.cache.data_dir))
+        };
+        builder.build()
+    }
+}
+
+fn self_note(source: &mut String, name: &str) {
+    // Messages about a value from the environment name the variable.
+    if !source.contains(name) {
+        source.push_str(&format!(" + ${name}"));
+    }
+}
+
+/// Parses sizes such as `256MiB`, `16MB`, `512KiB`, `1GiB` or plain bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(format!("{text:?} is not a size like 256MiB"));
+    }
+    let number: u64 = text[..digits]
+        .parse()
+        .map_err(|_| format!("{text:?} is too large"))?;
+    let unit: u64 = match text[digits..].trim() {
+        "" | "B" => 1,
+        "KB" => 1_000,
+        "KiB" | "K" => 1 << 10,
+        "MB" => 1_000_000,
+        "MiB" | "M" => 1 << 20,
+        "GB" => 1_000_000_000,
+        "GiB" | "G" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (use B, KiB, MiB, GiB, KB, MB or GB)"
+            ))
+        }
+    };
+    number
+        .checked_mul(unit)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("256MiB").unwrap(), 256 << 20);
+        assert_eq!(parse_size("16MB").unwrap(), 16_000_000);
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5TB").unwrap_err().contains("unknown size unit"));
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let config = Config::load(None, &no_env, &Overrides::default()).unwrap();
+        assert_eq!(config.addr().unwrap().port(), 7070);
+        assert_eq!(config.max_body(), 16 << 20);
+    }
+
+    #[test]
+    fn bad_values_name_file_key_and_reason() {
+        let dir = std::env::temp_dir().join(format!("hoard-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases = [
+            ("[cache]\nmemory = \"lots\"\n", "cache.memory", "not a size"),
+            (
+                "[cache]\ndefault_ttl = \"90\"\n",
+                "cache.default_ttl",
+                "missing unit",
+            ),
+            (
+                "[server]\naddr = \"localhost\"\n",
+                "server.addr",
+                "HOST:PORT",
+            ),
+            (
+                "[server]\nmax_batch = 0\n",
+                "server.max_batch",
+                "greater than zero",
+            ),
+            ("[cache]\nmemroy = \"1GiB\"\n", "memroy", "unknown field"),
+            ("[cache\n", "(syntax)", "TOML"),
+        ];
+        for (i, (text, key, reason)) in cases.iter().enumerate() {
+            let path = dir.join(format!("case{i}.toml"));
+            std::fs::write(&path, text).unwrap();
+            let err = Config::load(Some(&path), &no_env, &Overrides::default()).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                message.starts_with(&path.display().to_string()),
+                "{message}"
+            );
+            assert!(message.contains(key), "{message}");
+            assert!(
+                message.to_lowercase().contains(&reason.to_lowercase()),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn environment_and_flags_override_the_file() {
+        let env = |name: &str| match name {
+            "HOARD_CACHE_MEMORY" => Some("1GiB".to_owned()),
+            "HOARD_SERVER_ADDR" => Some("127.0.0.1:9000".to_owned()),
+            _ => None,
+        };
+        let flags = Overrides {
+            addr: Some("127.0.0.1:9100".into()),
+            ..Overrides::default()
+        };
+        let config = Config::load(None, &env, &flags).unwrap();
+        assert_eq!(config.memory_bytes(), 1 << 30);
+        assert_eq!(
+            config.addr().unwrap().port(),
+            9100,
+            "flags win over the environment"
+        );
+        let bad = |name: &str| (name == "HOARD_CACHE_MEMORY").then(|| "huge".to_owned());
+        let err = Config::load(None, &bad, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("$HOARD_CACHE_MEMORY") && err.contains("cache.memory"),
+            "{err}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod example_file {
+    use super::*;
+
+    /// `hoard.example.toml` lists every key: it parses, and its values are the defaults.
+    #[test]
+    fn the_example_file_is_valid_and_complete() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../hoard.example.toml");
+        let example = Config::from_file(&path).unwrap();
+        let defaults = Config::default();
+        assert_eq!(example.cache.memory, defaults.cache.memory);
+        assert_eq!(example.cache.default_ttl, defaults.cache.default_ttl);
+        assert_eq!(example.cache.data_dir, defaults.cache.data_dir);
+        assert_eq!(example.cache.key_prefix, defaults.cache.key_prefix);
+        assert_eq!(example.server.addr, defaults.server.addr);
+        assert_eq!(example.server.max_body, defaults.server.max_body);
+        assert_eq!(example.server.max_batch, defaults.server.max_batch);
+        let text = std::fs::read_to_string(&path).unwrap();
+        for key in [
+            "data_dir",
+            "memory",
+            "default_ttl",
+            "redis_url",
+            "redis_cluster",
+            "key_prefix",
+            "addr",
+            "max_body",
+            "max_batch",
+            "admin_token",
+        ] {
+            assert!(
+                text.contains(&format!("\n{key} = ")),
+                "hoard.example.toml lacks {key}"
+            );
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! The routes. Every handler answers JSON; every failure goes through [`ApiError`].
+
+use crate::{ApiError, AppState};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::time::Instant;
+use subtle::ConstantTimeEq;
+use tracing::Instrument;
+
+/// Namespace of seed 000's results: `result:{model}:{h}`.
+const RESULTS: &str = "result";
+
+/// The API as an axum `Router`.
+pub fn app(state: AppState) -> Router {
+    let max_body = state.max_body;
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/v1/cache", axum::routing::delete(delete_pattern))
+        .route("/v1/cache/{namespace}/batch", post(cache_batch))
+        .route(
+            "/v1/cache/{namespace}/{key}",
+            get(cache_get).put(cache_put).delete(cache_delete),
+        )
+        .route("/v1/invalidate", post(invalidate))
+        .route("/v1/stats", get(stats))
+        .route("/results/{model}/batch", post(results_batch))
+        .route("/results/{model}/{h}", get(results_get).post(results_post))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// Gives every request an id (`x-request-id`), a span, and one log line when done.
+async fn request_id(request: Request, next: Next) -> Response {
+    let id = format!("{:016x}", rand::random::<u64>());
+    let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
+    let began = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            micros = began.elapsed().as_micros() as u64,
+            "done"
+        )
+    });
+    response
+}
+
+/// A JSON body, with our errors: 413 past the size limit, 400 for anything unparsable.
+struct JsonBody<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError {
+                        status: StatusCode::PAYLOAD_TOO_LARGE,
+                        code: "body_too_large",
+                        message: "request body is larger than server.max_body".into(),
+                    }
+                } else {
+                    ApiError::bad_request("bad_body", rejection.body_text())
+                }
+            })?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            ApiError::bad_request("bad_json", format!("body is not the expected JSON: {e}"))
+        })
+    }
+}
+
+/// Path segments, with our errors.
+struct Segments<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Segments<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| Segments(value))
+            .map_err(|rejection| ApiError::bad_request("bad_path", rejection.body_text()))
+    }
+}
+
+/// Query parameters, with our errors.
+struct Params(HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map(|Query(map)| Params(map))
+            .map_err(|rejection| ApiError::bad_request("bad_query", rejection.body_text()))
+    }
+}
+
+/// Admin routes need `Authorization: Bearer TOKEN`; compared in constant time.
+fn require_admin(headers: &HeaderMap, state: &AppState) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| ApiError::unauthorized("this route needs Authorization: Bearer TOKEN"))?;
+    if bool::from(given.as_bytes().ct_eq(state.admin_token.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized("wrong admin token"))
+    }
+}
+
+fn check_batch(len: usize, state: &AppState) -> Result<(), ApiError> {
+    if len > state.max_batch {
+        return Err(ApiError::bad_request(
+            "batch_too_large",
+            format!(
+                "{len} items in one batch; server.max_batch is {}",
+                state.max_batch
+            ),
+        ));
+    }
+    Ok(())
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.cache.ping_l2().await {
+        Ok(()) => Json(json!({ "ready": true })).into_response(),
+        Err(error) => ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "not_ready",
+            message: format!("L2 unavailable: {error}"),
+        }
+        .into_response(),
+    }
+}
+
+async fn cache_get(
+    State(state): State<AppState>,
+    Segments((namespace, key)): Segments<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    match state.cache.get::<Value>(&namespace, &key).await? {
+        Some(value) => Ok(Json(value)),
+        None => Err(ApiError::not_found(format!("no entry {namespace}:{key}"))),
+    }
+}
+
+async fn cache_put(
+    State(state): State<AppState>,
+    Segments((namespace, key)): Segments<(String, String)>,
+    Params(params): Params,
+    JsonBody(value): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let mut options = hoard::SetOptions::new();
+    if let Some(ttl) = params.get("ttl") {
+        options = options.ttl(hoard::ttl::parse_duration(ttl)?);
+    }
+    if let Some(tags) = params.get("tags") {
+        options = options.tags(tags.split(',').filter(|t| !t.is_empty()).map(str::to_owned));
+    }
+    state
+        .cache
+        .set_with(&namespace, &key, &value, options)
+        .await?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+async fn cache_delete(
+    State(state): State<AppState>,
+    Segments((namespace, key)): Segments<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let deleted = state.cache.delete(&namespace, &key).await?;
+    Ok(Json(json!({ "deleted": deleted })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysBody {
+    keys: Vec<String>,
+}
+
+async fn cache_batch(
+    State(state): State<AppState>,
+    Segments(namespace): Segments<String>,
+    JsonBody(body): JsonBody<KeysBody>,
+) -> Result<Json<Value>, ApiError> {
+    check_batch(body.keys.len(), &state)?;
+    let found = state.cache.mget::<Value>(&namespace, &body.keys).await?;
+    let values: Map<String, Value> = body
+        .keys
+        .into_iter()
+        .zip(found)
+        .map(|(k, v)| (k, v.unwrap_or(Value::Null)))
+        .collect();
+    Ok(Json(json!({ "ok": true, "values": values })))
+}
+
+async fn delete_pattern(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Params(params): Params,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&headers, &state)?;
+    let deleted = match params.get("pattern") {
+        Some(pattern) => state.cache.delete_pattern(pattern).await?,
+        None => state.cache.clear_all().await?,
+    };
+    Ok(Json(json!({ "deleted": deleted })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TagsBody {
+    tags: Vec<String>,
+}
+
+async fn invalidate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<TagsBody>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&headers, &state)?;
+    check_batch(body.tags.len(), &state)?;
+    let deleted = state.cache.invalidate_tags(&body.tags).await?;
+    Ok(Json(json!({ "deleted": deleted })))
+}
+
+/// Bytes as seed 003 shows them: `1.5M`.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{value:.1}{}", UNITS[unit])
+    }
+}
+
+async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let stats = state.cache.stats().await?;
+    let config: Map<String, Value> = hoard::ttl::PRESETS
+        .iter()
+        .map(|(name, ttl)| ((*name).to_owned(), json!(ttl.as_secs())))
+        .collect();
+    let message = if stats.available {
+        "Cache is healthy".to_owned()
+    } else {
+        "L2 unavailable: serving from memory".to_owned()
+    };
+    Ok(Json(json!({
+        "available": stats.available,
+        "stats": {
+            "used_memory": human_bytes(stats.used_memory),
+            "used_memory_bytes": stats.used_memory,
+            "total_keys": stats.total_keys,
+            "hits": stats.totals.hits,
+            "misses": stats.totals.misses,
+            "hit_rate": format!("{:.1}%", stats.totals.hit_rate * 100.0),
+            "l1_hits": stats.totals.l1_hits,
+            "l2_hits": stats.totals.l2_hits,
+            "sets": stats.totals.sets,
+            "deletes": stats.totals.deletes,
+            "errors": stats.totals.errors,
+            "evictions": stats.evictions,
+            "expirations": stats.expirations,
+        },
+        "config": config,
+        "message": message,
+        "namespaces": stats.namespaces,
+        "tiers": stats.tiers,
+    })))
+}
+
+async fn results_get(
+    State(state): State<AppState>,
+    Segments((model, h)): Segments<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    match state
+        .cache
+        .get::<Value>(RESULTS, &format!("{model}:{h}"))
+        .await?
+    {
+        Some(payload) => Ok(Json(payload)),
+        None => Err(ApiError::not_found(format!(
+            "no result for model {model} and file {h}"
+        ))),
+    }
+}
+
+async fn results_post(
+    State(state): State<AppState>,
+    Segments((model, h)): Segments<(String, String)>,
+    JsonBody(payload): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    state
+        .cache
+        .set(RESULTS, &format!("{model}:{h}"), &payload)
+        .await?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HashesBody {
+    hashes: Vec<String>,
+}
+
+async fn results_batch(
+    State(state): State<AppState>,
+    Segments(model): Segments<String>,
+    JsonBody(body): JsonBody<HashesBody>,
+) -> Result<Json<Value>, ApiError> {
+    check_batch(body.hashes.len(), &state)?;
+    let keys: Vec<String> = body.hashes.iter().map(|h| format!("{model}:{h}")).collect();
+    let found = state.cache.mget::<Value>(RESULTS, &keys).await?;
+    let payloads: Map<String, Value> = body
+        .hashes
+        .into_iter()
+        .zip(found)
+        .map(|(h, v)| (h, v.unwrap_or(Value::Null)))
+        .collect();
+    Ok(Json(json!({ "ok": true, "payloads": payloads })))
+}
+
+/// Prometheus text format: counters and gauges named `hoard_*`.
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let stats = state.cache.stats().await?;
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (labels, value) in rows {
+            out.push_str(&format!("{name}{labels} {value}\n"));
+        }
+    };
+    let per_ns = |pick: &dyn Fn(&hoard::NamespaceStats) -> u64| -> Vec<(String, f64)> {
+        stats
+            .namespaces
+            .iter()
+            .map(|(ns, s)| {
+                (
+                    format!("{{namespace=\"{}\"}}", ns.replace('"', "")),
+                    pick(s) as f64,
+                )
+            })
+            .collect()
+    };
+    metric(
+        "hoard_l1_hits_total",
+        "counter",
+        "Reads answered by the in-memory L1.",
+        per_ns(&|s| s.l1_hits),
+    );
+    metric(
+        "hoard_l2_hits_total",
+        "counter",
+        "Reads answered by L2.",
+        per_ns(&|s| s.l2_hits),
+    );
+    metric(
+        "hoard_misses_total",
+        "counter",
+        "Reads that found nothing.",
+        per_ns(&|s| s.misses),
+    );
+    metric(
+        "hoard_sets_total",
+        "counter",
+        "Entries written.",
+        per_ns(&|s| s.sets),
+    );
+    metric(
+        "hoard_deletes_total",
+        "counter",
+        "Entries deleted.",
+        per_ns(&|s| s.deletes),
+    );
+    metric(
+        "hoard_errors_total",
+        "counter",
+        "Failed tier operations.",
+        per_ns(&|s| s.errors),
+    );
+    metric(
+        "hoard_evictions_total",
+        "counter",
+        "Entries evicted for capacity.",
+        vec![(String::new(), stats.evictions as f64)],
+    );
+    metric(
+        "hoard_expirations_total",
+        "counter",
+        "Expired entries reclaimed.",
+        vec![(String::new(), stats.expirations as f64)],
+    );
+    metric(
+        "hoard_used_memory_bytes",
+        "gauge",
+        "Bytes held by L1.",
+        vec![(String::new(), stats.used_memory as f64)],
+    );
+    metric(
+        "hoard_keys",
+        "gauge",
+        "Entries held by the tier that holds the truth.",
+        vec![(String::new(), stats.total_keys as f64)],
+    );
+    metric(
+        "hoard_l2_up",
+        "gauge",
+        "1 when L2 answers.",
+        vec![(String::new(), if stats.available { 1.0 } else { 0.0 })],
+    );
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_read_like_seed_003() {
+        assert_eq!(human_bytes(512), "512B");
+        assert_eq!(human_bytes(1_572_864), "1.5M");
+    }
+}

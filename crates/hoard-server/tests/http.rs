@@ -1,0 +1,526 @@
+//! The HTTP API over a real socket, embedded and on Redis: every route's success path, and
+//! bad input for each, answered with the documented status and JSON error.
+
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
+use hoard::{Cache, DiskConfig, RedisConfig};
+use hoard_server::AppState;
+use hoard_testkit::{RedisServer, TempDir};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const TOKEN: &str = "test-admin-token-0123456789";
+
+struct Server {
+    base: String,
+    client: Client,
+    _dir: TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start(cache: Cache, dir: TempDir) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = AppState {
+        cache,
+        admin_token: TOKEN.into(),
+        max_batch: 100,
+        max_body: 64 * 1024,
+    };
+    tokio::spawn(hoard_server::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    Server {
+        base,
+        client: Client::new(),
+        _dir: dir,
+        _stop: stop,
+    }
+}
+
+async fn embedded() -> Server {
+    let dir = hoard_testkit::temp_dir();
+    let cache = Cache::builder()
+        .disk(DiskConfig::new(dir.path()))
+        .build()
+        .unwrap();
+    start(cache, dir).await
+}
+
+async fn on_redis(server: &RedisServer) -> Server {
+    let cache = Cache::builder()
+        .redis(RedisConfig::standalone(server.url()).timeout(Duration::from_millis(200)))
+        .build()
+        .unwrap();
+    assert!(cache.wait_coherent(Duration::from_secs(10)).await);
+    start(cache, hoard_testkit::temp_dir()).await
+}
+
+impl Server {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None, None).await
+    }
+}
+
+async fn every_route_works(s: &Server) {
+    assert_eq!(
+        s.get("/health").await,
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+    assert_eq!(s.get("/ready").await.0, StatusCode::OK);
+
+    // Cache entries.
+    let put = s
+        .call(
+            Method::PUT,
+            "/v1/cache/model/metrics:abc-123?ttl=1h&tags=model:abc-123",
+            Some(r#"{"accuracy":0.95}"#),
+            None,
+        )
+        .await;
+    assert_eq!(put, (StatusCode::OK, json!({"ok": true})));
+    assert_eq!(
+        s.get("/v1/cache/model/metrics:abc-123").await,
+        (StatusCode::OK, json!({"accuracy": 0.95}))
+    );
+    let (status, body) = s.get("/v1/cache/model/metrics:nope").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let batch = s
+        .call(
+            Method::POST,
+            "/v1/cache/model/batch",
+            Some(r#"{"keys":["metrics:abc-123","x"]}"#),
+            None,
+        )
+        .await;
+    assert_eq!(
+        batch,
+        (
+            StatusCode::OK,
+            json!({"ok": true, "values": {"metrics:abc-123": {"accuracy": 0.95}, "x": null}})
+        )
+    );
+    assert_eq!(
+        s.call(
+            Method::DELETE,
+            "/v1/cache/model/metrics:abc-123",
+            None,
+            None
+        )
+        .await
+        .1,
+        json!({"deleted": true})
+    );
+    assert_eq!(
+        s.call(
+            Method::DELETE,
+            "/v1/cache/model/metrics:abc-123",
+            None,
+            None
+        )
+        .await
+        .1,
+        json!({"deleted": false})
+    );
+
+    // Seed 000's results.
+    let payload = r#"{"probabilities":{"happy":0.9,"sad":0.1}}"#;
+    assert_eq!(
+        s.call(
+            Method::POST,
+            "/results/wav2vec2/f7fb1616",
+            Some(payload),
+            None
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.get("/results/wav2vec2/f7fb1616").await.1["probabilities"]["happy"],
+        json!(0.9)
+    );
+    assert_eq!(
+        s.get("/results/whisper/f7fb1616").await.0,
+        StatusCode::NOT_FOUND,
+        "unknown model: a miss"
+    );
+    let batch = s
+        .call(
+            Method::POST,
+            "/results/wav2vec2/batch",
+            Some(r#"{"hashes":["f7fb1616","0000"]}"#),
+            None,
+        )
+        .await;
+    assert_eq!(batch.1["ok"], json!(true));
+    assert_eq!(batch.1["payloads"]["0000"], Value::Null);
+    assert_eq!(
+        batch.1["payloads"]["f7fb1616"]["probabilities"]["sad"],
+        json!(0.1)
+    );
+
+    // Admin: tags, patterns, clear all.
+    for key in ["a", "b"] {
+        s.call(
+            Method::PUT,
+            &format!("/v1/cache/model/{key}?tags=model:x"),
+            Some("1"),
+            None,
+        )
+        .await;
+    }
+    s.call(Method::PUT, "/v1/cache/other/keep", Some("2"), None)
+        .await;
+    assert_eq!(
+        s.call(
+            Method::POST,
+            "/v1/invalidate",
+            Some(r#"{"tags":["model:x"]}"#),
+            Some(TOKEN)
+        )
+        .await,
+        (StatusCode::OK, json!({"deleted": 2}))
+    );
+    s.call(Method::PUT, "/v1/cache/model/metrics:1", Some("3"), None)
+        .await;
+    assert_eq!(
+        s.call(
+            Method::DELETE,
+            "/v1/cache?pattern=model:metrics:*",
+            None,
+            Some(TOKEN)
+        )
+        .await
+        .1,
+        json!({"deleted": 1})
+    );
+    assert_eq!(s.get("/v1/cache/other/keep").await.1, json!(2));
+
+    // Stats in seed 003's shape, plus namespaces and tiers.
+    let (status, stats) = s.get("/v1/stats").await;
+    assert_eq!(status, StatusCode::OK);
+    for field in ["used_memory", "total_keys", "hits", "misses", "hit_rate"] {
+        assert!(!stats["stats"][field].is_null(), "stats.{field} in {stats}");
+    }
+    assert_eq!(stats["config"]["ttl_week"], json!(604_800));
+    assert_eq!(stats["available"], json!(true));
+    assert!(stats["namespaces"]["model"]["sets"].as_u64().unwrap() >= 3);
+    assert!(stats["tiers"].as_array().unwrap().len() == 2);
+    assert!(stats["stats"]["hit_rate"].as_str().unwrap().ends_with('%'));
+
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("hoard_l1_hits_total{namespace=\"model\"}"),
+        "{metrics}"
+    );
+    assert!(metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .all(|l| l.starts_with("hoard_")));
+
+    assert_eq!(
+        s.call(Method::DELETE, "/v1/cache", None, Some(TOKEN))
+            .await
+            .0,
+        StatusCode::OK,
+        "clear all"
+    );
+    assert_eq!(s.get("/v1/cache/other/keep").await.0, StatusCode::NOT_FOUND);
+}
+
+/// Method, path, body, token, expected status, expected error code.
+type Case = (
+    Method,
+    String,
+    Option<String>,
+    Option<&'static str>,
+    StatusCode,
+    &'static str,
+);
+
+async fn bad_input_is_refused_and_loses_nothing(s: &Server) {
+    s.call(
+        Method::PUT,
+        "/v1/cache/model/precious",
+        Some(r#"{"keep":"me"}"#),
+        None,
+    )
+    .await;
+    s.call(
+        Method::POST,
+        "/results/m/precious",
+        Some(r#"{"p":1}"#),
+        None,
+    )
+    .await;
+    let long_key = "k".repeat(1025);
+    let too_many =
+        json!({"hashes": (0..101).map(|i| i.to_string()).collect::<Vec<_>>()}).to_string();
+    let huge = format!("\"{}\"", "x".repeat(70 * 1024));
+    let cases: Vec<Case> = vec![
+        (
+            Method::PUT,
+            "/v1/cache/model/k".into(),
+            Some("{not json".into()),
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+        ),
+        (
+            Method::POST,
+            "/v1/cache/model/batch".into(),
+            Some(r#"{"keys":"metrics"}"#.into()),
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+        ),
+        (
+            Method::POST,
+            "/results/m/batch".into(),
+            Some(r#"{"hashes":[1,2]}"#.into()),
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+        ),
+        (
+            Method::PUT,
+            "/v1/cache/model/k".into(),
+            Some(huge),
+            None,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+        (
+            Method::PUT,
+            "/v1/cache/model/k?ttl=90".into(),
+            Some("1".into()),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_ttl",
+        ),
+        (
+            Method::PUT,
+            "/v1/cache/model/k?ttl=0s".into(),
+            Some("1".into()),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_ttl",
+        ),
+        (
+            Method::PUT,
+            format!("/v1/cache/model/{long_key}"),
+            Some("1".into()),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_key",
+        ),
+        (
+            Method::GET,
+            "/v1/cache/model/has%20space".into(),
+            None,
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_key",
+        ),
+        (
+            Method::GET,
+            "/v1/cache/bad:ns/k".into(),
+            None,
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_namespace",
+        ),
+        (
+            Method::PUT,
+            "/v1/cache/model/k?tags=bad%20tag".into(),
+            Some("1".into()),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_key",
+        ),
+        (
+            Method::DELETE,
+            "/v1/cache?pattern=model:[".into(),
+            None,
+            Some(TOKEN),
+            StatusCode::BAD_REQUEST,
+            "invalid_pattern",
+        ),
+        (
+            Method::DELETE,
+            "/v1/cache?pattern=*".into(),
+            None,
+            None,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        (
+            Method::DELETE,
+            "/v1/cache".into(),
+            None,
+            Some("wrong-token-0123456789"),
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        (
+            Method::POST,
+            "/v1/invalidate".into(),
+            Some(r#"{"tags":["x"]}"#.into()),
+            None,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        (
+            Method::POST,
+            "/v1/invalidate".into(),
+            Some(r#"{"tags":"x"}"#.into()),
+            Some(TOKEN),
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+        ),
+        (
+            Method::POST,
+            "/results/m/batch".into(),
+            Some(too_many),
+            None,
+            StatusCode::BAD_REQUEST,
+            "batch_too_large",
+        ),
+        (
+            Method::GET,
+            "/results/m/unknown-hash".into(),
+            None,
+            None,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Method::GET,
+            "/no/such/route".into(),
+            None,
+            None,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ];
+    for (method, path, body, token, status, code) in cases {
+        let (got, answer) = s.call(method.clone(), &path, body.as_deref(), token).await;
+        let label = format!("{method} {}", &path[..path.len().min(60)]);
+        assert_eq!(got, status, "{label}: {answer}");
+        assert_eq!(answer["error"].as_str(), Some(code), "{label}: {answer}");
+        assert!(
+            answer["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{label}: {answer}"
+        );
+    }
+    assert_eq!(s.get("/health").await.0, StatusCode::OK, "still serving");
+    assert_eq!(
+        s.get("/v1/cache/model/precious").await.1,
+        json!({"keep": "me"}),
+        "nothing lost"
+    );
+    assert_eq!(s.get("/results/m/precious").await.1, json!({"p": 1}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_every_route() {
+    let s = embedded().await;
+    every_route_works(&s).await;
+    bad_input_is_refused_and_loses_nothing(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_every_route() {
+    let redis = RedisServer::start();
+    let s = on_redis(&redis).await;
+    every_route_works(&s).await;
+    bad_input_is_refused_and_loses_nothing(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_redis_makes_ready_503_and_reads_degrade_then_recover() {
+    let mut redis = RedisServer::start();
+    let s = on_redis(&redis).await;
+    s.call(Method::PUT, "/v1/cache/ns/before", Some("1"), None)
+        .await;
+    redis.kill();
+    let mut ready = StatusCode::OK;
+    for _ in 0..50 {
+        ready = s.get("/ready").await.0;
+        if ready == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE);
+    // Reads answer (a miss, not an error or a hang); writes degrade to memory.
+    assert_eq!(s.get("/v1/cache/ns/absent").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.call(Method::PUT, "/v1/cache/ns/during", Some("2"), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.get("/v1/cache/ns/during").await,
+        (StatusCode::OK, json!(2))
+    );
+    assert_eq!(s.get("/v1/stats").await.1["available"], json!(false));
+    redis.restart();
+    let mut recovered = false;
+    for _ in 0..100 {
+        if s.get("/ready").await.0 == StatusCode::OK {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "ready again without restarting hoard");
+    assert_eq!(
+        s.call(Method::PUT, "/v1/cache/ns/after", Some("3"), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(redis.cli(&["exists", "hoard:ns:after"]), "1");
+}
