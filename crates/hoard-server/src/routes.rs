@@ -16,6 +16,46 @@ use std::time::Instant;
 use subtle::ConstantTimeEq;
 use tracing::Instrument;
 
+/// The error body every route answers with.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A short code: `bad_json`, `invalid_key`, `unauthorized`, `not_found`, ...
+    pub error: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// The OpenAPI document, built from the route annotations: it cannot drift from the code.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "hoard", description = "One cache layer for AI/ML backends: cache entries, results, stats, invalidation."),
+    paths(health, ready, cache_get, cache_put, cache_delete, cache_batch, delete_pattern, invalidate, stats, results_get, results_post, results_batch, metrics, openapi),
+    components(schemas(ErrorBody, KeysBody, TagsBody, HashesBody)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+    }
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "This document")))]
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    use utoipa::OpenApi;
+    Json(ApiDoc::openapi())
+}
+
 /// Namespace of seed 000's results: `result:{model}:{h}`.
 const RESULTS: &str = "result";
 
@@ -36,6 +76,7 @@ pub fn app(state: AppState) -> Router {
         .route("/results/{model}/batch", post(results_batch))
         .route("/results/{model}/{h}", get(results_get).post(results_post))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(request_id))
@@ -148,10 +189,12 @@ fn check_batch(len: usize, state: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "Alive: `{\"status\":\"ok\"}`")))]
 async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+#[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "L2 answers"), (status = 503, description = "L2 unavailable", body = ErrorBody)))]
 async fn ready(State(state): State<AppState>) -> Response {
     match state.cache.ping_l2().await {
         Ok(()) => Json(json!({ "ready": true })).into_response(),
@@ -164,6 +207,8 @@ async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/v1/cache/{namespace}/{key}", tag = "cache", params(("namespace" = String, Path), ("key" = String, Path)),
+    responses((status = 200, description = "The stored JSON value itself"), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn cache_get(
     State(state): State<AppState>,
     Segments((namespace, key)): Segments<(String, String)>,
@@ -174,6 +219,10 @@ async fn cache_get(
     }
 }
 
+#[utoipa::path(put, path = "/v1/cache/{namespace}/{key}", tag = "cache",
+    params(("namespace" = String, Path), ("key" = String, Path), ("ttl" = Option<String>, Query, description = "e.g. 1h, 90s"), ("tags" = Option<String>, Query, description = "comma-separated")),
+    request_body(content = Object, description = "Any JSON value"),
+    responses((status = 200, description = "`{\"ok\":true}`"), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
 async fn cache_put(
     State(state): State<AppState>,
     Segments((namespace, key)): Segments<(String, String)>,
@@ -194,6 +243,8 @@ async fn cache_put(
     Ok(Json(json!({ "ok": true })))
 }
 
+#[utoipa::path(delete, path = "/v1/cache/{namespace}/{key}", tag = "cache", params(("namespace" = String, Path), ("key" = String, Path)),
+    responses((status = 200, description = "`{\"deleted\":bool}`"), (status = 400, body = ErrorBody)))]
 async fn cache_delete(
     State(state): State<AppState>,
     Segments((namespace, key)): Segments<(String, String)>,
@@ -202,12 +253,14 @@ async fn cache_delete(
     Ok(Json(json!({ "deleted": deleted })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct KeysBody {
     keys: Vec<String>,
 }
 
+#[utoipa::path(post, path = "/v1/cache/{namespace}/batch", tag = "cache", params(("namespace" = String, Path)), request_body = KeysBody,
+    responses((status = 200, description = "`{\"ok\":true,\"values\":{key: value or null}}`"), (status = 400, body = ErrorBody)))]
 async fn cache_batch(
     State(state): State<AppState>,
     Segments(namespace): Segments<String>,
@@ -224,6 +277,8 @@ async fn cache_batch(
     Ok(Json(json!({ "ok": true, "values": values })))
 }
 
+#[utoipa::path(delete, path = "/v1/cache", tag = "admin", params(("pattern" = Option<String>, Query, description = "glob; none: clear everything")),
+    security(("bearer" = [])), responses((status = 200, description = "`{\"deleted\":N}`"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn delete_pattern(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -237,12 +292,14 @@ async fn delete_pattern(
     Ok(Json(json!({ "deleted": deleted })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TagsBody {
     tags: Vec<String>,
 }
 
+#[utoipa::path(post, path = "/v1/invalidate", tag = "admin", request_body = TagsBody, security(("bearer" = [])),
+    responses((status = 200, description = "`{\"deleted\":N}`"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn invalidate(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -270,6 +327,7 @@ fn human_bytes(bytes: u64) -> String {
     }
 }
 
+#[utoipa::path(get, path = "/v1/stats", tag = "operations", responses((status = 200, description = "Seed 003's shape: available, stats, config, message; plus namespaces and tiers")))]
 async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let stats = state.cache.stats().await?;
     let config: Map<String, Value> = hoard::ttl::PRESETS
@@ -305,6 +363,8 @@ async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     })))
 }
 
+#[utoipa::path(get, path = "/results/{model}/{h}", tag = "results", params(("model" = String, Path), ("h" = String, Path)),
+    responses((status = 200, description = "The stored payload"), (status = 404, body = ErrorBody)))]
 async fn results_get(
     State(state): State<AppState>,
     Segments((model, h)): Segments<(String, String)>,
@@ -321,6 +381,8 @@ async fn results_get(
     }
 }
 
+#[utoipa::path(post, path = "/results/{model}/{h}", tag = "results", params(("model" = String, Path), ("h" = String, Path)), request_body(content = Object),
+    responses((status = 200, description = "`{\"ok\":true}`"), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
 async fn results_post(
     State(state): State<AppState>,
     Segments((model, h)): Segments<(String, String)>,
@@ -333,12 +395,14 @@ async fn results_post(
     Ok(Json(json!({ "ok": true })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct HashesBody {
     hashes: Vec<String>,
 }
 
+#[utoipa::path(post, path = "/results/{model}/batch", tag = "results", params(("model" = String, Path)), request_body = HashesBody,
+    responses((status = 200, description = "`{\"ok\":true,\"payloads\":{h: payload or null}}`"), (status = 400, body = ErrorBody)))]
 async fn results_batch(
     State(state): State<AppState>,
     Segments(model): Segments<String>,
@@ -357,6 +421,7 @@ async fn results_batch(
 }
 
 /// Prometheus text format: counters and gauges named `hoard_*`.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text, metrics named hoard_*", content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let stats = state.cache.stats().await?;
     let mut out = String::new();
