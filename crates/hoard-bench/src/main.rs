@@ -11,6 +11,7 @@
 mod coherence;
 mod compute;
 mod core;
+mod http;
 mod redis;
 mod report;
 
@@ -49,7 +50,7 @@ pub struct Options {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "core,redis,compute,coherence"
+        default_value = "core,redis,compute,coherence,http"
     )]
     pub suites: Vec<Suite>,
     /// Rounds per contender; the median is reported.
@@ -71,6 +72,8 @@ pub enum Suite {
     Compute,
     /// Coherence between processes: propagation delay, hit-path cost.
     Coherence,
+    /// `hoard serve` against seed 000's FastAPI + redis-py stack (needs wrk and Python).
+    Http,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -111,6 +114,15 @@ fn main() -> anyhow::Result<()> {
                 (
                     "coherence",
                     "Coherence across processes",
+                    comparisons,
+                    notes,
+                )
+            }
+            Suite::Http => {
+                let (comparisons, notes) = http::run(&options)?;
+                (
+                    "http",
+                    "HTTP: results routes against FastAPI + redis-py",
                     comparisons,
                     notes,
                 )

@@ -87,6 +87,7 @@ fn command_line(o: &Options) -> String {
             crate::Suite::Redis => "redis",
             crate::Suite::Compute => "compute",
             crate::Suite::Coherence => "coherence",
+            crate::Suite::Http => "http",
         })
         .collect();
     format!(

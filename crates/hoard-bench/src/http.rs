@@ -1,0 +1,223 @@
+//! `hoard serve`'s results routes against seed 000's stack (FastAPI + uvicorn + redis-py),
+//! both on the same local redis-server, loaded by the same wrk, alternately.
+//!
+//! Needs `wrk` (Debian package) and `pip install fastapi uvicorn redis`.
+
+use crate::report::{Comparison, Measure};
+use crate::Options;
+use hoard::{Cache, RedisConfig};
+use hoard_server::AppState;
+use hoard_testkit::{ChildGuard, RedisServer};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const MODEL: &str = "wav2vec2";
+const HASHES: usize = 1000;
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn payload(i: usize) -> serde_json::Value {
+    serde_json::json!({
+        "probabilities": {"neutral": 0.1, "happy": 0.6, "sad": 0.1, "angry": 0.2},
+        "label": "happy",
+        "model": MODEL,
+        "file": i,
+    })
+}
+
+/// One wrk run: requests per second, p50 and p99 latency in microseconds.
+struct Load {
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+fn wrk(url: &str, script: &Path, seconds: u64) -> anyhow::Result<Load> {
+    let out = Command::new("wrk")
+        .args(["-t2", "-c32", &format!("-d{seconds}s"), "--latency", "-s"])
+        .arg(script)
+        .arg(url)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    anyhow::ensure!(out.status.success(), "wrk failed: {text}");
+    anyhow::ensure!(!text.contains("Non-2xx"), "errors under load: {text}");
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no Requests/sec in {text}"))?;
+    let latency = |pct: &str| -> anyhow::Result<f64> {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(pct))
+            .ok_or_else(|| anyhow::anyhow!("no {pct} latency in {text}"))?;
+        let value = line.split_whitespace().nth(1).unwrap_or("");
+        let (number, unit) = value.split_at(
+            value
+                .find(|c: char| c.is_ascii_alphabetic())
+                .unwrap_or(value.len()),
+        );
+        let number: f64 = number.parse()?;
+        Ok(match unit {
+            "us" => number,
+            "ms" => number * 1000.0,
+            "s" => number * 1_000_000.0,
+            other => anyhow::bail!("unknown latency unit {other:?}"),
+        })
+    };
+    Ok(Load {
+        rps,
+        p50_us: latency("50%")?,
+        p99_us: latency("99%")?,
+    })
+}
+
+pub fn run(options: &Options) -> anyhow::Result<(Vec<Comparison>, Vec<String>)> {
+    anyhow::ensure!(
+        Command::new("wrk").arg("--version").output().is_ok(),
+        "wrk is not installed (apt-get install wrk)"
+    );
+    let python_ok = Command::new("python3")
+        .args(["-c", "import fastapi, uvicorn, redis"])
+        .status()
+        .is_ok_and(|s| s.success());
+    anyhow::ensure!(
+        python_ok,
+        "the seed 000 stack is not installed (pip install fastapi uvicorn redis)"
+    );
+    let redis = RedisServer::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+
+    // The same payloads in both stores: hoard's entries, and seed 000's JSON strings.
+    let hoard_port = free_port()?;
+    let cache = runtime.block_on(async {
+        let cache = Cache::builder()
+            .redis(RedisConfig::standalone(redis.url()))
+            .build()?;
+        for i in 0..HASHES {
+            cache
+                .set("result", &format!("{MODEL}:h{i}"), &payload(i))
+                .await?;
+        }
+        anyhow::Ok(cache)
+    })?;
+    for i in 0..HASHES {
+        redis.cli(&[
+            "set",
+            &format!("result:{MODEL}:h{i}"),
+            &payload(i).to_string(),
+        ]);
+    }
+    let listener = runtime.block_on(tokio::net::TcpListener::bind(("127.0.0.1", hoard_port)))?;
+    let state = AppState {
+        cache,
+        admin_token: "bench-token-0123456789".into(),
+        max_batch: 1000,
+        max_body: 16 << 20,
+    };
+    runtime.spawn(hoard_server::serve(listener, state, std::future::pending()));
+
+    let fastapi_port = free_port()?;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut uvicorn = Command::new("python3");
+    uvicorn
+        .args(["-m", "uvicorn", "seed000_results:app", "--app-dir"])
+        .arg(&fixtures)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &fastapi_port.to_string(),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ])
+        .env("REDIS_URL", redis.url());
+    let _uvicorn = ChildGuard::spawn(uvicorn);
+    let up = hoard_testkit::wait_until(Duration::from_secs(30), || {
+        std::net::TcpStream::connect(("127.0.0.1", fastapi_port)).is_ok()
+    });
+    anyhow::ensure!(up, "uvicorn did not start");
+
+    let scripts = tempfile::tempdir()?;
+    let get_script = scripts.path().join("get.lua");
+    std::fs::write(
+        &get_script,
+        format!("request = function() return wrk.format('GET', '/results/{MODEL}/h' .. math.random(0, {})) end\n", HASHES - 1),
+    )?;
+    let batch_body = serde_json::json!({"hashes": (0..100).map(|i| format!("h{}", i * 7 % HASHES)).collect::<Vec<_>>()});
+    let batch_script = scripts.path().join("batch.lua");
+    std::fs::write(
+        &batch_script,
+        format!(
+            "wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\nwrk.body = '{}'\n",
+            batch_body
+        ),
+    )?;
+
+    let seconds = 8;
+    let mut notes = Vec::new();
+    let mut comparisons = Vec::new();
+    for (label, path, script) in [
+        (
+            "GET /results/{model}/{h} (hits, random among 1,000)",
+            "/results/x".to_owned(),
+            &get_script,
+        ),
+        (
+            "POST /results/{model}/batch of 100 hashes",
+            format!("/results/{MODEL}/batch"),
+            &batch_script,
+        ),
+    ] {
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        // Warm both, then alternate.
+        wrk(&format!("http://127.0.0.1:{hoard_port}{path}"), script, 2)?;
+        wrk(&format!("http://127.0.0.1:{fastapi_port}{path}"), script, 2)?;
+        for _ in 0..options.rounds.clamp(1, 3) {
+            ours.push(wrk(
+                &format!("http://127.0.0.1:{hoard_port}{path}"),
+                script,
+                seconds,
+            )?);
+            theirs.push(wrk(
+                &format!("http://127.0.0.1:{fastapi_port}{path}"),
+                script,
+                seconds,
+            )?);
+        }
+        let best = |runs: &[Load]| -> (f64, f64, f64) {
+            // The median run by throughput.
+            let mut sorted: Vec<&Load> = runs.iter().collect();
+            sorted.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+            let m = sorted[sorted.len() / 2];
+            (m.rps, m.p50_us, m.p99_us)
+        };
+        let (h_rps, h_p50, h_p99) = best(&ours);
+        let (f_rps, f_p50, f_p99) = best(&theirs);
+        notes.push(format!(
+            "{label}: hoard {h_rps:.0} req/s (p50 {:.2} ms, p99 {:.2} ms); FastAPI + uvicorn (2 workers) + redis-py {f_rps:.0} req/s (p50 {:.2} ms, p99 {:.2} ms): {:.1}x the requests per second.",
+            h_p50 / 1000.0,
+            h_p99 / 1000.0,
+            f_p50 / 1000.0,
+            f_p99 / 1000.0,
+            h_rps / f_rps
+        ));
+        comparisons.push(Comparison {
+            title: format!("{label}, wrk -t2 -c32 -d{seconds}s, same redis-server (time per request = 1 / throughput)"),
+            hoard: Measure::new("hoard serve (axum, Redis L2 + L1)", 1e9 / h_rps),
+            peers: vec![Measure::new("FastAPI + uvicorn --workers 2 + redis-py (asyncio)", 1e9 / f_rps)],
+        });
+    }
+    notes.push("The machine has 2 cores shared by wrk, the server under test and redis-server; the ratio is what carries over.".into());
+    Ok((comparisons, notes))
+}
