@@ -71,6 +71,8 @@ pub fn app(state: AppState) -> Router {
             "/v1/cache/{namespace}/{key}",
             get(cache_get).put(cache_put).delete(cache_delete),
         )
+        // An empty key (`/v1/cache/ns/`) is a bad key, not a missing route.
+        .route("/v1/cache/{namespace}/", axum::routing::any(empty_key))
         .route("/v1/invalidate", post(invalidate))
         .route("/v1/stats", get(stats))
         .route("/results/{model}/batch", post(results_batch))
@@ -510,6 +512,11 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
         vec![(String::new(), if stats.available { 1.0 } else { 0.0 })],
     );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+/// `/v1/cache/{namespace}/`: a request for the empty key.
+async fn empty_key() -> ApiError {
+    ApiError::bad_request("invalid_key", "invalid key \"\": key is empty")
 }
 
 #[cfg(test)]

@@ -364,6 +364,22 @@ async fn bad_input_is_refused_and_loses_nothing(s: &Server) {
         ),
         (
             Method::GET,
+            "/v1/cache/model/".into(),
+            None,
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_key",
+        ),
+        (
+            Method::PUT,
+            "/v1/cache/model/".into(),
+            Some("1".into()),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_key",
+        ),
+        (
+            Method::GET,
             "/v1/cache/bad:ns/k".into(),
             None,
             None,
