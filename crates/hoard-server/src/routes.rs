@@ -268,15 +268,25 @@ async fn cache_batch(
     Segments(namespace): Segments<String>,
     JsonBody(body): JsonBody<KeysBody>,
 ) -> Result<Json<Value>, ApiError> {
-    check_batch(body.keys.len(), &state)?;
-    let found = state.cache.mget::<Value>(&namespace, &body.keys).await?;
-    let values: Map<String, Value> = body
-        .keys
+    let values = lookup_batch(&state, &namespace, body.keys.clone(), body.keys).await?;
+    Ok(Json(json!({ "ok": true, "values": values })))
+}
+
+/// One `mget` for a batch route: `{label: value or null}`, labels being the keys as the
+/// client named them.
+async fn lookup_batch(
+    state: &AppState,
+    namespace: &str,
+    keys: Vec<String>,
+    labels: Vec<String>,
+) -> Result<Map<String, Value>, ApiError> {
+    check_batch(keys.len(), state)?;
+    let found = state.cache.mget::<Value>(namespace, &keys).await?;
+    Ok(labels
         .into_iter()
         .zip(found)
-        .map(|(k, v)| (k, v.unwrap_or(Value::Null)))
-        .collect();
-    Ok(Json(json!({ "ok": true, "values": values })))
+        .map(|(label, value)| (label, value.unwrap_or(Value::Null)))
+        .collect())
 }
 
 #[utoipa::path(delete, path = "/v1/cache", tag = "admin", params(("pattern" = Option<String>, Query, description = "glob; none: clear everything")),
@@ -410,15 +420,8 @@ async fn results_batch(
     Segments(model): Segments<String>,
     JsonBody(body): JsonBody<HashesBody>,
 ) -> Result<Json<Value>, ApiError> {
-    check_batch(body.hashes.len(), &state)?;
     let keys: Vec<String> = body.hashes.iter().map(|h| format!("{model}:{h}")).collect();
-    let found = state.cache.mget::<Value>(RESULTS, &keys).await?;
-    let payloads: Map<String, Value> = body
-        .hashes
-        .into_iter()
-        .zip(found)
-        .map(|(h, v)| (h, v.unwrap_or(Value::Null)))
-        .collect();
+    let payloads = lookup_batch(&state, RESULTS, keys, body.hashes).await?;
     Ok(Json(json!({ "ok": true, "payloads": payloads })))
 }
 
