@@ -1,0 +1,74 @@
+//! Dataset manifests: what audio a folder holds, joined with its metadata tables, versioned
+//! so that it is rebuilt only when files change, and rebuilt incrementally when they do.
+//!
+//! The pieces, in the order a build runs them:
+//! - [`scan::walk`] lists audio and metadata files with size and mtime (parallel walk) and
+//!   hashes those into the dataset [`version`](scan::Listing::version);
+//! - [`manifest::build`] probes new or changed files ([`probe`]: WAV headers read here,
+//!   MP3/FLAC/Ogg through symphonia), joins [`meta`] tables, prunes constant columns and
+//!   sums up;
+//! - [`Datasets`] keeps configured datasets current and shares their manifests through the
+//!   hoard cache (`dataset:{id}:manifest|summary|version`);
+//! - [`path::resolve`] maps a client's `relpath` to a file, never outside the root.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use hoard_datasets::{BuildOptions, DatasetConfig, Datasets};
+//! let datasets = Datasets::new(
+//!     hoard::Cache::open(".hoard")?,
+//!     [DatasetConfig {
+//!         id: "ravdess_subset".into(),
+//!         path: "data/dev/ravdess_subset".into(),
+//!         options: BuildOptions::default(),
+//!     }],
+//! )?;
+//! let manifest = datasets.manifest("ravdess_subset").await?;
+//! println!("{} files, {:.1} s", manifest.summary.total, manifest.summary.total_duration);
+//! # Ok(()) }
+//! ```
+
+pub mod manifest;
+pub mod meta;
+pub mod path;
+pub mod probe;
+mod registry;
+pub mod scan;
+
+pub use manifest::{build, BuildOptions, BuildReport, FileEntry, Manifest, Summary};
+pub use path::PathError;
+pub use probe::{AudioInfo, Format};
+pub use registry::{DatasetConfig, DatasetInfo, Datasets, NAMESPACE};
+
+/// What can go wrong with a configured dataset.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// No dataset has this id.
+    #[error("no dataset {0:?}")]
+    Unknown(String),
+    /// A dataset id that cannot be used.
+    #[error("dataset id {id:?} {reason}")]
+    InvalidId {
+        /// The id.
+        id: String,
+        /// Why not.
+        reason: &'static str,
+    },
+    /// The root folder cannot be read.
+    #[error("dataset {id:?}: cannot read {}: {source}", path.display())]
+    Io {
+        /// The dataset.
+        id: String,
+        /// Its root.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A scan or build task died (a bug: they catch the errors they expect).
+    #[error("dataset {id:?}: the build task failed: {reason}")]
+    Task {
+        /// The dataset.
+        id: String,
+        /// The panic or cancellation.
+        reason: String,
+    },
+}

@@ -1,0 +1,80 @@
+//! Turning a client's `relpath` into a file under a dataset root, or refusing.
+//!
+//! Two gates: the text is checked first (no absolute path, no `..`, no backslash, no NUL),
+//! then the joined path is canonicalized, which resolves every symlink, and must still lie
+//! under the canonical root. A symlink inside the dataset pointing outside it fails the
+//! second gate.
+
+use std::path::{Component, Path, PathBuf};
+
+/// Why a `relpath` was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PathError {
+    /// The text itself is not an acceptable relative path.
+    #[error("relpath {relpath:?} {reason}")]
+    Invalid {
+        /// What the client sent.
+        relpath: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// The path resolves (through a symlink) to somewhere outside the root.
+    #[error("relpath {0:?} leads outside the dataset root")]
+    Outside(String),
+    /// Nothing is there, or it is not a regular file.
+    #[error("no file {0:?} in this dataset")]
+    NotFound(String),
+}
+
+/// Resolves `relpath` under `root` (which must be canonical) to a canonical file path.
+pub fn resolve(root: &Path, relpath: &str) -> Result<PathBuf, PathError> {
+    let invalid = |reason| PathError::Invalid {
+        relpath: relpath.to_owned(),
+        reason,
+    };
+    if relpath.is_empty() {
+        return Err(invalid("is empty"));
+    }
+    if relpath.contains('\0') {
+        return Err(invalid("contains a NUL byte"));
+    }
+    if relpath.contains('\\') {
+        return Err(invalid("contains a backslash; use /"));
+    }
+    let path = Path::new(relpath);
+    for component in path.components() {
+        match component {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => return Err(invalid("contains ..")),
+            Component::RootDir | Component::Prefix(_) => return Err(invalid("is absolute")),
+        }
+    }
+    let joined = root.join(path);
+    let real = match std::fs::canonicalize(&joined) {
+        Ok(real) => real,
+        Err(_) => return Err(PathError::NotFound(relpath.to_owned())),
+    };
+    if !real.starts_with(root) {
+        return Err(PathError::Outside(relpath.to_owned()));
+    }
+    match std::fs::metadata(&real) {
+        Ok(metadata) if metadata.is_file() => Ok(real),
+        _ => Err(PathError::NotFound(relpath.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_escapes_before_touching_the_disk() {
+        let root = Path::new("/nonexistent-root");
+        for bad in ["", "../etc/passwd", "a/../../b", "/etc/passwd", "a\\b", "a\0b"] {
+            assert!(
+                matches!(resolve(root, bad), Err(PathError::Invalid { .. })),
+                "{bad:?} was not refused as invalid"
+            );
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The walk: every audio and metadata file under a root with its size and mtime, the
+//! dataset version over them, and the per-file hash `h`.
+//!
+//! The walk stats files and nothing more, so an unchanged dataset is re-checked at the cost
+//! of a `readdir` per folder and a `statx` per file. Folders are walked in parallel.
+
+use crate::probe::Format;
+use rayon::prelude::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What a listed file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An audio file the manifest has an entry for.
+    Audio(Format),
+    /// A sidecar metadata table: `*_metadata.csv` (comma-separated).
+    Csv,
+    /// A Common Voice style table: `*.tsv` (tab-separated).
+    Tsv,
+}
+
+impl Kind {
+    fn of(name: &str) -> Option<Kind> {
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with("_metadata.csv") {
+            Some(Kind::Csv)
+        } else if lower.ends_with(".tsv") {
+            Some(Kind::Tsv)
+        } else {
+            Format::from_name(name).map(Kind::Audio)
+        }
+    }
+}
+
+/// One listed file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    /// Path under the root, `/`-separated.
+    pub relpath: String,
+    /// Length in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// Audio or metadata.
+    pub kind: Kind,
+}
+
+impl Stat {
+    /// The manifest's `h`: a hash of `(relpath, size, mtime)`, 40 hex digits like seed
+    /// 000's SHA-1, computed with BLAKE3. Not content-invariant: see `content_hash`.
+    pub fn h(&self) -> String {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(self.relpath.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(&self.size.to_le_bytes());
+        hasher.update(&self.mtime_ns.to_le_bytes());
+        hex(&hasher.finalize().as_bytes()[..20])
+    }
+}
+
+/// A file or folder the walk passed over, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Skipped {
+    /// Path under the root (lossy if the name is not UTF-8).
+    pub relpath: String,
+    /// Why it is not in the manifest.
+    pub reason: String,
+}
+
+/// Everything one walk saw.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    /// The root, canonical.
+    pub root: PathBuf,
+    /// Audio and metadata files, sorted by `relpath`.
+    pub files: Vec<Stat>,
+    /// Passed over: symlinks leaving the root, symlinked folders, names that are not UTF-8.
+    pub skipped: Vec<Skipped>,
+    /// The dataset version: a hash over every listed file's `(relpath, size, mtime)`.
+    pub version: String,
+    /// When the walk began, nanoseconds since the Unix epoch.
+    pub started_ns: i64,
+    /// How far apart two mtimes must be to be told apart on this file system (guessed from
+    /// the mtimes seen: whole seconds everywhere means a coarse file system).
+    pub granularity_ns: i64,
+}
+
+impl Listing {
+    /// Files modified so close to the walk that a later change could keep the same mtime:
+    /// they are re-checked on the next request (git's "racy" entries).
+    pub fn racy(&self) -> Vec<String> {
+        let horizon = self.started_ns - self.granularity_ns;
+        self.files
+            .iter()
+            .filter(|stat| stat.mtime_ns >= horizon)
+            .map(|stat| stat.relpath.clone())
+            .collect()
+    }
+}
+
+/// Walks `root`, which must be a folder. Hidden names (a leading `.`, such as macOS's
+/// `._x.wav` resource forks) are passed over silently.
+pub fn walk(root: &Path) -> std::io::Result<Listing> {
+    let started_ns = now_ns();
+    let root = fs::canonicalize(root)?;
+    if !fs::metadata(&root)?.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            format!("{} is not a folder", root.display()),
+        ));
+    }
+    let (mut files, mut skipped) = walk_dir(&root, &root, "")?;
+    files.sort_unstable_by(|a, b| a.relpath.cmp(&b.relpath));
+    skipped.sort_unstable_by(|a, b| a.relpath.cmp(&b.relpath));
+    let version = version_of(&files);
+    let coarse = !files.is_empty() && files.iter().all(|f| f.mtime_ns % 1_000_000_000 == 0);
+    // Linux stamps files from a clock that ticks every few milliseconds; FAT and older
+    // file systems keep whole (or even two) seconds.
+    let granularity_ns = if coarse { 2_000_000_000 } else { 20_000_000 };
+    Ok(Listing {
+        root,
+        files,
+        skipped,
+        version,
+        started_ns,
+        granularity_ns,
+    })
+}
+
+type Walked = (Vec<Stat>, Vec<Skipped>);
+
+fn walk_dir(root: &Path, dir: &Path, prefix: &str) -> std::io::Result<Walked> {
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    let mut folders = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            skipped.push(Skipped {
+                relpath: format!("{prefix}{}", name.to_string_lossy()),
+                reason: "the name is not UTF-8".into(),
+            });
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        let relpath = format!("{prefix}{name}");
+        let file_type = entry.file_type()?;
+        if file_type.is_dir() {
+            folders.push((entry.path(), format!("{relpath}/")));
+            continue;
+        }
+        let Some(kind) = Kind::of(name) else {
+            continue;
+        };
+        let metadata = if file_type.is_symlink() {
+            match fs::canonicalize(entry.path()) {
+                Ok(target) if !target.starts_with(root) => {
+                    skipped.push(Skipped {
+                        relpath,
+                        reason: "symlink leads outside the dataset root".into(),
+                    });
+                    continue;
+                }
+                Ok(target) => match fs::metadata(&target) {
+                    Ok(metadata) if metadata.is_file() => metadata,
+                    _ => {
+                        skipped.push(Skipped {
+                            relpath,
+                            reason: "symlink to something that is not a file".into(),
+                        });
+                        continue;
+                    }
+                },
+                Err(_) => {
+                    skipped.push(Skipped {
+                        relpath,
+                        reason: "broken symlink".into(),
+                    });
+                    continue;
+                }
+            }
+        } else if file_type.is_file() {
+            match entry.metadata() {
+                Ok(metadata) => metadata,
+                // Deleted between readdir and stat: it is simply not there.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+        } else {
+            continue;
+        };
+        files.push(Stat {
+            relpath,
+            size: metadata.len(),
+            mtime_ns: mtime_ns(&metadata),
+            kind,
+        });
+    }
+    let below: Vec<std::io::Result<Walked>> = folders
+        .par_iter()
+        .map(|(path, prefix)| walk_dir(root, path, prefix))
+        .collect();
+    for result in below {
+        let (more_files, more_skipped) = result?;
+        files.extend(more_files);
+        skipped.extend(more_skipped);
+    }
+    Ok((files, skipped))
+}
+
+/// The version over sorted stats.
+fn version_of(files: &[Stat]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for stat in files {
+        hasher.update(stat.relpath.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(&stat.size.to_le_bytes());
+        hasher.update(&stat.mtime_ns.to_le_bytes());
+    }
+    hex(&hasher.finalize().as_bytes()[..16])
+}
+
+#[cfg(unix)]
+fn mtime_ns(metadata: &fs::Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    metadata
+        .mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(metadata.mtime_nsec())
+}
+
+#[cfg(not(unix))]
+fn mtime_ns(metadata: &fs::Metadata) -> i64 {
+    metadata.modified().map_or(0, system_time_ns)
+}
+
+fn system_time_ns(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_nanos()).unwrap_or(i64::MAX),
+    }
+}
+
+pub(crate) fn now_ns() -> i64 {
+    system_time_ns(SystemTime::now())
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
