@@ -43,7 +43,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             format!("disk at {}", config.cache.data_dir.display())
         };
         tracing::info!(%addr, l2, config = %config.source, "hoard serving");
+        let datasets = config.open_datasets(cache.clone())?;
+        for id in datasets.ids() {
+            if let Ok(dataset) = datasets.config(id) {
+                tracing::info!(dataset = id, path = %dataset.path.display(), "dataset configured");
+            }
+        }
         let state = AppState {
+            datasets: std::sync::Arc::new(datasets),
             cache,
             admin_token: token.into(),
             max_batch: config.server.max_batch,

@@ -37,7 +37,7 @@ pub mod scan;
 pub use manifest::{build, BuildOptions, BuildReport, FileEntry, Manifest, Summary};
 pub use path::PathError;
 pub use probe::{AudioInfo, Format};
-pub use registry::{DatasetConfig, DatasetInfo, Datasets, NAMESPACE};
+pub use registry::{check_id, DatasetConfig, DatasetInfo, Datasets, NAMESPACE};
 
 /// What can go wrong with a configured dataset.
 #[derive(Debug, thiserror::Error)]

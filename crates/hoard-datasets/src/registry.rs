@@ -228,7 +228,10 @@ impl Datasets {
         let previous = match (&state.current, force) {
             (_, true) => None,
             (Some(current), false) => Some(current.clone()),
-            (None, false) => self.cache_get::<Manifest>(id, "manifest").await.map(Arc::new),
+            (None, false) => self
+                .cache_get::<Manifest>(id, "manifest")
+                .await
+                .map(Arc::new),
         };
         let options = config.options.clone();
         let built_id = id.to_owned();
@@ -262,7 +265,11 @@ impl Datasets {
     }
 
     async fn cache_get<T: serde::de::DeserializeOwned>(&self, id: &str, part: &str) -> Option<T> {
-        match self.cache.get::<T>(NAMESPACE, &format!("{id}:{part}")).await {
+        match self
+            .cache
+            .get::<T>(NAMESPACE, &format!("{id}:{part}"))
+            .await
+        {
             Ok(found) => found,
             Err(error) => {
                 // A stored value we cannot read is as good as none: the build replaces it.
@@ -313,7 +320,9 @@ async fn blocking<T: Send + 'static>(
         })
 }
 
-fn check_id(id: &str) -> Result<(), DatasetError> {
+/// Checks a dataset id: 1 to 128 letters, digits, `-`, `_` and `.` (it becomes part of
+/// cache keys and URLs).
+pub fn check_id(id: &str) -> Result<(), DatasetError> {
     let reason = if id.is_empty() {
         Some("is empty")
     } else if id.len() > 128 {

@@ -1,6 +1,9 @@
 //! Manifests built from real files: WAVs written by hound, MP3/FLAC/Ogg made by lame, flac
 //! and oggenc (see tests/fixtures/README.md), metadata tables, symlinks, damaged files.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 use hoard_datasets::scan::walk;
 use hoard_datasets::{build, path, BuildOptions, DatasetConfig, Datasets, Manifest, PathError};
 use std::fs;
@@ -136,11 +139,17 @@ fn metadata_joins_on_filename_labels_and_prunes_constants() {
     let columns: Vec<&str> = first.meta.keys().map(String::as_str).collect();
     assert_eq!(columns, ["emotion", "intensity"]);
     let summary = &manifest.summary;
-    assert_eq!(summary.meta_constants.get("modality").unwrap(), "audio-only");
+    assert_eq!(
+        summary.meta_constants.get("modality").unwrap(),
+        "audio-only"
+    );
     assert_eq!(summary.meta_constants.get("actor").unwrap(), "1");
     assert_eq!(summary.label_counts.get("happy"), Some(&2));
     assert_eq!(summary.label_counts.get("neutral"), Some(&1));
-    assert_eq!(summary.unmatched_rows, 1, "missing.wav has a row but no file");
+    assert_eq!(
+        summary.unmatched_rows, 1,
+        "missing.wav has a row but no file"
+    );
 
     // Another label column, by configuration.
     let options = BuildOptions {
@@ -149,7 +158,9 @@ fn metadata_joins_on_filename_labels_and_prunes_constants() {
     };
     let (by_intensity, _) = build_with(root, None, &options);
     assert_eq!(
-        entry(&by_intensity, "Actor_01/03-01-02.wav").label.as_deref(),
+        entry(&by_intensity, "Actor_01/03-01-02.wav")
+            .label
+            .as_deref(),
         Some("strong")
     );
 }
@@ -329,9 +340,15 @@ fn damaged_files_become_error_entries_and_the_scan_goes_on() {
     assert_eq!(manifest.summary.errors, 6);
     let errors = &manifest.summary.metadata_errors;
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!((errors[0].file.as_str(), errors[0].line), ("bad_metadata.csv", 3));
+    assert_eq!(
+        (errors[0].file.as_str(), errors[0].line),
+        ("bad_metadata.csv", 3)
+    );
     // The good rows still join.
-    assert_eq!(entry(&manifest, "noise.wav").label.as_deref(), Some("angry"));
+    assert_eq!(
+        entry(&manifest, "noise.wav").label.as_deref(),
+        Some("angry")
+    );
 }
 
 #[test]
@@ -345,7 +362,11 @@ fn symlinks_outside_the_root_are_neither_listed_nor_served() {
     std::os::unix::fs::symlink(&outside, root.join("leakdir")).unwrap();
     std::os::unix::fs::symlink(root.join("in.wav"), root.join("alias.wav")).unwrap();
     let manifest = build_plain(&root);
-    let listed: Vec<&str> = manifest.entries.iter().map(|e| e.relpath.as_str()).collect();
+    let listed: Vec<&str> = manifest
+        .entries
+        .iter()
+        .map(|e| e.relpath.as_str())
+        .collect();
     assert_eq!(listed, ["alias.wav", "in.wav"]);
     assert!(manifest
         .summary
@@ -358,7 +379,10 @@ fn symlinks_outside_the_root_are_neither_listed_nor_served() {
     assert!(path::resolve(&canonical, "alias.wav").is_ok());
     for escape in ["leak.wav", "leakdir/secret.wav"] {
         assert!(
-            matches!(path::resolve(&canonical, escape), Err(PathError::Outside(_))),
+            matches!(
+                path::resolve(&canonical, escape),
+                Err(PathError::Outside(_))
+            ),
             "{escape} must be refused"
         );
     }
@@ -391,7 +415,11 @@ fn content_hash_survives_a_rename() {
     assert_ne!(a.h, moved.h, "h follows the path");
     assert_eq!(a.content_hash, moved.content_hash);
     assert_eq!(a.content_hash.as_deref().map(str::len), Some(64));
-    assert_eq!(build_plain(root).entries[0].content_hash, None, "off by default");
+    assert_eq!(
+        build_plain(root).entries[0].content_hash,
+        None,
+        "off by default"
+    );
 }
 
 fn config(id: &str, path: PathBuf) -> DatasetConfig {
@@ -416,7 +444,10 @@ async fn a_restarted_instance_serves_the_stored_manifest_without_probing() {
             .unwrap()
             .recheck_interval(Duration::ZERO);
         let manifest = datasets.manifest("set").await.unwrap();
-        assert_eq!(datasets.last_report("set").await.unwrap().unwrap().probed, 10);
+        assert_eq!(
+            datasets.last_report("set").await.unwrap().unwrap().probed,
+            10
+        );
         assert!(matches!(
             datasets.manifest("nope").await,
             Err(hoard_datasets::DatasetError::Unknown(_))
@@ -434,18 +465,18 @@ async fn a_restarted_instance_serves_the_stored_manifest_without_probing() {
         datasets.last_report("set").await.unwrap().is_none(),
         "served from the cache: no build ran"
     );
-    let summary: hoard_datasets::Summary = cache
-        .get("dataset", "set:summary")
-        .await
-        .unwrap()
-        .unwrap();
+    let summary: hoard_datasets::Summary =
+        cache.get("dataset", "set:summary").await.unwrap().unwrap();
     assert_eq!(summary.total, 10);
 
     write_wav(&data.join("f0.wav"), 8000, 1, 1600, 16);
     let rebuilt = datasets.manifest("set").await.unwrap();
     assert_ne!(rebuilt.version, first_version);
     let report = datasets.last_report("set").await.unwrap().unwrap();
-    assert_eq!(report.probed, 1, "the stored manifest seeds an incremental build");
+    assert_eq!(
+        report.probed, 1,
+        "the stored manifest seeds an incremental build"
+    );
 }
 
 #[tokio::test]

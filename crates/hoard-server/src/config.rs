@@ -85,6 +85,20 @@ impl Default for ServerSection {
     }
 }
 
+/// One `[datasets.ID]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSection {
+    /// The dataset's root folder (relative paths start at the working directory).
+    pub path: PathBuf,
+    /// The metadata column holding the label; default `emotion`, else `label`.
+    #[serde(default)]
+    pub label_column: Option<String>,
+    /// Hash every audio file's bytes into `content_hash` (slower; survives renames).
+    #[serde(default)]
+    pub content_hash: bool,
+}
+
 /// The whole file. Sections of later features (`datasets`, `models`, `semantic`) are
 /// accepted and kept for them.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -226,6 +240,7 @@ impl Config {
             ));
         }
         self.addr()?;
+        self.datasets()?;
         parse_size(&self.server.max_body).map_err(|r| refuse(o, "server.max_body", r))?;
         if self.server.max_batch == 0 {
             return Err(refuse(
@@ -242,6 +257,40 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The `[datasets.ID]` sections, checked.
+    pub fn datasets(&self) -> Result<Vec<hoard_datasets::DatasetConfig>, ConfigError> {
+        let mut out = Vec::with_capacity(self.datasets.len());
+        for (id, value) in &self.datasets {
+            let key = format!("datasets.{id}");
+            let section: DatasetSection = value
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| refuse(&self.source, &key, e.message().to_owned()))?;
+            hoard_datasets::check_id(id).map_err(|e| refuse(&self.source, &key, e.to_string()))?;
+            if section.path.as_os_str().is_empty() {
+                return Err(refuse(&self.source, &format!("{key}.path"), "is empty"));
+            }
+            out.push(hoard_datasets::DatasetConfig {
+                id: id.clone(),
+                path: section.path,
+                options: hoard_datasets::BuildOptions {
+                    label_column: section.label_column.filter(|c| !c.is_empty()),
+                    content_hash: section.content_hash,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// The configured datasets over `cache`.
+    pub fn open_datasets(
+        &self,
+        cache: hoard::Cache,
+    ) -> Result<hoard_datasets::Datasets, ConfigError> {
+        hoard_datasets::Datasets::new(cache, self.datasets()?)
+            .map_err(|e| refuse(&self.source, "datasets", e.to_string()))
     }
 
     /// `server.addr`, parsed.
@@ -376,6 +425,17 @@ mod tests {
             ),
             ("[cache]\nmemroy = \"1GiB\"\n", "memroy", "unknown field"),
             ("[cache\n", "(syntax)", "TOML"),
+            (
+                "[datasets.x]\npaht = \"data\"\n",
+                "datasets.x",
+                "unknown field",
+            ),
+            ("[datasets.x]\n", "datasets.x", "missing field `path`"),
+            (
+                "[datasets.\"a b\"]\npath = \"data\"\n",
+                "datasets.a b",
+                "only letters",
+            ),
         ];
         for (i, (text, key, reason)) in cases.iter().enumerate() {
             let path = dir.join(format!("case{i}.toml"));

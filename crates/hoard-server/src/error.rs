@@ -34,6 +34,15 @@ impl ApiError {
         }
     }
 
+    /// 500, for failures the client cannot fix.
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: message.into(),
+        }
+    }
+
     /// 401.
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError {

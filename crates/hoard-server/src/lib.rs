@@ -1,10 +1,12 @@
 //! hoard's HTTP API: `app(state)` is the axum `Router`; `serve` runs it until a signal.
 //!
 //! Routes, errors and limits follow the project contract (DESIGN.md): cache entries and
-//! batches under `/v1/cache`, seed 000's results under `/results`, stats, Prometheus
+//! batches under `/v1/cache`, seed 000's results under `/results` and datasets under
+//! `/datasets`, stats, Prometheus
 //! metrics, admin routes behind a bearer token.
 
 pub mod config;
+mod datasets;
 mod error;
 mod routes;
 
@@ -26,6 +28,8 @@ pub struct AppState {
     pub max_batch: usize,
     /// Largest request body in bytes.
     pub max_body: usize,
+    /// The configured datasets (`[datasets.ID]`), manifests cached in `cache`.
+    pub datasets: Arc<hoard_datasets::Datasets>,
 }
 
 /// The admin token: `$HOARD_ADMIN_TOKEN` or `[server] admin_token` (already merged into

@@ -1,6 +1,6 @@
 //! The routes. Every handler answers JSON; every failure goes through [`ApiError`].
 
-use crate::{ApiError, AppState};
+use crate::{datasets, ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -28,9 +28,10 @@ pub struct ErrorBody {
 /// The OpenAPI document, built from the route annotations: it cannot drift from the code.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "hoard", description = "One cache layer for AI/ML backends: cache entries, results, stats, invalidation."),
-    paths(health, ready, cache_get, cache_put, cache_delete, cache_batch, delete_pattern, invalidate, stats, results_get, results_post, results_batch, metrics, openapi),
-    components(schemas(ErrorBody, KeysBody, TagsBody, HashesBody)),
+    info(title = "hoard", description = "One cache layer for AI/ML backends: cache entries, results, datasets, stats, invalidation."),
+    paths(health, ready, cache_get, cache_put, cache_delete, cache_batch, delete_pattern, invalidate, stats, results_get, results_post, results_batch, metrics, openapi,
+        datasets::list, datasets::files, datasets::summary, datasets::reindex, datasets::file),
+    components(schemas(ErrorBody, KeysBody, TagsBody, HashesBody, datasets::ReindexBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -57,7 +58,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 }
 
 /// Namespace of seed 000's results: `result:{model}:{h}`.
-const RESULTS: &str = "result";
+pub(crate) const RESULTS: &str = "result";
 
 /// The API as an axum `Router`.
 pub fn app(state: AppState) -> Router {
@@ -77,6 +78,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/stats", get(stats))
         .route("/results/{model}/batch", post(results_batch))
         .route("/results/{model}/{h}", get(results_get).post(results_post))
+        .route("/datasets", get(datasets::list))
+        .route("/datasets/files", get(datasets::files))
+        .route("/datasets/summary", get(datasets::summary))
+        .route("/datasets/reindex", post(datasets::reindex))
+        .route("/datasets/file", get(datasets::file))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::not_found("no such route") })
@@ -105,7 +111,7 @@ async fn request_id(request: Request, next: Next) -> Response {
 }
 
 /// A JSON body, with our errors: 413 past the size limit, 400 for anything unparsable.
-struct JsonBody<T>(T);
+pub(crate) struct JsonBody<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
@@ -148,7 +154,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Segment
 }
 
 /// Query parameters, with our errors.
-struct Params(HashMap<String, String>);
+pub(crate) struct Params(pub(crate) HashMap<String, String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiError;
@@ -165,7 +171,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 /// Admin routes need `Authorization: Bearer TOKEN`; compared in constant time.
-fn require_admin(headers: &HeaderMap, state: &AppState) -> Result<(), ApiError> {
+pub(crate) fn require_admin(headers: &HeaderMap, state: &AppState) -> Result<(), ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

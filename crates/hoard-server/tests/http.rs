@@ -21,10 +21,22 @@ struct Server {
 }
 
 async fn start(cache: Cache, dir: TempDir) -> Server {
+    start_with(cache, dir, Vec::new()).await
+}
+
+async fn start_with(
+    cache: Cache,
+    dir: TempDir,
+    datasets: Vec<hoard_datasets::DatasetConfig>,
+) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let datasets = hoard_datasets::Datasets::new(cache.clone(), datasets)
+        .unwrap()
+        .recheck_interval(Duration::ZERO);
     let state = AppState {
+        datasets: std::sync::Arc::new(datasets),
         cache,
         admin_token: TOKEN.into(),
         max_batch: 100,
@@ -568,6 +580,11 @@ async fn openapi_documents_exactly_the_routes_that_answer() {
         ("POST", "/results/{model}/{h}"),
         ("GET", "/metrics"),
         ("GET", "/openapi.json"),
+        ("GET", "/datasets"),
+        ("GET", "/datasets/files"),
+        ("GET", "/datasets/summary"),
+        ("POST", "/datasets/reindex"),
+        ("GET", "/datasets/file"),
     ]
     .iter()
     .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
@@ -597,4 +614,247 @@ async fn openapi_documents_exactly_the_routes_that_answer() {
         );
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+/// A WAV file of `frames` 16-bit mono samples at 8 kHz, written by hound, aged an hour.
+fn write_wav(path: &std::path::Path, frames: u32) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..frames {
+        writer.write_sample((i % 251) as i16).unwrap();
+    }
+    writer.finalize().unwrap();
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+}
+
+async fn dataset_server() -> (Server, std::path::PathBuf) {
+    let dir = hoard_testkit::temp_dir();
+    let root = dir.path().join("data");
+    write_wav(&root.join("Actor_01/a.wav"), 8000);
+    write_wav(&root.join("Actor_01/b.wav"), 4000);
+    write_wav(&root.join("Actor_02/c.wav"), 2000);
+    std::fs::write(
+        root.join("Actor_01/actor_metadata.csv"),
+        "filename,emotion,modality\na.wav,happy,audio\nb.wav,sad,audio\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("notes.txt"), "not served").unwrap();
+    write_wav(&dir.path().join("secret.wav"), 100);
+    std::os::unix::fs::symlink(dir.path().join("secret.wav"), root.join("leak.wav")).unwrap();
+    let cache = Cache::builder()
+        .disk(DiskConfig::new(dir.path().join("cache")))
+        .build()
+        .unwrap();
+    let config = hoard_datasets::DatasetConfig {
+        id: "ravdess".into(),
+        path: root.clone(),
+        options: hoard_datasets::BuildOptions::default(),
+    };
+    (start_with(cache, dir, vec![config]).await, root)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datasets_list_files_summary_and_reindex() {
+    let (s, _root) = dataset_server().await;
+    let (status, list) = s.get("/datasets").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["datasets"][0]["id"], "ravdess");
+    assert_eq!(list["datasets"][0]["total"], 3);
+
+    let (status, files) = s.get("/datasets/files?id=ravdess").await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = files["files"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    let a = &entries[0];
+    assert_eq!(a["relpath"], "Actor_01/a.wav");
+    assert_eq!(a["id"], "Actor_01/a.wav");
+    assert_eq!(a["filename"], "a.wav");
+    assert_eq!(a["duration"], 1.0);
+    assert_eq!(a["sample_rate"], 8000);
+    assert_eq!(a["label"], "happy");
+    assert_eq!(a["meta"], json!({"emotion": "happy"}));
+    assert_eq!(files["version"].as_str().unwrap().len(), 32);
+
+    // Results join: the cached result of one file comes back on its entry.
+    let h = a["h"].as_str().unwrap();
+    let payload = json!({"probabilities": {"happy": 0.9}});
+    let (status, _) = s
+        .call(
+            Method::POST,
+            &format!("/results/wav2vec2/{h}"),
+            Some(&payload.to_string()),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, joined) = s.get("/datasets/files?id=ravdess&results=wav2vec2").await;
+    assert_eq!(joined["files"][0]["result"], payload);
+    assert_eq!(joined["files"][1]["result"], Value::Null);
+    let (_, page) = s.get("/datasets/files?id=ravdess&offset=1&limit=1").await;
+    assert_eq!(page["files"].as_array().unwrap().len(), 1);
+    assert_eq!(page["files"][0]["relpath"], "Actor_01/b.wav");
+
+    let (status, summary) = s.get("/datasets/summary?id=ravdess").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(summary["total"], 3);
+    assert_eq!(summary["total_duration"], 1.75);
+    assert_eq!(summary["label_counts"], json!({"happy": 1, "sad": 1}));
+    assert_eq!(summary["meta_constants"], json!({"modality": "audio"}));
+    assert_eq!(summary["version"], files["version"]);
+
+    for path in [
+        "/datasets/files?id=nope",
+        "/datasets/summary?id=nope",
+        "/datasets/file?id=nope&relpath=a.wav",
+    ] {
+        let (status, body) = s.get(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(body["error"], "unknown_dataset", "{path}");
+    }
+    for path in [
+        "/datasets/files",
+        "/datasets/summary",
+        "/datasets/file?id=ravdess",
+    ] {
+        let (status, body) = s.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(body["error"], "missing_param", "{path}");
+    }
+    let (status, _) = s.get("/datasets/files?id=ravdess&limit=lots").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let body = r#"{"id":"ravdess"}"#;
+    let (status, _) = s
+        .call(Method::POST, "/datasets/reindex", Some(body), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, report) = s
+        .call(Method::POST, "/datasets/reindex", Some(body), Some(TOKEN))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (report["files"].clone(), report["probed"].clone()),
+        (json!(3), json!(3))
+    );
+    assert_eq!(report["version"], files["version"]);
+    let (status, body) = s
+        .call(
+            Method::POST,
+            "/datasets/reindex",
+            Some(r#"{"id":"nope"}"#),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (StatusCode::NOT_FOUND, json!("unknown_dataset"))
+    );
+    let (status, _) = s
+        .call(
+            Method::POST,
+            "/datasets/reindex",
+            Some("{not json"),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataset_files_stream_with_ranges_and_never_leave_the_root() {
+    let (s, root) = dataset_server().await;
+    let bytes = std::fs::read(root.join("Actor_01/a.wav")).unwrap();
+    let url = format!("{}/datasets/file?id=ravdess&relpath=Actor_01/a.wav", s.base);
+    let whole = s.client.get(&url).send().await.unwrap();
+    assert_eq!(whole.status(), StatusCode::OK);
+    let headers = whole.headers().clone();
+    assert_eq!(headers["content-type"], "audio/wav");
+    assert_eq!(headers["accept-ranges"], "bytes");
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    assert_eq!(whole.bytes().await.unwrap(), bytes);
+
+    let ranged = |range: &'static str| s.client.get(&url).header("range", range).send();
+    let part = ranged("bytes=10-109").await.unwrap();
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 10-109/{}", bytes.len()).as_str()
+    );
+    assert_eq!(part.bytes().await.unwrap(), bytes[10..110]);
+    let tail = ranged("bytes=-44").await.unwrap();
+    assert_eq!(tail.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(tail.bytes().await.unwrap(), bytes[bytes.len() - 44..]);
+    let past = ranged("bytes=999999-").await.unwrap();
+    assert_eq!(past.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        past.headers()["content-range"],
+        format!("bytes */{}", bytes.len()).as_str()
+    );
+
+    let cached = s
+        .client
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+    let stale = s
+        .client
+        .get(&url)
+        .header("range", "bytes=0-9")
+        .header("if-range", "\"other\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stale.status(),
+        StatusCode::OK,
+        "a stale If-Range gets the whole file"
+    );
+
+    let secret = std::fs::read(root.parent().unwrap().join("secret.wav")).unwrap();
+    let absolute = root
+        .parent()
+        .unwrap()
+        .join("secret.wav")
+        .display()
+        .to_string();
+    for relpath in [
+        "../secret.wav",
+        "Actor_01/../../secret.wav",
+        "leak.wav",
+        absolute.as_str(),
+        "Actor_01\\a.wav",
+    ] {
+        let response = s
+            .client
+            .get(format!("{}/datasets/file", s.base))
+            .query(&[("id", "ravdess"), ("relpath", relpath)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{relpath}");
+        let body = response.bytes().await.unwrap();
+        assert!(
+            !body.windows(secret.len()).any(|w| w == secret),
+            "{relpath} leaked"
+        );
+        let error: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(error["error"], "bad_relpath", "{relpath}");
+    }
+    for relpath in ["nope.wav", "notes.txt", "Actor_01"] {
+        let (status, _) = s
+            .get(&format!("/datasets/file?id=ravdess&relpath={relpath}"))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{relpath}");
+    }
 }
