@@ -201,7 +201,10 @@ mod tests {
     #[test]
     fn a_column_missing_from_one_row_is_not_constant() {
         let mut rows = [row(&[("a", "1"), ("b", "x")]), row(&[("a", "1")])];
-        assert_eq!(prune_constants(&mut rows.iter_mut().collect::<Vec<_>>()), row(&[("a", "1")]));
+        assert_eq!(
+            prune_constants(&mut rows.iter_mut().collect::<Vec<_>>()),
+            row(&[("a", "1")])
+        );
         assert_eq!(rows[0], row(&[("b", "x")]));
     }
 

@@ -70,7 +70,14 @@ mod tests {
     #[test]
     fn refuses_escapes_before_touching_the_disk() {
         let root = Path::new("/nonexistent-root");
-        for bad in ["", "../etc/passwd", "a/../../b", "/etc/passwd", "a\\b", "a\0b"] {
+        for bad in [
+            "",
+            "../etc/passwd",
+            "a/../../b",
+            "/etc/passwd",
+            "a\\b",
+            "a\0b",
+        ] {
             assert!(
                 matches!(resolve(root, bad), Err(PathError::Invalid { .. })),
                 "{bad:?} was not refused as invalid"
