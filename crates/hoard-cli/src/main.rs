@@ -1,5 +1,6 @@
 //! The `hoard` binary: parses flags and hands off to the library crates.
 
+mod datasets;
 mod serve;
 mod stats;
 
@@ -31,10 +32,44 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Dataset manifests: scan a folder, list configured datasets.
+    #[command(subcommand)]
+    Datasets(DatasetsCommand),
     /// Print the TTL presets (seed 003's CacheTTL) and check a duration such as 2h5m.
     Ttl {
         /// A duration to parse and print back in canonical form.
         duration: Option<String>,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum DatasetsCommand {
+    /// Build a folder's manifest (no cache involved) and print its summary, or the whole
+    /// manifest as JSON.
+    Scan {
+        /// The dataset's root folder.
+        dir: PathBuf,
+        /// Print `{root, version, summary, entries}` as JSON instead of the summary table.
+        #[arg(long)]
+        json: bool,
+        /// Also hash every audio file's bytes (BLAKE3) into `content_hash`.
+        #[arg(long)]
+        content_hash: bool,
+        /// The metadata column holding the label (default: emotion, else label).
+        #[arg(long, value_name = "COLUMN")]
+        label_column: Option<String>,
+    },
+    /// The configured datasets ([datasets.ID] in hoard.toml) with version and totals.
+    Ls {
+        /// Config file (default: $HOARD_CONFIG, else ./hoard.toml if present).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Ask this running server instead of opening the cache.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -73,6 +108,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Stats { server, json } => stats::run(&server, json),
+        Command::Datasets(DatasetsCommand::Scan {
+            dir,
+            json,
+            content_hash,
+            label_column,
+        }) => datasets::scan(datasets::ScanArgs {
+            dir,
+            json,
+            content_hash,
+            label_column,
+        }),
+        Command::Datasets(DatasetsCommand::Ls {
+            config,
+            server,
+            json,
+        }) => datasets::ls(config.as_deref(), server.as_deref(), json),
         Command::Ttl { duration: None } => {
             for (name, ttl) in hoard::ttl::PRESETS {
                 println!(

@@ -3,23 +3,26 @@
 use anyhow::Context;
 use serde_json::Value;
 
+/// GETs `url` from a hoard server and returns its JSON, or the server's error.
+pub async fn fetch(url: &str) -> anyhow::Result<Value> {
+    let response = reqwest::get(url)
+        .await
+        .with_context(|| format!("asking {url}"))?;
+    let status = response.status();
+    let body: Value = response
+        .json()
+        .await
+        .with_context(|| format!("reading {url}"))?;
+    anyhow::ensure!(status.is_success(), "{url} answered {status}: {body}");
+    Ok(body)
+}
+
 pub fn run(server: &str, json: bool) -> anyhow::Result<()> {
     let url = format!("{}/v1/stats", server.trim_end_matches('/'));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let body: Value = runtime.block_on(async {
-        let response = reqwest::get(&url)
-            .await
-            .with_context(|| format!("asking {url}"))?;
-        let status = response.status();
-        let body: Value = response
-            .json()
-            .await
-            .with_context(|| format!("reading {url}"))?;
-        anyhow::ensure!(status.is_success(), "{url} answered {status}: {body}");
-        anyhow::Ok(body)
-    })?;
+    let body = runtime.block_on(fetch(&url))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(());

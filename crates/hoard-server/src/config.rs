@@ -500,6 +500,9 @@ mod example_file {
         assert_eq!(example.server.addr, defaults.server.addr);
         assert_eq!(example.server.max_body, defaults.server.max_body);
         assert_eq!(example.server.max_batch, defaults.server.max_batch);
+        let datasets = example.datasets().unwrap();
+        assert_eq!(datasets.len(), 1);
+        assert_eq!(datasets[0].options, hoard_datasets::BuildOptions::default());
         let text = std::fs::read_to_string(&path).unwrap();
         for key in [
             "data_dir",
@@ -512,6 +515,9 @@ mod example_file {
             "max_body",
             "max_batch",
             "admin_token",
+            "path",
+            "label_column",
+            "content_hash",
         ] {
             assert!(
                 text.contains(&format!("\n{key} = ")),

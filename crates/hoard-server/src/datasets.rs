@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use hoard_datasets::{DatasetError, PathError};
+use hoard_datasets::{DatasetError, FileEntry, PathError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -82,7 +82,7 @@ pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, A
 pub(crate) async fn files(
     State(state): State<AppState>,
     Params(params): Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = param(&params, "id")?;
     let offset = number(&params, "offset")?.unwrap_or(0);
     let limit = number(&params, "limit")?.unwrap_or(usize::MAX);
@@ -91,32 +91,50 @@ pub(crate) async fn files(
         hoard::key::validate_key(model)?;
     }
     let manifest = state.datasets.manifest(id).await?;
-    let page = manifest.entries.iter().skip(offset).take(limit);
-    let mut files: Vec<Value> = page
-        .clone()
-        .map(|entry| serde_json::to_value(entry).unwrap_or(Value::Null))
-        .collect();
+    let page: Vec<&FileEntry> = manifest.entries.iter().skip(offset).take(limit).collect();
+    let mut results: Vec<Option<Value>> = Vec::new();
     if let Some(model) = model {
         // One mget per thousand entries: results live under `result:{model}:{h}`.
-        let keys: Vec<String> = page.map(|e| format!("{model}:{}", e.h)).collect();
-        let mut at = 0;
+        let keys: Vec<String> = page.iter().map(|e| format!("{model}:{}", e.h)).collect();
         for chunk in keys.chunks(1000) {
-            let found = state.cache.mget::<Value>(RESULTS, chunk).await?;
-            for result in found {
-                if let Some(Value::Object(file)) = files.get_mut(at) {
-                    file.insert("result".into(), result.unwrap_or(Value::Null));
-                }
-                at += 1;
-            }
+            results.extend(state.cache.mget::<Value>(RESULTS, chunk).await?);
         }
     }
-    Ok(Json(json!({
-        "id": id,
-        "version": manifest.version,
-        "total": manifest.entries.len(),
-        "offset": offset,
-        "files": files,
-    })))
+    let files: Vec<FileWithResult<'_>> = page
+        .into_iter()
+        .enumerate()
+        .map(|(i, entry)| FileWithResult {
+            entry,
+            // `null` for a file without a cached result; absent when no model was asked.
+            result: model.map(|_| results.get(i).cloned().flatten().unwrap_or(Value::Null)),
+        })
+        .collect();
+    Ok(Json(FilesPage {
+        id,
+        version: &manifest.version,
+        total: manifest.entries.len(),
+        offset,
+        files,
+    })
+    .into_response())
+}
+
+/// The body of `/datasets/files`; typed so that entries keep seed 000's field order.
+#[derive(serde::Serialize)]
+struct FilesPage<'a> {
+    id: &'a str,
+    version: &'a str,
+    total: usize,
+    offset: usize,
+    files: Vec<FileWithResult<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct FileWithResult<'a> {
+    #[serde(flatten)]
+    entry: &'a FileEntry,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<Value>,
 }
 
 #[utoipa::path(get, path = "/datasets/summary", tag = "datasets", params(("id" = String, Query)),
@@ -124,15 +142,23 @@ pub(crate) async fn files(
 pub(crate) async fn summary(
     State(state): State<AppState>,
     Params(params): Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = param(&params, "id")?;
     let manifest = state.datasets.manifest(id).await?;
-    let mut body = serde_json::to_value(&manifest.summary).unwrap_or_else(|_| json!({}));
-    if let Value::Object(fields) = &mut body {
-        fields.insert("id".into(), json!(id));
-        fields.insert("version".into(), json!(manifest.version));
-    }
-    Ok(Json(body))
+    Ok(Json(SummaryBody {
+        id,
+        version: &manifest.version,
+        summary: &manifest.summary,
+    })
+    .into_response())
+}
+
+#[derive(serde::Serialize)]
+struct SummaryBody<'a> {
+    id: &'a str,
+    version: &'a str,
+    #[serde(flatten)]
+    summary: &'a hoard_datasets::Summary,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -1,0 +1,261 @@
+//! `hoard datasets scan DIR` and `hoard datasets ls`.
+
+use anyhow::Context;
+use hoard_datasets::{BuildOptions, Manifest};
+use serde_json::Value;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Options of `hoard datasets scan`.
+pub struct ScanArgs {
+    pub dir: PathBuf,
+    pub json: bool,
+    pub content_hash: bool,
+    pub label_column: Option<String>,
+}
+
+/// Scans a folder without any cache and prints its summary (or the manifest as JSON).
+pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
+    let listing = hoard_datasets::scan::walk(&args.dir)
+        .with_context(|| format!("cannot scan {}", args.dir.display()))?;
+    let options = BuildOptions {
+        label_column: args.label_column,
+        content_hash: args.content_hash,
+    };
+    let progress = Progress::new("probing");
+    let (manifest, report) = hoard_datasets::build(&listing, None, &options, &|done, total| {
+        progress.update(done, total)
+    });
+    progress.finish();
+    if args.json {
+        // A typed body keeps seed 000's field order (a `json!` map would sort the keys).
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            root: &'a Path,
+            version: &'a str,
+            summary: &'a hoard_datasets::Summary,
+            entries: &'a [hoard_datasets::FileEntry],
+        }
+        let out = Out {
+            root: &listing.root,
+            version: &manifest.version,
+            summary: &manifest.summary,
+            entries: &manifest.entries,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    print!("{}", summary_table(&listing.root, &manifest));
+    eprintln!(
+        "probed {} files in {:.0} ms",
+        report.probed,
+        report.elapsed.as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
+fn summary_table(root: &Path, manifest: &Manifest) -> String {
+    let s = &manifest.summary;
+    let mut out = String::new();
+    let mut row = |name: &str, value: String| out.push_str(&format!("{name:<16}{value}\n"));
+    row("root", root.display().to_string());
+    row("version", manifest.version.clone());
+    row(
+        "files",
+        format!(
+            "{} ({}, {})",
+            s.total,
+            human_bytes(s.total_bytes),
+            human_seconds(s.total_duration)
+        ),
+    );
+    row("unreadable", s.errors.to_string());
+    let labels: Vec<String> = s
+        .label_counts
+        .iter()
+        .map(|(label, n)| format!("{label} {n}"))
+        .collect();
+    row(
+        "labels",
+        if labels.is_empty() {
+            "-".into()
+        } else {
+            labels.join(", ")
+        },
+    );
+    let constants: Vec<String> = s
+        .meta_constants
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    row(
+        "meta_constants",
+        if constants.is_empty() {
+            "-".into()
+        } else {
+            constants.join(", ")
+        },
+    );
+    row("unmatched rows", s.unmatched_rows.to_string());
+    for error in s.metadata_errors.iter().take(10) {
+        row(
+            "metadata error",
+            format!("{}:{}: {}", error.file, error.line, error.message),
+        );
+    }
+    for entry in manifest
+        .entries
+        .iter()
+        .filter(|e| e.error.is_some())
+        .take(10)
+    {
+        row(
+            "file error",
+            format!(
+                "{}: {}",
+                entry.relpath,
+                entry.error.as_deref().unwrap_or("")
+            ),
+        );
+    }
+    for skipped in s.skipped.iter().take(10) {
+        row(
+            "skipped",
+            format!("{}: {}", skipped.relpath, skipped.reason),
+        );
+    }
+    out
+}
+
+/// Lists configured datasets: from a running server, or by opening the configured cache.
+pub fn ls(config: Option<&Path>, server: Option<&str>, json_out: bool) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let datasets: Value = match server {
+        Some(server) => runtime.block_on(crate::stats::fetch(&format!(
+            "{}/datasets",
+            server.trim_end_matches('/')
+        )))?["datasets"]
+            .clone(),
+        None => {
+            let env = |name: &str| std::env::var(name).ok();
+            let config = hoard_server::Config::load(config, &env, &Default::default())?;
+            let cache = config.open_cache().with_context(|| {
+                format!(
+                    "opening the cache in {} (if `hoard serve` is running, ask it: --server URL)",
+                    config.cache.data_dir.display()
+                )
+            })?;
+            let datasets = config.open_datasets(cache.clone())?;
+            runtime.block_on(async {
+                let list = datasets.list().await?;
+                cache.flush().await?;
+                anyhow::Ok(serde_json::to_value(list)?)
+            })?
+        }
+    };
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&datasets)?);
+        return Ok(());
+    }
+    let rows = datasets.as_array().cloned().unwrap_or_default();
+    if rows.is_empty() {
+        println!("no datasets configured: add [datasets.ID] with path = \"...\" to hoard.toml");
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:>9} {:>10} {:>12} {:>7}  {:<16} path",
+        "id", "files", "size", "duration", "errors", "version"
+    );
+    for d in rows {
+        println!(
+            "{:<20} {:>9} {:>10} {:>12} {:>7}  {:<16} {}",
+            d["id"].as_str().unwrap_or("?"),
+            d["total"],
+            human_bytes(d["total_bytes"].as_u64().unwrap_or(0)),
+            human_seconds(d["total_duration"].as_f64().unwrap_or(0.0)),
+            d["errors"],
+            d["version"].as_str().unwrap_or("").get(..16).unwrap_or(""),
+            d["path"].as_str().unwrap_or(""),
+        );
+    }
+    Ok(())
+}
+
+/// A progress bar on a terminal, a line per tenth otherwise (CI logs stay short).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    what: &'static str,
+    last_tenth: AtomicUsize,
+}
+
+impl Progress {
+    fn new(what: &'static str) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {pos}/{len} files ({per_sec}, {eta} left)",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_message(what);
+            bar
+        });
+        Progress {
+            bar,
+            what,
+            last_tenth: AtomicUsize::new(0),
+        }
+    }
+
+    fn update(&self, done: usize, total: usize) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }
+            // Small scans finish before anyone reads a progress line.
+            None if total < 1000 => {}
+            None => {
+                let tenth = done * 10 / total.max(1);
+                if tenth > self.last_tenth.fetch_max(tenth, Ordering::Relaxed) {
+                    eprintln!("{} {done}/{total} files", self.what);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn human_seconds(seconds: f64) -> String {
+    let whole = seconds as u64;
+    match whole {
+        0..=59 => format!("{seconds:.1}s"),
+        60..=3599 => format!("{}m{:02}s", whole / 60, whole % 60),
+        _ => format!("{}h{:02}m", whole / 3600, whole % 3600 / 60),
+    }
+}
