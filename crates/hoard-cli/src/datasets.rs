@@ -1,11 +1,10 @@
 //! `hoard datasets scan DIR` and `hoard datasets ls`.
 
+use crate::output::{human_bytes, human_seconds, Progress};
 use anyhow::Context;
 use hoard_datasets::{BuildOptions, Manifest};
 use serde_json::Value;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Options of `hoard datasets scan`.
 pub struct ScanArgs {
@@ -23,9 +22,9 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
         label_column: args.label_column,
         content_hash: args.content_hash,
     };
-    let progress = Progress::new("probing");
+    let progress = Progress::new("probing", "files");
     let (manifest, report) = hoard_datasets::build(&listing, None, &options, &|done, total| {
-        progress.update(done, total)
+        progress.update(done as u64, total as u64)
     });
     progress.finish();
     if args.json {
@@ -182,80 +181,4 @@ pub fn ls(config: Option<&Path>, server: Option<&str>, json_out: bool) -> anyhow
         );
     }
     Ok(())
-}
-
-/// A progress bar on a terminal, a line per tenth otherwise (CI logs stay short).
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    what: &'static str,
-    last_tenth: AtomicUsize,
-}
-
-impl Progress {
-    fn new(what: &'static str) -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg} [{bar:40}] {pos}/{len} files ({per_sec}, {eta} left)",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            bar.set_message(what);
-            bar
-        });
-        Progress {
-            bar,
-            what,
-            last_tenth: AtomicUsize::new(0),
-        }
-    }
-
-    fn update(&self, done: usize, total: usize) {
-        match &self.bar {
-            Some(bar) => {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            }
-            // Small scans finish before anyone reads a progress line.
-            None if total < 1000 => {}
-            None => {
-                let tenth = done * 10 / total.max(1);
-                if tenth > self.last_tenth.fetch_max(tenth, Ordering::Relaxed) {
-                    eprintln!("{} {done}/{total} files", self.what);
-                }
-            }
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-fn human_seconds(seconds: f64) -> String {
-    let whole = seconds as u64;
-    match whole {
-        0..=59 => format!("{seconds:.1}s"),
-        60..=3599 => format!("{}m{:02}s", whole / 60, whole % 60),
-        _ => format!("{}h{:02}m", whole / 3600, whole % 3600 / 60),
-    }
 }

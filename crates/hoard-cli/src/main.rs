@@ -1,6 +1,8 @@
 //! The `hoard` binary: parses flags and hands off to the library crates.
 
 mod datasets;
+mod models;
+mod output;
 mod serve;
 mod stats;
 
@@ -35,6 +37,15 @@ enum Command {
     /// Dataset manifests: scan a folder, list configured datasets.
     #[command(subcommand)]
     Datasets(DatasetsCommand),
+    /// Model-weight caches: one config for where they live, what is cached, reclaiming
+    /// space (dir, env, exec, init, ls, size, rm, prune, clear, dedup, doctor, warm, touch).
+    Models {
+        /// Config file (default: $HOARD_CONFIG, else ./hoard.toml if present).
+        #[arg(long, value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: models::ModelsCommand,
+    },
     /// Print the TTL presets (seed 003's CacheTTL) and check a duration such as 2h5m.
     Ttl {
         /// A duration to parse and print back in canonical form.
@@ -119,6 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             content_hash,
             label_column,
         }),
+        Command::Models { config, command } => models::run(config.as_deref(), command),
         Command::Datasets(DatasetsCommand::Ls {
             config,
             server,

@@ -203,6 +203,10 @@ impl Config {
             server.max_batch = v.parse().unwrap_or(0)
         });
         set("HOARD_ADMIN_TOKEN", &mut |v| server.admin_token = v);
+        let models = &mut self.models;
+        set("HOARD_MODELS_ROOT", &mut |v| {
+            models.insert("root".into(), toml::Value::String(v));
+        });
     }
 
     fn apply_overrides(&mut self, flags: &Overrides) {
@@ -241,6 +245,7 @@ impl Config {
         }
         self.addr()?;
         self.datasets()?;
+        self.models()?;
         parse_size(&self.server.max_body).map_err(|r| refuse(o, "server.max_body", r))?;
         if self.server.max_batch == 0 {
             return Err(refuse(
@@ -282,6 +287,13 @@ impl Config {
             });
         }
         Ok(out)
+    }
+
+    /// The `[models]` section, checked (`$HOARD_MODELS_ROOT` overrides `root`).
+    pub fn models(&self) -> Result<hoard_models::ModelsConfig, ConfigError> {
+        toml::Value::Table(self.models.clone())
+            .try_into()
+            .map_err(|e: toml::de::Error| refuse(&self.source, "models", e.message().to_owned()))
     }
 
     /// The configured datasets over `cache`.
@@ -432,6 +444,11 @@ mod tests {
             ),
             ("[datasets.x]\n", "datasets.x", "missing field `path`"),
             (
+                "[models]\nrot = \".cache\"\n",
+                "models",
+                "unknown field `rot`",
+            ),
+            (
                 "[datasets.\"a b\"]\npath = \"data\"\n",
                 "datasets.a b",
                 "only letters",
@@ -500,6 +517,9 @@ mod example_file {
         assert_eq!(example.server.addr, defaults.server.addr);
         assert_eq!(example.server.max_body, defaults.server.max_body);
         assert_eq!(example.server.max_batch, defaults.server.max_batch);
+        let models = example.models().unwrap();
+        assert_eq!(models.root.as_deref(), Some(Path::new(".cache")));
+        assert!(models.app_caches.is_empty() && models.warm.is_empty());
         let datasets = example.datasets().unwrap();
         assert_eq!(datasets.len(), 1);
         assert_eq!(datasets[0].options, hoard_datasets::BuildOptions::default());
@@ -518,6 +538,8 @@ mod example_file {
             "path",
             "label_column",
             "content_hash",
+            "root",
+            "legacy",
         ] {
             assert!(
                 text.contains(&format!("\n{key} = ")),

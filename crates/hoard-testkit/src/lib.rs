@@ -5,6 +5,7 @@
 //! test that holds it panics.
 
 mod redis;
+pub mod stores;
 
 pub use redis::{redis_available, RedisCluster, RedisServer};
 

@@ -1,0 +1,90 @@
+//! What the CLI prints: sizes, durations, progress.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A progress bar on a terminal, a line per tenth otherwise (CI logs stay short).
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    what: &'static str,
+    last_tenth: AtomicU64,
+    unit: &'static str,
+    quiet_below: u64,
+}
+
+impl Progress {
+    pub fn new(what: &'static str, unit: &'static str) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(&format!(
+                    "{{msg}} [{{bar:40}}] {{pos}}/{{len}} {unit} ({{per_sec}}, {{eta}} left)"
+                ))
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_message(what);
+            bar
+        });
+        Progress {
+            bar,
+            what,
+            last_tenth: AtomicU64::new(0),
+            unit,
+            quiet_below: 1000,
+        }
+    }
+
+    /// Without a terminal, print nothing for totals below `total` (default 1000).
+    pub fn quiet_below(mut self, total: u64) -> Progress {
+        self.quiet_below = total;
+        self
+    }
+
+    pub fn update(&self, done: u64, total: u64) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(total);
+                bar.set_position(done);
+            }
+            // Small jobs finish before anyone reads a progress line.
+            None if total < self.quiet_below => {}
+            None => {
+                let tenth = done * 10 / total.max(1);
+                if tenth > self.last_tenth.fetch_max(tenth, Ordering::Relaxed) {
+                    eprintln!("{} {done}/{total} {}", self.what, self.unit);
+                }
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+pub fn human_seconds(seconds: f64) -> String {
+    let whole = seconds as u64;
+    match whole {
+        0..=59 => format!("{seconds:.1}s"),
+        60..=3599 => format!("{}m{:02}s", whole / 60, whole % 60),
+        _ => format!("{}h{:02}m", whole / 3600, whole % 3600 / 60),
+    }
+}
