@@ -192,7 +192,9 @@ pub fn build(
 
     let mut tables = Tables::load(&listing.root, &listing.files);
     for entry in &mut entries {
-        let row = tables.join(&entry.relpath, &entry.filename).unwrap_or_default();
+        let row = tables
+            .join(&entry.relpath, &entry.filename)
+            .unwrap_or_default();
         entry.label = options.label_of(&row);
         entry.meta = row;
     }
@@ -272,7 +274,12 @@ pub fn hash_file(path: &std::path::Path) -> std::io::Result<String> {
     Ok(hex(hasher.finalize().as_bytes()))
 }
 
-fn summarize(entries: &[FileEntry], constants: Row, tables: &Tables, skipped: &[Skipped]) -> Summary {
+fn summarize(
+    entries: &[FileEntry],
+    constants: Row,
+    tables: &Tables,
+    skipped: &[Skipped],
+) -> Summary {
     let mut summary = Summary {
         total: entries.len(),
         meta_constants: constants,

@@ -270,8 +270,7 @@ fn probe_with_symphonia(path: &Path, format: Format) -> Result<AudioInfo, String
             }
             if let Some(declared) = declared {
                 // A Xing/Info header names the frame count: fewer frames means a cut file.
-                if counted + params.max_frames_per_packet.unwrap_or(1152) < declared
-                {
+                if counted + params.max_frames_per_packet.unwrap_or(1152) < declared {
                     return Err(format!(
                         "truncated: the header declares {:.3} s, the frames hold {:.3} s",
                         seconds(declared),
@@ -299,7 +298,14 @@ mod tests {
     use super::*;
     use std::io::Cursor;
 
-    fn wav_bytes(tag: u16, channels: u16, rate: u32, block: u16, data: u32, body: usize) -> Vec<u8> {
+    fn wav_bytes(
+        tag: u16,
+        channels: u16,
+        rate: u32,
+        block: u16,
+        data: u32,
+        body: usize,
+    ) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(b"RIFF");
         out.extend_from_slice(&data.wrapping_add(36).to_le_bytes());
