@@ -1,7 +1,7 @@
 //! `hoard models dedup`: the same bytes stored more than once across stores and other
 //! locations (two Hugging Face repos sharing a file, a torch checkpoint that is also a hub
 //! blob, an app cache holding a copy), found while reading as little as possible, and
-//! optionally turned into hard links.
+//! optionally, where they are content-addressed store blobs, turned into hard links.
 //!
 //! [`find`] works from cheap to expensive:
 //! 1. candidates are the content files of the inventory (blobs, checkpoints, layers, app
@@ -16,6 +16,15 @@
 //!
 //! [`link`] trusts none of that: right before replacing a copy it hashes both files again,
 //! and it only touches files strictly inside the configured roots.
+//!
+//! [`link`] also only links content-addressed store blobs (Hugging Face hub
+//! `blobs/HEX`, Ollama `blobs/sha256-HEX`), judged by the path. Hard links share their
+//! bytes: a program that rewrites a linked file in place (`torch.save` opens with `wb` and
+//! truncates, app caches rewrite their files) would change every linked copy, hub blobs
+//! included, silently corrupting them. Store blobs are never rewritten in place: the hub
+//! libraries and Ollama write a new file and rename it over the name. Every other duplicate
+//! (torch checkpoints, app cache files, files of the extra dirs) stays a copy; [`find`]
+//! still reports it.
 
 use crate::layout::Layout;
 use crate::scan::Inventory;
@@ -56,12 +65,15 @@ pub struct Group {
     /// names decided, else `blake3:HEX` of the content.
     pub hash: String,
     /// One path per inode. The first is the one to keep: a file inside the configured
-    /// stores if there is one, then the oldest (mtime), then the first by path.
+    /// stores if there is one, then the oldest (mtime), then the first by path. [`link`]
+    /// keeps the first content-addressed blob inside the roots instead, and only links
+    /// blobs to it.
     pub files: Vec<PathBuf>,
 }
 
 impl Group {
-    /// Bytes freed if every copy but the first became a link to it.
+    /// Bytes freed if every copy but the first became a link to it. [`link`] frees only
+    /// the part held by content-addressed blobs inside the roots.
     pub fn reclaimable(&self) -> u64 {
         let copies = u64::try_from(self.files.len().saturating_sub(1)).unwrap_or(u64::MAX);
         self.size.saturating_mul(copies)
@@ -82,7 +94,7 @@ pub struct Report {
 }
 
 impl Report {
-    /// Bytes freed if every group were linked.
+    /// Bytes freed if every copy of every group became a link ([`Group::reclaimable`]).
     pub fn reclaimable(&self) -> u64 {
         self.groups.iter().map(Group::reclaimable).sum()
     }
@@ -95,7 +107,8 @@ pub struct LinkOutcome {
     pub linked: usize,
     /// Bytes freed (a copy that had other hard links of its own frees nothing).
     pub freed: u64,
-    /// Files of the groups left as they were, and why.
+    /// Files of the groups left as they were, and why (among them every file that is not a
+    /// content-addressed blob).
     pub skipped: Vec<(PathBuf, String)>,
 }
 
@@ -520,8 +533,13 @@ struct Target {
 ///
 /// - the copy and the kept file are regular files (a symlink is never replaced or
 ///   followed) strictly inside one of `layout.roots()`, judged by the canonical parent
-///   folder as `plan` does; files elsewhere (extra dirs) are reported, never touched, and
-///   if the first file of a group is outside, the first one inside is kept instead;
+///   folder as `plan` does; files elsewhere (extra dirs) are reported, never touched;
+/// - both are content-addressed store blobs, judged by the path (canonical parent folder
+///   and file name): a file named by 64 or 40 hex digits (a Hugging Face hub blob) or
+///   `sha256-` and 64 hex digits (an Ollama layer) in a folder named `blobs`. Any other
+///   file (torch checkpoints, app cache files) is reported and left as a copy, see below;
+/// - the file kept is the first of the group that is such a blob inside the roots (files
+///   before it are reported, not linked);
 /// - both are on the same filesystem;
 /// - both are hashed with BLAKE3 right before linking and must be equal (a group found by
 ///   name hashes was never read), and neither changed while being hashed.
@@ -531,8 +549,12 @@ struct Target {
 /// or the new link, never a missing file. Nothing of the copy (mode, times) is preserved:
 /// the bytes are the same and the link shares the kept file's inode.
 ///
-/// A linked file shares its bytes: a program that rewrites one of them in place (rather
-/// than writing a new file and renaming, as the hub libraries do) changes all of them.
+/// Why only blobs: a linked file shares its bytes, so a program that rewrites one of them in
+/// place changes all of them. `torch.save` opens its file with `wb` (truncating it) and
+/// app caches rewrite their files; linked to a hub blob, such a file would silently corrupt
+/// the blob and every other copy. Store blobs are content-addressed: the hub libraries and
+/// Ollama write a new file and rename it over the name, which gives that name a new inode
+/// and leaves the other links alone. Nothing else is known to behave so.
 pub fn link(report: &Report, layout: &Layout) -> LinkOutcome {
     let roots: Vec<PathBuf> = layout
         .roots()
@@ -573,6 +595,40 @@ fn link_group(group: &Group, roots: &[PathBuf]) -> LinkOutcome {
         }
     }
     outcome
+}
+
+/// Why a file that is not a content-addressed blob is left as a copy.
+const NOT_A_BLOB: &str = "not a content-addressed blob: a program may rewrite it in place, \
+     which would change every linked copy; left as a copy";
+
+/// Whether `path` names a content-addressed store blob: a Hugging Face hub blob
+/// (`blobs/` + 64 or 40 hex digits) or an Ollama layer (`blobs/sha256-` + 64 hex digits).
+/// Such files are written to a new name and renamed, never rewritten in place.
+fn content_addressed(path: &Path) -> bool {
+    let in_blobs = path
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|folder| folder == "blobs");
+    let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+        return false;
+    };
+    let hex = match name.strip_prefix("sha256-") {
+        Some(hex) => (hex.len() == 64).then_some(hex),
+        None => matches!(name.len(), 64 | 40).then_some(name),
+    };
+    in_blobs && hex.is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// `path` as canonical parent + file name if it is a content-addressed blob strictly inside
+/// one of `roots`: the only files [`link`] may keep or replace.
+fn linkable(path: &Path, roots: &[PathBuf]) -> Result<PathBuf, String> {
+    let real = inside(path, roots)?;
+    // Judged where the file really is: a `blobs` name reached through a symlinked folder
+    // says nothing about the folder the file is in.
+    if !content_addressed(&real) {
+        return Err(NOT_A_BLOB.into());
+    }
+    Ok(real)
 }
 
 /// `path` as canonical parent + file name if strictly inside one of `roots` (canonical).
@@ -628,7 +684,7 @@ fn hash_unchanged(path: &Path, before: Fingerprint) -> Result<blake3::Hash, Stri
 }
 
 fn verify_target(path: &Path, size: u64, roots: &[PathBuf]) -> Result<Target, String> {
-    let real = inside(path, roots)?;
+    let real = linkable(path, roots)?;
     let print = fingerprint(&regular(&real, size)?)?;
     let hash = hash_unchanged(&real, print)?;
     Ok(Target {
@@ -647,7 +703,7 @@ enum Replaced {
 static TEMPORARY: AtomicU64 = AtomicU64::new(0);
 
 fn replace(path: &Path, target: &Target, size: u64, roots: &[PathBuf]) -> Result<Replaced, String> {
-    let real = inside(path, roots)?;
+    let real = linkable(path, roots)?;
     let metadata = regular(&real, size)?;
     let id = file_id(&metadata).ok_or("hard links are only made on Unix filesystems")?;
     let print = fingerprint(&metadata)?;
@@ -696,4 +752,41 @@ fn replace(path: &Path, target: &Target, size: u64, roots: &[PathBuf]) -> Result
     // A copy with other links of its own keeps its bytes on disk through them.
     let freed = if id.nlink == 1 { size } else { 0 };
     Ok(Replaced::Linked { freed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_store_blob_names_are_content_addressed() {
+        let sha256 = "a".repeat(64);
+        let gitsha1 = "0123456789abcdef0123456789abcdef01234567";
+        for yes in [
+            format!("/hub/models--org--a/blobs/{sha256}"),
+            format!("/hub/models--org--a/blobs/{gitsha1}"),
+            format!("/ollama/blobs/sha256-{sha256}"),
+            format!("/ollama/blobs/sha256-{}", "ABCDEF0123".repeat(6) + "abcd"),
+        ] {
+            assert!(content_addressed(Path::new(&yes)), "{yes}");
+        }
+        for no in [
+            // Not in a `blobs` folder.
+            format!("/torch/hub/checkpoints/{sha256}"),
+            format!("/hub/models--org--a/blobs/x/{sha256}"),
+            format!("/app/blobs-old/{sha256}"),
+            sha256.clone(),
+            // Not a hash name.
+            "/hub/models--org--a/blobs/model.bin".to_owned(),
+            "/torch/hub/checkpoints/x.pt".to_owned(),
+            format!("/hub/models--org--a/blobs/{sha256}.incomplete"),
+            format!("/hub/models--org--a/blobs/{}", &sha256[..63]),
+            format!("/hub/models--org--a/blobs/{}g", &sha256[..63]),
+            format!("/ollama/blobs/sha256-{gitsha1}"),
+            format!("/ollama/blobs/sha256:{sha256}"),
+            format!("/ollama/blobs/sha256-{sha256}-partial"),
+        ] {
+            assert!(!content_addressed(Path::new(&no)), "{no}");
+        }
+    }
 }

@@ -312,26 +312,41 @@ fn min_size_and_extra_dirs_choose_the_candidates() {
     assert_eq!(report.hashed_files, 5 + 3);
 }
 
+/// The reason `link` gives for a file it leaves as a copy because it is not a store blob.
+const NOT_A_BLOB: &str = "not a content-addressed blob: a program may rewrite it in place";
+
 #[test]
-fn link_shares_inodes_frees_what_was_reported_and_leaves_outside_alone() {
+fn link_shares_blob_inodes_only_and_leaves_other_copies_and_outside_alone() {
     let f = fixture();
     let report = f.find();
-    let outside_before = fs::symlink_metadata(&f.w_outside).unwrap();
+    // W: two hub blobs, a torch checkpoint, an app cache file (in that order), then the
+    // copy outside the roots. V: an Ollama layer and two hub blobs.
+    let (w_blobs, w_others) = f.w_files.split_at(2);
+    let before = |path: &PathBuf| (path.clone(), fs::symlink_metadata(path).unwrap());
+    let others_before: Vec<(PathBuf, fs::Metadata)> =
+        w_others.iter().chain([&f.w_outside]).map(before).collect();
     let d_before: Vec<(u64, u64)> = f.d_files.iter().map(|p| inode(p)).collect();
 
     let outcome = dedup::link(&report, &f.layout);
-    assert_eq!(outcome.linked, 3 + 2);
-    // Everything reported except the copy outside the roots.
-    assert_eq!(outcome.freed, report.reclaimable() - f.w.len() as u64);
-    assert_eq!(outcome.skipped.len(), 1, "{:?}", outcome.skipped);
-    assert_eq!(outcome.skipped[0].0, f.w_outside);
+    // One W hub blob, two V copies (a hub blob each linked to the Ollama layer).
+    assert_eq!(outcome.linked, 1 + 2);
+    assert_eq!(outcome.freed, f.w.len() as u64 + 2 * f.v.len() as u64);
+    assert!(outcome.freed < report.reclaimable());
+    // The checkpoint and the app cache file are left as copies because a program may
+    // rewrite them in place; the outside copy because it is outside.
+    let skipped: Vec<&PathBuf> = outcome.skipped.iter().map(|(path, _)| path).collect();
+    assert_eq!(skipped, vec![&w_others[0], &w_others[1], &f.w_outside]);
+    for (_, reason) in &outcome.skipped[..2] {
+        assert!(reason.contains(NOT_A_BLOB), "{reason}");
+    }
     assert!(
-        outcome.skipped[0].1.contains("outside"),
+        outcome.skipped[2].1.contains("outside"),
         "{}",
-        outcome.skipped[0].1
+        outcome.skipped[2].1
     );
 
-    for (files, content) in [(&f.w_files, &f.w), (&f.v_files, &f.v)] {
+    // Store blobs share one inode, bytes unchanged.
+    for (files, content) in [(w_blobs, &f.w), (&f.v_files[..], &f.v)] {
         let kept = inode(&files[0]);
         for file in files {
             assert_eq!(inode(file), kept, "{} not linked", file.display());
@@ -342,8 +357,17 @@ fn link_shares_inodes_frees_what_was_reported_and_leaves_outside_alone() {
             files.len() as u64
         );
     }
+    // Checkpoint, app cache file and outside copy: same inode, no other link, same mtime,
+    // same bytes.
+    for (path, was) in &others_before {
+        let now = fs::symlink_metadata(path).unwrap();
+        assert_eq!((now.dev(), now.ino()), (was.dev(), was.ino()), "{path:?}");
+        assert_eq!(now.nlink(), 1, "{path:?}");
+        assert_eq!(now.modified().unwrap(), was.modified().unwrap(), "{path:?}");
+        assert_eq!(fs::read(path).unwrap(), f.w, "{path:?}");
+    }
     // Snapshot symlinks are untouched and still resolve to the (now shared) blobs.
-    for blob in f.w_files[..2].iter().chain(&f.v_files[1..]) {
+    for blob in w_blobs.iter().chain(&f.v_files[1..]) {
         let link = snapshot_link(blob);
         assert!(fs::symlink_metadata(&link)
             .unwrap()
@@ -355,15 +379,6 @@ fn link_shares_inodes_frees_what_was_reported_and_leaves_outside_alone() {
         );
         assert_eq!(inode(&fs::canonicalize(&link).unwrap()), inode(blob));
     }
-    // Outside the roots: same inode, same bytes, same mtime.
-    let outside_after = fs::symlink_metadata(&f.w_outside).unwrap();
-    assert_eq!(outside_after.ino(), outside_before.ino());
-    assert_eq!(outside_after.nlink(), 1);
-    assert_eq!(
-        outside_after.modified().unwrap(),
-        outside_before.modified().unwrap()
-    );
-    assert_eq!(fs::read(&f.w_outside).unwrap(), f.w);
     // Decoys untouched.
     let d_after: Vec<(u64, u64)> = f.d_files.iter().map(|p| inode(p)).collect();
     assert_eq!(d_after, d_before);
@@ -386,19 +401,39 @@ fn link_shares_inodes_frees_what_was_reported_and_leaves_outside_alone() {
         }
     }
 
-    // Afterwards only the outside copy remains a duplicate, and linking again is a no-op.
+    // What the reviewer feared: torch.save rewrites its checkpoint in place ('wb'
+    // truncates). Not linked, it changes nothing but itself.
+    let rewritten = bytes(99, f.w.len());
+    fs::write(&w_others[0], &rewritten).unwrap();
+    for blob in w_blobs {
+        assert_eq!(fs::read(blob).unwrap(), f.w, "{} changed", blob.display());
+    }
+    // Put back as planted (bytes and age) for what follows.
+    fs::write(&w_others[0], &f.w).unwrap();
+    age(&w_others[0], 3 * DAY);
+
+    // Afterwards the linked hub blobs count once; the checkpoint, the app cache file and the
+    // outside copy remain duplicates of them. Linking again is a no-op.
     let again = f.find();
     assert_eq!(again.groups.len(), 1);
     assert_eq!(
         again.groups[0].files,
-        vec![f.w_files[0].clone(), f.w_outside.clone()]
+        vec![
+            f.w_files[0].clone(),
+            w_others[0].clone(),
+            w_others[1].clone(),
+            f.w_outside.clone(),
+        ]
     );
     let outcome = dedup::link(&again, &f.layout);
     assert_eq!((outcome.linked, outcome.freed), (0, 0));
-    assert_eq!(outcome.skipped.len(), 1);
+    assert_eq!(outcome.skipped.len(), 3, "{:?}", outcome.skipped);
     // The report linked before is stale now; using it again changes nothing either.
     let stale = dedup::link(&report, &f.layout);
     assert_eq!((stale.linked, stale.freed), (0, 0));
+    for (path, was) in &others_before {
+        assert_eq!(inode(path), (was.dev(), was.ino()), "{path:?}");
+    }
 }
 
 #[test]
@@ -437,7 +472,7 @@ fn link_reverifies_names_it_trusted_when_finding() {
 }
 
 #[test]
-fn link_keeps_the_first_file_inside_the_roots_and_never_replaces_symlinks() {
+fn link_keeps_the_first_blob_inside_the_roots_and_never_replaces_symlinks() {
     let dir = hoard_testkit::temp_dir();
     let base = dir.path();
     let config = ModelsConfig {
@@ -449,8 +484,7 @@ fn link_keeps_the_first_file_inside_the_roots_and_never_replaces_symlinks() {
     let content = bytes(20, 2 * MIB);
     let outside = write(&base.join("elsewhere/a.bin"), &content, 9);
     let checkpoint = write(&layout.torch_hub().join("checkpoints/m.pt"), &content, 5);
-    // A legacy folder is a configured root: a copy there, found as an extra dir, may be
-    // replaced.
+    // A legacy folder is a configured root, found here as an extra dir.
     let legacy = write(&layout.legacy[0].join("m.pt"), &content, 4);
     let symlink = layout.root.join("alias.pt");
     std::os::unix::fs::symlink(&outside, &symlink).unwrap();
@@ -473,9 +507,41 @@ fn link_keeps_the_first_file_inside_the_roots_and_never_replaces_symlinks() {
         found.groups[0].files,
         vec![checkpoint.clone(), outside.clone(), legacy.clone()]
     );
+    // None of them is a store blob: nothing is linked.
+    let outcome = dedup::link(&found, &layout);
+    assert_eq!((outcome.linked, outcome.freed), (0, 0));
+    let skipped: Vec<&PathBuf> = outcome.skipped.iter().map(|(path, _)| path).collect();
+    assert_eq!(skipped, vec![&checkpoint, &outside, &legacy]);
+    assert!(outcome.skipped[0].1.contains(NOT_A_BLOB), "{:?}", outcome);
+    assert!(outcome.skipped[1].1.contains("outside"), "{:?}", outcome);
+    assert!(outcome.skipped[2].1.contains(NOT_A_BLOB), "{:?}", outcome);
+    assert_ne!(inode(&legacy), inode(&checkpoint));
 
-    // A report whose first file is outside the roots (built by hand: `find` never orders
-    // so), with a symlink among the copies.
+    // Store blobs with the same bytes: a hub blob, an Ollama layer, a symlink named like a
+    // blob, and a hex-named file that is in no `blobs` folder.
+    let name = name_of(&content);
+    let hub_blob = hf_repo(&layout.hf_hub(), "org--a", &name, &content, 3);
+    let layer = write(
+        &layout.ollama.join(format!("blobs/sha256-{name}")),
+        &content,
+        2,
+    );
+    let blob_symlink = layout.hf_hub().join(format!("models--org--s/blobs/{name}"));
+    fs::create_dir_all(blob_symlink.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&hub_blob, &blob_symlink).unwrap();
+    let not_in_blobs = write(
+        &layout.torch_hub().join(format!("checkpoints/{name}")),
+        &content,
+        1,
+    );
+    let untouched: Vec<(PathBuf, (u64, u64))> =
+        [&outside, &checkpoint, &legacy, &symlink, &not_in_blobs]
+            .into_iter()
+            .map(|path| (path.clone(), inode(path)))
+            .collect();
+
+    // A report whose first file is outside the roots and whose next ones are not blobs
+    // (built by hand: `find` never orders so), with symlinks among the copies.
     let report = Report {
         groups: vec![Group {
             size: content.len() as u64,
@@ -484,26 +550,59 @@ fn link_keeps_the_first_file_inside_the_roots_and_never_replaces_symlinks() {
                 outside.clone(),
                 checkpoint.clone(),
                 symlink.clone(),
+                hub_blob.clone(),
+                blob_symlink.clone(),
                 legacy.clone(),
+                not_in_blobs.clone(),
+                layer.clone(),
             ],
         }],
         ..Report::default()
     };
     let outcome = dedup::link(&report, &layout);
+    // The hub blob, the first blob inside the roots, is kept; only the layer is linked.
     assert_eq!(outcome.linked, 1);
     assert_eq!(outcome.freed, content.len() as u64);
+    assert_eq!(inode(&layer), inode(&hub_blob));
+    assert_eq!(fs::symlink_metadata(&hub_blob).unwrap().nlink(), 2);
+    assert_eq!(fs::read(&layer).unwrap(), content);
     let skipped: Vec<&PathBuf> = outcome.skipped.iter().map(|(path, _)| path).collect();
-    assert_eq!(skipped, vec![&outside, &symlink]);
-    assert!(
-        outcome.skipped[1].1.contains("not a regular file"),
-        "{:?}",
-        outcome.skipped
+    assert_eq!(
+        skipped,
+        vec![
+            &outside,
+            &checkpoint,
+            &symlink,
+            &blob_symlink,
+            &legacy,
+            &not_in_blobs
+        ]
     );
-    assert_eq!(inode(&legacy), inode(&checkpoint));
-    assert_ne!(inode(&outside), inode(&checkpoint));
-    assert!(fs::symlink_metadata(&symlink)
-        .unwrap()
-        .file_type()
-        .is_symlink());
-    assert_eq!(fs::read(&legacy).unwrap(), content);
+    let reason = |path: &PathBuf| {
+        &outcome
+            .skipped
+            .iter()
+            .find(|(skipped, _)| skipped == path)
+            .unwrap()
+            .1
+    };
+    assert!(reason(&outside).contains("outside"), "{:?}", outcome);
+    for path in [&checkpoint, &symlink, &legacy, &not_in_blobs] {
+        assert!(reason(path).contains(NOT_A_BLOB), "{:?}", outcome);
+    }
+    assert!(
+        reason(&blob_symlink).contains("not a regular file"),
+        "{:?}",
+        outcome
+    );
+    for (path, was) in &untouched {
+        assert_eq!(inode(path), *was, "{} replaced", path.display());
+        if path != &symlink {
+            assert_eq!(fs::symlink_metadata(path).unwrap().nlink(), 1);
+            assert_eq!(fs::read(path).unwrap(), content);
+        }
+    }
+    for link in [&symlink, &blob_symlink] {
+        assert!(fs::symlink_metadata(link).unwrap().file_type().is_symlink());
+    }
 }
