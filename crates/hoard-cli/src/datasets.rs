@@ -149,7 +149,7 @@ pub fn ls(config: Option<&Path>, server: Option<&str>, json_out: bool) -> anyhow
             })?;
             let datasets = config.open_datasets(cache.clone())?;
             runtime.block_on(async {
-                let list = datasets.list().await?;
+                let list = datasets.list().await;
                 cache.flush().await?;
                 anyhow::Ok(serde_json::to_value(list)?)
             })?
@@ -169,6 +169,10 @@ pub fn ls(config: Option<&Path>, server: Option<&str>, json_out: bool) -> anyhow
         "id", "files", "size", "duration", "errors", "version"
     );
     for d in rows {
+        if let Some(error) = d["error"].as_str() {
+            println!("{:<20} error: {error}", d["id"].as_str().unwrap_or("?"));
+            continue;
+        }
         println!(
             "{:<20} {:>9} {:>10} {:>12} {:>7}  {:<16} {}",
             d["id"].as_str().unwrap_or("?"),

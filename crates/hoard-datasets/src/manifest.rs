@@ -144,8 +144,10 @@ pub fn build(
     progress: Progress<'_>,
 ) -> (Manifest, BuildReport) {
     let began = Instant::now();
+    // Probed fields depend on the bytes only, so any previous manifest can lend them;
+    // options decide just whether a content hash must be present too.
     let reusable: HashMap<&str, &FileEntry> = match previous {
-        Some(previous) if previous.options == options.fingerprint() => {
+        Some(previous) => {
             let recheck: HashSet<&str> = previous.recheck.iter().map(String::as_str).collect();
             previous
                 .entries
@@ -154,7 +156,7 @@ pub fn build(
                 .map(|e| (e.relpath.as_str(), e))
                 .collect()
         }
-        _ => HashMap::new(),
+        None => HashMap::new(),
     };
     let audio: Vec<(&Stat, Format)> = listing
         .files

@@ -30,7 +30,9 @@ pub struct MetaError {
 pub struct Tables {
     rows: Vec<Row>,
     by_relpath: HashMap<String, usize>,
-    by_name: HashMap<String, usize>,
+    /// `(table folder, file name)` -> row; `None` when two rows of that folder's tables
+    /// share the name (a name match would be a guess).
+    by_name: HashMap<(String, String), Option<usize>>,
     matched: Vec<bool>,
     /// Rows that could not be read.
     pub errors: Vec<MetaError>,
@@ -118,11 +120,11 @@ impl Tables {
                 .collect();
             let relpath = format!("{folder}{}", key.trim_start_matches("./"));
             let name = key.rsplit('/').next().unwrap_or(key).to_owned();
-            self.insert(relpath, name, row);
+            self.insert(relpath, (folder.clone(), name), row);
         }
     }
 
-    fn insert(&mut self, relpath: String, name: String, row: Row) {
+    fn insert(&mut self, relpath: String, name: (String, String), row: Row) {
         if let Some(&existing) = self.by_relpath.get(&relpath) {
             let merged = &mut self.rows[existing];
             for (column, value) in row {
@@ -133,15 +135,40 @@ impl Tables {
         let index = self.rows.len();
         self.rows.push(row);
         self.by_relpath.insert(relpath, index);
-        self.by_name.entry(name).or_insert(index);
+        self.by_name
+            .entry(name)
+            .and_modify(|found| *found = None)
+            .or_insert(Some(index));
     }
 
     /// The row describing the audio file at `relpath` (named `filename`), marking it used.
+    ///
+    /// By name, a table only describes files in its own folder or below it (a CSV in
+    /// `spk1/` says nothing about `spk2/001.wav`), the nearest table first.
     pub fn join(&mut self, relpath: &str, filename: &str) -> Option<Row> {
-        let index = *self
-            .by_relpath
-            .get(relpath)
-            .or_else(|| self.by_name.get(filename))?;
+        let by_name = || {
+            let mut folder = relpath;
+            loop {
+                folder = match folder.rfind('/') {
+                    Some(at) => &folder[..at],
+                    None => "",
+                };
+                let prefix = if folder.is_empty() {
+                    String::new()
+                } else {
+                    format!("{folder}/")
+                };
+                match self.by_name.get(&(prefix, filename.to_owned())) {
+                    Some(found) => return *found,
+                    None if folder.is_empty() => return None,
+                    None => {}
+                }
+            }
+        };
+        let index = match self.by_relpath.get(relpath) {
+            Some(&index) => index,
+            None => by_name()?,
+        };
         self.matched[index] = true;
         Some(self.rows[index].clone())
     }

@@ -44,6 +44,11 @@ pub fn resolve(root: &Path, relpath: &str) -> Result<PathBuf, PathError> {
     let path = Path::new(relpath);
     for component in path.components() {
         match component {
+            // The walk passes over hidden names; serving them would expose what the
+            // manifest never lists (.env files, .git folders).
+            Component::Normal(name) if name.to_string_lossy().starts_with('.') => {
+                return Err(invalid("names a hidden file or folder"))
+            }
             Component::Normal(_) | Component::CurDir => {}
             Component::ParentDir => return Err(invalid("contains ..")),
             Component::RootDir | Component::Prefix(_) => return Err(invalid("is absolute")),
@@ -61,6 +66,56 @@ pub fn resolve(root: &Path, relpath: &str) -> Result<PathBuf, PathError> {
         Ok(metadata) if metadata.is_file() => Ok(real),
         _ => Err(PathError::NotFound(relpath.to_owned())),
     }
+}
+
+/// Resolves `relpath` like [`resolve`] and opens it, then checks what was opened, not what
+/// was named: it must be a regular file, and (on Linux, through `/proc/self/fd`) really
+/// lie under `root`. A folder swapped for a symlink between the check and the open (by
+/// someone who can write inside the dataset) is caught here. The file is opened
+/// non-blocking, so a named pipe planted in the dataset cannot hang the caller.
+pub fn open(root: &Path, relpath: &str) -> Result<(std::fs::File, PathBuf), PathError> {
+    let path = resolve(root, relpath)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
+    }
+    let file = options
+        .open(&path)
+        .map_err(|_| PathError::NotFound(relpath.to_owned()))?;
+    match file.metadata() {
+        Ok(metadata) if metadata.is_file() => {}
+        _ => return Err(PathError::NotFound(relpath.to_owned())),
+    }
+    if !opened_under(&file, &path, root) {
+        return Err(PathError::Outside(relpath.to_owned()));
+    }
+    Ok((file, path))
+}
+
+#[cfg(target_os = "linux")]
+fn opened_under(file: &std::fs::File, _path: &Path, root: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .is_ok_and(|real| real.starts_with(root))
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn opened_under(file: &std::fs::File, path: &Path, root: &Path) -> bool {
+    // No /proc: the opened inode must be the one the canonical path names now.
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::canonicalize(path)) {
+        (Ok(opened), Ok(real)) if real.starts_with(root) => std::fs::metadata(&real)
+            .is_ok_and(|named| named.dev() == opened.dev() && named.ino() == opened.ino()),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn opened_under(_file: &std::fs::File, path: &Path, root: &Path) -> bool {
+    std::fs::canonicalize(path).is_ok_and(|real| real.starts_with(root))
 }
 
 #[cfg(test)]

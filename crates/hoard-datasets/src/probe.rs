@@ -143,10 +143,14 @@ fn parse_wav(mut reader: impl Read + Seek, file_len: u64) -> Result<AudioInfo, S
             b"data" => {
                 let fmt = fmt.ok_or("corrupt: data chunk before fmt chunk")?;
                 let available = file_len.saturating_sub(position);
+                let riff_len = u32::from_le_bytes([riff[4], riff[5], riff[6], riff[7]]);
                 let data_len = match (len, ds64_data_len) {
                     (0xFFFF_FFFF, Some(real)) => real,
-                    // Streaming writers leave 0 or u32::MAX: the data runs to the end.
-                    (0 | 0xFFFF_FFFF, None) => available,
+                    // Streaming writers leave u32::MAX, or 0 in both the RIFF and the data
+                    // length: the data runs to the end. A 0 data length in a finished file
+                    // is an empty recording, whatever chunks follow it.
+                    (0xFFFF_FFFF, None) => available,
+                    (0, None) if riff_len == 0 || riff_len == 0xFFFF_FFFF => available,
                     (len, _) => len,
                 };
                 if data_len > available {
@@ -224,8 +228,12 @@ fn probe_with_symphonia(path: &Path, format: Format) -> Result<AudioInfo, String
     let stream = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
     hint.with_extension(format.extension());
+    // Gapless trimming stays off for MP3: symphonia trims packets against the declared
+    // length, which without a Xing/Info frame count is a guess from the first frames; the
+    // delay and padding a LAME tag records are taken off below instead. Ogg needs it on:
+    // the last page's granule position is what ends the stream early.
     let options = FormatOptions {
-        enable_gapless: true,
+        enable_gapless: format != Format::Mp3,
         ..FormatOptions::default()
     };
     let probed = symphonia::default::get_probe()
@@ -268,17 +276,25 @@ fn probe_with_symphonia(path: &Path, format: Format) -> Result<AudioInfo, String
                     Err(e) => return Err(format!("corrupt mp3 frame: {e}")),
                 }
             }
-            if let Some(declared) = declared {
-                // A Xing/Info header names the frame count: fewer frames means a cut file.
-                if counted + params.max_frames_per_packet.unwrap_or(1152) < declared {
-                    return Err(format!(
-                        "truncated: the header declares {:.3} s, the frames hold {:.3} s",
-                        seconds(declared),
-                        seconds(counted)
-                    ));
+            match (params.delay, params.padding, declared) {
+                // A LAME tag: the Info frame's count is exact, so fewer frames is a cut
+                // file, and the encoder's delay and padding are not audio.
+                (Some(delay), Some(padding), Some(declared)) => {
+                    // Without gapless trimming, the declared count includes both.
+                    let trim = u64::from(delay) + u64::from(padding);
+                    let frame = params.max_frames_per_packet.unwrap_or(1152);
+                    if counted + frame < declared {
+                        return Err(format!(
+                            "truncated: the header declares {:.3} s, the frames hold {:.3} s",
+                            seconds(declared.saturating_sub(trim)),
+                            seconds(counted.saturating_sub(trim))
+                        ));
+                    }
+                    counted.saturating_sub(trim)
                 }
+                // No tag: every frame counts; nothing says how long the file should be.
+                _ => counted,
             }
-            counted
         }
         (_, Some(frames)) => frames,
         (_, None) => return Err("the stream does not say its length".into()),
@@ -339,6 +355,17 @@ mod tests {
     fn streaming_length_runs_to_the_end_of_the_file() {
         let info = parse(&wav_bytes(1, 1, 1000, 2, 0xFFFF_FFFF, 500)).unwrap();
         assert!((info.duration - 0.25).abs() < 1e-9);
+    }
+
+    #[test]
+    fn an_empty_data_chunk_is_empty_whatever_follows_it() {
+        let mut bytes = wav_bytes(1, 1, 1000, 2, 0, 0);
+        bytes.extend_from_slice(b"LIST");
+        bytes.extend_from_slice(&100u32.to_le_bytes());
+        bytes.resize(bytes.len() + 100, b'x');
+        let riff_len = (bytes.len() - 8) as u32;
+        bytes[4..8].copy_from_slice(&riff_len.to_le_bytes());
+        assert_eq!(parse(&bytes).unwrap().duration, 0.0);
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //! previous manifest. One build per dataset runs at a time: concurrent requests wait for it
 //! and share its result.
 //!
-//! Cache keys (namespace `dataset`): `{id}:manifest` (the whole [`Manifest`]),
-//! `{id}:summary` ([`Summary`]) and `{id}:version` (written last, so a reader that sees a
-//! version finds the manifest it names).
+//! Cache keys (namespace `dataset`): `{id}:manifest` (the whole [`Manifest`]: entries,
+//! summary, build options and re-check list), `{id}:summary` ([`Summary`], for readers
+//! that want only totals; it may briefly belong to another version while a build is being
+//! stored) and `{id}:version` (the version string, written last). A reader trusts a stored
+//! manifest only if its own version, options and re-check list say it is current.
 
 use crate::manifest::{self, BuildOptions, BuildReport, Manifest, Summary};
 use crate::{scan, DatasetError};
@@ -36,7 +38,7 @@ pub struct DatasetConfig {
 }
 
 /// What `/datasets` and `hoard datasets ls` show for one dataset.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct DatasetInfo {
     /// The id.
     pub id: String,
@@ -54,13 +56,9 @@ pub struct DatasetInfo {
     pub errors: usize,
     /// When the manifest was built, milliseconds since the Unix epoch.
     pub built_at_ms: i64,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct VersionRecord {
-    version: String,
-    options: String,
-    recheck: bool,
+    /// Why the dataset could not be read (the other fields are then empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 struct Slot {
@@ -77,9 +75,14 @@ struct SlotState {
 
 /// The configured datasets and the cache their manifests live in.
 pub struct Datasets {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     cache: hoard::Cache,
     slots: BTreeMap<String, Arc<Slot>>,
     recheck: Duration,
+    builds: std::sync::atomic::AtomicUsize,
 }
 
 impl Datasets {
@@ -105,22 +108,40 @@ impl Datasets {
             }
         }
         Ok(Datasets {
-            cache,
-            slots,
-            recheck: Duration::from_secs(1),
+            inner: Arc::new(Inner {
+                cache,
+                slots,
+                recheck: Duration::from_secs(1),
+                builds: Default::default(),
+            }),
         })
     }
 
     /// The shortest time between two walks of one dataset (default 1 s). Requests within
     /// it are served the manifest of the last walk.
-    pub fn recheck_interval(mut self, every: Duration) -> Datasets {
-        self.recheck = every;
-        self
+    pub fn recheck_interval(self, every: Duration) -> Datasets {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            cache: shared.cache.clone(),
+            slots: shared.slots.clone(),
+            recheck: shared.recheck,
+            builds: Default::default(),
+        });
+        Datasets {
+            inner: Arc::new(Inner {
+                recheck: every,
+                ..inner
+            }),
+        }
+    }
+
+    /// How many manifest builds this instance has run (all datasets).
+    pub fn builds(&self) -> usize {
+        self.inner.builds.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The configured ids, sorted.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.slots.keys().map(String::as_str)
+        self.inner.slots.keys().map(String::as_str)
     }
 
     /// The configuration of `id`.
@@ -156,36 +177,67 @@ impl Datasets {
     }
 
     /// Every dataset's current figures (each one checked as by [`Datasets::manifest`]).
-    pub async fn list(&self) -> Result<Vec<DatasetInfo>, DatasetError> {
-        let mut out = Vec::with_capacity(self.slots.len());
-        for (id, slot) in &self.slots {
-            let manifest = self.manifest(id).await?;
-            out.push(DatasetInfo {
+    /// A dataset that cannot be read is listed with its `error`; the others still are.
+    pub async fn list(&self) -> Vec<DatasetInfo> {
+        let mut out = Vec::with_capacity(self.inner.slots.len());
+        for (id, slot) in &self.inner.slots {
+            let mut info = DatasetInfo {
                 id: id.clone(),
                 path: slot.config.path.display().to_string(),
-                version: manifest.version.clone(),
-                total: manifest.summary.total,
-                total_bytes: manifest.summary.total_bytes,
-                total_duration: manifest.summary.total_duration,
-                errors: manifest.summary.errors,
-                built_at_ms: manifest.built_at_ms,
-            });
+                ..DatasetInfo::default()
+            };
+            match self.manifest(id).await {
+                Ok(manifest) => {
+                    info.version = manifest.version.clone();
+                    info.total = manifest.summary.total;
+                    info.total_bytes = manifest.summary.total_bytes;
+                    info.total_duration = manifest.summary.total_duration;
+                    info.errors = manifest.summary.errors;
+                    info.built_at_ms = manifest.built_at_ms;
+                }
+                Err(error) => info.error = Some(error.to_string()),
+            }
+            out.push(info);
         }
-        Ok(out)
+        out
     }
 
     fn slot(&self, id: &str) -> Result<&Arc<Slot>, DatasetError> {
-        self.slots
+        self.inner
+            .slots
             .get(id)
             .ok_or_else(|| DatasetError::Unknown(id.to_owned()))
     }
 
+    /// Runs the check (and build) as its own task: a request that goes away (a client that
+    /// disconnects) does not throw away a build half done; the next request finds it.
     async fn ensure(
         &self,
         id: &str,
         force: bool,
     ) -> Result<(Arc<Manifest>, Option<BuildReport>), DatasetError> {
-        let slot = self.slot(id)?;
+        self.slot(id)?;
+        let inner = self.inner.clone();
+        let owned = id.to_owned();
+        tokio::spawn(async move { inner.ensure(&owned, force).await })
+            .await
+            .map_err(|e| DatasetError::Task {
+                id: id.to_owned(),
+                reason: e.to_string(),
+            })?
+    }
+}
+
+impl Inner {
+    async fn ensure(
+        &self,
+        id: &str,
+        force: bool,
+    ) -> Result<(Arc<Manifest>, Option<BuildReport>), DatasetError> {
+        let slot = self
+            .slots
+            .get(id)
+            .ok_or_else(|| DatasetError::Unknown(id.to_owned()))?;
         // Holding the slot's lock across the walk and build is the single-flight: a second
         // request waits here and then finds the fresh manifest.
         let mut state = slot.state.lock().await;
@@ -216,7 +268,7 @@ impl Datasets {
                 state.checked_at = Some(Instant::now());
                 return Ok((current, None));
             }
-            if let Some(stored) = self.stored(id, &listing.version, &fingerprint).await {
+            if let Some(stored) = self.stored(id, &listing.version).await {
                 if up_to_date(&stored) {
                     let stored = Arc::new(stored);
                     state.current = Some(stored.clone());
@@ -239,6 +291,8 @@ impl Datasets {
             manifest::build(&listing, previous.as_deref(), &options, &|_, _| {})
         })
         .await?;
+        self.builds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(
             dataset = built_id,
             files = report.files,
@@ -254,11 +308,12 @@ impl Datasets {
         Ok((manifest, Some(report)))
     }
 
-    /// The stored manifest, if the stored version record names `version` built with
-    /// `fingerprint` and nothing left to re-check.
-    async fn stored(&self, id: &str, version: &str, fingerprint: &str) -> Option<Manifest> {
-        let record = self.cache_get::<VersionRecord>(id, "version").await?;
-        if record.version != version || record.options != fingerprint || record.recheck {
+    /// The stored manifest, if the stored version is `version` (a cheap read that spares
+    /// decoding a stale manifest); the caller checks the manifest's own version, options
+    /// and re-check list.
+    async fn stored(&self, id: &str, version: &str) -> Option<Manifest> {
+        let stored = self.cache_get::<String>(id, "version").await?;
+        if stored != version {
             return None;
         }
         self.cache_get::<Manifest>(id, "manifest").await
@@ -283,11 +338,7 @@ impl Datasets {
     /// manifest is still served from memory, and the next build writes it again.
     async fn store(&self, id: &str, manifest: &Manifest) {
         let options = hoard::SetOptions::new().ttl(STORED_TTL);
-        let record = VersionRecord {
-            version: manifest.version.clone(),
-            options: manifest.options.clone(),
-            recheck: !manifest.recheck.is_empty(),
-        };
+        let record = &manifest.version;
         let summary: &Summary = &manifest.summary;
         let key = |part: &str| format!("{id}:{part}");
         let result = async {
@@ -298,7 +349,7 @@ impl Datasets {
                 .set_with(NAMESPACE, &key("summary"), summary, options.clone())
                 .await?;
             self.cache
-                .set_with(NAMESPACE, &key("version"), &record, options)
+                .set_with(NAMESPACE, &key("version"), record, options)
                 .await
         }
         .await;

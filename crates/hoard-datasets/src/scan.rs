@@ -82,6 +82,8 @@ pub struct Listing {
     pub version: String,
     /// When the walk began, nanoseconds since the Unix epoch.
     pub started_ns: i64,
+    /// When it ended.
+    pub finished_ns: i64,
     /// How far apart two mtimes must be to be told apart on this file system (guessed from
     /// the mtimes seen: whole seconds everywhere means a coarse file system).
     pub granularity_ns: i64,
@@ -90,11 +92,14 @@ pub struct Listing {
 impl Listing {
     /// Files modified so close to the walk that a later change could keep the same mtime:
     /// they are re-checked on the next request (git's "racy" entries).
+    /// A file stamped in the future is not racy: its mtime cannot be confused with a
+    /// write during the walk, and counting it would rebuild on every request.
     pub fn racy(&self) -> Vec<String> {
-        let horizon = self.started_ns - self.granularity_ns;
+        let from = self.started_ns - self.granularity_ns;
+        let to = self.finished_ns + self.granularity_ns;
         self.files
             .iter()
-            .filter(|stat| stat.mtime_ns >= horizon)
+            .filter(|stat| (from..=to).contains(&stat.mtime_ns))
             .map(|stat| stat.relpath.clone())
             .collect()
     }
@@ -111,7 +116,9 @@ pub fn walk(root: &Path) -> std::io::Result<Listing> {
             format!("{} is not a folder", root.display()),
         ));
     }
-    let (mut files, mut skipped) = walk_dir(&root, &root, "")?;
+    // The root itself must be readable: that error is the caller's.
+    fs::read_dir(&root)?;
+    let (mut files, mut skipped) = walk_dir(&root, &root, "");
     files.sort_unstable_by(|a, b| a.relpath.cmp(&b.relpath));
     skipped.sort_unstable_by(|a, b| a.relpath.cmp(&b.relpath));
     let version = version_of(&files);
@@ -125,18 +132,35 @@ pub fn walk(root: &Path) -> std::io::Result<Listing> {
         skipped,
         version,
         started_ns,
+        finished_ns: now_ns(),
         granularity_ns,
     })
 }
 
 type Walked = (Vec<Stat>, Vec<Skipped>);
 
-fn walk_dir(root: &Path, dir: &Path, prefix: &str) -> std::io::Result<Walked> {
+/// Lists `dir`. A folder below the root that cannot be read (permissions) is reported in
+/// `skipped`, one that vanished mid-walk is simply absent; neither stops the walk.
+fn walk_dir(root: &Path, dir: &Path, prefix: &str) -> Walked {
     let mut files = Vec::new();
     let mut skipped = Vec::new();
     let mut folders = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                skipped.push(Skipped {
+                    relpath: prefix.trim_end_matches('/').to_owned(),
+                    reason: format!("cannot read the folder: {e}"),
+                });
+            }
+            return (files, skipped);
+        }
+    };
+    for entry in entries {
+        let Ok(entry) = entry else {
+            continue;
+        };
         let name = entry.file_name();
         let Some(name) = name.to_str() else {
             skipped.push(Skipped {
@@ -149,7 +173,9 @@ fn walk_dir(root: &Path, dir: &Path, prefix: &str) -> std::io::Result<Walked> {
             continue;
         }
         let relpath = format!("{prefix}{name}");
-        let file_type = entry.file_type()?;
+        let Ok(file_type) = entry.file_type() else {
+            continue;
+        };
         if file_type.is_dir() {
             folders.push((entry.path(), format!("{relpath}/")));
             continue;
@@ -189,7 +215,13 @@ fn walk_dir(root: &Path, dir: &Path, prefix: &str) -> std::io::Result<Walked> {
                 Ok(metadata) => metadata,
                 // Deleted between readdir and stat: it is simply not there.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    skipped.push(Skipped {
+                        relpath,
+                        reason: format!("cannot stat: {e}"),
+                    });
+                    continue;
+                }
             }
         } else {
             continue;
@@ -201,16 +233,15 @@ fn walk_dir(root: &Path, dir: &Path, prefix: &str) -> std::io::Result<Walked> {
             kind,
         });
     }
-    let below: Vec<std::io::Result<Walked>> = folders
+    let below: Vec<Walked> = folders
         .par_iter()
         .map(|(path, prefix)| walk_dir(root, path, prefix))
         .collect();
-    for result in below {
-        let (more_files, more_skipped) = result?;
+    for (more_files, more_skipped) in below {
         files.extend(more_files);
         skipped.extend(more_skipped);
     }
-    Ok((files, skipped))
+    (files, skipped)
 }
 
 /// The version over sorted stats.

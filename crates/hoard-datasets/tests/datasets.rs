@@ -83,7 +83,18 @@ fn durations_and_rates_are_read_from_every_format() {
     copy_fixture("tone_48k_mono_1500ms.mp3", &root.join("cv/clip.mp3"));
     copy_fixture("tone_16k_mono_2000ms.flac", &root.join("c/tone.flac"));
     copy_fixture("tone_44k1_stereo_1250ms.ogg", &root.join("c/tone.ogg"));
+    copy_fixture("vbr_1500ms_no_tag.mp3", &root.join("cv/vbr.mp3"));
     let manifest = build_plain(root);
+    // Without a Xing/Info frame nothing records the encoder delay and padding: the frames
+    // are counted whole (1.536 s for 1.5 s of audio), and the file is not called cut.
+    let vbr = entry(&manifest, "cv/vbr.mp3");
+    assert_eq!(vbr.error, None);
+    assert!(
+        (vbr.duration.unwrap() - 1.5).abs() < 0.06,
+        "{:?}",
+        vbr.duration
+    );
+    let vbr_seconds = vbr.duration.unwrap();
     let expect = [
         ("a/pcm16.wav", 54_989.0 / 16_000.0, 16_000, 1),
         ("a/pcm24_stereo.wav", 12_345.0 / 48_000.0, 48_000, 2),
@@ -92,7 +103,7 @@ fn durations_and_rates_are_read_from_every_format() {
         ("c/tone.flac", 2.0, 16_000, 1),
         ("c/tone.ogg", 1.25, 44_100, 2),
     ];
-    assert_eq!(manifest.entries.len(), expect.len());
+    assert_eq!(manifest.entries.len(), expect.len() + 1);
     for (relpath, seconds, rate, channels) in expect {
         let entry = entry(&manifest, relpath);
         assert_eq!(entry.error, None, "{relpath}");
@@ -107,7 +118,7 @@ fn durations_and_rates_are_read_from_every_format() {
         assert_eq!(entry.filename, relpath.rsplit('/').next().unwrap());
         assert_eq!(entry.h.len(), 40);
     }
-    let total: f64 = expect.iter().map(|e| e.1).sum();
+    let total: f64 = expect.iter().map(|e| e.1).sum::<f64>() + vbr_seconds;
     assert!((manifest.summary.total_duration - total).abs() < 0.01);
     assert_eq!(
         manifest.summary.total_bytes,
@@ -166,6 +177,29 @@ fn metadata_joins_on_filename_labels_and_prunes_constants() {
 }
 
 #[test]
+fn a_table_describes_only_files_in_its_own_folder() {
+    let dir = hoard_testkit::temp_dir();
+    let root = dir.path();
+    write_wav(&root.join("spk1/001.wav"), 8000, 1, 80, 16);
+    write_wav(&root.join("spk1/002.wav"), 8000, 1, 80, 16);
+    write_wav(&root.join("spk2/001.wav"), 8000, 1, 80, 16);
+    fs::write(
+        root.join("spk1/spk1_metadata.csv"),
+        "filename,emotion,speaker\n001.wav,happy,1\n002.wav,sad,1\n",
+    )
+    .unwrap();
+    let manifest = build_plain(root);
+    assert_eq!(
+        entry(&manifest, "spk1/001.wav").label.as_deref(),
+        Some("happy")
+    );
+    let other = entry(&manifest, "spk2/001.wav");
+    assert_eq!(other.label, None, "spk1's table says nothing about spk2");
+    assert!(other.meta.is_empty());
+    assert_eq!(manifest.summary.meta_constants.get("speaker").unwrap(), "1");
+}
+
+#[test]
 fn common_voice_tsv_joins_on_path_and_falls_back_to_label() {
     let dir = hoard_testkit::temp_dir();
     let root = dir.path();
@@ -220,7 +254,8 @@ fn version_follows_audio_and_metadata_files_only() {
     expect_change("resizing a file", &mut seen);
     age(&root.join("a.wav"), 60);
     expect_change("touching a file", &mut seen);
-    fs::write(&csv, "filename,emotion\na.wav,angry\nb.wav,sad\n").unwrap();
+    // Same length, other value: only the mtime tells.
+    fs::write(&csv, "filename,emotion\na.wav,fear\nb.wav,sad\n").unwrap();
     age(&csv, 3600);
     expect_change("changing a CSV row", &mut seen);
 }
@@ -250,7 +285,15 @@ fn incremental_rebuild_probes_only_changed_files() {
     assert!((entry(&second, "d1/f1.wav").duration.unwrap() - 0.2).abs() < 1e-9);
     assert!(second.entries.iter().all(|e| e.relpath != "d3/f3.wav"));
 
-    // Other options: nothing is reused.
+    // Another label column changes labels, not probed fields: nothing is read again.
+    let relabelled = BuildOptions {
+        label_column: Some("speaker".into()),
+        ..BuildOptions::default()
+    };
+    let (_, report) = build_with(root, Some(&second), &relabelled);
+    assert_eq!(report.probed, 0);
+
+    // Content hashes were not computed before: every file is read.
     let hashed = BuildOptions {
         content_hash: true,
         ..BuildOptions::default()
@@ -525,6 +568,66 @@ async fn concurrent_requests_share_one_build() {
     assert!(manifests
         .iter()
         .all(|m| std::sync::Arc::ptr_eq(m, &manifests[0])));
-    let report = datasets.last_report("set").await.unwrap().unwrap();
-    assert_eq!(report.probed, 200, "built once");
+    assert_eq!(datasets.builds(), 1, "eight requests, one build");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_goes_away_does_not_waste_its_build() {
+    let dir = hoard_testkit::temp_dir();
+    let data = dir.path().join("data");
+    for i in 0..2000 {
+        write_wav(&data.join(format!("d{}/f{i}.wav", i % 20)), 8000, 1, 80, 16);
+    }
+    let datasets = Datasets::new(hoard::Cache::in_memory(), [config("set", data)])
+        .unwrap()
+        .recheck_interval(Duration::ZERO);
+    // The client gives up long before the build is done.
+    let gave_up = tokio::time::timeout(Duration::from_millis(1), datasets.manifest("set")).await;
+    assert!(gave_up.is_err());
+    let manifest = datasets.manifest("set").await.unwrap();
+    assert_eq!(manifest.entries.len(), 2000);
+    assert_eq!(
+        datasets.builds(),
+        1,
+        "the abandoned build finished and was used"
+    );
+}
+
+#[tokio::test]
+async fn one_unreadable_dataset_does_not_hide_the_others() {
+    let dir = hoard_testkit::temp_dir();
+    let data = dir.path().join("data");
+    write_wav(&data.join("a.wav"), 8000, 1, 80, 16);
+    let datasets = Datasets::new(
+        hoard::Cache::in_memory(),
+        [
+            config("ok", data),
+            config("gone", dir.path().join("missing")),
+        ],
+    )
+    .unwrap();
+    let list = datasets.list().await;
+    let by_id = |id: &str| list.iter().find(|d| d.id == id).unwrap();
+    assert_eq!(by_id("ok").total, 1);
+    assert_eq!(by_id("ok").error, None);
+    assert!(by_id("gone")
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("cannot read"));
+}
+
+#[test]
+fn a_file_stamped_in_the_future_is_not_racy() {
+    let dir = hoard_testkit::temp_dir();
+    let file = dir.path().join("x.wav");
+    write_wav(&file, 8000, 1, 80, 16);
+    fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(SystemTime::now() + Duration::from_secs(24 * 3600))
+        .unwrap();
+    let (manifest, _) = build_with(dir.path(), None, &BuildOptions::default());
+    assert!(manifest.recheck.is_empty(), "{:?}", manifest.recheck);
 }

@@ -12,7 +12,6 @@ use hoard_datasets::{DatasetError, FileEntry, PathError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 impl From<DatasetError> for ApiError {
@@ -71,7 +70,7 @@ fn number(params: &HashMap<String, String>, name: &str) -> Result<Option<usize>,
 #[utoipa::path(get, path = "/datasets", tag = "datasets",
     responses((status = 200, description = "`{\"datasets\":[{id, path, version, total, total_bytes, total_duration, errors, built_at_ms}]}`"), (status = 503, body = ErrorBody)))]
 pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let datasets = state.datasets.list().await?;
+    let datasets = state.datasets.list().await;
     Ok(Json(json!({ "datasets": datasets })))
 }
 
@@ -94,10 +93,25 @@ pub(crate) async fn files(
     let page: Vec<&FileEntry> = manifest.entries.iter().skip(offset).take(limit).collect();
     let mut results: Vec<Option<Value>> = Vec::new();
     if let Some(model) = model {
-        // One mget per thousand entries: results live under `result:{model}:{h}`.
+        // One mget per thousand entries: results live under `result:{model}:{h}`. An entry
+        // with a content hash also finds a result stored under that hash, which follows the
+        // file across renames and moves.
         let keys: Vec<String> = page.iter().map(|e| format!("{model}:{}", e.h)).collect();
         for chunk in keys.chunks(1000) {
             results.extend(state.cache.mget::<Value>(RESULTS, chunk).await?);
+        }
+        let by_content: Vec<(usize, String)> = page
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| results[*i].is_none())
+            .filter_map(|(i, e)| Some((i, format!("{model}:{}", e.content_hash.as_ref()?))))
+            .collect();
+        for chunk in by_content.chunks(1000) {
+            let keys: Vec<String> = chunk.iter().map(|(_, key)| key.clone()).collect();
+            let found = state.cache.mget::<Value>(RESULTS, &keys).await?;
+            for ((i, _), value) in chunk.iter().zip(found) {
+                results[*i] = value;
+            }
         }
     }
     let files: Vec<FileWithResult<'_>> = page
@@ -195,18 +209,20 @@ pub(crate) async fn file(
     let id = param(&params, "id")?.to_owned();
     let relpath = param(&params, "relpath")?.to_owned();
     let datasets = state.datasets.clone();
-    let path = tokio::task::spawn_blocking(move || -> Result<PathBuf, ApiError> {
+    let (file, path) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let root = datasets.root(&id)?;
-        Ok(hoard_datasets::path::resolve(&root, &relpath)?)
+        Ok(hoard_datasets::path::open(&root, &relpath)?)
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
+    // Only dataset files are served: audio and metadata tables, nothing else under the
+    // root. The name checked is the opened file's real name, not a link's.
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    // Only dataset files are served: audio and metadata tables, nothing else under the root.
-    let content_type = match hoard_datasets::Format::from_name(name) {
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let content_type = match hoard_datasets::Format::from_name(&name) {
         Some(format) => format.mime(),
         None if name.ends_with("_metadata.csv") => "text/csv",
         None if name.ends_with(".tsv") => "text/tab-separated-values",
@@ -216,17 +232,14 @@ pub(crate) async fn file(
             )))
         }
     };
-    stream(path, content_type, &headers).await
+    stream(tokio::fs::File::from_std(file), content_type, &headers).await
 }
 
 async fn stream(
-    path: PathBuf,
+    mut file: tokio::fs::File,
     content_type: &'static str,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let mut file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| ApiError::not_found(format!("cannot open the file: {e}")))?;
     let metadata = file
         .metadata()
         .await

@@ -184,6 +184,19 @@ pub(crate) fn require_admin(headers: &HeaderMap, state: &AppState) -> Result<(),
     }
 }
 
+/// The `dataset` namespace holds manifests the server builds itself; a client writing there
+/// could make every instance serve a forged manifest, so the generic routes only read it.
+fn writable(namespace: &str) -> Result<(), ApiError> {
+    if namespace == hoard_datasets::NAMESPACE {
+        return Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "reserved_namespace",
+            message: format!("namespace {namespace:?} is written by the server only"),
+        });
+    }
+    Ok(())
+}
+
 fn check_batch(len: usize, state: &AppState) -> Result<(), ApiError> {
     if len > state.max_batch {
         return Err(ApiError::bad_request(
@@ -237,6 +250,7 @@ async fn cache_put(
     Params(params): Params,
     JsonBody(value): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
+    writable(&namespace)?;
     let mut options = hoard::SetOptions::new();
     if let Some(ttl) = params.get("ttl") {
         options = options.ttl(hoard::ttl::parse_duration(ttl)?);
@@ -257,6 +271,7 @@ async fn cache_delete(
     State(state): State<AppState>,
     Segments((namespace, key)): Segments<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
+    writable(&namespace)?;
     let deleted = state.cache.delete(&namespace, &key).await?;
     Ok(Json(json!({ "deleted": deleted })))
 }

@@ -647,6 +647,12 @@ async fn dataset_server() -> (Server, std::path::PathBuf) {
     )
     .unwrap();
     std::fs::write(root.join("notes.txt"), "not served").unwrap();
+    write_wav(&root.join(".hidden.wav"), 100);
+    std::fs::write(
+        root.join("EXTRA_METADATA.CSV"),
+        "filename,speaker\nnone.wav,7\n",
+    )
+    .unwrap();
     write_wav(&dir.path().join("secret.wav"), 100);
     std::os::unix::fs::symlink(dir.path().join("secret.wav"), root.join("leak.wav")).unwrap();
     let cache = Cache::builder()
@@ -698,6 +704,28 @@ async fn datasets_list_files_summary_and_reindex() {
     let (_, joined) = s.get("/datasets/files?id=ravdess&results=wav2vec2").await;
     assert_eq!(joined["files"][0]["result"], payload);
     assert_eq!(joined["files"][1]["result"], Value::Null);
+    // The generic cache routes cannot forge what the server stores for datasets.
+    let (status, body) = s
+        .call(
+            Method::PUT,
+            "/v1/cache/dataset/ravdess:version",
+            Some("\"forged\""),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (StatusCode::FORBIDDEN, json!("reserved_namespace"))
+    );
+    let (status, _) = s
+        .call(
+            Method::DELETE,
+            "/v1/cache/dataset/ravdess:manifest",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, page) = s.get("/datasets/files?id=ravdess&offset=1&limit=1").await;
     assert_eq!(page["files"].as_array().unwrap().len(), 1);
     assert_eq!(page["files"][0]["relpath"], "Actor_01/b.wav");
@@ -820,6 +848,31 @@ async fn dataset_files_stream_with_ranges_and_never_leave_the_root() {
         StatusCode::OK,
         "a stale If-Range gets the whole file"
     );
+    let fresh = s
+        .client
+        .get(&url)
+        .header("range", "bytes=0-9")
+        .header("if-range", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        fresh.status(),
+        StatusCode::PARTIAL_CONTENT,
+        "a matching If-Range gets the range"
+    );
+    assert_eq!(fresh.bytes().await.unwrap(), bytes[..10]);
+    let table = s
+        .client
+        .get(format!(
+            "{}/datasets/file?id=ravdess&relpath=EXTRA_METADATA.CSV",
+            s.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(table.status(), StatusCode::OK);
+    assert_eq!(table.headers()["content-type"], "text/csv");
 
     let secret = std::fs::read(root.parent().unwrap().join("secret.wav")).unwrap();
     let absolute = root
@@ -834,6 +887,7 @@ async fn dataset_files_stream_with_ranges_and_never_leave_the_root() {
         "leak.wav",
         absolute.as_str(),
         "Actor_01\\a.wav",
+        ".hidden.wav",
     ] {
         let response = s
             .client
@@ -857,4 +911,44 @@ async fn dataset_files_stream_with_ranges_and_never_leave_the_root() {
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{relpath}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_stored_under_a_content_hash_follow_a_renamed_file() {
+    let dir = hoard_testkit::temp_dir();
+    let root = dir.path().join("data");
+    write_wav(&root.join("take1.wav"), 800);
+    let cache = Cache::builder()
+        .disk(DiskConfig::new(dir.path().join("cache")))
+        .build()
+        .unwrap();
+    let config = hoard_datasets::DatasetConfig {
+        id: "takes".into(),
+        path: root.clone(),
+        options: hoard_datasets::BuildOptions {
+            content_hash: true,
+            ..hoard_datasets::BuildOptions::default()
+        },
+    };
+    let s = start_with(cache, dir, vec![config]).await;
+    let (_, files) = s.get("/datasets/files?id=takes").await;
+    let content_hash = files["files"][0]["content_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let payload = json!({"label": "calm"});
+    let (status, _) = s
+        .call(
+            Method::POST,
+            &format!("/results/wav2vec2/{content_hash}"),
+            Some(&payload.to_string()),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    std::fs::rename(root.join("take1.wav"), root.join("renamed.wav")).unwrap();
+    let (_, joined) = s.get("/datasets/files?id=takes&results=wav2vec2").await;
+    assert_eq!(joined["files"][0]["relpath"], "renamed.wav");
+    assert_ne!(joined["files"][0]["h"], files["files"][0]["h"]);
+    assert_eq!(joined["files"][0]["result"], payload);
 }
