@@ -584,7 +584,7 @@ fn dedup(
     } else {
         for group in &report.groups {
             println!(
-                "{} x {} ({} reclaimable), hash {}",
+                                "{} x {} ({} stored more than once), hash {}",
                 group.files.len(),
                 human_bytes(group.size),
                 human_bytes(group.reclaimable()),
@@ -600,7 +600,7 @@ fn dedup(
         }
         let reclaimable: u64 = report.groups.iter().map(|g| g.reclaimable()).sum();
         println!(
-            "{} duplicate groups, {} reclaimable; {} files hashed ({})",
+                        "{} duplicate groups, {} stored more than once; {} files hashed ({}); --link links content-addressed blobs only",
             report.groups.len(),
             human_bytes(reclaimable),
             report.hashed_files,
