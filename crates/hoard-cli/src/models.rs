@@ -584,7 +584,7 @@ fn dedup(
     } else {
         for group in &report.groups {
             println!(
-                                "{} x {} ({} stored more than once), hash {}",
+                "{} x {} ({} stored more than once), hash {}",
                 group.files.len(),
                 human_bytes(group.size),
                 human_bytes(group.reclaimable()),
