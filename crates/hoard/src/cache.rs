@@ -965,6 +965,14 @@ impl Cache {
         Ok(removed)
     }
 
+    /// The full keys (`namespace:key`) of the live entries carrying `tag`, in no order:
+    /// how a caller enumerates what it stored under a tag (the semantic cache reloads a
+    /// namespace this way).
+    pub async fn tagged(&self, tag: &str) -> Result<Vec<String>> {
+        validate_tag(tag)?;
+        self.tag_index().tagged(tag).await
+    }
+
     /// Entries in the tag index (live and not yet reclaimed), summed over tags.
     pub async fn tag_index_len(&self) -> Result<u64> {
         self.tag_index().tag_index_len().await

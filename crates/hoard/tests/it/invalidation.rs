@@ -89,6 +89,17 @@ async fn tags_remove_every_tagged_entry_on_every_tier() {
             .unwrap();
         c.set("model", "metrics:def-456", &5).await.unwrap();
 
+        let mut listed = c.tagged("comparisons").await.unwrap();
+        listed.sort();
+        assert_eq!(
+            listed,
+            ["model:comparison:x", "model:comparison:y"],
+            "{}",
+            b.name
+        );
+        assert!(c.tagged("never-used").await.unwrap().is_empty());
+        assert!(c.tagged("bad tag").await.is_err());
+
         assert_eq!(
             c.invalidate_tags(&["model:abc-123"]).await.unwrap(),
             3,
