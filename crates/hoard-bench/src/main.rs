@@ -11,6 +11,7 @@
 mod coherence;
 mod compute;
 mod core;
+mod datasets;
 mod http;
 mod redis;
 mod report;
@@ -46,6 +47,12 @@ pub struct Options {
     /// Keys per `mget` in the Redis comparison.
     #[arg(long, default_value_t = 100)]
     pub mget_keys: usize,
+    /// WAV files in the generated dataset of the `datasets` suite.
+    #[arg(long, default_value_t = 100_000)]
+    pub dataset_files: usize,
+    /// Folders they are spread over, each with its metadata CSV.
+    #[arg(long, default_value_t = 100)]
+    pub dataset_folders: usize,
     /// Which suites to run.
     #[arg(
         long,
@@ -74,6 +81,8 @@ pub enum Suite {
     Coherence,
     /// `hoard serve` against seed 000's FastAPI + redis-py stack (needs wrk and Python).
     Http,
+    /// Dataset manifests against seed 000's Python + Redis scan (needs Python and redis-py).
+    Datasets,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -97,6 +106,8 @@ fn main() -> anyhow::Result<()> {
         "--redis-ops and --mget-keys must be positive"
     );
     for suite in &options.suites {
+        // Suites either return comparisons (one table per workload, the common method
+        // line) or, like `datasets`, their own table and method line.
         let (name, title, comparisons, notes) = match suite {
             Suite::Core => (
                 "core",
@@ -126,6 +137,17 @@ fn main() -> anyhow::Result<()> {
                     comparisons,
                     notes,
                 )
+            }
+            Suite::Datasets => {
+                let (table, method) = datasets::run(&options)?;
+                let title = "Datasets: manifests against seed 000's Python + Redis scan";
+                println!("{table}");
+                if let Some(path) = &options.write {
+                    let body = report::section_with(&options, title, &method, &table);
+                    report::write_section(path, "datasets", &body)?;
+                    eprintln!("wrote the datasets section of {}", path.display());
+                }
+                continue;
             }
         };
         let mut table = report::table(&comparisons);

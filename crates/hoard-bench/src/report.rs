@@ -58,6 +58,27 @@ pub fn table(comparisons: &[Comparison]) -> String {
 
 /// The full section: command, machine, table.
 pub fn section(options: &Options, title: &str, table: &str) -> String {
+    let method = format!(
+        "Machine: {}. Median of {} alternating rounds; ratio = hoard's time / the peer's (lower is better).",
+        machine(),
+        options.rounds
+    );
+    section_with(options, title, &method, table)
+}
+
+/// A section whose method paragraph (machine, rounds, what the ratio means) the suite
+/// writes itself, for suites whose contenders run different numbers of rounds.
+pub fn section_with(options: &Options, title: &str, method: &str, table: &str) -> String {
+    format!(
+        "## {title}\n\n\
+         Produced by:\n\n```sh\ncargo run --release -p hoard-bench -- {} --write BENCHMARKS.md\n```\n\n\
+         {method}\n\n{table}",
+        command_line(options),
+    )
+}
+
+/// The CPU model and core count, as `Intel(R) Xeon(R) Processor, 2 cores`.
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -68,13 +89,7 @@ pub fn section(options: &Options, title: &str, table: &str) -> String {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!(
-        "## {title}\n\n\
-         Produced by:\n\n```sh\ncargo run --release -p hoard-bench -- {} --write BENCHMARKS.md\n```\n\n\
-         Machine: {cpu}, {cores} cores. Median of {} alternating rounds; ratio = hoard's time / the peer's (lower is better).\n\n{table}",
-        command_line(options),
-        options.rounds
-    )
+    format!("{cpu}, {cores} cores")
 }
 
 /// The flags that reproduce this run.
@@ -88,10 +103,11 @@ fn command_line(o: &Options) -> String {
             crate::Suite::Compute => "compute",
             crate::Suite::Coherence => "coherence",
             crate::Suite::Http => "http",
+            crate::Suite::Datasets => "datasets",
         })
         .collect();
     format!(
-        "--suites {} --ops {} --threads {} --keys {} --zipf {} --value-size {} --disk-ops {} --redis-ops {} --mget-keys {} --rounds {}",
+        "--suites {} --ops {} --threads {} --keys {} --zipf {} --value-size {} --disk-ops {} --redis-ops {} --mget-keys {} --dataset-files {} --dataset-folders {} --rounds {}",
         suites.join(","),
         o.ops,
         o.threads,
@@ -101,6 +117,8 @@ fn command_line(o: &Options) -> String {
         o.disk_ops,
         o.redis_ops,
         o.mget_keys,
+        o.dataset_files,
+        o.dataset_folders,
         o.rounds
     )
 }

@@ -107,6 +107,12 @@ pub struct Manifest {
     pub summary: Summary,
     /// Files modified too close to the scan to trust their mtime: probed again next time.
     pub recheck: Vec<String>,
+    /// A hash over the metadata tables' `(relpath, size, mtime)` and every audio file's
+    /// `relpath`: everything the join, `meta_constants` and the unmatched count depend on.
+    /// While it stays the same, a rebuild takes those from this manifest instead of reading
+    /// and joining every table again. Empty in manifests stored before it existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tables: String,
     /// When it was built, milliseconds since the Unix epoch.
     pub built_at_ms: i64,
 }
@@ -137,6 +143,10 @@ pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
 /// Builds the manifest of `listing`. Entries of `previous` whose `h` is unchanged (and that
 /// were not marked for re-check) keep their probed fields; every other file is probed.
+/// When no metadata table changed and no audio file came or went, each entry's `label`
+/// and `meta`, and the summary's `meta_constants`, `metadata_errors` and `unmatched_rows`,
+/// are those of `previous`: joining them again would give the same values, and reading
+/// and joining every table is most of a small rebuild's cost.
 pub fn build(
     listing: &Listing,
     previous: Option<&Manifest>,
@@ -144,20 +154,15 @@ pub fn build(
     progress: Progress<'_>,
 ) -> (Manifest, BuildReport) {
     let began = Instant::now();
+    let fingerprint = options.fingerprint();
     // Probed fields depend on the bytes only, so any previous manifest can lend them;
     // options decide just whether a content hash must be present too.
-    let reusable: HashMap<&str, &FileEntry> = match previous {
-        Some(previous) => {
-            let recheck: HashSet<&str> = previous.recheck.iter().map(String::as_str).collect();
-            previous
-                .entries
-                .iter()
-                .filter(|e| !recheck.contains(e.relpath.as_str()))
-                .map(|e| (e.relpath.as_str(), e))
-                .collect()
-        }
-        None => HashMap::new(),
-    };
+    let recheck: HashSet<&str> = previous
+        .map(|p| p.recheck.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    let before: HashMap<&str, &FileEntry> = previous
+        .map(|p| p.entries.iter().map(|e| (e.relpath.as_str(), e)).collect())
+        .unwrap_or_default();
     let audio: Vec<(&Stat, Format)> = listing
         .files
         .iter()
@@ -166,11 +171,26 @@ pub fn build(
             _ => None,
         })
         .collect();
+    let tables_key = tables_key(listing);
+    // The previous join still holds if the options (the label column), the tables and the
+    // audio paths are the same, and no table was racy (its stat could hide a change) when
+    // that manifest was built.
+    let joined = previous.filter(|p| {
+        p.options == fingerprint
+            && !p.tables.is_empty()
+            && p.tables == tables_key
+            && !listing
+                .files
+                .iter()
+                .any(|f| !matches!(f.kind, Kind::Audio(_)) && recheck.contains(f.relpath.as_str()))
+    });
     let hashes: Vec<String> = audio.par_iter().map(|(stat, _)| stat.h()).collect();
     let reuse = |relpath: &str, h: &str| {
-        reusable
-            .get(relpath)
-            .filter(|old| old.h == h && (!options.content_hash || old.content_hash.is_some()))
+        before.get(relpath).filter(|old| {
+            old.h == h
+                && !recheck.contains(relpath)
+                && (!options.content_hash || old.content_hash.is_some())
+        })
     };
     let to_probe = audio
         .iter()
@@ -183,32 +203,61 @@ pub fn build(
         .par_iter()
         .zip(hashes)
         .map(|((stat, format), h)| {
-            if let Some(old) = reuse(&stat.relpath, &h) {
-                return (*old).clone();
+            let mut entry = match reuse(&stat.relpath, &h) {
+                Some(old) => carry(old),
+                None => {
+                    let entry = probe_entry(listing, stat, *format, h, options, &hashed);
+                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, to_probe);
+                    entry
+                }
+            };
+            if joined.is_some() {
+                if let Some(old) = before.get(stat.relpath.as_str()) {
+                    entry.label.clone_from(&old.label);
+                    entry.meta.clone_from(&old.meta);
+                }
             }
-            let entry = probe_entry(listing, stat, *format, h, options, &hashed);
-            progress(done.fetch_add(1, Ordering::Relaxed) + 1, to_probe);
             entry
         })
         .collect();
 
-    let mut tables = Tables::load(&listing.root, &listing.files);
-    for entry in &mut entries {
-        let row = tables
-            .join(&entry.relpath, &entry.filename)
-            .unwrap_or_default();
-        entry.label = options.label_of(&row);
-        entry.meta = row;
-    }
-    let constants = {
-        let mut rows: Vec<&mut Row> = entries
-            .iter_mut()
-            .filter(|e| !e.meta.is_empty())
-            .map(|e| &mut e.meta)
-            .collect();
-        meta::prune_constants(&mut rows)
+    let summary = match joined {
+        Some(previous) => {
+            let old = &previous.summary;
+            summarize(
+                &entries,
+                old.meta_constants.clone(),
+                old.metadata_errors.clone(),
+                old.unmatched_rows,
+                &listing.skipped,
+            )
+        }
+        None => {
+            let mut tables = Tables::load(&listing.root, &listing.files);
+            for entry in &mut entries {
+                let row = tables
+                    .join(&entry.relpath, &entry.filename)
+                    .unwrap_or_default();
+                entry.label = options.label_of(&row);
+                entry.meta = row;
+            }
+            let constants = {
+                let mut rows: Vec<&mut Row> = entries
+                    .iter_mut()
+                    .filter(|e| !e.meta.is_empty())
+                    .map(|e| &mut e.meta)
+                    .collect();
+                meta::prune_constants(&mut rows)
+            };
+            summarize(
+                &entries,
+                constants,
+                tables.errors.clone(),
+                tables.unmatched(),
+                &listing.skipped,
+            )
+        }
     };
-    let summary = summarize(&entries, constants, &tables, &listing.skipped);
     let probed = done.into_inner();
     let report = BuildReport {
         files: entries.len(),
@@ -219,13 +268,56 @@ pub fn build(
     };
     let manifest = Manifest {
         version: listing.version.clone(),
-        options: options.fingerprint(),
+        options: fingerprint,
         entries,
         summary,
         recheck: listing.racy(),
+        tables: tables_key,
         built_at_ms: crate::scan::now_ns() / 1_000_000,
     };
     (manifest, report)
+}
+
+/// A previous entry's probed fields, without its `label` and `meta`: the join sets those
+/// (copying the old row only to replace it was a third of a small rebuild).
+fn carry(old: &FileEntry) -> FileEntry {
+    FileEntry {
+        id: old.id.clone(),
+        filename: old.filename.clone(),
+        relpath: old.relpath.clone(),
+        size: old.size,
+        duration: old.duration,
+        sample_rate: old.sample_rate,
+        channels: old.channels,
+        mtime: old.mtime,
+        label: None,
+        h: old.h.clone(),
+        content_hash: old.content_hash.clone(),
+        meta: Row::new(),
+        error: old.error.clone(),
+    }
+}
+
+/// [`Manifest::tables`] of a listing.
+fn tables_key(listing: &Listing) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for stat in &listing.files {
+        match stat.kind {
+            Kind::Audio(_) => {
+                hasher.update(b"a");
+                hasher.update(stat.relpath.as_bytes());
+                hasher.update(&[0]);
+            }
+            Kind::Csv | Kind::Tsv => {
+                hasher.update(b"t");
+                hasher.update(stat.relpath.as_bytes());
+                hasher.update(&[0]);
+                hasher.update(&stat.size.to_le_bytes());
+                hasher.update(&stat.mtime_ns.to_le_bytes());
+            }
+        }
+    }
+    hex(&hasher.finalize().as_bytes()[..16])
 }
 
 fn probe_entry(
@@ -279,14 +371,15 @@ pub fn hash_file(path: &std::path::Path) -> std::io::Result<String> {
 fn summarize(
     entries: &[FileEntry],
     constants: Row,
-    tables: &Tables,
+    metadata_errors: Vec<MetaError>,
+    unmatched_rows: usize,
     skipped: &[Skipped],
 ) -> Summary {
     let mut summary = Summary {
         total: entries.len(),
         meta_constants: constants,
-        metadata_errors: tables.errors.clone(),
-        unmatched_rows: tables.unmatched(),
+        metadata_errors,
+        unmatched_rows,
         skipped: skipped.to_vec(),
         ..Summary::default()
     };
@@ -301,4 +394,127 @@ fn summarize(
         }
     }
     summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::walk;
+    use std::path::Path;
+    use std::time::SystemTime;
+
+    fn wav(frames: u32) -> Vec<u8> {
+        let data = frames * 2;
+        let mut out = Vec::new();
+        out.extend_from_slice(b"RIFF");
+        out.extend_from_slice(&(36 + data).to_le_bytes());
+        out.extend_from_slice(b"WAVEfmt ");
+        for field in [16u32, 0x0001_0001, 8000, 16_000, 0x0010_0002] {
+            out.extend_from_slice(&field.to_le_bytes());
+        }
+        out.extend_from_slice(b"data");
+        out.extend_from_slice(&data.to_le_bytes());
+        out.resize(out.len() + data as usize, 0);
+        out
+    }
+
+    /// Writes `bytes` with an mtime `age` seconds ago (0: now, which is racy).
+    fn put(path: &Path, bytes: &[u8], age: u64) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(age))
+            .unwrap();
+    }
+
+    fn csv(emotion_of_x1: &str) -> String {
+        format!(
+            "filename,modality,emotion,actor\n\
+             x1.wav,audio,{emotion_of_x1},1\n\
+             x2.wav,audio,sad,2\n\
+             x3.wav,audio,happy,1\n\
+             gone.wav,audio,calm,3\n"
+        )
+    }
+
+    fn label_of_x1(manifest: &Manifest) -> Option<&str> {
+        let entry = manifest.entries.iter().find(|e| e.relpath == "a/x1.wav");
+        entry.and_then(|e| e.label.as_deref())
+    }
+
+    /// Builds from `previous`, checks the result against a build from scratch, returns it.
+    fn rebuild(root: &Path, previous: &Manifest) -> (Manifest, BuildReport) {
+        let listing = walk(root).unwrap();
+        let options = BuildOptions::default();
+        let (incremental, report) = build(&listing, Some(previous), &options, &|_, _| {});
+        let (scratch, _) = build(&listing, None, &options, &|_, _| {});
+        assert_eq!(incremental.entries, scratch.entries);
+        assert_eq!(incremental.summary, scratch.summary);
+        assert_eq!(incremental.tables, scratch.tables);
+        assert_eq!(incremental.recheck, scratch.recheck);
+        (incremental, report)
+    }
+
+    #[test]
+    fn rebuilds_reuse_the_join_only_while_tables_and_paths_are_unchanged() {
+        let dir = hoard_testkit::temp_dir();
+        let root = dir.path();
+        for (i, frames) in [(1, 800), (2, 1600), (3, 2400), (4, 3200)] {
+            put(&root.join(format!("a/x{i}.wav")), &wav(frames), 3600);
+        }
+        put(
+            &root.join("a/a_metadata.csv"),
+            csv("angry").as_bytes(),
+            3600,
+        );
+        let listing = walk(root).unwrap();
+        let (first, _) = build(&listing, None, &BuildOptions::default(), &|_, _| {});
+        assert_eq!(
+            first
+                .summary
+                .meta_constants
+                .get("modality")
+                .map(String::as_str),
+            Some("audio")
+        );
+        assert_eq!(first.summary.unmatched_rows, 1);
+
+        // An audio file changed: one probe, the join taken from `first`.
+        put(&root.join("a/x2.wav"), &wav(400), 3000);
+        let (second, report) = rebuild(root, &first);
+        assert_eq!(report.probed, 1);
+        assert_eq!(second.tables, first.tables);
+
+        // The table changed: joined again.
+        put(
+            &root.join("a/a_metadata.csv"),
+            csv("fearful").as_bytes(),
+            3000,
+        );
+        let (third, report) = rebuild(root, &second);
+        assert_eq!(report.probed, 0);
+        assert_ne!(third.tables, second.tables);
+        assert_eq!(label_of_x1(&third), Some("fearful"));
+
+        // A file came: joined again (it may match a row, and constants may change).
+        put(&root.join("a/gone.wav"), &wav(800), 3000);
+        let (fourth, _) = rebuild(root, &third);
+        assert_eq!(fourth.summary.unmatched_rows, 0);
+
+        // A racy table: its stat cannot be trusted, so the next rebuild joins again even
+        // if the table is rewritten with the same size and mtime.
+        put(&root.join("a/a_metadata.csv"), csv("neutral").as_bytes(), 0);
+        let (racy, _) = rebuild(root, &fourth);
+        assert!(racy.recheck.contains(&"a/a_metadata.csv".to_owned()));
+        let stat = std::fs::metadata(root.join("a/a_metadata.csv")).unwrap();
+        put(&root.join("a/a_metadata.csv"), csv("serious").as_bytes(), 0);
+        let file = std::fs::File::options()
+            .write(true)
+            .open(root.join("a/a_metadata.csv"))
+            .unwrap();
+        file.set_modified(stat.modified().unwrap()).unwrap();
+        let (after, _) = rebuild(root, &racy);
+        assert_eq!(after.tables, racy.tables, "same stats");
+        assert_eq!(label_of_x1(&after), Some("serious"));
+    }
 }

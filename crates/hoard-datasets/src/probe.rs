@@ -39,11 +39,19 @@ impl Format {
     /// The format a file name's extension names, if it is one of ours (case-insensitive).
     pub fn from_name(name: &str) -> Option<Format> {
         let (_, extension) = name.rsplit_once('.')?;
-        match extension.to_ascii_lowercase().as_str() {
-            "wav" | "wave" => Some(Format::Wav),
-            "mp3" => Some(Format::Mp3),
-            "flac" => Some(Format::Flac),
-            "ogg" | "oga" => Some(Format::Ogg),
+        // Lowercased on the stack: this runs for every file of every walk.
+        let mut lower = [0u8; 4];
+        if extension.len() > lower.len() {
+            return None;
+        }
+        let lower = &mut lower[..extension.len()];
+        lower.copy_from_slice(extension.as_bytes());
+        lower.make_ascii_lowercase();
+        match &*lower {
+            b"wav" | b"wave" => Some(Format::Wav),
+            b"mp3" => Some(Format::Mp3),
+            b"flac" => Some(Format::Flac),
+            b"ogg" | b"oga" => Some(Format::Ogg),
             _ => None,
         }
     }

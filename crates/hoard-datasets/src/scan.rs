@@ -23,15 +23,22 @@ pub enum Kind {
 
 impl Kind {
     fn of(name: &str) -> Option<Kind> {
-        let lower = name.to_ascii_lowercase();
-        if lower.ends_with("_metadata.csv") {
+        // Compared in place, without lowercasing a copy: this runs for every file of every
+        // walk, and an unchanged re-check is little more than the walk.
+        if ends_with_ignore_case(name, "_metadata.csv") {
             Some(Kind::Csv)
-        } else if lower.ends_with(".tsv") {
+        } else if ends_with_ignore_case(name, ".tsv") {
             Some(Kind::Tsv)
         } else {
             Format::from_name(name).map(Kind::Audio)
         }
     }
+}
+
+/// Whether `name` ends with `suffix` (lowercase ASCII), ignoring ASCII case.
+fn ends_with_ignore_case(name: &str, suffix: &str) -> bool {
+    name.len() >= suffix.len()
+        && name.as_bytes()[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
 }
 
 /// One listed file.
@@ -172,17 +179,17 @@ fn walk_dir(root: &Path, dir: &Path, prefix: &str) -> Walked {
         if name.starts_with('.') {
             continue;
         }
-        let relpath = format!("{prefix}{name}");
         let Ok(file_type) = entry.file_type() else {
             continue;
         };
         if file_type.is_dir() {
-            folders.push((entry.path(), format!("{relpath}/")));
+            folders.push((entry.path(), format!("{prefix}{name}/")));
             continue;
         }
         let Some(kind) = Kind::of(name) else {
             continue;
         };
+        let relpath = format!("{prefix}{name}");
         let metadata = if file_type.is_symlink() {
             match fs::canonicalize(entry.path()) {
                 Ok(target) if !target.starts_with(root) => {
@@ -282,11 +289,33 @@ pub(crate) fn now_ns() -> i64 {
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
+    // By table rather than `write!` per byte: every build formats an `h` for every file.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_is_lowercase_two_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(hex(&[]), "");
+    }
+
+    #[test]
+    fn kinds_ignore_case() {
+        assert_eq!(Kind::of("actor01_METADATA.csv"), Some(Kind::Csv));
+        assert_eq!(Kind::of("validated.TSV"), Some(Kind::Tsv));
+        assert_eq!(Kind::of("x.Wav"), Some(Kind::Audio(Format::Wav)));
+        assert_eq!(Kind::of("metadata.csv"), None);
+        assert_eq!(Kind::of("notes.txt"), None);
+        assert_eq!(Kind::of("tsv"), None);
+    }
 }
