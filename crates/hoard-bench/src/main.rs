@@ -13,6 +13,7 @@ mod compute;
 mod core;
 mod datasets;
 mod http;
+mod models;
 mod redis;
 mod report;
 
@@ -53,6 +54,9 @@ pub struct Options {
     /// Folders they are spread over, each with its metadata CSV.
     #[arg(long, default_value_t = 100)]
     pub dataset_folders: usize,
+    /// Repos in the generated Hugging Face hub cache of the `models` suite.
+    #[arg(long, default_value_t = 1000)]
+    pub hf_repos: usize,
     /// Which suites to run.
     #[arg(
         long,
@@ -83,6 +87,8 @@ pub enum Suite {
     Http,
     /// Dataset manifests against seed 000's Python + Redis scan (needs Python and redis-py).
     Datasets,
+    /// `hoard models ls` against huggingface_hub's cache scan (needs huggingface_hub).
+    Models,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -105,6 +111,7 @@ fn main() -> anyhow::Result<()> {
         options.redis_ops > 0 && options.mget_keys > 0,
         "--redis-ops and --mget-keys must be positive"
     );
+    anyhow::ensure!(options.hf_repos > 0, "--hf-repos must be positive");
     for suite in &options.suites {
         // Suites either return comparisons (one table per workload, the common method
         // line) or, like `datasets`, their own table and method line.
@@ -148,6 +155,15 @@ fn main() -> anyhow::Result<()> {
                     eprintln!("wrote the datasets section of {}", path.display());
                 }
                 continue;
+            }
+            Suite::Models => {
+                let (comparisons, notes) = models::run(&options)?;
+                (
+                    "models",
+                    "Models: `hoard models ls` against huggingface_hub's cache scan",
+                    comparisons,
+                    notes,
+                )
             }
         };
         let mut table = report::table(&comparisons);

@@ -104,10 +104,11 @@ fn command_line(o: &Options) -> String {
             crate::Suite::Coherence => "coherence",
             crate::Suite::Http => "http",
             crate::Suite::Datasets => "datasets",
+            crate::Suite::Models => "models",
         })
         .collect();
     format!(
-        "--suites {} --ops {} --threads {} --keys {} --zipf {} --value-size {} --disk-ops {} --redis-ops {} --mget-keys {} --dataset-files {} --dataset-folders {} --rounds {}",
+        "--suites {} --ops {} --threads {} --keys {} --zipf {} --value-size {} --disk-ops {} --redis-ops {} --mget-keys {} --dataset-files {} --dataset-folders {} --hf-repos {} --rounds {}",
         suites.join(","),
         o.ops,
         o.threads,
@@ -119,6 +120,7 @@ fn command_line(o: &Options) -> String {
         o.mget_keys,
         o.dataset_files,
         o.dataset_folders,
+        o.hf_repos,
         o.rounds
     )
 }
