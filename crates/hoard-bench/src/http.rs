@@ -118,6 +118,7 @@ pub fn run(options: &Options) -> anyhow::Result<(Vec<Comparison>, Vec<String>)> 
     }
     let listener = runtime.block_on(tokio::net::TcpListener::bind(("127.0.0.1", hoard_port)))?;
     let state = AppState {
+        semantic: None,
         datasets: std::sync::Arc::new(hoard_datasets::Datasets::new(cache.clone(), [])?),
         cache,
         admin_token: "bench-token-0123456789".into(),

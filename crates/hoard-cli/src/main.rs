@@ -3,6 +3,7 @@
 mod datasets;
 mod models;
 mod output;
+mod semantic;
 mod serve;
 mod stats;
 
@@ -45,6 +46,14 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         command: models::ModelsCommand,
+    },
+    /// The semantic cache: evaluate wrong hits and recall on labelled question pairs.
+    Semantic {
+        /// Config file (default: $HOARD_CONFIG, else ./hoard.toml if present).
+        #[arg(long, value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: semantic::SemanticCommand,
     },
     /// Print the TTL presets (seed 003's CacheTTL) and check a duration such as 2h5m.
     Ttl {
@@ -131,6 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             label_column,
         }),
         Command::Models { config, command } => models::run(config.as_deref(), command),
+        Command::Semantic { config, command } => semantic::run(config.as_deref(), command),
         Command::Datasets(DatasetsCommand::Ls {
             config,
             server,

@@ -49,7 +49,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 tracing::info!(dataset = id, path = %dataset.path.display(), "dataset configured");
             }
         }
+                let settings = config.semantic()?;
+        let semantic = if settings.embedder.model.is_empty() {
+            None
+        } else {
+            let base = std::env::current_dir().context("reading the working directory")?;
+            let hub = hoard_models::Layout::new(&config.models()?, &base).hf_hub();
+            let embedder = hoard_semantic::embed::from_spec(&settings.embedder, &hub)
+                .await
+                .with_context(|| format!("loading the semantic model {:?}", settings.embedder.model))?;
+            tracing::info!(model = embedder.id(), "semantic cache ready");
+            Some(std::sync::Arc::new(hoard_semantic::SemanticCache::new(
+                cache.clone(),
+                embedder,
+                settings.cache,
+            )?))
+        };
         let state = AppState {
+            semantic,
             datasets: std::sync::Arc::new(datasets),
             cache,
             admin_token: token.into(),

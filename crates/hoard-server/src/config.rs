@@ -99,6 +99,15 @@ pub struct DatasetSection {
     pub content_hash: bool,
 }
 
+/// What `[semantic]` configures.
+#[derive(Debug, Clone, Default)]
+pub struct SemanticSettings {
+    /// Which embedder (an empty `model`: no semantic cache).
+    pub embedder: hoard_semantic::embed::EmbedderSpec,
+    /// The cache's thresholds, guards, TTL and capacity.
+    pub cache: hoard_semantic::SemanticConfig,
+}
+
 /// The whole file. Sections of later features (`datasets`, `models`, `semantic`) are
 /// accepted and kept for them.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -246,6 +255,7 @@ impl Config {
         self.addr()?;
         self.datasets()?;
         self.models()?;
+        self.semantic()?;
         parse_size(&self.server.max_body).map_err(|r| refuse(o, "server.max_body", r))?;
         if self.server.max_batch == 0 {
             return Err(refuse(
@@ -294,6 +304,43 @@ impl Config {
         toml::Value::Table(self.models.clone())
             .try_into()
             .map_err(|e: toml::de::Error| refuse(&self.source, "models", e.message().to_owned()))
+    }
+
+    /// The `[semantic]` section: the embedder (`model`, `url`, `api_key_env`) and the
+    /// cache's settings (every [`hoard_semantic::SemanticConfig`] field), checked.
+    pub fn semantic(&self) -> Result<SemanticSettings, ConfigError> {
+        let mut table = self.semantic.clone();
+        let mut text = |key: &str| -> Result<Option<String>, ConfigError> {
+            match table.remove(key) {
+                None => Ok(None),
+                Some(toml::Value::String(value)) => Ok(Some(value).filter(|v| !v.is_empty())),
+                Some(other) => Err(refuse(
+                    &self.source,
+                    &format!("semantic.{key}"),
+                    format!("must be a string, not {other}"),
+                )),
+            }
+        };
+        let model = text("model")?.unwrap_or_default();
+        let url = text("url")?;
+        let key_env = text("api_key_env")?;
+        let cache: hoard_semantic::SemanticConfig =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    refuse(&self.source, "semantic", e.message().to_owned())
+                })?;
+        cache
+            .validate()
+            .map_err(|e| refuse(&self.source, "semantic", e.to_string()))?;
+        Ok(SemanticSettings {
+            embedder: hoard_semantic::embed::EmbedderSpec {
+                model,
+                url,
+                api_key: key_env.and_then(|name| std::env::var(name).ok()),
+            },
+            cache,
+        })
     }
 
     /// The configured datasets over `cache`.
@@ -448,6 +495,8 @@ mod tests {
                 "models",
                 "unknown field `rot`",
             ),
+            ("[semantic]\nthreshold = 1.5\n", "semantic", "in [0, 1]"),
+            ("[semantic]\nthresold = 0.9\n", "semantic", "unknown field"),
             (
                 "[datasets.\"a b\"]\npath = \"data\"\n",
                 "datasets.a b",
@@ -520,6 +569,9 @@ mod example_file {
         let models = example.models().unwrap();
         assert_eq!(models.root.as_deref(), Some(Path::new(".cache")));
         assert!(models.app_caches.is_empty() && models.warm.is_empty());
+        let semantic = example.semantic().unwrap();
+        assert!(semantic.embedder.model.is_empty(), "off unless asked");
+        assert_eq!(semantic.cache, hoard_semantic::SemanticConfig::default());
         let datasets = example.datasets().unwrap();
         assert_eq!(datasets.len(), 1);
         assert_eq!(datasets[0].options, hoard_datasets::BuildOptions::default());
@@ -540,6 +592,12 @@ mod example_file {
             "content_hash",
             "root",
             "legacy",
+            "model",
+            "threshold",
+            "context_threshold",
+            "extend_on_hit",
+            "capacity",
+            "candidates",
         ] {
             assert!(
                 text.contains(&format!("\n{key} = ")),

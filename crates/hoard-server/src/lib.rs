@@ -9,6 +9,7 @@ pub mod config;
 mod datasets;
 mod error;
 mod routes;
+mod semantic;
 
 pub use config::{Config, ConfigError, Overrides};
 pub use error::ApiError;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub max_body: usize,
     /// The configured datasets (`[datasets.ID]`), manifests cached in `cache`.
     pub datasets: Arc<hoard_datasets::Datasets>,
+    /// The semantic cache, when `[semantic]` names a model.
+    pub semantic: Option<Arc<hoard_semantic::SemanticCache>>,
 }
 
 /// The admin token: `$HOARD_ADMIN_TOKEN` or `[server] admin_token` (already merged into

@@ -1,6 +1,6 @@
 //! The routes. Every handler answers JSON; every failure goes through [`ApiError`].
 
-use crate::{datasets, ApiError, AppState};
+use crate::{datasets, semantic, ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -30,8 +30,9 @@ pub struct ErrorBody {
 #[openapi(
     info(title = "hoard", description = "One cache layer for AI/ML backends: cache entries, results, datasets, stats, invalidation."),
     paths(health, ready, cache_get, cache_put, cache_delete, cache_batch, delete_pattern, invalidate, stats, results_get, results_post, results_batch, metrics, openapi,
-        datasets::list, datasets::files, datasets::summary, datasets::reindex, datasets::file),
-    components(schemas(ErrorBody, KeysBody, TagsBody, HashesBody, datasets::ReindexBody)),
+                datasets::list, datasets::files, datasets::summary, datasets::reindex, datasets::file,
+        semantic::lookup, semantic::store, semantic::drop_namespace),
+    components(schemas(ErrorBody, KeysBody, TagsBody, HashesBody, datasets::ReindexBody, semantic::LookupBody, semantic::StoreBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -83,6 +84,11 @@ pub fn app(state: AppState) -> Router {
         .route("/datasets/summary", get(datasets::summary))
         .route("/datasets/reindex", post(datasets::reindex))
         .route("/datasets/file", get(datasets::file))
+        .route("/v1/semantic/{namespace}/lookup", post(semantic::lookup))
+        .route(
+            "/v1/semantic/{namespace}",
+            post(semantic::store).delete(semantic::drop_namespace),
+        )
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::not_found("no such route") })
@@ -137,7 +143,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 }
 
 /// Path segments, with our errors.
-struct Segments<T>(T);
+pub(crate) struct Segments<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Segments<T> {
     type Rejection = ApiError;

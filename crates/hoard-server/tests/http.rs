@@ -36,6 +36,7 @@ async fn start_with(
         .unwrap()
         .recheck_interval(Duration::ZERO);
     let state = AppState {
+        semantic: None,
         datasets: std::sync::Arc::new(datasets),
         cache,
         admin_token: TOKEN.into(),
@@ -585,6 +586,9 @@ async fn openapi_documents_exactly_the_routes_that_answer() {
         ("GET", "/datasets/summary"),
         ("POST", "/datasets/reindex"),
         ("GET", "/datasets/file"),
+        ("POST", "/v1/semantic/{namespace}/lookup"),
+        ("POST", "/v1/semantic/{namespace}"),
+        ("DELETE", "/v1/semantic/{namespace}"),
     ]
     .iter()
     .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
@@ -614,6 +618,17 @@ async fn openapi_documents_exactly_the_routes_that_answer() {
         );
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // Without [semantic] model, the semantic routes say so.
+    let (status, body) = s
+        .call(
+            Method::POST,
+            "/v1/semantic/faq/lookup",
+            Some(r#"{"query":"hi"}"#),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"], "semantic_disabled");
 }
 
 /// A WAV file of `frames` 16-bit mono samples at 8 kHz, written by hound, aged an hour.

@@ -1,0 +1,245 @@
+//! `hoard semantic eval`: how often the semantic cache serves the right answer, and how
+//! often a wrong one, over labelled question pairs.
+
+use crate::output::Progress;
+use anyhow::Context;
+use hoard_semantic::eval::{self, Row, Scored};
+use hoard_semantic::Verdict;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// `hoard semantic` verbs.
+#[derive(Debug, clap::Subcommand)]
+pub enum SemanticCommand {
+    /// Precision, recall, wrong-hit rate and hit rate per threshold over labelled pairs
+    /// (JSON Lines `{"a","b","same"}`, optionally gzip), with and without the guards.
+    Eval {
+        /// The pairs file (`.jsonl` or `.jsonl.gz`).
+        #[arg(long, value_name = "FILE")]
+        pairs: PathBuf,
+        /// Embedding model (default: [semantic] model): a folder, a Hugging Face repo id
+        /// from the configured hub cache, `ollama:NAME` or `openai:NAME`.
+        #[arg(long, value_name = "SPEC")]
+        model: Option<String>,
+        /// Use only the first N pairs.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Thresholds to report (comma-separated).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "0.70,0.75,0.80,0.85,0.90,0.95"
+        )]
+        thresholds: Vec<f32>,
+        /// Texts per embedding batch.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a `hoard semantic` verb.
+pub fn run(config: Option<&Path>, command: SemanticCommand) -> anyhow::Result<()> {
+    let SemanticCommand::Eval {
+        pairs,
+        model,
+        limit,
+        thresholds,
+        batch,
+        json,
+    } = command;
+    for threshold in &thresholds {
+        hoard_semantic::cache::check_threshold(*threshold)?;
+    }
+    let env = |name: &str| std::env::var(name).ok();
+    let loaded = hoard_server::Config::load(config, &env, &Default::default())?;
+    let mut settings = loaded.semantic()?;
+    if let Some(model) = model {
+        settings.embedder.model = model;
+    }
+    let mut pairs = eval::read_pairs(&pairs)?;
+    if let Some(limit) = limit {
+        pairs.truncate(limit);
+    }
+    anyhow::ensure!(!pairs.is_empty(), "the pairs file holds no pairs");
+    let base = std::env::current_dir().context("reading the working directory")?;
+    let hub = hoard_models::Layout::new(&loaded.models()?, &base).hf_hub();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let progress = Progress::new("embedding", "texts");
+    let default_threshold = settings.cache.threshold;
+    let (plain, guarded) = runtime.block_on(async {
+        let embedder = hoard_semantic::embed::from_spec(&settings.embedder, &hub).await?;
+        let update = |done: usize, total: usize| progress.update(done as u64, total as u64);
+        let guarded = eval::score(
+            &pairs,
+            embedder.as_ref(),
+            settings.cache.guards,
+            settings.cache.context_threshold,
+            batch,
+            &update,
+        )
+        .await?;
+        // The plain threshold: the same similarities, judged without any guard.
+        let plain: Vec<Scored> = guarded
+            .iter()
+            .map(|s| Scored {
+                verdict: Verdict::Pass,
+                ..*s
+            })
+            .collect();
+        anyhow::Ok((plain, guarded))
+    })?;
+    progress.finish();
+    let report = Report {
+        pairs: pairs.len(),
+        same: pairs.iter().filter(|p| p.same).count(),
+        cosine_only: thresholds
+            .iter()
+            .map(|t| eval::row(&plain, *t, false))
+            .collect(),
+        guarded: thresholds
+            .iter()
+            .map(|t| eval::row(&guarded, *t, true))
+            .collect(),
+        best: [0.01, 0.05]
+            .iter()
+            .map(|budget| Best {
+                wrong_hit_budget: *budget,
+                cosine_only: eval::best_recall(&plain, *budget, false),
+                guarded: eval::best_recall(&guarded, *budget, true),
+            })
+            .collect(),
+        refusals: eval::refusals(&guarded, default_threshold)
+            .into_iter()
+            .map(|(verdict, same, different)| Refusal {
+                verdict,
+                same_pairs: same,
+                different_pairs: different,
+            })
+            .collect(),
+        default_threshold,
+        by_kind: by_kind(&pairs, &guarded, default_threshold),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct Best {
+    wrong_hit_budget: f64,
+    cosine_only: Option<Row>,
+    guarded: Option<Row>,
+}
+
+#[derive(serde::Serialize)]
+struct Refusal {
+    verdict: Verdict,
+    same_pairs: u64,
+    different_pairs: u64,
+}
+
+#[derive(serde::Serialize)]
+struct Report {
+    pairs: usize,
+    same: usize,
+    default_threshold: f32,
+    cosine_only: Vec<Row>,
+    guarded: Vec<Row>,
+    best: Vec<Best>,
+    refusals: Vec<Refusal>,
+    by_kind: BTreeMap<String, Row>,
+}
+
+fn by_kind(pairs: &[eval::Pair], scored: &[Scored], threshold: f32) -> BTreeMap<String, Row> {
+    let mut groups: BTreeMap<String, Vec<Scored>> = BTreeMap::new();
+    for (pair, s) in pairs.iter().zip(scored) {
+        if let Some(kind) = &pair.kind {
+            groups.entry(kind.clone()).or_default().push(*s);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(kind, scored)| (kind, eval::row(&scored, threshold, true)))
+        .collect()
+}
+
+fn percent(value: f64) -> String {
+    format!("{:.1}%", value * 100.0)
+}
+
+impl Report {
+    fn table(&self) -> String {
+        let mut out = format!("{} pairs ({} labelled same)\n\n", self.pairs, self.same);
+        for (title, rows) in [
+            ("cosine threshold only", &self.cosine_only),
+            ("with guards (hoard's default)", &self.guarded),
+        ] {
+            out.push_str(&format!(
+                "{title}\n{:>9} {:>10} {:>8} {:>10} {:>9}\n",
+                "threshold", "precision", "recall", "wrong hit", "hit rate"
+            ));
+            for row in rows {
+                out.push_str(&format!(
+                    "{:>9.2} {:>10} {:>8} {:>10} {:>9}\n",
+                    row.threshold,
+                    percent(row.precision),
+                    percent(row.recall),
+                    percent(row.wrong_hit_rate),
+                    percent(row.hit_rate)
+                ));
+            }
+            out.push('\n');
+        }
+        for best in &self.best {
+            let show = |row: &Option<Row>| match row {
+                Some(row) => format!("{} at {:.2}", percent(row.recall), row.threshold),
+                None => "-".into(),
+            };
+            out.push_str(&format!(
+                "best recall with at most {} wrong hits: cosine only {}, with guards {}\n",
+                percent(best.wrong_hit_budget),
+                show(&best.cosine_only),
+                show(&best.guarded)
+            ));
+        }
+        if !self.refusals.is_empty() {
+            out.push_str(&format!(
+                "\nguard refusals above {:.2} (same pairs lost / different pairs saved):\n",
+                self.default_threshold
+            ));
+            for refusal in &self.refusals {
+                out.push_str(&format!(
+                    "  {:<12} {:>6} / {:>6}\n",
+                    serde_json::to_value(refusal.verdict)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    refusal.same_pairs,
+                    refusal.different_pairs
+                ));
+            }
+        }
+        if !self.by_kind.is_empty() {
+            out.push_str(&format!(
+                "\nby kind at {:.2} with guards:\n",
+                self.default_threshold
+            ));
+            for (kind, row) in &self.by_kind {
+                out.push_str(&format!(
+                    "  {kind:<12} hit rate {:>6}  wrong hit {:>6}\n",
+                    percent(row.hit_rate),
+                    percent(row.wrong_hit_rate)
+                ));
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,92 @@
+//! `hoard semantic eval` as a user runs it, with the real all-MiniLM-L6-v2 weights.
+
+#![cfg(feature = "semantic-local")]
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::Value;
+use std::process::Command;
+
+fn minilm() -> String {
+    std::env::var("HOARD_MINILM_DIR")
+        .expect("HOARD_MINILM_DIR is not set: scripts/test fetches all-MiniLM-L6-v2 and sets it")
+}
+
+fn eval(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hoard"))
+        .args(["semantic", "eval", "--model", &minilm()])
+        .args(args)
+        .env_remove("HOARD_CONFIG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn eval_reports_recall_and_wrong_hits_per_threshold() {
+    let dir = hoard_testkit::temp_dir();
+    let pairs = dir.path().join("pairs.jsonl");
+    std::fs::write(
+        &pairs,
+        [
+            r#"{"a":"How do I learn Python quickly?","b":"What is the fastest way to learn Python?","same":true}"#,
+            r#"{"a":"What is the capital of France?","b":"Which city is the capital of France?","same":true}"#,
+            r#"{"a":"Cancel my subscription","b":"Don't cancel my subscription","same":false}"#,
+            r#"{"a":"Flights on May 3","b":"Flights on May 4","same":false}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let out = eval(&["--pairs", pairs.to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["pairs"], 4);
+    assert_eq!(report["same"], 2);
+    let guarded = report["guarded"].as_array().unwrap();
+    let at_80 = guarded
+        .iter()
+        .find(|r| (r["threshold"].as_f64().unwrap() - 0.80).abs() < 1e-6)
+        .unwrap();
+    assert_eq!(at_80["wrong_hit_rate"], 0.0, "{at_80}");
+    let plain = report["cosine_only"].as_array().unwrap();
+    let plain_80 = plain
+        .iter()
+        .find(|r| (r["threshold"].as_f64().unwrap() - 0.80).abs() < 1e-6)
+        .unwrap();
+    assert!(
+        plain_80["wrong_hit_rate"].as_f64().unwrap() > 0.0,
+        "the traps fool the bare threshold: {plain_80}"
+    );
+    let table = eval(&["--pairs", pairs.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("with guards") && text.contains("best recall with at most 1.0% wrong hits"),
+        "{text}"
+    );
+}
+
+#[test]
+fn eval_refuses_bad_input_clearly() {
+    let dir = hoard_testkit::temp_dir();
+    let pairs = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &pairs,
+        "{\"a\":\"x\",\"b\":\"y\",\"same\":true}\nnot json\n",
+    )
+    .unwrap();
+    let out = eval(&["--pairs", pairs.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.jsonl:2"), "{err}");
+    let out = eval(&[
+        "--pairs",
+        pairs.to_str().unwrap(),
+        "--thresholds",
+        "0.8,1.2",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in [0, 1]"));
+}

@@ -1,0 +1,532 @@
+//! A BERT-family sentence-embedding model (all-MiniLM-L6-v2, bge-small/base/large, ...)
+//! run in pure Rust on the CPU with candle.
+//!
+//! The model is read from a folder in the Hugging Face layout:
+//!
+//! - `config.json`: the BERT config (`model_type` must be `bert`);
+//! - `tokenizer.json`: the fast tokenizer;
+//! - `model.safetensors`: the weights;
+//! - optionally `sentence_bert_config.json` (`max_seq_length`) and `modules.json` +
+//!   `1_Pooling/config.json` (mean or CLS pooling), as sentence-transformers writes them.
+//!
+//! or by repo id from a Hugging Face hub cache folder (`HF_HUB_CACHE`): the files of
+//! `org/name` live in `models--org--name/snapshots/REV/`, and `refs/main` names REV. Nothing
+//! is ever downloaded: a repo that is not in the cache is an error that says where it was
+//! looked for.
+//!
+//! Each text becomes the pooled last hidden state over its real tokens (the attention mask
+//! leaves padding out), scaled to unit length, exactly as sentence-transformers computes it,
+//! so stored vectors from either implementation can be compared.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::{DType, Device, IndexOp, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config, DTYPE};
+use tokenizers::{Tokenizer, TruncationParams};
+
+use super::{normalize, Embedder};
+use crate::SemanticError;
+
+/// How the per-token hidden states become one vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+    /// The mean over the real (unmasked) tokens: what all-MiniLM-L6-v2 was trained with.
+    Mean,
+    /// The hidden state of the first token (`[CLS]`): what the bge models were trained with.
+    Cls,
+}
+
+/// Settings for [`BertEmbedder`]. The defaults suit all-MiniLM-L6-v2 and the bge models.
+#[derive(Debug, Clone)]
+pub struct BertOptions {
+    /// Texts run through the model together. Bigger batches amortize per-call overhead but
+    /// pad more; texts are sorted by length first, so padding stays small either way.
+    pub batch_size: usize,
+    /// Tokens kept per text (special tokens included); longer texts are cut. `None` takes
+    /// the model's own limit: `max_seq_length` from `sentence_bert_config.json` (256 for
+    /// all-MiniLM-L6-v2, 512 for bge), else `max_position_embeddings`.
+    pub max_length: Option<usize>,
+    /// `None` reads the pooling from the sentence-transformers `modules.json`, and takes
+    /// [`Pooling::Mean`] when the folder has none.
+    pub pooling: Option<Pooling>,
+    /// The model's name in [`Embedder::id`]. `None` takes the repo's name (`org/NAME`) when
+    /// loaded by repo id, else the folder's name.
+    pub name: Option<String>,
+}
+
+impl Default for BertOptions {
+    fn default() -> Self {
+        BertOptions {
+            batch_size: 32,
+            max_length: None,
+            pooling: None,
+            name: None,
+        }
+    }
+}
+
+/// A sentence-embedding model of the BERT family, loaded once and shared: clones are cheap
+/// and use the same weights.
+#[derive(Clone)]
+pub struct BertEmbedder {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: String,
+    dim: usize,
+    batch_size: usize,
+    max_length: usize,
+    pooling: Pooling,
+    tokenizer: Tokenizer,
+    model: BertModel,
+}
+
+impl std::fmt::Debug for BertEmbedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BertEmbedder")
+            .field("id", &self.inner.id)
+            .field("batch_size", &self.inner.batch_size)
+            .field("max_length", &self.inner.max_length)
+            .field("pooling", &self.inner.pooling)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BertEmbedder {
+    /// Loads the model in `dir` (Hugging Face layout, see the module docs).
+    pub fn from_dir(dir: impl AsRef<Path>, options: BertOptions) -> Result<Self, SemanticError> {
+        let dir = dir.as_ref();
+        let name = match &options.name {
+            Some(name) => name.clone(),
+            None => folder_name(dir),
+        };
+        Self::load_folder(dir, name, options)
+    }
+
+    /// Loads `repo_id` (`org/name`, optionally `@revision`: a ref such as `main` or a
+    /// snapshot hash) from the Hugging Face hub cache folder `hub` (what `HF_HUB_CACHE`
+    /// points at; hoard-models' `Layout::hf_hub()`). Never downloads.
+    pub fn from_hub(
+        hub: impl AsRef<Path>,
+        repo_id: &str,
+        options: BertOptions,
+    ) -> Result<Self, SemanticError> {
+        let (repo, _) = split_revision(repo_id);
+        let snapshot = resolve_hub_snapshot(hub.as_ref(), repo_id)?;
+        let name = match &options.name {
+            Some(name) => name.clone(),
+            None => repo.rsplit('/').next().unwrap_or(repo).to_owned(),
+        };
+        Self::load_folder(&snapshot, name, options)
+    }
+
+    /// Loads `name_or_path`: a folder when one exists at that path, else a repo id looked up
+    /// in the hub cache `hub` (the order `from_pretrained` uses in Python).
+    pub fn load(
+        name_or_path: &str,
+        hub: impl AsRef<Path>,
+        options: BertOptions,
+    ) -> Result<Self, SemanticError> {
+        if Path::new(name_or_path).is_dir() {
+            Self::from_dir(name_or_path, options)
+        } else {
+            Self::from_hub(hub, name_or_path, options)
+        }
+    }
+
+    /// Tokens kept per text, special tokens included.
+    pub fn max_length(&self) -> usize {
+        self.inner.max_length
+    }
+
+    /// The pooling in use.
+    pub fn pooling(&self) -> Pooling {
+        self.inner.pooling
+    }
+
+    /// [`Embedder::embed`] on the calling thread: for callers that are not async (CLI,
+    /// benchmarks) or already on a blocking thread. Takes tens of milliseconds per batch.
+    pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, SemanticError> {
+        self.inner.embed(texts)
+    }
+
+    fn load_folder(dir: &Path, name: String, options: BertOptions) -> Result<Self, SemanticError> {
+        let model_err = |path: &Path, reason: String| SemanticError::Model {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !dir.is_dir() {
+            return Err(model_err(
+                dir,
+                "no such folder (expected config.json, tokenizer.json and model.safetensors)"
+                    .to_owned(),
+            ));
+        }
+        if options.batch_size == 0 {
+            return Err(model_err(dir, "batch_size must be at least 1".to_owned()));
+        }
+
+        let config_path = dir.join("config.json");
+        let config_text = read_text(&config_path)?;
+        let config_json: serde_json::Value = serde_json::from_str(&config_text)
+            .map_err(|e| model_err(&config_path, format!("not valid JSON: {e}")))?;
+        // Only BERT itself: RoBERTa-style models (xlm-roberta, as in bge-m3) share the
+        // weight names but offset their position ids, and would load and silently embed
+        // wrong. Refuse them by name.
+        match config_json.get("model_type").and_then(|v| v.as_str()) {
+            None | Some("bert") => {}
+            Some(other) => {
+                return Err(model_err(
+                    &config_path,
+                    format!("model_type {other:?} is not supported: only BERT-family models (model_type \"bert\") run here"),
+                ))
+            }
+        }
+        let config: Config = serde_json::from_value(config_json)
+            .map_err(|e| model_err(&config_path, format!("not a BERT config: {e}")))?;
+        let dim = config.hidden_size;
+
+        let max_length = match options.max_length {
+            Some(n) => n,
+            None => sentence_max_length(dir)?.unwrap_or(config.max_position_embeddings),
+        }
+        .min(config.max_position_embeddings);
+        // [CLS] and [SEP] take two positions; below that nothing of the text remains.
+        if max_length < 3 {
+            return Err(model_err(
+                dir,
+                format!("max_length {max_length} leaves no room for text (at least 3)"),
+            ));
+        }
+        let pooling = match options.pooling {
+            Some(pooling) => pooling,
+            None => read_pooling(dir)?,
+        };
+
+        let tokenizer_path = dir.join("tokenizer.json");
+        if !tokenizer_path.is_file() {
+            return Err(model_err(
+                &tokenizer_path,
+                "missing (only the fast tokenizer format tokenizer.json is read)".to_owned(),
+            ));
+        }
+        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
+            .map_err(|e| model_err(&tokenizer_path, format!("not a tokenizer: {e}")))?;
+        // Padding is done here per batch (to the longest text after sorting), not by the
+        // tokenizer: tokenizer.json files often pin a fixed length (all-MiniLM-L6-v2's says
+        // 128) that would waste work or disagree with max_length.
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length,
+                ..TruncationParams::default()
+            }))
+            .map_err(|e| model_err(&tokenizer_path, format!("cannot set truncation: {e}")))?;
+
+        let weights_path = dir.join("model.safetensors");
+        let weights = std::fs::read(&weights_path).map_err(|e| {
+            let hint = if dir.join("pytorch_model.bin").is_file() {
+                " (pytorch_model.bin is not read: convert it to safetensors)"
+            } else {
+                ""
+            };
+            model_err(&weights_path, format!("cannot read: {e}{hint}"))
+        })?;
+        let weights_len = weights.len();
+        // Safe loading from memory: memory-mapping is `unsafe` in candle and this crate
+        // forbids unsafe code. The copy costs one read of the file at start-up.
+        let vb =
+            VarBuilder::from_buffered_safetensors(weights, DTYPE, &Device::Cpu).map_err(|e| {
+                let hint = if weights_len < 1024 {
+                    " (the file is tiny: a Git LFS pointer instead of the weights?)"
+                } else {
+                    ""
+                };
+                model_err(&weights_path, format!("not valid safetensors: {e}{hint}"))
+            })?;
+        let model = BertModel::load(vb, &config).map_err(|e| {
+            model_err(
+                &weights_path,
+                format!("weights do not match config.json: {e}"),
+            )
+        })?;
+
+        Ok(BertEmbedder {
+            inner: Arc::new(Inner {
+                id: format!("{name}/{dim}"),
+                dim,
+                batch_size: options.batch_size,
+                max_length,
+                pooling,
+                tokenizer,
+                model,
+            }),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Embedder for BertEmbedder {
+    fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    fn dim(&self) -> usize {
+        self.inner.dim
+    }
+
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, SemanticError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The forward pass is CPU-bound for milliseconds to seconds: keep it off the async
+        // workers so the server goes on answering other requests meanwhile.
+        let inner = Arc::clone(&self.inner);
+        let texts = texts.to_vec();
+        tokio::task::spawn_blocking(move || inner.embed(&texts))
+            .await
+            .map_err(|e| SemanticError::Embed(format!("embedding task failed: {e}")))?
+    }
+}
+
+impl Inner {
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, SemanticError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let encodings = self
+            .tokenizer
+            .encode_batch(inputs, true)
+            .map_err(|e| SemanticError::Embed(format!("tokenizer: {e}")))?;
+
+        // Longest first, so each batch holds texts of similar length and pads little; the
+        // vectors go back to the callers' order at the end.
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));
+
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(self.batch_size) {
+            let batch: Vec<&tokenizers::Encoding> = chunk.iter().map(|&i| &encodings[i]).collect();
+            let vectors = self
+                .forward(&batch)
+                .map_err(|e| SemanticError::Embed(format!("model: {e}")))?;
+            for (&i, mut vector) in chunk.iter().zip(vectors) {
+                if vector.len() != self.dim || !vector.iter().all(|x| x.is_finite()) {
+                    return Err(SemanticError::Embed(format!(
+                        "model produced an invalid vector for text {i} ({} numbers, expected {})",
+                        vector.len(),
+                        self.dim
+                    )));
+                }
+                normalize(&mut vector);
+                out[i] = vector;
+            }
+        }
+        Ok(out)
+    }
+
+    /// One forward pass over texts padded to the longest of them.
+    fn forward(&self, batch: &[&tokenizers::Encoding]) -> candle_core::Result<Vec<Vec<f32>>> {
+        let rows = batch.len();
+        // Truncation keeps at least [CLS] [SEP], so `len` is never 0 for BERT tokenizers;
+        // `max(1)` keeps the tensor shapes valid even for a tokenizer without special tokens.
+        let len = batch.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
+        let mut ids = vec![0u32; rows * len];
+        let mut type_ids = vec![0u32; rows * len];
+        let mut mask = vec![0u32; rows * len];
+        for (row, encoding) in batch.iter().enumerate() {
+            let base = row * len;
+            let n = encoding.len().min(len);
+            ids[base..base + n].copy_from_slice(&encoding.get_ids()[..n]);
+            type_ids[base..base + n].copy_from_slice(&encoding.get_type_ids()[..n]);
+            mask[base..base + n].copy_from_slice(&encoding.get_attention_mask()[..n]);
+        }
+        let device = &self.model.device;
+        let ids = Tensor::from_vec(ids, (rows, len), device)?;
+        let type_ids = Tensor::from_vec(type_ids, (rows, len), device)?;
+        let mask = Tensor::from_vec(mask, (rows, len), device)?;
+
+        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?; // (rows, len, dim)
+        let pooled = match self.pooling {
+            Pooling::Cls => hidden.i((.., 0))?.contiguous()?,
+            Pooling::Mean => {
+                let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (rows, len, 1)
+                let summed = hidden.broadcast_mul(&mask)?.sum(1)?; // (rows, dim)
+                                                                   // As sentence-transformers: the count is clamped so an all-padding row
+                                                                   // divides by a tiny number instead of zero.
+                let counts = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?; // (rows, 1)
+                summed.broadcast_div(&counts)?
+            }
+        };
+        pooled.to_dtype(DType::F32)?.to_vec2::<f32>()
+    }
+}
+
+/// The snapshot folder of `repo_id` (`org/name[@revision]`) in the hub cache `hub`.
+///
+/// The revision defaults to `main`; a name is read from `refs/NAME`, a 40-hex commit is
+/// taken as the snapshot itself.
+pub fn resolve_hub_snapshot(hub: &Path, repo_id: &str) -> Result<PathBuf, SemanticError> {
+    let err = |path: PathBuf, reason: String| SemanticError::Model { path, reason };
+    let (repo, revision) = split_revision(repo_id);
+    let revision = revision.unwrap_or("main");
+    // A repo id becomes part of a path: refuse anything that could leave the hub folder.
+    let valid_part = |part: &str| {
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    let parts: Vec<&str> = repo.split('/').collect();
+    if parts.len() > 2 || !parts.iter().all(|p| valid_part(p)) {
+        return Err(err(
+            hub.to_path_buf(),
+            format!("{repo_id:?} is not a repo id (expected org/name, or org/name@revision)"),
+        ));
+    }
+    if !valid_part(revision) {
+        return Err(err(
+            hub.to_path_buf(),
+            format!("revision {revision:?} in {repo_id:?} is not a ref name or commit"),
+        ));
+    }
+    let repo_dir = hub.join(format!("models--{}", parts.join("--")));
+    if !repo_dir.is_dir() {
+        return Err(err(
+            repo_dir,
+            format!(
+                "{repo} is not in the Hugging Face hub cache {} (hoard never downloads models: fetch it into that cache first, e.g. with `huggingface-cli download {repo}` and HF_HUB_CACHE set to it)",
+                hub.display()
+            ),
+        ));
+    }
+    let is_commit = revision.len() == 40 && revision.chars().all(|c| c.is_ascii_hexdigit());
+    let commit = if is_commit {
+        revision.to_owned()
+    } else {
+        let ref_path = repo_dir.join("refs").join(revision);
+        let text = std::fs::read_to_string(&ref_path).map_err(|e| {
+            err(
+                ref_path.clone(),
+                format!("cannot read the ref {revision:?}: {e}"),
+            )
+        })?;
+        let commit = text.trim().to_owned();
+        if !valid_part(&commit) {
+            return Err(err(
+                ref_path,
+                format!(
+                    "does not hold a revision: {:?}",
+                    text.chars().take(80).collect::<String>()
+                ),
+            ));
+        }
+        commit
+    };
+    let snapshot = repo_dir.join("snapshots").join(&commit);
+    if !snapshot.is_dir() {
+        return Err(err(
+            snapshot,
+            format!("the snapshot of {repo}@{revision} is missing from the hub cache"),
+        ));
+    }
+    Ok(snapshot)
+}
+
+/// `org/name@rev` -> (`org/name`, Some(`rev`)).
+fn split_revision(repo_id: &str) -> (&str, Option<&str>) {
+    match repo_id.split_once('@') {
+        Some((repo, revision)) => (repo, Some(revision)),
+        None => (repo_id, None),
+    }
+}
+
+/// The folder's own name, for the id (`.../all-MiniLM-L6-v2` -> `all-MiniLM-L6-v2`).
+fn folder_name(dir: &Path) -> String {
+    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    canonical
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".to_owned())
+}
+
+fn read_text(path: &Path) -> Result<String, SemanticError> {
+    std::fs::read_to_string(path).map_err(|e| SemanticError::Model {
+        path: path.to_path_buf(),
+        reason: format!("cannot read: {e}"),
+    })
+}
+
+/// Reads an optional JSON file: `None` when it does not exist, an error when it exists and
+/// is broken (a half-copied model folder should not load with silently wrong settings).
+fn read_optional_json(path: &Path) -> Result<Option<serde_json::Value>, SemanticError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = read_text(path)?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| SemanticError::Model {
+            path: path.to_path_buf(),
+            reason: format!("not valid JSON: {e}"),
+        })
+}
+
+/// `max_seq_length` from sentence-transformers' `sentence_bert_config.json`.
+fn sentence_max_length(dir: &Path) -> Result<Option<usize>, SemanticError> {
+    let path = dir.join("sentence_bert_config.json");
+    Ok(read_optional_json(&path)?
+        .and_then(|v| v.get("max_seq_length").and_then(|n| n.as_u64()))
+        .and_then(|n| usize::try_from(n).ok()))
+}
+
+/// The pooling that sentence-transformers' `modules.json` names; mean when there is none.
+fn read_pooling(dir: &Path) -> Result<Pooling, SemanticError> {
+    let Some(modules) = read_optional_json(&dir.join("modules.json"))? else {
+        return Ok(Pooling::Mean);
+    };
+    let pooling_dir = modules
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| {
+            m.get("type")
+                .and_then(|t| t.as_str())
+                .is_some_and(|t| t.ends_with(".Pooling"))
+        })
+        .and_then(|m| m.get("path").and_then(|p| p.as_str()).map(str::to_owned));
+    let Some(pooling_dir) = pooling_dir else {
+        return Ok(Pooling::Mean);
+    };
+    // The module path is data from the folder: it must stay inside the folder.
+    let inside = Path::new(&pooling_dir)
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !inside {
+        return Err(SemanticError::Model {
+            path: dir.join("modules.json"),
+            reason: format!("the pooling module path {pooling_dir:?} leaves the model folder"),
+        });
+    }
+    let path = dir.join(&pooling_dir).join("config.json");
+    let Some(config) = read_optional_json(&path)? else {
+        return Ok(Pooling::Mean);
+    };
+    let flag = |key: &str| config.get(key).and_then(|v| v.as_bool()).unwrap_or(false);
+    if flag("pooling_mode_mean_tokens") {
+        Ok(Pooling::Mean)
+    } else if flag("pooling_mode_cls_token") {
+        Ok(Pooling::Cls)
+    } else {
+        Err(SemanticError::Model {
+            path,
+            reason: "only mean and CLS pooling are supported".to_owned(),
+        })
+    }
+}

@@ -1,0 +1,24 @@
+//! Semantic cache (seed 004): answers found by the meaning of their question, with few
+//! wrong hits.
+//!
+//! - [`embed`]: embedders behind one trait: a local BERT-family model (feature `candle`),
+//!   OpenAI-compatible and Ollama HTTP services;
+//! - [`index`]: exact search over contiguous vectors, and [`hnsw`] for larger partitions;
+//! - [`guard`]: checks after the search (numbers, dates, negation, entities, scope,
+//!   references) that keep near-identical sentences with different answers apart;
+//! - [`cache`]: [`SemanticCache`]: lookup, store, delete, get-or-compute, persisted in the
+//!   hoard cache and shared by every instance on the same Redis;
+//! - [`eval`]: precision, recall and wrong-hit rate over labelled question pairs.
+
+pub mod cache;
+pub mod embed;
+mod error;
+pub mod eval;
+pub mod guard;
+pub mod hnsw;
+pub mod index;
+
+pub use cache::{Hit, Outcome, Query, SemanticCache, SemanticConfig, Store};
+pub use embed::Embedder;
+pub use error::SemanticError;
+pub use guard::{Guards, Verdict};

@@ -1,0 +1,323 @@
+//! The semantic cache with the real all-MiniLM-L6-v2 weights (fetched by scripts/test into
+//! `$HOARD_MINILM_DIR`): paraphrases hit, traps miss, partitions never leak, entries expire,
+//! survive a restart and are shared through Redis.
+
+#![cfg(feature = "candle")]
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
+use hoard_semantic::embed::bert::{BertEmbedder, BertOptions};
+use hoard_semantic::{Embedder, Query, SemanticCache, SemanticConfig, SemanticError, Store};
+use serde_json::json;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+fn model() -> Arc<dyn Embedder> {
+    static MODEL: OnceLock<Arc<BertEmbedder>> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let dir = std::env::var("HOARD_MINILM_DIR").expect(
+                "HOARD_MINILM_DIR is not set: scripts/test fetches all-MiniLM-L6-v2 and sets it",
+            );
+            Arc::new(BertEmbedder::from_dir(&dir, BertOptions::default()).unwrap())
+        })
+        .clone()
+}
+
+fn semantic(cache: hoard::Cache) -> SemanticCache {
+    SemanticCache::new(cache, model(), SemanticConfig::default()).unwrap()
+}
+
+#[tokio::test]
+async fn a_paraphrase_hits_and_an_unrelated_question_misses() {
+    let s = semantic(hoard::Cache::in_memory());
+    let answer = json!({"steps": ["Settings", "Billing", "Cancel"]});
+    s.store(
+        "faq",
+        "How do I cancel my subscription?",
+        answer.clone(),
+        &Store::default(),
+    )
+    .await
+    .unwrap();
+    let hit = s
+        .lookup(
+            "faq",
+            &Query::new("What's the way to cancel my subscription?"),
+        )
+        .await
+        .unwrap()
+        .expect("a paraphrase hits");
+    assert_eq!(hit.value, answer);
+    assert_eq!(hit.matched_query, "How do I cancel my subscription?");
+    assert!(
+        hit.similarity >= 0.85 && hit.similarity <= 1.0001,
+        "{}",
+        hit.similarity
+    );
+    let exact = s
+        .lookup("faq", &Query::new("How do I cancel my subscription?"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exact.similarity > 0.999);
+    assert!(s
+        .lookup("faq", &Query::new("What is the boiling point of water?"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        s.lookup("other", &Query::new("How do I cancel my subscription?"))
+            .await
+            .unwrap()
+            .is_none(),
+        "namespaces are separate"
+    );
+}
+
+#[tokio::test]
+async fn each_kind_of_trap_misses() {
+    let s = semantic(hoard::Cache::in_memory());
+    let traps: Vec<(&str, &str, Option<(&str, &str)>)> = vec![
+        (
+            "Cancel my subscription",
+            "Don't cancel my subscription",
+            None,
+        ),
+        ("Flights on May 3", "Flights on May 4", None),
+        ("Weather tomorrow in Paris", "Weather today in Paris", None),
+        ("Who founded Apple?", "Who founded Microsoft?", None),
+        ("Delete all my photos", "Delete some of my photos", None),
+        (
+            "How old is he?",
+            "How old is he?",
+            Some(("Tell me about Barack Obama.", "Tell me about Joe Biden.")),
+        ),
+    ];
+    for (i, (stored, asked, contexts)) in traps.into_iter().enumerate() {
+        let namespace = format!("trap{i}");
+        let options = Store {
+            context: contexts.map(|c| c.0.to_owned()),
+            ..Store::default()
+        };
+        s.store(&namespace, stored, json!(stored), &options)
+            .await
+            .unwrap();
+        let mut query = Query::new(asked);
+        if let Some((_, asked_in)) = contexts {
+            query = query.context(asked_in);
+        }
+        let outcome = s.lookup_detailed(&namespace, &query).await.unwrap();
+        assert!(outcome.hit.is_none(), "{stored:?} answered {asked:?}");
+        // The same question in the same context is a hit.
+        let mut same = Query::new(stored);
+        if let Some((asked_in, _)) = contexts {
+            same = same.context(asked_in);
+        }
+        assert!(
+            s.lookup(&namespace, &same).await.unwrap().is_some(),
+            "{stored:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn partitions_never_leak_under_random_traffic() {
+    let s = semantic(hoard::Cache::in_memory());
+    let questions = [
+        "What is my account balance?",
+        "Show my recent orders",
+        "What is my shipping address?",
+    ];
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let mut stored: std::collections::HashSet<(u64, usize)> = Default::default();
+    for _ in 0..60 {
+        let user = next(5);
+        let question = next(3) as usize;
+        let query = Query::new(questions[question]).filter("user_id", user.to_string());
+        if next(2) == 0 {
+            let options = Store {
+                filters: query.filters.clone(),
+                ..Store::default()
+            };
+            s.store(
+                "account",
+                questions[question],
+                json!({"user": user, "q": question}),
+                &options,
+            )
+            .await
+            .unwrap();
+            stored.insert((user, question));
+        } else if let Some(hit) = s.lookup("account", &query).await.unwrap() {
+            assert_eq!(
+                hit.value["user"],
+                json!(user),
+                "another user's answer leaked"
+            );
+            assert!(stored.contains(&(user, hit.value["q"].as_u64().unwrap() as usize)));
+        }
+    }
+    // Without filters, nothing stored with filters is visible.
+    for question in questions {
+        assert!(s
+            .lookup("account", &Query::new(question))
+            .await
+            .unwrap()
+            .is_none());
+    }
+    // Delete one user's entries by filter; the others stay.
+    let before = s.len("account");
+    let gone = s
+        .delete_where("account", &[("user_id".to_owned(), "1".to_owned())].into())
+        .await
+        .unwrap();
+    assert_eq!(s.len("account"), before - gone);
+    assert!(s
+        .lookup("account", &Query::new(questions[0]).filter("user_id", "1"))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn entries_expire_and_a_hit_does_not_extend_them() {
+    let s = semantic(hoard::Cache::in_memory());
+    let options = Store {
+        ttl: Some(Duration::from_millis(1200)),
+        ..Store::default()
+    };
+    s.store(
+        "news",
+        "What happened in the election?",
+        json!("results"),
+        &options,
+    )
+    .await
+    .unwrap();
+    let query = Query::new("What happened in the election?");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(s.lookup("news", &query).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        s.lookup("news", &query).await.unwrap().is_none(),
+        "expired 1.2 s after storing, although hit at 0.7 s"
+    );
+}
+
+#[tokio::test]
+async fn a_restarted_instance_serves_what_the_last_one_stored() {
+    let dir = hoard_testkit::temp_dir();
+    {
+        let cache = hoard::Cache::open(dir.path()).unwrap();
+        let s = semantic(cache.clone());
+        s.store(
+            "faq",
+            "How do I reset my password?",
+            json!("use the link"),
+            &Store::default(),
+        )
+        .await
+        .unwrap();
+        cache.flush().await.unwrap();
+    }
+    let s = semantic(hoard::Cache::open(dir.path()).unwrap());
+    let hit = s
+        .lookup("faq", &Query::new("How can I reset my password?"))
+        .await
+        .unwrap()
+        .expect("stored before the restart");
+    assert_eq!(hit.value, json!("use the link"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_redis_share_entries_and_deletes() {
+    let redis = hoard_testkit::RedisServer::start();
+    let open = || {
+        let cache = hoard::Cache::builder()
+            .redis(hoard::RedisConfig::standalone(redis.url()))
+            .build()
+            .unwrap();
+        semantic(cache)
+    };
+    let (a, b) = (open(), open());
+    let query = Query::new("What are your opening hours?");
+    assert!(b.lookup("shop", &query).await.unwrap().is_none());
+    a.store(
+        "shop",
+        "What are your opening hours?",
+        json!("9 to 5"),
+        &Store::default(),
+    )
+    .await
+    .unwrap();
+    let seen = hoard_testkit::wait_until(Duration::from_secs(5), || {
+        futures_lite(b.lookup("shop", &query)).is_some_and(|hit| hit.value == json!("9 to 5"))
+    });
+    assert!(seen, "b serves what a stored");
+    a.clear("shop").await.unwrap();
+    let gone = hoard_testkit::wait_until(Duration::from_secs(5), || {
+        futures_lite(b.lookup("shop", &query)).is_none()
+    });
+    assert!(gone, "a's clear reaches b");
+}
+
+/// Runs a lookup to completion from a synchronous polling loop.
+fn futures_lite(
+    future: impl std::future::Future<Output = Result<Option<hoard_semantic::Hit>, SemanticError>>,
+) -> Option<hoard_semantic::Hit> {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future)).unwrap()
+}
+
+#[tokio::test]
+async fn thresholds_outside_zero_to_one_are_refused() {
+    let s = semantic(hoard::Cache::in_memory());
+    for bad in [1.5, -0.2, f32::NAN] {
+        let error = s
+            .lookup("faq", &Query::new("anything").threshold(bad))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, SemanticError::InvalidThreshold(_)),
+            "{error}"
+        );
+    }
+    let config = SemanticConfig {
+        threshold: 80.0,
+        ..SemanticConfig::default()
+    };
+    assert!(SemanticCache::new(hoard::Cache::in_memory(), model(), config).is_err());
+}
+
+/// The trap pairs kept as a fixture (negation, entity, number, date, scope, context, and
+/// paraphrases for contrast): with default settings, at most 2% wrong hits.
+#[tokio::test]
+async fn default_settings_keep_wrong_hits_on_the_trap_pairs_under_two_percent() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/traps.jsonl");
+    let pairs = hoard_semantic::eval::read_pairs(&path).unwrap();
+    let config = SemanticConfig::default();
+    let scored = hoard_semantic::eval::score(
+        &pairs,
+        model().as_ref(),
+        config.guards,
+        config.context_threshold,
+        64,
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    let guarded = hoard_semantic::eval::row(&scored, config.threshold, true);
+    let plain = hoard_semantic::eval::row(&scored, config.threshold, false);
+    assert!(guarded.wrong_hit_rate <= 0.02, "{guarded:?}");
+    assert!(
+        plain.wrong_hit_rate > guarded.wrong_hit_rate,
+        "the guards change something: {plain:?}"
+    );
+    assert!(guarded.recall >= 0.4, "paraphrases still hit: {guarded:?}");
+}

@@ -1,0 +1,203 @@
+//! Seed 004's semantic cache over HTTP: lookup by meaning, store, and drop a namespace.
+
+use crate::routes::{require_admin, ErrorBody, JsonBody, Params, Segments};
+use crate::{ApiError, AppState};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use hoard_semantic::{Query, SemanticCache, SemanticError, Store};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+impl From<SemanticError> for ApiError {
+    fn from(error: SemanticError) -> ApiError {
+        let error = match error {
+            // The cache's own errors (bad namespace, Redis down) keep their statuses.
+            SemanticError::Storage(inner) => return ApiError::from(inner),
+            other => other,
+        };
+        let (status, code) = match &error {
+            SemanticError::InvalidThreshold(_) => (StatusCode::BAD_REQUEST, "invalid_threshold"),
+            SemanticError::Config(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            SemanticError::Http { .. } | SemanticError::Embed(_) | SemanticError::Model { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "embedder_unavailable")
+            }
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        if status.is_server_error() {
+            tracing::warn!(%error, "semantic request failed");
+        }
+        ApiError {
+            status,
+            code,
+            message: error.to_string(),
+        }
+    }
+}
+
+fn semantic(state: &AppState) -> Result<&Arc<SemanticCache>, ApiError> {
+    state.semantic.as_ref().ok_or_else(|| ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "semantic_disabled",
+        message: "no semantic cache is configured: set [semantic] model in hoard.toml".into(),
+    })
+}
+
+/// Filter values may be strings, numbers or booleans; they are compared as text.
+fn filters(raw: Option<Map<String, Value>>) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut out = BTreeMap::new();
+    for (name, value) in raw.unwrap_or_default() {
+        let text = match value {
+            Value::String(text) => text,
+            Value::Number(number) => number.to_string(),
+            Value::Bool(flag) => flag.to_string(),
+            other => {
+                return Err(ApiError::bad_request(
+                    "bad_filter",
+                    format!("filter {name:?} must be a string, number or boolean, not {other}"),
+                ))
+            }
+        };
+        out.insert(name, text);
+    }
+    Ok(out)
+}
+
+fn text(field: &str, value: String) -> Result<String, ApiError> {
+    if value.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("`{field}` is empty"),
+        ));
+    }
+    Ok(value)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LookupBody {
+    query: String,
+    threshold: Option<f32>,
+    #[schema(value_type = Option<Object>)]
+    filters: Option<Map<String, Value>>,
+    context: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/semantic/{namespace}/lookup", tag = "semantic", params(("namespace" = String, Path)), request_body = LookupBody,
+    responses((status = 200, description = "`{\"hit\",\"similarity\",\"matched_query\",\"value\"}`; on a miss also `refused_by` when a candidate cleared the threshold but failed a guard"),
+        (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub(crate) async fn lookup(
+    State(state): State<AppState>,
+    Segments(namespace): Segments<String>,
+    JsonBody(body): JsonBody<LookupBody>,
+) -> Result<Json<Value>, ApiError> {
+    let semantic = semantic(&state)?;
+    let query = Query {
+        text: text("query", body.query)?,
+        threshold: body.threshold,
+        filters: filters(body.filters)?,
+        context: body.context,
+    };
+    let outcome = semantic.lookup_detailed(&namespace, &query).await?;
+    Ok(Json(match outcome.hit {
+        Some(hit) => json!({
+            "hit": true,
+            "similarity": hit.similarity,
+            "matched_query": hit.matched_query,
+            "value": hit.value,
+        }),
+        None => {
+            let refused = outcome
+                .near_miss
+                .filter(|near| near.verdict != hoard_semantic::Verdict::Pass);
+            let mut body = json!({
+                "hit": false,
+                "similarity": Value::Null,
+                "matched_query": Value::Null,
+                "value": Value::Null,
+            });
+            if let (Some(near), Value::Object(fields)) = (refused, &mut body) {
+                fields.insert("refused_by".into(), json!(near.verdict));
+            }
+            body
+        }
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StoreBody {
+    query: String,
+    #[schema(value_type = Object)]
+    value: Value,
+    ttl: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    filters: Option<Map<String, Value>>,
+    context: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/semantic/{namespace}", tag = "semantic", params(("namespace" = String, Path)), request_body = StoreBody,
+    responses((status = 200, description = "`{\"ok\":true,\"id\":N}`"), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub(crate) async fn store(
+    State(state): State<AppState>,
+    Segments(namespace): Segments<String>,
+    JsonBody(body): JsonBody<StoreBody>,
+) -> Result<Json<Value>, ApiError> {
+    let semantic = semantic(&state)?;
+    let options = Store {
+        ttl: body
+            .ttl
+            .map(|ttl| hoard::ttl::parse_duration(&ttl))
+            .transpose()?,
+        filters: filters(body.filters)?,
+        context: body.context,
+    };
+    let id = semantic
+        .store(
+            &namespace,
+            &text("query", body.query)?,
+            body.value,
+            &options,
+        )
+        .await?;
+    Ok(Json(json!({ "ok": true, "id": id })))
+}
+
+#[utoipa::path(delete, path = "/v1/semantic/{namespace}", tag = "admin", params(("namespace" = String, Path),
+        ("id" = Option<u64>, Query, description = "delete one entry"), ("filter" = Option<String>, Query, description = "delete entries with these filters: `user_id:7,org:3`")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "`{\"deleted\":N}`; without id or filter the whole namespace goes"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(crate) async fn drop_namespace(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Segments(namespace): Segments<String>,
+    Params(params): Params,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&headers, &state)?;
+    let semantic = semantic(&state)?;
+    if let Some(id) = params.get("id") {
+        let id: u64 = id.parse().map_err(|_| {
+            ApiError::bad_request("bad_query", format!("id {id:?} is not a number"))
+        })?;
+        let deleted = semantic.delete(&namespace, id).await?;
+        return Ok(Json(json!({ "deleted": u64::from(deleted) })));
+    }
+    if let Some(spec) = params.get("filter") {
+        let mut wanted = BTreeMap::new();
+        for part in spec.split(',').filter(|p| !p.is_empty()) {
+            let (name, value) = part.split_once(':').ok_or_else(|| {
+                ApiError::bad_request("bad_filter", format!("filter {part:?} is not NAME:VALUE"))
+            })?;
+            wanted.insert(name.to_owned(), value.to_owned());
+        }
+        if wanted.is_empty() {
+            return Err(ApiError::bad_request("bad_filter", "the filter is empty"));
+        }
+        let deleted = semantic.delete_where(&namespace, &wanted).await?;
+        return Ok(Json(json!({ "deleted": deleted })));
+    }
+    let deleted = semantic.clear(&namespace).await?;
+    Ok(Json(json!({ "deleted": deleted })))
+}

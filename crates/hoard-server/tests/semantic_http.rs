@@ -1,0 +1,161 @@
+//! The semantic routes over a real socket with the real all-MiniLM-L6-v2 weights
+//! (`$HOARD_MINILM_DIR`, fetched by scripts/test).
+
+#![cfg(feature = "semantic-local")]
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
+use hoard::Cache;
+use hoard_server::AppState;
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+const TOKEN: &str = "test-admin-token-0123456789";
+
+async fn start() -> String {
+    let dir = std::env::var("HOARD_MINILM_DIR")
+        .expect("HOARD_MINILM_DIR is not set: scripts/test fetches all-MiniLM-L6-v2 and sets it");
+    let spec = hoard_semantic::embed::EmbedderSpec {
+        model: dir,
+        ..Default::default()
+    };
+    let embedder = hoard_semantic::embed::from_spec(&spec, std::path::Path::new("/nonexistent"))
+        .await
+        .unwrap();
+    let cache = Cache::in_memory();
+    let semantic = hoard_semantic::SemanticCache::new(
+        cache.clone(),
+        embedder,
+        hoard_semantic::SemanticConfig::default(),
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState {
+        datasets: Arc::new(hoard_datasets::Datasets::new(cache.clone(), []).unwrap()),
+        semantic: Some(Arc::new(semantic)),
+        cache,
+        admin_token: TOKEN.into(),
+        max_batch: 100,
+        max_body: 64 * 1024,
+    };
+    tokio::spawn(hoard_server::serve(listener, state, std::future::pending()));
+    base
+}
+
+async fn post(base: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    let response = Client::new()
+        .post(format!("{base}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_lookup_and_drop_by_meaning() {
+    let base = start().await;
+    let (status, stored) = post(
+        &base,
+        "/v1/semantic/support",
+        json!({"query": "How do I cancel my subscription?", "value": {"answer": "Settings > Billing"}, "ttl": "1h"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    assert!(stored["id"].as_u64().is_some());
+
+    let (status, hit) = post(
+        &base,
+        "/v1/semantic/support/lookup",
+        json!({"query": "What's the way to cancel my subscription?"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(hit["hit"], true, "{hit}");
+    assert_eq!(hit["value"], json!({"answer": "Settings > Billing"}));
+    assert_eq!(hit["matched_query"], "How do I cancel my subscription?");
+    assert!(hit["similarity"].as_f64().unwrap() > 0.85);
+
+    let (_, trap) = post(
+        &base,
+        "/v1/semantic/support/lookup",
+        json!({"query": "Don't cancel my subscription"}),
+    )
+    .await;
+    assert_eq!(trap["hit"], false, "{trap}");
+    assert_eq!(trap["value"], Value::Null);
+
+    // Filters are partitions.
+    post(
+        &base,
+        "/v1/semantic/support",
+        json!({"query": "What is my balance?", "value": 10, "filters": {"user_id": 7}}),
+    )
+    .await;
+    let (_, other) = post(
+        &base,
+        "/v1/semantic/support/lookup",
+        json!({"query": "What is my balance?", "filters": {"user_id": 8}}),
+    )
+    .await;
+    assert_eq!(other["hit"], false);
+    let (_, own) = post(
+        &base,
+        "/v1/semantic/support/lookup",
+        json!({"query": "What is my balance?", "filters": {"user_id": "7"}}),
+    )
+    .await;
+    assert_eq!(own["value"], 10);
+
+    for (body, code) in [
+        (json!({"query": "x", "threshold": 1.5}), "invalid_threshold"),
+        (json!({"query": "x", "threshold": -1}), "invalid_threshold"),
+        (json!({"query": ""}), "bad_query"),
+        (json!({"query": "x", "filters": {"a": [1]}}), "bad_filter"),
+        (json!({"text": "x"}), "bad_json"),
+    ] {
+        let (status, error) = post(&base, "/v1/semantic/support/lookup", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(error["error"], code, "{body}: {error}");
+    }
+    let (status, _) = post(&base, "/v1/semantic/bad:ns/lookup", json!({"query": "x"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let client = Client::new();
+    let unauthorized = client
+        .delete(format!("{base}/v1/semantic/support"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+    let by_filter: Value = client
+        .delete(format!("{base}/v1/semantic/support?filter=user_id:7"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_filter["deleted"], 1);
+    let dropped: Value = client
+        .delete(format!("{base}/v1/semantic/support"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dropped["deleted"], 1);
+    let (_, after) = post(
+        &base,
+        "/v1/semantic/support/lookup",
+        json!({"query": "How do I cancel my subscription?"}),
+    )
+    .await;
+    assert_eq!(after["hit"], false);
+}
