@@ -397,7 +397,11 @@ impl SemanticCache {
         let texts: Vec<String> = items.iter().map(|(q, _)| q.clone()).collect();
         let vectors = self.embedder.embed(&texts).await?;
         let context_vector = match &options.context {
-            Some(context) => self.embedder.embed(std::slice::from_ref(context)).await?.pop(),
+            Some(context) => self
+                .embedder
+                .embed(std::slice::from_ref(context))
+                .await?
+                .pop(),
             None => None,
         };
         let ttl = options.ttl.unwrap_or(self.config.ttl);
