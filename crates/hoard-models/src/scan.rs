@@ -329,6 +329,7 @@ fn hf_repo(repo: &Path, id: String) -> (Item, Vec<Problem>) {
         let mut used = BTreeSet::new();
         walk_snapshot(
             &entry.path(),
+            &blobs,
             &mut used,
             &mut size,
             &mut times,
@@ -404,6 +405,7 @@ fn read_refs(dir: &Path, prefix: &str, refs: &mut BTreeMap<String, String>) {
 /// without symlink support) count toward the size themselves.
 fn walk_snapshot(
     dir: &Path,
+    blobs: &HashMap<String, FileRef>,
     used: &mut BTreeSet<String>,
     size: &mut u64,
     times: &mut Times,
@@ -417,11 +419,19 @@ fn walk_snapshot(
         if kind.is_symlink() {
             match fs::read_link(&path) {
                 Ok(target) => {
+                    // A link into this repo's blobs/ names a blob already listed: no stat
+                    // needed (a third of the scan's system calls). Anything else is
+                    // checked on disk.
+                    let into_listed_blob = target.parent().and_then(Path::file_name)
+                        == Some(std::ffi::OsStr::new("blobs"))
+                        && target
+                            .file_name()
+                            .is_some_and(|name| blobs.contains_key(&*name.to_string_lossy()));
                     let resolved = path
                         .parent()
                         .map(|p| p.join(&target))
                         .unwrap_or(target.clone());
-                    if fs::symlink_metadata(&resolved).is_err() {
+                    if !into_listed_blob && fs::symlink_metadata(&resolved).is_err() {
                         problems.push(Problem {
                             kind: "broken_symlink",
                             detail: format!("points to {}, which is gone", target.display()),
@@ -439,7 +449,7 @@ fn walk_snapshot(
                 }),
             }
         } else if kind.is_dir() {
-            walk_snapshot(&path, used, size, times, problems);
+            walk_snapshot(&path, blobs, used, size, times, problems);
         } else if let Ok(metadata) = entry.metadata() {
             *size += metadata.len();
             times.see(&metadata);

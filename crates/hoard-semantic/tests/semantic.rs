@@ -78,7 +78,13 @@ async fn a_paraphrase_hits_and_an_unrelated_question_misses() {
 #[tokio::test]
 async fn each_kind_of_trap_misses() {
     let s = semantic(hoard::Cache::in_memory());
-    let traps: Vec<(&str, &str, Option<(&str, &str)>)> = vec![
+    // (stored, asked, contexts they were asked in)
+    type Trap = (
+        &'static str,
+        &'static str,
+        Option<(&'static str, &'static str)>,
+    );
+    let traps: Vec<Trap> = vec![
         (
             "Cancel my subscription",
             "Don't cancel my subscription",

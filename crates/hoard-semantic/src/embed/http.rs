@@ -179,12 +179,21 @@ fn endpoint(base: &str, path: &str) -> String {
 /// A transport error in words, with its causes (reqwest's own message is often just
 /// "error sending request").
 fn send_error(e: &reqwest::Error) -> String {
+    let chain = error_chain(e);
+    // reqwest built without a TLS backend (the workspace's default) refuses https URLs
+    // with "scheme is not http" deep in the chain: say what to do instead.
+    if chain.contains("scheme is not http") {
+        return format!(
+            "https is not available in this build (reqwest without TLS): use an http:// \
+             endpoint, such as a local proxy, or build with reqwest's rustls-tls feature ({chain})"
+        );
+    }
     if e.is_timeout() {
-        format!("timed out ({})", error_chain(e))
+        format!("timed out ({chain})")
     } else if e.is_connect() {
-        format!("cannot connect ({})", error_chain(e))
+        format!("cannot connect ({chain})")
     } else {
-        error_chain(e)
+        chain
     }
 }
 
