@@ -34,7 +34,7 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
             root: &'a Path,
             version: &'a str,
             summary: &'a hoard_datasets::Summary,
-            entries: &'a [hoard_datasets::FileEntry],
+            entries: &'a [std::sync::Arc<hoard_datasets::FileEntry>],
         }
         let out = Out {
             root: &listing.root,

@@ -27,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod delta;
 pub mod manifest;
 pub mod meta;
 pub mod path;

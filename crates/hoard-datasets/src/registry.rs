@@ -6,12 +6,15 @@
 //! previous manifest. One build per dataset runs at a time: concurrent requests wait for it
 //! and share its result.
 //!
-//! Cache keys (namespace `dataset`): `{id}:manifest` (the whole [`Manifest`]: entries,
-//! summary, build options and re-check list), `{id}:summary` ([`Summary`], for readers
-//! that want only totals; it may briefly belong to another version while a build is being
-//! stored) and `{id}:version` (the version string, written last). A reader trusts a stored
-//! manifest only if its own version, options and re-check list say it is current.
+//! Cache keys (namespace `dataset`): `{id}:manifest` (a whole [`Manifest`]: entries,
+//! summary, build options and re-check list; the *base*), `{id}:delta` (the current
+//! manifest as a [`Delta`] from that base, so a rebuild writes only what changed; see
+//! [`crate::delta`]), `{id}:summary` ([`Summary`], for readers that want only totals; it
+//! may briefly belong to another version while a build is being stored) and
+//! `{id}:version` (the version string, written last). A reader trusts a stored manifest
+//! only if its own version, options and re-check list say it is current.
 
+use crate::delta::Delta;
 use crate::manifest::{self, BuildOptions, BuildReport, Manifest, Summary};
 use crate::{scan, DatasetError};
 use std::collections::BTreeMap;
@@ -69,6 +72,9 @@ struct Slot {
 #[derive(Default)]
 struct SlotState {
     current: Option<Arc<Manifest>>,
+    /// What `{id}:manifest` holds, as far as this instance knows: the base the next
+    /// delta is computed from. `None` when unknown (nothing loaded, or a write failed).
+    stored_base: Option<Arc<Manifest>>,
     checked_at: Option<Instant>,
     last_report: Option<BuildReport>,
 }
@@ -268,22 +274,30 @@ impl Inner {
                 state.checked_at = Some(Instant::now());
                 return Ok((current, None));
             }
-            if let Some(stored) = self.stored(id, &listing.version).await {
-                if up_to_date(&stored) {
-                    let stored = Arc::new(stored);
-                    state.current = Some(stored.clone());
-                    state.checked_at = Some(Instant::now());
-                    return Ok((stored, None));
+            // Another instance (sharing the cache) may have built this version already;
+            // a manifest of this version held here is as good as the stored one.
+            let held = state.current.as_ref().map(|m| &m.version);
+            if held != Some(&listing.version)
+                && self.stored_version(id).await.as_ref() == Some(&listing.version)
+            {
+                if let Some((base, stored)) = self.load(id).await {
+                    state.stored_base = Some(base);
+                    if up_to_date(&stored) {
+                        state.current = Some(stored.clone());
+                        state.checked_at = Some(Instant::now());
+                        return Ok((stored, None));
+                    }
+                    state.current = Some(stored);
                 }
             }
         }
         let previous = match (&state.current, force) {
             (_, true) => None,
             (Some(current), false) => Some(current.clone()),
-            (None, false) => self
-                .cache_get::<Manifest>(id, "manifest")
-                .await
-                .map(Arc::new),
+            (None, false) => self.load(id).await.map(|(base, stored)| {
+                state.stored_base = Some(base);
+                stored
+            }),
         };
         let options = config.options.clone();
         let built_id = id.to_owned();
@@ -300,23 +314,31 @@ impl Inner {
             millis = report.elapsed.as_millis() as u64,
             "dataset manifest built"
         );
-        self.store(id, &manifest).await;
         let manifest = Arc::new(manifest);
+        state.stored_base = self.store(id, &manifest, state.stored_base.take()).await;
         state.current = Some(manifest.clone());
         state.checked_at = Some(Instant::now());
         state.last_report = Some(report.clone());
         Ok((manifest, Some(report)))
     }
 
-    /// The stored manifest, if the stored version is `version` (a cheap read that spares
-    /// decoding a stale manifest); the caller checks the manifest's own version, options
-    /// and re-check list.
-    async fn stored(&self, id: &str, version: &str) -> Option<Manifest> {
-        let stored = self.cache_get::<String>(id, "version").await?;
-        if stored != version {
-            return None;
-        }
-        self.cache_get::<Manifest>(id, "manifest").await
+    /// The stored version string (cheap: spares decoding a stale manifest).
+    async fn stored_version(&self, id: &str) -> Option<String> {
+        self.cache_get::<String>(id, "version").await
+    }
+
+    /// The stored base and the stored current manifest (the base with the delta applied,
+    /// or the base itself when there is no delta for it). The caller checks the current
+    /// one's version, options and re-check list: a base and a delta read while another
+    /// instance was storing may not belong together, and then the base alone comes back.
+    async fn load(&self, id: &str) -> Option<(Arc<Manifest>, Arc<Manifest>)> {
+        let base = Arc::new(self.cache_get::<Manifest>(id, "manifest").await?);
+        let current = match self.cache_get::<Delta>(id, "delta").await {
+            Some(delta) => delta.apply(&base).map(Arc::new),
+            None => None,
+        };
+        let current = current.unwrap_or_else(|| base.clone());
+        Some((base, current))
     }
 
     async fn cache_get<T: serde::de::DeserializeOwned>(&self, id: &str, part: &str) -> Option<T> {
@@ -334,27 +356,57 @@ impl Inner {
         }
     }
 
-    /// Writes manifest, summary, then version. A failure is logged, not returned: the
-    /// manifest is still served from memory, and the next build writes it again.
-    async fn store(&self, id: &str, manifest: &Manifest) {
+    /// Writes the manifest (as a delta from `base` when that is small, else whole as the
+    /// new base), the summary, then the version; returns the base now stored. A failure is
+    /// logged, not returned: the manifest is still served from memory, and the next build
+    /// writes it again (whole, since the stored base is then unknown).
+    async fn store(
+        &self,
+        id: &str,
+        manifest: &Arc<Manifest>,
+        base: Option<Arc<Manifest>>,
+    ) -> Option<Arc<Manifest>> {
         let options = hoard::SetOptions::new().ttl(STORED_TTL);
-        let record = &manifest.version;
-        let summary: &Summary = &manifest.summary;
         let key = |part: &str| format!("{id}:{part}");
+        let delta = base
+            .as_ref()
+            .map(|base| (base, Delta::between(base, manifest)))
+            .filter(|(base, delta)| delta.worth_storing(base));
         let result = async {
-            self.cache
-                .set_with(NAMESPACE, &key("manifest"), manifest, options.clone())
-                .await?;
+            let stored_base = match delta {
+                Some((base, delta)) => {
+                    self.cache
+                        .set_with(NAMESPACE, &key("delta"), &delta, options.clone())
+                        .await?;
+                    base.clone()
+                }
+                None => {
+                    // The delta goes first: a reader must never apply the old delta to the
+                    // new base (it would not: the delta names its base; this keeps the
+                    // cache from holding a useless delta).
+                    self.cache.delete(NAMESPACE, &key("delta")).await?;
+                    self.cache
+                        .set_with(NAMESPACE, &key("manifest"), &**manifest, options.clone())
+                        .await?;
+                    manifest.clone()
+                }
+            };
+            let summary: &Summary = &manifest.summary;
             self.cache
                 .set_with(NAMESPACE, &key("summary"), summary, options.clone())
                 .await?;
             self.cache
-                .set_with(NAMESPACE, &key("version"), record, options)
-                .await
+                .set_with(NAMESPACE, &key("version"), &manifest.version, options)
+                .await?;
+            Ok::<_, hoard::Error>(stored_base)
         }
         .await;
-        if let Err(error) = result {
-            tracing::warn!(dataset = id, %error, "cannot store the manifest in the cache");
+        match result {
+            Ok(stored_base) => Some(stored_base),
+            Err(error) => {
+                tracing::warn!(dataset = id, %error, "cannot store the manifest in the cache");
+                None
+            }
         }
     }
 }

@@ -58,12 +58,30 @@ impl Stat {
     /// The manifest's `h`: a hash of `(relpath, size, mtime)`, 40 hex digits like seed
     /// 000's SHA-1, computed with BLAKE3. Not content-invariant: see `content_hash`.
     pub fn h(&self) -> String {
+        hex(&self.h_bytes())
+    }
+
+    /// Whether `h` is this file's [`Stat::h`], without formatting one: a rebuild asks this
+    /// of every file and formats `h` only for the changed ones.
+    pub fn h_is(&self, h: &str) -> bool {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let h = h.as_bytes();
+        let bytes = self.h_bytes();
+        h.len() == bytes.len() * 2
+            && bytes.iter().zip(h.chunks_exact(2)).all(|(b, pair)| {
+                pair[0] == DIGITS[usize::from(b >> 4)] && pair[1] == DIGITS[usize::from(b & 0x0f)]
+            })
+    }
+
+    fn h_bytes(&self) -> [u8; 20] {
         let mut hasher = blake3::Hasher::new();
         hasher.update(self.relpath.as_bytes());
         hasher.update(&[0]);
         hasher.update(&self.size.to_le_bytes());
         hasher.update(&self.mtime_ns.to_le_bytes());
-        hex(&hasher.finalize().as_bytes()[..20])
+        let mut out = [0; 20];
+        out.copy_from_slice(&hasher.finalize().as_bytes()[..20]);
+        out
     }
 }
 
@@ -307,6 +325,26 @@ mod tests {
     fn hex_is_lowercase_two_digits_per_byte() {
         assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
         assert_eq!(hex(&[]), "");
+    }
+
+    #[test]
+    fn h_is_agrees_with_h() {
+        let stat = Stat {
+            relpath: "a/b.wav".into(),
+            size: 1234,
+            mtime_ns: 1_700_000_000_123_456_789,
+            kind: Kind::Audio(Format::Wav),
+        };
+        let h = stat.h();
+        assert!(stat.h_is(&h));
+        assert!(!stat.h_is(&h[..38]), "shorter");
+        assert!(!stat.h_is(&format!("{h}00")), "longer");
+        assert!(!stat.h_is(&h.to_uppercase()), "case differs");
+        let moved = Stat {
+            mtime_ns: stat.mtime_ns + 1,
+            ..stat.clone()
+        };
+        assert!(!moved.h_is(&h));
     }
 
     #[test]

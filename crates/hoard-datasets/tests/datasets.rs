@@ -4,6 +4,7 @@
 // Test code: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
+use hoard_datasets::delta::Delta;
 use hoard_datasets::scan::walk;
 use hoard_datasets::{build, path, BuildOptions, DatasetConfig, Datasets, Manifest, PathError};
 use std::fs;
@@ -543,6 +544,83 @@ async fn instances_on_one_redis_share_manifests() {
     assert_eq!(served.entries, built.entries);
     assert!(b.last_report("shared").await.unwrap().is_none());
     assert_eq!(a.last_report("shared").await.unwrap().unwrap().probed, 5);
+}
+
+/// A small rebuild stores a delta from the stored base, which another instance applies; a
+/// large one stores a new base. Either way the other instance serves what was built,
+/// without building.
+#[tokio::test]
+async fn rebuilds_store_what_changed_and_other_instances_apply_it() {
+    let redis = hoard_testkit::RedisServer::start();
+    let dir = hoard_testkit::temp_dir();
+    let data = dir.path().join("data");
+    let path = |i: usize| data.join(format!("d{}/f{i:02}.wav", i % 4));
+    for i in 0..40 {
+        write_wav(&path(i), 8000, 1, 800, 16);
+        age(&path(i), 3600);
+    }
+    let cache = hoard::Cache::builder()
+        .redis(hoard::RedisConfig::standalone(redis.url()))
+        .build()
+        .unwrap();
+    let open = || {
+        Datasets::new(cache.clone(), [config("set", data.clone())])
+            .unwrap()
+            .recheck_interval(Duration::ZERO)
+    };
+    let stored = |part: &'static str| {
+        let cache = cache.clone();
+        async move {
+            let key = format!("set:{part}");
+            (
+                cache.get::<Manifest>("dataset", &key).await.ok().flatten(),
+                cache.get::<Delta>("dataset", &key).await.ok().flatten(),
+            )
+        }
+    };
+    let a = open();
+    let first = a.manifest("set").await.unwrap();
+    assert!(stored("delta").await.1.is_none());
+
+    // Two files of 40 change: a delta of two entries; the base stays.
+    for i in [3, 17] {
+        write_wav(&path(i), 8000, 1, 1600, 16);
+        age(&path(i), 1800);
+    }
+    let second = a.manifest("set").await.unwrap();
+    let delta = stored("delta").await.1.expect("a delta");
+    assert_eq!(delta.upserts.len(), 2);
+    assert_eq!(delta.version, second.version);
+    let base = stored("manifest").await.0.expect("a base");
+    assert_eq!(base.version, first.version, "the base was not rewritten");
+
+    // A file goes: the delta (from the same base) now holds three changes.
+    std::fs::remove_file(path(5)).unwrap();
+    let third = a.manifest("set").await.unwrap();
+    let delta = stored("delta").await.1.expect("a delta");
+    assert_eq!((delta.upserts.len(), delta.removed.len()), (2, 1));
+    let b = open();
+    let served = b.manifest("set").await.unwrap();
+    assert_eq!(*served, *third);
+    assert_eq!(b.builds(), 0, "applied the stored delta, built nothing");
+
+    // Twelve of 39 change: more than a quarter, so a new base and no delta.
+    for i in 20..32 {
+        write_wav(&path(i), 8000, 1, 2400, 16);
+        age(&path(i), 900);
+    }
+    let fourth = a.manifest("set").await.unwrap();
+    assert!(stored("delta").await.1.is_none());
+    assert_eq!(
+        stored("manifest").await.0.expect("a base").version,
+        fourth.version
+    );
+    let served = b.manifest("set").await.unwrap();
+    assert_eq!(*served, *fourth);
+    assert_eq!(b.builds(), 0);
+    let c = open();
+    assert_eq!(*c.manifest("set").await.unwrap(), *fourth);
+    assert_eq!(c.builds(), 0);
 }
 
 #[tokio::test]

@@ -90,7 +90,13 @@ pub(crate) async fn files(
         hoard::key::validate_key(model)?;
     }
     let manifest = state.datasets.manifest(id).await?;
-    let page: Vec<&FileEntry> = manifest.entries.iter().skip(offset).take(limit).collect();
+    let page: Vec<&FileEntry> = manifest
+        .entries
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|e| &**e)
+        .collect();
     let mut results: Vec<Option<Value>> = Vec::new();
     if let Some(model) = model {
         // One mget per thousand entries: results live under `result:{model}:{h}`. An entry
