@@ -12,7 +12,7 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::{FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, ReturnType, Type};
 
 /// How the return type is cached.
-enum Mode {
+pub(crate) enum Mode {
     /// Any `T`: cached as is.
     Plain,
     /// `Result<T, E>`: only `Ok` is cached.
@@ -21,7 +21,7 @@ enum Mode {
     Option,
 }
 
-fn mode_of(ty: &Type, cache_none: bool) -> Mode {
+pub(crate) fn mode_of(ty: &Type, cache_none: bool) -> Mode {
     let Type::Path(path) = ty else {
         return Mode::Plain;
     };
@@ -44,6 +44,9 @@ fn mode_of(ty: &Type, cache_none: bool) -> Mode {
 }
 
 pub fn expand(args: Args, function: ItemFn) -> syn::Result<TokenStream> {
+    if args.semantic {
+        return crate::semantic::expand(args, function);
+    }
     let sig = &function.sig;
     let ReturnType::Type(_, ret) = &sig.output else {
         return Err(syn::Error::new_spanned(
@@ -79,13 +82,9 @@ pub fn expand(args: Args, function: ItemFn) -> syn::Result<TokenStream> {
         }
     };
     let ttl = args.ttl.as_ref().map(|ttl| {
+        let constant = ttl_const(ttl);
         quote! {
-            const __HOARD_TTL: ::std::time::Duration = match ::hoard::ttl::parse_duration_const(#ttl) {
-                ::std::result::Result::Ok(ttl) => ttl,
-                ::std::result::Result::Err(_) => ::core::panic!(::core::concat!(
-                    "#[cached]: invalid ttl \"", #ttl, "\": write it like 90s, 15m, 2h5m or 1d"
-                )),
-            };
+            #constant
             let __hoard_options = __hoard_options.ttl(__HOARD_TTL);
         }
     });
@@ -143,8 +142,20 @@ pub fn expand(args: Args, function: ItemFn) -> syn::Result<TokenStream> {
     })
 }
 
+/// `const __HOARD_TTL: Duration`, parsed at compile time: a bad TTL fails the build.
+pub(crate) fn ttl_const(ttl: &syn::LitStr) -> TokenStream {
+    quote! {
+        const __HOARD_TTL: ::std::time::Duration = match ::hoard::ttl::parse_duration_const(#ttl) {
+            ::std::result::Result::Ok(ttl) => ttl,
+            ::std::result::Result::Err(_) => ::core::panic!(::core::concat!(
+                "#[cached]: invalid ttl \"", #ttl, "\": write it like 90s, 15m, 2h5m or 1d"
+            )),
+        };
+    }
+}
+
 /// The arguments that make the key: every named argument but `self` and the skipped ones.
-fn key_arguments(args: &Args, function: &ItemFn) -> syn::Result<Vec<Ident>> {
+pub(crate) fn key_arguments(args: &Args, function: &ItemFn) -> syn::Result<Vec<Ident>> {
     let mut names = Vec::new();
     for input in &function.sig.inputs {
         let FnArg::Typed(typed) = input else { continue };

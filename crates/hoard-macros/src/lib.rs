@@ -5,6 +5,7 @@
 
 mod args;
 mod expand;
+mod semantic;
 
 use proc_macro::TokenStream;
 
@@ -22,12 +23,26 @@ use proc_macro::TokenStream;
 /// | `skip(db, client)` | arguments left out of the key (connections, clients) |
 /// | `cache = expr` | the `Cache` to use (default `hoard::global()`); may use `self` |
 /// | `cache_none` | for `Option` returns, cache `None` too |
+/// | `semantic = true` | match calls by the meaning of their `query` argument (below) |
+/// | `threshold = 0.85` | semantic only: the similarity a hit needs, in [0, 1] |
+/// | `filter(user_id)` | semantic only: arguments that partition entries exactly |
 ///
 /// `Result<T, E>` returns cache only `Ok`; `Option<T>` returns cache only `Some`. Next to
 /// `f` the macro generates `f_fresh` (same signature: compute fresh, store, return: seed
 /// 003's `use_cache=false`) and `f_cache()` (a `hoard::CachedFn` to clear `f`'s entries).
 /// Arguments in the key must implement `serde::Serialize`; the compiler says so, pointing at
 /// the argument, when one does not. Examples: the `hoard` README.
+///
+/// With `semantic = true` (seed 004's `@cache(semantic=True)`) the function needs an
+/// argument named `query` (`&str`, `String`, anything `AsRef<str>`); a call is answered
+/// from the `hoard_semantic` cache when an earlier call asked something with the same
+/// meaning, after the wrong-hit guards. The other arguments (minus `skip`ped ones) must be
+/// equal for a hit: they are hashed into a filter, as `filter(...)` arguments are compared
+/// by their `Display` text. `cache = expr` then names a `SemanticCache` (default
+/// `hoard_semantic::global()`, set with `hoard_semantic::set_global`); with none set, or if
+/// the cache fails, the function computes as if uncached. Answers are stored as JSON, so the
+/// value (`T`, `Ok(T)`, `Some(T)`) must be `Serialize + DeserializeOwned`; errors and
+/// `None` are not stored. Needs `hoard-semantic` as a dependency of the calling crate.
 #[proc_macro_attribute]
 pub fn cached(attr: TokenStream, item: TokenStream) -> TokenStream {
     let args = match args::parse(attr.into()) {

@@ -11,6 +11,7 @@
 //! - [`eval`]: precision, recall and wrong-hit rate over labelled question pairs.
 
 pub mod cache;
+mod cached;
 pub mod embed;
 mod error;
 pub mod eval;
@@ -19,6 +20,9 @@ pub mod hnsw;
 pub mod index;
 
 pub use cache::{Hit, Outcome, Query, SemanticCache, SemanticConfig, Store};
+#[doc(hidden)]
+pub use cached::__private;
+pub use cached::{global, set_global};
 pub use embed::Embedder;
 pub use error::SemanticError;
 pub use guard::{Guards, Verdict};

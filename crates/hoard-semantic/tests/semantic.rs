@@ -327,3 +327,88 @@ async fn default_settings_keep_wrong_hits_on_the_trap_pairs_under_two_percent() 
     );
     assert!(guarded.recall >= 0.4, "paraphrases still hit: {guarded:?}");
 }
+
+/// `#[cached(semantic = true)]` over the real model: a paraphrase is answered from the
+/// cache, a trap and another partition are computed, errors are not stored.
+mod macro_on_functions {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    fn shop() -> &'static Arc<SemanticCache> {
+        static SHOP: OnceLock<Arc<SemanticCache>> = OnceLock::new();
+        SHOP.get_or_init(|| Arc::new(semantic(hoard::Cache::in_memory())))
+    }
+
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    #[hoard::cached(semantic = true, cache = shop(), namespace = "shop", filter(user_id), ttl = "1h")]
+    async fn answer(query: &str, user_id: u32, language: &str) -> String {
+        CALLS.fetch_add(1, SeqCst);
+        format!(
+            "answer {} to {query:?} in {language} for {user_id}",
+            CALLS.load(SeqCst)
+        )
+    }
+
+    #[hoard::cached(semantic = true, cache = shop(), namespace = "shop", threshold = 0.99)]
+    fn strict(query: String) -> Result<usize, String> {
+        CALLS.fetch_add(1, SeqCst);
+        if query.contains("fail") {
+            Err(format!("cannot answer {query}"))
+        } else {
+            Ok(query.len())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_are_answered_by_meaning() {
+        let calls = || CALLS.load(SeqCst);
+        let first = answer("How do I cancel my subscription?", 7, "en").await;
+        let after_first = calls();
+        let paraphrase = answer("What's the way to cancel my subscription?", 7, "en").await;
+        assert_eq!(
+            paraphrase, first,
+            "a paraphrase is served the stored answer"
+        );
+        assert_eq!(calls(), after_first, "and the body did not run");
+
+        let negated = answer("How do I not cancel my subscription?", 7, "en");
+        assert_ne!(negated.await, first);
+        assert_eq!(calls(), after_first + 1, "a different question computes");
+        let other_user = answer("How do I cancel my subscription?", 8, "en").await;
+        assert_ne!(other_user, first, "filter(user_id) partitions");
+        let other_language = answer("How do I cancel my subscription?", 7, "de").await;
+        assert_ne!(other_language, first, "other arguments must be equal");
+        assert_eq!(calls(), after_first + 3);
+
+        // Stored under the filter `user_id`, so it can be deleted by it.
+        let user = [("user_id".to_owned(), "8".to_owned())].into();
+        assert!(shop().delete_where("shop", &user).await.unwrap() >= 1);
+        answer("How do I cancel my subscription?", 8, "en").await;
+        assert_eq!(calls(), after_first + 4, "deleted: computed again");
+
+        // A sync function, off the async runtime's threads, with its own threshold.
+        let strict_calls = tokio::task::spawn_blocking(move || {
+            let before = calls();
+            assert_eq!(strict("What is the capital of France?".into()), Ok(30));
+            assert_eq!(strict("What is the capital of France?".into()), Ok(30));
+            let repeat = calls() - before;
+            // 0.99 is above what this paraphrase scores: computed.
+            assert_eq!(
+                strict("Which city is the capital of France?".into()),
+                Ok(36)
+            );
+            let paraphrase = calls() - before - repeat;
+            assert!(strict("please fail now".into()).is_err());
+            assert!(strict("please fail now".into()).is_err());
+            (repeat, paraphrase, calls() - before)
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            strict_calls,
+            (1, 1, 4),
+            "(repeat, paraphrase, total): errors are not stored"
+        );
+    }
+}
