@@ -110,10 +110,11 @@ pub struct Manifest {
     pub summary: Summary,
     /// Files modified too close to the scan to trust their mtime: probed again next time.
     pub recheck: Vec<String>,
-    /// A hash over the metadata tables' `(relpath, size, mtime)` and every audio file's
-    /// `relpath`: everything the join, `meta_constants` and the unmatched count depend on.
-    /// While it stays the same, a rebuild takes those from this manifest instead of reading
-    /// and joining every table again. Empty in manifests stored before it existed.
+    /// A hash over the metadata tables' `(relpath, size, mtime)`. With the audio paths
+    /// (compared entry by entry, not hashed) it is everything the join, `meta_constants`
+    /// and the unmatched count depend on: while both stay the same, a rebuild takes those
+    /// from this manifest instead of reading and joining every table again. Empty in
+    /// manifests stored before it existed.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tables: String,
     /// When it was built, milliseconds since the Unix epoch.
@@ -163,18 +164,6 @@ pub fn build(
     let recheck: HashSet<&str> = previous
         .map(|p| p.recheck.iter().map(String::as_str).collect())
         .unwrap_or_default();
-    // Both lists are sorted by `relpath` (the walk sorts; entries keep its order), so the
-    // previous entry of a file is a binary search away: no map of 100,000 paths to build.
-    let before: &[Arc<FileEntry>] = previous.map_or(&[], |p| &p.entries);
-    let before_sorted = before.windows(2).all(|w| w[0].relpath < w[1].relpath);
-    let old_of = |relpath: &str| -> Option<&Arc<FileEntry>> {
-        if !before_sorted {
-            // Not written by this code: lend nothing rather than trust an order.
-            return None;
-        }
-        let found = before.binary_search_by(|e| e.relpath.as_str().cmp(relpath));
-        found.ok().map(|i| &before[i])
-    };
     let audio: Vec<(&Stat, Format)> = listing
         .files
         .iter()
@@ -183,19 +172,6 @@ pub fn build(
             _ => None,
         })
         .collect();
-    let tables_key = tables_key(listing);
-    // The previous join still holds if the options (the label column), the tables and the
-    // audio paths are the same, and no table was racy (its stat could hide a change) when
-    // that manifest was built.
-    let joined = previous.filter(|p| {
-        p.options == fingerprint
-            && !p.tables.is_empty()
-            && p.tables == tables_key
-            && !listing
-                .files
-                .iter()
-                .any(|f| !matches!(f.kind, Kind::Audio(_)) && recheck.contains(f.relpath.as_str()))
-    });
     let reusable = |stat: &Stat, old: &FileEntry| {
         stat.h_is(&old.h)
             && !recheck.contains(stat.relpath.as_str())
@@ -203,13 +179,28 @@ pub fn build(
     };
     // Each file's previous entry, and whether its probed fields can be reused: decided
     // once, since it hashes every file's stat.
-    let found: Vec<(Option<&Arc<FileEntry>>, bool)> = audio
-        .par_iter()
-        .map(|(stat, _)| {
-            let old = old_of(&stat.relpath);
-            (old, old.is_some_and(|old| reusable(stat, old)))
-        })
+    let before: &[Arc<FileEntry>] = previous.map_or(&[], |p| &p.entries);
+    let found: Vec<(Option<&Arc<FileEntry>>, bool)> = previous_entries(&audio, before)
+        .into_par_iter()
+        .zip(&audio)
+        .map(|(old, (stat, _))| (old, old.is_some_and(|old| reusable(stat, old))))
         .collect();
+    let tables_key = tables_key(listing);
+    // The previous join still holds if the options (the label column), the tables and the
+    // audio paths are the same (every file has a previous entry, and no entry is left
+    // over), and no table was racy (its stat could hide a change) when that manifest was
+    // built.
+    let same_paths = before.len() == audio.len() && found.iter().all(|(old, _)| old.is_some());
+    let joined = previous.filter(|p| {
+        p.options == fingerprint
+            && !p.tables.is_empty()
+            && p.tables == tables_key
+            && same_paths
+            && !listing
+                .files
+                .iter()
+                .any(|f| !matches!(f.kind, Kind::Audio(_)) && recheck.contains(f.relpath.as_str()))
+    });
     let to_probe = found.iter().filter(|(_, reuse)| !reuse).count();
     let done = AtomicUsize::new(0);
     let hashed = AtomicUsize::new(0);
@@ -294,6 +285,25 @@ pub fn build(
     (manifest, report)
 }
 
+/// The previous entry of each file (same `relpath`), found by walking both lists side by
+/// side: both are sorted by `relpath` (the walk sorts; entries keep its order). A lookup
+/// per file (a map, a binary search) chases pointers to 100,000 strings at random and was
+/// half of a small rebuild. Entries out of order (not written by this code) would only be
+/// missed, and their files probed again: a match always has the same `relpath`.
+fn previous_entries<'a>(
+    audio: &[(&Stat, Format)],
+    before: &'a [Arc<FileEntry>],
+) -> Vec<Option<&'a Arc<FileEntry>>> {
+    let mut rest = before.iter().peekable();
+    audio
+        .iter()
+        .map(|(stat, _)| {
+            while rest.next_if(|old| old.relpath < stat.relpath).is_some() {}
+            rest.next_if(|old| old.relpath == stat.relpath)
+        })
+        .collect()
+}
+
 /// A previous entry's probed fields, without its `label` and `meta`: the join sets those
 /// (copying the old row only to replace it was a third of a small rebuild).
 fn carry(old: &FileEntry) -> FileEntry {
@@ -314,23 +324,17 @@ fn carry(old: &FileEntry) -> FileEntry {
     }
 }
 
-/// [`Manifest::tables`] of a listing.
+/// [`Manifest::tables`] of a listing. Audio paths are left out: hashing 100,000 of them
+/// took longer than comparing them with the previous entries, which a build does anyway.
 fn tables_key(listing: &Listing) -> String {
     let mut hasher = blake3::Hasher::new();
+    hasher.update(b"tables-v2");
     for stat in &listing.files {
-        match stat.kind {
-            Kind::Audio(_) => {
-                hasher.update(b"a");
-                hasher.update(stat.relpath.as_bytes());
-                hasher.update(&[0]);
-            }
-            Kind::Csv | Kind::Tsv => {
-                hasher.update(b"t");
-                hasher.update(stat.relpath.as_bytes());
-                hasher.update(&[0]);
-                hasher.update(&stat.size.to_le_bytes());
-                hasher.update(&stat.mtime_ns.to_le_bytes());
-            }
+        if matches!(stat.kind, Kind::Csv | Kind::Tsv) {
+            hasher.update(stat.relpath.as_bytes());
+            hasher.update(&[0]);
+            hasher.update(&stat.size.to_le_bytes());
+            hasher.update(&stat.mtime_ns.to_le_bytes());
         }
     }
     hex(&hasher.finalize().as_bytes()[..16])
@@ -538,5 +542,12 @@ mod tests {
         let (after, _) = rebuild(root, &racy);
         assert_eq!(after.tables, racy.tables, "same stats");
         assert_eq!(label_of_x1(&after), Some("serious"));
+
+        // A rename keeps the count of files but not the paths: joined again (x2's row now
+        // matches nothing).
+        std::fs::rename(root.join("a/x2.wav"), root.join("a/x9.wav")).unwrap();
+        let (renamed, _) = rebuild(root, &after);
+        assert_eq!(renamed.entries.len(), after.entries.len());
+        assert_eq!(renamed.summary.unmatched_rows, 1);
     }
 }
