@@ -155,7 +155,13 @@ struct ProgressState {
 }
 
 impl Progress {
-    fn new(snapshot: Arc<str>) -> Progress {
+    /// A progress of its own, logged under `name`: for running a loader outside a
+    /// snapshot (tests, benchmarks). Snapshots make one per load.
+    pub fn new(name: &str) -> Progress {
+        Progress::named(Arc::from(name))
+    }
+
+    fn named(snapshot: Arc<str>) -> Progress {
         Progress {
             inner: Arc::new(ProgressState {
                 snapshot,
@@ -259,7 +265,7 @@ impl<T: Send + Sync + 'static> SnapshotBuilder<T> {
     pub fn build_with(self, initial: T) -> Snapshot<T> {
         Snapshot {
             shared: Arc::new(Shared {
-                progress: ArcSwap::from_pointee(Progress::new(self.name.clone())),
+                progress: ArcSwap::from_pointee(Progress::named(self.name.clone())),
                 name: self.name,
                 current: ArcSwap::from_pointee(initial),
                 loader: self.loader,
@@ -280,10 +286,11 @@ impl<T: Send + Sync + 'static> SnapshotBuilder<T> {
     /// Runs the loader once and returns the snapshot holding its value, or its error.
     pub async fn load(self) -> Result<Snapshot<T>, SnapshotError> {
         let name = self.name.clone();
+        let progress = Progress::named(name.clone());
         let value = match &self.loader {
             Loader::Blocking(loader) => {
-                let loader = loader.clone();
-                let progress = Progress::new(name.clone());
+                let (loader, progress) = (loader.clone(), progress.clone());
+                // A blocking loader must not hold up the caller's runtime worker.
                 let task = tokio::task::spawn_blocking(move || {
                     catch_unwind(AssertUnwindSafe(|| loader(&progress)))
                 });
@@ -298,28 +305,33 @@ impl<T: Send + Sync + 'static> SnapshotBuilder<T> {
                 }
             }
             Loader::Async(loader) => {
-                AssertUnwindSafe(loader(Progress::new(name.clone())))
+                AssertUnwindSafe(loader(progress.clone()))
                     .catch_unwind()
                     .await
             }
         };
-        Ok(self.build_with(first_value(&name, value)?))
+        Ok(self.build_loaded(first_value(&name, value)?, progress))
     }
 
     /// [`SnapshotBuilder::load`] for synchronous callers: a blocking loader runs on the
     /// calling thread, an async one is driven by hoard's runtime.
     pub fn load_blocking(self) -> Result<Snapshot<T>, SnapshotError> {
         let name = self.name.clone();
+        let progress = Progress::named(name.clone());
         let value = match &self.loader {
-            Loader::Blocking(loader) => {
-                let progress = Progress::new(name.clone());
-                catch_unwind(AssertUnwindSafe(|| loader(&progress)))
+            Loader::Blocking(loader) => catch_unwind(AssertUnwindSafe(|| loader(&progress))),
+            Loader::Async(loader) => {
+                crate::compute::block_on(AssertUnwindSafe(loader(progress.clone())).catch_unwind())
             }
-            Loader::Async(loader) => crate::compute::block_on(
-                AssertUnwindSafe(loader(Progress::new(name.clone()))).catch_unwind(),
-            ),
         };
-        Ok(self.build_with(first_value(&name, value)?))
+        Ok(self.build_loaded(first_value(&name, value)?, progress))
+    }
+
+    /// The snapshot of a first load, which keeps that load's progress readable.
+    fn build_loaded(self, value: T, progress: Progress) -> Snapshot<T> {
+        let snapshot = self.build_with(value);
+        snapshot.shared.progress.store(Arc::new(progress));
+        snapshot
     }
 }
 
@@ -522,7 +534,7 @@ impl<T: Send + Sync + 'static> Snapshot<T> {
         control.in_flight = Some(receiver.clone());
         control.pending = Some(Vec::new());
         shared.loading.store(true, Ordering::Release);
-        let progress = Progress::new(shared.name.clone());
+        let progress = Progress::named(shared.name.clone());
         shared.progress.store(Arc::new(progress.clone()));
         drop(control);
 
