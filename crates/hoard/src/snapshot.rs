@@ -284,6 +284,7 @@ impl<T: Send + Sync + 'static> SnapshotBuilder<T> {
     }
 
     /// Runs the loader once and returns the snapshot holding its value, or its error.
+    /// Call it within a Tokio runtime: a blocking loader runs on its blocking pool.
     pub async fn load(self) -> Result<Snapshot<T>, SnapshotError> {
         let name = self.name.clone();
         let progress = Progress::named(name.clone());
