@@ -8,6 +8,7 @@
 //! median time per operation; the ratio `hoard / peer` is what to read (lower is better),
 //! since absolute times on shared machines drift from run to run.
 
+mod alloc;
 mod coherence;
 mod compute;
 mod core;
@@ -16,9 +17,14 @@ mod http;
 mod models;
 mod redis;
 mod report;
+mod snapshot;
 
 use clap::Parser;
 use std::path::PathBuf;
+
+/// Counts live heap bytes for the snapshot suite's memory figures; idle otherwise.
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 /// Command-line options.
 #[derive(Debug, Clone, Parser)]
@@ -57,6 +63,12 @@ pub struct Options {
     /// Repos in the generated Hugging Face hub cache of the `models` suite.
     #[arg(long, default_value_t = 1000)]
     pub hf_repos: usize,
+    /// Images in the generated SQLite catalogue of the `snapshot` suite.
+    #[arg(long, default_value_t = 100_000)]
+    pub catalogue_images: usize,
+    /// Distinct tags in it.
+    #[arg(long, default_value_t = 5_000)]
+    pub catalogue_tags: usize,
     /// Which suites to run.
     #[arg(
         long,
@@ -89,6 +101,9 @@ pub enum Suite {
     Datasets,
     /// `hoard models ls` against huggingface_hub's cache scan (needs huggingface_hub).
     Models,
+    /// Seed 002's catalogue in a `Snapshot`: memory with interned tags against `String`
+    /// tags, full reload time, query latency during a background reload.
+    Snapshot,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -153,6 +168,17 @@ fn main() -> anyhow::Result<()> {
                     let body = report::section_with(&options, title, &method, &table);
                     report::write_section(path, "datasets", &body)?;
                     eprintln!("wrote the datasets section of {}", path.display());
+                }
+                continue;
+            }
+            Suite::Snapshot => {
+                let (table, method) = snapshot::run(&options)?;
+                let title = "Snapshot: seed 002's catalogue in memory, interned and reloaded";
+                println!("{table}");
+                if let Some(path) = &options.write {
+                    let body = report::section_with(&options, title, &method, &table);
+                    report::write_section(path, "snapshot", &body)?;
+                    eprintln!("wrote the snapshot section of {}", path.display());
                 }
                 continue;
             }

@@ -105,10 +105,11 @@ fn command_line(o: &Options) -> String {
             crate::Suite::Http => "http",
             crate::Suite::Datasets => "datasets",
             crate::Suite::Models => "models",
+            crate::Suite::Snapshot => "snapshot",
         })
         .collect();
     format!(
-        "--suites {} --ops {} --threads {} --keys {} --zipf {} --value-size {} --disk-ops {} --redis-ops {} --mget-keys {} --dataset-files {} --dataset-folders {} --hf-repos {} --rounds {}",
+        "--suites {} --ops {} --threads {} --keys {} --zipf {} --value-size {} --disk-ops {} --redis-ops {} --mget-keys {} --dataset-files {} --dataset-folders {} --hf-repos {} --catalogue-images {} --catalogue-tags {} --rounds {}",
         suites.join(","),
         o.ops,
         o.threads,
@@ -121,6 +122,8 @@ fn command_line(o: &Options) -> String {
         o.dataset_files,
         o.dataset_folders,
         o.hf_repos,
+        o.catalogue_images,
+        o.catalogue_tags,
         o.rounds
     )
 }

@@ -931,7 +931,9 @@ impl Cache {
         Ok(removed)
     }
 
-    fn emit(&self, cause: Cause, keys: Vec<String>, count: u64) {
+    /// Runs the invalidation callbacks on this thread (also for snapshots attached to
+    /// this cache).
+    pub(crate) fn emit(&self, cause: Cause, keys: Vec<String>, count: u64) {
         let listeners = &self.inner.listeners;
         if listeners.is_empty() {
             return;
@@ -979,7 +981,9 @@ impl Cache {
     }
 
     /// Calls `callback` on every invalidation: deletes, pattern and namespace clears, tag
-    /// and dependency invalidations, here or (with Redis) in other processes. A callback
+    /// and dependency invalidations, here or (with Redis) in other processes, and swaps of
+    /// [`Snapshot`](crate::Snapshot)s attached to this cache ([`Cause::Snapshot`],
+    /// [`Cause::SnapshotUpdate`]). A callback
     /// that fails or panics is logged and the others still run.
     pub fn on_invalidate<F>(&self, callback: F) -> ListenerId
     where

@@ -87,6 +87,31 @@ pub enum Error {
         #[source]
         source: fjall::Error,
     },
+    /// A file hoard reads or writes itself (an [`Interner`](crate::Interner)'s mapping)
+    /// could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system reported.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is not what hoard wrote: wrong magic bytes, another format version, a
+    /// checksum that does not match, truncated. Nothing of it was used.
+    #[error("{path} is corrupt: {reason}")]
+    CorruptFile {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong, in words.
+        reason: String,
+    },
+    /// An [`Interner`](crate::Interner) has given out every `u32` id.
+    #[error("the interner has no free id left")]
+    InternerFull,
+    /// An id an [`Interner`](crate::Interner) never gave out.
+    #[error("unknown interned id {0}")]
+    UnknownId(u32),
 }
 
 /// `Result` with [`Error`].

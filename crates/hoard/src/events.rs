@@ -1,5 +1,6 @@
 //! Invalidation events (seed 002's `cache_events`): callbacks registered on a [`Cache`]
-//! hear what was invalidated and why, here or in another process sharing the Redis.
+//! hear what was invalidated and why, here or in another process sharing the Redis, and
+//! when a [`Snapshot`](crate::Snapshot) attached to the cache swaps in a new value.
 //!
 //! Callbacks run synchronously on the thread that caused (or received) the invalidation,
 //! in registration order. One that returns an error or panics is logged and skipped; the
@@ -29,6 +30,12 @@ pub enum Cause {
     Dependency(String),
     /// An entry was overwritten (reported to other processes, whose copy is now stale).
     Overwrite,
+    /// The [`Snapshot`](crate::Snapshot) of this name swapped in a fully reloaded value.
+    /// Never heard from other processes: snapshots are per process.
+    Snapshot(String),
+    /// The [`Snapshot`](crate::Snapshot) of this name swapped in a partial update
+    /// ([`Snapshot::update`](crate::Snapshot::update)).
+    SnapshotUpdate(String),
 }
 
 /// Where the invalidation happened.

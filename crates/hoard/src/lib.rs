@@ -39,6 +39,8 @@
 //! | [`store`] | the [`Store`] trait, [`MemoryStore`], [`DiskStore`] |
 //! | [`glob`] | Redis-compatible glob patterns |
 //! | [`stats`] | counters and their snapshot, [`Stats`] |
+//! | [`snapshot`] | [`Snapshot`]: read-mostly data swapped atomically on reload (seed 002) |
+//! | [`intern`] | [`Interner`]: strings to `u32` ids and back (seed 002's `TagIDCache`) |
 
 pub mod cache;
 mod cached;
@@ -49,8 +51,10 @@ pub mod error;
 pub mod events;
 mod flight;
 pub mod glob;
+pub mod intern;
 pub mod key;
 pub mod lock;
+pub mod snapshot;
 pub mod stats;
 pub mod store;
 pub mod ttl;
@@ -65,8 +69,12 @@ pub use cached::__private;
 pub use entry::Entry;
 pub use error::{Error, Result};
 pub use events::{Cause, Invalidation, ListenerId, Origin};
+pub use intern::Interner;
 pub use key::{stable_hash, KeyBuilder};
 pub use lock::LockGuard;
+pub use snapshot::{
+    LoadError, Progress, ReloadHandle, Snapshot, SnapshotBuilder, SnapshotError, SnapshotGuard,
+};
 pub use stats::{NamespaceStats, Stats, TierStats};
 pub use store::{
     DiskConfig, DiskStore, Durability, MemoryStore, RedisConfig, RedisStore, Store, Usage,

@@ -9,9 +9,11 @@
 mod backend;
 mod compute;
 mod disk;
+mod intern;
 mod invalidation;
 mod keys;
 mod memory;
 mod model;
 mod redis;
+mod snapshot;
 mod suite;
