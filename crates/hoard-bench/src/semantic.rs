@@ -223,6 +223,13 @@ mod imp {
             .collect()
     }
 
+    /// The 1, 5 and 15 minute load averages: the machine is shared, and latencies follow it.
+    fn loadavg() -> String {
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|_| "unknown".into())
+    }
+
     /// p50 and p95 of `samples`, in milliseconds.
     fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
         samples.sort();
@@ -393,9 +400,7 @@ mod imp {
 
     /// Runs the suite: the Markdown tables and the method paragraph.
     pub fn run(options: &Options) -> anyhow::Result<(String, String)> {
-        let load = std::fs::read_to_string("/proc/loadavg")
-            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-            .unwrap_or_else(|_| "unknown".into());
+        let load = loadavg();
         let config = SemanticConfig::default();
         let k = config.candidates;
         let dir = model_dir(options)?;
@@ -494,7 +499,7 @@ mod imp {
             .collect();
 
         let mut latency = String::from(
-            "| entries | index | search alone p50 | p95 | embed + search p50 | p95 | whole `SemanticCache::lookup` p50 | p95 | build |\n\
+            "| entries (load average when measured) | index | search alone p50 | p95 | embed + search p50 | p95 | whole `SemanticCache::lookup` p50 | p95 | build |\n\
              |---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         let mut recall_table = String::from(
@@ -525,6 +530,7 @@ mod imp {
         sizes.sort_unstable();
         for &n in &sizes {
             eprintln!("semantic: {n} entries");
+            let size_load = loadavg();
             let stored = &stored_texts[..n];
             let started = Instant::now();
             let mut exact = ExactIndex::new(dim);
@@ -601,7 +607,7 @@ mod imp {
 
             let _ = writeln!(
                 latency,
-                "| {n} | exact | **{}** | {} | {} | {} | {} | {} | {:.2} s |",
+                "| {n} (load {size_load}) | exact | **{}** | {} | {} | {} | {} | {} | {:.2} s |",
                 fmt_ms(exact_p50),
                 fmt_ms(exact_p95),
                 fmt_ms(exact_e50),
