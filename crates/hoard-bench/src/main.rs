@@ -17,6 +17,7 @@ mod http;
 mod models;
 mod redis;
 mod report;
+mod semantic;
 mod snapshot;
 
 use clap::Parser;
@@ -69,6 +70,31 @@ pub struct Options {
     /// Distinct tags in it.
     #[arg(long, default_value_t = 5_000)]
     pub catalogue_tags: usize,
+    /// Entries stored in the `semantic` suite's indexes, one measurement per size.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+    pub semantic_entries: Vec<usize>,
+    /// Held-out questions searched (as vectors) per size in the `semantic` suite.
+    #[arg(long, default_value_t = 1000)]
+    pub semantic_queries: usize,
+    /// Of those, how many are embedded one at a time for the embed + search latency.
+    #[arg(long, default_value_t = 200)]
+    pub embed_queries: usize,
+    /// Stored questions embedded for real in the `semantic` suite (0: all of them); larger
+    /// stored sets are filled with vectors made from these (embedding runs at tens of
+    /// questions per second on a small CPU).
+    #[arg(long, default_value_t = 0)]
+    pub real_vectors: usize,
+    /// QQP pairs in the `semantic` suite's evaluation (the first N of the file; 0: all).
+    #[arg(long, default_value_t = 0)]
+    pub qqp_pairs: usize,
+    /// The QQP pairs file (`a`, `b`, `same` JSON lines, gzip).
+    #[arg(long, default_value = "../shared/data/qqp_pairs.jsonl.gz")]
+    pub qqp_file: PathBuf,
+    /// Folder of all-MiniLM-L6-v2 (Hugging Face layout) for the `semantic` suite; default
+    /// `$HOARD_MINILM_DIR`, then `~/.cache/hoard-test-models/all-MiniLM-L6-v2`
+    /// (scripts/fetch-minilm.sh fills it).
+    #[arg(long, value_name = "DIR")]
+    pub minilm_dir: Option<PathBuf>,
     /// Which suites to run.
     #[arg(
         long,
@@ -104,6 +130,9 @@ pub enum Suite {
     /// Seed 002's catalogue in a `Snapshot`: memory with interned tags against `String`
     /// tags, full reload time, query latency during a background reload.
     Snapshot,
+    /// Semantic cache: lookup latency, HNSW recall, wrong hits on QQP and the trap pairs
+    /// (needs the `semantic` feature and the MiniLM weights).
+    Semantic,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -127,6 +156,10 @@ fn main() -> anyhow::Result<()> {
         "--redis-ops and --mget-keys must be positive"
     );
     anyhow::ensure!(options.hf_repos > 0, "--hf-repos must be positive");
+    anyhow::ensure!(
+        options.semantic_queries > 0 && options.semantic_entries.iter().all(|&n| n > 0),
+        "--semantic-queries and --semantic-entries must be positive"
+    );
     for suite in &options.suites {
         // Suites either return comparisons (one table per workload, the common method
         // line) or, like `datasets`, their own table and method line.
@@ -179,6 +212,16 @@ fn main() -> anyhow::Result<()> {
                     let body = report::section_with(&options, title, &method, &table);
                     report::write_section(path, "snapshot", &body)?;
                     eprintln!("wrote the snapshot section of {}", path.display());
+                }
+                continue;
+            }
+            Suite::Semantic => {
+                let (table, method) = semantic::run(&options)?;
+                println!("{table}");
+                if let Some(path) = &options.write {
+                    let body = report::section_with(&options, semantic::TITLE, &method, &table);
+                    report::write_section(path, "semantic", &body)?;
+                    eprintln!("wrote the semantic section of {}", path.display());
                 }
                 continue;
             }

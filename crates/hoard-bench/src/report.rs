@@ -69,9 +69,15 @@ pub fn section(options: &Options, title: &str, table: &str) -> String {
 /// A section whose method paragraph (machine, rounds, what the ratio means) the suite
 /// writes itself, for suites whose contenders run different numbers of rounds.
 pub fn section_with(options: &Options, title: &str, method: &str, table: &str) -> String {
+    // The semantic suite runs a model through candle, which only its feature builds.
+    let features = if options.suites.contains(&crate::Suite::Semantic) {
+        " --features semantic"
+    } else {
+        ""
+    };
     format!(
         "## {title}\n\n\
-         Produced by:\n\n```sh\ncargo run --release -p hoard-bench -- {} --write BENCHMARKS.md\n```\n\n\
+         Produced by:\n\n```sh\ncargo run --release -p hoard-bench{features} -- {} --write BENCHMARKS.md\n```\n\n\
          {method}\n\n{table}",
         command_line(options),
     )
@@ -106,10 +112,23 @@ fn command_line(o: &Options) -> String {
             crate::Suite::Datasets => "datasets",
             crate::Suite::Models => "models",
             crate::Suite::Snapshot => "snapshot",
+            crate::Suite::Semantic => "semantic",
         })
         .collect();
+    let mut semantic = String::new();
+    if o.suites.contains(&crate::Suite::Semantic) {
+        let entries: Vec<String> = o.semantic_entries.iter().map(|n| n.to_string()).collect();
+        semantic = format!(
+            " --semantic-entries {} --semantic-queries {} --embed-queries {} --real-vectors {} --qqp-pairs {}",
+            entries.join(","),
+            o.semantic_queries,
+            o.embed_queries,
+            o.real_vectors,
+            o.qqp_pairs
+        );
+    }
     format!(
-        "--suites {} --ops {} --threads {} --keys {} --zipf {} --value-size {} --disk-ops {} --redis-ops {} --mget-keys {} --dataset-files {} --dataset-folders {} --hf-repos {} --catalogue-images {} --catalogue-tags {} --rounds {}",
+        "--suites {} --ops {} --threads {} --keys {} --zipf {} --value-size {} --disk-ops {} --redis-ops {} --mget-keys {} --dataset-files {} --dataset-folders {} --hf-repos {} --catalogue-images {} --catalogue-tags {} --rounds {}{semantic}",
         suites.join(","),
         o.ops,
         o.threads,
