@@ -196,33 +196,18 @@ fn main() -> anyhow::Result<()> {
             Suite::Datasets => {
                 let (table, method) = datasets::run(&options)?;
                 let title = "Datasets: manifests against seed 000's Python + Redis scan";
-                println!("{table}");
-                if let Some(path) = &options.write {
-                    let body = report::section_with(&options, title, &method, &table);
-                    report::write_section(path, "datasets", &body)?;
-                    eprintln!("wrote the datasets section of {}", path.display());
-                }
+                write_own_section(&options, "datasets", title, &table, &method)?;
                 continue;
             }
             Suite::Snapshot => {
                 let (table, method) = snapshot::run(&options)?;
                 let title = "Snapshot: seed 002's catalogue in memory, interned and reloaded";
-                println!("{table}");
-                if let Some(path) = &options.write {
-                    let body = report::section_with(&options, title, &method, &table);
-                    report::write_section(path, "snapshot", &body)?;
-                    eprintln!("wrote the snapshot section of {}", path.display());
-                }
+                write_own_section(&options, "snapshot", title, &table, &method)?;
                 continue;
             }
             Suite::Semantic => {
                 let (table, method) = semantic::run(&options)?;
-                println!("{table}");
-                if let Some(path) = &options.write {
-                    let body = report::section_with(&options, semantic::TITLE, &method, &table);
-                    report::write_section(path, "semantic", &body)?;
-                    eprintln!("wrote the semantic section of {}", path.display());
-                }
+                write_own_section(&options, "semantic", semantic::TITLE, &table, &method)?;
                 continue;
             }
             Suite::Models => {
@@ -247,6 +232,24 @@ fn main() -> anyhow::Result<()> {
             report::write_section(path, name, &report::section(&options, title, &table))?;
             eprintln!("wrote the {name} section of {}", path.display());
         }
+    }
+    Ok(())
+}
+
+/// Prints a suite that makes its own table and method line (not comparisons), and writes
+/// it as section `name` of `--write`'s file.
+fn write_own_section(
+    options: &Options,
+    name: &str,
+    title: &str,
+    table: &str,
+    method: &str,
+) -> anyhow::Result<()> {
+    println!("{table}");
+    if let Some(path) = &options.write {
+        let body = report::section_with(options, title, method, table);
+        report::write_section(path, name, &body)?;
+        eprintln!("wrote the {name} section of {}", path.display());
     }
     Ok(())
 }

@@ -56,17 +56,8 @@ pub fn expand(args: Args, function: ItemFn) -> syn::Result<TokenStream> {
     };
     let key_args = key_arguments(&args, &function)?;
     let fn_name = &sig.ident;
-    let name = match &args.name {
-        Some(name) => name.to_token_stream(),
-        None => {
-            let text = fn_name.to_string();
-            quote!(::core::concat!(::core::module_path!(), "::", #text))
-        }
-    };
-    let namespace = match &args.namespace {
-        Some(ns) => ns.to_token_stream(),
-        None => quote!(::hoard::__private::DEFAULT_NAMESPACE),
-    };
+    let name = cache_name(&args, fn_name);
+    let namespace = namespace_or(&args, quote!(::hoard::__private::DEFAULT_NAMESPACE));
     let cache = match &args.cache {
         Some(expr) => quote!(&(#expr)),
         None => quote!(::hoard::global()),
@@ -140,6 +131,25 @@ pub fn expand(args: Args, function: ItemFn) -> syn::Result<TokenStream> {
             ::hoard::CachedFn::new(#namespace, #name)
         }
     })
+}
+
+/// The function's cache name: `name = "..."`, else `module_path::function`.
+pub(crate) fn cache_name(args: &Args, fn_name: &Ident) -> TokenStream {
+    match &args.name {
+        Some(name) => name.to_token_stream(),
+        None => {
+            let text = fn_name.to_string();
+            quote!(::core::concat!(::core::module_path!(), "::", #text))
+        }
+    }
+}
+
+/// `namespace = "..."`, else `default` (the core and semantic runtimes each have one).
+pub(crate) fn namespace_or(args: &Args, default: TokenStream) -> TokenStream {
+    match &args.namespace {
+        Some(ns) => ns.to_token_stream(),
+        None => default,
+    }
 }
 
 /// `const __HOARD_TTL: Duration`, parsed at compile time: a bad TTL fails the build.

@@ -6,9 +6,9 @@
 //! type (`T`, `Result<T, E>`, `Option<T>`) and by whether the function is async.
 
 use crate::args::Args;
-use crate::expand::{key_arguments, mode_of, ttl_const, Mode};
+use crate::expand::{cache_name, key_arguments, mode_of, namespace_or, ttl_const, Mode};
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned, ToTokens};
+use quote::{quote, quote_spanned};
 use syn::{ItemFn, ReturnType};
 
 pub fn expand(args: Args, function: ItemFn) -> syn::Result<TokenStream> {
@@ -40,18 +40,11 @@ pub fn expand(args: Args, function: ItemFn) -> syn::Result<TokenStream> {
         .filter(|n| **n != query && !args.filter.contains(n))
         .collect();
 
-    let fn_name = &sig.ident;
-    let name = match &args.name {
-        Some(name) => name.to_token_stream(),
-        None => {
-            let text = fn_name.to_string();
-            quote!(::core::concat!(::core::module_path!(), "::", #text))
-        }
-    };
-    let namespace = match &args.namespace {
-        Some(ns) => ns.to_token_stream(),
-        None => quote!(::hoard_semantic::__private::DEFAULT_NAMESPACE),
-    };
+    let name = cache_name(&args, &sig.ident);
+    let namespace = namespace_or(
+        &args,
+        quote!(::hoard_semantic::__private::DEFAULT_NAMESPACE),
+    );
     // Bound with `let` first: a temporary the expression makes (an `Arc` returned by
     // value) then lives to the end of the function.
     let cache = match &args.cache {
