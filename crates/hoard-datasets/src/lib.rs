@@ -8,7 +8,8 @@
 //!   MP3/FLAC/Ogg through symphonia), joins [`meta`] tables, prunes constant columns and
 //!   sums up;
 //! - [`Datasets`] keeps configured datasets current and shares their manifests through the
-//!   hoard cache (`dataset:{id}:manifest|summary|version`);
+//!   hoard cache (`dataset:{id}:manifest|delta|summary|version`: a base manifest and the
+//!   changes since it, see [`delta`]);
 //! - [`path::resolve`] maps a client's `relpath` to a file, never outside the root.
 //!
 //! ```no_run
