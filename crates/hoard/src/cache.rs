@@ -717,10 +717,25 @@ impl Cache {
         items: &[(impl AsRef<str>, T)],
         options: SetOptions,
     ) -> Result<()> {
-        let mut entries = Vec::with_capacity(items.len());
+        let mut encoded = Vec::with_capacity(items.len());
+        for (key, value) in items {
+            encoded.push((key.as_ref(), codec::encode(value)?));
+        }
+        self.mset_raw(namespace, encoded, options).await
+    }
+
+    /// Stores many raw values (bytes as [`codec::encode`] writes them) in one namespace
+    /// with the same options; on the disk tier they land in one atomic batch.
+    pub async fn mset_raw(
+        &self,
+        namespace: &str,
+        items: impl IntoIterator<Item = (impl AsRef<str>, Bytes)>,
+        options: SetOptions,
+    ) -> Result<()> {
+        let mut entries = Vec::new();
         for (key, value) in items {
             let full = full_key(namespace, key.as_ref())?;
-            entries.push((full, self.entry_for(codec::encode(value)?, &options)?));
+            entries.push((full, self.entry_for(value, &options)?));
         }
         self.write_entries(namespace, entries, &options).await
     }

@@ -2,8 +2,9 @@
 //! macro expands to.
 
 use crate::cache::Cache;
-use crate::compute::{block_on, ComputeError, ComputeOptions};
+use crate::compute::{ComputeError, ComputeOptions};
 use crate::error::Result;
+use crate::runtime::block_on;
 use std::borrow::Cow;
 use std::sync::OnceLock;
 

@@ -13,11 +13,13 @@ use crate::error::Error;
 use crate::flight::{Leader, Outcome, Role};
 use crate::key::full_key;
 use crate::lock::{LockBackend, LockGuard};
+use crate::runtime::block_on;
 use rand::Rng;
 use serde::{de::DeserializeOwned, Serialize};
+use std::any::Any;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How [`Cache::get_or_compute`] behaves. The default: the cache's default TTL, single-flight
@@ -34,6 +36,7 @@ pub struct ComputeOptions {
     coordinate: bool,
     lease: Duration,
     wait: Duration,
+    tags: Vec<String>,
 }
 
 impl Default for ComputeOptions {
@@ -48,6 +51,7 @@ impl Default for ComputeOptions {
             coordinate: true,
             lease: Duration::from_secs(30),
             wait: Duration::from_secs(60),
+            tags: Vec::new(),
         }
     }
 }
@@ -130,6 +134,16 @@ impl ComputeOptions {
         self.wait = wait;
         self
     }
+
+    /// Tags the computed entries carry, for [`Cache::invalidate_tags`] (none by default).
+    pub fn tags<I, S>(mut self, tags: I) -> ComputeOptions
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tags = tags.into_iter().map(Into::into).collect();
+        self
+    }
 }
 
 /// Why a fallible computation produced no value.
@@ -163,9 +177,118 @@ impl<E> ComputeError<E> {
 fn error_key(key: &str) -> String {
     format!("{key}#error")
 }
+/// What [`Cache::begin_compute`] found for a key: a value to serve, or the duty to compute.
+///
+/// The split form of [`Cache::try_get_or_compute`], for callers whose computation is not a
+/// Rust future (bindings to other languages): begin, compute however you like, then hand
+/// the encoded value to [`ComputeTicket::store`] or the error to [`ComputeTicket::fail`].
+/// Single-flight, leases, early refresh and adaptive TTLs work as in `get_or_compute`.
+#[must_use]
+pub enum Begun {
+    /// A stored value: a hit, or what another caller or process just computed.
+    Value(Entry),
+    /// This caller computes; the others wait for its ticket.
+    Compute(Box<ComputeTicket>),
+    /// The caller this one waited on failed with this error (an `Arc<E>` of its error
+    /// type, shared by every waiter).
+    Failed(Arc<dyn Any + Send + Sync>),
+    /// A computation failed recently and its message is cached
+    /// ([`ComputeOptions::cache_errors`]).
+    CachedError(String),
+}
 
-fn decode<T: DeserializeOwned, E>(entry: &Entry) -> Result<T, ComputeError<E>> {
-    codec::decode(&entry.value).map_err(ComputeError::Cache)
+/// The duty to compute one key, held by the one caller that computes it.
+///
+/// Dropping a ticket without [`ComputeTicket::store`] or [`ComputeTicket::fail`] (a panic,
+/// a cancelled task) lets the waiters go: one of them computes instead.
+#[must_use = "a dropped ticket abandons the computation"]
+pub struct ComputeTicket {
+    cache: Cache,
+    namespace: String,
+    key: String,
+    full: String,
+    options: ComputeOptions,
+    leader: Leader,
+    lease: Option<LockGuard>,
+    started: Instant,
+}
+
+impl std::fmt::Debug for ComputeTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComputeTicket")
+            .field("key", &self.full)
+            .field("lease", &self.lease.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ComputeTicket {
+    /// Stores the computed value (already encoded, as [`codec::encode`] does) and hands it
+    /// to the waiters. The entry records the time since the ticket was issued as its
+    /// compute time. Returns the stored entry, or `None` if storing failed (logged; the
+    /// waiters then compute for themselves): a computed value is never lost to its caller.
+    pub async fn store(self, value: bytes::Bytes) -> Option<Entry> {
+        let took = self.started.elapsed();
+        let cache = &self.cache;
+        let ttl = cache.ttl_for(&self.full, &self.options);
+        let set = SetOptions::new()
+            .ttl(ttl)
+            .compute_time(took)
+            .tags(self.options.tags.iter().cloned());
+        let stored = match cache.entry_for(value, &set) {
+            Ok(entry) => match cache
+                .write_entries(
+                    &self.namespace,
+                    vec![(self.full.clone(), entry.clone())],
+                    &set,
+                )
+                .await
+            {
+                Ok(()) => Some(entry),
+                Err(error) => {
+                    tracing::warn!(key = self.full, %error, "computed value not stored");
+                    None
+                }
+            },
+            Err(error) => {
+                tracing::warn!(key = self.full, %error, "computed value cannot be stored");
+                None
+            }
+        };
+        release(self.lease).await;
+        match &stored {
+            Some(entry) => self.leader.finish(Outcome::Value(entry.clone())),
+            // Waiters compute for themselves rather than wait on nothing.
+            None => self.leader.finish(Outcome::Abandoned),
+        }
+        stored
+    }
+
+    /// Reports that the computation failed: the waiters get `error` (unless
+    /// [`ComputeOptions::share_errors`] is off: then they compute themselves), and its
+    /// message is cached if [`ComputeOptions::cache_errors`] says so.
+    pub async fn fail<E>(self, error: Arc<E>)
+    where
+        E: std::fmt::Display + Send + Sync + 'static,
+    {
+        if let Some(ttl) = self.options.cache_errors {
+            let message = error.to_string();
+            let set = SetOptions::new().ttl(ttl);
+            if let Err(e) = self
+                .cache
+                .set_with(&self.namespace, &error_key(&self.key), &message, set)
+                .await
+            {
+                tracing::warn!(key = self.full, error = %e, "could not cache a computation error");
+            }
+        }
+        release(self.lease).await;
+        if self.options.share_errors {
+            self.leader.finish(Outcome::Failed(error));
+        } else {
+            self.leader.finish(Outcome::Abandoned);
+        }
+    }
 }
 
 impl Cache {
@@ -222,73 +345,108 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let full = full_key(namespace, key)?;
-        if !options.bypass {
-            if let Some(entry) = self.get_entry(namespace, key).await? {
-                match codec::decode::<T>(&entry.value) {
-                    Ok(value) => {
-                        let refresh = options
-                            .early_refresh
-                            .is_some_and(|beta| self.refresh_early(&entry, beta));
-                        if !refresh {
-                            self.note_hit(namespace, key, &entry, options).await;
-                            return Ok(value);
-                        }
-                        // XFetch chose this caller to refresh, unless someone already is.
-                        return match self.inner().flights.join(&full) {
-                            Role::Leader(leader) => {
-                                self.lead(namespace, key, &full, options, leader, compute, false)
-                                    .await
-                            }
-                            Role::Waiter(_) => Ok(value),
-                        };
-                    }
+        let mut begun = self.begin_compute(namespace, key, options).await?;
+        // Set once a stored value failed to decode: the next one that fails is an error.
+        let mut undecodable = false;
+        loop {
+            begun = match begun {
+                Begun::Value(entry) => match codec::decode::<T>(&entry.value) {
+                    Ok(value) => return Ok(value),
+                    Err(error) if undecodable => return Err(ComputeError::Cache(error)),
                     Err(error) => {
                         // Stored by an older version of the code (another type): compute
                         // afresh and overwrite it, as for a miss.
-                        tracing::warn!(key = full, %error, "cached value does not decode; recomputing");
-                        return match self.inner().flights.join(&full) {
-                            Role::Leader(leader) => {
-                                self.lead(namespace, key, &full, options, leader, compute, false)
-                                    .await
-                            }
-                            Role::Waiter(waiter) => match waiter.outcome().await {
-                                Outcome::Value(entry) => decode(&entry),
-                                _ => Err(ComputeError::Cache(error)),
-                            },
-                        };
+                        tracing::warn!(namespace, key, %error, "cached value does not decode; recomputing");
+                        undecodable = true;
+                        self.fly(namespace, key, options, false).await?
                     }
+                },
+                Begun::Failed(shared) => match shared.downcast::<E>() {
+                    Ok(error) => return Err(ComputeError::Compute(error)),
+                    // Another call site failed with another error type: compute ourselves.
+                    Err(_) => self.fly(namespace, key, options, !options.bypass).await?,
+                },
+                Begun::CachedError(message) => return Err(ComputeError::Cached(message)),
+                Begun::Compute(ticket) => {
+                    return match compute().await {
+                        Ok(value) => {
+                            // The value is computed: whatever happens to storing it, the
+                            // caller gets it.
+                            match codec::encode(&value) {
+                                Ok(bytes) => drop(ticket.store(bytes).await),
+                                Err(error) => {
+                                    tracing::warn!(namespace, key, %error, "computed value cannot be stored");
+                                }
+                            }
+                            Ok(value)
+                        }
+                        Err(error) => {
+                            let shared = Arc::new(error);
+                            ticket.fail(shared.clone()).await;
+                            Err(ComputeError::Compute(shared))
+                        }
+                    };
                 }
+            };
+        }
+    }
+
+    /// Looks `key` up and, on a miss, joins the computation of it: the first step of
+    /// [`Cache::try_get_or_compute`], for callers that compute outside Rust futures
+    /// (see [`Begun`]).
+    pub async fn begin_compute(
+        &self,
+        namespace: &str,
+        key: &str,
+        options: &ComputeOptions,
+    ) -> Result<Begun, Error> {
+        let full = full_key(namespace, key)?;
+        if !options.bypass {
+            if let Some(entry) = self.get_entry(namespace, key).await? {
+                let refresh = options
+                    .early_refresh
+                    .is_some_and(|beta| self.refresh_early(&entry, beta));
+                if !refresh {
+                    self.note_hit(namespace, key, &entry, options).await;
+                    return Ok(Begun::Value(entry));
+                }
+                // XFetch chose this caller to refresh, unless someone already is.
+                return match self.inner().flights.join(&full) {
+                    Role::Leader(leader) => {
+                        self.prepare_lead(namespace, key, full, options, leader, false)
+                            .await
+                    }
+                    Role::Waiter(_) => Ok(Begun::Value(entry)),
+                };
             }
             if options.cache_errors.is_some() {
                 if let Some(message) = self.get::<String>(namespace, &error_key(key)).await? {
-                    return Err(ComputeError::Cached(message));
+                    return Ok(Begun::CachedError(message));
                 }
             }
         }
+        self.fly(namespace, key, options, !options.bypass).await
+    }
+
+    /// Leads or waits on the flight for a key whose stored value is missing or unusable.
+    async fn fly(
+        &self,
+        namespace: &str,
+        key: &str,
+        options: &ComputeOptions,
+        recheck: bool,
+    ) -> Result<Begun, Error> {
+        let full = full_key(namespace, key)?;
         loop {
             match self.inner().flights.join(&full) {
                 Role::Leader(leader) => {
                     return self
-                        .lead(
-                            namespace,
-                            key,
-                            &full,
-                            options,
-                            leader,
-                            compute,
-                            !options.bypass,
-                        )
+                        .prepare_lead(namespace, key, full, options, leader, recheck)
                         .await;
                 }
                 Role::Waiter(waiter) => match waiter.outcome().await {
-                    Outcome::Value(entry) => return decode(&entry),
-                    Outcome::Failed(shared) => {
-                        if let Ok(error) = shared.downcast::<E>() {
-                            return Err(ComputeError::Compute(error));
-                        }
-                        // Another call site failed with another error type: compute ourselves.
-                    }
+                    Outcome::Value(entry) => return Ok(Begun::Value(entry)),
+                    Outcome::Failed(shared) => return Ok(Begun::Failed(shared)),
                     Outcome::Abandoned => {}
                 },
             }
@@ -296,41 +454,33 @@ impl Cache {
             // one of the waiters leads.
             if !options.bypass {
                 if let Some(entry) = self.peek_entry(namespace, key).await? {
-                    return decode(&entry);
+                    return Ok(Begun::Value(entry));
                 }
             }
         }
     }
 
-    /// Computes as the in-process leader: takes the cross-process lease if there is one,
-    /// re-checks the cache, computes, stores, and publishes the outcome to the waiters.
-    #[allow(clippy::too_many_arguments)]
-    async fn lead<T, E, F, Fut>(
+    /// Becomes the computing caller: takes the cross-process lease if there is one and
+    /// re-checks the cache; hands back a ticket, or the value that landed meanwhile.
+    async fn prepare_lead(
         &self,
         namespace: &str,
         key: &str,
-        full: &str,
+        full: String,
         options: &ComputeOptions,
         leader: Leader,
-        compute: F,
         recheck: bool,
-    ) -> Result<T, ComputeError<E>>
-    where
-        T: Serialize + DeserializeOwned,
-        E: std::fmt::Display + Send + Sync + 'static,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
+    ) -> Result<Begun, Error> {
         let mut lease = None;
         if options.coordinate && !options.bypass {
             if let Some(backend) = self.distributed_locks() {
                 match self
-                    .lease_or_value(namespace, key, full, options, backend)
+                    .lease_or_value(namespace, key, &full, options, backend)
                     .await?
                 {
                     LeaseOrValue::Value(entry) => {
                         leader.finish(Outcome::Value(entry.clone()));
-                        return decode(&entry);
+                        return Ok(Begun::Value(entry));
                     }
                     LeaseOrValue::Lease(guard) => lease = guard,
                 }
@@ -341,76 +491,32 @@ impl Cache {
             if let Some(entry) = self.peek_entry(namespace, key).await? {
                 release(lease).await;
                 leader.finish(Outcome::Value(entry.clone()));
-                return decode(&entry);
+                return Ok(Begun::Value(entry));
             }
         }
-        let started = Instant::now();
-        let result = compute().await;
-        let took = started.elapsed();
-        match result {
-            Ok(value) => {
-                // The value is computed: whatever happens to storing it, the caller gets it.
-                let ttl = self.ttl_for(full, options);
-                let set = SetOptions::new().ttl(ttl).compute_time(took);
-                let stored =
-                    match codec::encode(&value).and_then(|bytes| self.entry_for(bytes, &set)) {
-                        Ok(entry) => match self
-                            .write_entries(namespace, vec![(full.to_owned(), entry.clone())], &set)
-                            .await
-                        {
-                            Ok(()) => Some(entry),
-                            Err(error) => {
-                                tracing::warn!(key = full, %error, "computed value not stored");
-                                None
-                            }
-                        },
-                        Err(error) => {
-                            tracing::warn!(key = full, %error, "computed value cannot be stored");
-                            None
-                        }
-                    };
-                release(lease).await;
-                match stored {
-                    Some(entry) => leader.finish(Outcome::Value(entry)),
-                    // Waiters compute for themselves rather than wait on nothing.
-                    None => leader.finish(Outcome::Abandoned),
-                }
-                Ok(value)
-            }
-            Err(error) => {
-                if let Some(ttl) = options.cache_errors {
-                    let message = error.to_string();
-                    let set = SetOptions::new().ttl(ttl);
-                    if let Err(e) = self
-                        .set_with(namespace, &error_key(key), &message, set)
-                        .await
-                    {
-                        tracing::warn!(key = full, error = %e, "could not cache a computation error");
-                    }
-                }
-                release(lease).await;
-                let shared = Arc::new(error);
-                if options.share_errors {
-                    leader.finish(Outcome::Failed(shared.clone()));
-                } else {
-                    leader.finish(Outcome::Abandoned);
-                }
-                Err(ComputeError::Compute(shared))
-            }
-        }
+        Ok(Begun::Compute(Box::new(ComputeTicket {
+            cache: self.clone(),
+            namespace: namespace.to_owned(),
+            key: key.to_owned(),
+            full,
+            options: options.clone(),
+            leader,
+            lease,
+            started: Instant::now(),
+        })))
     }
 
     /// Takes the cross-process lease for `full`, or waits for the process holding it to
     /// store the value. Gives up waiting after `options.wait` (then computes without the
     /// lease), and computes without it when L2 cannot be reached (degraded).
-    async fn lease_or_value<E>(
+    async fn lease_or_value(
         &self,
         namespace: &str,
         key: &str,
         full: &str,
         options: &ComputeOptions,
         backend: LockBackend,
-    ) -> Result<LeaseOrValue, ComputeError<E>> {
+    ) -> Result<LeaseOrValue, Error> {
         let name = format!("compute:{full}");
         let began = Instant::now();
         let mut pause = Duration::from_millis(5);
@@ -540,34 +646,6 @@ pub(crate) fn adaptive_ttl(base: Duration, adaptive: AdaptiveTtl, hits: u64) -> 
         return adaptive.max.max(base);
     }
     Duration::from_secs_f64(grown)
-}
-
-/// Hoard's own runtime, for work that must not depend on the caller's: background
-/// listeners, and blocking callers' timers and sockets.
-pub(crate) fn background() -> &'static tokio::runtime::Handle {
-    blocking_runtime().handle()
-}
-
-/// A runtime for blocking callers: one worker thread that drives timers and sockets
-/// while callers block on their own thread.
-fn blocking_runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("hoard-blocking")
-            .enable_all()
-            .build()
-            .expect("starting hoard's background runtime")
-    })
-}
-
-/// Runs a hoard future to completion from synchronous code (outside or inside any async
-/// runtime). The future is polled on the calling thread; timers and sockets are driven by
-/// hoard's background runtime.
-pub fn block_on<F: Future>(future: F) -> F::Output {
-    let _context = blocking_runtime().enter();
-    futures_executor::block_on(future)
 }
 
 impl Cache {

@@ -41,6 +41,7 @@
 //! | [`stats`] | counters and their snapshot, [`Stats`] |
 //! | [`snapshot`] | [`Snapshot`]: read-mostly data swapped atomically on reload (seed 002) |
 //! | [`intern`] | [`Interner`]: strings to `u32` ids and back (seed 002's `TagIDCache`) |
+//! | [`runtime`] | hoard's background runtime, [`block_on`], and what a forked child calls |
 
 pub mod cache;
 mod cached;
@@ -54,6 +55,7 @@ pub mod glob;
 pub mod intern;
 pub mod key;
 pub mod lock;
+pub mod runtime;
 pub mod snapshot;
 pub mod stats;
 pub mod store;
@@ -61,8 +63,9 @@ pub mod ttl;
 
 pub use cache::{escape_pattern, Cache, CacheBuilder, SetOptions};
 pub use cached::{global, set_global, CachedFn};
-pub use compute::{block_on, AdaptiveTtl, ComputeError, ComputeOptions};
+pub use compute::{AdaptiveTtl, Begun, ComputeError, ComputeOptions, ComputeTicket};
 pub use hoard_macros::cached;
+pub use runtime::block_on;
 
 #[doc(hidden)]
 pub use cached::__private;

@@ -322,7 +322,7 @@ impl<T: Send + Sync + 'static> SnapshotBuilder<T> {
         let value = match &self.loader {
             Loader::Blocking(loader) => catch_unwind(AssertUnwindSafe(|| loader(&progress))),
             Loader::Async(loader) => {
-                crate::compute::block_on(AssertUnwindSafe(loader(progress.clone())).catch_unwind())
+                crate::runtime::block_on(AssertUnwindSafe(loader(progress.clone())).catch_unwind())
             }
         };
         Ok(self.build_loaded(first_value(&name, value)?, progress))
@@ -570,7 +570,7 @@ impl<T: Send + Sync + 'static> Snapshot<T> {
                     .runtime
                     .clone()
                     .or_else(|| tokio::runtime::Handle::try_current().ok())
-                    .unwrap_or_else(|| crate::compute::background().clone());
+                    .unwrap_or_else(crate::runtime::background);
                 runtime.spawn(task);
             }
         }

@@ -144,7 +144,7 @@ impl RedisStore {
         }
         drop(handlers);
         let store = Arc::downgrade(self);
-        let task = crate::compute::background().spawn(async move {
+        let task = crate::runtime::background().spawn(async move {
             let mut pause = Duration::from_millis(50);
             loop {
                 let Some(current) = store.upgrade() else {

@@ -1,0 +1,365 @@
+"""``@hoard.cached`` and ``@hoard.invalidates``: seed 003's and seed 004's decorators on
+hoard's get-or-compute.
+
+An entry of a cached function lives at ``{namespace}:{name}:{hash}`` (namespace ``cached``
+by default), the hash taken of the arguments (``hoard._hoard._args_key``), so the same call
+finds the same entry in every process that shares the cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any, ParamSpec, Protocol, TypeVar, overload
+
+from ._cache import Cache, _beta
+from ._hoard import _args_key
+
+P = ParamSpec("P")
+R = TypeVar("R")
+TTL = str | int | float | timedelta
+
+_MISS = object()
+_default: Cache | None = None
+_default_lock = threading.Lock()
+# Every decorated function by cache name, for clear_cached(name).
+_registry: dict[str, list[_Cached]] = {}
+
+
+def set_default_cache(cache: Cache) -> None:
+    """Makes ``cache`` the one ``@hoard.cached`` functions use when they name none."""
+    global _default
+    with _default_lock:
+        _default = cache
+
+
+def default_cache() -> Cache:
+    """The cache of ``@hoard.cached`` functions that name none: the one given to
+    :func:`set_default_cache`, else a memory-only cache made on first use."""
+    global _default
+    if _default is not None:
+        return _default
+    with _default_lock:
+        if _default is None:
+            _default = Cache(path=None)
+        return _default
+
+
+def _escape(text: str) -> str:
+    """``text`` as a glob that matches only itself."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+class CachedFunction(Protocol[P, R]):
+    """What ``@hoard.cached`` returns: the function itself (same signature, same
+    ``async``-ness, so FastAPI and ``inspect`` see the original), with these added."""
+
+    __wrapped__: Callable[P, R]
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+    def refresh(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Computes afresh, stores the new value for everyone, and returns it (the typed
+        spelling of ``f(..., use_cache=False)``)."""
+        ...
+
+    def cache_clear(self) -> int:
+        """Removes every stored result of this function; returns how many went."""
+        ...
+
+    def key(self, *args: Any, **kwargs: Any) -> str:
+        """The key (without the namespace) a call with these arguments uses."""
+        ...
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any: ...
+
+
+class _Cached:
+    """The state behind one cached function, and its slow path."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str,
+        *,
+        cache: Cache | None,
+        namespace: str,
+        ttl: TTL | None,
+        key: str | Callable[..., str] | None,
+        tags: Iterable[str] | Callable[..., Iterable[str]] | None,
+        early_refresh: bool | float,
+        adaptive_ttl: float | None,
+        adaptive_max: TTL | None,
+        cache_none: bool,
+        include_self: bool,
+    ) -> None:
+        self.fn = fn
+        self.name = name
+        self.namespace = namespace
+        self.given_cache = cache
+        self.ttl = ttl
+        self.key_spec = key
+        self.tags = tags
+        self.beta = _beta(early_refresh)
+        self.adaptive = adaptive_ttl
+        self.adaptive_max = adaptive_max
+        self.cache_none = cache_none
+        # Plain hits can skip get-or-compute: nothing to count or refresh on them.
+        self.plain_hits = self.beta is None and adaptive_ttl is None
+        self.signature = inspect.signature(fn)
+        params = list(self.signature.parameters.values())
+        self.skip = 1 if (params and params[0].name in ("self", "cls") and not include_self) else 0
+        # A function that declares `use_cache` itself (a FastAPI query parameter) gets it
+        # passed on; it never takes part in the key.
+        self.takes_use_cache = "use_cache" in self.signature.parameters
+
+    @property
+    def cache(self) -> Cache:
+        return self.given_cache if self.given_cache is not None else default_cache()
+
+    def key(self, *args: Any, **kwargs: Any) -> str:
+        kwargs.pop("use_cache", None)
+        return self.make_key(args, kwargs)
+
+    def make_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        if self.key_spec is None:
+            return _args_key(self.name, args, kwargs, self.skip)
+        if callable(self.key_spec):
+            return f"{self.name}:{self.key_spec(*args, **kwargs)}"
+        bound = self.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return f"{self.name}:{self.key_spec.format(**bound.arguments)}"
+
+    def tags_for(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterable[str] | None:
+        if callable(self.tags):
+            return list(self.tags(*args, **kwargs))
+        return self.tags
+
+    def split(self, kwargs: dict[str, Any]) -> tuple[bool, dict[str, Any], dict[str, Any]]:
+        """``(use_cache, kwargs for the key, kwargs for the call)``."""
+        if "use_cache" not in kwargs:
+            return True, kwargs, kwargs
+        use_cache = bool(kwargs["use_cache"])
+        rest = {k: v for k, v in kwargs.items() if k != "use_cache"}
+        return use_cache, rest, (kwargs if self.takes_use_cache else rest)
+
+    def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        use_cache, key_kwargs, call_kwargs = self.split(kwargs)
+        key = self.make_key(args, key_kwargs)
+        cache = self.cache
+        if use_cache and self.plain_hits:
+            found = cache.get(self.namespace, key, _MISS)
+            if found is not _MISS:
+                return found
+        return cache.get_or_compute(
+            self.namespace,
+            key,
+            lambda: self.fn(*args, **call_kwargs),
+            ttl=self.ttl,
+            tags=self.tags_for(args, key_kwargs),
+            early_refresh=self.beta,
+            adaptive_ttl=self.adaptive,
+            adaptive_max=self.adaptive_max,
+            cache_none=self.cache_none,
+            use_cache=use_cache,
+        )
+
+    async def acall(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        use_cache, key_kwargs, call_kwargs = self.split(kwargs)
+        key = self.make_key(args, key_kwargs)
+        cache = self.cache
+        if use_cache and self.plain_hits:
+            found = await cache.aget(self.namespace, key, _MISS)
+            if found is not _MISS:
+                return found
+        return await cache.aget_or_compute(
+            self.namespace,
+            key,
+            lambda: self.fn(*args, **call_kwargs),
+            ttl=self.ttl,
+            tags=self.tags_for(args, key_kwargs),
+            early_refresh=self.beta,
+            adaptive_ttl=self.adaptive,
+            adaptive_max=self.adaptive_max,
+            cache_none=self.cache_none,
+            use_cache=use_cache,
+        )
+
+    def cache_clear(self) -> int:
+        return self.cache.delete_pattern(f"{_escape(self.namespace)}:{_escape(self.name)}:*")
+
+
+def _wrap(core: _Cached) -> Any:
+    """The function users call: a def or async def with the original's metadata, whose
+    hit path (positional arguments, the default key) is inlined."""
+    fn, name, namespace, skip = core.fn, core.name, core.namespace, core.skip
+    fast = core.key_spec is None and core.plain_hits
+
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            if fast and not kwargs:
+                cache = core.given_cache or _default or default_cache()
+                found = await cache.aget(namespace, _args_key(name, args, None, skip), _MISS)
+                if found is not _MISS:
+                    return found
+            return await core.acall(args, kwargs)
+
+        wrapper: Any = async_wrapper
+    else:
+
+        @functools.wraps(fn)
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            if fast and not kwargs:
+                cache = core.given_cache or _default or default_cache()
+                found = cache.get(namespace, _args_key(name, args, None, skip), _MISS)
+                if found is not _MISS:
+                    return found
+            return core.call(args, kwargs)
+
+        wrapper = sync_wrapper
+
+    def refresh(*args: Any, **kwargs: Any) -> Any:
+        kwargs["use_cache"] = False
+        return wrapper(*args, **kwargs)
+
+    wrapper.refresh = refresh
+    wrapper.cache_clear = core.cache_clear
+    wrapper.key = core.key
+    wrapper.cache_name = name
+    _registry.setdefault(name, []).append(core)
+    return wrapper
+
+
+@overload
+def cached(fn: Callable[P, R], /) -> CachedFunction[P, R]: ...
+
+
+@overload
+def cached(
+    name: str | None = None,
+    /,
+    *,
+    ttl: TTL | None = None,
+    cache: Cache | None = None,
+    key: str | Callable[..., str] | None = None,
+    tags: Iterable[str] | Callable[..., Iterable[str]] | None = None,
+    early_refresh: bool | float = False,
+    adaptive_ttl: float | None = None,
+    adaptive_max: TTL | None = None,
+    cache_none: bool = True,
+    include_self: bool = False,
+    namespace: str = "cached",
+) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
+
+
+def cached(
+    name: Any = None,
+    /,
+    *,
+    ttl: TTL | None = None,
+    cache: Cache | None = None,
+    key: str | Callable[..., str] | None = None,
+    tags: Iterable[str] | Callable[..., Iterable[str]] | None = None,
+    early_refresh: bool | float = False,
+    adaptive_ttl: float | None = None,
+    adaptive_max: TTL | None = None,
+    cache_none: bool = True,
+    include_self: bool = False,
+    namespace: str = "cached",
+) -> Any:
+    """Caches a function's results (``def`` or ``async def``, functions or methods).
+
+    ``@hoard.cached`` names the entries ``f"{module}.{qualname}"``;
+    ``@hoard.cached("user_profile", ttl="1h")`` names them. Options: ``ttl`` (``"1h"``,
+    seconds, ``timedelta``), ``cache`` (default: :func:`default_cache`), ``key`` (a format
+    string over the arguments such as ``"{user_id}"``, or a function of them; default: a
+    hash of every argument but ``self``), ``tags`` (a list, or a function of the
+    arguments), ``early_refresh`` (XFetch: hits recompute early as expiry nears),
+    ``adaptive_ttl`` (seed 004's popularity growth per hit, such as ``0.1``),
+    ``cache_none`` (store ``None`` results, default ``True``), ``include_self``.
+
+    Each call accepts ``use_cache=False``: compute afresh and store the result. A cold key
+    is computed once however many threads, tasks or processes (on Redis) ask for it;
+    exceptions are not cached and reach every caller that waited.
+    """
+    def decorate(fn: Callable[P, R], given: str | None) -> CachedFunction[P, R]:
+        core = _Cached(
+            fn,
+            given or f"{fn.__module__}.{fn.__qualname__}",
+            cache=cache,
+            namespace=namespace,
+            ttl=ttl,
+            key=key,
+            tags=tags,
+            early_refresh=early_refresh,
+            adaptive_ttl=adaptive_ttl,
+            adaptive_max=adaptive_max,
+            cache_none=cache_none,
+            include_self=include_self,
+        )
+        return _wrap(core)  # type: ignore[no-any-return]
+
+    if callable(name):
+        return decorate(name, None)
+    return lambda fn: decorate(fn, name)
+
+
+def clear_cached(name: str, *, cache: Cache | None = None) -> int:
+    """Removes every stored result of the cached functions named ``name`` (seed 004's
+    ``clear_cache("user_profile")``); returns how many went."""
+    functions = _registry.get(name, [])
+    if not functions:
+        target = cache if cache is not None else default_cache()
+        return target.delete_pattern(f"cached:{_escape(name)}:*")
+    return sum(f.cache_clear() for f in functions)
+
+
+def invalidates(
+    *,
+    patterns: Iterable[str] = (),
+    tags: Iterable[str] = (),
+    cache: Cache | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """After the decorated function returns (not when it raises), deletes the keys
+    matching ``patterns`` (``"model:metrics:*"``) and the entries carrying ``tags``:
+    seed 003's ``@invalidate_cache``. Works on ``def`` and ``async def``."""
+    patterns = list(patterns)
+    tags = list(tags)
+
+    def drop(target: Cache) -> None:
+        for pattern in patterns:
+            target.delete_pattern(pattern)
+        if tags:
+            target.invalidate(tags=tags)
+
+    async def adrop(target: Cache) -> None:
+        for pattern in patterns:
+            await target.adelete_pattern(pattern)
+        if tags:
+            await target.ainvalidate(tags=tags)
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+                result = await fn(*args, **kwargs)
+                await adrop(cache if cache is not None else default_cache())
+                return result
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            result = fn(*args, **kwargs)
+            drop(cache if cache is not None else default_cache())
+            return result
+
+        return wrapper
+
+    return decorate

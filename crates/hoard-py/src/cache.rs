@@ -1,0 +1,829 @@
+//! `hoard.Cache`: the Rust cache in a Python process.
+//!
+//! The cache opens on first use, not in the constructor, and again in a child process after
+//! `fork()`: a gunicorn master that builds the cache at import (`--preload`) never holds
+//! the disk folder its single worker needs, and no child reuses the parent's connections,
+//! listener or disk threads (those stayed with the parent).
+
+use crate::bridge::{self, fork_generation};
+use crate::compute::{compute_options, Ticket};
+use crate::errors::{config_error, hoard_error, invalid_input, IntoPy};
+use crate::front::Front;
+use crate::json::json_to_py;
+use crate::options::{opt_duration, size, strings};
+use crate::serializer::Serializer;
+use hoard::{Begun, SetOptions};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3::IntoPyObjectExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Where L2 lives.
+#[derive(Clone)]
+enum Tier {
+    Memory,
+    Disk(PathBuf),
+    Redis(String),
+    Cluster(Vec<String>),
+    /// Everything from the server's configuration file.
+    Config(Box<hoard_server::config::Config>),
+}
+
+/// How to open the cache (again, after a fork).
+#[derive(Clone)]
+struct Spec {
+    tier: Tier,
+    memory: u64,
+    default_ttl: std::time::Duration,
+    key_prefix: String,
+    dependencies: bool,
+}
+
+impl Spec {
+    fn open(&self) -> hoard::Result<hoard::Cache> {
+        let builder = hoard::Cache::builder()
+            .memory_bytes(self.memory)
+            .default_ttl(self.default_ttl)
+            .dependencies(self.dependencies);
+        match &self.tier {
+            Tier::Memory => builder.build(),
+            Tier::Disk(path) => builder.disk(hoard::DiskConfig::new(path)).build(),
+            Tier::Redis(url) => builder
+                .redis(hoard::RedisConfig::standalone(url).key_prefix(&self.key_prefix))
+                .build(),
+            Tier::Cluster(nodes) => builder
+                .redis(hoard::RedisConfig::cluster(nodes.clone()).key_prefix(&self.key_prefix))
+                .build(),
+            Tier::Config(config) => config.open_cache(),
+        }
+    }
+}
+
+/// The open cache and the fork generation it was opened in.
+struct Opened {
+    generation: u64,
+    cache: hoard::Cache,
+}
+
+/// A tiered cache: memory in front of a disk folder (the default), Redis or Redis Cluster.
+#[pyclass(name = "Cache", module = "hoard", frozen, subclass)]
+pub struct PyCache {
+    spec: Spec,
+    opened: Mutex<Option<Opened>>,
+    serializer: Arc<Serializer>,
+    /// Decoded values of recent hits (MessagePack only: pickles are loaded every time).
+    front: Arc<Front>,
+    description: String,
+}
+
+impl PyCache {
+    /// The open cache of this process, opening it if needed.
+    pub fn cache(&self) -> PyResult<hoard::Cache> {
+        let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+        let generation = fork_generation();
+        if let Some(open) = opened.as_ref() {
+            if open.generation == generation {
+                return Ok(open.cache.clone());
+            }
+        }
+        if let Some(stale) = opened.take() {
+            // Opened before a fork: its threads and connections are the parent's, and
+            // dropping it would wait for threads that do not exist in this process.
+            std::mem::forget(stale);
+        }
+        let cache = self.spec.open().py()?;
+        *opened = Some(Opened {
+            generation,
+            cache: cache.clone(),
+        });
+        Ok(cache)
+    }
+
+    /// The serializer, shared with the conversions that run after a future finishes.
+    pub fn serializer(&self) -> Arc<Serializer> {
+        self.serializer.clone()
+    }
+
+    fn run<'py, F>(
+        &self,
+        py: Python<'py>,
+        is_async: bool,
+        future: F,
+        convert: impl FnOnce(Python<'_>, F::Output) -> PyResult<Py<PyAny>> + Send + 'static,
+    ) -> PyResult<Bound<'py, PyAny>>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        if is_async {
+            bridge::awaitable(py, future, convert)
+        } else {
+            let output = bridge::wait(py, future)?;
+            convert(py, output).map(|v| v.into_bound(py))
+        }
+    }
+
+    fn get_impl<'py>(
+        &self,
+        py: Python<'py>,
+        is_async: bool,
+        namespace: String,
+        key: String,
+        default: Py<PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        let serializer = self.serializer();
+        let front = self.front.clone();
+        let full = format!("{namespace}:{key}");
+        self.run(
+            py,
+            is_async,
+            async move { cache.get_raw(&namespace, &key).await },
+            move |py, found| {
+                let Some(bytes) = found.py()? else {
+                    return Ok(default);
+                };
+                if let Some(hit) = front.get(py, &full, &bytes) {
+                    return hit.map(Bound::unbind);
+                }
+                match serializer.loads(py, &bytes, &full)? {
+                    Some(value) => {
+                        if matches!(*serializer, Serializer::MsgPack) {
+                            front.put(full, bytes, &value)?;
+                        }
+                        Ok(value.unbind())
+                    }
+                    None => Ok(default),
+                }
+            },
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn set_impl<'py>(
+        &self,
+        py: Python<'py>,
+        is_async: bool,
+        namespace: String,
+        key: String,
+        value: &Bound<'py, PyAny>,
+        ttl: Option<&Bound<'py, PyAny>>,
+        tags: Option<&Bound<'py, PyAny>>,
+        depends_on: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        let bytes = self
+            .serializer
+            .dumps(value, &format!("{namespace}:{key}"))?;
+        let options = set_options(ttl, tags, depends_on)?;
+        self.run(
+            py,
+            is_async,
+            async move { cache.set_raw(&namespace, &key, bytes, options).await },
+            |py, done| done.py().map(|()| py.None()),
+        )
+    }
+
+    fn get_many_impl<'py>(
+        &self,
+        py: Python<'py>,
+        is_async: bool,
+        namespace: String,
+        keys: Vec<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        let serializer = self.serializer();
+        self.run(
+            py,
+            is_async,
+            async move {
+                let found = cache.mget_raw(&namespace, &keys).await;
+                (namespace, keys, found)
+            },
+            move |py, (namespace, keys, found)| {
+                let out = PyDict::new(py);
+                for (key, bytes) in keys.iter().zip(found.py()?) {
+                    let value = match bytes {
+                        Some(bytes) => {
+                            serializer.loads(py, &bytes, &format!("{namespace}:{key}"))?
+                        }
+                        None => None,
+                    };
+                    out.set_item(key, value)?;
+                }
+                Ok(out.into_any().unbind())
+            },
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn set_many_impl<'py>(
+        &self,
+        py: Python<'py>,
+        is_async: bool,
+        namespace: String,
+        items: &Bound<'py, PyAny>,
+        ttl: Option<&Bound<'py, PyAny>>,
+        tags: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        let items = items
+            .cast::<PyDict>()
+            .map_err(|_| invalid_input("set_many takes a dict of key -> value"))?;
+        let mut encoded = Vec::with_capacity(items.len());
+        for (key, value) in items.iter() {
+            let key: String = key
+                .extract()
+                .map_err(|_| invalid_input("set_many: keys must be str"))?;
+            let bytes = self
+                .serializer
+                .dumps(&value, &format!("{namespace}:{key}"))?;
+            encoded.push((key, bytes));
+        }
+        let options = set_options(ttl, tags, None)?;
+        self.run(
+            py,
+            is_async,
+            async move { cache.mset_raw(&namespace, encoded, options).await },
+            |py, done| done.py().map(|()| py.None()),
+        )
+    }
+
+    /// Runs an operation whose answer converts by itself.
+    fn simple<'py, F, T>(
+        &self,
+        py: Python<'py>,
+        is_async: bool,
+        future: F,
+    ) -> PyResult<Bound<'py, PyAny>>
+    where
+        F: std::future::Future<Output = hoard::Result<T>> + Send + 'static,
+        T: for<'a> IntoPyObject<'a> + Send + 'static,
+    {
+        self.run(py, is_async, future, |py, out| out.py()?.into_py_any(py))
+    }
+
+    fn begin_impl<'py>(
+        &self,
+        py: Python<'py>,
+        is_async: bool,
+        namespace: String,
+        key: String,
+        options: hoard::ComputeOptions,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        let serializer = self.serializer();
+        let full = format!("{namespace}:{key}");
+        let ticket_serializer = self.serializer();
+        self.run(
+            py,
+            is_async,
+            async move {
+                let ticket = match cache.begin_compute(&namespace, &key, &options).await.py()? {
+                    Begun::Value(entry) => {
+                        let decoded = Python::attach(|py| {
+                            serializer
+                                .loads(py, &entry.value, &full)
+                                .map(|found| found.map(Bound::unbind))
+                        });
+                        if let Ok(Some(value)) = decoded {
+                            return Ok(Step::Found(value));
+                        }
+                        // Unreadable here (another serializer, a bad signature, another
+                        // program's format): compute afresh and overwrite, as for a miss.
+                        let fresh = options.clone().bypass(true);
+                        match cache.begin_compute(&namespace, &key, &fresh).await.py()? {
+                            Begun::Compute(ticket) => ticket,
+                            _ => {
+                                return Err(hoard_error("a bypassing computation did not compute"))
+                            }
+                        }
+                    }
+                    Begun::Compute(ticket) => ticket,
+                    Begun::Failed(shared) => {
+                        return Err(match shared.downcast::<PyErr>() {
+                            Ok(error) => Python::attach(|py| error.clone_ref(py)),
+                            Err(_) => hoard_error("the computation this call waited on failed"),
+                        });
+                    }
+                    Begun::CachedError(message) => return Err(hoard_error(message)),
+                };
+                Ok(Step::Compute(ticket, full))
+            },
+            move |py, step| match step? {
+                Step::Found(value) => Ok((true, value).into_pyobject(py)?.into_any().unbind()),
+                Step::Compute(ticket, full) => {
+                    let ticket = Ticket::new(ticket, ticket_serializer, full);
+                    Ok((false, ticket).into_pyobject(py)?.into_any().unbind())
+                }
+            },
+        )
+    }
+}
+
+/// Where `_begin` got to.
+enum Step {
+    Found(Py<PyAny>),
+    Compute(Box<hoard::ComputeTicket>, String),
+}
+
+impl PyCache {
+    /// The cache `hoard.toml` describes (the server's file; `HOARD_*` variables override it).
+    fn from_config_file(
+        path: &std::path::Path,
+        dependencies: bool,
+        serializer: &str,
+        secret: Option<&[u8]>,
+    ) -> PyResult<PyCache> {
+        let env = |name: &str| std::env::var(name).ok();
+        let config = hoard_server::config::Config::load(
+            Some(path),
+            &env,
+            &hoard_server::config::Overrides::default(),
+        )
+        .map_err(|e| config_error(e.to_string()))?;
+        if dependencies {
+            // The server's file opens its own cache, without dependency tracking.
+            return Err(config_error(
+                "dependencies=True cannot be combined with a config file yet: pass the \
+                 [cache] settings as arguments instead",
+            ));
+        }
+        Ok(PyCache {
+            spec: Spec {
+                memory: config.memory_bytes(),
+                default_ttl: config.default_ttl(),
+                key_prefix: config.cache.key_prefix.clone(),
+                dependencies,
+                tier: Tier::Config(Box::new(config)),
+            },
+            opened: Mutex::new(None),
+            serializer: Arc::new(Serializer::new(serializer, secret)?),
+            front: Arc::default(),
+            description: format!("from {}", path.display()),
+        })
+    }
+}
+
+fn set_options(
+    ttl: Option<&Bound<'_, PyAny>>,
+    tags: Option<&Bound<'_, PyAny>>,
+    depends_on: Option<&Bound<'_, PyAny>>,
+) -> PyResult<SetOptions> {
+    let mut options = SetOptions::new();
+    if let Some(ttl) = opt_duration(ttl, "ttl")? {
+        options = options.ttl(ttl);
+    }
+    let tags = strings(tags, "tags")?;
+    if !tags.is_empty() {
+        options = options.tags(tags);
+    }
+    let depends_on = strings(depends_on, "depends_on")?;
+    if !depends_on.is_empty() {
+        options = options.depends_on(depends_on);
+    }
+    Ok(options)
+}
+
+/// `()` as Python's `None`.
+fn none(_: ()) -> Option<u8> {
+    None
+}
+
+fn seconds(d: Option<std::time::Duration>) -> Option<f64> {
+    d.map(|d| d.as_secs_f64())
+}
+
+#[pymethods]
+impl PyCache {
+    #[new]
+    #[pyo3(signature = (path = Some(PathBuf::from(".hoard")), *, memory = None, default_ttl = None, redis = None, redis_cluster = None, key_prefix = "hoard:".to_owned(), dependencies = false, serializer = "msgpack", secret = None, config = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        path: Option<PathBuf>,
+        memory: Option<&Bound<'_, PyAny>>,
+        default_ttl: Option<&Bound<'_, PyAny>>,
+        redis: Option<String>,
+        redis_cluster: Option<Vec<String>>,
+        key_prefix: String,
+        dependencies: bool,
+        serializer: &str,
+        secret: Option<Vec<u8>>,
+        config: Option<PathBuf>,
+    ) -> PyResult<PyCache> {
+        if let Some(config) = config {
+            return PyCache::from_config_file(&config, dependencies, serializer, secret.as_deref());
+        }
+        let tier = match (redis, redis_cluster) {
+            (Some(_), Some(_)) => {
+                return Err(config_error("give redis or redis_cluster, not both"))
+            }
+            (Some(url), None) => Tier::Redis(url),
+            (None, Some(nodes)) if nodes.is_empty() => {
+                return Err(config_error("redis_cluster needs at least one node"))
+            }
+            (None, Some(nodes)) => Tier::Cluster(nodes),
+            (None, None) => match path {
+                Some(path) => {
+                    // Created now so a folder that cannot be made fails here, not on first use.
+                    std::fs::create_dir_all(&path).map_err(|e| {
+                        config_error(format!("cache folder {}: {e}", path.display()))
+                    })?;
+                    Tier::Disk(path)
+                }
+                None => Tier::Memory,
+            },
+        };
+        let memory = match memory {
+            Some(m) if !m.is_none() => size(m, "memory")?,
+            _ => 256 << 20,
+        };
+        let default_ttl = opt_duration(default_ttl, "default_ttl")?.unwrap_or(hoard::ttl::LONG);
+        let description = match &tier {
+            Tier::Memory => "memory".to_owned(),
+            Tier::Disk(path) => format!("memory + disk {}", path.display()),
+            Tier::Redis(url) => format!("memory + redis {}", redact(url)),
+            Tier::Cluster(nodes) => format!("memory + redis cluster ({} seeds)", nodes.len()),
+            Tier::Config(_) => unreachable!("from_config builds its own"),
+        };
+        let spec = Spec {
+            tier,
+            memory,
+            default_ttl,
+            key_prefix,
+            dependencies,
+        };
+        Ok(PyCache {
+            spec,
+            opened: Mutex::new(None),
+            serializer: Arc::new(Serializer::new(serializer, secret.as_deref())?),
+            front: Arc::default(),
+            description,
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("hoard.Cache({})", self.description)
+    }
+
+    /// The TTL of writes that name none, in seconds.
+    #[getter]
+    fn default_ttl(&self) -> f64 {
+        self.spec.default_ttl.as_secs_f64()
+    }
+
+    #[pyo3(signature = (namespace, key, default = None))]
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: String,
+        key: String,
+        default: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.get_impl(
+            py,
+            false,
+            namespace,
+            key,
+            default.unwrap_or_else(|| py.None()),
+        )
+    }
+
+    #[pyo3(signature = (namespace, key, default = None))]
+    fn aget<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: String,
+        key: String,
+        default: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.get_impl(
+            py,
+            true,
+            namespace,
+            key,
+            default.unwrap_or_else(|| py.None()),
+        )
+    }
+
+    #[pyo3(signature = (namespace, key, value, *, ttl = None, tags = None, depends_on = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn set<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: String,
+        key: String,
+        value: &Bound<'py, PyAny>,
+        ttl: Option<&Bound<'py, PyAny>>,
+        tags: Option<&Bound<'py, PyAny>>,
+        depends_on: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.set_impl(py, false, namespace, key, value, ttl, tags, depends_on)
+    }
+
+    #[pyo3(signature = (namespace, key, value, *, ttl = None, tags = None, depends_on = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn aset<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: String,
+        key: String,
+        value: &Bound<'py, PyAny>,
+        ttl: Option<&Bound<'py, PyAny>>,
+        tags: Option<&Bound<'py, PyAny>>,
+        depends_on: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.set_impl(py, true, namespace, key, value, ttl, tags, depends_on)
+    }
+
+    fn get_many<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: String,
+        keys: Vec<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.get_many_impl(py, false, namespace, keys)
+    }
+
+    fn aget_many<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: String,
+        keys: Vec<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.get_many_impl(py, true, namespace, keys)
+    }
+
+    #[pyo3(signature = (namespace, items, *, ttl = None, tags = None))]
+    fn set_many<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: String,
+        items: &Bound<'py, PyAny>,
+        ttl: Option<&Bound<'py, PyAny>>,
+        tags: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.set_many_impl(py, false, namespace, items, ttl, tags)
+    }
+
+    #[pyo3(signature = (namespace, items, *, ttl = None, tags = None))]
+    fn aset_many<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: String,
+        items: &Bound<'py, PyAny>,
+        ttl: Option<&Bound<'py, PyAny>>,
+        tags: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.set_many_impl(py, true, namespace, items, ttl, tags)
+    }
+
+    fn delete<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: String,
+        key: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        self.simple(
+            py,
+            false,
+            async move { cache.delete(&namespace, &key).await },
+        )
+    }
+
+    fn adelete<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: String,
+        key: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        self.simple(
+            py,
+            true,
+            async move { cache.delete(&namespace, &key).await },
+        )
+    }
+
+    fn exists<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: String,
+        key: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        self.simple(
+            py,
+            false,
+            async move { cache.exists(&namespace, &key).await },
+        )
+    }
+
+    fn aexists<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: String,
+        key: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        self.simple(
+            py,
+            true,
+            async move { cache.exists(&namespace, &key).await },
+        )
+    }
+
+    fn ttl<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: String,
+        key: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        self.simple(py, false, async move {
+            cache.ttl(&namespace, &key).await.map(seconds)
+        })
+    }
+
+    fn attl<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: String,
+        key: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        self.simple(py, true, async move {
+            cache.ttl(&namespace, &key).await.map(seconds)
+        })
+    }
+
+    fn delete_pattern<'py>(&self, py: Python<'py>, pattern: String) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        self.simple(
+            py,
+            false,
+            async move { cache.delete_pattern(&pattern).await },
+        )
+    }
+
+    fn adelete_pattern<'py>(
+        &self,
+        py: Python<'py>,
+        pattern: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        self.simple(
+            py,
+            true,
+            async move { cache.delete_pattern(&pattern).await },
+        )
+    }
+
+    fn clear_namespace<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        self.simple(py, false, async move {
+            cache.clear_namespace(&namespace).await.map(none)
+        })
+    }
+
+    fn aclear_namespace<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        self.simple(py, true, async move {
+            cache.clear_namespace(&namespace).await.map(none)
+        })
+    }
+
+    fn clear<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        self.simple(py, false, async move { cache.clear_all().await })
+    }
+
+    fn aclear<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        self.simple(py, true, async move { cache.clear_all().await })
+    }
+
+    #[pyo3(signature = (*, tags))]
+    fn invalidate<'py>(
+        &self,
+        py: Python<'py>,
+        tags: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        let tags = strings(Some(tags), "tags")?;
+        self.simple(py, false, async move { cache.invalidate_tags(&tags).await })
+    }
+
+    #[pyo3(signature = (*, tags))]
+    fn ainvalidate<'py>(
+        &self,
+        py: Python<'py>,
+        tags: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        let tags = strings(Some(tags), "tags")?;
+        self.simple(py, true, async move { cache.invalidate_tags(&tags).await })
+    }
+
+    fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        self.simple(py, false, async move { cache.flush().await.map(none) })
+    }
+
+    fn aflush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        self.simple(py, true, async move { cache.flush().await.map(none) })
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        self.run(py, false, async move { cache.stats().await }, stats_to_py)
+    }
+
+    fn astats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let cache = self.cache()?;
+        self.run(py, true, async move { cache.stats().await }, stats_to_py)
+    }
+
+    /// The first step of `get_or_compute`: `(True, value)` for a stored value, or
+    /// `(False, ticket)` when this caller computes. Raises the error of the computation it
+    /// waited on, if that failed.
+    #[pyo3(signature = (namespace, key, *, ttl = None, tags = None, early_refresh = None, adaptive_ttl = None, adaptive_max = None, use_cache = true))]
+    #[allow(clippy::too_many_arguments)]
+    fn _begin<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: String,
+        key: String,
+        ttl: Option<&Bound<'py, PyAny>>,
+        tags: Option<&Bound<'py, PyAny>>,
+        early_refresh: Option<f64>,
+        adaptive_ttl: Option<f64>,
+        adaptive_max: Option<&Bound<'py, PyAny>>,
+        use_cache: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = compute_options(
+            ttl,
+            tags,
+            early_refresh,
+            adaptive_ttl,
+            adaptive_max,
+            use_cache,
+            self.spec.default_ttl,
+        )?;
+        self.begin_impl(py, false, namespace, key, options)
+    }
+
+    /// The awaitable form of `_begin`.
+    #[pyo3(signature = (namespace, key, *, ttl = None, tags = None, early_refresh = None, adaptive_ttl = None, adaptive_max = None, use_cache = true))]
+    #[allow(clippy::too_many_arguments)]
+    fn _abegin<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: String,
+        key: String,
+        ttl: Option<&Bound<'py, PyAny>>,
+        tags: Option<&Bound<'py, PyAny>>,
+        early_refresh: Option<f64>,
+        adaptive_ttl: Option<f64>,
+        adaptive_max: Option<&Bound<'py, PyAny>>,
+        use_cache: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = compute_options(
+            ttl,
+            tags,
+            early_refresh,
+            adaptive_ttl,
+            adaptive_max,
+            use_cache,
+            self.spec.default_ttl,
+        )?;
+        self.begin_impl(py, true, namespace, key, options)
+    }
+}
+
+fn stats_to_py(py: Python<'_>, stats: hoard::Result<hoard::Stats>) -> PyResult<Py<PyAny>> {
+    let value = serde_json::to_value(stats.py()?)
+        .map_err(|e| crate::errors::hoard_error(format!("stats: {e}")))?;
+    json_to_py(py, &value).map(Bound::unbind)
+}
+
+/// A Redis URL without its password, for `repr`.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}

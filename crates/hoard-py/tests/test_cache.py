@@ -1,0 +1,174 @@
+"""hoard.Cache: the operations, TTLs, bad input, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+import hoard
+
+from conftest import RedisServer, run_python
+
+
+@pytest.fixture(params=["memory", "disk", "redis"])
+def cache(request: pytest.FixtureRequest, tmp_path: Path, redis_server: RedisServer, prefix: str) -> hoard.Cache:
+    if request.param == "memory":
+        return hoard.Cache(path=None)
+    if request.param == "disk":
+        return hoard.Cache(path=tmp_path / "data")
+    return hoard.Cache(redis=redis_server.url, key_prefix=prefix)
+
+
+def test_operations_on_every_tier(cache: hoard.Cache) -> None:
+    assert cache.get("model", "missing") is None
+    assert cache.get("model", "missing", default=7) == 7
+    cache.set("model", "metrics:abc-123", {"accuracy": 0.95}, ttl="1h", tags=["model:abc-123"])
+    assert cache.get("model", "metrics:abc-123") == {"accuracy": 0.95}
+    assert cache.exists("model", "metrics:abc-123")
+    remaining = cache.ttl("model", "metrics:abc-123")
+    assert remaining is not None and 3500 < remaining <= 3600
+    cache.set_many("model", {"a": 1, "b": [2]}, ttl=60)
+    assert cache.get_many("model", ["a", "b", "c"]) == {"a": 1, "b": [2], "c": None}
+    assert cache.delete("model", "a") is True
+    assert cache.delete("model", "a") is False
+    assert cache.invalidate(tags=["model:abc-123"]) == 1
+    assert cache.get("model", "metrics:abc-123") is None
+    cache.set("model", "metrics:x", 1)
+    cache.set("model", "comparison:y", 2)
+    assert cache.delete_pattern("model:metrics:*") == 1
+    assert cache.get("model", "comparison:y") == 2
+    cache.clear_namespace("model")
+    assert cache.get("model", "comparison:y") is None
+    cache.set("other", "k", 1)
+    cache.clear()
+    assert cache.get("other", "k") is None
+    stats = cache.stats()
+    assert stats["namespaces"]["model"]["misses"] >= 1
+    assert stats["available"] is True
+
+
+def test_async_twins(cache: hoard.Cache) -> None:
+    async def main() -> None:
+        await cache.aset("ns", "k", {"v": 1}, ttl=timedelta(minutes=5))
+        assert await cache.aget("ns", "k") == {"v": 1}
+        assert await cache.aexists("ns", "k")
+        assert await cache.aget_many("ns", ["k", "z"]) == {"k": {"v": 1}, "z": None}
+        await cache.aset_many("ns", {"x": 1})
+        ttl = await cache.attl("ns", "k")
+        assert ttl is not None and ttl <= 300
+        assert await cache.adelete("ns", "k")
+        assert await cache.adelete_pattern("ns:*") == 1
+        await cache.aclear_namespace("ns")
+        assert await cache.aclear() >= 0
+        assert (await cache.astats())["available"]
+        await cache.aflush()
+
+    asyncio.run(main())
+
+
+def test_entries_expire(cache: hoard.Cache) -> None:
+    cache.set("ttl", "short", "v", ttl=0.2)
+    cache.set("ttl", "long", "v", ttl="1h")
+    assert cache.get("ttl", "short") == "v"
+    deadline = time.monotonic() + 5
+    while cache.get("ttl", "short") is not None:
+        assert time.monotonic() < deadline, "the entry outlived its TTL by seconds"
+        time.sleep(0.05)
+    assert cache.get("ttl", "long") == "v"
+    assert cache.ttl("ttl", "short") is None
+
+
+@pytest.mark.parametrize("ttl", [0, -1, "soon", float("nan"), True, "0s"])
+def test_bad_ttls_are_refused(memory_cache: hoard.Cache, ttl: object) -> None:
+    with pytest.raises(hoard.InvalidInput):
+        memory_cache.set("ns", "k", 1, ttl=ttl)  # type: ignore[arg-type]
+    assert memory_cache.get("ns", "k") is None
+
+
+@pytest.mark.parametrize("namespace, key", [("", "k"), ("ns", ""), ("with space", "k"), ("ns", "x" * 5000), ("ns", "tab\tkey")])
+def test_bad_keys_are_value_errors(memory_cache: hoard.Cache, namespace: str, key: str) -> None:
+    with pytest.raises(ValueError):
+        memory_cache.set(namespace, key, 1)
+    with pytest.raises(hoard.InvalidInput):
+        memory_cache.get(namespace, key)
+
+
+def test_tags_must_be_a_list(memory_cache: hoard.Cache) -> None:
+    with pytest.raises(hoard.InvalidInput, match="one string"):
+        memory_cache.set("ns", "k", 1, tags="model:1")  # type: ignore[arg-type]
+
+
+def test_ttl_presets_are_seconds() -> None:
+    assert hoard.ttl.VERY_SHORT == 300
+    assert hoard.ttl.LONG == 3600
+    assert hoard.ttl.WEEK == 7 * 86400
+
+
+def test_depends_on_needs_dependency_tracking(tmp_path: Path) -> None:
+    plain = hoard.Cache(path=None)
+    with pytest.raises(hoard.InvalidInput, match="dependencies=True"):
+        plain.set("ns", "child", 1, depends_on=["ns:parent"])
+    cache = hoard.Cache(path=tmp_path / "deps", dependencies=True)
+    cache.set("ns", "parent", 1)
+    cache.set("ns", "child", 2, depends_on=["ns:parent"])
+    cache.set("ns", "parent", 3)  # overwriting the parent drops the child
+    assert cache.get("ns", "child") is None
+
+
+def test_a_dead_redis_degrades_reads_to_misses() -> None:
+    cache = hoard.Cache(redis="redis://127.0.0.1:1/0")
+    assert cache.get("ns", "k") is None
+    stats = cache.stats()
+    assert stats["available"] is False
+
+
+def test_from_config_reads_the_server_file(tmp_path: Path) -> None:
+    config = tmp_path / "hoard.toml"
+    config.write_text(f'[cache]\ndata_dir = "{tmp_path / "cfgdata"}"\ndefault_ttl = "10m"\n\n[server]\naddr = "127.0.0.1:0"\n')
+    cache = hoard.Cache.from_config(config)
+    assert cache.default_ttl == 600
+    cache.set("ns", "k", 1)
+    assert cache.get("ns", "k") == 1
+    assert (tmp_path / "cfgdata").is_dir()
+
+
+def test_from_config_errors_name_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "hoard.toml"
+    config.write_text('[cache]\nmemory = "lots"\n')
+    with pytest.raises(hoard.ConfigError, match="memory"):
+        hoard.Cache.from_config(config)
+
+
+def test_the_folder_persists_across_processes(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    write = run_python(
+        "import hoard, sys; c = hoard.Cache(path=sys.argv[1]); "
+        "c.set('model', 'metrics:abc', {'accuracy': 0.95, 'blob': b'\\x00\\x01'}, ttl='1h')",
+        str(folder),
+    )
+    assert write.returncode == 0, write.stderr
+    read = run_python(
+        "import hoard, sys; c = hoard.Cache(path=sys.argv[1]); print(repr(c.get('model', 'metrics:abc')))",
+        str(folder),
+    )
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.strip() == "{'accuracy': 0.95, 'blob': b'\\x00\\x01'}"
+
+
+def test_a_folder_open_in_another_process_is_a_clear_error(tmp_path: Path) -> None:
+    folder = tmp_path / "busy"
+    holder = hoard.Cache(path=folder)
+    holder.set("ns", "k", 1)
+    other = run_python(
+        "import hoard, sys\n"
+        "try:\n    hoard.Cache(path=sys.argv[1]).get('ns', 'k')\n"
+        "except hoard.FolderInUse as e:\n    print('refused:', e)\n",
+        str(folder),
+    )
+    assert "refused:" in other.stdout, other.stdout + other.stderr
+    assert "Redis" in other.stdout
+    assert holder.get("ns", "k") == 1

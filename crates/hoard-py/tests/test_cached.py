@@ -1,0 +1,256 @@
+"""@hoard.cached and @hoard.invalidates: one computation per cold key, bypass, clearing."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import time
+from typing import Any
+
+import pytest
+
+import hoard
+
+
+def test_sync_decorator_computes_once_and_use_cache_false_recomputes(memory_cache: hoard.Cache) -> None:
+    calls = []
+
+    @hoard.cached("user_profile", ttl="1h", cache=memory_cache)
+    def profile(user_id: int, verbose: bool = False) -> dict[str, Any]:
+        calls.append(user_id)
+        return {"id": user_id, "n": len(calls)}
+
+    assert profile(1) == {"id": 1, "n": 1}
+    assert profile(1) == {"id": 1, "n": 1}
+    assert profile(2)["n"] == 2
+    assert calls == [1, 2]
+    assert profile(1, use_cache=False) == {"id": 1, "n": 3}
+    assert profile(1) == {"id": 1, "n": 3}, "the bypass stored its fresh value"
+    assert profile.refresh(1)["n"] == 4
+    assert profile(1, verbose=True)["n"] == 5, "keyword arguments are part of the key"
+    assert profile.cache_clear() == 3
+    assert profile(1)["n"] == 6
+
+
+def test_async_decorator_computes_once(memory_cache: hoard.Cache) -> None:
+    calls = 0
+
+    @hoard.cached(cache=memory_cache)
+    async def fetch(query: str) -> str:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        return f"result for {query}"
+
+    assert inspect.iscoroutinefunction(fetch), "FastAPI must still see an async def"
+
+    async def main() -> list[str]:
+        first = await asyncio.gather(*(fetch("q") for _ in range(50)))
+        again = await fetch("q")
+        fresh = await fetch("q", use_cache=False)
+        return [*first, again, fresh]
+
+    results = asyncio.run(main())
+    assert set(results) == {"result for q"}
+    assert calls == 2, "50 concurrent tasks computed once; use_cache=False once more"
+
+
+def test_threads_compute_a_cold_key_once(memory_cache: hoard.Cache) -> None:
+    calls = 0
+    lock = threading.Lock()
+
+    @hoard.cached(cache=memory_cache)
+    def slow(x: int) -> int:
+        nonlocal calls
+        with lock:
+            calls += 1
+        time.sleep(0.2)
+        return x * 2
+
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(slow(21))) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [42] * 16
+    assert calls == 1
+
+
+def test_exceptions_reach_every_waiter_and_are_not_cached(memory_cache: hoard.Cache) -> None:
+    calls = 0
+    started = threading.Event()
+
+    @hoard.cached(cache=memory_cache)
+    def failing(x: int) -> int:
+        nonlocal calls
+        calls += 1
+        started.set()
+        time.sleep(0.3)
+        raise RuntimeError(f"boom {calls}")
+
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            failing(1)
+        except RuntimeError as e:
+            errors.append(e)
+
+    first = threading.Thread(target=call)
+    first.start()
+    started.wait(5)
+    waiters = [threading.Thread(target=call) for _ in range(5)]
+    for t in waiters:
+        t.start()
+    for t in [first, *waiters]:
+        t.join()
+    assert len(errors) == 6
+    assert {str(e) for e in errors} == {"boom 1"}, "the waiters got the leader's exception"
+    assert calls == 1
+    with pytest.raises(RuntimeError, match="boom 2"):
+        failing(1)
+
+
+def test_methods_do_not_hash_self(memory_cache: hoard.Cache) -> None:
+    class Service:
+        def __init__(self, name: str) -> None:
+            self.name = name
+            self.calls = 0
+
+        @hoard.cached(cache=memory_cache)
+        def lookup(self, item: int) -> str:
+            self.calls += 1
+            return f"{self.name}:{item}"
+
+    a, b = Service("a"), Service("b")
+    assert a.lookup(1) == "a:1"
+    assert b.lookup(1) == "a:1", "self is not part of the key unless include_self=True"
+    assert a.calls == 1 and b.calls == 0
+
+
+def test_key_format_and_callable_keys(memory_cache: hoard.Cache) -> None:
+    @hoard.cached("by_format", cache=memory_cache, key="{user_id}")
+    def by_format(user_id: int, session: object = None) -> int:
+        return user_id
+
+    assert by_format(5, session=object()) == 5, "an unhashable argument left out of the key"
+    assert memory_cache.get("cached", "by_format:5") == 5
+
+    @hoard.cached("by_callable", cache=memory_cache, key=lambda model, **_: f"m:{model}")
+    def by_callable(model: str) -> str:
+        return model.upper()
+
+    assert by_callable("abc") == "ABC"
+    assert memory_cache.get("cached", "by_callable:m:abc") == "ABC"
+
+
+def test_unhashable_arguments_say_how_to_key(memory_cache: hoard.Cache) -> None:
+    @hoard.cached(cache=memory_cache)
+    def f(client: object) -> int:
+        return 1
+
+    with pytest.raises(TypeError, match="key="):
+        f(object())
+
+
+def test_cache_none_false_does_not_store_none(memory_cache: hoard.Cache) -> None:
+    calls = 0
+
+    @hoard.cached(cache=memory_cache, cache_none=False)
+    def maybe(x: int) -> int | None:
+        nonlocal calls
+        calls += 1
+        return None
+
+    maybe(1)
+    maybe(1)
+    assert calls == 2
+
+
+def test_default_name_is_module_and_qualname(memory_cache: hoard.Cache) -> None:
+    @hoard.cached(cache=memory_cache)
+    def named() -> int:
+        return 1
+
+    assert named.cache_name == f"{__name__}.test_default_name_is_module_and_qualname.<locals>.named"
+
+
+def test_tags_and_clear_cached(memory_cache: hoard.Cache) -> None:
+    @hoard.cached("tagged_fn", cache=memory_cache, tags=lambda model_id: [f"model:{model_id}"])
+    def metrics(model_id: str) -> dict[str, str]:
+        return {"model": model_id}
+
+    metrics("a")
+    metrics("b")
+    assert memory_cache.invalidate(tags=["model:a"]) == 1
+    assert hoard.clear_cached("tagged_fn") == 1
+
+
+def test_invalidates_runs_after_success_only(memory_cache: hoard.Cache) -> None:
+    memory_cache.set("model", "metrics:abc", 1)
+    memory_cache.set("model", "comparison:x", 2, tags=["model"])
+
+    @hoard.invalidates(patterns=["model:metrics:*"], tags=["model"], cache=memory_cache)
+    def update(fail: bool) -> str:
+        if fail:
+            raise ValueError("no")
+        return "ok"
+
+    with pytest.raises(ValueError):
+        update(True)
+    assert memory_cache.get("model", "metrics:abc") == 1
+    assert update(False) == "ok"
+    assert memory_cache.get("model", "metrics:abc") is None
+    assert memory_cache.get("model", "comparison:x") is None
+
+    @hoard.invalidates(patterns=["model:*"], cache=memory_cache)
+    async def aupdate() -> str:
+        return "done"
+
+    memory_cache.set("model", "again", 1)
+    assert asyncio.run(aupdate()) == "done"
+    assert memory_cache.get("model", "again") is None
+
+
+def test_early_refresh_and_adaptive_ttl_options(memory_cache: hoard.Cache) -> None:
+    @hoard.cached(cache=memory_cache, ttl=60, adaptive_ttl=0.5, adaptive_max=600)
+    def popular(x: int) -> int:
+        return x
+
+    popular(1)
+    for _ in range(5):
+        popular(1)
+    remaining = memory_cache.ttl("cached", popular.key(1))
+    assert remaining is not None and remaining > 100, "hits grew the TTL"
+
+    @hoard.cached(cache=memory_cache, early_refresh=True)
+    def refreshed(x: int) -> int:
+        return x
+
+    assert refreshed(3) == 3 and refreshed(3) == 3
+    with pytest.raises(hoard.InvalidInput):
+        hoard.cached(cache=memory_cache, adaptive_ttl=-1)(lambda: 1)()
+
+
+def test_get_or_compute_directly(memory_cache: hoard.Cache) -> None:
+    assert memory_cache.get_or_compute("ns", "k", lambda: {"x": 1}, ttl="1m") == {"x": 1}
+    assert memory_cache.get_or_compute("ns", "k", lambda: {"x": 2}) == {"x": 1}
+
+    async def main() -> int:
+        async def compute() -> int:
+            return 5
+
+        return await memory_cache.aget_or_compute("ns", "ak", compute)
+
+    assert asyncio.run(main()) == 5
+
+
+def test_an_unstorable_result_is_a_type_error(memory_cache: hoard.Cache) -> None:
+    @hoard.cached(cache=memory_cache)
+    def bad() -> object:
+        return object()
+
+    with pytest.raises(TypeError, match="cannot store"):
+        bad()
