@@ -6,7 +6,8 @@
 //! (Python-only: JSON has no bytes). Integers take the smallest encoding, floats are always
 //! 64-bit, so a float comes back bit for bit.
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use crate::errors::serialization_error;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
@@ -49,7 +50,7 @@ fn write(value: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResult<
         } else if let Ok(n) = number.extract::<u64>() {
             let _ = mp::write_uint(out, n);
         } else {
-            return Err(PyTypeError::new_err(
+            return Err(serialization_error(
                 "int out of range: hoard stores integers from -2**63 to 2**64-1 (store a str for larger ones)",
             ));
         }
@@ -61,7 +62,7 @@ fn write(value: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResult<
         let _ = mp::write_map_len(out, len_u32(dict.len())?);
         for (name, item) in dict.iter() {
             let Ok(name) = name.cast::<PyString>() else {
-                return Err(PyTypeError::new_err(format!(
+                return Err(serialization_error(format!(
                     "dict keys must be str to be stored (JSON's rule), got {}",
                     type_name(&name)
                 )));
@@ -85,7 +86,7 @@ fn write(value: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResult<
     } else if let Ok(bytes) = value.cast::<PyByteArray>() {
         let _ = mp::write_bin(out, &bytes.to_vec());
     } else {
-        return Err(PyTypeError::new_err(format!(
+        return Err(serialization_error(format!(
             "hoard cannot store a value of type {}: values are what JSON holds (None, bool, int, \
              float, str, list, tuple, dict with str keys) and bytes; convert it, or open the cache \
              with serializer=\"pickle\" and a secret",

@@ -254,3 +254,39 @@ def test_an_unstorable_result_is_a_type_error(memory_cache: hoard.Cache) -> None
 
     with pytest.raises(TypeError, match="cannot store"):
         bad()
+
+
+def test_each_call_counts_one_hit_or_one_miss() -> None:
+    cache = hoard.Cache(path=None)
+
+    @hoard.cached(cache=cache)
+    def f(x: int) -> int:
+        return x
+
+    f(1)
+    f(1)
+    f(x=2)
+    counts = cache.stats()["namespaces"]["cached"]
+    assert (counts["hits"], counts["misses"]) == (1, 2)
+
+
+def test_clear_cached_with_a_cache_clears_only_that_cache() -> None:
+    first, second = hoard.Cache(path=None), hoard.Cache(path=None)
+
+    @hoard.cached("shared_name", cache=first)
+    def a(x: int) -> int:
+        return x
+
+    @hoard.cached("shared_name", cache=second)
+    def b(x: int) -> int:
+        return x
+
+    a(1)
+    b(1)
+    assert hoard.clear_cached("shared_name", cache=first) == 1
+    assert second.exists("cached", b.key(1))
+
+
+def test_unstorable_values_are_hoard_errors_too(memory_cache: hoard.Cache) -> None:
+    with pytest.raises(hoard.SerializationError):
+        memory_cache.set("ns", "k", object())

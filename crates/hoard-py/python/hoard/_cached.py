@@ -22,7 +22,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 TTL = str | int | float | timedelta
 
-_MISS = object()
 _default: Cache | None = None
 _default_lock = threading.Lock()
 # Every decorated function by cache name, for clear_cached(name).
@@ -107,8 +106,6 @@ class _Cached:
         self.adaptive = adaptive_ttl
         self.adaptive_max = adaptive_max
         self.cache_none = cache_none
-        # Plain hits can skip get-or-compute: nothing to count or refresh on them.
-        self.plain_hits = self.beta is None and adaptive_ttl is None
         self.signature = inspect.signature(fn)
         params = list(self.signature.parameters.values())
         self.skip = 1 if (params and params[0].name in ("self", "cls") and not include_self) else 0
@@ -150,10 +147,6 @@ class _Cached:
         use_cache, key_kwargs, call_kwargs = self.split(kwargs)
         key = self.make_key(args, key_kwargs)
         cache = self.cache
-        if use_cache and self.plain_hits:
-            found = cache.get(self.namespace, key, _MISS)
-            if found is not _MISS:
-                return found
         return cache.get_or_compute(
             self.namespace,
             key,
@@ -171,10 +164,6 @@ class _Cached:
         use_cache, key_kwargs, call_kwargs = self.split(kwargs)
         key = self.make_key(args, key_kwargs)
         cache = self.cache
-        if use_cache and self.plain_hits:
-            found = await cache.aget(self.namespace, key, _MISS)
-            if found is not _MISS:
-                return found
         return await cache.aget_or_compute(
             self.namespace,
             key,
@@ -193,32 +182,19 @@ class _Cached:
 
 
 def _wrap(core: _Cached) -> Any:
-    """The function users call: a def or async def with the original's metadata, whose
-    hit path (positional arguments, the default key) is inlined."""
-    fn, name, namespace, skip = core.fn, core.name, core.namespace, core.skip
-    fast = core.key_spec is None and core.plain_hits
+    """The function users call: a def or async def with the original's metadata. Each call
+    looks its key up once (in ``_begin``), so stats count one hit or one miss per call."""
+    if inspect.iscoroutinefunction(core.fn):
 
-    if inspect.iscoroutinefunction(fn):
-
-        @functools.wraps(fn)
+        @functools.wraps(core.fn)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            if fast and not kwargs:
-                cache = core.given_cache or _default or default_cache()
-                found = await cache.aget(namespace, _args_key(name, args, None, skip), _MISS)
-                if found is not _MISS:
-                    return found
             return await core.acall(args, kwargs)
 
         wrapper: Any = async_wrapper
     else:
 
-        @functools.wraps(fn)
+        @functools.wraps(core.fn)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            if fast and not kwargs:
-                cache = core.given_cache or _default or default_cache()
-                found = cache.get(namespace, _args_key(name, args, None, skip), _MISS)
-                if found is not _MISS:
-                    return found
             return core.call(args, kwargs)
 
         wrapper = sync_wrapper
@@ -230,8 +206,8 @@ def _wrap(core: _Cached) -> Any:
     wrapper.refresh = refresh
     wrapper.cache_clear = core.cache_clear
     wrapper.key = core.key
-    wrapper.cache_name = name
-    _registry.setdefault(name, []).append(core)
+    wrapper.cache_name = core.name
+    _registry.setdefault(core.name, []).append(core)
     return wrapper
 
 
@@ -311,8 +287,9 @@ def cached(
 
 def clear_cached(name: str, *, cache: Cache | None = None) -> int:
     """Removes every stored result of the cached functions named ``name`` (seed 004's
-    ``clear_cache("user_profile")``); returns how many went."""
-    functions = _registry.get(name, [])
+    ``clear_cache("user_profile")``), in ``cache`` only if one is given; returns how many
+    went."""
+    functions = [f for f in _registry.get(name, []) if cache is None or f.given_cache is cache]
     if not functions:
         target = cache if cache is not None else default_cache()
         return target.delete_pattern(f"cached:{_escape(name)}:*")
