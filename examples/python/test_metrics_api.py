@@ -41,7 +41,7 @@ def test_metrics_are_computed_once_then_hit(
         "metrics": {"accuracy": 0.95, "f1_score": 0.93, "precision": 0.94, "recall": 0.92},
     }
     assert calls(metrics_app) == {"metrics": 1}
-    # Seed 003's key, in the namespace of cached functions, for one hour.
+    # The dashboard's key, in the namespace of cached functions, for one hour.
     assert cache.exists("cached", "model:metrics:abc-123")
     ttl = cache.ttl("cached", "model:metrics:abc-123")
     assert ttl is not None and 0 < ttl <= hoard.ttl.LONG
@@ -160,7 +160,7 @@ def test_a_deleted_model_is_gone_from_every_cached_answer(
     assert client.delete(f"{API}/train/abc-123").status_code == 404
 
 
-def test_cache_stats_have_seed_003s_shape_and_the_namespace_counts(metrics_client: TestClient) -> None:
+def test_cache_stats_have_the_server_shape_and_the_namespace_counts(metrics_client: TestClient) -> None:
     metrics(metrics_client, "abc-123")
     metrics(metrics_client, "abc-123")
 
@@ -170,5 +170,5 @@ def test_cache_stats_have_seed_003s_shape_and_the_namespace_counts(metrics_clien
     assert body["message"] == "Cache is healthy"
     assert body["config"]["ttl_long"] == 3600 and body["config"]["ttl_week"] == 604800
     assert body["stats"]["total_keys"] == 1
-    cached = body["stats"]["namespaces"]["cached"]
+    cached = body["namespaces"]["cached"]
     assert cached["sets"] == 1 and cached["hits"] == 1

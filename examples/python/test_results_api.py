@@ -56,7 +56,7 @@ def test_stats_count_hits_misses_and_sets_per_namespace(results_client: TestClie
     stats = results_client.get("/stats").json()
 
     assert stats["available"] is True
-    assert stats["total_keys"] == 1
+    assert stats["stats"]["total_keys"] == 1
     counts = stats["namespaces"]["result"]
     assert (counts["sets"], counts["hits"], counts["misses"]) == (1, 1, 1)
 

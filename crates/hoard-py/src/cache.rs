@@ -160,31 +160,6 @@ impl PyCache {
         )
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn set_impl<'py>(
-        &self,
-        py: Python<'py>,
-        is_async: bool,
-        namespace: String,
-        key: String,
-        value: &Bound<'py, PyAny>,
-        ttl: Option<&Bound<'py, PyAny>>,
-        tags: Option<&Bound<'py, PyAny>>,
-        depends_on: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let cache = self.cache()?;
-        let bytes = self
-            .serializer
-            .dumps(value, &format!("{namespace}:{key}"))?;
-        let options = set_options(ttl, tags, depends_on)?;
-        self.run(
-            py,
-            is_async,
-            async move { cache.set_raw(&namespace, &key, bytes, options).await },
-            |py, done| done.py().map(|()| py.None()),
-        )
-    }
-
     fn get_many_impl<'py>(
         &self,
         py: Python<'py>,
@@ -241,13 +216,52 @@ impl PyCache {
                 .dumps(&value, &format!("{namespace}:{key}"))?;
             encoded.push((key, bytes));
         }
-        let options = set_options(ttl, tags, None)?;
-        self.run(
-            py,
-            is_async,
-            async move { cache.mset_raw(&namespace, encoded, options).await },
-            |py, done| done.py().map(|()| py.None()),
-        )
+        let options = self.set_options(ttl, tags, None)?;
+        self.unit(py, is_async, async move {
+            cache.mset_raw(&namespace, encoded, options).await
+        })
+    }
+
+    /// Runs an operation that answers nothing (`None` in Python).
+    fn unit<'py, F>(
+        &self,
+        py: Python<'py>,
+        is_async: bool,
+        future: F,
+    ) -> PyResult<Bound<'py, PyAny>>
+    where
+        F: std::future::Future<Output = hoard::Result<()>> + Send + 'static,
+    {
+        self.run(py, is_async, future, |py, done| {
+            done.py().map(|()| py.None())
+        })
+    }
+
+    /// Write options from the keyword arguments.
+    fn set_options(
+        &self,
+        ttl: Option<&Bound<'_, PyAny>>,
+        tags: Option<&Bound<'_, PyAny>>,
+        depends_on: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<SetOptions> {
+        let mut options = SetOptions::new();
+        if let Some(ttl) = opt_duration(ttl, "ttl")? {
+            options = options.ttl(ttl);
+        }
+        let tags = strings(tags, "tags")?;
+        if !tags.is_empty() {
+            options = options.tags(tags);
+        }
+        let depends_on = strings(depends_on, "depends_on")?;
+        if !depends_on.is_empty() {
+            if !self.spec.dependencies {
+                return Err(invalid_input(
+                    "depends_on needs dependency tracking: open the cache with dependencies=True",
+                ));
+            }
+            options = options.depends_on(depends_on);
+        }
+        Ok(options)
     }
 
     /// Runs an operation whose answer converts by itself.
@@ -282,31 +296,31 @@ impl PyCache {
             async move {
                 let ticket = match cache.begin_compute(&namespace, &key, &options).await.py()? {
                     Begun::Value(entry) => {
-                        let decoded = Python::attach(|py| {
-                            serializer
-                                .loads(py, &entry.value, &full)
-                                .map(|found| found.map(Bound::unbind))
-                        });
-                        if let Ok(Some(value)) = decoded {
+                        if let Ok(Some(value)) = read(&serializer, &entry, &full) {
                             return Ok(Step::Found(value));
                         }
                         // Unreadable here (another serializer, a bad signature, another
                         // program's format): compute afresh and overwrite, as for a miss.
-                        let fresh = options.clone().bypass(true);
-                        match cache.begin_compute(&namespace, &key, &fresh).await.py()? {
+                        match cache
+                            .begin_recompute(&namespace, &key, &options)
+                            .await
+                            .py()?
+                        {
                             Begun::Compute(ticket) => ticket,
-                            _ => {
-                                return Err(hoard_error("a bypassing computation did not compute"))
+                            // Another caller recomputed meanwhile: its value is readable.
+                            Begun::Value(entry) => {
+                                return read(&serializer, &entry, &full)?
+                                    .map(Step::Found)
+                                    .ok_or_else(|| {
+                                        hoard_error("the recomputed value does not read back")
+                                    });
                             }
+                            Begun::Failed(shared) => return Err(shared_error(shared)),
+                            Begun::CachedError(message) => return Err(hoard_error(message)),
                         }
                     }
                     Begun::Compute(ticket) => ticket,
-                    Begun::Failed(shared) => {
-                        return Err(match shared.downcast::<PyErr>() {
-                            Ok(error) => Python::attach(|py| error.clone_ref(py)),
-                            Err(_) => hoard_error("the computation this call waited on failed"),
-                        });
-                    }
+                    Begun::Failed(shared) => return Err(shared_error(shared)),
                     Begun::CachedError(message) => return Err(hoard_error(message)),
                 };
                 Ok(Step::Compute(ticket, full))
@@ -319,6 +333,19 @@ impl PyCache {
                 }
             },
         )
+    }
+}
+
+/// A stored entry as a Python value, from any thread; `None` where it must read as a miss.
+fn read(serializer: &Serializer, entry: &hoard::Entry, full: &str) -> PyResult<Option<Py<PyAny>>> {
+    Python::attach(|py| Ok(serializer.loads(py, &entry.value, full)?.map(Bound::unbind)))
+}
+
+/// The exception of the computation a caller waited on: the very one its leader raised.
+fn shared_error(shared: Arc<dyn std::any::Any + Send + Sync>) -> PyErr {
+    match shared.downcast::<PyErr>() {
+        Ok(error) => Python::attach(|py| error.clone_ref(py)),
+        Err(_) => hoard_error("the computation this call waited on failed"),
     }
 }
 
@@ -364,35 +391,6 @@ impl PyCache {
             description: format!("from {}", path.display()),
         })
     }
-}
-
-fn set_options(
-    ttl: Option<&Bound<'_, PyAny>>,
-    tags: Option<&Bound<'_, PyAny>>,
-    depends_on: Option<&Bound<'_, PyAny>>,
-) -> PyResult<SetOptions> {
-    let mut options = SetOptions::new();
-    if let Some(ttl) = opt_duration(ttl, "ttl")? {
-        options = options.ttl(ttl);
-    }
-    let tags = strings(tags, "tags")?;
-    if !tags.is_empty() {
-        options = options.tags(tags);
-    }
-    let depends_on = strings(depends_on, "depends_on")?;
-    if !depends_on.is_empty() {
-        options = options.depends_on(depends_on);
-    }
-    Ok(options)
-}
-
-/// `()` as Python's `None`.
-fn none(_: ()) -> Option<u8> {
-    None
-}
-
-fn seconds(d: Option<std::time::Duration>) -> Option<f64> {
-    d.map(|d| d.as_secs_f64())
 }
 
 #[pymethods]
@@ -441,11 +439,10 @@ impl PyCache {
         };
         let default_ttl = opt_duration(default_ttl, "default_ttl")?.unwrap_or(hoard::ttl::LONG);
         let description = match &tier {
-            Tier::Memory => "memory".to_owned(),
             Tier::Disk(path) => format!("memory + disk {}", path.display()),
             Tier::Redis(url) => format!("memory + redis {}", redact(url)),
             Tier::Cluster(nodes) => format!("memory + redis cluster ({} seeds)", nodes.len()),
-            Tier::Config(_) => unreachable!("from_config builds its own"),
+            Tier::Memory | Tier::Config(_) => "memory".to_owned(),
         };
         let spec = Spec {
             tier,
@@ -473,41 +470,23 @@ impl PyCache {
         self.spec.default_ttl.as_secs_f64()
     }
 
-    #[pyo3(signature = (namespace, key, default = None))]
+    // Each operation below is one method; `_awaitable=True` (what the `a` twins in
+    // `hoard/_cache.py` pass) returns an awaitable instead of blocking.
+
+    #[pyo3(signature = (namespace, key, default = None, *, _awaitable = false))]
     fn get<'py>(
         &self,
         py: Python<'py>,
         namespace: String,
         key: String,
         default: Option<Py<PyAny>>,
+        _awaitable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.get_impl(
-            py,
-            false,
-            namespace,
-            key,
-            default.unwrap_or_else(|| py.None()),
-        )
+        let default = default.unwrap_or_else(|| py.None());
+        self.get_impl(py, _awaitable, namespace, key, default)
     }
 
-    #[pyo3(signature = (namespace, key, default = None))]
-    fn aget<'py>(
-        &self,
-        py: Python<'py>,
-        namespace: String,
-        key: String,
-        default: Option<Py<PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.get_impl(
-            py,
-            true,
-            namespace,
-            key,
-            default.unwrap_or_else(|| py.None()),
-        )
-    }
-
-    #[pyo3(signature = (namespace, key, value, *, ttl = None, tags = None, depends_on = None))]
+    #[pyo3(signature = (namespace, key, value, *, ttl = None, tags = None, depends_on = None, _awaitable = false))]
     #[allow(clippy::too_many_arguments)]
     fn set<'py>(
         &self,
@@ -518,44 +497,30 @@ impl PyCache {
         ttl: Option<&Bound<'py, PyAny>>,
         tags: Option<&Bound<'py, PyAny>>,
         depends_on: Option<&Bound<'py, PyAny>>,
+        _awaitable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.set_impl(py, false, namespace, key, value, ttl, tags, depends_on)
+        let cache = self.cache()?;
+        let bytes = self
+            .serializer
+            .dumps(value, &format!("{namespace}:{key}"))?;
+        let options = self.set_options(ttl, tags, depends_on)?;
+        self.unit(py, _awaitable, async move {
+            cache.set_raw(&namespace, &key, bytes, options).await
+        })
     }
 
-    #[pyo3(signature = (namespace, key, value, *, ttl = None, tags = None, depends_on = None))]
-    #[allow(clippy::too_many_arguments)]
-    fn aset<'py>(
-        &self,
-        py: Python<'py>,
-        namespace: String,
-        key: String,
-        value: &Bound<'py, PyAny>,
-        ttl: Option<&Bound<'py, PyAny>>,
-        tags: Option<&Bound<'py, PyAny>>,
-        depends_on: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.set_impl(py, true, namespace, key, value, ttl, tags, depends_on)
-    }
-
+    #[pyo3(signature = (namespace, keys, *, _awaitable = false))]
     fn get_many<'py>(
         &self,
         py: Python<'py>,
         namespace: String,
         keys: Vec<String>,
+        _awaitable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.get_many_impl(py, false, namespace, keys)
+        self.get_many_impl(py, _awaitable, namespace, keys)
     }
 
-    fn aget_many<'py>(
-        &self,
-        py: Python<'py>,
-        namespace: String,
-        keys: Vec<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.get_many_impl(py, true, namespace, keys)
-    }
-
-    #[pyo3(signature = (namespace, items, *, ttl = None, tags = None))]
+    #[pyo3(signature = (namespace, items, *, ttl = None, tags = None, _awaitable = false))]
     fn set_many<'py>(
         &self,
         py: Python<'py>,
@@ -563,202 +528,125 @@ impl PyCache {
         items: &Bound<'py, PyAny>,
         ttl: Option<&Bound<'py, PyAny>>,
         tags: Option<&Bound<'py, PyAny>>,
+        _awaitable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.set_many_impl(py, false, namespace, items, ttl, tags)
+        self.set_many_impl(py, _awaitable, namespace, items, ttl, tags)
     }
 
-    #[pyo3(signature = (namespace, items, *, ttl = None, tags = None))]
-    fn aset_many<'py>(
-        &self,
-        py: Python<'py>,
-        namespace: String,
-        items: &Bound<'py, PyAny>,
-        ttl: Option<&Bound<'py, PyAny>>,
-        tags: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.set_many_impl(py, true, namespace, items, ttl, tags)
-    }
-
+    #[pyo3(signature = (namespace, key, *, _awaitable = false))]
     fn delete<'py>(
         &self,
         py: Python<'py>,
         namespace: String,
         key: String,
+        _awaitable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let cache = self.cache()?;
-        self.simple(
-            py,
-            false,
-            async move { cache.delete(&namespace, &key).await },
-        )
+        self.simple(py, _awaitable, async move {
+            cache.delete(&namespace, &key).await
+        })
     }
 
-    fn adelete<'py>(
-        &self,
-        py: Python<'py>,
-        namespace: String,
-        key: String,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let cache = self.cache()?;
-        self.simple(
-            py,
-            true,
-            async move { cache.delete(&namespace, &key).await },
-        )
-    }
-
+    #[pyo3(signature = (namespace, key, *, _awaitable = false))]
     fn exists<'py>(
         &self,
         py: Python<'py>,
         namespace: String,
         key: String,
+        _awaitable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let cache = self.cache()?;
-        self.simple(
-            py,
-            false,
-            async move { cache.exists(&namespace, &key).await },
-        )
+        self.simple(py, _awaitable, async move {
+            cache.exists(&namespace, &key).await
+        })
     }
 
-    fn aexists<'py>(
-        &self,
-        py: Python<'py>,
-        namespace: String,
-        key: String,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let cache = self.cache()?;
-        self.simple(
-            py,
-            true,
-            async move { cache.exists(&namespace, &key).await },
-        )
-    }
-
+    /// Seconds left, or `None` without an entry.
+    #[pyo3(signature = (namespace, key, *, _awaitable = false))]
     fn ttl<'py>(
         &self,
         py: Python<'py>,
         namespace: String,
         key: String,
+        _awaitable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let cache = self.cache()?;
-        self.simple(py, false, async move {
-            cache.ttl(&namespace, &key).await.map(seconds)
+        self.simple(py, _awaitable, async move {
+            let left = cache.ttl(&namespace, &key).await?;
+            Ok(left.map(|d| d.as_secs_f64()))
         })
     }
 
-    fn attl<'py>(
-        &self,
-        py: Python<'py>,
-        namespace: String,
-        key: String,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let cache = self.cache()?;
-        self.simple(py, true, async move {
-            cache.ttl(&namespace, &key).await.map(seconds)
-        })
-    }
-
-    fn delete_pattern<'py>(&self, py: Python<'py>, pattern: String) -> PyResult<Bound<'py, PyAny>> {
-        let cache = self.cache()?;
-        self.simple(
-            py,
-            false,
-            async move { cache.delete_pattern(&pattern).await },
-        )
-    }
-
-    fn adelete_pattern<'py>(
+    #[pyo3(signature = (pattern, *, _awaitable = false))]
+    fn delete_pattern<'py>(
         &self,
         py: Python<'py>,
         pattern: String,
+        _awaitable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let cache = self.cache()?;
-        self.simple(
-            py,
-            true,
-            async move { cache.delete_pattern(&pattern).await },
-        )
+        self.simple(py, _awaitable, async move {
+            cache.delete_pattern(&pattern).await
+        })
     }
 
+    #[pyo3(signature = (namespace, *, _awaitable = false))]
     fn clear_namespace<'py>(
         &self,
         py: Python<'py>,
         namespace: String,
+        _awaitable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let cache = self.cache()?;
-        self.simple(py, false, async move {
-            cache.clear_namespace(&namespace).await.map(none)
+        self.unit(py, _awaitable, async move {
+            cache.clear_namespace(&namespace).await
         })
     }
 
-    fn aclear_namespace<'py>(
-        &self,
-        py: Python<'py>,
-        namespace: String,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (*, _awaitable = false))]
+    fn clear<'py>(&self, py: Python<'py>, _awaitable: bool) -> PyResult<Bound<'py, PyAny>> {
         let cache = self.cache()?;
-        self.simple(py, true, async move {
-            cache.clear_namespace(&namespace).await.map(none)
-        })
+        self.simple(py, _awaitable, async move { cache.clear_all().await })
     }
 
-    fn clear<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let cache = self.cache()?;
-        self.simple(py, false, async move { cache.clear_all().await })
-    }
-
-    fn aclear<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let cache = self.cache()?;
-        self.simple(py, true, async move { cache.clear_all().await })
-    }
-
-    #[pyo3(signature = (*, tags))]
+    #[pyo3(signature = (*, tags, _awaitable = false))]
     fn invalidate<'py>(
         &self,
         py: Python<'py>,
         tags: &Bound<'py, PyAny>,
+        _awaitable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let cache = self.cache()?;
         let tags = strings(Some(tags), "tags")?;
-        self.simple(py, false, async move { cache.invalidate_tags(&tags).await })
+        self.simple(
+            py,
+            _awaitable,
+            async move { cache.invalidate_tags(&tags).await },
+        )
     }
 
-    #[pyo3(signature = (*, tags))]
-    fn ainvalidate<'py>(
-        &self,
-        py: Python<'py>,
-        tags: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (*, _awaitable = false))]
+    fn flush<'py>(&self, py: Python<'py>, _awaitable: bool) -> PyResult<Bound<'py, PyAny>> {
         let cache = self.cache()?;
-        let tags = strings(Some(tags), "tags")?;
-        self.simple(py, true, async move { cache.invalidate_tags(&tags).await })
+        self.unit(py, _awaitable, async move { cache.flush().await })
     }
 
-    fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    /// The `GET /v1/stats` body of `hoard serve`, as a dict.
+    #[pyo3(signature = (*, _awaitable = false))]
+    fn stats<'py>(&self, py: Python<'py>, _awaitable: bool) -> PyResult<Bound<'py, PyAny>> {
         let cache = self.cache()?;
-        self.simple(py, false, async move { cache.flush().await.map(none) })
-    }
-
-    fn aflush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let cache = self.cache()?;
-        self.simple(py, true, async move { cache.flush().await.map(none) })
-    }
-
-    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let cache = self.cache()?;
-        self.run(py, false, async move { cache.stats().await }, stats_to_py)
-    }
-
-    fn astats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let cache = self.cache()?;
-        self.run(py, true, async move { cache.stats().await }, stats_to_py)
+        self.run(
+            py,
+            _awaitable,
+            async move { cache.stats().await },
+            |py, stats| json_to_py(py, &hoard_server::stats_body(&stats.py()?)).map(Bound::unbind),
+        )
     }
 
     /// The first step of `get_or_compute`: `(True, value)` for a stored value, or
     /// `(False, ticket)` when this caller computes. Raises the error of the computation it
     /// waited on, if that failed.
-    #[pyo3(signature = (namespace, key, *, ttl = None, tags = None, early_refresh = None, adaptive_ttl = None, adaptive_max = None, use_cache = true))]
+    #[pyo3(signature = (namespace, key, *, ttl = None, tags = None, early_refresh = None, adaptive_ttl = None, adaptive_max = None, use_cache = true, _awaitable = false))]
     #[allow(clippy::too_many_arguments)]
     fn _begin<'py>(
         &self,
@@ -771,6 +659,7 @@ impl PyCache {
         adaptive_ttl: Option<f64>,
         adaptive_max: Option<&Bound<'py, PyAny>>,
         use_cache: bool,
+        _awaitable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let options = compute_options(
             ttl,
@@ -781,41 +670,8 @@ impl PyCache {
             use_cache,
             self.spec.default_ttl,
         )?;
-        self.begin_impl(py, false, namespace, key, options)
+        self.begin_impl(py, _awaitable, namespace, key, options)
     }
-
-    /// The awaitable form of `_begin`.
-    #[pyo3(signature = (namespace, key, *, ttl = None, tags = None, early_refresh = None, adaptive_ttl = None, adaptive_max = None, use_cache = true))]
-    #[allow(clippy::too_many_arguments)]
-    fn _abegin<'py>(
-        &self,
-        py: Python<'py>,
-        namespace: String,
-        key: String,
-        ttl: Option<&Bound<'py, PyAny>>,
-        tags: Option<&Bound<'py, PyAny>>,
-        early_refresh: Option<f64>,
-        adaptive_ttl: Option<f64>,
-        adaptive_max: Option<&Bound<'py, PyAny>>,
-        use_cache: bool,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let options = compute_options(
-            ttl,
-            tags,
-            early_refresh,
-            adaptive_ttl,
-            adaptive_max,
-            use_cache,
-            self.spec.default_ttl,
-        )?;
-        self.begin_impl(py, true, namespace, key, options)
-    }
-}
-
-fn stats_to_py(py: Python<'_>, stats: hoard::Result<hoard::Stats>) -> PyResult<Py<PyAny>> {
-    let value = serde_json::to_value(stats.py()?)
-        .map_err(|e| crate::errors::hoard_error(format!("stats: {e}")))?;
-    json_to_py(py, &value).map(Bound::unbind)
 }
 
 /// A Redis URL without its password, for `repr`.

@@ -38,9 +38,6 @@ pub fn to_py(error: hoard::Error) -> PyErr {
         | E::InvalidNamespace { .. }
         | E::InvalidPattern { .. }
         | E::InvalidDuration { .. } => invalid_input(message),
-        E::Config(text) if text.contains("dependency tracking") => invalid_input(
-            "depends_on needs dependency tracking: open the cache with dependencies=True",
-        ),
         E::Config(_) => config_error(message),
         E::Encode(_) | E::Decode(_) => serialization_error(message),
         E::Unavailable { .. } => unavailable(message),

@@ -172,3 +172,43 @@ def test_a_folder_open_in_another_process_is_a_clear_error(tmp_path: Path) -> No
     assert "refused:" in other.stdout, other.stdout + other.stderr
     assert "Redis" in other.stdout
     assert holder.get("ns", "k") == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        ({"redis": "redis://127.0.0.1:1", "redis_cluster": ["redis://127.0.0.1:2"]}, "not both"),
+        ({"redis_cluster": []}, "at least one node"),
+        ({"path": None, "memory": "lots"}, "memory"),
+        ({"path": None, "memory": -1}, "memory"),
+        ({"path": None, "default_ttl": "forever"}, "default_ttl"),
+        ({"path": None, "serializer": "yaml"}, "unknown serializer"),
+        ({"path": None, "secret": b"0123456789abcdef"}, "only used with"),
+        ({"config": "/nonexistent/hoard.toml"}, "hoard.toml"),
+    ],
+)
+def test_bad_constructor_arguments_are_clear_errors(kwargs: dict[str, object], needle: str) -> None:
+    with pytest.raises(hoard.HoardError, match=needle):
+        hoard.Cache(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_folder_that_cannot_be_made_fails_at_construction(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(hoard.ConfigError, match="cache folder"):
+        hoard.Cache(path=blocker / "data")
+
+
+def test_bad_bulk_and_compute_arguments_store_nothing(memory_cache: hoard.Cache) -> None:
+    with pytest.raises(hoard.InvalidInput, match="dict"):
+        memory_cache.set_many("ns", [("k", 1)])  # type: ignore[arg-type]
+    with pytest.raises(hoard.InvalidInput, match="keys must be str"):
+        memory_cache.set_many("ns", {1: "v"})  # type: ignore[dict-item]
+    with pytest.raises(TypeError):
+        memory_cache.set_many("ns", {"a": 1, "b": object()})
+    assert memory_cache.get_many("ns", ["a", "b"]) == {"a": None, "b": None}, "a failing batch writes nothing"
+    with pytest.raises(hoard.InvalidInput, match="ttl"):
+        memory_cache.get_or_compute("ns", "k", lambda: 1, ttl=-5)
+    with pytest.raises(hoard.InvalidInput, match="early_refresh"):
+        memory_cache.get_or_compute("ns", "k", lambda: 1, early_refresh=-1.0)
+    assert memory_cache.get("ns", "k") is None

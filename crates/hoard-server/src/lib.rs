@@ -13,7 +13,7 @@ mod semantic;
 
 pub use config::{Config, ConfigError, Overrides};
 pub use error::ApiError;
-pub use routes::app;
+pub use routes::{app, stats_body};
 
 use std::path::Path;
 use std::sync::Arc;

@@ -368,7 +368,13 @@ fn human_bytes(bytes: u64) -> String {
 
 #[utoipa::path(get, path = "/v1/stats", tag = "operations", responses((status = 200, description = "Seed 003's shape: available, stats, config, message; plus namespaces and tiers")))]
 async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let stats = state.cache.stats().await?;
+    Ok(Json(stats_body(&state.cache.stats().await?)))
+}
+
+/// The body of `GET /v1/stats` for these stats: seed 003's shape (`available`, `stats`,
+/// `config`, `message`) plus `namespaces` and `tiers`. The Python package's
+/// `Cache.stats()` answers the same.
+pub fn stats_body(stats: &hoard::Stats) -> Value {
     let config: Map<String, Value> = hoard::ttl::PRESETS
         .iter()
         .map(|(name, ttl)| ((*name).to_owned(), json!(ttl.as_secs())))
@@ -378,7 +384,7 @@ async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     } else {
         "L2 unavailable: serving from memory".to_owned()
     };
-    Ok(Json(json!({
+    json!({
         "available": stats.available,
         "stats": {
             "used_memory": human_bytes(stats.used_memory),
@@ -399,7 +405,7 @@ async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
         "message": message,
         "namespaces": stats.namespaces,
         "tiers": stats.tiers,
-    })))
+    })
 }
 
 #[utoipa::path(get, path = "/results/{model}/{h}", tag = "results", params(("model" = String, Path), ("h" = String, Path)),

@@ -177,6 +177,7 @@ impl<E> ComputeError<E> {
 fn error_key(key: &str) -> String {
     format!("{key}#error")
 }
+
 /// What [`Cache::begin_compute`] found for a key: a value to serve, or the duty to compute.
 ///
 /// The split form of [`Cache::try_get_or_compute`], for callers whose computation is not a
@@ -358,7 +359,7 @@ impl Cache {
                         // afresh and overwrite it, as for a miss.
                         tracing::warn!(namespace, key, %error, "cached value does not decode; recomputing");
                         undecodable = true;
-                        self.fly(namespace, key, options, false).await?
+                        self.begin_recompute(namespace, key, options).await?
                     }
                 },
                 Begun::Failed(shared) => match shared.downcast::<E>() {
@@ -426,6 +427,21 @@ impl Cache {
             }
         }
         self.fly(namespace, key, options, !options.bypass).await
+    }
+
+    /// Joins the computation of a key whose stored value the caller cannot use (written
+    /// by another version of the code, or in another format): the stored value is not
+    /// looked at again, the computing caller overwrites it, and callers that join meanwhile
+    /// get its value. Single-flight holds within the process; across processes there is no
+    /// lease (waiting for another process would only find the unusable value again).
+    pub async fn begin_recompute(
+        &self,
+        namespace: &str,
+        key: &str,
+        options: &ComputeOptions,
+    ) -> Result<Begun, Error> {
+        let options = options.clone().coordinate(false);
+        self.fly(namespace, key, &options, false).await
     }
 
     /// Leads or waits on the flight for a key whose stored value is missing or unusable.

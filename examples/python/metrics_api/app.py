@@ -1,4 +1,4 @@
-"""Seed 003's model-metrics endpoints on FastAPI, cached with ``@hoard.cached``.
+"""A training dashboard's model-metrics endpoints on FastAPI, cached with ``@hoard.cached``.
 
 - ``GET /api/v1/models/train/{id}/metrics``: TTL LONG, entry ``model:metrics:{id}``.
 - ``GET /api/v1/models/train/{id}/feature-importance?top_n=10``: TTL MEDIUM, entry
@@ -11,7 +11,7 @@ tag ``model:{id}`` of every model it was computed from; comparisons also carry
 ``model:comparison``, so one ``invalidate(tags=...)`` drops them without key patterns.
 Each route takes ``?use_cache=false`` to recompute (and store the fresh result).
 ``PUT``/``DELETE /api/v1/models/train/{id}`` drop that model's entries and every
-comparison by tag; ``GET /api/v1/cache/stats`` answers seed 003's stats shape.
+comparison by tag; ``GET /api/v1/cache/stats`` answers the cache's stats.
 
 The "database" is a dict that counts how often each computation ran, so a cache hit is
 visible as a counter that did not move. Run: ``uvicorn app:app``.
@@ -95,7 +95,7 @@ def default_cache() -> hoard.Cache:
 def create_app(cache: hoard.Cache | None = None, store: ModelStore | None = None) -> FastAPI:
     cache = cache if cache is not None else default_cache()
     db = store if store is not None else ModelStore()
-    app = FastAPI(title="hoard model metrics (seed 003)")
+    app = FastAPI(title="hoard model metrics")
     app.state.cache, app.state.db = cache, db
 
     # The endpoint itself is cached: it declares use_cache, which the decorator honours
@@ -177,13 +177,8 @@ def create_app(cache: hoard.Cache | None = None, store: ModelStore | None = None
 
     @app.get("/api/v1/cache/stats")
     async def cache_stats() -> dict[str, Any]:
-        stats = await cache.astats()
-        return {
-            "available": stats["available"],
-            "stats": stats,
-            "config": {f"ttl_{name.lower()}": getattr(hoard.ttl, name) for name in hoard.ttl.__all__},
-            "message": "Cache is healthy" if stats["available"] else "Cache is degraded (L2 unreachable)",
-        }
+        # The same body as `hoard serve`'s GET /v1/stats: available, stats, config, message.
+        return await cache.astats()
 
     return app
 

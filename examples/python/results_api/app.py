@@ -1,7 +1,7 @@
-"""Seed 000's results API on FastAPI, with hoard in the process instead of redis-py.
+"""An inference-results API (an audio-emotion backend's) on FastAPI, with hoard in the process instead of redis-py.
 
 - ``GET/POST /results/{model}/{h}`` and ``POST /results/{model}/batch``: inference results
-  stored under namespace ``result``, key ``{model}:{h}`` (seed 000's ``result:{model}:{h}``).
+  stored under namespace ``result``, key ``{model}:{h}`` (what such apps keep in Redis as ``result:{model}:{h}``).
 - ``POST /infer/{model}/{h}``: a fake prediction made with a model from a per-process
   ``hoard.ModelPool`` and cached by ``@hoard.cached``; ``?use_cache=false`` recomputes.
 - ``GET /stats``: ``cache.stats()``.
@@ -97,7 +97,7 @@ def create_app(
         # Buffered disk writes reach the folder before the process exits.
         await cache.aflush()
 
-    app = FastAPI(title="hoard results API (seed 000)", lifespan=lifespan)
+    app = FastAPI(title="hoard results API", lifespan=lifespan)
     app.state.cache, app.state.pool = cache, pool
     app.state.load_counts, app.state.infer_counts = load_counts, infer_counts
 

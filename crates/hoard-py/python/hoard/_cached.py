@@ -1,5 +1,5 @@
-"""``@hoard.cached`` and ``@hoard.invalidates``: seed 003's and seed 004's decorators on
-hoard's get-or-compute.
+"""``@hoard.cached`` and ``@hoard.invalidates``: the caching and invalidation decorators
+Python backends hand-roll on Redis, on hoard's get-or-compute.
 
 An entry of a cached function lives at ``{namespace}:{name}:{hash}`` (namespace ``cached``
 by default), the hash taken of the arguments (``hoard._hoard._args_key``), so the same call
@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
@@ -24,8 +25,9 @@ TTL = str | int | float | timedelta
 
 _default: Cache | None = None
 _default_lock = threading.Lock()
-# Every decorated function by cache name, for clear_cached(name).
-_registry: dict[str, list[_Cached]] = {}
+# Every live decorated function by cache name, for clear_cached(name). Weak: an app
+# factory that decorates functions per app does not keep every old app alive.
+_registry: dict[str, weakref.WeakSet[_Cached]] = {}
 
 
 def set_default_cache(cache: Cache) -> None:
@@ -143,39 +145,27 @@ class _Cached:
         rest = {k: v for k, v in kwargs.items() if k != "use_cache"}
         return use_cache, rest, (kwargs if self.takes_use_cache else rest)
 
-    def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Callable[[], Any], dict[str, Any]]:
+        """The key of a call, the call itself, and the get-or-compute options."""
         use_cache, key_kwargs, call_kwargs = self.split(kwargs)
-        key = self.make_key(args, key_kwargs)
-        cache = self.cache
-        return cache.get_or_compute(
-            self.namespace,
-            key,
-            lambda: self.fn(*args, **call_kwargs),
-            ttl=self.ttl,
-            tags=self.tags_for(args, key_kwargs),
-            early_refresh=self.beta,
-            adaptive_ttl=self.adaptive,
-            adaptive_max=self.adaptive_max,
-            cache_none=self.cache_none,
-            use_cache=use_cache,
-        )
+        options = {
+            "ttl": self.ttl,
+            "tags": self.tags_for(args, key_kwargs),
+            "early_refresh": self.beta,
+            "adaptive_ttl": self.adaptive,
+            "adaptive_max": self.adaptive_max,
+            "cache_none": self.cache_none,
+            "use_cache": use_cache,
+        }
+        return self.make_key(args, key_kwargs), lambda: self.fn(*args, **call_kwargs), options
+
+    def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        key, compute, options = self.prepare(args, kwargs)
+        return self.cache.get_or_compute(self.namespace, key, compute, **options)
 
     async def acall(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        use_cache, key_kwargs, call_kwargs = self.split(kwargs)
-        key = self.make_key(args, key_kwargs)
-        cache = self.cache
-        return await cache.aget_or_compute(
-            self.namespace,
-            key,
-            lambda: self.fn(*args, **call_kwargs),
-            ttl=self.ttl,
-            tags=self.tags_for(args, key_kwargs),
-            early_refresh=self.beta,
-            adaptive_ttl=self.adaptive,
-            adaptive_max=self.adaptive_max,
-            cache_none=self.cache_none,
-            use_cache=use_cache,
-        )
+        key, compute, options = self.prepare(args, kwargs)
+        return await self.cache.aget_or_compute(self.namespace, key, compute, **options)
 
     def cache_clear(self) -> int:
         return self.cache.delete_pattern(f"{_escape(self.namespace)}:{_escape(self.name)}:*")
@@ -207,7 +197,7 @@ def _wrap(core: _Cached) -> Any:
     wrapper.cache_clear = core.cache_clear
     wrapper.key = core.key
     wrapper.cache_name = core.name
-    _registry.setdefault(core.name, []).append(core)
+    _registry.setdefault(core.name, weakref.WeakSet()).add(core)
     return wrapper
 
 
@@ -256,7 +246,8 @@ def cached(
     string over the arguments such as ``"{user_id}"``, or a function of them; default: a
     hash of every argument but ``self``), ``tags`` (a list, or a function of the
     arguments), ``early_refresh`` (XFetch: hits recompute early as expiry nears),
-    ``adaptive_ttl`` (seed 004's popularity growth per hit, such as ``0.1``),
+    ``adaptive_ttl`` (popular entries live longer: the TTL grows by this fraction of itself
+    per hit, such as ``0.1``),
     ``cache_none`` (store ``None`` results, default ``True``), ``include_self``.
 
     Each call accepts ``use_cache=False``: compute afresh and store the result. A cold key
@@ -286,9 +277,8 @@ def cached(
 
 
 def clear_cached(name: str, *, cache: Cache | None = None) -> int:
-    """Removes every stored result of the cached functions named ``name`` (seed 004's
-    ``clear_cache("user_profile")``), in ``cache`` only if one is given; returns how many
-    went."""
+    """Removes every stored result of the cached functions named ``name``, in ``cache``
+    only if one is given; returns how many went."""
     functions = [f for f in _registry.get(name, []) if cache is None or f.given_cache is cache]
     if not functions:
         target = cache if cache is not None else default_cache()
@@ -304,7 +294,7 @@ def invalidates(
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """After the decorated function returns (not when it raises), deletes the keys
     matching ``patterns`` (``"model:metrics:*"``) and the entries carrying ``tags``:
-    seed 003's ``@invalidate_cache``. Works on ``def`` and ``async def``."""
+    the ``@invalidate_cache`` of many FastAPI apps. Works on ``def`` and ``async def``."""
     patterns = list(patterns)
     tags = list(tags)
 

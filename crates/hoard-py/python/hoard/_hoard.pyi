@@ -3,16 +3,17 @@
 import os
 from collections.abc import Awaitable, Iterable, Mapping
 from datetime import timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 TTL = str | int | float | timedelta
-T = TypeVar("T")
 
 __version__: str
 
 class Cache:
     """A tiered cache: memory (L1) in front of a disk folder (the default), Redis or Redis
-    Cluster (L2). Opens on first use, and again in a child after ``fork()``.
+    Cluster (L2). Opens on first use, and again in a child after ``fork()``. Each I/O
+    method returns an awaitable instead with ``_awaitable=True`` (what the ``a`` twins of
+    ``hoard.Cache`` pass).
 
     - ``path``: the disk folder (``None``: memory only). Ignored with ``redis``/``redis_cluster``.
     - ``memory``: the L1 budget (``"256MiB"`` or bytes). ``default_ttl``: TTL of writes that
@@ -43,9 +44,8 @@ class Cache:
     @property
     def default_ttl(self) -> float:
         """The TTL of writes that name none, in seconds."""
-    def get(self, namespace: str, key: str, default: Any = None) -> Any:
+    def get(self, namespace: str, key: str, default: Any = None, *, _awaitable: bool = False) -> Any:
         """The value at ``namespace:key``, or ``default``."""
-    def aget(self, namespace: str, key: str, default: Any = None) -> Awaitable[Any]: ...
     def set(
         self,
         namespace: str,
@@ -55,54 +55,41 @@ class Cache:
         ttl: TTL | None = None,
         tags: Iterable[str] | None = None,
         depends_on: Iterable[str] | None = None,
+        _awaitable: bool = False,
     ) -> None:
         """Stores ``value``; ``tags`` for ``invalidate``; ``depends_on`` full keys whose
         deletion or overwrite removes this entry (needs ``dependencies=True``)."""
-    def aset(
+    def get_many(self, namespace: str, keys: list[str], *, _awaitable: bool = False) -> dict[str, Any]:
+        """``{key: value or None}`` for every key."""
+    def set_many(
         self,
         namespace: str,
-        key: str,
-        value: Any,
+        items: Mapping[str, Any],
         *,
         ttl: TTL | None = None,
         tags: Iterable[str] | None = None,
-        depends_on: Iterable[str] | None = None,
-    ) -> Awaitable[None]: ...
-    def get_many(self, namespace: str, keys: list[str]) -> dict[str, Any]:
-        """``{key: value or None}`` for every key."""
-    def aget_many(self, namespace: str, keys: list[str]) -> Awaitable[dict[str, Any]]: ...
-    def set_many(
-        self, namespace: str, items: Mapping[str, Any], *, ttl: TTL | None = None, tags: Iterable[str] | None = None
+        _awaitable: bool = False,
     ) -> None:
         """Stores every item (one atomic batch on the disk tier)."""
-    def aset_many(
-        self, namespace: str, items: Mapping[str, Any], *, ttl: TTL | None = None, tags: Iterable[str] | None = None
-    ) -> Awaitable[None]: ...
-    def delete(self, namespace: str, key: str) -> bool:
+    def delete(self, namespace: str, key: str, *, _awaitable: bool = False) -> bool:
         """Removes one entry; whether it was there."""
-    def adelete(self, namespace: str, key: str) -> Awaitable[bool]: ...
-    def exists(self, namespace: str, key: str) -> bool: ...
-    def aexists(self, namespace: str, key: str) -> Awaitable[bool]: ...
-    def ttl(self, namespace: str, key: str) -> float | None:
+    def exists(self, namespace: str, key: str, *, _awaitable: bool = False) -> bool:
+        """Whether a live entry is there."""
+    def ttl(self, namespace: str, key: str, *, _awaitable: bool = False) -> float | None:
         """Seconds left, or ``None`` if there is no entry."""
-    def attl(self, namespace: str, key: str) -> Awaitable[float | None]: ...
-    def delete_pattern(self, pattern: str) -> int:
+    def delete_pattern(self, pattern: str, *, _awaitable: bool = False) -> int:
         """Removes the entries whose full key matches a Redis glob (``"model:metrics:*"``)."""
-    def adelete_pattern(self, pattern: str) -> Awaitable[int]: ...
-    def clear_namespace(self, namespace: str) -> None: ...
-    def aclear_namespace(self, namespace: str) -> Awaitable[None]: ...
-    def clear(self) -> int:
+    def clear_namespace(self, namespace: str, *, _awaitable: bool = False) -> None:
+        """Removes every entry of the namespace."""
+    def clear(self, *, _awaitable: bool = False) -> int:
         """Removes every entry."""
-    def aclear(self) -> Awaitable[int]: ...
-    def invalidate(self, *, tags: Iterable[str]) -> int:
+    def invalidate(self, *, tags: Iterable[str], _awaitable: bool = False) -> int:
         """Removes the entries carrying any of ``tags``; how many went."""
-    def ainvalidate(self, *, tags: Iterable[str]) -> Awaitable[int]: ...
-    def flush(self) -> None:
+    def flush(self, *, _awaitable: bool = False) -> None:
         """Writes buffered disk writes out."""
-    def aflush(self) -> Awaitable[None]: ...
-    def stats(self) -> dict[str, Any]:
-        """Hits, misses, keys, memory, per namespace and tier: the ``/v1/stats`` shape."""
-    def astats(self) -> Awaitable[dict[str, Any]]: ...
+    def stats(self, *, _awaitable: bool = False) -> dict[str, Any]:
+        """The ``GET /v1/stats`` body of ``hoard serve``: ``available``, ``stats`` (hits,
+        misses, keys, memory, ...), ``config``, ``message``, ``namespaces``, ``tiers``."""
     def _begin(
         self,
         namespace: str,
@@ -114,19 +101,8 @@ class Cache:
         adaptive_ttl: float | None = None,
         adaptive_max: TTL | None = None,
         use_cache: bool = True,
+        _awaitable: bool = False,
     ) -> tuple[bool, Any]: ...
-    def _abegin(
-        self,
-        namespace: str,
-        key: str,
-        *,
-        ttl: TTL | None = None,
-        tags: Iterable[str] | None = None,
-        early_refresh: float | None = None,
-        adaptive_ttl: float | None = None,
-        adaptive_max: TTL | None = None,
-        use_cache: bool = True,
-    ) -> Awaitable[tuple[bool, Any]]: ...
 
 class Ticket:
     """The duty to compute one key."""

@@ -1,11 +1,12 @@
-"""Seed 000's per-process model cache: load a heavy object (a model) once per process.
+"""A per-process model cache: load a heavy object (a model) once per process.
 
 hoard's ``Cache`` stores values as bytes, shared between processes; a loaded model is not
 a value (it is gigabytes of tensors, file handles, maybe a GPU context) and must stay an
 object in the process that loaded it. ``ModelPool`` keeps such objects: each loads at most
 once per process however many threads or asyncio tasks ask for it at the same time, a
 failed load raises :class:`ModelLoadError` to every caller that waited and is retried by the
-next one, and ``warm()`` loads seed 000's ``PRELOAD_MODELS`` list at start-up.
+next one, and ``warm()`` loads a list of names at start-up (a ``PRELOAD_MODELS``
+setting).
 
 Where the weights come from is the model-weight cache on disk (``hoard models``: one
 ``HF_HOME``/``TORCH_HOME`` for every library); ``ModelPool`` only keeps what the loader

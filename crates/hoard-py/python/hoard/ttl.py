@@ -1,4 +1,4 @@
-"""TTL presets, in seconds: seed 003's ``CacheTTL`` names, the same as ``hoard ttl`` lists."""
+"""TTL presets, in seconds: the ``CacheTTL`` names FastAPI apps use, the same as ``hoard ttl`` lists."""
 
 from __future__ import annotations
 
