@@ -43,9 +43,11 @@ pub fn to_py(error: hoard::Error) -> PyErr {
         E::Unavailable { .. } => unavailable(message),
         E::Disk { ref source, .. } if matches!(source, fjall::Error::Locked) => {
             folder_in_use(format!(
-                "{message}: another process has this folder open. The embedded disk tier serves \
-                 one process; several processes (gunicorn workers) share one cache through \
-                 Redis (hoard.Cache(redis=...)), or each opens its own folder"
+                "{message}: another process, or another hoard.Cache in this one, has this \
+                 folder open. The embedded disk tier serves one process through one Cache; \
+                 share that Cache object within a process, and share one cache between \
+                 processes (gunicorn workers) through Redis (hoard.Cache(redis=...)), or give \
+                 each its own folder"
             ))
         }
         E::Redis(_)

@@ -33,10 +33,15 @@ impl Front {
         full_key: &str,
         bytes: &Bytes,
     ) -> Option<PyResult<Bound<'py, PyAny>>> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        let (kept, object) = map.get(full_key)?;
-        let same = kept.as_ptr() == bytes.as_ptr() && kept.len() == bytes.len();
-        same.then(|| fresh_copy(object.bind(py)))
+        let object = {
+            let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+            let (kept, object) = map.get(full_key)?;
+            let same = kept.as_ptr() == bytes.as_ptr() && kept.len() == bytes.len();
+            same.then(|| object.clone_ref(py))?
+        };
+        // Copied outside the lock: allocating may run the garbage collector, whose
+        // finalizers may call this cache again.
+        Some(fresh_copy(object.bind(py)))
     }
 
     /// Remembers `object` (a copy of it, so the caller may keep and mutate the original)

@@ -290,3 +290,28 @@ def test_clear_cached_with_a_cache_clears_only_that_cache() -> None:
 def test_unstorable_values_are_hoard_errors_too(memory_cache: hoard.Cache) -> None:
     with pytest.raises(hoard.SerializationError):
         memory_cache.set("ns", "k", object())
+
+
+def test_keyword_arguments_never_share_a_key_with_a_positional_dict(memory_cache: hoard.Cache) -> None:
+    @hoard.cached(cache=memory_cache)
+    def f(a: int, b: object = None) -> str:
+        return f"a={a} b={b!r}"
+
+    assert f(1, b=2) == "a=1 b=2"
+    assert f(1, {"b": 2}) == "a=1 b={'b': 2}"
+    assert f.key(1, b=2) != f.key(1, {"b": 2})
+    assert f(1, 2) == "a=1 b=2"
+    assert f([1], {"b": 2}) == "a=[1] b={'b': 2}"
+
+
+def test_invalidates_takes_functions_of_the_arguments(memory_cache: hoard.Cache) -> None:
+    memory_cache.set("model", "metrics:a", 1, tags=["model:a"])
+    memory_cache.set("model", "metrics:b", 2, tags=["model:b"])
+
+    @hoard.invalidates(tags=lambda model_id, **_: [f"model:{model_id}"], cache=memory_cache)
+    def update(model_id: str) -> None:
+        return None
+
+    update("a")
+    assert memory_cache.get("model", "metrics:a") is None
+    assert memory_cache.get("model", "metrics:b") == 2

@@ -167,3 +167,38 @@ def test_a_second_process_reads_what_the_first_wrote_on_redis(redis_server: Redi
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[1.5, 'two', None]"
+
+
+def test_model_pool_loads_once_for_threads_and_tasks_and_retries_failures() -> None:
+    import asyncio
+
+    gate = threading.Event()
+    loads: list[str] = []
+    fail_next = {"flaky": True}
+
+    def load(name: str) -> str:
+        loads.append(name)
+        if fail_next.pop(name, False):
+            raise OSError(f"weights of {name} missing")
+        gate.wait(10)
+        return f"model {name}"
+
+    pool: hoard.ModelPool[str, str] = hoard.ModelPool(load, preload=["a"])
+    threads_before = threading.active_count()
+
+    async def many() -> list[str]:
+        tasks = [asyncio.ensure_future(pool.aget("b")) for _ in range(30)]
+        await asyncio.sleep(0)  # every task has asked before the load may finish
+        busy = threading.active_count() - threads_before
+        gate.set()
+        results = await asyncio.gather(*tasks)
+        assert busy <= 2, f"30 waiting tasks held {busy} threads"
+        return results
+
+    assert asyncio.run(many()) == ["model b"] * 30
+    assert loads.count("b") == 1
+    assert pool.warm() == {} and pool.get("a") == "model a" and loads.count("a") == 1
+    failed = pool.warm(["flaky"])
+    assert isinstance(failed["flaky"], hoard.ModelLoadError) and isinstance(failed["flaky"].__cause__, OSError)
+    assert pool.get("flaky") == "model flaky", "a failed load is retried by the next call"
+    assert sorted(pool.loaded()) == ["a", "b", "flaky"]

@@ -288,27 +288,21 @@ def clear_cached(name: str, *, cache: Cache | None = None) -> int:
 
 def invalidates(
     *,
-    patterns: Iterable[str] = (),
-    tags: Iterable[str] = (),
+    patterns: Iterable[str] | Callable[..., Iterable[str]] = (),
+    tags: Iterable[str] | Callable[..., Iterable[str]] = (),
     cache: Cache | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """After the decorated function returns (not when it raises), deletes the keys
-    matching ``patterns`` (``"model:metrics:*"``) and the entries carrying ``tags``:
-    the ``@invalidate_cache`` of many FastAPI apps. Works on ``def`` and ``async def``."""
-    patterns = list(patterns)
-    tags = list(tags)
+    matching ``patterns`` (``"model:metrics:*"``) and the entries carrying ``tags``: the
+    ``@invalidate_cache`` of many FastAPI apps. Each may be a list or a function of the
+    call's arguments (``tags=lambda model_id, **_: [f"model:{model_id}"]``). Works on
+    ``def`` and ``async def``."""
 
-    def drop(target: Cache) -> None:
-        for pattern in patterns:
-            target.delete_pattern(pattern)
-        if tags:
-            target.invalidate(tags=tags)
-
-    async def adrop(target: Cache) -> None:
-        for pattern in patterns:
-            await target.adelete_pattern(pattern)
-        if tags:
-            await target.ainvalidate(tags=tags)
+    def targets(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[str], list[str]]:
+        return (
+            list(patterns(*args, **kwargs) if callable(patterns) else patterns),
+            list(tags(*args, **kwargs) if callable(tags) else tags),
+        )
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         if inspect.iscoroutinefunction(fn):
@@ -316,7 +310,12 @@ def invalidates(
             @functools.wraps(fn)
             async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
                 result = await fn(*args, **kwargs)
-                await adrop(cache if cache is not None else default_cache())
+                target = cache if cache is not None else default_cache()
+                drop_patterns, drop_tags = targets(args, kwargs)
+                for pattern in drop_patterns:
+                    await target.adelete_pattern(pattern)
+                if drop_tags:
+                    await target.ainvalidate(tags=drop_tags)
                 return result
 
             return async_wrapper  # type: ignore[return-value]
@@ -324,7 +323,12 @@ def invalidates(
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             result = fn(*args, **kwargs)
-            drop(cache if cache is not None else default_cache())
+            target = cache if cache is not None else default_cache()
+            drop_patterns, drop_tags = targets(args, kwargs)
+            for pattern in drop_patterns:
+                target.delete_pattern(pattern)
+            if drop_tags:
+                target.invalidate(tags=drop_tags)
             return result
 
         return wrapper

@@ -11,7 +11,8 @@ __version__: str
 
 class Cache:
     """A tiered cache: memory (L1) in front of a disk folder (the default), Redis or Redis
-    Cluster (L2). Opens on first use, and again in a child after ``fork()``. Each I/O
+    Cluster (L2). Opens on first use, and again in a child after ``fork()``; the disk
+    folder is created at once, so a path that cannot be one fails here. Each I/O
     method returns an awaitable instead with ``_awaitable=True`` (what the ``a`` twins of
     ``hoard.Cache`` pass).
 

@@ -67,6 +67,8 @@ class ModelPool(Generic[K, V]):
         self._slots: dict[K, _Slot] = {}
         self._table_lock = threading.Lock()
         self._loads = 0
+        # Loads in flight for asyncio callers, by (event loop, name): one thread each.
+        self._loading: dict[tuple[int, K], asyncio.Task[V]] = {}
         _pools.add(self)
 
     def _slot(self, name: K) -> _Slot:
@@ -95,12 +97,20 @@ class ModelPool(Generic[K, V]):
             return value
 
     async def aget(self, name: K) -> V:
-        """``get`` for asyncio: the load runs in a worker thread, so the event loop keeps
-        serving while a model loads; concurrent tasks share the one load."""
+        """``get`` for asyncio: the load runs in one worker thread, so the event loop keeps
+        serving while a model loads; concurrent tasks of a loop await that one load (a
+        cancelled task does not cancel it for the others)."""
         slot = self._slot(name)
         if slot.loaded:
             return slot.value  # type: ignore[no-any-return]
-        return await asyncio.to_thread(self.get, name)
+        loop = asyncio.get_running_loop()
+        key = (id(loop), name)
+        load = self._loading.get(key)
+        if load is None:
+            load = loop.create_task(asyncio.to_thread(self.get, name))
+            self._loading[key] = load
+            load.add_done_callback(lambda _: self._loading.pop(key, None))
+        return await asyncio.shield(load)
 
     def warm(self, names: Iterable[K] | None = None) -> dict[K, ModelLoadError]:
         """Loads ``names`` (default: ``preload``) now, one after another; returns the ones
