@@ -22,8 +22,9 @@ started=$(date +%s)
 "$venv/bin/pip" install --quiet "./crates/hoard-py[test]"
 say "package built and installed in $(( $(date +%s) - started )) s"
 
-say "mypy --strict: the package and a typed use of it"
+say "mypy --strict: the package, a typed use of it, the examples"
 "$venv/bin/mypy" --strict crates/hoard-py/python/hoard crates/hoard-py/tests/typed_use.py
+for app in examples/python/*/app.py; do "$venv/bin/mypy" --strict "$app"; done
 
 [ -x target/debug/hoard ] || cargo build -p hoard-cli --locked
 export HOARD_BIN=${HOARD_BIN:-$PWD/target/debug/hoard}
