@@ -414,7 +414,7 @@ impl Cache {
                 // XFetch chose this caller to refresh, unless someone already is.
                 return match self.inner().flights.join(&full) {
                     Role::Leader(leader) => {
-                        self.prepare_lead(namespace, key, full, options, leader, false)
+                        Box::pin(self.prepare_lead(namespace, key, full, options, leader, false))
                             .await
                     }
                     Role::Waiter(_) => Ok(Begun::Value(entry)),
@@ -426,7 +426,9 @@ impl Cache {
                 }
             }
         }
-        self.fly(namespace, key, options, !options.bypass).await
+        // The miss path's future (flights, leases, Redis calls) is large: boxed, it is
+        // allocated only on a miss instead of being carried, and moved, by every hit.
+        Box::pin(self.fly(namespace, key, options, !options.bypass)).await
     }
 
     /// Joins the computation of a key whose stored value the caller cannot use (written
