@@ -68,8 +68,11 @@ where
     }
 }
 
-/// An awaitable for `future`, whose output `convert` turns into the result (or exception): already resolved if it finishes in its first poll, else an
-/// asyncio future of the running loop that hoard's runtime resolves.
+/// An awaitable for `future`, whose output `convert` turns into the result or exception:
+/// already resolved if the future finishes in its first poll, else an asyncio future of
+/// the running loop that hoard's runtime resolves. A cancelled awaiter does not cancel the
+/// operation (a write still lands; a ticket nobody receives is dropped, and its waiters
+/// compute themselves).
 pub fn awaitable<'py, F>(
     py: Python<'py>,
     future: F,
@@ -105,7 +108,8 @@ where
             if let Err(error) = resolve(py)
                 .and_then(|resolve| resolve.call1((event_loop_ref, pending_ref, ok, value)))
             {
-                // The loop is closed: nobody awaits this any more.
+                // `resolve` swallows a closed loop itself; this is the package failing to
+                // import (interpreter shutdown): print it rather than lose it silently.
                 error.print(py);
             }
         });
