@@ -105,6 +105,16 @@ impl PyCache {
         self.serializer.clone()
     }
 
+    /// The object cache in front of this cache's bytes.
+    pub fn front(&self) -> &Front {
+        &self.front
+    }
+
+    /// The TTL of writes that name none.
+    pub fn default_ttl_duration(&self) -> std::time::Duration {
+        self.spec.default_ttl
+    }
+
     fn run<'py, F>(
         &self,
         py: Python<'py>,
@@ -124,10 +134,10 @@ impl PyCache {
         }
     }
 
-    fn get_impl<'py>(
+    /// `get` as an awaitable (the blocking form borrows its arguments, in `get`).
+    fn aget_impl<'py>(
         &self,
         py: Python<'py>,
-        is_async: bool,
         namespace: String,
         key: String,
         default: Py<PyAny>,
@@ -135,27 +145,19 @@ impl PyCache {
         let cache = self.cache()?;
         let serializer = self.serializer();
         let front = self.front.clone();
-        let full = format!("{namespace}:{key}");
         self.run(
             py,
-            is_async,
-            async move { cache.get_raw(&namespace, &key).await },
-            move |py, found| {
+            true,
+            async move {
+                let found = cache.get_raw(&namespace, &key).await;
+                (found, namespace, key)
+            },
+            move |py, (found, namespace, key)| {
                 let Some(bytes) = found.py()? else {
                     return Ok(default);
                 };
-                if let Some(hit) = front.get(py, &full, &bytes) {
-                    return hit.map(Bound::unbind);
-                }
-                match serializer.loads(py, &bytes, &full)? {
-                    Some(value) => {
-                        if matches!(*serializer, Serializer::MsgPack) {
-                            front.put(full, bytes, &value)?;
-                        }
-                        Ok(value.unbind())
-                    }
-                    None => Ok(default),
-                }
+                Ok(decode(py, &serializer, &front, &namespace, &key, &bytes)?
+                    .map_or(default, Bound::unbind))
             },
         )
     }
@@ -288,47 +290,19 @@ impl PyCache {
     ) -> PyResult<Bound<'py, PyAny>> {
         let cache = self.cache()?;
         let serializer = self.serializer();
+        let front = self.front.clone();
         let full = format!("{namespace}:{key}");
-        let ticket_serializer = self.serializer();
         self.run(
             py,
             is_async,
             async move {
-                let ticket = match cache.begin_compute(&namespace, &key, &options).await.py()? {
-                    Begun::Value(entry) => {
-                        if let Ok(Some(value)) = read(&serializer, &entry, &full) {
-                            return Ok(Step::Found(value));
-                        }
-                        // Unreadable here (another serializer, a bad signature, another
-                        // program's format): compute afresh and overwrite, as for a miss.
-                        match cache
-                            .begin_recompute(&namespace, &key, &options)
-                            .await
-                            .py()?
-                        {
-                            Begun::Compute(ticket) => ticket,
-                            // Another caller recomputed meanwhile: its value is readable.
-                            Begun::Value(entry) => {
-                                return read(&serializer, &entry, &full)?
-                                    .map(Step::Found)
-                                    .ok_or_else(|| {
-                                        hoard_error("the recomputed value does not read back")
-                                    });
-                            }
-                            Begun::Failed(shared) => return Err(shared_error(shared)),
-                            Begun::CachedError(message) => return Err(hoard_error(message)),
-                        }
-                    }
-                    Begun::Compute(ticket) => ticket,
-                    Begun::Failed(shared) => return Err(shared_error(shared)),
-                    Begun::CachedError(message) => return Err(hoard_error(message)),
-                };
-                Ok(Step::Compute(ticket, full))
+                let step = begin(&cache, &serializer, &front, &namespace, &key, &options);
+                (step.await, serializer, full)
             },
-            move |py, step| match step? {
+            move |py, (step, serializer, full)| match step? {
                 Step::Found(value) => Ok((true, value).into_pyobject(py)?.into_any().unbind()),
-                Step::Compute(ticket, full) => {
-                    let ticket = Ticket::new(ticket, ticket_serializer, full);
+                Step::Compute(ticket) => {
+                    let ticket = Ticket::new(ticket, serializer, full);
                     Ok((false, ticket).into_pyobject(py)?.into_any().unbind())
                 }
             },
@@ -336,9 +310,69 @@ impl PyCache {
     }
 }
 
-/// A stored entry as a Python value, from any thread; `None` where it must read as a miss.
-fn read(serializer: &Serializer, entry: &hoard::Entry, full: &str) -> PyResult<Option<Py<PyAny>>> {
-    Python::attach(|py| Ok(serializer.loads(py, &entry.value, full)?.map(Bound::unbind)))
+/// The value of stored bytes, through the object cache in front of them; `None` where
+/// they must read as a miss (a pickle that does not verify).
+pub fn decode<'py>(
+    py: Python<'py>,
+    serializer: &Serializer,
+    front: &Front,
+    namespace: &str,
+    key: &str,
+    bytes: &bytes::Bytes,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match serializer {
+        Serializer::MsgPack => {
+            if let Some(hit) = front.get(py, bytes) {
+                return hit.map(Some);
+            }
+            let value = crate::value::decode(py, bytes)?;
+            front.put(bytes, &value)?;
+            Ok(Some(value))
+        }
+        // Pickles are loaded every time: their signature covers the key, and they are not
+        // what hot paths hold.
+        Serializer::Pickle { .. } => serializer.loads(py, bytes, &format!("{namespace}:{key}")),
+    }
+}
+
+/// The first step of get-or-compute, from any thread: the stored value, or the duty to
+/// compute it. Raises the error of the computation it waited on, if that failed.
+#[allow(clippy::too_many_arguments)]
+pub async fn begin(
+    cache: &hoard::Cache,
+    serializer: &Serializer,
+    front: &Front,
+    namespace: &str,
+    key: &str,
+    options: &hoard::ComputeOptions,
+) -> PyResult<Step> {
+    let read = |entry: &hoard::Entry| {
+        Python::attach(|py| {
+            let value = decode(py, serializer, front, namespace, key, &entry.value)?;
+            Ok::<_, PyErr>(value.map(Bound::unbind))
+        })
+    };
+    match cache.begin_compute(namespace, key, options).await.py()? {
+        Begun::Value(entry) => {
+            if let Ok(Some(value)) = read(&entry) {
+                return Ok(Step::Found(value));
+            }
+            // Unreadable here (another serializer, a bad signature, another program's
+            // format): compute afresh and overwrite, as for a miss.
+            match cache.begin_recompute(namespace, key, options).await.py()? {
+                Begun::Compute(ticket) => Ok(Step::Compute(ticket)),
+                // Another caller recomputed meanwhile: its value is readable.
+                Begun::Value(entry) => read(&entry)?
+                    .map(Step::Found)
+                    .ok_or_else(|| hoard_error("the recomputed value does not read back")),
+                Begun::Failed(shared) => Err(shared_error(shared)),
+                Begun::CachedError(message) => Err(hoard_error(message)),
+            }
+        }
+        Begun::Compute(ticket) => Ok(Step::Compute(ticket)),
+        Begun::Failed(shared) => Err(shared_error(shared)),
+        Begun::CachedError(message) => Err(hoard_error(message)),
+    }
 }
 
 /// The exception of the computation a caller waited on: the very one its leader raised.
@@ -349,10 +383,12 @@ fn shared_error(shared: Arc<dyn std::any::Any + Send + Sync>) -> PyErr {
     }
 }
 
-/// Where `_begin` got to.
-enum Step {
+/// Where the first step of get-or-compute got to.
+pub enum Step {
+    /// The stored value.
     Found(Py<PyAny>),
-    Compute(Box<hoard::ComputeTicket>, String),
+    /// Nothing usable is stored: this caller computes.
+    Compute(Box<hoard::ComputeTicket>),
 }
 
 impl PyCache {
@@ -477,13 +513,21 @@ impl PyCache {
     fn get<'py>(
         &self,
         py: Python<'py>,
-        namespace: String,
-        key: String,
-        default: Option<Py<PyAny>>,
+        namespace: &str,
+        key: &str,
+        default: Option<Bound<'py, PyAny>>,
         _awaitable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let default = default.unwrap_or_else(|| py.None());
-        self.get_impl(py, _awaitable, namespace, key, default)
+        let default = default.unwrap_or_else(|| py.None().into_bound(py));
+        if _awaitable {
+            return self.aget_impl(py, namespace.to_owned(), key.to_owned(), default.unbind());
+        }
+        // Blocking: the future borrows the arguments, so a hit allocates nothing for them.
+        let cache = self.cache()?;
+        let Some(bytes) = bridge::wait(py, cache.get_raw(namespace, key))?.py()? else {
+            return Ok(default);
+        };
+        Ok(decode(py, &self.serializer, &self.front, namespace, key, &bytes)?.unwrap_or(default))
     }
 
     #[pyo3(signature = (namespace, key, value, *, ttl = None, tags = None, depends_on = None, _awaitable = false))]

@@ -55,6 +55,30 @@ pub fn compute_options(
     Ok(options)
 }
 
+/// Storing a computed value through its ticket: the future answers whether it was stored
+/// (a failed write is logged by the cache and the value is still returned to the caller).
+/// A value that cannot be serialized drops the ticket (the waiters compute themselves)
+/// and raises here, so this caller hears why.
+pub fn store(
+    ticket: Box<hoard::ComputeTicket>,
+    serializer: &Serializer,
+    value: &Bound<'_, PyAny>,
+    full_key: &str,
+) -> PyResult<impl std::future::Future<Output = bool> + Send + 'static> {
+    let bytes = serializer.dumps(value, full_key)?;
+    Ok(async move { ticket.store(bytes).await.is_some() })
+}
+
+/// Reports that the computation raised `error`: the callers waiting on the key raise it
+/// too, and nothing is cached.
+pub fn fail(ticket: Box<hoard::ComputeTicket>, error: PyErr) {
+    let shared = Arc::new(error);
+    // Releasing the lease is I/O; nobody needs to wait for it.
+    drop(hoard::runtime::spawn(
+        async move { ticket.fail(shared).await },
+    ));
+}
+
 /// The duty to compute one key: call `store(value)` (or `await astore(value)`) with the
 /// result, or `fail(exception)`; the callers waiting on this key get the same.
 #[pyclass(module = "hoard._hoard", frozen)]
@@ -93,10 +117,7 @@ impl Ticket {
         is_async: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let ticket = self.take()?;
-        // A value that cannot be stored drops the ticket: the waiters compute themselves,
-        // and this caller hears why.
-        let bytes = self.serializer.dumps(value, &self.full_key)?;
-        let future = async move { ticket.store(bytes).await.is_some() };
+        let future = store(ticket, &self.serializer, value, &self.full_key)?;
         if is_async {
             bridge::awaitable(py, future, |py, stored| {
                 Ok(stored.into_pyobject(py)?.to_owned().into_any().unbind())
@@ -131,12 +152,7 @@ impl Ticket {
     /// Reports that the computation raised `error`: the waiters raise it too. Nothing is
     /// cached.
     fn fail(&self, error: Bound<'_, PyAny>) -> PyResult<()> {
-        let ticket = self.take()?;
-        let shared = Arc::new(PyErr::from_value(error));
-        // Releasing the lease is I/O; nobody needs to wait for it.
-        drop(hoard::runtime::spawn(
-            async move { ticket.fail(shared).await },
-        ));
+        fail(self.take()?, PyErr::from_value(error));
         Ok(())
     }
 

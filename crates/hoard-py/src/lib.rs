@@ -8,8 +8,9 @@
 //! | `front` | decoded objects of recent hits, reused while L1 holds the same bytes |
 //! | `value` | Python values to hoard's MessagePack and back |
 //! | `serializer` | MessagePack, or signed pickle |
-//! | `json` | JSON trees for stats and for hashing arguments |
+//! | `json` | JSON trees for stats (and the reference key hashing) |
 //! | `key` | the keys of `@hoard.cached` functions |
+//! | `memo` | the call of a synchronous `@hoard.cached` function; the default cache |
 //! | `options` | TTLs, sizes and string lists as Python users write them |
 //! | `errors` | hoard's errors as the package's exceptions |
 //!
@@ -23,6 +24,7 @@ mod errors;
 mod front;
 mod json;
 mod key;
+mod memo;
 mod options;
 mod serializer;
 mod value;
@@ -34,8 +36,12 @@ fn _hoard(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<cache::PyCache>()?;
     module.add_class::<compute::Ticket>()?;
     module.add_class::<bridge::Ready>()?;
+    module.add_class::<memo::Memo>()?;
+    module.add_function(wrap_pyfunction!(memo::_set_default_cache, module)?)?;
+    module.add_function(wrap_pyfunction!(memo::_default_cache, module)?)?;
     module.add_function(wrap_pyfunction!(bridge::_after_fork_in_child, module)?)?;
     module.add_function(wrap_pyfunction!(key::_args_key, module)?)?;
+    module.add_function(wrap_pyfunction!(key::_args_key_tree, module)?)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

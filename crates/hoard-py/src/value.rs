@@ -269,20 +269,29 @@ impl<'b> Reader<'b> {
 /// shared: what a caller gets from the object cache, so mutating a returned dict never
 /// changes what the next caller reads.
 pub fn fresh_copy<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    let py = value.py();
+    // A shallow copy first (CPython copies a dict's table or a list's slots in one go),
+    // then only the nested containers are replaced by copies of their own.
     if let Ok(dict) = value.cast_exact::<PyDict>() {
-        let out = PyDict::new(py);
+        let out = dict.copy()?;
         for (name, item) in dict.iter() {
-            out.set_item(name, fresh_copy(&item)?)?;
+            if is_container(&item) {
+                out.set_item(name, fresh_copy(&item)?)?;
+            }
         }
         Ok(out.into_any())
     } else if let Ok(list) = value.cast_exact::<PyList>() {
-        let out = PyList::empty(py);
-        for item in list.iter() {
-            out.append(fresh_copy(&item)?)?;
+        let out = list.get_slice(0, list.len());
+        for (i, item) in list.iter().enumerate() {
+            if is_container(&item) {
+                out.set_item(i, fresh_copy(&item)?)?;
+            }
         }
         Ok(out.into_any())
     } else {
         Ok(value.clone())
     }
+}
+
+fn is_container(value: &Bound<'_, PyAny>) -> bool {
+    value.is_exact_instance_of::<PyDict>() || value.is_exact_instance_of::<PyList>()
 }

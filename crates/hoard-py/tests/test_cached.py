@@ -315,3 +315,80 @@ def test_invalidates_takes_functions_of_the_arguments(memory_cache: hoard.Cache)
     update("a")
     assert memory_cache.get("model", "metrics:a") is None
     assert memory_cache.get("model", "metrics:b") == 2
+
+
+def test_the_default_cache_can_be_set_after_decorating() -> None:
+    first, second = hoard.Cache(path=None), hoard.Cache(path=None)
+    previous = hoard.default_cache()
+    try:
+        hoard.set_default_cache(first)
+
+        @hoard.cached("late_default")
+        def f(x: int) -> int:
+            return x * 2
+
+        assert f(2) == 4
+        hoard.set_default_cache(second)
+        assert f(3) == 6
+        assert first.exists("cached", f.key(2)) and not first.exists("cached", f.key(3))
+        assert second.exists("cached", f.key(3))
+        with pytest.raises(TypeError, match="hoard.Cache"):
+            hoard.set_default_cache("not a cache")  # type: ignore[arg-type]
+    finally:
+        hoard.set_default_cache(previous)
+
+
+def test_use_cache_reaches_a_function_that_declares_it(memory_cache: hoard.Cache) -> None:
+    seen: list[bool] = []
+
+    @hoard.cached(cache=memory_cache)
+    def endpoint(item: str, use_cache: bool = True) -> str:
+        seen.append(use_cache)
+        return item.upper()
+
+    assert endpoint("a") == "A"
+    assert endpoint("a") == "A"
+    assert endpoint("a", use_cache=False) == "A"
+    assert endpoint("a", use_cache=True) == "A", "use_cache=True is a hit on the same key"
+    assert seen == [True, False]
+
+
+def test_static_tags_are_checked_when_decorating(memory_cache: hoard.Cache) -> None:
+    with pytest.raises(hoard.InvalidInput, match="tags"):
+
+        @hoard.cached(cache=memory_cache, tags="model")  # type: ignore[arg-type]
+        def f(x: int) -> int:
+            return x
+
+    @hoard.cached(cache=memory_cache, tags=(t for t in ["model:a"]))
+    def g(x: int) -> int:
+        return x
+
+    g(1)
+    g(2, use_cache=False)
+    assert memory_cache.invalidate(tags=["model:a"]) == 2
+
+
+def test_a_hit_returns_a_copy_the_caller_may_change(memory_cache: hoard.Cache) -> None:
+    @hoard.cached(cache=memory_cache)
+    def f(x: int) -> dict[str, Any]:
+        return {"x": x, "items": [1, 2]}
+
+    first = f(1)
+    first["items"].append(3)
+    hit = f(1)
+    assert hit == {"x": 1, "items": [1, 2]}
+    hit["x"] = 99
+    assert f(1) == {"x": 1, "items": [1, 2]}
+
+
+def test_equal_python_values_of_other_types_keep_their_own_keys(memory_cache: hoard.Cache) -> None:
+    @hoard.cached(cache=memory_cache)
+    def kind(x: object, y: object = None) -> str:
+        return type(x).__name__
+
+    calls = [1, True, 1.0, 1, True, "1", None, 0, False]
+    assert [kind(x) for x in calls] == [type(x).__name__ for x in calls]
+    assert kind.key(1) != kind.key(True) != kind.key(1.0)
+    for x in calls:
+        assert kind(x, None) == type(x).__name__

@@ -401,8 +401,8 @@ impl Cache {
         key: &str,
         options: &ComputeOptions,
     ) -> Result<Begun, Error> {
-        let full = full_key(namespace, key)?;
         if !options.bypass {
+            // The lookup validates the key; a hit needs no owned full key.
             if let Some(entry) = self.get_entry(namespace, key).await? {
                 let refresh = options
                     .early_refresh
@@ -412,6 +412,7 @@ impl Cache {
                     return Ok(Begun::Value(entry));
                 }
                 // XFetch chose this caller to refresh, unless someone already is.
+                let full = full_key(namespace, key)?;
                 return match self.inner().flights.join(&full) {
                     Role::Leader(leader) => {
                         Box::pin(self.prepare_lead(namespace, key, full, options, leader, false))

@@ -73,7 +73,7 @@ pub use entry::Entry;
 pub use error::{Error, Result};
 pub use events::{Cause, Invalidation, ListenerId, Origin};
 pub use intern::Interner;
-pub use key::{stable_hash, KeyBuilder};
+pub use key::{hash_canonical_json, stable_hash, KeyBuilder};
 pub use lock::LockGuard;
 pub use snapshot::{
     LoadError, Progress, ReloadHandle, Snapshot, SnapshotBuilder, SnapshotError, SnapshotGuard,

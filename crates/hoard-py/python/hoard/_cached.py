@@ -17,13 +17,14 @@ from datetime import timedelta
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
 from ._cache import Cache, _beta
-from ._hoard import _args_key
+from ._hoard import Memo, _args_key, _default_cache, _set_default_cache
 
 P = ParamSpec("P")
 R = TypeVar("R")
 TTL = str | int | float | timedelta
 
-_default: Cache | None = None
+# The default cache itself lives in the native module, where the call path of cached
+# functions reads it; this lock only keeps two threads from both making one.
 _default_lock = threading.Lock()
 # Every live decorated function by cache name, for clear_cached(name). Weak: an app
 # factory that decorates functions per app does not keep every old app alive.
@@ -32,21 +33,24 @@ _registry: dict[str, weakref.WeakSet[_Cached]] = {}
 
 def set_default_cache(cache: Cache) -> None:
     """Makes ``cache`` the one ``@hoard.cached`` functions use when they name none."""
-    global _default
+    if not isinstance(cache, Cache):
+        raise TypeError(f"set_default_cache takes a hoard.Cache, got {type(cache).__name__}")
     with _default_lock:
-        _default = cache
+        _set_default_cache(cache)
 
 
 def default_cache() -> Cache:
     """The cache of ``@hoard.cached`` functions that name none: the one given to
     :func:`set_default_cache`, else a memory-only cache made on first use."""
-    global _default
-    if _default is not None:
-        return _default
+    found = _default_cache()
+    if found is not None:
+        return found  # type: ignore[return-value]
     with _default_lock:
-        if _default is None:
-            _default = Cache(path=None)
-        return _default
+        found = _default_cache()
+        if found is None:
+            found = Cache(path=None)
+            _set_default_cache(found)
+        return found  # type: ignore[return-value]
 
 
 def _escape(text: str) -> str:
@@ -103,7 +107,9 @@ class _Cached:
         self.given_cache = cache
         self.ttl = ttl
         self.key_spec = key
-        self.tags = tags
+        # A one-shot iterable (a generator) is read once, here; a str is left for the
+        # options check to refuse rather than split into letters.
+        self.tags = tags if tags is None or callable(tags) or isinstance(tags, str) else list(tags)
         self.beta = _beta(early_refresh)
         self.adaptive = adaptive_ttl
         self.adaptive_max = adaptive_max
@@ -171,9 +177,32 @@ class _Cached:
         return self.cache.delete_pattern(f"{_escape(self.namespace)}:{_escape(self.name)}:*")
 
 
+    def native(self) -> Memo | None:
+        """The native call path of a synchronous function whose keys and tags need no
+        Python (no ``key=``, no callable ``tags=``); ``None`` otherwise."""
+        if inspect.iscoroutinefunction(self.fn) or self.key_spec is not None or callable(self.tags):
+            return None
+        return Memo(
+            self.fn,
+            self.name,
+            self.namespace,
+            self.call,
+            cache=self.given_cache,
+            skip=self.skip,
+            ttl=self.ttl,
+            tags=self.tags,
+            early_refresh=self.beta,
+            adaptive_ttl=self.adaptive,
+            adaptive_max=self.adaptive_max,
+            cache_none=self.cache_none,
+            takes_use_cache=self.takes_use_cache,
+        )
+
+
 def _wrap(core: _Cached) -> Any:
     """The function users call: a def or async def with the original's metadata. Each call
-    looks its key up once (in ``_begin``), so stats count one hit or one miss per call."""
+    looks its key up once, so stats count one hit or one miss per call."""
+    native = core.native()
     if inspect.iscoroutinefunction(core.fn):
 
         @functools.wraps(core.fn)
@@ -181,6 +210,15 @@ def _wrap(core: _Cached) -> Any:
             return await core.acall(args, kwargs)
 
         wrapper: Any = async_wrapper
+    elif native is not None:
+        # The whole call in one native method: hash, look up, compute and store on a miss.
+        call = native.call
+
+        @functools.wraps(core.fn)
+        def native_wrapper(*args: Any, **kwargs: Any) -> Any:
+            return call(args, kwargs)
+
+        wrapper = native_wrapper
     else:
 
         @functools.wraps(core.fn)

@@ -1,7 +1,7 @@
 """Type stubs of hoard's native module (``hoard._hoard``, built from ``crates/hoard-py/src``)."""
 
 import os
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -115,3 +115,28 @@ class Ticket:
 
 def _after_fork_in_child() -> None: ...
 def _args_key(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, skip: int = 0) -> str: ...
+def _args_key_tree(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, skip: int = 0) -> str: ...
+def _set_default_cache(cache: Cache) -> None: ...
+def _default_cache() -> Cache | None: ...
+
+class Memo:
+    """The native call path of one synchronous cached function."""
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        name: str,
+        namespace: str,
+        slow: Callable[[tuple[Any, ...], dict[str, Any]], Any],
+        *,
+        cache: Cache | None = None,
+        skip: int = 0,
+        ttl: TTL | None = None,
+        tags: Iterable[str] | None = None,
+        early_refresh: float | None = None,
+        adaptive_ttl: float | None = None,
+        adaptive_max: TTL | None = None,
+        cache_none: bool = True,
+        takes_use_cache: bool = False,
+    ) -> None: ...
+    def call(self, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> Any: ...
