@@ -15,6 +15,7 @@ mod core;
 mod datasets;
 mod http;
 mod models;
+mod python;
 mod redis;
 mod report;
 mod semantic;
@@ -95,6 +96,20 @@ pub struct Options {
     /// (scripts/fetch-minilm.sh fills it).
     #[arg(long, value_name = "DIR")]
     pub minilm_dir: Option<PathBuf>,
+    /// The Python of the `python` suite, with hoard and its peers installed; default
+    /// `$HOARD_BENCH_PYTHON`, then `target/bench-venv/bin/python` (scripts/bench-python.sh
+    /// makes that venv).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Calls per round of each contender in the `python` suite's memory tables.
+    #[arg(long, default_value_t = 200_000)]
+    pub py_calls: usize,
+    /// Gets per round of each contender in the `python` suite's Redis tables.
+    #[arg(long, default_value_t = 3_000)]
+    pub py_redis_ops: usize,
+    /// Reported rounds of each contender in the `python` suite's stampede.
+    #[arg(long, default_value_t = 3)]
+    pub stampede_rounds: usize,
     /// Which suites to run.
     #[arg(
         long,
@@ -133,6 +148,10 @@ pub enum Suite {
     /// Semantic cache: lookup latency, HNSW recall, wrong hits on QQP and the trap pairs
     /// (needs the `semantic` feature and the MiniLM weights).
     Semantic,
+    /// The `hoard` Python package against moka-py, cachebox, theine, cachetools, cashews,
+    /// aiocache, redis-py and dogpile.cache (needs a venv with them, see `--python`, and
+    /// redis-server; skipped with the reason otherwise).
+    Python,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -156,6 +175,10 @@ fn main() -> anyhow::Result<()> {
         "--redis-ops and --mget-keys must be positive"
     );
     anyhow::ensure!(options.hf_repos > 0, "--hf-repos must be positive");
+    anyhow::ensure!(
+        options.py_calls > 0 && options.py_redis_ops > 0 && options.stampede_rounds > 0,
+        "--py-calls, --py-redis-ops and --stampede-rounds must be positive"
+    );
     anyhow::ensure!(
         options.semantic_queries > 0 && options.semantic_entries.iter().all(|&n| n > 0),
         "--semantic-queries and --semantic-entries must be positive"
@@ -208,6 +231,13 @@ fn main() -> anyhow::Result<()> {
             Suite::Semantic => {
                 let (table, method) = semantic::run(&options)?;
                 write_own_section(&options, "semantic", semantic::TITLE, &table, &method)?;
+                continue;
+            }
+            Suite::Python => {
+                // Skipped (with the reason on stderr) when the venv or redis-server is missing.
+                if let Some((table, method)) = python::run(&options)? {
+                    write_own_section(&options, "python", python::TITLE, &table, &method)?;
+                }
                 continue;
             }
             Suite::Models => {

@@ -113,6 +113,7 @@ fn command_line(o: &Options) -> String {
             crate::Suite::Models => "models",
             crate::Suite::Snapshot => "snapshot",
             crate::Suite::Semantic => "semantic",
+            crate::Suite::Python => "python",
         })
         .collect();
     let mut semantic = String::new();
@@ -127,8 +128,18 @@ fn command_line(o: &Options) -> String {
             o.qqp_pairs
         );
     }
+    let mut python = String::new();
+    if o.suites.contains(&crate::Suite::Python) {
+        python = format!(
+            " --python {} --py-calls {} --py-redis-ops {} --stampede-rounds {}",
+            crate::python::interpreter(o).display(),
+            o.py_calls,
+            o.py_redis_ops,
+            o.stampede_rounds
+        );
+    }
     format!(
-        "--suites {} --ops {} --threads {} --keys {} --zipf {} --value-size {} --disk-ops {} --redis-ops {} --mget-keys {} --dataset-files {} --dataset-folders {} --hf-repos {} --catalogue-images {} --catalogue-tags {} --rounds {}{semantic}",
+        "--suites {} --ops {} --threads {} --keys {} --zipf {} --value-size {} --disk-ops {} --redis-ops {} --mget-keys {} --dataset-files {} --dataset-folders {} --hf-repos {} --catalogue-images {} --catalogue-tags {} --rounds {}{semantic}{python}",
         suites.join(","),
         o.ops,
         o.threads,
