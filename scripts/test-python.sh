@@ -16,11 +16,15 @@ if [ ! -x "$venv/bin/python" ]; then
   say "creating $venv"
   "$python" -m venv "$venv"
 fi
-say "pip install ./crates/hoard-py[test] (a release build of the extension)"
+# With local models (candle), so hoard.SemanticCache's tests run the real
+# all-MiniLM-L6-v2; a plain `pip install ./crates/hoard-py` leaves them out (README).
+say "pip install ./crates/hoard-py[test] with local models (a release build of the extension)"
 started=$(date +%s)
 "$venv/bin/pip" install --quiet --upgrade pip
-"$venv/bin/pip" install --quiet "./crates/hoard-py[test]"
+MATURIN_PEP517_ARGS="--features semantic-local" "$venv/bin/pip" install --quiet "./crates/hoard-py[test]"
 say "package built and installed in $(( $(date +%s) - started )) s"
+HOARD_MINILM_DIR=${HOARD_MINILM_DIR:-$(scripts/fetch-minilm.sh)}
+export HOARD_MINILM_DIR
 
 say "mypy --strict: the package, a typed use of it, the examples"
 "$venv/bin/mypy" --strict crates/hoard-py/python/hoard crates/hoard-py/tests/typed_use.py

@@ -68,6 +68,26 @@ where
     }
 }
 
+/// Runs `future` as a blocking call, or hands out an awaitable when `is_async`; `convert`
+/// turns its output into the Python result either way.
+pub fn run<'py, F>(
+    py: Python<'py>,
+    is_async: bool,
+    future: F,
+    convert: impl FnOnce(Python<'_>, F::Output) -> PyResult<Py<PyAny>> + Send + 'static,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    if is_async {
+        awaitable(py, future, convert)
+    } else {
+        let output = wait(py, future)?;
+        convert(py, output).map(|v| v.into_bound(py))
+    }
+}
+
 /// An awaitable for `future`, whose output `convert` turns into the result or exception:
 /// already resolved if the future finishes in its first poll, else an asyncio future of
 /// the running loop that hoard's runtime resolves. A cancelled awaiter does not cancel the

@@ -126,12 +126,7 @@ impl PyCache {
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        if is_async {
-            bridge::awaitable(py, future, convert)
-        } else {
-            let output = bridge::wait(py, future)?;
-            convert(py, output).map(|v| v.into_bound(py))
-        }
+        bridge::run(py, is_async, future, convert)
     }
 
     /// `get` as an awaitable (the blocking form borrows its arguments, in `get`).

@@ -60,6 +60,19 @@ pub fn to_py(error: hoard::Error) -> PyErr {
     }
 }
 
+/// The exception for a semantic cache error.
+pub fn semantic_to_py(error: hoard_semantic::SemanticError) -> PyErr {
+    use hoard_semantic::SemanticError as E;
+    let message = error.to_string();
+    match error {
+        E::Storage(error) => to_py(error),
+        E::InvalidThreshold(_) => invalid_input(message),
+        E::Model { .. } | E::Config(_) => config_error(message),
+        E::Embed(_) | E::Http { .. } => backend_error(message),
+        _ => hoard_error(message),
+    }
+}
+
 /// `Result<T, hoard::Error>` to `PyResult<T>`.
 pub trait IntoPy<T> {
     /// Converts the error.

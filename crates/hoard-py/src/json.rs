@@ -39,6 +39,76 @@ pub fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, Py
     })
 }
 
+/// A Python value as the JSON value it is (what the semantic cache stores): `None`,
+/// `bool`, `int` within 64 bits, finite `float`, `str`, lists, tuples and dicts with `str`
+/// keys. Anything else raises `TypeError` naming the type; `what` names the value.
+pub fn py_to_value(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
+    py_to_value_at(value, what, 0)
+}
+
+fn py_to_value_at(value: &Bound<'_, PyAny>, what: &str, depth: usize) -> PyResult<Value> {
+    let refuse = |why: String| PyTypeError::new_err(format!("{what}: {why}"));
+    if depth > 64 {
+        return Err(refuse("nested more than 64 deep".into()));
+    }
+    Ok(if value.is_none() {
+        Value::Null
+    } else if let Ok(text) = value.cast::<PyString>() {
+        Value::String(text.to_str()?.to_owned())
+    } else if let Ok(flag) = value.cast::<PyBool>() {
+        Value::Bool(flag.is_true())
+    } else if let Ok(number) = value.cast::<PyInt>() {
+        if let Ok(i) = number.extract::<i64>() {
+            Value::from(i)
+        } else if let Ok(u) = number.extract::<u64>() {
+            Value::from(u)
+        } else {
+            return Err(refuse(format!(
+                "the integer {number} does not fit in 64 bits"
+            )));
+        }
+    } else if let Ok(number) = value.cast::<PyFloat>() {
+        let f = number.value();
+        Value::Number(
+            serde_json::Number::from_f64(f)
+                .ok_or_else(|| refuse(format!("{f} has no JSON form")))?,
+        )
+    } else if let Ok(list) = value.cast::<PyList>() {
+        Value::Array(
+            list.iter()
+                .map(|v| py_to_value_at(&v, what, depth + 1))
+                .collect::<PyResult<_>>()?,
+        )
+    } else if let Ok(tuple) = value.cast::<PyTuple>() {
+        Value::Array(
+            tuple
+                .iter()
+                .map(|v| py_to_value_at(&v, what, depth + 1))
+                .collect::<PyResult<_>>()?,
+        )
+    } else if let Ok(dict) = value.cast::<PyDict>() {
+        let mut map = serde_json::Map::new();
+        for (name, item) in dict.iter() {
+            let name = name.cast::<PyString>().map_err(|_| {
+                refuse(format!(
+                    "a dict with a {} key (JSON keys are str)",
+                    type_name(&name)
+                ))
+            })?;
+            map.insert(
+                name.to_str()?.to_owned(),
+                py_to_value_at(&item, what, depth + 1)?,
+            );
+        }
+        Value::Object(map)
+    } else {
+        return Err(refuse(format!(
+            "a {} is not JSON (the semantic cache stores JSON values)",
+            type_name(value)
+        )));
+    })
+}
+
 /// A Python value as a JSON tree, for hashing into a key. `what` names it in errors.
 pub fn py_to_json(value: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> PyResult<Value> {
     py_to_json_at(value, what, 0)

@@ -11,6 +11,7 @@
 //! | `json` | JSON trees for stats (and the reference key hashing) |
 //! | `key` | the keys of `@hoard.cached` functions |
 //! | `memo` | the call of a synchronous `@hoard.cached` function; the default cache |
+//! | `semantic` | `hoard.SemanticCache`: lookups by meaning, the model loaded per process |
 //! | `options` | TTLs, sizes and string lists as Python users write them |
 //! | `errors` | hoard's errors as the package's exceptions |
 //!
@@ -26,6 +27,7 @@ mod json;
 mod key;
 mod memo;
 mod options;
+mod semantic;
 mod serializer;
 mod value;
 
@@ -35,6 +37,7 @@ use pyo3::prelude::*;
 fn _hoard(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<cache::PyCache>()?;
     module.add_class::<compute::Ticket>()?;
+    module.add_class::<semantic::PySemantic>()?;
     module.add_class::<bridge::Ready>()?;
     module.add_class::<memo::Memo>()?;
     module.add_function(wrap_pyfunction!(memo::_set_default_cache, module)?)?;
@@ -43,5 +46,7 @@ fn _hoard(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(key::_args_key, module)?)?;
     module.add_function(wrap_pyfunction!(key::_args_key_tree, module)?)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Whether this build runs local models (the `semantic-local` feature).
+    module.add("_LOCAL_MODELS", cfg!(feature = "semantic-local"))?;
     Ok(())
 }

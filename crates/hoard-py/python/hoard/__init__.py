@@ -34,6 +34,7 @@ from ._cache import Cache
 from ._hoard import __version__, _after_fork_in_child
 from ._cached import cached, clear_cached, default_cache, invalidates, set_default_cache
 from ._once import ModelLoadError, ModelPool, once
+from ._semantic import SemanticCache, default_semantic_cache, set_default_semantic_cache
 
 # A child made by fork() must not reuse the parent's runtime, connections or disk handles:
 # each Cache reopens in the child on its first call.
@@ -48,14 +49,17 @@ __all__ = [
     "InvalidInput",
     "ModelLoadError",
     "ModelPool",
+    "SemanticCache",
     "SerializationError",
     "Unavailable",
     "__version__",
     "cached",
     "clear_cached",
     "default_cache",
+    "default_semantic_cache",
     "invalidates",
     "once",
     "set_default_cache",
+    "set_default_semantic_cache",
     "ttl",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import threading
 import weakref
 from collections.abc import Callable, Iterable
@@ -17,6 +18,7 @@ from datetime import timedelta
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
 from ._cache import Cache, _beta
+from ._semantic import DEFAULT_MODEL, SemanticCache, semantic_wrap
 from ._hoard import Memo, _args_key, _default_cache, _set_default_cache
 
 P = ParamSpec("P")
@@ -258,6 +260,8 @@ def cached(
     cache_none: bool = True,
     include_self: bool = False,
     namespace: str = "cached",
+    semantic: bool | SemanticCache = False,
+    threshold: float | None = None,
 ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
 
 
@@ -275,6 +279,8 @@ def cached(
     cache_none: bool = True,
     include_self: bool = False,
     namespace: str = "cached",
+    semantic: bool | SemanticCache = False,
+    threshold: float | None = None,
 ) -> Any:
     """Caches a function's results (``def`` or ``async def``, functions or methods).
 
@@ -291,11 +297,40 @@ def cached(
     Each call accepts ``use_cache=False``: compute afresh and store the result. A cold key
     is computed once however many threads, tasks or processes (on Redis) ask for it;
     exceptions are not cached and reach every caller that waited.
+
+    ``semantic=True`` (or a :class:`hoard.SemanticCache`) caches a function of a ``query``
+    by meaning: a call whose question means the same as an earlier one's (similarity at
+    least ``threshold``), with its other arguments equal, gets the earlier answer. Answers
+    must be JSON values; there is no single-flight for semantic lookups.
     """
+    if semantic is not False:
+        clashing = [
+            option
+            for option, given_value in (("key", key), ("tags", tags), ("adaptive_ttl", adaptive_ttl))
+            if given_value is not None
+        ]
+        if early_refresh:
+            clashing.append("early_refresh")
+        if clashing:
+            raise TypeError(f"@hoard.cached(semantic=...) does not take {', '.join(clashing)}")
+    elif threshold is not None:
+        raise TypeError("threshold= is for semantic caching: add semantic=True")
+
     def decorate(fn: Callable[P, R], given: str | None) -> CachedFunction[P, R]:
+        name_of = given or f"{fn.__module__}.{fn.__qualname__}"
+        if semantic is not False:
+            return semantic_wrap(  # type: ignore[no-any-return]
+                fn,
+                name_of,
+                semantic=_semantic_for(semantic, cache),
+                threshold=threshold,
+                ttl=ttl,
+                cache_none=cache_none,
+                include_self=include_self,
+            )
         core = _Cached(
             fn,
-            given or f"{fn.__module__}.{fn.__qualname__}",
+            name_of,
             cache=cache,
             namespace=namespace,
             ttl=ttl,
@@ -312,6 +347,31 @@ def cached(
     if callable(name):
         return decorate(name, None)
     return lambda fn: decorate(fn, name)
+
+
+class _LazySemantic:
+    """``semantic=True`` with a ``cache=``: a semantic cache over that cache, its model
+    loaded on the first call rather than at import."""
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+        self.made: SemanticCache | None = None
+        self.lock = threading.Lock()
+
+    def get(self) -> SemanticCache:
+        with self.lock:
+            if self.made is None:
+                model = os.environ.get("HOARD_SEMANTIC_MODEL") or DEFAULT_MODEL
+                self.made = SemanticCache(self.cache, model)
+            return self.made
+
+
+def _semantic_for(semantic: bool | SemanticCache, cache: Cache | None) -> SemanticCache | _LazySemantic | None:
+    if isinstance(semantic, SemanticCache):
+        return semantic
+    if semantic is not True:
+        raise TypeError(f"semantic= takes True or a hoard.SemanticCache, got {semantic!r}")
+    return _LazySemantic(cache) if cache is not None else None
 
 
 def clear_cached(name: str, *, cache: Cache | None = None) -> int:

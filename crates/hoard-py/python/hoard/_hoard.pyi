@@ -140,3 +140,75 @@ class Memo:
         takes_use_cache: bool = False,
     ) -> None: ...
     def call(self, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> Any: ...
+
+_LOCAL_MODELS: bool
+
+class SemanticCache:
+    """A semantic cache over a ``Cache`` (see ``hoard.SemanticCache``). The model loads in
+    the constructor (a wrong name or a missing folder raises ``hoard.ConfigError``), and
+    again in a child after ``fork()``. Each method returns an awaitable instead with
+    ``_awaitable=True`` (what the ``a`` twins pass)."""
+
+    def __init__(
+        self,
+        cache: Cache,
+        model: str,
+        *,
+        threshold: float = 0.85,
+        namespace: str = "default",
+        ttl: TTL | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
+        hub: str | os.PathLike[str] | None = None,
+        guards: bool = True,
+    ) -> None: ...
+    @property
+    def model(self) -> str:
+        """The embedder's name and dimension, such as ``all-MiniLM-L6-v2/384``."""
+    @property
+    def threshold(self) -> float:
+        """The lowest similarity that is a hit, unless a lookup names its own."""
+    @property
+    def namespace(self) -> str:
+        """The namespace entries live in."""
+    def lookup(
+        self,
+        query: str,
+        default: Any = None,
+        *,
+        threshold: float | None = None,
+        filters: Mapping[str, str] | None = None,
+        context: str | None = None,
+        _awaitable: bool = False,
+    ) -> Any:
+        """The stored answer to a question that means the same as ``query``, or ``default``.
+        ``filters`` choose a partition (only entries stored with exactly these filters are
+        searched); ``context`` is the conversation so far, for follow-up questions."""
+    def lookup_detailed(
+        self,
+        query: str,
+        *,
+        threshold: float | None = None,
+        filters: Mapping[str, str] | None = None,
+        context: str | None = None,
+        _awaitable: bool = False,
+    ) -> dict[str, Any]:
+        """``{"hit": ..., "near_miss": ...}``: the hit (``id``, ``similarity``,
+        ``matched_query``, ``value``) and the best candidate refused, with its ``verdict``."""
+    def store(
+        self,
+        query: str,
+        value: Any,
+        *,
+        ttl: TTL | None = None,
+        filters: Mapping[str, str] | None = None,
+        context: str | None = None,
+        _awaitable: bool = False,
+    ) -> int:
+        """Stores ``value`` (a JSON value) as the answer to ``query``; returns its id."""
+    def delete(self, id: int, *, _awaitable: bool = False) -> bool:
+        """Deletes the entry with this id; whether it existed."""
+    def delete_where(self, filters: Mapping[str, str], *, _awaitable: bool = False) -> int:
+        """Deletes every entry stored with all of these filters; how many went."""
+    def clear(self, *, _awaitable: bool = False) -> int:
+        """Deletes every entry of the namespace, for every process sharing the cache."""

@@ -72,6 +72,11 @@ impl Default for BertOptions {
 #[derive(Clone)]
 pub struct BertEmbedder {
     inner: Arc<Inner>,
+    /// The threads the forward pass runs on, this embedder's own rather than rayon's
+    /// global pool: a process that forks after embedding (gunicorn `--preload`, Python's
+    /// multiprocessing) cannot use the global pool in the child, whose worker threads
+    /// stayed with the parent, while a new embedder brings a new pool.
+    pool: Arc<rayon::ThreadPool>,
 }
 
 struct Inner {
@@ -254,7 +259,12 @@ impl BertEmbedder {
             )
         })?;
 
+        let pool = rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("hoard-embed-{i}"))
+            .build()
+            .map_err(|e| model_err(dir, format!("cannot start the embedding threads: {e}")))?;
         Ok(BertEmbedder {
+            pool: Arc::new(pool),
             inner: Arc::new(Inner {
                 id: format!("{name}/{dim}"),
                 dim,
@@ -285,8 +295,9 @@ impl Embedder for BertEmbedder {
         // The forward pass is CPU-bound for milliseconds to seconds: keep it off the async
         // workers so the server goes on answering other requests meanwhile.
         let inner = Arc::clone(&self.inner);
+        let pool = Arc::clone(&self.pool);
         let texts = texts.to_vec();
-        tokio::task::spawn_blocking(move || inner.embed(&texts))
+        tokio::task::spawn_blocking(move || pool.install(|| inner.embed(&texts)))
             .await
             .map_err(|e| SemanticError::Embed(format!("embedding task failed: {e}")))?
     }
