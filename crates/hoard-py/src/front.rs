@@ -20,9 +20,19 @@ use std::sync::Mutex;
 
 /// Values larger than this are decoded every time (their decode dwarfs the call anyway).
 const MAX_VALUE: usize = 64 << 10;
-/// Bytes kept alive by remembered objects before the front starts over: the front must not
-/// hold on to much memory that L1 has already let go.
-const MAX_BYTES: usize = 16 << 20;
+/// Estimated memory of remembered objects (and the bytes they keep alive) before the front
+/// starts over: it must not hold on to much memory that L1 has already let go.
+const MAX_WEIGHT: usize = 32 << 20;
+/// Decoded Python objects take several times their MessagePack (a small int is 1 byte
+/// there, 28 as a Python object, plus its slot in a list): the weight of an entry is this
+/// many times its bytes, plus [`ENTRY_WEIGHT`].
+const OBJECT_FACTOR: usize = 8;
+/// The fixed cost of an entry: its map slot, the `Bytes` header, the object's header.
+const ENTRY_WEIGHT: usize = 256;
+
+fn weight(bytes: &Bytes) -> usize {
+    bytes.len() * OBJECT_FACTOR + ENTRY_WEIGHT
+}
 /// Objects remembered before the front starts over.
 const MAX_ENTRIES: usize = 10_000;
 
@@ -38,7 +48,8 @@ pub struct Front {
 #[derive(Default)]
 struct Remembered {
     map: HashMap<Identity, (Bytes, Py<PyAny>), BuildHasherDefault<IdentityHasher>>,
-    bytes: usize,
+    /// The estimated memory of the entries (see [`weight`]).
+    weight: usize,
 }
 
 fn identity(bytes: &Bytes) -> Identity {
@@ -66,17 +77,17 @@ impl Front {
         }
         let kept = fresh_copy(object)?.unbind();
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if inner.map.len() >= MAX_ENTRIES || inner.bytes + bytes.len() > MAX_BYTES {
+        if inner.map.len() >= MAX_ENTRIES || inner.weight + weight(bytes) > MAX_WEIGHT {
             // The old objects are dropped outside the lock: a finalizer may call this cache.
             let old = std::mem::take(&mut inner.map);
-            inner.bytes = 0;
+            inner.weight = 0;
             drop(inner);
             drop(old);
             inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         }
-        inner.bytes += bytes.len();
+        inner.weight += weight(bytes);
         if let Some((previous, _)) = inner.map.insert(identity(bytes), (bytes.clone(), kept)) {
-            inner.bytes -= previous.len();
+            inner.weight -= weight(&previous);
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ use crate::compute::{compute_options, fail, store};
 use crate::key::push_args_hash;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyString, PyTuple};
+use pyo3::{PyTraverseError, PyVisit};
 use std::sync::Mutex;
 
 /// The cache of `@hoard.cached` functions that name none (`hoard.set_default_cache`).
@@ -22,7 +23,13 @@ static DEFAULT_CACHE: Mutex<Option<Py<PyCache>>> = Mutex::new(None);
 /// Makes `cache` the default of cached functions that name none.
 #[pyfunction]
 pub fn _set_default_cache(cache: Py<PyCache>) {
-    *DEFAULT_CACHE.lock().unwrap_or_else(|p| p.into_inner()) = Some(cache);
+    let previous = DEFAULT_CACHE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .replace(cache);
+    // Dropped after the lock is released: dropping may run Python code (a finalizer),
+    // which may switch threads or ask for the default cache itself.
+    drop(previous);
 }
 
 /// The default cache, if one was set or made.
@@ -37,6 +44,8 @@ pub fn _default_cache(py: Python<'_>) -> Option<Py<PyCache>> {
 
 /// Argument tuples whose keys a cached function remembers before starting over.
 const REMEMBERED_KEYS: usize = 4096;
+/// Characters of `str` arguments, all together, in a call whose key is remembered.
+const MAX_REMEMBERED_TEXT: usize = 256;
 
 /// What a cached function remembers of a call's key.
 enum Remembered<'py> {
@@ -141,10 +150,17 @@ impl Memo {
         } else {
             args.get_slice(self.skip, args.len())
         };
+        // Small ones only: a remembered tuple keeps its arguments alive.
+        let mut text = 0;
         let plain = arguments.iter().all(|arg| {
-            arg.is_none()
-                || arg.is_exact_instance_of::<PyString>()
-                || arg.is_exact_instance_of::<PyInt>()
+            if let Ok(s) = arg.cast_exact::<PyString>() {
+                text += s.len().unwrap_or(usize::MAX);
+                text <= MAX_REMEMBERED_TEXT
+            } else if arg.is_exact_instance_of::<PyInt>() {
+                arg.extract::<i64>().is_ok()
+            } else {
+                arg.is_none()
+            }
         });
         if !plain {
             return Ok(Remembered::NotPlain);
@@ -241,6 +257,24 @@ impl Memo {
             takes_use_cache,
             keys: PyDict::new(py).unbind(),
         })
+    }
+
+    /// What this object holds, for Python's cycle collector: a cached function defined
+    /// in a factory refers to itself through its wrapper, and that cycle runs through here.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.function)?;
+        visit.call(&self.slow)?;
+        visit.call(&self.keys)?;
+        if let Some(cache) = &self.cache {
+            visit.call(cache)?;
+        }
+        for held in [&self.given.ttl, &self.given.tags, &self.given.adaptive_max]
+            .into_iter()
+            .flatten()
+        {
+            visit.call(held)?;
+        }
+        Ok(())
     }
 
     /// Calls the function through the cache: `call(args, kwargs)` for `f(*args, **kwargs)`.

@@ -16,7 +16,6 @@ use crate::options::opt_duration;
 use hoard_semantic::embed::EmbedderSpec;
 use hoard_semantic::{Guards, Query, SemanticConfig, Store};
 use pyo3::prelude::*;
-use pyo3::sync::MutexExt;
 use pyo3::types::PyDict;
 use pyo3::IntoPyObjectExt;
 use std::collections::BTreeMap;
@@ -65,12 +64,18 @@ impl PySemantic {
     /// The engine of this process, reopened after a fork.
     fn semantic(&self, py: Python<'_>) -> PyResult<Arc<hoard_semantic::SemanticCache>> {
         let generation = fork_generation();
-        // Waited for without the GIL: a thread holding this lock may be loading the model
-        // and will want the GIL back when it is done.
-        let mut opened = self
-            .opened
-            .lock_py_attached(py)
-            .unwrap_or_else(|p| p.into_inner());
+        // The lock is held only to read or swap the slot, never while loading or while
+        // waiting for the GIL: a fork at any moment leaves it free in the child.
+        {
+            let opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(open) = opened.as_ref().filter(|o| o.generation == generation) {
+                return Ok(open.semantic.clone());
+            }
+        }
+        // After a fork: load the model again (two threads racing here both load; the
+        // first to finish is kept).
+        let semantic = Self::open(py, self.cache.bind(py), &self.spec, &self.hub, &self.config)?;
+        let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(open) = opened.as_ref().filter(|o| o.generation == generation) {
             return Ok(open.semantic.clone());
         }
@@ -78,7 +83,6 @@ impl PySemantic {
             // The parent's: its threads do not exist in this process (see `hoard.Cache`).
             std::mem::forget(stale);
         }
-        let semantic = Self::open(py, self.cache.bind(py), &self.spec, &self.hub, &self.config)?;
         *opened = Some(Opened {
             generation,
             semantic: semantic.clone(),

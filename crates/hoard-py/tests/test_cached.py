@@ -392,3 +392,40 @@ def test_equal_python_values_of_other_types_keep_their_own_keys(memory_cache: ho
     assert kind.key(1) != kind.key(True) != kind.key(1.0)
     for x in calls:
         assert kind(x, None) == type(x).__name__
+
+
+def test_a_cached_function_made_in_a_factory_is_collected() -> None:
+    import gc
+    import weakref
+
+    cache = hoard.Cache(path=None)
+
+    def make() -> Any:
+        @hoard.cached(cache=cache)
+        def fib(n: int) -> int:
+            return n if n < 2 else fib(n - 1) + fib(n - 2)  # refers to itself: a cycle
+
+        return fib
+
+    fib = make()
+    assert fib(20) == 6765
+    gone = weakref.ref(fib)
+    del fib
+    gc.collect()
+    assert gone() is None, "the wrapper, its native call path and the function were collected"
+
+
+def test_only_small_arguments_are_remembered_with_their_keys(memory_cache: hoard.Cache) -> None:
+    import sys
+
+    @hoard.cached(cache=memory_cache)
+    def length(text: str) -> int:
+        return len(text)
+
+    big = "x" * 10_000 + "unique-big"
+    small = "small-" + str(id(big))
+    before = sys.getrefcount(big), sys.getrefcount(small)
+    assert length(big) == 10_010 and length(small) == len(small)
+    assert sys.getrefcount(big) == before[0], "a large argument is not kept alive"
+    assert sys.getrefcount(small) == before[1] + 1, "a small one is, with its key"
+    assert length(big) == 10_010 and length(small) == len(small)

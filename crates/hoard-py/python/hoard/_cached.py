@@ -366,12 +366,22 @@ class _LazySemantic:
             return self.made
 
 
+# One lazily made semantic cache per Cache, shared by the functions decorated with it: each
+# would otherwise load its own model (tens of MB, and a thread per core). Caches are
+# application-lifetime objects, so holding them here costs nothing in practice.
+_lazy_semantic: dict[Cache, _LazySemantic] = {}
+_lazy_semantic_lock = threading.Lock()
+
+
 def _semantic_for(semantic: bool | SemanticCache, cache: Cache | None) -> SemanticCache | _LazySemantic | None:
     if isinstance(semantic, SemanticCache):
         return semantic
     if semantic is not True:
         raise TypeError(f"semantic= takes True or a hoard.SemanticCache, got {semantic!r}")
-    return _LazySemantic(cache) if cache is not None else None
+    if cache is None:
+        return None
+    with _lazy_semantic_lock:
+        return _lazy_semantic.setdefault(cache, _LazySemantic(cache))
 
 
 def clear_cached(name: str, *, cache: Cache | None = None) -> int:
