@@ -186,3 +186,17 @@ def test_a_forked_child_reloads_the_model_and_answers(redis_server: RedisServer,
     os.waitpid(pid, 0)
     assert reported, "the forked child never answered (its embedding threads stayed with the parent?)"
     assert json.loads(reported) == "9 to 5"
+
+
+def test_the_decorator_refuses_a_query_that_is_not_text(semantic: hoard.SemanticCache) -> None:
+    calls = 0
+
+    @hoard.cached(semantic=semantic)
+    def ask(query: str) -> str:
+        nonlocal calls
+        calls += 1
+        return "answer"
+
+    with pytest.raises(TypeError, match="`query` must be a str"):
+        ask(42)  # type: ignore[arg-type]
+    assert calls == 0, "nothing computed, nothing stored"
