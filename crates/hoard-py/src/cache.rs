@@ -16,8 +16,9 @@ use hoard::{Begun, SetOptions};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3::IntoPyObjectExt;
+use std::borrow::Cow;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Where L2 lives.
 #[derive(Clone)]
@@ -66,11 +67,27 @@ struct Opened {
     cache: hoard::Cache,
 }
 
+impl Drop for PyCache {
+    fn drop(&mut self) {
+        // A cache opened before a fork is the parent's (see `PyCache::open`): forgotten.
+        let generation = fork_generation();
+        let reopened = self.reopened.get_mut().unwrap_or_else(|p| p.into_inner());
+        for opened in [self.first.take(), reopened.take()].into_iter().flatten() {
+            if opened.generation != generation {
+                std::mem::forget(opened);
+            }
+        }
+    }
+}
+
 /// A tiered cache: memory in front of a disk folder (the default), Redis or Redis Cluster.
 #[pyclass(name = "Cache", module = "hoard", frozen, subclass)]
 pub struct PyCache {
     spec: Spec,
-    opened: Mutex<Option<Opened>>,
+    /// The cache as first opened, read without a lock: every call asks for it.
+    first: OnceLock<Opened>,
+    /// The cache reopened after a fork made `first` the parent's.
+    reopened: Mutex<Option<Opened>>,
     serializer: Arc<Serializer>,
     /// Decoded values of recent hits (MessagePack only: pickles are loaded every time).
     front: Arc<Front>,
@@ -80,23 +97,43 @@ pub struct PyCache {
 impl PyCache {
     /// The open cache of this process, opening it if needed.
     pub fn cache(&self) -> PyResult<hoard::Cache> {
-        let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+        self.cache_ref().map(Cow::into_owned)
+    }
+
+    /// Like [`PyCache::cache`], borrowed where it can be: the hit paths' form, which
+    /// takes no lock and touches no reference count.
+    pub fn cache_ref(&self) -> PyResult<Cow<'_, hoard::Cache>> {
         let generation = fork_generation();
-        if let Some(open) = opened.as_ref() {
+        if let Some(first) = self.first.get() {
+            if first.generation == generation {
+                return Ok(Cow::Borrowed(&first.cache));
+            }
+        }
+        self.open(generation).map(Cow::Owned)
+    }
+
+    /// Opens the cache for this fork generation, or finds it opened.
+    fn open(&self, generation: u64) -> PyResult<hoard::Cache> {
+        let mut reopened = self.reopened.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = reopened.as_ref() {
             if open.generation == generation {
                 return Ok(open.cache.clone());
             }
         }
-        if let Some(stale) = opened.take() {
+        if let Some(stale) = reopened.take() {
             // Opened before a fork: its threads and connections are the parent's, and
             // dropping it would wait for threads that do not exist in this process.
             std::mem::forget(stale);
         }
         let cache = self.spec.open().py()?;
-        *opened = Some(Opened {
+        let opened = Opened {
             generation,
             cache: cache.clone(),
-        });
+        };
+        // Only set under the lock, so no other opener races this one.
+        if let Err(opened) = self.first.set(opened) {
+            *reopened = Some(opened);
+        }
         Ok(cache)
     }
 
@@ -341,29 +378,90 @@ pub async fn begin(
     key: &str,
     options: &hoard::ComputeOptions,
 ) -> PyResult<Step> {
-    let read = |entry: &hoard::Entry| {
-        Python::attach(|py| {
-            let value = decode(py, serializer, front, namespace, key, &entry.value)?;
-            Ok::<_, PyErr>(value.map(Bound::unbind))
-        })
-    };
     match cache.begin_compute(namespace, key, options).await.py()? {
-        Begun::Value(entry) => {
-            if let Ok(Some(value)) = read(&entry) {
-                return Ok(Step::Found(value));
-            }
-            // Unreadable here (another serializer, a bad signature, another program's
-            // format): compute afresh and overwrite, as for a miss.
-            match cache.begin_recompute(namespace, key, options).await.py()? {
-                Begun::Compute(ticket) => Ok(Step::Compute(ticket)),
-                // Another caller recomputed meanwhile: its value is readable.
-                Begun::Value(entry) => read(&entry)?
-                    .map(Step::Found)
-                    .ok_or_else(|| hoard_error("the recomputed value does not read back")),
-                Begun::Failed(shared) => Err(shared_error(shared)),
-                Begun::CachedError(message) => Err(hoard_error(message)),
-            }
-        }
+        Begun::Value(entry) => match read(serializer, front, namespace, key, &entry) {
+            Some(value) => Ok(Step::Found(value)),
+            None => recompute(cache, serializer, front, namespace, key, options).await,
+        },
+        begun => step(begun, serializer, front, namespace, key),
+    }
+}
+
+/// The first step of get-or-compute when memory alone answers it, on the caller's thread
+/// with no future to run: the common hit. [`L1Step::Absent`] when [`begin`] must decide.
+pub fn begin_l1(
+    py: Python<'_>,
+    cache: &hoard::Cache,
+    serializer: &Serializer,
+    front: &Front,
+    namespace: &str,
+    key: &str,
+    options: &hoard::ComputeOptions,
+) -> PyResult<L1Step> {
+    let Some(entry) = cache.begin_compute_l1(namespace, key, options).py()? else {
+        return Ok(L1Step::Absent);
+    };
+    Ok(
+        match decode(py, serializer, front, namespace, key, &entry.value) {
+            Ok(Some(value)) => L1Step::Found(value.unbind()),
+            _ => L1Step::Unreadable,
+        },
+    )
+}
+
+/// What [`begin_l1`] found.
+pub enum L1Step {
+    /// The stored value.
+    Found(Py<PyAny>),
+    /// A value this caller cannot read: [`recompute`] it.
+    Unreadable,
+    /// Nothing in memory (or options that need more than memory for a hit).
+    Absent,
+}
+
+/// Computes afresh and overwrites a value that is stored but unreadable here (another
+/// serializer, a bad signature, another program's format), as for a miss.
+pub async fn recompute(
+    cache: &hoard::Cache,
+    serializer: &Serializer,
+    front: &Front,
+    namespace: &str,
+    key: &str,
+    options: &hoard::ComputeOptions,
+) -> PyResult<Step> {
+    let begun = cache.begin_recompute(namespace, key, options).await.py()?;
+    step(begun, serializer, front, namespace, key)
+}
+
+/// The value of an entry, or `None` if this caller cannot read it.
+fn read(
+    serializer: &Serializer,
+    front: &Front,
+    namespace: &str,
+    key: &str,
+    entry: &hoard::Entry,
+) -> Option<Py<PyAny>> {
+    Python::attach(|py| {
+        decode(py, serializer, front, namespace, key, &entry.value)
+            .ok()
+            .flatten()
+            .map(Bound::unbind)
+    })
+}
+
+/// The step a first answer leads to. A value here comes from another caller's
+/// recomputation, which this caller can read.
+fn step(
+    begun: Begun,
+    serializer: &Serializer,
+    front: &Front,
+    namespace: &str,
+    key: &str,
+) -> PyResult<Step> {
+    match begun {
+        Begun::Value(entry) => read(serializer, front, namespace, key, &entry)
+            .map(Step::Found)
+            .ok_or_else(|| hoard_error("the recomputed value does not read back")),
         Begun::Compute(ticket) => Ok(Step::Compute(ticket)),
         Begun::Failed(shared) => Err(shared_error(shared)),
         Begun::CachedError(message) => Err(hoard_error(message)),
@@ -416,7 +514,8 @@ impl PyCache {
                 dependencies,
                 tier: Tier::Config(Box::new(config)),
             },
-            opened: Mutex::new(None),
+            first: OnceLock::new(),
+            reopened: Mutex::new(None),
             serializer: Arc::new(Serializer::new(serializer, secret)?),
             front: Arc::default(),
             description: format!("from {}", path.display()),
@@ -484,7 +583,8 @@ impl PyCache {
         };
         Ok(PyCache {
             spec,
-            opened: Mutex::new(None),
+            first: OnceLock::new(),
+            reopened: Mutex::new(None),
             serializer: Arc::new(Serializer::new(serializer, secret.as_deref())?),
             front: Arc::default(),
             description,
@@ -517,10 +617,14 @@ impl PyCache {
         if _awaitable {
             return self.aget_impl(py, namespace.to_owned(), key.to_owned(), default.unbind());
         }
-        // Blocking: the future borrows the arguments, so a hit allocates nothing for them.
-        let cache = self.cache()?;
-        let Some(bytes) = bridge::wait(py, cache.get_raw(namespace, key))?.py()? else {
-            return Ok(default);
+        let cache = self.cache_ref()?;
+        // A memory hit needs no future; else block on one that borrows the arguments.
+        let bytes = match cache.get_entry_l1(namespace, key).py()? {
+            Some(entry) => entry.value,
+            None => match bridge::wait(py, cache.get_raw(namespace, key))?.py()? {
+                Some(bytes) => bytes,
+                None => return Ok(default),
+            },
         };
         Ok(decode(py, &self.serializer, &self.front, namespace, key, &bytes)?.unwrap_or(default))
     }

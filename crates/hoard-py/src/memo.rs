@@ -3,19 +3,29 @@
 //! single-flight and leases as `Cache.get_or_compute`.
 //!
 //! A hit is the path every cached function lives on, so it runs here in one native call
-//! instead of through Python's `get_or_compute` (options dict, lambda, ticket): the
-//! Python wrapper of the function only forwards `(args, kwargs)`. Functions with a `key=`
-//! or callable `tags=` keep the Python path (`hoard/_cached.py`), which also covers
-//! `async def`.
+//! instead of through Python's `get_or_compute` (options dict, lambda, ticket). The
+//! `Memo` is itself what `@hoard.cached` returns for such a function: callable, with the
+//! function's metadata copied onto it (`functools.update_wrapper`, so `inspect.signature`
+//! and FastAPI see the original), bound as a method by `__get__`, and pickled by its
+//! qualified name as functions are. No Python frame runs between the caller and the
+//! lookup. Functions with a `key=` or callable `tags=` keep the Python path
+//! (`hoard/_cached.py`), which also covers `async def`.
 
 use crate::bridge;
-use crate::cache::{begin, PyCache, Step};
+use crate::cache::{begin, begin_l1, recompute, L1Step, PyCache, Step};
 use crate::compute::{compute_options, fail, store};
 use crate::key::push_args_hash;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyInt, PyString, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 use std::sync::Mutex;
+
+/// `types.MethodType`, which binds a callable to an instance.
+fn method_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static METHOD_TYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    METHOD_TYPE.import(py, "types", "MethodType")
+}
 
 /// The cache of `@hoard.cached` functions that name none (`hoard.set_default_cache`).
 static DEFAULT_CACHE: Mutex<Option<Py<PyCache>>> = Mutex::new(None);
@@ -58,7 +68,7 @@ enum Remembered<'py> {
 }
 
 /// One synchronous cached function.
-#[pyclass(module = "hoard._hoard", frozen)]
+#[pyclass(module = "hoard._hoard", frozen, dict, weakref)]
 pub struct Memo {
     function: Py<PyAny>,
     name: String,
@@ -277,6 +287,41 @@ impl Memo {
         Ok(())
     }
 
+    /// `f(*args, **kwargs)`: the call through the cache.
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, args, kwargs)
+    }
+
+    /// Bound to an instance when read from one, as a function is.
+    fn __get__<'py>(
+        slf: &Bound<'py, Self>,
+        instance: Option<&Bound<'py, PyAny>>,
+        _owner: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        match instance.filter(|i| !i.is_none()) {
+            Some(instance) => method_type(py)?.call1((slf, instance)),
+            None => Ok(slf.clone().into_any()),
+        }
+    }
+
+    /// Pickled by reference, as functions are: the qualified name, which `pickle` looks up
+    /// in `__module__` (so `multiprocessing` can hand the function to a worker).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.getattr("__qualname__")
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let name = slf.getattr("__qualname__")?;
+        Ok(format!("<hoard.cached function {name}>"))
+    }
+
     /// Calls the function through the cache: `call(args, kwargs)` for `f(*args, **kwargs)`.
     #[pyo3(signature = (args, kwargs = None))]
     fn call<'py>(
@@ -323,19 +368,20 @@ impl Memo {
                 &built
             }
         };
-        let cache = owner.cache()?;
+        let cache = owner.cache_ref()?;
         let serializer = owner.serializer();
-        let step = bridge::wait(
-            py,
-            begin(
-                &cache,
-                &serializer,
-                owner.front(),
-                &self.namespace,
-                key,
-                options,
-            ),
-        )??;
+        let (front, namespace) = (owner.front(), self.namespace.as_str());
+        let step = match begin_l1(py, &cache, &serializer, front, namespace, key, options)? {
+            L1Step::Found(value) => return Ok(value.into_bound(py)),
+            L1Step::Unreadable => bridge::wait(
+                py,
+                recompute(&cache, &serializer, front, namespace, key, options),
+            )??,
+            L1Step::Absent => bridge::wait(
+                py,
+                begin(&cache, &serializer, front, namespace, key, options),
+            )??,
+        };
         let ticket = match step {
             Step::Found(value) => return Ok(value.into_bound(py)),
             Step::Compute(ticket) => ticket,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
+import pickle
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -429,3 +432,71 @@ def test_only_small_arguments_are_remembered_with_their_keys(memory_cache: hoard
     assert sys.getrefcount(big) == before[0], "a large argument is not kept alive"
     assert sys.getrefcount(small) == before[1] + 1, "a small one is, with its key"
     assert length(big) == 10_010 and length(small) == len(small)
+
+
+_PICKLED_CACHE = hoard.Cache(path=None)
+
+
+@hoard.cached(cache=_PICKLED_CACHE)
+def _module_level_square(x: int) -> int:
+    """Squares x."""
+    return x * x
+
+
+def test_a_cached_function_looks_like_the_function_it_wraps(memory_cache: hoard.Cache) -> None:
+    def original(model_id: str, n: int = 3, *, scale: float = 1.0) -> dict[str, Any]:
+        """Scores a model."""
+        return {"model": model_id, "n": n, "scale": scale}
+
+    f = hoard.cached(cache=memory_cache)(original)
+    assert inspect.signature(f) == inspect.signature(original)
+    assert (f.__name__, f.__qualname__, f.__doc__, f.__module__) == (
+        original.__name__,
+        original.__qualname__,
+        original.__doc__,
+        original.__module__,
+    )
+    assert f.__wrapped__ is original
+    assert f.__annotations__ == original.__annotations__
+    assert not inspect.iscoroutinefunction(f)
+    assert "original" in repr(f)
+    assert f("m", scale=2.0) == {"model": "m", "n": 3, "scale": 2.0}
+    assert f("m", 3, scale=2.0) == {"model": "m", "n": 3, "scale": 2.0}
+    with pytest.raises(TypeError):
+        f()  # the function's own missing-argument error, raised by calling it
+    ref = weakref.ref(f)
+    assert ref() is f
+
+
+def test_a_cached_function_pickles_by_name_as_functions_do() -> None:
+    # What multiprocessing does to hand a function to a worker.
+    assert pickle.loads(pickle.dumps(_module_level_square)) is _module_level_square
+    assert copy.deepcopy(_module_level_square) is _module_level_square
+    assert _module_level_square(7) == 49
+
+
+def test_cached_methods_bind_like_functions(memory_cache: hoard.Cache) -> None:
+    runs: list[tuple[str, int]] = []
+
+    class Model:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        @hoard.cached(cache=memory_cache)
+        def predict(self, x: int) -> int:
+            runs.append((self.name, x))
+            return x + 1
+
+        @staticmethod
+        @hoard.cached(cache=memory_cache)
+        def static(x: int) -> int:
+            runs.append(("static", x))
+            return x * 10
+
+    m = Model("m")
+    assert m.predict(1) == 2
+    assert Model.predict(m, 1) == 2, "called through the class, self passed by hand"
+    assert m.predict.__self__ is m
+    assert m.static(2) == 20 and Model.static(2) == 20
+    assert runs == [("m", 1), ("static", 2)]
+    assert Model.__dict__["predict"].__get__(None, Model) is Model.__dict__["predict"]

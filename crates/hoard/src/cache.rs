@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::events::{Cause, Invalidation, ListenerId, Listeners, Origin};
 use crate::flight::Flights;
 use crate::glob::{self, Glob};
-use crate::key::{full_key, validate_namespace, write_full_key, SEPARATOR};
+use crate::key::{full_key, validate_namespace, with_full_key, SEPARATOR};
 use crate::lock::{LocalLocks, LockBackend, LockGuard};
 use crate::stats::{Event, NamespaceStats, Stats, StatsRegistry, TierStats};
 use crate::store::{DiskConfig, MemoryStore, RedisConfig, Store, Usage};
@@ -15,7 +15,6 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{de::DeserializeOwned, Serialize};
-use std::cell::RefCell;
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
@@ -132,7 +131,7 @@ pub(crate) struct Inner {
     /// Random draws for early refresh; seedable so tests are deterministic.
     pub(crate) rng: Mutex<StdRng>,
     /// Hits per key for adaptive TTLs (this process's view; bounded).
-    hits: moka::sync::Cache<String, Arc<AtomicU64>>,
+    hits: quick_cache::sync::Cache<String, Arc<AtomicU64>>,
     /// Invalidation callbacks.
     listeners: Listeners,
     /// Whether L1 may take copies of L2 entries: always without a shared L2; with Redis only
@@ -221,11 +220,6 @@ impl WriteEpochs {
         }
         guards
     }
-}
-
-thread_local! {
-    /// Scratch space for building full keys on the L1 hit path without allocating.
-    static KEY_BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 /// Builds a [`Cache`].
@@ -346,10 +340,7 @@ impl CacheBuilder {
                     Some(seed) => StdRng::seed_from_u64(seed),
                     None => StdRng::from_os_rng(),
                 }),
-                hits: moka::sync::Cache::builder()
-                    .max_capacity(100_000)
-                    .time_to_idle(Duration::from_secs(24 * 3600))
-                    .build(),
+                hits: quick_cache::sync::Cache::new(100_000),
                 listeners: Listeners::default(),
                 l1_trusted: AtomicBool::new(true),
                 dependencies: self.dependencies,
@@ -450,12 +441,23 @@ impl Cache {
         self.lookup(namespace, key, false).await
     }
 
+    /// The entry at `namespace:key` if the memory tier (L1) holds it, found without
+    /// awaiting anything: the fast path of every read, for callers that would rather not
+    /// enter async code for a hit. A hit counts as an L1 hit. `None` means L1 does not
+    /// hold the key and counts nothing: go on with [`Cache::get_entry`] (or
+    /// [`Cache::begin_compute`]), which reads L2 and counts the read.
+    pub fn get_entry_l1(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        let inner = &*self.inner;
+        let found = with_full_key(namespace, key, |full| inner.l1.get_now(full))?;
+        if found.is_some() {
+            inner.stats.record(namespace, Event::L1Hit, 1);
+        }
+        Ok(found)
+    }
+
     async fn lookup(&self, namespace: &str, key: &str, record: bool) -> Result<Option<Entry>> {
         let inner = &*self.inner;
-        let l1_hit = KEY_BUFFER.with_borrow_mut(|buffer| -> Result<Option<Entry>> {
-            write_full_key(buffer, namespace, key)?;
-            Ok(inner.l1.get_now(buffer))
-        })?;
+        let l1_hit = with_full_key(namespace, key, |full| inner.l1.get_now(full))?;
         if let Some(entry) = l1_hit {
             if record {
                 inner.stats.record(namespace, Event::L1Hit, 1);
@@ -1354,7 +1356,10 @@ impl Cache {
         let counter = self
             .inner
             .hits
-            .get_with_by_ref(full, || Arc::new(AtomicU64::new(0)));
+            .get_or_insert_with(full, || {
+                Ok::<_, std::convert::Infallible>(Arc::new(AtomicU64::new(0)))
+            })
+            .unwrap_or_else(|never| match never {});
         counter.fetch_add(1, SeqCst) + 1
     }
 

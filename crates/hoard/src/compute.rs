@@ -432,6 +432,22 @@ impl Cache {
         Box::pin(self.fly(namespace, key, options, !options.bypass)).await
     }
 
+    /// The hit [`Cache::begin_compute`] would answer, found without awaiting anything:
+    /// `Some(entry)` when L1 holds the key and a hit with these options needs nothing
+    /// more (no early refresh, no adaptive TTL to extend, not bypassed). A hit counts as
+    /// an L1 hit. `None` counts nothing: call `begin_compute`, which decides the rest.
+    pub fn begin_compute_l1(
+        &self,
+        namespace: &str,
+        key: &str,
+        options: &ComputeOptions,
+    ) -> Result<Option<Entry>, Error> {
+        if options.bypass || options.early_refresh.is_some() || options.adaptive_ttl.is_some() {
+            return Ok(None);
+        }
+        self.get_entry_l1(namespace, key)
+    }
+
     /// Joins the computation of a key whose stored value the caller cannot use (written
     /// by another version of the code, or in another format): the stored value is not
     /// looked at again, the computing caller overwrites it, and callers that join meanwhile

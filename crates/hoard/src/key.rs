@@ -91,22 +91,41 @@ fn first_unprintable(text: &str) -> Option<&'static str> {
     })
 }
 
-/// Writes `{namespace}:{key}` into `out` after validating both parts.
-pub(crate) fn write_full_key(out: &mut String, namespace: &str, key: &str) -> Result<()> {
+/// Full keys up to this many bytes are built on the stack by [`with_full_key`].
+const STACK_KEY: usize = 192;
+
+/// Calls `read` with `{namespace}:{key}` after validating both parts, building the key on
+/// the stack when it is short: the L1 hit path, which must not allocate.
+pub(crate) fn with_full_key<R>(
+    namespace: &str,
+    key: &str,
+    read: impl FnOnce(&str) -> R,
+) -> Result<R> {
     validate_namespace(namespace)?;
     validate_key(key)?;
-    out.clear();
-    out.reserve(namespace.len() + 1 + key.len());
-    out.push_str(namespace);
-    out.push(SEPARATOR);
-    out.push_str(key);
-    Ok(())
+    let len = namespace.len() + 1 + key.len();
+    if len > STACK_KEY {
+        return Ok(read(&full_key(namespace, key)?));
+    }
+    let mut buffer = [0u8; STACK_KEY];
+    buffer[..namespace.len()].copy_from_slice(namespace.as_bytes());
+    buffer[namespace.len()] = SEPARATOR as u8;
+    buffer[namespace.len() + 1..len].copy_from_slice(key.as_bytes());
+    // Two strings joined by an ASCII byte: always UTF-8.
+    match std::str::from_utf8(&buffer[..len]) {
+        Ok(full) => Ok(read(full)),
+        Err(_) => Ok(read(&full_key(namespace, key)?)),
+    }
 }
 
 /// Builds `{namespace}:{key}`, validating both parts.
 pub fn full_key(namespace: &str, key: &str) -> Result<String> {
-    let mut out = String::new();
-    write_full_key(&mut out, namespace, key)?;
+    validate_namespace(namespace)?;
+    validate_key(key)?;
+    let mut out = String::with_capacity(namespace.len() + 1 + key.len());
+    out.push_str(namespace);
+    out.push(SEPARATOR);
+    out.push_str(key);
     Ok(out)
 }
 

@@ -213,14 +213,10 @@ def _wrap(core: _Cached) -> Any:
 
         wrapper: Any = async_wrapper
     elif native is not None:
-        # The whole call in one native method: hash, look up, compute and store on a miss.
-        call = native.call
-
-        @functools.wraps(core.fn)
-        def native_wrapper(*args: Any, **kwargs: Any) -> Any:
-            return call(args, kwargs)
-
-        wrapper = native_wrapper
+        # The whole call is one native object: hash, look up, compute and store on a miss,
+        # with no Python frame in between. It carries the function's metadata as a
+        # functools.wraps wrapper does, binds as a method and pickles by name.
+        wrapper = functools.update_wrapper(native, core.fn)
     else:
 
         @functools.wraps(core.fn)

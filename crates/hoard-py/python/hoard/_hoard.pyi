@@ -120,7 +120,9 @@ def _set_default_cache(cache: Cache) -> None: ...
 def _default_cache() -> Cache | None: ...
 
 class Memo:
-    """The native call path of one synchronous cached function."""
+    """One synchronous cached function, called natively: what ``@hoard.cached`` returns
+    for a ``def`` without ``key=`` or callable ``tags=`` (with the function's metadata
+    copied on by ``functools.update_wrapper``)."""
 
     def __init__(
         self,
@@ -139,6 +141,8 @@ class Memo:
         cache_none: bool = True,
         takes_use_cache: bool = False,
     ) -> None: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def __get__(self, instance: Any, owner: type | None = None) -> Any: ...
     def call(self, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> Any: ...
 
 _LOCAL_MODELS: bool

@@ -1,4 +1,5 @@
-//! The in-memory tier: a byte-weighted moka cache with per-entry expiry.
+//! The in-memory tier: a byte-weighted quick_cache (S3-FIFO) whose entries carry their
+//! own deadline.
 
 use super::TagRow;
 use super::{Store, Usage};
@@ -6,58 +7,122 @@ use crate::entry::{now_ms, Entry};
 use crate::error::Result;
 use crate::glob::Glob;
 use async_trait::async_trait;
-use moka::notification::RemovalCause;
-use moka::Expiry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
-/// Bytes charged per entry on top of key and value: moka's node, the `Entry` struct and
-/// the key's `String`. An estimate; it keeps many tiny entries from looking free.
+/// Bytes charged per entry on top of key and value: the cache's slot, the `Entry` struct
+/// and the key's `String`. An estimate; it keeps many tiny entries from looking free.
 const ENTRY_OVERHEAD: u64 = 96;
 
-/// Expires each entry at its own deadline, or after `max_age` if that comes first.
-struct EntryExpiry {
-    max_age: Option<Duration>,
+/// How often the background sweep looks for expired entries to give their memory back.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// No shard smaller than this (when the budget allows): an entry larger than its shard's
+/// share of the budget is never admitted.
+const MIN_SHARD_BYTES: u64 = 16 * 1024 * 1024;
+
+/// An entry as L1 holds it: with the instant L1 stops serving it.
+#[derive(Clone)]
+struct Slot {
+    entry: Entry,
+    /// The entry's own deadline, or the end of L1's maximum age if that comes first.
+    until_ms: u64,
 }
 
-impl EntryExpiry {
-    fn life(&self, entry: &Entry) -> Duration {
-        let left = Duration::from_millis(entry.expires_at_ms.saturating_sub(now_ms()));
-        self.max_age.map_or(left, |max| left.min(max))
+/// Weighs a slot by its key and value bytes plus [`ENTRY_OVERHEAD`].
+#[derive(Clone)]
+struct ByBytes;
+
+impl quick_cache::Weighter<String, Slot> for ByBytes {
+    fn weight(&self, key: &String, slot: &Slot) -> u64 {
+        key.len() as u64 + slot.entry.value.len() as u64 + ENTRY_OVERHEAD
     }
 }
 
-impl Expiry<String, Entry> for EntryExpiry {
-    fn expire_after_create(&self, _key: &String, entry: &Entry, _now: Instant) -> Option<Duration> {
-        Some(self.life(entry))
+/// Collects what an insert pushed out, so it is counted (and dropped) after the shard's
+/// lock is released.
+#[derive(Clone)]
+struct Collect;
+
+impl quick_cache::Lifecycle<String, Slot> for Collect {
+    type RequestState = Vec<(String, Slot)>;
+
+    fn begin_request(&self) -> Self::RequestState {
+        Vec::new()
     }
 
-    fn expire_after_update(
-        &self,
-        _key: &String,
-        entry: &Entry,
-        _now: Instant,
-        _current: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(self.life(entry))
+    fn on_evict(&self, pushed_out: &mut Self::RequestState, key: String, slot: Slot) {
+        pushed_out.push((key, slot));
     }
 }
+
+type Entries =
+    quick_cache::sync::Cache<String, Slot, ByBytes, foldhash::fast::RandomState, Collect>;
 
 #[derive(Default)]
 struct Removals {
     evictions: AtomicU64,
     expirations: AtomicU64,
+    /// No entry expires before this instant (ms): the sweep has nothing to do until then.
+    next_deadline_ms: AtomicU64,
+}
+
+/// The entries and their counters, shared with the sweeper thread.
+struct Shared {
+    entries: Entries,
+    removals: Removals,
+    max_age: Option<Duration>,
+    capacity_bytes: u64,
+}
+
+impl Shared {
+    /// Drops every expired entry, counting them; returns how many went.
+    fn sweep(&self, now: u64) -> u64 {
+        let expired = AtomicU64::new(0);
+        let next = AtomicU64::new(u64::MAX);
+        self.entries.retain(|_, slot| {
+            if slot.until_ms <= now {
+                expired.fetch_add(1, Relaxed);
+                false
+            } else {
+                next.fetch_min(slot.until_ms, Relaxed);
+                true
+            }
+        });
+        // A set that raced with the pass lowered the deadline meanwhile: keep the lower one.
+        self.removals
+            .next_deadline_ms
+            .fetch_min(next.load(Relaxed), Relaxed);
+        let expired = expired.into_inner();
+        self.removals.expirations.fetch_add(expired, Relaxed);
+        expired
+    }
+
+    /// Sweeps if some entry may have expired by `now`.
+    fn sweep_if_due(&self, now: u64) {
+        let next = &self.removals.next_deadline_ms;
+        if next.load(Relaxed) <= now {
+            // Raised first: a deadline stored during the pass lowers it again.
+            next.store(u64::MAX, Relaxed);
+            self.sweep(now);
+        }
+    }
 }
 
 /// L1: entries in process memory, bounded by a byte budget.
 ///
-/// Reads are lock-free and never await. Capacity counts key and value bytes plus a fixed
-/// per-entry overhead; when full, moka's TinyLFU policy chooses what to evict.
+/// A read takes one shard's read lock, allocates nothing and never awaits; it checks the
+/// entry's deadline itself. Capacity counts key and value bytes plus a fixed per-entry
+/// overhead; when full, S3-FIFO chooses what to evict (entries read since they came in
+/// survive a pass, one-off entries leave first). Expired entries give their memory back
+/// within a second: a background thread sweeps them out when one is due.
 pub struct MemoryStore {
-    cache: moka::sync::Cache<String, Entry>,
-    removals: Arc<Removals>,
+    shared: Arc<Shared>,
+    /// Dropped with the store, which stops the sweeper.
+    _stop_sweeper: mpsc::Sender<()>,
     /// tag -> key -> deadline; used when the memory tier is the only tier.
     tags: std::sync::Mutex<HashMap<String, HashMap<String, u64>>>,
     /// Namespace generations, when the memory tier is the only tier.
@@ -77,28 +142,41 @@ impl MemoryStore {
     /// Like [`MemoryStore::new`], keeping no entry longer than `max_age` even if its TTL
     /// is longer (an L1 in front of a shared L2 re-reads it then).
     pub fn with_max_age(capacity_bytes: u64, max_age: Option<Duration>) -> MemoryStore {
-        let removals = Arc::new(Removals::default());
-        let listener_removals = removals.clone();
-        let cache = moka::sync::Cache::builder()
-            .max_capacity(capacity_bytes)
-            .weigher(|key: &String, entry: &Entry| {
-                let weight = key.len() as u64 + entry.value.len() as u64 + ENTRY_OVERHEAD;
-                u32::try_from(weight).unwrap_or(u32::MAX)
-            })
-            .expire_after(EntryExpiry { max_age })
-            .eviction_listener(move |_key, _entry, cause| match cause {
-                RemovalCause::Size => {
-                    listener_removals.evictions.fetch_add(1, Relaxed);
-                }
-                RemovalCause::Expired => {
-                    listener_removals.expirations.fetch_add(1, Relaxed);
-                }
-                RemovalCause::Explicit | RemovalCause::Replaced => {}
-            })
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let shards = (capacity_bytes / MIN_SHARD_BYTES).clamp(1, 4 * cores as u64);
+        let options = quick_cache::OptionsBuilder::new()
+            .shards(shards as usize)
+            .estimated_items_capacity(
+                usize::try_from(capacity_bytes / 1024)
+                    .unwrap_or(usize::MAX)
+                    .max(16),
+            )
+            .weight_capacity(capacity_bytes)
             .build();
+        let entries = match options {
+            Ok(options) => Entries::with_options(
+                options,
+                ByBytes,
+                foldhash::fast::RandomState::default(),
+                Collect,
+            ),
+            // Only reachable with options this function never builds.
+            Err(error) => unreachable!("L1 options: {error}"),
+        };
+        let shared = Arc::new(Shared {
+            entries,
+            removals: Removals {
+                next_deadline_ms: AtomicU64::new(u64::MAX),
+                ..Removals::default()
+            },
+            max_age,
+            capacity_bytes,
+        });
+        let (stop, stopped) = mpsc::channel();
+        spawn_sweeper(Arc::downgrade(&shared), stopped);
         MemoryStore {
-            cache,
-            removals,
+            shared,
+            _stop_sweeper: stop,
             tags: std::sync::Mutex::new(HashMap::new()),
             generations: std::sync::Mutex::new(HashMap::new()),
             tag_rows: AtomicU64::new(0),
@@ -108,20 +186,49 @@ impl MemoryStore {
 
     /// The live entry at `key`. Synchronous: this is the cache's hot path.
     pub fn get_now(&self, key: &str) -> Option<Entry> {
-        let entry = self.cache.get(key)?;
-        // moka expires on its own clock; this check makes the invariant ours. Do not
-        // remove the entry here: a writer may have replaced it since our read, and moka
-        // drops the expired one on its own.
-        (!entry.is_expired_at(now_ms())).then_some(entry)
+        let slot = self.shared.entries.get(key)?;
+        // Do not remove an expired entry here: a writer may have replaced it since our
+        // read. The sweep drops it.
+        (slot.until_ms > now_ms()).then_some(slot.entry)
     }
 
     /// Stores an entry (already-expired entries are not stored).
     pub fn set_now(&self, key: &str, entry: Entry) {
-        if entry.is_expired_at(now_ms()) {
-            self.cache.invalidate(key);
+        let shared = &*self.shared;
+        let now = now_ms();
+        if entry.is_expired_at(now) || shared.capacity_bytes == 0 {
+            shared.entries.remove(key);
             return;
         }
-        self.cache.insert(key.to_owned(), entry);
+        let until_ms = match shared.max_age {
+            Some(max) => entry
+                .expires_at_ms
+                .min(now.saturating_add(u64::try_from(max.as_millis()).unwrap_or(u64::MAX))),
+            None => entry.expires_at_ms,
+        };
+        let stored = (entry.value.as_ptr(), entry.value.len());
+        shared
+            .removals
+            .next_deadline_ms
+            .fetch_min(until_ms, Relaxed);
+        let pushed_out = shared
+            .entries
+            .insert_with_lifecycle(key.to_owned(), Slot { entry, until_ms });
+        for (old_key, old) in &pushed_out {
+            let is_new = (old.entry.value.as_ptr(), old.entry.value.len()) == stored;
+            if old_key == key && !is_new {
+                // The value this one replaced.
+                continue;
+            }
+            // Pushed out by the budget (the new value itself when it is larger than its
+            // shard): an eviction, unless it was dead already and the sweep had not come.
+            let counter = if old.until_ms <= now {
+                &shared.removals.expirations
+            } else {
+                &shared.removals.evictions
+            };
+            counter.fetch_add(1, Relaxed);
+        }
     }
 
     /// Moves a live entry's expiry; false if there is none.
@@ -138,22 +245,24 @@ impl MemoryStore {
 
     /// Removes `key`; true if a live entry was there.
     pub fn delete_now(&self, key: &str) -> bool {
-        self.cache
+        self.shared
+            .entries
             .remove(key)
-            .is_some_and(|e| !e.is_expired_at(now_ms()))
+            .is_some_and(|(_, slot)| slot.until_ms > now_ms())
     }
 
     /// Removes every key `selected` picks; returns how many live entries went.
     fn remove_where(&self, selected: impl Fn(&str) -> bool) -> u64 {
         let now = now_ms();
-        let mut removed = 0;
-        for (key, entry) in &self.cache {
-            if selected(&key) {
-                self.cache.invalidate(key.as_str());
-                removed += u64::from(!entry.is_expired_at(now));
+        let removed = AtomicU64::new(0);
+        self.shared.entries.retain(|key, slot| {
+            if !selected(key) {
+                return true;
             }
-        }
-        removed
+            removed.fetch_add(u64::from(slot.until_ms > now), Relaxed);
+            false
+        });
+        removed.into_inner()
     }
 
     /// Removes every key matching `glob`.
@@ -172,15 +281,37 @@ impl MemoryStore {
         self.remove_where(|_| true)
     }
 
-    /// Entries, weighted bytes, evictions and expirations, after moka's pending upkeep.
+    /// Entries, weighted bytes, evictions and expirations, after sweeping what expired.
     pub fn usage_now(&self) -> Usage {
-        self.cache.run_pending_tasks();
+        let shared = &*self.shared;
+        shared.sweep_if_due(now_ms());
         Usage {
-            entries: self.cache.entry_count(),
-            bytes: self.cache.weighted_size(),
-            evictions: self.removals.evictions.load(Relaxed),
-            expirations: self.removals.expirations.load(Relaxed),
+            entries: shared.entries.len() as u64,
+            bytes: shared.entries.weight(),
+            evictions: shared.removals.evictions.load(Relaxed),
+            expirations: shared.removals.expirations.load(Relaxed),
         }
+    }
+}
+
+/// Sweeps expired entries out of `shared` every [`SWEEP_EVERY`] until the store is dropped.
+fn spawn_sweeper(shared: Weak<Shared>, stopped: mpsc::Receiver<()>) {
+    let spawned = std::thread::Builder::new()
+        .name("hoard-memory-sweep".into())
+        .spawn(move || loop {
+            match stopped.recv_timeout(SWEEP_EVERY) {
+                Err(RecvTimeoutError::Timeout) => {}
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            }
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            shared.sweep_if_due(now_ms());
+        });
+    if let Err(error) = spawned {
+        // Reads still check every deadline; expired entries then leave as the budget
+        // pushes them out, or at the next stats call.
+        tracing::warn!(%error, "memory tier: no sweeper thread; expired entries leave when evicted");
     }
 }
 
@@ -299,5 +430,91 @@ impl Store for MemoryStore {
         let generation = generations.entry(namespace.to_owned()).or_insert(0);
         *generation = generation.wrapping_add(1);
         Ok(*generation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn entry(bytes: usize, ttl: Duration) -> Entry {
+        Entry::new(vec![7u8; bytes], ttl)
+    }
+
+    #[test]
+    fn a_replaced_value_is_not_an_eviction() {
+        let store = MemoryStore::new(1 << 20);
+        for i in 0..10u8 {
+            store.set_now("k", Entry::new(vec![i; 100], Duration::from_secs(60)));
+        }
+        assert_eq!(store.get_now("k").unwrap().value.as_ref(), &[9u8; 100][..]);
+        let usage = store.usage_now();
+        assert_eq!((usage.entries, usage.evictions), (1, 0));
+    }
+
+    #[test]
+    fn a_value_too_large_for_the_budget_is_refused_and_the_old_one_goes() {
+        let store = MemoryStore::new(4096);
+        store.set_now("k", entry(100, Duration::from_secs(60)));
+        store.set_now("k", entry(10_000, Duration::from_secs(60)));
+        assert_eq!(store.get_now("k"), None, "the old value must not be served");
+        let usage = store.usage_now();
+        assert_eq!((usage.entries, usage.evictions), (0, 1));
+    }
+
+    #[test]
+    fn a_zero_budget_holds_nothing() {
+        let store = MemoryStore::new(0);
+        store.set_now("k", entry(1, Duration::from_secs(60)));
+        assert_eq!(store.get_now("k"), None);
+        assert_eq!(store.usage_now().evictions, 0);
+    }
+
+    #[test]
+    fn max_age_ends_an_entry_before_its_deadline() {
+        let store = MemoryStore::with_max_age(1 << 20, Some(Duration::from_millis(30)));
+        store.set_now("k", entry(10, Duration::from_secs(3600)));
+        assert!(store.get_now("k").is_some());
+        let started = Instant::now();
+        while store.get_now("k").is_some() {
+            assert!(started.elapsed() < Duration::from_secs(5), "still served");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(started.elapsed() >= Duration::from_millis(20));
+    }
+
+    #[test]
+    fn the_sweeper_gives_expired_memory_back_without_being_asked() {
+        let store = MemoryStore::new(1 << 20);
+        for i in 0..100 {
+            store.set_now(&format!("short{i}"), entry(100, Duration::from_millis(20)));
+        }
+        store.set_now("long", entry(100, Duration::from_secs(3600)));
+        // Watch the entries directly: `usage_now` would sweep by itself.
+        let started = Instant::now();
+        while store.shared.entries.len() > 1 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{} entries still held",
+                store.shared.entries.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(store.get_now("long").is_some());
+        let usage = store.usage_now();
+        assert_eq!((usage.entries, usage.expirations), (1, 100));
+        assert_eq!(usage.bytes, 4 + 100 + ENTRY_OVERHEAD);
+    }
+
+    #[test]
+    fn dropping_the_store_stops_its_sweeper() {
+        let store = MemoryStore::new(1 << 20);
+        let shared = Arc::downgrade(&store.shared);
+        drop(store);
+        assert!(
+            shared.upgrade().is_none(),
+            "the sweeper keeps no strong reference"
+        );
     }
 }

@@ -68,7 +68,7 @@ async fn memory_only_expirations_are_counted() {
     }
     assert_eq!(
         expirations, 10,
-        "moka reports expired entries once it has done its upkeep"
+        "the memory tier counts every expired entry it sweeps out"
     );
     assert_eq!(cache.stats().await.unwrap().total_keys, 0);
 }
