@@ -39,6 +39,7 @@ fn _hoard(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<compute::Ticket>()?;
     module.add_class::<semantic::PySemantic>()?;
     module.add_class::<bridge::Ready>()?;
+    module.add_class::<bridge::Reactor>()?;
     module.add_class::<memo::Memo>()?;
     module.add_function(wrap_pyfunction!(memo::_set_default_cache, module)?)?;
     module.add_function(wrap_pyfunction!(memo::_default_cache, module)?)?;
