@@ -1,11 +1,11 @@
 //! Running hoard's futures from Python: blocking calls and awaitables.
 //!
-//! Every call first polls its future once while holding the GIL. A memory (L1) hit
-//! finishes in that poll, and releasing and re-taking the GIL would cost more than the hit
-//! itself. Only a future that is still pending (Redis, a wait on another caller)
-//! continues without the GIL: blocking calls wake every [`TICK`] to let Ctrl-C raise
-//! `KeyboardInterrupt`; awaitables are driven on their event loop's thread by its
-//! [`Reactor`], woken through a socket the loop watches.
+//! Memory (L1) hits never come here: the hit paths read L1 without a future and keep the
+//! GIL, which costs less than handing it over. Every future here runs without the GIL (a
+//! disk read, a Redis round trip, a wait on another caller): blocking calls wake every
+//! [`TICK`] to let Ctrl-C raise `KeyboardInterrupt`; awaitables that do not finish in
+//! their first poll are driven on their event loop's thread by its [`Reactor`], woken
+//! through a socket the loop watches.
 
 use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
@@ -50,7 +50,10 @@ fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Option<F::Output> {
     }
 }
 
-/// Runs `future` to completion for a blocking Python call.
+/// Runs `future` to completion for a blocking Python call, without the GIL: callers read
+/// memory hits without a future, so whatever is awaited here may touch a disk or the
+/// network (or wait on another caller). It wakes every [`TICK`] to let Ctrl-C raise
+/// `KeyboardInterrupt`.
 pub fn wait<F>(py: Python<'_>, future: F) -> PyResult<F::Output>
 where
     F: Future + Send,
@@ -58,7 +61,9 @@ where
 {
     let _runtime = hoard::runtime::enter();
     let mut future = pin!(future);
-    if let Some(output) = poll_once(future.as_mut()) {
+    // Most calls finish in their first poll (a disk read, a write to memory and disk):
+    // no timer for those.
+    if let Some(output) = py.detach(|| poll_once(future.as_mut())) {
         return Ok(output);
     }
     loop {
@@ -112,15 +117,9 @@ where
     let mut future = {
         let _runtime = hoard::runtime::enter();
         let mut future = Box::pin(future);
-        if let Some(output) = poll_once(future.as_mut()) {
-            let result = convert(py, output);
-            return Ok(Bound::new(
-                py,
-                Ready {
-                    result: Some(result),
-                },
-            )?
-            .into_any());
+        // Without the GIL, as in `wait`: a disk read may finish in this poll.
+        if let Some(output) = py.detach(|| poll_once(future.as_mut())) {
+            return ready(py, convert(py, output));
         }
         future
     };
@@ -136,6 +135,17 @@ where
         None => settle_from_runtime(event_loop.unbind(), pending.clone().unbind(), task),
     }
     Ok(pending)
+}
+
+/// An awaitable already settled with `result`.
+pub fn ready(py: Python<'_>, result: PyResult<Py<PyAny>>) -> PyResult<Bound<'_, PyAny>> {
+    Ok(Bound::new(
+        py,
+        Ready {
+            result: Some(result),
+        },
+    )?
+    .into_any())
 }
 
 /// The work of an awaitable: the operation, then turning its output into a Python result.
@@ -185,7 +195,7 @@ fn reactor_for<'py>(
 /// settles. Its waker, called from any thread and without the GIL (a Redis reply arriving
 /// on hoard's runtime), queues its id and writes a byte to a socket the loop watches
 /// (`loop.add_reader`); the loop then calls [`Reactor::run`], which polls the woken
-/// futures with the GIL held and sets their results directly. No thread takes the GIL to
+/// futures (without the GIL, as blocking calls do) and sets their results directly. No thread takes the GIL to
 /// hand a result over, and no task is spawned: an awaited Redis get crosses threads as a
 /// blocking one does.
 #[pyclass(module = "hoard._hoard", frozen, weakref)]
@@ -315,10 +325,10 @@ impl Reactor {
             id,
             signal: self.signal.clone(),
         }));
-        let polled = {
+        let polled = py.detach(|| {
             let _runtime = hoard::runtime::enter();
             task.as_mut().poll(&mut Context::from_waker(&waker))
-        };
+        });
         match polled {
             Poll::Ready(finish) => {
                 let outcome = finish(py);

@@ -324,12 +324,28 @@ impl PyCache {
         let serializer = self.serializer();
         let front = self.front.clone();
         let full = format!("{namespace}:{key}");
+        // A memory hit is answered here, with no future to run.
+        let unreadable = match begin_l1(py, &cache, &serializer, &front, &namespace, &key, &options)? {
+            L1Step::Found(value) => {
+                let found = (true, value).into_pyobject(py)?.into_any();
+                return match is_async {
+                    true => bridge::ready(py, Ok(found.unbind())),
+                    false => Ok(found),
+                };
+            }
+            L1Step::Unreadable => true,
+            L1Step::Absent => false,
+        };
         self.run(
             py,
             is_async,
             async move {
-                let step = begin(&cache, &serializer, &front, &namespace, &key, &options);
-                (step.await, serializer, full)
+                let step = if unreadable {
+                    recompute(&cache, &serializer, &front, &namespace, &key, &options).await
+                } else {
+                    begin(&cache, &serializer, &front, &namespace, &key, &options).await
+                };
+                (step, serializer, full)
             },
             move |py, (step, serializer, full)| match step? {
                 Step::Found(value) => Ok((true, value).into_pyobject(py)?.into_any().unbind()),
@@ -614,17 +630,23 @@ impl PyCache {
         _awaitable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let default = default.unwrap_or_else(|| py.None().into_bound(py));
+        let cache = self.cache_ref()?;
+        // A memory hit needs no future (and keeps the GIL: it is cheaper than handing it
+        // over); anything else may touch a disk or the network.
+        if let Some(entry) = cache.get_entry_l1(namespace, key).py()? {
+            let value = decode(py, &self.serializer, &self.front, namespace, key, &entry.value)?
+                .unwrap_or(default);
+            return match _awaitable {
+                true => bridge::ready(py, Ok(value.unbind())),
+                false => Ok(value),
+            };
+        }
         if _awaitable {
             return self.aget_impl(py, namespace.to_owned(), key.to_owned(), default.unbind());
         }
-        let cache = self.cache_ref()?;
-        // A memory hit needs no future; else block on one that borrows the arguments.
-        let bytes = match cache.get_entry_l1(namespace, key).py()? {
-            Some(entry) => entry.value,
-            None => match bridge::wait(py, cache.get_raw(namespace, key))?.py()? {
-                Some(bytes) => bytes,
-                None => return Ok(default),
-            },
+        // Blocking: the future borrows the arguments, so it allocates nothing for them.
+        let Some(bytes) = bridge::wait(py, cache.get_raw(namespace, key))?.py()? else {
+            return Ok(default);
         };
         Ok(decode(py, &self.serializer, &self.front, namespace, key, &bytes)?.unwrap_or(default))
     }

@@ -115,6 +115,52 @@ def test_ctrl_c_interrupts_a_blocking_wait(memory_cache: hoard.Cache) -> None:
     leader.join()
 
 
+_BUSY_SERVER = """
+local began = redis.call('TIME')
+local until_us = began[1] * 1000000 + began[2] + tonumber(ARGV[1])
+while true do
+    local now = redis.call('TIME')
+    if now[1] * 1000000 + now[2] >= until_us then return 1 end
+end
+"""
+
+
+def test_other_threads_run_while_a_call_waits_on_redis(redis_server: RedisServer, prefix: str) -> None:
+    cache = hoard.Cache(redis=redis_server.url, key_prefix=prefix, memory=0)
+    cache.set("gil", "k", "v")
+    # The server runs a script for 0.2 s (within hoard's 250 ms timeout): every command
+    # waits behind it.
+    busy = threading.Thread(
+        target=lambda: redis_py.Redis.from_url(redis_server.url).eval(_BUSY_SERVER, 0, 200_000)
+    )
+    counted = 0
+    counting = threading.Event()
+
+    def count() -> None:
+        nonlocal counted
+        counting.wait()
+        while counting.is_set():
+            counted += 1
+
+    counter = threading.Thread(target=count, daemon=True)
+    counter.start()
+    busy.start()
+    time.sleep(0.03)
+    counting.set()
+    try:
+        began = time.monotonic()
+        found = cache.get("gil", "k")
+        waited = time.monotonic() - began
+    finally:
+        counting.clear()
+        counter.join()
+        busy.join()
+    assert found == "v"
+    assert waited > 0.05, "the get waited for the busy server"
+    # Holding the GIL through the wait would have stopped the counter for all of it.
+    assert counted > 1_000, f"{counted} counts in {waited:.3f} s"
+
+
 SECRET = b"a secret of thirty-two bytes...."
 
 
