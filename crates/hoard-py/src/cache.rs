@@ -325,17 +325,18 @@ impl PyCache {
         let front = self.front.clone();
         let full = format!("{namespace}:{key}");
         // A memory hit is answered here, with no future to run.
-        let unreadable = match begin_l1(py, &cache, &serializer, &front, &namespace, &key, &options)? {
-            L1Step::Found(value) => {
-                let found = (true, value).into_pyobject(py)?.into_any();
-                return match is_async {
-                    true => bridge::ready(py, Ok(found.unbind())),
-                    false => Ok(found),
-                };
-            }
-            L1Step::Unreadable => true,
-            L1Step::Absent => false,
-        };
+        let unreadable =
+            match begin_l1(py, &cache, &serializer, &front, &namespace, &key, &options)? {
+                L1Step::Found(value) => {
+                    let found = (true, value).into_pyobject(py)?.into_any();
+                    return match is_async {
+                        true => bridge::ready(py, Ok(found.unbind())),
+                        false => Ok(found),
+                    };
+                }
+                L1Step::Unreadable => true,
+                L1Step::Absent => false,
+            };
         self.run(
             py,
             is_async,
@@ -634,8 +635,15 @@ impl PyCache {
         // A memory hit needs no future (and keeps the GIL: it is cheaper than handing it
         // over); anything else may touch a disk or the network.
         if let Some(entry) = cache.get_entry_l1(namespace, key).py()? {
-            let value = decode(py, &self.serializer, &self.front, namespace, key, &entry.value)?
-                .unwrap_or(default);
+            let value = decode(
+                py,
+                &self.serializer,
+                &self.front,
+                namespace,
+                key,
+                &entry.value,
+            )?
+            .unwrap_or(default);
             return match _awaitable {
                 true => bridge::ready(py, Ok(value.unbind())),
                 false => Ok(value),
