@@ -39,17 +39,69 @@ pub fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, Py
     })
 }
 
-/// A Python value as the JSON value it is (what the semantic cache stores): `None`,
-/// `bool`, `int` within 64 bits, finite `float`, `str`, lists, tuples and dicts with `str`
-/// keys. Anything else raises `TypeError` naming the type; `what` names the value.
-pub fn py_to_value(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
-    py_to_value_at(value, what, 0)
+/// What a JSON tree made from Python is for, which decides what happens to a value JSON
+/// has no form for (an integer past 64 bits, a NaN, an unsupported type).
+#[derive(Clone, Copy)]
+pub enum Purpose<'a> {
+    /// A value to store (the semantic cache's answers): refused with `TypeError`; the text
+    /// names the value.
+    Store(&'a str),
+    /// An argument hashed into a key: large integers and non-finite floats are tagged
+    /// (`{"$int": digits}`), other types refused; the function names the argument.
+    Key(&'a dyn Fn() -> String),
 }
 
-fn py_to_value_at(value: &Bound<'_, PyAny>, what: &str, depth: usize) -> PyResult<Value> {
-    let refuse = |why: String| PyTypeError::new_err(format!("{what}: {why}"));
+/// Why a value was refused.
+enum Refusal<'t> {
+    TooDeep,
+    DictKey(&'t str),
+    Unsupported(&'t str),
+    BigInt(String),
+    NonFinite(f64),
+}
+
+impl Purpose<'_> {
+    fn refuse(&self, why: Refusal<'_>) -> PyErr {
+        PyTypeError::new_err(match (self, why) {
+            (Purpose::Store(what), Refusal::TooDeep) => format!("{what}: nested more than 64 deep"),
+            (Purpose::Store(what), Refusal::DictKey(t)) => {
+                format!("{what}: a dict with a {t} key (JSON keys are str)")
+            }
+            (Purpose::Store(what), Refusal::Unsupported(t)) => {
+                format!("{what}: a {t} is not JSON (the semantic cache stores JSON values)")
+            }
+            (Purpose::Store(what), Refusal::BigInt(n)) => {
+                format!("{what}: the integer {n} does not fit in 64 bits")
+            }
+            (Purpose::Store(what), Refusal::NonFinite(f)) => {
+                format!("{what}: {f} has no JSON form")
+            }
+            // The same words as the streamed key hash (`key.rs`), which tests compare.
+            (Purpose::Key(what), Refusal::DictKey(t)) => format!(
+                "{} is a dict with a {t} key: cache keys take dicts with str keys",
+                what()
+            ),
+            (Purpose::Key(what), Refusal::Unsupported(t)) => format!(
+                "{} is a {t}, which hoard cannot hash into a cache key: pass key=... to the \
+                 decorator (a format string such as \"{{user_id}}\" or a function of the \
+                 arguments)",
+                what()
+            ),
+            (Purpose::Key(what), _) => format!("{} is nested too deeply to be a cache key", what()),
+        })
+    }
+}
+
+/// A Python value as a JSON tree: `None`, `bool`, `int`, `float`, `str`, lists, tuples and
+/// dicts with `str` keys (other key types would collide with their string forms, `{1: x}`
+/// and `{"1": x}`); see [`Purpose`] for the rest.
+pub fn py_to_json(value: &Bound<'_, PyAny>, purpose: Purpose<'_>) -> PyResult<Value> {
+    py_to_json_at(value, purpose, 0)
+}
+
+fn py_to_json_at(value: &Bound<'_, PyAny>, purpose: Purpose<'_>, depth: usize) -> PyResult<Value> {
     if depth > 64 {
-        return Err(refuse("nested more than 64 deep".into()));
+        return Err(purpose.refuse(Refusal::TooDeep));
     }
     Ok(if value.is_none() {
         Value::Null
@@ -62,129 +114,46 @@ fn py_to_value_at(value: &Bound<'_, PyAny>, what: &str, depth: usize) -> PyResul
             Value::from(i)
         } else if let Ok(u) = number.extract::<u64>() {
             Value::from(u)
+        } else if let Purpose::Key(_) = purpose {
+            // Larger integers hash by their digits, tagged so they never equal a string.
+            tagged("$int", number.str()?.to_str()?)
         } else {
-            return Err(refuse(format!(
-                "the integer {number} does not fit in 64 bits"
-            )));
+            return Err(purpose.refuse(Refusal::BigInt(number.to_string())));
         }
     } else if let Ok(number) = value.cast::<PyFloat>() {
         let f = number.value();
-        Value::Number(
-            serde_json::Number::from_f64(f)
-                .ok_or_else(|| refuse(format!("{f} has no JSON form")))?,
-        )
+        match (serde_json::Number::from_f64(f), purpose) {
+            (Some(n), _) => Value::Number(n),
+            (None, Purpose::Key(_)) => tagged("$float", &format!("{f}")),
+            (None, Purpose::Store(_)) => return Err(purpose.refuse(Refusal::NonFinite(f))),
+        }
     } else if let Ok(list) = value.cast::<PyList>() {
         Value::Array(
             list.iter()
-                .map(|v| py_to_value_at(&v, what, depth + 1))
+                .map(|v| py_to_json_at(&v, purpose, depth + 1))
                 .collect::<PyResult<_>>()?,
         )
     } else if let Ok(tuple) = value.cast::<PyTuple>() {
         Value::Array(
             tuple
                 .iter()
-                .map(|v| py_to_value_at(&v, what, depth + 1))
+                .map(|v| py_to_json_at(&v, purpose, depth + 1))
                 .collect::<PyResult<_>>()?,
         )
     } else if let Ok(dict) = value.cast::<PyDict>() {
         let mut map = serde_json::Map::new();
         for (name, item) in dict.iter() {
-            let name = name.cast::<PyString>().map_err(|_| {
-                refuse(format!(
-                    "a dict with a {} key (JSON keys are str)",
-                    type_name(&name)
-                ))
-            })?;
+            let name = name
+                .cast::<PyString>()
+                .map_err(|_| purpose.refuse(Refusal::DictKey(&type_name(&name))))?;
             map.insert(
                 name.to_str()?.to_owned(),
-                py_to_value_at(&item, what, depth + 1)?,
+                py_to_json_at(&item, purpose, depth + 1)?,
             );
         }
         Value::Object(map)
     } else {
-        return Err(refuse(format!(
-            "a {} is not JSON (the semantic cache stores JSON values)",
-            type_name(value)
-        )));
-    })
-}
-
-/// A Python value as a JSON tree, for hashing into a key. `what` names it in errors.
-pub fn py_to_json(value: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> PyResult<Value> {
-    py_to_json_at(value, what, 0)
-}
-
-fn py_to_json_at(
-    value: &Bound<'_, PyAny>,
-    what: &dyn Fn() -> String,
-    depth: usize,
-) -> PyResult<Value> {
-    if depth > 64 {
-        return Err(PyTypeError::new_err(format!(
-            "{} is nested too deeply to be a cache key",
-            what()
-        )));
-    }
-    Ok(if value.is_none() {
-        Value::Null
-    } else if let Ok(text) = value.cast::<PyString>() {
-        Value::String(text.to_str()?.to_owned())
-    } else if let Ok(flag) = value.cast::<PyBool>() {
-        Value::Bool(flag.is_true())
-    } else if let Ok(number) = value.cast::<PyInt>() {
-        if let Ok(i) = number.extract::<i64>() {
-            Value::from(i)
-        } else if let Ok(u) = number.extract::<u64>() {
-            Value::from(u)
-        } else {
-            // Larger integers hash by their digits, tagged so they never equal a string.
-            tagged("$int", number.str()?.to_str()?)
-        }
-    } else if let Ok(number) = value.cast::<PyFloat>() {
-        let f = number.value();
-        match serde_json::Number::from_f64(f) {
-            Some(n) => Value::Number(n),
-            None => tagged("$float", &format!("{f}")),
-        }
-    } else if let Ok(list) = value.cast::<PyList>() {
-        Value::Array(
-            list.iter()
-                .map(|v| py_to_json_at(&v, what, depth + 1))
-                .collect::<PyResult<_>>()?,
-        )
-    } else if let Ok(tuple) = value.cast::<PyTuple>() {
-        Value::Array(
-            tuple
-                .iter()
-                .map(|v| py_to_json_at(&v, what, depth + 1))
-                .collect::<PyResult<_>>()?,
-        )
-    } else if let Ok(dict) = value.cast::<PyDict>() {
-        let mut map = serde_json::Map::new();
-        for (name, item) in dict.iter() {
-            // Other key types would collide with their string forms ({1: x} and {"1": x}).
-            let name = name
-                .cast::<PyString>()
-                .map_err(|_| {
-                    PyTypeError::new_err(format!(
-                        "{} is a dict with a {} key: cache keys take dicts with str keys",
-                        what(),
-                        type_name(&name)
-                    ))
-                })?
-                .to_str()?
-                .to_owned();
-            map.insert(name, py_to_json_at(&item, what, depth + 1)?);
-        }
-        Value::Object(map)
-    } else {
-        return Err(PyTypeError::new_err(format!(
-            "{} is a {}, which hoard cannot hash into a cache key: pass key=... to the \
-             decorator (a format string such as \"{{user_id}}\" or a function of the \
-             arguments)",
-            what(),
-            type_name(value)
-        )));
+        return Err(purpose.refuse(Refusal::Unsupported(&type_name(value))));
     })
 }
 

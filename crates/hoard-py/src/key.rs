@@ -8,7 +8,7 @@
 //! cached function, hit or miss. [`_args_key_tree`] keeps the tree-building reference the
 //! tests compare it with.
 
-use crate::json::py_to_json;
+use crate::json::{py_to_json, Purpose};
 use crate::value::type_name;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -228,7 +228,10 @@ pub fn _args_key_tree(
 ) -> PyResult<String> {
     let mut positional = Vec::with_capacity(args.len());
     for (i, arg) in args.iter().enumerate().skip(skip) {
-        positional.push(py_to_json(&arg, &|| format!("argument {i} of {name}"))?);
+        positional.push(py_to_json(
+            &arg,
+            Purpose::Key(&|| format!("argument {i} of {name}")),
+        )?);
     }
     let described = match kwargs.filter(|k| !k.is_empty()) {
         None => Value::Array(positional),
@@ -236,7 +239,10 @@ pub fn _args_key_tree(
             let mut named = serde_json::Map::new();
             for (arg_name, value) in kwargs.iter() {
                 let arg_name: String = arg_name.extract()?;
-                let value = py_to_json(&value, &|| format!("argument {arg_name} of {name}"))?;
+                let value = py_to_json(
+                    &value,
+                    Purpose::Key(&|| format!("argument {arg_name} of {name}")),
+                )?;
                 named.insert(arg_name, value);
             }
             let mut call = serde_json::Map::new();

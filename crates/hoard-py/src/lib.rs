@@ -18,6 +18,7 @@
 //! The Python side (`python/hoard/`) holds the decorators, `hoard.once`/`ModelPool` and
 //! the exception classes.
 
+mod begin;
 mod bridge;
 mod cache;
 mod compute;

@@ -11,8 +11,9 @@
 //! lookup. Functions with a `key=` or callable `tags=` keep the Python path
 //! (`hoard/_cached.py`), which also covers `async def`.
 
+use crate::begin::{begin, begin_l1, recompute, L1Step, Step};
 use crate::bridge;
-use crate::cache::{begin, begin_l1, recompute, L1Step, PyCache, Step};
+use crate::cache::PyCache;
 use crate::compute::{compute_options, fail, store};
 use crate::key::push_args_hash;
 use pyo3::prelude::*;

@@ -11,7 +11,7 @@
 use crate::bridge::{self, fork_generation};
 use crate::cache::PyCache;
 use crate::errors::{invalid_input, semantic_to_py};
-use crate::json::{json_to_py, py_to_value};
+use crate::json::{json_to_py, py_to_json, Purpose};
 use crate::options::opt_duration;
 use hoard_semantic::embed::EmbedderSpec;
 use hoard_semantic::{Guards, Query, SemanticConfig, Store};
@@ -271,7 +271,7 @@ impl PySemantic {
         _awaitable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let semantic = self.semantic(py)?;
-        let value = py_to_value(value, "the answer to store")?;
+        let value = py_to_json(value, Purpose::Store("the answer to store"))?;
         let options = Store {
             ttl: opt_duration(ttl, "ttl")?,
             filters: filter_map(filters)?,
