@@ -62,6 +62,10 @@ pub fn resolve(root: &Path, relpath: &str) -> Result<PathBuf, PathError> {
     if !real.starts_with(root) {
         return Err(PathError::Outside(relpath.to_owned()));
     }
+    // The hidden-name rule holds for where a symlink leads too (`peek.wav -> .env`).
+    if hidden_below(&real, root) {
+        return Err(invalid("leads to a hidden file or folder"));
+    }
     match std::fs::metadata(&real) {
         Ok(metadata) if metadata.is_file() => Ok(real),
         _ => Err(PathError::NotFound(relpath.to_owned())),
@@ -95,11 +99,22 @@ pub fn open(root: &Path, relpath: &str) -> Result<(std::fs::File, PathBuf), Path
     Ok((file, path))
 }
 
+/// Whether `real` (a canonical path under the canonical `root`) passes through a hidden
+/// name below the root: what the walk never lists must not be served through a symlink
+/// either.
+pub fn hidden_below(real: &Path, root: &Path) -> bool {
+    real.strip_prefix(root).map_or(true, |rest| {
+        rest.components().any(
+            |c| matches!(c, Component::Normal(name) if name.to_string_lossy().starts_with('.')),
+        )
+    })
+}
+
 #[cfg(target_os = "linux")]
 fn opened_under(file: &std::fs::File, _path: &Path, root: &Path) -> bool {
     use std::os::fd::AsRawFd;
     std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
-        .is_ok_and(|real| real.starts_with(root))
+        .is_ok_and(|real| real.starts_with(root) && !hidden_below(&real, root))
 }
 
 #[cfg(all(unix, not(target_os = "linux")))]

@@ -217,6 +217,13 @@ fn walk_dir(root: &Path, dir: &Path, prefix: &str) -> Walked {
                     });
                     continue;
                 }
+                Ok(target) if crate::path::hidden_below(&target, root) => {
+                    skipped.push(Skipped {
+                        relpath,
+                        reason: "symlink leads to a hidden file or folder".into(),
+                    });
+                    continue;
+                }
                 Ok(target) => match fs::metadata(&target) {
                     Ok(metadata) if metadata.is_file() => metadata,
                     _ => {

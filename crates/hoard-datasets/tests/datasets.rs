@@ -444,6 +444,48 @@ fn symlinks_outside_the_root_are_neither_listed_nor_served() {
 }
 
 #[test]
+fn symlinks_to_hidden_names_are_neither_listed_nor_served() {
+    let dir = hoard_testkit::temp_dir();
+    let root = dir.path().join("root");
+    write_wav(&root.join("in.wav"), 8000, 1, 80, 16);
+    write_wav(&root.join(".hidden.wav"), 8000, 1, 80, 16);
+    write_wav(&root.join(".git").join("inside.wav"), 8000, 1, 80, 16);
+    std::os::unix::fs::symlink(root.join(".hidden.wav"), root.join("peek.wav")).unwrap();
+    std::os::unix::fs::symlink(".hidden.wav", root.join("relative.wav")).unwrap();
+    std::os::unix::fs::symlink(root.join(".git"), root.join("peekdir")).unwrap();
+    let manifest = build_plain(&root);
+    let listed: Vec<&str> = manifest
+        .entries
+        .iter()
+        .map(|e| e.relpath.as_str())
+        .collect();
+    assert_eq!(listed, ["in.wav"]);
+    for name in ["peek.wav", "relative.wav"] {
+        assert!(
+            manifest
+                .summary
+                .skipped
+                .iter()
+                .any(|s| s.relpath == name && s.reason.contains("hidden")),
+            "{name}: {:?}",
+            manifest.summary.skipped
+        );
+    }
+    let canonical = fs::canonicalize(&root).unwrap();
+    for peek in ["peek.wav", "relative.wav", "peekdir/inside.wav"] {
+        assert!(
+            path::resolve(&canonical, peek).is_err(),
+            "{peek} must not be served"
+        );
+        assert!(
+            path::open(&canonical, peek).is_err(),
+            "{peek} must not open"
+        );
+    }
+    assert!(path::open(&canonical, "in.wav").is_ok());
+}
+
+#[test]
 fn content_hash_survives_a_rename() {
     let dir = hoard_testkit::temp_dir();
     let root = dir.path();

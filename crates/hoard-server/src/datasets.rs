@@ -1,7 +1,7 @@
 //! Seed 000's dataset routes: configured datasets, their manifests and summaries (joined
 //! with cached results on request), an admin reindex, and file streaming with Range.
 
-use crate::routes::{require_admin, ErrorBody, JsonBody, Params, RESULTS};
+use crate::routes::{Admin, ErrorBody, JsonBody, Params, RESULTS};
 use crate::{ApiError, AppState};
 use axum::body::Body;
 use axum::extract::State;
@@ -190,11 +190,10 @@ pub(crate) struct ReindexBody {
 #[utoipa::path(post, path = "/datasets/reindex", tag = "admin", request_body = ReindexBody, security(("bearer" = [])),
     responses((status = 200, description = "`{\"id\",\"version\",\"files\",\"probed\",\"reused\",\"hashed\",\"elapsed\"}` (elapsed in ms)"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn reindex(
+    _: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     JsonBody(body): JsonBody<ReindexBody>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&headers, &state)?;
     let (manifest, report) = state.datasets.reindex(&body.id).await?;
     let mut out = serde_json::to_value(&report).unwrap_or_else(|_| json!({}));
     if let Value::Object(fields) = &mut out {

@@ -8,6 +8,7 @@
 pub mod config;
 mod datasets;
 mod error;
+mod metrics;
 mod routes;
 mod semantic;
 

@@ -1,6 +1,6 @@
 //! The routes. Every handler answers JSON; every failure goes through [`ApiError`].
 
-use crate::{datasets, semantic, ApiError, AppState};
+use crate::{datasets, metrics, semantic, ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -29,7 +29,7 @@ pub struct ErrorBody {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "hoard", description = "One cache layer for AI/ML backends: cache entries, results, datasets, stats, invalidation."),
-    paths(health, ready, cache_get, cache_put, cache_delete, cache_batch, delete_pattern, invalidate, stats, results_get, results_post, results_batch, metrics, openapi,
+    paths(health, ready, cache_get, cache_put, cache_delete, cache_batch, delete_pattern, invalidate, stats, results_get, results_post, results_batch, metrics::metrics, openapi,
                 datasets::list, datasets::files, datasets::summary, datasets::reindex, datasets::file,
         semantic::lookup, semantic::store, semantic::drop_namespace),
     components(schemas(ErrorBody, KeysBody, TagsBody, HashesBody, datasets::ReindexBody, semantic::LookupBody, semantic::StoreBody)),
@@ -89,7 +89,7 @@ pub fn app(state: AppState) -> Router {
             "/v1/semantic/{namespace}",
             post(semantic::store).delete(semantic::drop_namespace),
         )
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(max_body))
@@ -176,12 +176,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     }
 }
 
-/// Admin routes need `Authorization: Bearer TOKEN`; compared in constant time.
-pub(crate) fn require_admin(headers: &HeaderMap, state: &AppState) -> Result<(), ApiError> {
+/// Admin routes need `Authorization: Bearer TOKEN` (the scheme in any case, as HTTP
+/// says); compared in constant time.
+fn require_admin(headers: &HeaderMap, state: &AppState) -> Result<(), ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
         .ok_or_else(|| ApiError::unauthorized("this route needs Authorization: Bearer TOKEN"))?;
     if bool::from(given.as_bytes().ct_eq(state.admin_token.as_bytes())) {
         Ok(())
@@ -190,14 +194,38 @@ pub(crate) fn require_admin(headers: &HeaderMap, state: &AppState) -> Result<(),
     }
 }
 
-/// The `dataset` namespace holds manifests the server builds itself; a client writing there
-/// could make every instance serve a forged manifest, so the generic routes only read it.
+/// An admin route's first extractor: the token is checked before anything else of the
+/// request (path, query, body) is read, so a caller without it gets 401 whatever it sent.
+pub(crate) struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        require_admin(&parts.headers, state).map(|()| Admin)
+    }
+}
+
+/// Namespaces hoard's own libraries write for themselves: dataset manifests and the
+/// semantic cache's entries and index. A client writing there could make every instance
+/// serve a forged manifest or a forged semantic answer, or remove what an admin-only
+/// route guards, so the generic routes only read them.
+const RESERVED_NAMESPACES: [&str; 2] = [
+    hoard_datasets::NAMESPACE,
+    hoard_semantic::cache::STORAGE_NAMESPACE,
+];
+
 fn writable(namespace: &str) -> Result<(), ApiError> {
-    if namespace == hoard_datasets::NAMESPACE {
+    if RESERVED_NAMESPACES.contains(&namespace) {
         return Err(ApiError {
             status: StatusCode::FORBIDDEN,
             code: "reserved_namespace",
-            message: format!("namespace {namespace:?} is written by the server only"),
+            message: format!(
+                "namespace {namespace:?} is written by hoard itself; use its own routes"
+            ),
         });
     }
     Ok(())
@@ -319,11 +347,10 @@ async fn lookup_batch(
 #[utoipa::path(delete, path = "/v1/cache", tag = "admin", params(("pattern" = Option<String>, Query, description = "glob; none: clear everything")),
     security(("bearer" = [])), responses((status = 200, description = "`{\"deleted\":N}`"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn delete_pattern(
+    _: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Params(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&headers, &state)?;
     let deleted = match params.get("pattern") {
         Some(pattern) => state.cache.delete_pattern(pattern).await?,
         None => state.cache.clear_all().await?,
@@ -340,11 +367,10 @@ struct TagsBody {
 #[utoipa::path(post, path = "/v1/invalidate", tag = "admin", request_body = TagsBody, security(("bearer" = [])),
     responses((status = 200, description = "`{\"deleted\":N}`"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn invalidate(
+    _: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     JsonBody(body): JsonBody<TagsBody>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&headers, &state)?;
     check_batch(body.tags.len(), &state)?;
     let deleted = state.cache.invalidate_tags(&body.tags).await?;
     Ok(Json(json!({ "deleted": deleted })))
@@ -459,97 +485,6 @@ async fn results_batch(
 }
 
 /// Prometheus text format: counters and gauges named `hoard_*`.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text, metrics named hoard_*", content_type = "text/plain")))]
-async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let stats = state.cache.stats().await?;
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-        for (labels, value) in rows {
-            out.push_str(&format!("{name}{labels} {value}\n"));
-        }
-    };
-    let per_ns = |pick: &dyn Fn(&hoard::NamespaceStats) -> u64| -> Vec<(String, f64)> {
-        stats
-            .namespaces
-            .iter()
-            .map(|(ns, s)| {
-                (
-                    format!("{{namespace=\"{}\"}}", ns.replace('"', "")),
-                    pick(s) as f64,
-                )
-            })
-            .collect()
-    };
-    metric(
-        "hoard_l1_hits_total",
-        "counter",
-        "Reads answered by the in-memory L1.",
-        per_ns(&|s| s.l1_hits),
-    );
-    metric(
-        "hoard_l2_hits_total",
-        "counter",
-        "Reads answered by L2.",
-        per_ns(&|s| s.l2_hits),
-    );
-    metric(
-        "hoard_misses_total",
-        "counter",
-        "Reads that found nothing.",
-        per_ns(&|s| s.misses),
-    );
-    metric(
-        "hoard_sets_total",
-        "counter",
-        "Entries written.",
-        per_ns(&|s| s.sets),
-    );
-    metric(
-        "hoard_deletes_total",
-        "counter",
-        "Entries deleted.",
-        per_ns(&|s| s.deletes),
-    );
-    metric(
-        "hoard_errors_total",
-        "counter",
-        "Failed tier operations.",
-        per_ns(&|s| s.errors),
-    );
-    metric(
-        "hoard_evictions_total",
-        "counter",
-        "Entries evicted for capacity.",
-        vec![(String::new(), stats.evictions as f64)],
-    );
-    metric(
-        "hoard_expirations_total",
-        "counter",
-        "Expired entries reclaimed.",
-        vec![(String::new(), stats.expirations as f64)],
-    );
-    metric(
-        "hoard_used_memory_bytes",
-        "gauge",
-        "Bytes held by L1.",
-        vec![(String::new(), stats.used_memory as f64)],
-    );
-    metric(
-        "hoard_keys",
-        "gauge",
-        "Entries held by the tier that holds the truth.",
-        vec![(String::new(), stats.total_keys as f64)],
-    );
-    metric(
-        "hoard_l2_up",
-        "gauge",
-        "1 when L2 answers.",
-        vec![(String::new(), if stats.available { 1.0 } else { 0.0 })],
-    );
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
-}
-
 /// `/v1/cache/{namespace}/`: a request for the empty key.
 async fn empty_key() -> ApiError {
     ApiError::bad_request("invalid_key", "invalid key \"\": key is empty")

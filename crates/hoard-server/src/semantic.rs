@@ -1,9 +1,9 @@
 //! Seed 004's semantic cache over HTTP: lookup by meaning, store, and drop a namespace.
 
-use crate::routes::{require_admin, ErrorBody, JsonBody, Params, Segments};
+use crate::routes::{Admin, ErrorBody, JsonBody, Params, Segments};
 use crate::{ApiError, AppState};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use hoard_semantic::{Query, SemanticCache, SemanticError, Store};
 use serde::Deserialize;
@@ -170,12 +170,11 @@ pub(crate) async fn store(
     security(("bearer" = [])),
     responses((status = 200, description = "`{\"deleted\":N}`; without id or filter the whole namespace goes"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub(crate) async fn drop_namespace(
+    _: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Segments(namespace): Segments<String>,
     Params(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&headers, &state)?;
     let semantic = semantic(&state)?;
     if let Some(id) = params.get("id") {
         let id: u64 = id.parse().map_err(|_| {

@@ -271,6 +271,19 @@ async fn every_route_works(s: &Server) {
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .all(|l| l.starts_with("hoard_")));
 
+    // The scheme of `Authorization` is case-insensitive.
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let response = s
+            .client
+            .post(format!("{}/v1/invalidate", s.base))
+            .header("authorization", format!("{scheme} {TOKEN}"))
+            .header("content-type", "application/json")
+            .body(r#"{"tags":["nothing-tagged"]}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "scheme {scheme:?}");
+    }
     assert_eq!(
         s.call(Method::DELETE, "/v1/cache", None, Some(TOKEN))
             .await
@@ -359,6 +372,48 @@ async fn bad_input_is_refused_and_loses_nothing(s: &Server) {
             StatusCode::BAD_REQUEST,
             "invalid_ttl",
         ),
+        // Past the longest TTL (3650 days): 400 on every tier, not Redis's 500.
+        (
+            Method::PUT,
+            "/v1/cache/model/k?ttl=106751991167d".into(),
+            Some("1".into()),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_ttl",
+        ),
+        (
+            Method::PUT,
+            "/v1/cache/model/k?ttl=18446744073709551615ms".into(),
+            Some("1".into()),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_ttl",
+        ),
+        (
+            Method::PUT,
+            "/v1/cache/model/k?ttl=3651d".into(),
+            Some("1".into()),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_ttl",
+        ),
+        // The semantic cache's storage is written by the semantic routes only.
+        (
+            Method::PUT,
+            "/v1/cache/semantic/faq:e:1".into(),
+            Some("{\"forged\":true}".into()),
+            None,
+            StatusCode::FORBIDDEN,
+            "reserved_namespace",
+        ),
+        (
+            Method::DELETE,
+            "/v1/cache/semantic/faq:e:1".into(),
+            None,
+            None,
+            StatusCode::FORBIDDEN,
+            "reserved_namespace",
+        ),
         (
             Method::PUT,
             format!("/v1/cache/model/{long_key}"),
@@ -419,6 +474,23 @@ async fn bad_input_is_refused_and_loses_nothing(s: &Server) {
             Method::DELETE,
             "/v1/cache?pattern=*".into(),
             None,
+            None,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        // Without the token nothing else of the request is judged: 401, not 400.
+        (
+            Method::POST,
+            "/v1/invalidate".into(),
+            Some("not json".into()),
+            None,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        (
+            Method::POST,
+            "/datasets/reindex".into(),
+            Some("{\"unknown\":1}".into()),
             None,
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -552,6 +624,108 @@ async fn killing_redis_makes_ready_503_and_reads_degrade_then_recover() {
         StatusCode::OK
     );
     assert_eq!(redis.cli(&["exists", "hoard:ns:after"]), "1");
+}
+
+/// Checks one sample line of the text format: `name{label="value",...} number`, label
+/// values with `\\`, `\"` and `\n` as their only escapes. Returns the label values.
+fn parse_sample(line: &str) -> Result<(String, Vec<String>), String> {
+    let (series, value) = line.rsplit_once(' ').ok_or("no value")?;
+    value
+        .parse::<f64>()
+        .map_err(|_| format!("value {value:?}"))?;
+    let Some((name, labels)) = series.split_once('{') else {
+        return Ok((series.to_owned(), Vec::new()));
+    };
+    let mut values = Vec::new();
+    let mut rest = labels.strip_suffix('}').ok_or("no closing brace")?;
+    while !rest.is_empty() {
+        let (_, after) = rest.split_once("=\"").ok_or("no =\"")?;
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            match chars.next().ok_or("unterminated value")? {
+                (_, '\\') => match chars.next().ok_or("dangling escape")?.1 {
+                    '\\' => value.push('\\'),
+                    '"' => value.push('"'),
+                    'n' => value.push('\n'),
+                    other => return Err(format!("bad escape \\{other}")),
+                },
+                (i, '"') => break i,
+                (_, c) => value.push(c),
+            }
+        };
+        values.push(value);
+        rest = after[end + 1..].trim_start_matches(',');
+    }
+    Ok((name.to_owned(), values))
+}
+
+#[tokio::test]
+async fn metrics_escape_hostile_namespaces_and_bound_the_series() {
+    let s = embedded().await;
+    // `\`, `"` and a look-alike: three namespaces, three series, and a text that parses.
+    // Written three times each: busier than the bulk below, so they keep their own series.
+    for namespace in ["evil%5C", "a%22b", "ab"] {
+        for _ in 0..3 {
+            let (status, _) = s
+                .call(
+                    Method::PUT,
+                    &format!("/v1/cache/{namespace}/k"),
+                    Some("1"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{namespace}");
+        }
+    }
+    // Past the bound, namespaces share one series.
+    for i in 0..150 {
+        let (status, _) = s
+            .call(
+                Method::PUT,
+                &format!("/v1/cache/bulk{i}/k"),
+                Some("1"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let text = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut sets = std::collections::BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (name, labels) = parse_sample(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        if name == "hoard_sets_total" {
+            sets.insert(
+                labels[0].clone(),
+                line.rsplit_once(' ').unwrap().1.to_owned(),
+            );
+        }
+    }
+    for namespace in ["evil\\", "a\"b", "ab"] {
+        assert_eq!(
+            sets.get(namespace).map(String::as_str),
+            Some("3"),
+            "{namespace}: {sets:?}"
+        );
+    }
+    assert!(sets.len() <= 100, "{} series", sets.len());
+    let total: u64 = sets.values().map(|v| v.parse::<u64>().unwrap()).sum();
+    assert_eq!(
+        total, 159,
+        "every set is counted once, in its own series or in (other)"
+    );
+    assert!(sets.contains_key("(other)"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

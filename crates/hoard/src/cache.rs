@@ -384,6 +384,16 @@ fn check_ttl(ttl: Duration) -> Result<()> {
             reason: "a TTL must be at least 1ms".into(),
         });
     }
+    if ttl > crate::ttl::MAX {
+        return Err(Error::InvalidDuration {
+            input: crate::ttl::format_duration(ttl),
+            reason: format!(
+                "a TTL may be at most {} ({} days)",
+                crate::ttl::format_duration(crate::ttl::MAX),
+                crate::ttl::MAX.as_secs() / 86_400
+            ),
+        });
+    }
     Ok(())
 }
 

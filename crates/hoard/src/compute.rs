@@ -677,8 +677,10 @@ async fn release(lease: Option<LockGuard>) {
 pub(crate) fn adaptive_ttl(base: Duration, adaptive: AdaptiveTtl, hits: u64) -> Duration {
     let factor = (hits as f64).mul_add(adaptive.multiplier.max(0.0), 1.0);
     let grown = base.as_secs_f64() * factor;
-    if !grown.is_finite() || grown >= adaptive.max.as_secs_f64() {
-        return adaptive.max.max(base);
+    // Never past the longest TTL a tier takes, whatever cap was asked for.
+    let cap = adaptive.max.max(base).min(crate::ttl::MAX);
+    if !grown.is_finite() || grown >= cap.as_secs_f64() {
+        return cap;
     }
     Duration::from_secs_f64(grown)
 }

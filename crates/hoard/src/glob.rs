@@ -2,9 +2,12 @@
 //!
 //! `*` matches any run of bytes (including `:`), `?` one byte, `[abc]`, `[a-z]` and `[^a]`
 //! a class (closed by the first `]`, so `[]` matches nothing), and `\` escapes the next
-//! byte. Matching is on bytes, as Redis does: `?` does not match a two-byte `é`. The same
-//! pattern therefore selects the same keys on the disk tier here and on Redis. Unlike
-//! Redis, an unclosed `[` or a trailing `\` is refused rather than guessed at.
+//! byte. Matching is on bytes, as Redis does: `?` does not match a two-byte `é`. Classes
+//! follow Redis's `stringmatchlen` to the letter, quirks included (`[\a-c]` is `a`, `-`
+//! and `c`; `[a-]b]` ranges from `]` to `a`), so the same pattern selects the same keys in
+//! L1, on the disk tier and on Redis: `tests/it/glob_redis.rs` compares them with a real
+//! `redis-server` on generated keys and patterns. Unlike Redis, an unclosed `[`, a
+//! trailing `\` and more than 1000 `*` runs are refused rather than guessed at.
 
 use crate::error::{clip, Error, Result};
 
@@ -32,6 +35,43 @@ impl Token {
     }
 }
 
+/// Redis gives up (answers "no match") past this many nested `*` runs.
+const MAX_STARS: usize = 1000;
+
+/// Parses a class whose `[` is just before `start`, the way Redis's `stringmatchlen`
+/// reads one: an optional `^`; then, until the first `]`, members that are `\x` (the byte
+/// `x`, never the start of a range), `a-z` (a range: any byte after the `-` ends it, even
+/// `]` or `\`, and reversed ends are swapped), or a byte. Returns the class and where the
+/// pattern goes on, or `None` if the pattern ends first (Redis would close the class
+/// there; hoard refuses the pattern instead).
+fn parse_class(bytes: &[u8], start: usize) -> Option<(Token, usize)> {
+    let mut i = start;
+    let negated = bytes.get(i) == Some(&b'^');
+    if negated {
+        i += 1;
+    }
+    let mut ranges = Vec::new();
+    loop {
+        let rest = bytes.get(i..)?;
+        match rest {
+            [] => return None,
+            [b'\\', escaped, ..] => {
+                ranges.push((*escaped, *escaped));
+                i += 2;
+            }
+            [b']', ..] => return Some((Token::Class { negated, ranges }, i + 1)),
+            [lo, b'-', hi, ..] => {
+                ranges.push(((*lo).min(*hi), (*lo).max(*hi)));
+                i += 3;
+            }
+            [c, ..] => {
+                ranges.push((*c, *c));
+                i += 1;
+            }
+        }
+    }
+}
+
 /// A parsed glob pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Glob {
@@ -49,48 +89,44 @@ impl Glob {
         if pattern.is_empty() {
             return Err(refuse("pattern is empty"));
         }
+        let bytes = pattern.as_bytes();
         let mut tokens = Vec::new();
-        let mut chars = pattern.bytes().peekable();
-        while let Some(c) = chars.next() {
-            let token = match c {
+        let mut i = 0;
+        while i < bytes.len() {
+            let token = match bytes[i] {
                 b'*' => {
+                    i += 1;
                     // Consecutive stars mean the same as one.
                     if tokens.last() == Some(&Token::AnyRun) {
                         continue;
                     }
                     Token::AnyRun
                 }
-                b'?' => Token::AnyOne,
-                b'\\' => Token::Literal(chars.next().ok_or_else(|| refuse("ends with '\\'"))?),
-                b'[' => {
-                    let negated = chars.next_if_eq(&b'^').is_some();
-                    let mut ranges = Vec::new();
-                    loop {
-                        let lo = match chars.next() {
-                            None => return Err(refuse("'[' is never closed")),
-                            Some(b']') => break,
-                            Some(b'\\') => chars.next().ok_or_else(|| refuse("ends with '\\'"))?,
-                            Some(c) => c,
-                        };
-                        let hi = if chars.peek() == Some(&b'-') {
-                            chars.next();
-                            match chars.next() {
-                                None => return Err(refuse("'[' is never closed")),
-                                Some(b'\\') => {
-                                    chars.next().ok_or_else(|| refuse("ends with '\\'"))?
-                                }
-                                Some(c) => c,
-                            }
-                        } else {
-                            lo
-                        };
-                        ranges.push((lo.min(hi), lo.max(hi)));
-                    }
-                    Token::Class { negated, ranges }
+                b'?' => {
+                    i += 1;
+                    Token::AnyOne
                 }
-                c => Token::Literal(c),
+                b'\\' => {
+                    let escaped = *bytes.get(i + 1).ok_or_else(|| refuse("ends with '\\'"))?;
+                    i += 2;
+                    Token::Literal(escaped)
+                }
+                b'[' => {
+                    let (class, next) =
+                        parse_class(bytes, i + 1).ok_or_else(|| refuse("'[' is never closed"))?;
+                    i = next;
+                    class
+                }
+                c => {
+                    i += 1;
+                    Token::Literal(c)
+                }
             };
             tokens.push(token);
+        }
+        if tokens.iter().filter(|t| **t == Token::AnyRun).count() > MAX_STARS {
+            // Redis stops matching past this depth of `*` (and matches nothing).
+            return Err(refuse("more than 1000 '*' runs"));
         }
         Ok(Glob {
             tokens,
@@ -125,6 +161,10 @@ impl Glob {
 
     /// Whether `text` matches the whole pattern, byte by byte.
     pub fn matches_bytes(&self, text: &[u8]) -> bool {
+        // As in Redis, nothing matches an empty text (not even `*`); keys are never empty.
+        if text.is_empty() {
+            return false;
+        }
         let (mut t, mut p) = (0, 0);
         let mut backtrack: Option<(usize, usize)> = None;
         while t < text.len() {
@@ -204,11 +244,24 @@ mod tests {
     }
 
     #[test]
+    fn classes_read_as_redis_reads_them() {
+        // An escaped byte is a member, never the start of a range.
+        check(r"k[\a-c]", &["ka", "k-", "kc"], &["kb"]);
+        // Any byte after `-` ends a range, `]` included; reversed ends are swapped.
+        check("k[a-]b]", &["k]", "k^", "ka", "kb"], &["kc", "k[", "k-"]);
+        check("k[c-a]", &["ka", "kb", "kc"], &["kd"]);
+        // `[a-]` ranges up to `]`, so the class never closes: refused.
+        assert!(Glob::new("k[a-]").is_err());
+        check("k[-a]", &["k-", "ka"], &["kb"]);
+        check("*", &["x"], &[""]);
+    }
+
+    #[test]
     fn stars_do_not_explode() {
         let glob = Glob::new("*a*a*a*a*a*a*a*a*b").unwrap();
         assert!(!glob.matches(&"a".repeat(5000)));
         check("a**b", &["ab", "axxb"], &["a"]);
-        check("*", &["", "anything"], &[]);
+        check("*", &["anything"], &[]);
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub use lock::LockGuard;
 pub use snapshot::{
     LoadError, Progress, ReloadHandle, Snapshot, SnapshotBuilder, SnapshotError, SnapshotGuard,
 };
-pub use stats::{NamespaceStats, Stats, TierStats};
+pub use stats::{NamespaceStats, Stats, TierStats, OTHER_NAMESPACES};
 pub use store::{
     DiskConfig, DiskStore, Durability, MemoryStore, RedisConfig, RedisStore, Store, Usage,
 };

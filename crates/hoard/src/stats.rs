@@ -156,7 +156,8 @@ impl NamespaceStats {
         stats
     }
 
-    pub(crate) fn accumulate(&mut self, other: &NamespaceStats) {
+    /// Adds `other`'s counts to these (folding namespaces into one row).
+    pub fn accumulate(&mut self, other: &NamespaceStats) {
         self.l1_hits += other.l1_hits;
         self.l2_hits += other.l2_hits;
         self.misses += other.misses;

@@ -18,6 +18,12 @@ pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 /// 7 days.
 pub const WEEK: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
+/// The longest TTL any tier takes: 3650 days (about ten years). Longer ones are refused
+/// with [`crate::Error::InvalidDuration`] on every tier alike (Redis itself refuses
+/// deadlines past its 64-bit millisecond clock; a cache entry that outlives its code
+/// by a decade is a bug, not a plan).
+pub const MAX: Duration = Duration::from_secs(3650 * 24 * 60 * 60);
+
 /// The presets by name, in the order and with the names seed 003's stats endpoint reports
 /// them (`ttl_very_short` ... `ttl_week`).
 pub const PRESETS: [(&str, Duration); 7] = [

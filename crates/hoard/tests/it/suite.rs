@@ -384,8 +384,27 @@ async fn bad_input_is_refused_with_a_reason(b: Backend) {
         tiny.is_err(),
         "a sub-millisecond TTL would expire as it is written"
     );
+    // Past the documented maximum: refused alike on every tier (Redis would answer
+    // "invalid expire time" for some of these).
+    for ttl in [
+        hoard::ttl::MAX + Duration::from_millis(1),
+        Duration::from_secs(106_751_991_167 * 86_400),
+        Duration::from_millis(u64::MAX),
+    ] {
+        let long = c
+            .set_with("ns", "k", &1, SetOptions::new().ttl(ttl))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(long.contains("at most"), "{ttl:?}: {long}");
+    }
     // Nothing was written by any refused call.
     assert_eq!(c.stats().await.unwrap().totals.sets, 0);
+    // The maximum itself is taken, and reads back.
+    c.set_with("ns", "longest", &1, SetOptions::new().ttl(hoard::ttl::MAX))
+        .await
+        .unwrap();
+    assert_eq!(c.get::<i32>("ns", "longest").await.unwrap(), Some(1));
 }
 
 async fn stats_after_known_sequence(b: Backend) {
