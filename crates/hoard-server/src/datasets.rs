@@ -76,15 +76,21 @@ pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, A
 
 #[utoipa::path(get, path = "/datasets/files", tag = "datasets",
     params(("id" = String, Query), ("results" = Option<String>, Query, description = "a model: join each entry's cached result as `result`"),
-        ("offset" = Option<usize>, Query), ("limit" = Option<usize>, Query)),
-    responses((status = 200, description = "`{\"id\",\"version\",\"total\",\"offset\",\"files\":[entry]}`, entries in seed 000's schema"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        ("offset" = Option<usize>, Query), ("limit" = Option<usize>, Query, description = "entries per page: 1000 by default, at most 10000")),
+    responses((status = 200, description = "`{\"id\",\"version\",\"total\",\"offset\",\"limit\",\"next_offset\",\"files\":[entry]}` (`next_offset` null on the last page), entries in seed 000's schema"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn files(
     State(state): State<AppState>,
     Params(params): Params,
 ) -> Result<Response, ApiError> {
     let id = param(&params, "id")?;
     let offset = number(&params, "offset")?.unwrap_or(0);
-    let limit = number(&params, "limit")?.unwrap_or(usize::MAX);
+    let limit = number(&params, "limit")?.unwrap_or(DEFAULT_PAGE);
+    if limit > MAX_PAGE {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("limit {limit} is past {MAX_PAGE} entries a page: page with offset="),
+        ));
+    }
     let model = params.get("results").map(String::as_str);
     if let Some(model) = model {
         hoard::key::validate_key(model)?;
@@ -129,15 +135,24 @@ pub(crate) async fn files(
             result: model.map(|_| results.get(i).cloned().flatten().unwrap_or(Value::Null)),
         })
         .collect();
+    let total = manifest.entries.len();
+    let end = offset.saturating_add(files.len());
     Ok(Json(FilesPage {
         id,
         version: &manifest.version,
-        total: manifest.entries.len(),
+        total,
         offset,
+        limit,
+        next_offset: (end < total).then_some(end),
         files,
     })
     .into_response())
 }
+
+/// Entries in a `/datasets/files` answer without `limit=`.
+const DEFAULT_PAGE: usize = 1000;
+/// The most entries one answer holds.
+const MAX_PAGE: usize = 10_000;
 
 /// The body of `/datasets/files`; typed so that entries keep seed 000's field order.
 #[derive(serde::Serialize)]
@@ -146,6 +161,9 @@ struct FilesPage<'a> {
     version: &'a str,
     total: usize,
     offset: usize,
+    limit: usize,
+    /// Where the next page starts; `null` on the last one.
+    next_offset: Option<usize>,
     files: Vec<FileWithResult<'a>>,
 }
 

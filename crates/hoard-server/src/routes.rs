@@ -457,7 +457,8 @@ async fn results_get(
 async fn results_post(
     State(state): State<AppState>,
     Segments((model, h)): Segments<(String, String)>,
-    JsonBody(payload): JsonBody<Value>,
+    // A result is an object (seed 000's inference output), as the document says.
+    JsonBody(payload): JsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     state
         .cache

@@ -478,6 +478,15 @@ async fn bad_input_is_refused_and_loses_nothing(s: &Server) {
             StatusCode::UNAUTHORIZED,
             "unauthorized",
         ),
+        // A result is an object, as the OpenAPI document says.
+        (
+            Method::POST,
+            "/results/0/0".into(),
+            Some("[null,null]".into()),
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+        ),
         // Without the token nothing else of the request is judged: 401, not 400.
         (
             Method::POST,
@@ -854,6 +863,46 @@ async fn dataset_server() -> (Server, std::path::PathBuf) {
         options: hoard_datasets::BuildOptions::default(),
     };
     (start_with(cache, dir, vec![config]).await, root)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataset_files_come_in_bounded_pages_with_the_total() {
+    let dir = hoard_testkit::temp_dir();
+    let root = dir.path().join("data");
+    for i in 0..1005 {
+        write_wav(&root.join(format!("f{i:04}.wav")), 10);
+    }
+    let cache = Cache::builder()
+        .disk(DiskConfig::new(dir.path().join("cache")))
+        .build()
+        .unwrap();
+    let config = hoard_datasets::DatasetConfig {
+        id: "many".into(),
+        path: root,
+        options: hoard_datasets::BuildOptions::default(),
+    };
+    let s = start_with(cache, dir, vec![config]).await;
+    let (status, first) = s.get("/datasets/files?id=many").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        first["files"].as_array().unwrap().len(),
+        1000,
+        "the default page"
+    );
+    assert_eq!(
+        (first["total"].clone(), first["limit"].clone()),
+        (json!(1005), json!(1000))
+    );
+    assert_eq!(first["next_offset"], json!(1000));
+    let (_, last) = s.get("/datasets/files?id=many&offset=1000").await;
+    assert_eq!(last["files"].as_array().unwrap().len(), 5);
+    assert_eq!(last["files"][4]["relpath"], "f1004.wav");
+    assert_eq!(last["next_offset"], Value::Null);
+    let (status, body) = s.get("/datasets/files?id=many&limit=10001").await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (StatusCode::BAD_REQUEST, json!("bad_query"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
