@@ -496,23 +496,32 @@ impl Store for DiskStore {
     }
 
     async fn delete_matching(&self, glob: &Glob) -> Result<u64> {
-        let iter = self.inner.entries.prefix(glob.literal_prefix());
-        self.inner
-            .remove_scanned(iter, |key| glob.matches_bytes(key))
+        let glob = glob.clone();
+        self.off_worker(move |inner| {
+            let iter = inner.entries.prefix(glob.literal_prefix());
+            inner.remove_scanned(iter, |key| glob.matches_bytes(key))
+        })
+        .await
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
-        let iter = self.inner.entries.prefix(prefix.as_bytes());
-        self.inner.remove_scanned(iter, |_| true)
+        let prefix = prefix.to_owned();
+        self.off_worker(move |inner| {
+            let iter = inner.entries.prefix(prefix.as_bytes());
+            inner.remove_scanned(iter, |_| true)
+        })
+        .await
     }
 
     async fn clear(&self) -> Result<u64> {
-        // Index first: a `set` that lands after this keeps its row, and the scan below
-        // (a snapshot taken later) sees every entry whose row is gone.
-        self.inner.expiry.clear().map_err(|e| self.inner.error(e))?;
-        self.inner.tags.clear().map_err(|e| self.inner.error(e))?;
-        self.inner
-            .remove_scanned(self.inner.entries.iter(), |_| true)
+        self.off_worker(|inner| {
+            // Index first: a `set` that lands after this keeps its row, and the scan below
+            // (a snapshot taken later) sees every entry whose row is gone.
+            inner.expiry.clear().map_err(|e| inner.error(e))?;
+            inner.tags.clear().map_err(|e| inner.error(e))?;
+            inner.remove_scanned(inner.entries.iter(), |_| true)
+        })
+        .await
     }
 
     fn supports_tags(&self) -> bool {
@@ -598,9 +607,36 @@ impl Store for DiskStore {
     }
 
     async fn flush(&self) -> Result<()> {
-        self.inner
-            .db
-            .persist(PersistMode::SyncAll)
-            .map_err(|e| self.inner.error(e))
+        self.off_worker(|inner| {
+            inner
+                .db
+                .persist(PersistMode::SyncAll)
+                .map_err(|e| inner.error(e))
+        })
+        .await
+    }
+}
+
+impl DiskStore {
+    /// Runs disk work that can take long (a scan over many entries, an fsync) on tokio's
+    /// blocking pool when a runtime is there, so it never holds up an async worker (and
+    /// every request queued behind it); inline otherwise. Point reads and writes stay
+    /// inline: they take microseconds, less than the hand-off.
+    async fn off_worker<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return work(&self.inner);
+        };
+        let inner = self.inner.clone();
+        match runtime.spawn_blocking(move || work(&inner)).await {
+            Ok(done) => done,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Err(Error::Unavailable {
+                tier: "disk",
+                reason: "the runtime shut down before the disk work finished".into(),
+            }),
+        }
     }
 }

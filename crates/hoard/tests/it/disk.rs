@@ -259,3 +259,49 @@ async fn stats_report_disk_expirations_and_usage() {
     assert_eq!(s.tiers[1].expirations, 30);
     assert!(s.tiers[1].bytes > 0, "disk space is reported");
 }
+
+#[test]
+fn a_pattern_delete_does_not_hold_up_the_async_worker() {
+    // One worker thread: if the disk scan ran on it, nothing else could run until the
+    // delete returned.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = hoard_testkit::temp_dir();
+        let store = hoard::DiskStore::open(DiskConfig::new(dir.path())).unwrap();
+        let entries: Vec<(String, Entry)> = (0..50_000)
+            .map(|i| {
+                (
+                    format!("ns:k{i}"),
+                    Entry::new(vec![1u8; 64], Duration::from_secs(60)),
+                )
+            })
+            .collect();
+        for chunk in entries.chunks(5000) {
+            store.set_many(chunk).await.unwrap();
+        }
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let glob = hoard::glob::Glob::new("ns:*").unwrap();
+        let delete = async {
+            let removed = store.delete_matching(&glob).await.unwrap();
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            removed
+        };
+        let ticker = async {
+            let mut ticks = 0u64;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                ticks += 1;
+                tokio::task::yield_now().await;
+            }
+            ticks
+        };
+        let (removed, ticks) = tokio::join!(delete, ticker);
+        assert_eq!(removed, 50_000);
+        assert!(
+            ticks > 10,
+            "other tasks ran {ticks} times while 50,000 entries were deleted"
+        );
+    });
+}
