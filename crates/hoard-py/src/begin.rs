@@ -37,7 +37,6 @@ pub fn decode<'py>(
 
 /// The first step of get-or-compute, from any thread: the stored value, or the duty to
 /// compute it. Raises the error of the computation it waited on, if that failed.
-#[allow(clippy::too_many_arguments)]
 pub async fn begin(
     cache: &hoard::Cache,
     serializer: &Serializer,

@@ -322,9 +322,10 @@ impl Memo {
         let name = slf.getattr("__qualname__")?;
         Ok(format!("<hoard.cached function {name}>"))
     }
+}
 
-    /// Calls the function through the cache: `call(args, kwargs)` for `f(*args, **kwargs)`.
-    #[pyo3(signature = (args, kwargs = None))]
+impl Memo {
+    /// Calls the function through the cache, as `f(*args, **kwargs)`.
     fn call<'py>(
         &self,
         py: Python<'py>,
