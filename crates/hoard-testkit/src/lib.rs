@@ -4,6 +4,7 @@
 //! Test-only (`publish = false`). Every fixture cleans up when dropped, including when the
 //! test that holds it panics.
 
+pub mod fuzz;
 mod redis;
 pub mod stores;
 

@@ -127,6 +127,12 @@ impl RedisStore {
         })
     }
 
+    /// The listener's message parser, for the fuzz tests (`tests/fuzz/invalidation.rs`): not API.
+    #[doc(hidden)]
+    pub fn parse_invalidation_message(&self, text: &str) -> Option<Remote> {
+        self.parse(text)
+    }
+
     /// Adds `handler` to the caches this store relays invalidations to, starting the
     /// listener (on hoard's background runtime) with the first one; the task stops when the
     /// store is dropped. Handlers hear each remote invalidation, and `Connected`/`Lost` as
