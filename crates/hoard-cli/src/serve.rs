@@ -22,6 +22,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let env = |name: &str| std::env::var(name).ok();
     let config = Config::load(args.config.as_deref(), &env, &overrides)?;
     let addr = config.addr()?;
+    let mut limits = config.limits()?;
+    limits.max_connections = connection_cap(limits.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -73,8 +75,55 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             max_batch: config.server.max_batch,
             max_body: config.max_body(),
         };
-        hoard_server::serve(listener, state, hoard_server::shutdown_signal()).await?;
+        hoard_server::serve_with(listener, state, limits, hoard_server::shutdown_signal()).await?;
         tracing::info!("stopped");
         anyhow::Ok(())
     })
+}
+
+/// Raises the open-file soft limit to the hard limit, and returns the connection cap that
+/// fits under it: `configured`, or less when the limit leaves too little room. Room is kept
+/// for the process's own files: the disk tier alone keeps up to 900 open (fjall's
+/// descriptor table), beside the listener, Redis connections and dataset files served.
+fn connection_cap(configured: usize) -> usize {
+    let Some(files) = open_file_limit() else {
+        return configured;
+    };
+    let reserve = (files / 2).min(1024);
+    let fits = usize::try_from(files - reserve).unwrap_or(usize::MAX);
+    if configured > fits {
+        tracing::warn!(
+            open_file_limit = files,
+            max_connections = fits,
+            configured,
+            "server.max_connections lowered to fit the open-file limit (raise the hard limit, ulimit -Hn, for more)"
+        );
+        fits
+    } else {
+        tracing::info!(
+            open_file_limit = files,
+            max_connections = configured,
+            "connection cap"
+        );
+        configured
+    }
+}
+
+/// The open-file soft limit after raising it to the hard limit; `None` when unlimited or
+/// unknown.
+#[cfg(unix)]
+fn open_file_limit() -> Option<u64> {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(error) => {
+            tracing::warn!(%error, "could not raise the open-file limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).ok()?.0
+        }
+    };
+    (limit != rlimit::INFINITY).then_some(limit)
+}
+
+#[cfg(not(unix))]
+fn open_file_limit() -> Option<u64> {
+    None
 }

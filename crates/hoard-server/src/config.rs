@@ -72,6 +72,18 @@ pub struct ServerSection {
     pub admin_token: String,
     /// Most keys or hashes in one batch request.
     pub max_batch: usize,
+    /// Longest a request head may take to arrive, such as `10s`: from the accept for a
+    /// connection's first request, from its first byte for later ones.
+    pub header_read_timeout: String,
+    /// Longest a kept-alive connection waits for its next request, and longest a response
+    /// may make no progress because the client reads nothing, such as `60s`.
+    pub idle_timeout: String,
+    /// Longest a request body may take to arrive after its head, such as `60s` (408 past
+    /// it).
+    pub body_read_timeout: String,
+    /// Most connections served at once; more are answered 503 and closed. `hoard serve`
+    /// keeps it below its open-file limit.
+    pub max_connections: usize,
 }
 
 impl Default for ServerSection {
@@ -81,9 +93,16 @@ impl Default for ServerSection {
             max_body: "16MiB".into(),
             admin_token: String::new(),
             max_batch: 1000,
+            header_read_timeout: "10s".into(),
+            idle_timeout: "60s".into(),
+            body_read_timeout: "60s".into(),
+            max_connections: 10_000,
         }
     }
 }
+
+/// The longest any of the connection timeouts may be.
+const LONGEST_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// One `[datasets.ID]` section.
 #[derive(Debug, Clone, Deserialize)]
@@ -211,6 +230,18 @@ impl Config {
         set("HOARD_SERVER_MAX_BATCH", &mut |v| {
             server.max_batch = v.parse().unwrap_or(0)
         });
+        set("HOARD_SERVER_HEADER_READ_TIMEOUT", &mut |v| {
+            server.header_read_timeout = v
+        });
+        set("HOARD_SERVER_IDLE_TIMEOUT", &mut |v| {
+            server.idle_timeout = v
+        });
+        set("HOARD_SERVER_BODY_READ_TIMEOUT", &mut |v| {
+            server.body_read_timeout = v
+        });
+        set("HOARD_SERVER_MAX_CONNECTIONS", &mut |v| {
+            server.max_connections = v.parse().unwrap_or(0)
+        });
         set("HOARD_ADMIN_TOKEN", &mut |v| server.admin_token = v);
         let models = &mut self.models;
         set("HOARD_MODELS_ROOT", &mut |v| {
@@ -264,6 +295,14 @@ impl Config {
                 "must be a number greater than zero",
             ));
         }
+        if self.server.max_connections == 0 {
+            return Err(refuse(
+                o,
+                "server.max_connections",
+                "must be a number greater than zero",
+            ));
+        }
+        self.limits()?;
         if !self.server.admin_token.is_empty() && self.server.admin_token.len() < 16 {
             return Err(refuse(
                 o,
@@ -360,6 +399,29 @@ impl Config {
                 "server.addr",
                 format!("{:?} is not HOST:PORT", self.server.addr),
             )
+        })
+    }
+
+    /// The connection limits of `[server]`: timeouts and the connection cap, checked.
+    pub fn limits(&self) -> Result<crate::Limits, ConfigError> {
+        let timeout = |key: &str, text: &str| {
+            let key = format!("server.{key}");
+            let duration = hoard::ttl::parse_duration(text)
+                .map_err(|e| refuse(&self.source, &key, e.to_string()))?;
+            if duration.is_zero() {
+                Err(refuse(&self.source, &key, "must be greater than zero"))
+            } else if duration > LONGEST_TIMEOUT {
+                Err(refuse(&self.source, &key, "use at most 1d"))
+            } else {
+                Ok(duration)
+            }
+        };
+        let server = &self.server;
+        Ok(crate::Limits {
+            header_read_timeout: timeout("header_read_timeout", &server.header_read_timeout)?,
+            idle_timeout: timeout("idle_timeout", &server.idle_timeout)?,
+            body_read_timeout: timeout("body_read_timeout", &server.body_read_timeout)?,
+            max_connections: server.max_connections,
         })
     }
 
@@ -482,6 +544,26 @@ mod tests {
                 "server.max_batch",
                 "greater than zero",
             ),
+            (
+                "[server]\nmax_connections = 0\n",
+                "server.max_connections",
+                "greater than zero",
+            ),
+            (
+                "[server]\nheader_read_timeout = \"0s\"\n",
+                "server.header_read_timeout",
+                "greater than zero",
+            ),
+            (
+                "[server]\nidle_timeout = \"60\"\n",
+                "server.idle_timeout",
+                "missing unit",
+            ),
+            (
+                "[server]\nbody_read_timeout = \"2d\"\n",
+                "server.body_read_timeout",
+                "at most 1d",
+            ),
             ("[cache]\nmemroy = \"1GiB\"\n", "memroy", "unknown field"),
             ("[cache\n", "(syntax)", "TOML"),
             (
@@ -525,6 +607,8 @@ mod tests {
         let env = |name: &str| match name {
             "HOARD_CACHE_MEMORY" => Some("1GiB".to_owned()),
             "HOARD_SERVER_ADDR" => Some("127.0.0.1:9000".to_owned()),
+            "HOARD_SERVER_IDLE_TIMEOUT" => Some("5s".to_owned()),
+            "HOARD_SERVER_MAX_CONNECTIONS" => Some("64".to_owned()),
             _ => None,
         };
         let flags = Overrides {
@@ -533,6 +617,9 @@ mod tests {
         };
         let config = Config::load(None, &env, &flags).unwrap();
         assert_eq!(config.memory_bytes(), 1 << 30);
+        let limits = config.limits().unwrap();
+        assert_eq!(limits.idle_timeout, Duration::from_secs(5));
+        assert_eq!(limits.max_connections, 64);
         assert_eq!(
             config.addr().unwrap().port(),
             9100,
@@ -566,6 +653,8 @@ mod example_file {
         assert_eq!(example.server.addr, defaults.server.addr);
         assert_eq!(example.server.max_body, defaults.server.max_body);
         assert_eq!(example.server.max_batch, defaults.server.max_batch);
+        assert_eq!(example.limits().unwrap(), crate::Limits::default());
+        assert_eq!(defaults.limits().unwrap(), crate::Limits::default());
         let models = example.models().unwrap();
         assert_eq!(models.root.as_deref(), Some(Path::new(".cache")));
         assert!(models.app_caches.is_empty() && models.warm.is_empty());
@@ -587,6 +676,10 @@ mod example_file {
             "max_body",
             "max_batch",
             "admin_token",
+            "header_read_timeout",
+            "idle_timeout",
+            "body_read_timeout",
+            "max_connections",
             "path",
             "label_column",
             "content_hash",

@@ -6,6 +6,7 @@
 //! metrics, admin routes behind a bearer token.
 
 pub mod config;
+mod conn;
 mod datasets;
 mod error;
 mod metrics;
@@ -13,6 +14,7 @@ mod routes;
 mod semantic;
 
 pub use config::{Config, ConfigError, Overrides};
+pub use conn::Limits;
 pub use error::ApiError;
 pub use routes::{app, stats_body};
 
@@ -77,17 +79,28 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, then finishes in-flight requests
-/// and flushes the cache (the disk tier's journal).
+/// Serves `state` on `listener` with the default [`Limits`] until `shutdown` resolves, then
+/// finishes in-flight requests and flushes the cache (the disk tier's journal).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, Limits::default(), shutdown).await
+}
+
+/// Serves `state` on `listener` within `limits` (header, idle and body timeouts, the
+/// connection cap) until `shutdown` resolves: then stops accepting, closes idle
+/// connections, waits for the requests in flight, and flushes the cache (the disk tier's
+/// journal).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let cache = state.cache.clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    conn::run(listener, app(state), limits, shutdown).await;
     if let Err(error) = cache.flush().await {
         tracing::warn!(%error, "flush at shutdown failed");
     }

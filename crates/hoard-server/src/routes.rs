@@ -126,7 +126,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                if timed_out(&rejection) {
+                    ApiError {
+                        status: StatusCode::REQUEST_TIMEOUT,
+                        code: "body_timeout",
+                        message: "the request body did not arrive within server.body_read_timeout"
+                            .into(),
+                    }
+                } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError {
                         status: StatusCode::PAYLOAD_TOO_LARGE,
                         code: "body_too_large",
@@ -140,6 +147,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             ApiError::bad_request("bad_json", format!("body is not the expected JSON: {e}"))
         })
     }
+}
+
+/// Whether a body rejection comes from the body's deadline (`conn::Deadline`).
+fn timed_out(rejection: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(rejection);
+    while let Some(error) = cause {
+        if error.is::<crate::conn::BodyTimedOut>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// Path segments, with our errors.

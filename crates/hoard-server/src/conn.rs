@@ -1,0 +1,400 @@
+//! The connection loop of [`crate::serve_with`]: hyper's HTTP/1 server driven directly, so
+//! that every way a client can hold a connection without finishing a request is bounded.
+//!
+//! - **Header**: a request head must arrive whole within `header_read_timeout`, counted
+//!   from the accept for the first request and from its first byte for later ones (hyper's
+//!   `header_read_timeout`, with the per-connection [`HeadTimer`] below).
+//! - **Idle**: a kept-alive connection waits at most `idle_timeout` for the next request's
+//!   first byte, and a response that cannot be sent because the client reads nothing is
+//!   given up after `idle_timeout` without progress ([`Guarded`]).
+//! - **Body**: a request body must arrive whole within `body_read_timeout` of its head
+//!   ([`Deadline`]; the body extractor answers 408).
+//! - **Count**: at most `max_connections` are served at once. One past that is answered
+//!   `503` with `connection: close` (one non-blocking write, no read) and closed at once,
+//!   so refusing costs no wait and no task; the admitted ones are served as before.
+//!
+//! On shutdown the listener closes, idle connections close, requests in flight finish, and
+//! the loop returns once every connection has ended.
+
+use axum::body::{Body, Bytes};
+use axum::Router;
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tower::ServiceExt;
+
+/// How `serve_with` bounds connections (`[server]` in `hoard.toml`: see
+/// [`crate::config::ServerSection`]). Timeouts past a day are taken as a day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest a request head may take to arrive, from the accept (first request) or from
+    /// its first byte (later requests on a kept-alive connection).
+    pub header_read_timeout: Duration,
+    /// Longest a kept-alive connection may wait for its next request, and longest a
+    /// response may make no progress because the client reads nothing.
+    pub idle_timeout: Duration,
+    /// Longest a request body may take to arrive, from its head; past it: 408.
+    pub body_read_timeout: Duration,
+    /// Most connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_read_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// Past the cap: a whole response, sent without waiting.
+fn full_response() -> String {
+    let body = r#"{"error":"too_many_connections","message":"the server has server.max_connections connections open; retry later"}"#;
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 1\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Longer timeouts are taken as this (deadlines are instants, which must not overflow).
+const LONGEST: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Serves `router` on `listener` within `limits` until `shutdown` resolves, then waits for
+/// every connection to end.
+pub(crate) async fn run(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    // Far above any file-descriptor limit, and within what a semaphore counts.
+    let slots = limits
+        .max_connections
+        .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+    let permits = Arc::new(Semaphore::new(slots));
+    let limits = Arc::new(Limits {
+        header_read_timeout: limits.header_read_timeout.min(LONGEST),
+        idle_timeout: limits.idle_timeout.min(LONGEST),
+        body_read_timeout: limits.body_read_timeout.min(LONGEST),
+        max_connections: slots,
+    });
+    let (stop, stopping) = watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut full = false;
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) if is_connection_error(&error) => continue,
+            Err(error) => {
+                // Out of file descriptors, most likely: wait for some to come back rather
+                // than spin.
+                tracing::error!(%error, "accepting a connection failed");
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                }
+            }
+        };
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            if !full {
+                tracing::warn!(
+                    max_connections = slots,
+                    "connection cap reached: refusing new connections (503) until some close"
+                );
+                full = true;
+            }
+            // One try, no wait: a full socket buffer just means the client sees the close.
+            let _ = stream.try_write(full_response().as_bytes());
+            continue;
+        };
+        full = false;
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let limits = Arc::clone(&limits);
+        let stopping = stopping.clone();
+        tokio::spawn(async move {
+            connection(stream, router, &limits, stopping).await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    // Every connection holds a permit until it ends.
+    let all = u32::try_from(slots).unwrap_or(u32::MAX);
+    let _ = permits.acquire_many(all).await;
+}
+
+/// Errors of one connection that leave the listener fine.
+fn is_connection_error(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+async fn connection(
+    stream: TcpStream,
+    router: Router,
+    limits: &Limits,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let reads = Arc::new(AtomicU64::new(0));
+    let io = TokioIo::new(Guarded {
+        stream,
+        reads: Arc::clone(&reads),
+        stall_limit: limits.idle_timeout,
+        stall: None,
+    });
+    let timer = HeadTimer {
+        reads,
+        heads: AtomicU64::new(0),
+        header: limits.header_read_timeout,
+        idle: limits.idle_timeout,
+    };
+    let body_limit = limits.body_read_timeout;
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let request = request.map(|body| {
+            Body::new(Deadline {
+                body,
+                limit: body_limit,
+                from: tokio::time::Instant::now(),
+                sleep: None,
+            })
+        });
+        router.clone().oneshot(request)
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(timer)
+        .header_read_timeout(limits.header_read_timeout);
+    let mut conn = std::pin::pin!(builder.serve_connection(io, service));
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "connection ended");
+                }
+                return;
+            }
+            // Once told (or once the sender is gone), finish what is in flight and close.
+            _ = stopping.wait_for(|stop| *stop), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// The timer hyper runs its header-read timeout on, one per connection. Hyper starts it
+/// when it begins waiting for a request head: at the accept, and after each response. The
+/// first wait ends `header` after it starts; a later one `idle` after it starts while no
+/// byte has come, else `header` after the first byte.
+struct HeadTimer {
+    /// Bytes read on the connection so far ([`Guarded`] counts them).
+    reads: Arc<AtomicU64>,
+    /// Head waits started so far.
+    heads: AtomicU64,
+    header: Duration,
+    idle: Duration,
+}
+
+impl hyper::rt::Timer for HeadTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.sleep_until(Instant::now() + duration)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        let first = self.heads.fetch_add(1, Ordering::Relaxed) == 0;
+        let now = tokio::time::Instant::now();
+        let (until, waiting_from) = if first {
+            (tokio::time::Instant::from_std(deadline), None)
+        } else {
+            (now + self.idle, Some(self.reads.load(Ordering::Relaxed)))
+        };
+        Box::pin(HeadSleep {
+            sleep: Box::pin(tokio::time::sleep_until(until)),
+            reads: Arc::clone(&self.reads),
+            waiting_from,
+            header: self.header,
+        })
+    }
+}
+
+/// One head wait of [`HeadTimer`].
+struct HeadSleep {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    reads: Arc<AtomicU64>,
+    /// While idle: the byte count when the wait began; `None` once the head has begun.
+    waiting_from: Option<u64>,
+    header: Duration,
+}
+
+impl Future for HeadSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // Hyper polls this each time it has read part of a head and needs more, so the
+        // first byte of a head is seen here when it comes.
+        if let Some(from) = self.waiting_from {
+            if self.reads.load(Ordering::Relaxed) != from {
+                self.waiting_from = None;
+                let header = self.header;
+                self.sleep
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + header);
+            }
+        }
+        self.sleep.as_mut().poll(cx)
+    }
+}
+
+impl hyper::rt::Sleep for HeadSleep {}
+
+/// The socket, counting the bytes read (for [`HeadTimer`]) and failing a write that has
+/// made no progress for `stall_limit`.
+struct Guarded {
+    stream: TcpStream,
+    reads: Arc<AtomicU64>,
+    stall_limit: Duration,
+    /// Since when writes have been waiting for the client to read.
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Guarded {
+    /// What a write that got `poll` answers: progress clears the stall, waiting starts or
+    /// continues it, and a stall past the limit is an error that ends the connection.
+    fn judge<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.stall = None;
+            return poll;
+        }
+        let limit = self.stall_limit;
+        let stall = self
+            .stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match stall.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client read nothing for server.idle_timeout",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for Guarded {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.stream).poll_read(cx, buf);
+        let read = buf.filled().len().saturating_sub(before);
+        if read > 0 {
+            self.reads.fetch_add(read as u64, Ordering::Relaxed);
+        }
+        poll
+    }
+}
+
+impl AsyncWrite for Guarded {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.stream).poll_write(cx, data);
+        self.judge(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.judge(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.stream).poll_flush(cx);
+        self.judge(cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.stream).poll_shutdown(cx);
+        self.judge(cx, poll)
+    }
+}
+
+/// The error a request body gives once `body_read_timeout` has passed; the body extractor
+/// answers it with 408.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within server.body_read_timeout ({0:?})")]
+pub(crate) struct BodyTimedOut(Duration);
+
+/// A request body that must arrive whole within `limit` of the head.
+struct Deadline {
+    body: Incoming,
+    limit: Duration,
+    from: tokio::time::Instant,
+    /// Made the first time the body is not there yet (most requests never need one).
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl http_body::Body for Deadline {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        let until = this.from + this.limit;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut(this.limit))))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}

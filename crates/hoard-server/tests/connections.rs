@@ -1,0 +1,377 @@
+//! Connections that hold the server without finishing a request: a header sent a byte at a
+//! time, a body that never ends, a kept-alive connection left idle, more connections than
+//! the cap. Each is cut off, and the server keeps answering the others. Raw TCP streams on a
+//! real listener, so nothing in a client library hides what the server does.
+
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
+use hoard::{Cache, DiskConfig};
+use hoard_server::{AppState, Limits};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How long a test waits for what it expects before failing. Generous: the machine may be
+/// loaded; the server's own bounds in these tests are a second or two.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+struct Server {
+    addr: SocketAddr,
+    cache: Cache,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: hoard_testkit::TempDir,
+}
+
+async fn start(limits: Limits) -> Server {
+    let dir = hoard_testkit::temp_dir();
+    let cache = Cache::builder()
+        .disk(DiskConfig::new(dir.path()))
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = AppState {
+        semantic: None,
+        datasets: std::sync::Arc::new(hoard_datasets::Datasets::new(cache.clone(), []).unwrap()),
+        cache: cache.clone(),
+        admin_token: "test-admin-token-0123456789".into(),
+        max_batch: 100,
+        max_body: 64 * 1024,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(hoard_server::serve_with(listener, state, limits, async {
+        let _ = stopped.await;
+    }));
+    Server {
+        addr,
+        cache,
+        stop: Some(stop),
+        done,
+        _dir: dir,
+    }
+}
+
+/// Limits with every bound long, for tests that change one.
+fn relaxed() -> Limits {
+    Limits {
+        header_read_timeout: Duration::from_secs(120),
+        idle_timeout: Duration::from_secs(120),
+        body_read_timeout: Duration::from_secs(120),
+        max_connections: 1000,
+    }
+}
+
+/// Reads until the server closes the connection (end of stream or an error such as a
+/// reset); returns what it sent before. Panics if it has not closed by `DEADLINE`.
+async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let closed = tokio::time::timeout(DEADLINE, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the server kept the connection open; it sent {:?}",
+        String::from_utf8_lossy(&seen)
+    );
+    seen
+}
+
+/// Reads one response (head and a `content-length` body); `None` if the server closed the
+/// connection first. Panics if neither happened by `DEADLINE`.
+async fn read_response(stream: &mut TcpStream) -> Option<String> {
+    tokio::time::timeout(DEADLINE, async {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if seen.len() >= end + 4 + length {
+                    return Some(String::from_utf8_lossy(&seen[..end + 4 + length]).into_owned());
+                }
+            }
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .expect("neither an answer nor a close")
+}
+
+async fn get_health(stream: &mut TcpStream) -> Option<String> {
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nhost: hoard\r\n\r\n")
+        .await
+        .ok()?;
+    read_response(stream).await
+}
+
+/// A client that sends its header one byte at a time and never finishes it is cut off once
+/// `header_read_timeout` has passed, however steadily it trickles.
+#[tokio::test]
+async fn a_header_sent_a_byte_at_a_time_is_cut_off() {
+    let server = start(Limits {
+        header_read_timeout: Duration::from_secs(1),
+        ..relaxed()
+    })
+    .await;
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let trickle = tokio::spawn(async move {
+        let head = b"GET /health HTTP/1.1\r\nhost: hoard\r\nx-slow: ";
+        for byte in head.iter().chain(std::iter::repeat(&b'a')) {
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let closed = tokio::time::timeout(DEADLINE, async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    trickle.abort();
+    assert!(closed.is_ok(), "a slow header kept its connection open");
+}
+
+/// A connection that finished a request and then sends nothing is closed after
+/// `idle_timeout`.
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed() {
+    let server = start(Limits {
+        idle_timeout: Duration::from_secs(1),
+        ..relaxed()
+    })
+    .await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let answer = get_health(&mut stream).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    read_until_closed(&mut stream).await;
+}
+
+/// On a kept-alive connection, the next request's head is bound too: once its first byte
+/// has come, the rest must follow within `header_read_timeout`.
+#[tokio::test]
+async fn a_later_request_sent_a_byte_at_a_time_is_cut_off() {
+    let server = start(Limits {
+        header_read_timeout: Duration::from_secs(1),
+        ..relaxed()
+    })
+    .await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let answer = get_health(&mut stream).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let (mut reader, mut writer) = stream.into_split();
+    let trickle = tokio::spawn(async move {
+        for byte in b"GET /health HTTP/1.1\r\nx-slow: "
+            .iter()
+            .chain(std::iter::repeat(&b'a'))
+        {
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let closed = tokio::time::timeout(DEADLINE, async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    trickle.abort();
+    assert!(
+        closed.is_ok(),
+        "a slow second header kept its connection open"
+    );
+}
+
+/// A client that asks for responses and never reads them holds its connection only until
+/// the writes have made no progress for `idle_timeout`: with a cap of one connection, the
+/// next client is served once it is gone.
+#[tokio::test]
+async fn a_client_that_reads_nothing_is_let_go() {
+    let server = start(Limits {
+        idle_timeout: Duration::from_secs(1),
+        max_connections: 1,
+        ..relaxed()
+    })
+    .await;
+    let value = serde_json::json!({ "blob": "x".repeat(60_000) });
+    server.cache.set("big", "v", &value).await.unwrap();
+    // A small receive buffer, so the server's writes block soon.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut hog = socket.connect(server.addr).await.unwrap();
+    let requests = "GET /v1/cache/big/v HTTP/1.1\r\nhost: hoard\r\n\r\n".repeat(200);
+    hog.write_all(requests.as_bytes()).await.unwrap();
+    let served = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let mut stream = TcpStream::connect(server.addr).await.unwrap();
+            if let Some(answer) = get_health(&mut stream).await {
+                if answer.starts_with("HTTP/1.1 200") {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(served.is_ok(), "a client reading nothing kept its slot");
+    drop(hog);
+}
+
+/// A body that stops coming is answered 408 once `body_read_timeout` has passed, and the
+/// connection is closed; nothing is stored.
+#[tokio::test]
+async fn a_body_that_stops_coming_is_answered_408() {
+    let server = start(Limits {
+        body_read_timeout: Duration::from_secs(1),
+        ..relaxed()
+    })
+    .await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(
+            b"PUT /v1/cache/slow/k HTTP/1.1\r\nhost: hoard\r\ncontent-type: application/json\r\n\
+              content-length: 100\r\n\r\n{\"a\":",
+        )
+        .await
+        .unwrap();
+    let answer = String::from_utf8(read_until_closed(&mut stream).await).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    assert_eq!(
+        server
+            .cache
+            .get::<serde_json::Value>("slow", "k")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// With `max_connections` idle connections open, a new one is refused at once (503, or
+/// closed) instead of waiting; the admitted connections keep being served, and once the
+/// idle ones go, new connections are served again.
+#[tokio::test]
+async fn past_the_connection_cap_new_connections_are_refused_and_admitted_ones_served() {
+    let cap = 8;
+    let server = start(Limits {
+        max_connections: cap,
+        ..relaxed()
+    })
+    .await;
+    // One admitted connection that has been answered, then idle ones up to the cap.
+    let mut working = TcpStream::connect(server.addr).await.unwrap();
+    let answer = get_health(&mut working).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let mut idle = Vec::new();
+    for _ in 1..cap {
+        idle.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    // The server accepts in order: the idle connections are admitted before the next one.
+    let mut extra = TcpStream::connect(server.addr).await.unwrap();
+    match get_health(&mut extra).await {
+        None => {}
+        Some(answer) => assert!(answer.starts_with("HTTP/1.1 503"), "{answer}"),
+    }
+    // The admitted connection is still served.
+    let answer = get_health(&mut working).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(idle);
+    drop(working);
+    // The slots come back as the server sees the closes.
+    let served = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let mut stream = TcpStream::connect(server.addr).await.unwrap();
+            if let Some(answer) = get_health(&mut stream).await {
+                if answer.starts_with("HTTP/1.1 200") {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        served.is_ok(),
+        "no slot came back after the idle connections closed"
+    );
+}
+
+/// On shutdown, a request in flight (its handler is reading the body) finishes and is
+/// answered, the server stops, and what the request stored is there.
+#[tokio::test]
+async fn shutdown_finishes_the_request_in_flight() {
+    let mut server = start(relaxed()).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let body = br#"{"accuracy":0.95}"#;
+    let head = format!(
+        "PUT /v1/cache/model/k HTTP/1.1\r\nhost: hoard\r\ncontent-type: application/json\r\n\
+         expect: 100-continue\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // `100 Continue` is sent when the handler starts reading the body: the request is in
+    // flight.
+    let mut seen = Vec::new();
+    tokio::time::timeout(DEADLINE, async {
+        let mut buf = [0u8; 256];
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before 100 Continue");
+            seen.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("no 100 Continue");
+    assert!(seen.starts_with(b"HTTP/1.1 100"));
+    server.stop.take().unwrap().send(()).unwrap();
+    stream.write_all(body).await.unwrap();
+    let answer = read_response(&mut stream).await.expect("closed unanswered");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let stopped = tokio::time::timeout(DEADLINE, &mut server.done).await;
+    assert!(
+        matches!(stopped, Ok(Ok(Ok(())))),
+        "serve did not finish: {stopped:?}"
+    );
+    assert_eq!(
+        server
+            .cache
+            .get::<serde_json::Value>("model", "k")
+            .await
+            .unwrap(),
+        Some(serde_json::json!({"accuracy": 0.95}))
+    );
+    assert!(
+        TcpStream::connect(server.addr).await.is_err(),
+        "still listening after shutdown"
+    );
+}
