@@ -121,7 +121,7 @@ pub fn run(options: &Options) -> anyhow::Result<(Vec<Comparison>, Vec<String>)> 
         semantic: None,
         datasets: std::sync::Arc::new(hoard_datasets::Datasets::new(cache.clone(), [])?),
         cache,
-        admin_token: "bench-token-0123456789".into(),
+        access: hoard_server::Access::admin("bench-token-0123456789"),
         max_batch: 1000,
         max_body: 16 << 20,
     };

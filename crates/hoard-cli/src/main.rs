@@ -111,6 +111,10 @@ struct ServeArgs {
     /// Use this Redis Cluster as L2 (seed nodes, comma-separated).
     #[arg(long, value_name = "URL,...", value_delimiter = ',')]
     redis_cluster: Option<Vec<String>>,
+    /// Serve on a non-loopback address without read or write tokens, open to anyone who
+    /// can reach it ([server] insecure = true). Without it, hoard refuses to.
+    #[arg(long)]
+    insecure: bool,
 }
 
 fn main() -> ExitCode {

@@ -18,10 +18,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         redis: args.redis,
         redis_cluster: args.redis_cluster,
+        insecure: args.insecure,
     };
     let env = |name: &str| std::env::var(name).ok();
     let config = Config::load(args.config.as_deref(), &env, &overrides)?;
     let addr = config.addr()?;
+    config.check_exposure()?;
     let mut limits = config.limits()?;
     limits.max_connections = connection_cap(limits.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -29,10 +31,23 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let cache = config.open_cache().context("opening the cache")?;
-        let (token, token_file) = hoard_server::admin_token(&config.server.admin_token, &config.cache.data_dir)
-            .context("preparing the admin token")?;
-        if let Some(file) = token_file {
-            tracing::info!(file = %file.display(), "admin token (for pattern deletes, clears, invalidation) is in this file");
+        let generated = if config.has_admin_token() {
+            None
+        } else {
+            let (token, token_file) = hoard_server::admin_token("", &config.cache.data_dir)
+                .context("preparing the admin token")?;
+            if let Some(file) = token_file {
+                tracing::info!(file = %file.display(), "admin token (for pattern deletes, clears, invalidation) is in this file");
+            }
+            Some(token)
+        };
+        let access = config.access(generated.as_deref());
+        if access.guarded() {
+            tracing::info!("reads need a read token, writes a write token (or a higher scope)");
+        } else if config.server.insecure && !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "--insecure: reads and writes are open to anyone who can reach this address");
+        } else {
+            tracing::info!("reads and writes are open (no read or write tokens); admin routes need the admin token");
         }
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -71,7 +86,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             semantic,
             datasets: std::sync::Arc::new(datasets),
             cache,
-            admin_token: token.into(),
+            access,
             max_batch: config.server.max_batch,
             max_body: config.max_body(),
         };

@@ -175,3 +175,189 @@ fn stats_of_a_server_that_is_not_there_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("asking http://127.0.0.1"));
 }
+
+/// `hoard serve` with these arguments and no token variables from the test's environment.
+fn serve_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hoard"));
+    command
+        .arg("serve")
+        .args(args)
+        .env_remove("HOARD_CONFIG")
+        .env_remove("HOARD_READ_TOKEN")
+        .env_remove("HOARD_WRITE_TOKEN")
+        .env_remove("HOARD_ADMIN_TOKEN")
+        .env_remove("HOARD_SERVER_INSECURE");
+    command
+}
+
+/// Waits for `child` to exit; kills it and fails if it is still running after a generous
+/// deadline (it would then be serving).
+fn exits(mut child: Child) -> (std::process::ExitStatus, String) {
+    let waited = hoard_testkit::wait_until(Duration::from_secs(20), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !waited {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("hoard serve kept running");
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn health(port: u16) -> reqwest::StatusCode {
+    runtime().block_on(async {
+        reqwest::get(format!("http://127.0.0.1:{port}/health"))
+            .await
+            .unwrap()
+            .status()
+    })
+}
+
+/// The status of `method path` on loopback with an optional bearer token.
+fn status(port: u16, method: reqwest::Method, path: &str, token: Option<&str>) -> u16 {
+    runtime().block_on(async {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("http://127.0.0.1:{port}{path}"))
+            .body("1");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().status().as_u16()
+    })
+}
+
+fn up(port: u16) -> bool {
+    hoard_testkit::wait_until(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })
+}
+
+#[test]
+fn serving_every_address_without_tokens_is_refused_with_the_reason() {
+    let dir = hoard_testkit::temp_dir();
+    let port = free_port();
+    let addr = format!("0.0.0.0:{port}");
+    let child = serve_command(&["--addr", &addr, "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (status, err) = exits(child);
+    assert_eq!(status.code(), Some(1), "{err}");
+    for needed in [
+        "not a loopback address",
+        "read_tokens",
+        "HOARD_READ_TOKEN",
+        "--insecure",
+    ] {
+        assert!(err.contains(needed), "{needed:?} missing from: {err}");
+    }
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "it listened anyway"
+    );
+}
+
+#[test]
+fn insecure_serves_every_address_open_by_flag_or_config() {
+    let dir = hoard_testkit::temp_dir();
+    let port = free_port();
+    let addr = format!("0.0.0.0:{port}");
+    let child = serve_command(&["--addr", &addr, "--insecure", "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let serving = Serving {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    assert!(up(port), "hoard serve --insecure did not start");
+    assert_eq!(health(port), reqwest::StatusCode::OK);
+    assert_eq!(
+        status(port, reqwest::Method::PUT, "/v1/cache/ns/k", None),
+        200
+    );
+    terminate(serving);
+
+    // The config twin.
+    let config = dir.path().join("hoard.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\naddr = \"{addr}\"\ninsecure = true\n"),
+    )
+    .unwrap();
+    let child = serve_command(&["--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let serving = Serving {
+        child,
+        base: String::new(),
+    };
+    assert!(up(port), "hoard serve with insecure = true did not start");
+    assert_eq!(health(port), reqwest::StatusCode::OK);
+    terminate(serving);
+}
+
+#[test]
+fn tokens_from_the_environment_guard_every_address() {
+    let dir = hoard_testkit::temp_dir();
+    let port = free_port();
+    let addr = format!("0.0.0.0:{port}");
+    let read = "read-token-0123456789";
+    let write = "write-token-0123456789";
+    let child = serve_command(&["--addr", &addr, "--data-dir"])
+        .arg(dir.path())
+        .env("HOARD_READ_TOKEN", format!("other-read-token-0123,{read}"))
+        .env("HOARD_WRITE_TOKEN", write)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let serving = Serving {
+        child,
+        base: String::new(),
+    };
+    assert!(up(port), "hoard serve with tokens did not start");
+    assert_eq!(health(port), reqwest::StatusCode::OK);
+    let put = |token| status(port, reqwest::Method::PUT, "/v1/cache/ns/k", token);
+    let get = |token| status(port, reqwest::Method::GET, "/v1/cache/ns/k", token);
+    assert_eq!(put(None), 401);
+    assert_eq!(put(Some(read)), 403);
+    assert_eq!(put(Some(write)), 200);
+    assert_eq!(get(None), 401);
+    assert_eq!(get(Some(read)), 200);
+    // The generated admin token still works, and does everything.
+    let admin = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+    assert_eq!(
+        status(
+            port,
+            reqwest::Method::DELETE,
+            "/v1/cache?pattern=ns:*",
+            Some(write)
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            port,
+            reqwest::Method::DELETE,
+            "/v1/cache?pattern=ns:*",
+            Some(&admin)
+        ),
+        200
+    );
+    assert_eq!(get(Some(&admin)), 404);
+    terminate(serving);
+}

@@ -68,8 +68,19 @@ pub struct ServerSection {
     pub addr: String,
     /// Largest request body, such as `16MiB`.
     pub max_body: String,
-    /// Bearer token of the admin routes; empty: `$HOARD_ADMIN_TOKEN`, else generated.
+    /// Bearer token of the admin routes; empty: `$HOARD_ADMIN_TOKEN`, else generated
+    /// (when `admin_tokens` is empty too).
     pub admin_token: String,
+    /// More admin tokens (scope `admin`: every route).
+    pub admin_tokens: Vec<String>,
+    /// Tokens of scope `write` (reads and writes, not admin routes). With any read or write
+    /// token, reads and writes need a token; without, they are open.
+    pub write_tokens: Vec<String>,
+    /// Tokens of scope `read`.
+    pub read_tokens: Vec<String>,
+    /// Serve on a non-loopback address without read or write tokens (open to anyone who
+    /// can reach it); `hoard serve` refuses to otherwise.
+    pub insecure: bool,
     /// Most keys or hashes in one batch request.
     pub max_batch: usize,
     /// Longest a request head may take to arrive, such as `10s`: from the accept for a
@@ -92,6 +103,10 @@ impl Default for ServerSection {
             addr: "127.0.0.1:7070".into(),
             max_body: "16MiB".into(),
             admin_token: String::new(),
+            admin_tokens: Vec::new(),
+            write_tokens: Vec::new(),
+            read_tokens: Vec::new(),
+            insecure: false,
             max_batch: 1000,
             header_read_timeout: "10s".into(),
             idle_timeout: "60s".into(),
@@ -158,6 +173,8 @@ pub struct Overrides {
     pub redis: Option<String>,
     /// `--redis-cluster`.
     pub redis_cluster: Option<Vec<String>>,
+    /// `--insecure`: sets `server.insecure` (never clears it).
+    pub insecure: bool,
 }
 
 impl Config {
@@ -179,7 +196,7 @@ impl Config {
                 ..Config::default()
             },
         };
-        config.apply_env(env);
+        config.apply_env(env)?;
         config.apply_overrides(overrides);
         config.validate()?;
         Ok(config)
@@ -203,7 +220,15 @@ impl Config {
         Ok(config)
     }
 
-    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let list = |v: String| -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        let mut insecure = None;
         let mut set = |name: &str, apply: &mut dyn FnMut(String)| {
             if let Some(value) = env(name) {
                 apply(value);
@@ -243,10 +268,27 @@ impl Config {
             server.max_connections = v.parse().unwrap_or(0)
         });
         set("HOARD_ADMIN_TOKEN", &mut |v| server.admin_token = v);
+        set("HOARD_WRITE_TOKEN", &mut |v| server.write_tokens = list(v));
+        set("HOARD_READ_TOKEN", &mut |v| server.read_tokens = list(v));
+        set("HOARD_SERVER_INSECURE", &mut |v| insecure = Some(v));
         let models = &mut self.models;
         set("HOARD_MODELS_ROOT", &mut |v| {
             models.insert("root".into(), toml::Value::String(v));
         });
+        if let Some(text) = insecure {
+            self.server.insecure = match text.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "" | "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(refuse(
+                        &self.source,
+                        "server.insecure",
+                        format!("{text:?} is not true or false"),
+                    ))
+                }
+            };
+        }
+        Ok(())
     }
 
     fn apply_overrides(&mut self, flags: &Overrides) {
@@ -261,6 +303,9 @@ impl Config {
         }
         if let Some(nodes) = &flags.redis_cluster {
             self.cache.redis_cluster = nodes.clone();
+        }
+        if flags.insecure {
+            self.server.insecure = true;
         }
     }
 
@@ -310,7 +355,63 @@ impl Config {
                 "use at least 16 characters",
             ));
         }
+        for (key, tokens) in [
+            ("server.admin_tokens", &self.server.admin_tokens),
+            ("server.write_tokens", &self.server.write_tokens),
+            ("server.read_tokens", &self.server.read_tokens),
+        ] {
+            for token in tokens {
+                check_token(token).map_err(|reason| refuse(o, key, reason))?;
+            }
+        }
         Ok(())
+    }
+
+    /// The tokens of `[server]` by scope: `admin_token` and `admin_tokens` (plus
+    /// `generated_admin`, the token `hoard serve` made when none is configured),
+    /// `write_tokens`, `read_tokens`.
+    pub fn access(&self, generated_admin: Option<&str>) -> crate::Access {
+        let admin = self
+            .server
+            .admin_tokens
+            .iter()
+            .map(String::as_str)
+            .chain(Some(self.server.admin_token.as_str()))
+            .chain(generated_admin);
+        crate::Access::new(admin, &self.server.write_tokens, &self.server.read_tokens)
+    }
+
+    /// Whether an admin token is configured (`admin_token`, `admin_tokens` or
+    /// `$HOARD_ADMIN_TOKEN`).
+    pub fn has_admin_token(&self) -> bool {
+        !self.server.admin_token.is_empty() || !self.server.admin_tokens.is_empty()
+    }
+
+    /// Refuses to serve reads and writes open to anyone on an address other machines can
+    /// reach: a non-loopback `server.addr` needs read or write tokens, or `insecure`.
+    pub fn check_exposure(&self) -> Result<(), ConfigError> {
+        let addr = self.addr()?;
+        let loopback = match addr.ip() {
+            std::net::IpAddr::V4(ip) => ip.is_loopback(),
+            std::net::IpAddr::V6(ip) => {
+                ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+        };
+        let tokens = !self.server.read_tokens.is_empty() || !self.server.write_tokens.is_empty();
+        if loopback || tokens || self.server.insecure {
+            return Ok(());
+        }
+        Err(refuse(
+            &self.source,
+            "server.addr",
+            format!(
+                "{addr} is not a loopback address, and with no read or write tokens anyone who \
+                 can reach it could read and change the cache. Configure tokens ([server] \
+                 read_tokens / write_tokens, or $HOARD_READ_TOKEN / $HOARD_WRITE_TOKEN, \
+                 comma-separated), or pass --insecure ([server] insecure = true) to serve it \
+                 open anyway"
+            ),
+        ))
     }
 
     /// The `[datasets.ID]` sections, checked.
@@ -463,6 +564,17 @@ impl Config {
     }
 }
 
+/// A token must be sendable as `Authorization: Bearer TOKEN` and hard to guess.
+fn check_token(token: &str) -> Result<(), String> {
+    if token.len() < 16 {
+        return Err("use tokens of at least 16 characters".into());
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
+        return Err("a token is printable ASCII without spaces or commas".into());
+    }
+    Ok(())
+}
+
 fn self_note(source: &mut String, name: &str) {
     // Messages about a value from the environment name the variable.
     if !source.contains(name) {
@@ -560,6 +672,17 @@ mod tests {
                 "missing unit",
             ),
             (
+                "[server]\nread_tokens = [\"short\"]\n",
+                "server.read_tokens",
+                "at least 16 characters",
+            ),
+            (
+                "[server]\nwrite_tokens = [\"has a space in it ok\"]\n",
+                "server.write_tokens",
+                "without spaces",
+            ),
+            ("[server]\ninsecure = \"yes\"\n", "(syntax)", "invalid type"),
+            (
                 "[server]\nbody_read_timeout = \"2d\"\n",
                 "server.body_read_timeout",
                 "at most 1d",
@@ -637,6 +760,87 @@ mod tests {
 }
 
 #[cfg(test)]
+mod access {
+    use super::*;
+
+    fn load(env: &dyn Fn(&str) -> Option<String>, flags: &Overrides) -> Config {
+        Config::load(None, env, flags).unwrap()
+    }
+
+    #[test]
+    fn tokens_come_from_the_environment_comma_separated() {
+        let env = |name: &str| match name {
+            "HOARD_READ_TOKEN" => Some(" read-token-0123456789 , read-token-9876543210,".into()),
+            "HOARD_WRITE_TOKEN" => Some("write-token-0123456789".into()),
+            _ => None,
+        };
+        let config = load(&env, &Overrides::default());
+        assert_eq!(
+            config.server.read_tokens,
+            ["read-token-0123456789", "read-token-9876543210"]
+        );
+        assert_eq!(config.server.write_tokens, ["write-token-0123456789"]);
+        assert!(config.access(None).guarded());
+        let bad = |name: &str| (name == "HOARD_WRITE_TOKEN").then(|| "short".to_owned());
+        let err = Config::load(None, &bad, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("$HOARD_WRITE_TOKEN") && err.contains("server.write_tokens"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn only_loopback_may_serve_without_tokens() {
+        let none = |_: &str| None;
+        for addr in [
+            "127.0.0.1:7070",
+            "127.8.9.10:7070",
+            "[::1]:7070",
+            "[::ffff:127.0.0.1]:7070",
+        ] {
+            let flags = Overrides {
+                addr: Some(addr.into()),
+                ..Overrides::default()
+            };
+            assert!(load(&none, &flags).check_exposure().is_ok(), "{addr}");
+        }
+        for addr in ["0.0.0.0:7070", "[::]:7070", "192.0.2.1:7070"] {
+            let flags = Overrides {
+                addr: Some(addr.into()),
+                ..Overrides::default()
+            };
+            let err = load(&none, &flags)
+                .check_exposure()
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("server.addr")
+                    && err.contains("--insecure")
+                    && err.contains("read_tokens"),
+                "{err}"
+            );
+            let insecure = Overrides {
+                insecure: true,
+                ..flags.clone()
+            };
+            assert!(load(&none, &insecure).check_exposure().is_ok(), "{addr}");
+            let read =
+                |name: &str| (name == "HOARD_READ_TOKEN").then(|| "read-token-0123456789".into());
+            assert!(load(&read, &flags).check_exposure().is_ok(), "{addr}");
+            let on = |name: &str| (name == "HOARD_SERVER_INSECURE").then(|| "true".into());
+            assert!(load(&on, &flags).check_exposure().is_ok(), "{addr}");
+        }
+        let odd = |name: &str| (name == "HOARD_SERVER_INSECURE").then(|| "maybe".into());
+        let err = Config::load(None, &odd, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.insecure"), "{err}");
+    }
+}
+
+#[cfg(test)]
 mod example_file {
     use super::*;
 
@@ -654,6 +858,8 @@ mod example_file {
         assert_eq!(example.server.max_body, defaults.server.max_body);
         assert_eq!(example.server.max_batch, defaults.server.max_batch);
         assert_eq!(example.limits().unwrap(), crate::Limits::default());
+        assert!(example.server.read_tokens.is_empty() && example.server.write_tokens.is_empty());
+        assert!(example.server.admin_tokens.is_empty() && !example.server.insecure);
         assert_eq!(defaults.limits().unwrap(), crate::Limits::default());
         let models = example.models().unwrap();
         assert_eq!(models.root.as_deref(), Some(Path::new(".cache")));
@@ -676,6 +882,10 @@ mod example_file {
             "max_body",
             "max_batch",
             "admin_token",
+            "admin_tokens",
+            "write_tokens",
+            "read_tokens",
+            "insecure",
             "header_read_timeout",
             "idle_timeout",
             "body_read_timeout",

@@ -1,7 +1,7 @@
 //! Seed 000's dataset routes: configured datasets, their manifests and summaries (joined
 //! with cached results on request), an admin reindex, and file streaming with Range.
 
-use crate::routes::{Admin, ErrorBody, JsonBody, Params, RESULTS};
+use crate::routes::{Admin, ErrorBody, JsonBody, Params, Read, RESULTS};
 use crate::{ApiError, AppState};
 use axum::body::Body;
 use axum::extract::State;
@@ -67,18 +67,19 @@ fn number(params: &HashMap<String, String>, name: &str) -> Result<Option<usize>,
         .transpose()
 }
 
-#[utoipa::path(get, path = "/datasets", tag = "datasets",
-    responses((status = 200, description = "`{\"datasets\":[{id, path, version, total, total_bytes, total_duration, errors, built_at_ms}]}`"), (status = 503, body = ErrorBody)))]
-pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/datasets", tag = "datasets", security(("bearer" = ["read"])),
+    responses((status = 200, description = "`{\"datasets\":[{id, path, version, total, total_bytes, total_duration, errors, built_at_ms}]}`"), (status = 503, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
+pub(crate) async fn list(_: Read, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let datasets = state.datasets.list().await;
     Ok(Json(json!({ "datasets": datasets })))
 }
 
-#[utoipa::path(get, path = "/datasets/files", tag = "datasets",
+#[utoipa::path(get, path = "/datasets/files", tag = "datasets", security(("bearer" = ["read"])),
     params(("id" = String, Query), ("results" = Option<String>, Query, description = "a model: join each entry's cached result as `result`"),
         ("offset" = Option<usize>, Query), ("limit" = Option<usize>, Query, description = "entries per page: 1000 by default, at most 10000")),
-    responses((status = 200, description = "`{\"id\",\"version\",\"total\",\"offset\",\"limit\",\"next_offset\",\"files\":[entry]}` (`next_offset` null on the last page), entries in seed 000's schema"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "`{\"id\",\"version\",\"total\",\"offset\",\"limit\",\"next_offset\",\"files\":[entry]}` (`next_offset` null on the last page), entries in seed 000's schema"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
 pub(crate) async fn files(
+    _: Read,
     State(state): State<AppState>,
     Params(params): Params,
 ) -> Result<Response, ApiError> {
@@ -175,9 +176,10 @@ struct FileWithResult<'a> {
     result: Option<Value>,
 }
 
-#[utoipa::path(get, path = "/datasets/summary", tag = "datasets", params(("id" = String, Query)),
-    responses((status = 200, description = "Seed 000's summary: total, total_bytes, label_counts, meta_constants; plus id, version, total_duration, errors, metadata_errors, unmatched_rows, skipped"), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/datasets/summary", tag = "datasets", security(("bearer" = ["read"])), params(("id" = String, Query)),
+    responses((status = 200, description = "Seed 000's summary: total, total_bytes, label_counts, meta_constants; plus id, version, total_duration, errors, metadata_errors, unmatched_rows, skipped"), (status = 404, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
 pub(crate) async fn summary(
+    _: Read,
     State(state): State<AppState>,
     Params(params): Params,
 ) -> Result<Response, ApiError> {
@@ -205,8 +207,8 @@ pub(crate) struct ReindexBody {
     id: String,
 }
 
-#[utoipa::path(post, path = "/datasets/reindex", tag = "admin", request_body = ReindexBody, security(("bearer" = [])),
-    responses((status = 200, description = "`{\"id\",\"version\",\"files\",\"probed\",\"reused\",\"hashed\",\"elapsed\"}` (elapsed in ms)"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/datasets/reindex", tag = "admin", request_body = ReindexBody, security(("bearer" = ["admin"])),
+    responses((status = 200, description = "`{\"id\",\"version\",\"files\",\"probed\",\"reused\",\"hashed\",\"elapsed\"}` (elapsed in ms)"), (status = 404, body = ErrorBody), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's scope is below admin", body = ErrorBody)))]
 pub(crate) async fn reindex(
     _: Admin,
     State(state): State<AppState>,
@@ -221,10 +223,11 @@ pub(crate) async fn reindex(
     Ok(Json(out))
 }
 
-#[utoipa::path(get, path = "/datasets/file", tag = "datasets", params(("id" = String, Query), ("relpath" = String, Query)),
+#[utoipa::path(get, path = "/datasets/file", tag = "datasets", security(("bearer" = ["read"])), params(("id" = String, Query), ("relpath" = String, Query)),
     responses((status = 200, description = "The file, with ETag and Accept-Ranges", content_type = "audio/*"), (status = 206, description = "The requested byte range"),
-        (status = 304, description = "If-None-Match matched"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 416, description = "Range outside the file")))]
+        (status = 304, description = "If-None-Match matched"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 416, description = "Range outside the file"), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
 pub(crate) async fn file(
+    _: Read,
     State(state): State<AppState>,
     Params(params): Params,
     headers: HeaderMap,

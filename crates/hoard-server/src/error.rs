@@ -78,7 +78,22 @@ impl From<hoard::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // RFC 6750: a 401 says which scheme to use, a 403 for a token's scope says so.
+        let challenge = match (self.status, self.code) {
+            (StatusCode::UNAUTHORIZED, _) => Some(r#"Bearer realm="hoard""#),
+            (StatusCode::FORBIDDEN, "insufficient_scope") => {
+                Some(r#"Bearer realm="hoard", error="insufficient_scope""#)
+            }
+            _ => None,
+        };
         let body = serde_json::json!({ "error": self.code, "message": self.message });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(challenge) = challenge {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static(challenge),
+            );
+        }
+        response
     }
 }

@@ -3,8 +3,10 @@
 //! Routes, errors and limits follow the project contract (DESIGN.md): cache entries and
 //! batches under `/v1/cache`, seed 000's results under `/results` and datasets under
 //! `/datasets`, stats, Prometheus
-//! metrics, admin routes behind a bearer token.
+//! metrics; bearer tokens of three scopes (`read` < `write` < `admin`, see [`Access`]), and
+//! connections bounded in time and number (see [`Limits`]).
 
+mod access;
 pub mod config;
 mod conn;
 mod datasets;
@@ -13,6 +15,7 @@ mod metrics;
 mod routes;
 mod semantic;
 
+pub use access::{Access, Scope};
 pub use config::{Config, ConfigError, Overrides};
 pub use conn::Limits;
 pub use error::ApiError;
@@ -26,8 +29,8 @@ use std::sync::Arc;
 pub struct AppState {
     /// The cache behind the API.
     pub cache: hoard::Cache,
-    /// Bearer token of the admin routes.
-    pub admin_token: Arc<str>,
+    /// The bearer tokens accepted, by scope (`read`, `write`, `admin`).
+    pub access: Access,
     /// Most keys or hashes in one batch request.
     pub max_batch: usize,
     /// Largest request body in bytes.

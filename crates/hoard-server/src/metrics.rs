@@ -106,8 +106,11 @@ pub fn render(stats: &hoard::Stats) -> Result<String, std::fmt::Error> {
     Ok(out)
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "OpenMetrics text, metrics named hoard_*; namespaces past the 100 busiest share namespace=\"(other)\"", content_type = "application/openmetrics-text")))]
-pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = ["read"])), responses((status = 200, description = "OpenMetrics text, metrics named hoard_*; namespaces past the 100 busiest share namespace=\"(other)\"", content_type = "application/openmetrics-text"), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = crate::routes::ErrorBody), (status = 403, description = "The token's scope is below read", body = crate::routes::ErrorBody)))]
+pub(crate) async fn metrics(
+    _: crate::routes::Read,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
     let stats = state.cache.stats().await?;
     let text = render(&stats).map_err(|error| ApiError {
         status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,9 +1,10 @@
 //! The routes. Every handler answers JSON; every failure goes through [`ApiError`].
 
+use crate::access::Scope;
 use crate::{datasets, metrics, semantic, ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,7 +14,6 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::time::Instant;
-use subtle::ConstantTimeEq;
 use tracing::Instrument;
 
 /// The error body every route answers with.
@@ -41,14 +41,21 @@ struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "`Authorization: Bearer TOKEN`. Each route names the scope it needs: read < \
+                 write < admin, a scope implying those before it. Read and write routes are \
+                 open to anyone while no read or write tokens are configured (`[server] \
+                 read_tokens`, `write_tokens`); admin routes always need an admin token. \
+                 401 without a token or with an unknown one, 403 when its scope is too low.",
+            ))
+            .build();
         openapi
             .components
             .get_or_insert_with(Default::default)
-            .add_security_scheme(
-                "bearer",
-                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-            );
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
     }
 }
 
@@ -195,38 +202,42 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     }
 }
 
-/// Admin routes need `Authorization: Bearer TOKEN` (the scheme in any case, as HTTP
-/// says); compared in constant time.
-fn require_admin(headers: &HeaderMap, state: &AppState) -> Result<(), ApiError> {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-        .ok_or_else(|| ApiError::unauthorized("this route needs Authorization: Bearer TOKEN"))?;
-    if bool::from(given.as_bytes().ct_eq(state.admin_token.as_bytes())) {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized("wrong admin token"))
-    }
+/// A guarded route's first extractor, one per scope: the token is checked before anything
+/// else of the request (path, query, body) is read, so a caller without it gets 401 (or 403
+/// for a token of too low a scope) whatever it sent.
+macro_rules! scope_extractor {
+    ($(#[$doc:meta])* $name:ident, $scope:expr) => {
+        $(#[$doc])*
+        pub(crate) struct $name;
+
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(
+                parts: &mut axum::http::request::Parts,
+                state: &AppState,
+            ) -> Result<Self, ApiError> {
+                state.access.check(&parts.headers, $scope).map(|()| $name)
+            }
+        }
+    };
 }
 
-/// An admin route's first extractor: the token is checked before anything else of the
-/// request (path, query, body) is read, so a caller without it gets 401 whatever it sent.
-pub(crate) struct Admin;
-
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &AppState,
-    ) -> Result<Self, ApiError> {
-        require_admin(&parts.headers, state).map(|()| Admin)
-    }
-}
+scope_extractor!(
+    /// Reading routes: open unless read or write tokens are configured.
+    Read,
+    Scope::Read
+);
+scope_extractor!(
+    /// Routes that change data: open unless read or write tokens are configured.
+    Write,
+    Scope::Write
+);
+scope_extractor!(
+    /// Admin routes: always need an admin token.
+    Admin,
+    Scope::Admin
+);
 
 /// Namespaces hoard's own libraries write for themselves: dataset manifests and the
 /// semantic cache's entries and index. A client writing there could make every instance
@@ -281,9 +292,10 @@ async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
-#[utoipa::path(get, path = "/v1/cache/{namespace}/{key}", tag = "cache", params(("namespace" = String, Path), ("key" = String, Path)),
-    responses((status = 200, description = "The stored JSON value itself"), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/cache/{namespace}/{key}", tag = "cache", security(("bearer" = ["read"])), params(("namespace" = String, Path), ("key" = String, Path)),
+    responses((status = 200, description = "The stored JSON value itself"), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
 async fn cache_get(
+    _: Read,
     State(state): State<AppState>,
     Segments((namespace, key)): Segments<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
@@ -293,11 +305,12 @@ async fn cache_get(
     }
 }
 
-#[utoipa::path(put, path = "/v1/cache/{namespace}/{key}", tag = "cache",
+#[utoipa::path(put, path = "/v1/cache/{namespace}/{key}", tag = "cache", security(("bearer" = ["write"])),
     params(("namespace" = String, Path), ("key" = String, Path), ("ttl" = Option<String>, Query, description = "e.g. 1h, 90s"), ("tags" = Option<String>, Query, description = "comma-separated")),
     request_body(content = Object, description = "Any JSON value"),
-    responses((status = 200, description = "`{\"ok\":true}`"), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    responses((status = 200, description = "`{\"ok\":true}`"), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below write", body = ErrorBody)))]
 async fn cache_put(
+    _: Write,
     State(state): State<AppState>,
     Segments((namespace, key)): Segments<(String, String)>,
     Params(params): Params,
@@ -318,9 +331,10 @@ async fn cache_put(
     Ok(Json(json!({ "ok": true })))
 }
 
-#[utoipa::path(delete, path = "/v1/cache/{namespace}/{key}", tag = "cache", params(("namespace" = String, Path), ("key" = String, Path)),
-    responses((status = 200, description = "`{\"deleted\":bool}`"), (status = 400, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/cache/{namespace}/{key}", tag = "cache", security(("bearer" = ["write"])), params(("namespace" = String, Path), ("key" = String, Path)),
+    responses((status = 200, description = "`{\"deleted\":bool}`"), (status = 400, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below write", body = ErrorBody)))]
 async fn cache_delete(
+    _: Write,
     State(state): State<AppState>,
     Segments((namespace, key)): Segments<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
@@ -335,9 +349,10 @@ struct KeysBody {
     keys: Vec<String>,
 }
 
-#[utoipa::path(post, path = "/v1/cache/{namespace}/batch", tag = "cache", params(("namespace" = String, Path)), request_body = KeysBody,
-    responses((status = 200, description = "`{\"ok\":true,\"values\":{key: value or null}}`"), (status = 400, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/cache/{namespace}/batch", tag = "cache", security(("bearer" = ["read"])), params(("namespace" = String, Path)), request_body = KeysBody,
+    responses((status = 200, description = "`{\"ok\":true,\"values\":{key: value or null}}`"), (status = 400, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
 async fn cache_batch(
+    _: Read,
     State(state): State<AppState>,
     Segments(namespace): Segments<String>,
     JsonBody(body): JsonBody<KeysBody>,
@@ -364,7 +379,7 @@ async fn lookup_batch(
 }
 
 #[utoipa::path(delete, path = "/v1/cache", tag = "admin", params(("pattern" = Option<String>, Query, description = "glob; none: clear everything")),
-    security(("bearer" = [])), responses((status = 200, description = "`{\"deleted\":N}`"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    security(("bearer" = ["admin"])), responses((status = 200, description = "`{\"deleted\":N}`"), (status = 400, body = ErrorBody), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's scope is below admin", body = ErrorBody)))]
 async fn delete_pattern(
     _: Admin,
     State(state): State<AppState>,
@@ -383,8 +398,8 @@ struct TagsBody {
     tags: Vec<String>,
 }
 
-#[utoipa::path(post, path = "/v1/invalidate", tag = "admin", request_body = TagsBody, security(("bearer" = [])),
-    responses((status = 200, description = "`{\"deleted\":N}`"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/invalidate", tag = "admin", request_body = TagsBody, security(("bearer" = ["admin"])),
+    responses((status = 200, description = "`{\"deleted\":N}`"), (status = 400, body = ErrorBody), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's scope is below admin", body = ErrorBody)))]
 async fn invalidate(
     _: Admin,
     State(state): State<AppState>,
@@ -411,8 +426,8 @@ fn human_bytes(bytes: u64) -> String {
     }
 }
 
-#[utoipa::path(get, path = "/v1/stats", tag = "operations", responses((status = 200, description = "Seed 003's shape: available, stats, config, message; plus namespaces and tiers")))]
-async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/stats", tag = "operations", security(("bearer" = ["read"])), responses((status = 200, description = "Seed 003's shape: available, stats, config, message; plus namespaces and tiers"), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
+async fn stats(_: Read, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(stats_body(&state.cache.stats().await?)))
 }
 
@@ -453,9 +468,10 @@ pub fn stats_body(stats: &hoard::Stats) -> Value {
     })
 }
 
-#[utoipa::path(get, path = "/results/{model}/{h}", tag = "results", params(("model" = String, Path), ("h" = String, Path)),
-    responses((status = 200, description = "The stored payload"), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/results/{model}/{h}", tag = "results", security(("bearer" = ["read"])), params(("model" = String, Path), ("h" = String, Path)),
+    responses((status = 200, description = "The stored payload"), (status = 404, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
 async fn results_get(
+    _: Read,
     State(state): State<AppState>,
     Segments((model, h)): Segments<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
@@ -471,9 +487,10 @@ async fn results_get(
     }
 }
 
-#[utoipa::path(post, path = "/results/{model}/{h}", tag = "results", params(("model" = String, Path), ("h" = String, Path)), request_body(content = Object),
-    responses((status = 200, description = "`{\"ok\":true}`"), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
+#[utoipa::path(post, path = "/results/{model}/{h}", tag = "results", security(("bearer" = ["write"])), params(("model" = String, Path), ("h" = String, Path)), request_body(content = Object),
+    responses((status = 200, description = "`{\"ok\":true}`"), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below write", body = ErrorBody)))]
 async fn results_post(
+    _: Write,
     State(state): State<AppState>,
     Segments((model, h)): Segments<(String, String)>,
     // A result is an object (seed 000's inference output), as the document says.
@@ -492,9 +509,10 @@ struct HashesBody {
     hashes: Vec<String>,
 }
 
-#[utoipa::path(post, path = "/results/{model}/batch", tag = "results", params(("model" = String, Path)), request_body = HashesBody,
-    responses((status = 200, description = "`{\"ok\":true,\"payloads\":{h: payload or null}}`"), (status = 400, body = ErrorBody)))]
+#[utoipa::path(post, path = "/results/{model}/batch", tag = "results", security(("bearer" = ["read"])), params(("model" = String, Path)), request_body = HashesBody,
+    responses((status = 200, description = "`{\"ok\":true,\"payloads\":{h: payload or null}}`"), (status = 400, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
 async fn results_batch(
+    _: Read,
     State(state): State<AppState>,
     Segments(model): Segments<String>,
     JsonBody(body): JsonBody<HashesBody>,

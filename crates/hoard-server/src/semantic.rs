@@ -1,6 +1,6 @@
 //! Seed 004's semantic cache over HTTP: lookup by meaning, store, and drop a namespace.
 
-use crate::routes::{Admin, ErrorBody, JsonBody, Params, Segments};
+use crate::routes::{Admin, ErrorBody, JsonBody, Params, Read, Segments, Write};
 use crate::{ApiError, AppState};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -85,10 +85,11 @@ pub(crate) struct LookupBody {
     context: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/semantic/{namespace}/lookup", tag = "semantic", params(("namespace" = String, Path)), request_body = LookupBody,
+#[utoipa::path(post, path = "/v1/semantic/{namespace}/lookup", tag = "semantic", security(("bearer" = ["read"])), params(("namespace" = String, Path)), request_body = LookupBody,
     responses((status = 200, description = "`{\"hit\",\"similarity\",\"matched_query\",\"value\"}`; on a miss also `refused_by` when a candidate cleared the threshold but failed a guard"),
-        (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 503, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
 pub(crate) async fn lookup(
+    _: Read,
     State(state): State<AppState>,
     Segments(namespace): Segments<String>,
     JsonBody(body): JsonBody<LookupBody>,
@@ -138,9 +139,10 @@ pub(crate) struct StoreBody {
     context: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/semantic/{namespace}", tag = "semantic", params(("namespace" = String, Path)), request_body = StoreBody,
-    responses((status = 200, description = "`{\"ok\":true,\"id\":N}`"), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/semantic/{namespace}", tag = "semantic", security(("bearer" = ["write"])), params(("namespace" = String, Path)), request_body = StoreBody,
+    responses((status = 200, description = "`{\"ok\":true,\"id\":N}`"), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below write", body = ErrorBody)))]
 pub(crate) async fn store(
+    _: Write,
     State(state): State<AppState>,
     Segments(namespace): Segments<String>,
     JsonBody(body): JsonBody<StoreBody>,
@@ -167,8 +169,8 @@ pub(crate) async fn store(
 
 #[utoipa::path(delete, path = "/v1/semantic/{namespace}", tag = "admin", params(("namespace" = String, Path),
         ("id" = Option<u64>, Query, description = "delete one entry"), ("filter" = Option<String>, Query, description = "delete entries with these filters: `user_id:7,org:3`")),
-    security(("bearer" = [])),
-    responses((status = 200, description = "`{\"deleted\":N}`; without id or filter the whole namespace goes"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    security(("bearer" = ["admin"])),
+    responses((status = 200, description = "`{\"deleted\":N}`; without id or filter the whole namespace goes"), (status = 400, body = ErrorBody), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's scope is below admin", body = ErrorBody)))]
 pub(crate) async fn drop_namespace(
     _: Admin,
     State(state): State<AppState>,

@@ -37,7 +37,7 @@ async fn start(limits: Limits) -> Server {
         semantic: None,
         datasets: std::sync::Arc::new(hoard_datasets::Datasets::new(cache.clone(), []).unwrap()),
         cache: cache.clone(),
-        admin_token: "test-admin-token-0123456789".into(),
+        access: hoard_server::Access::admin("test-admin-token-0123456789"),
         max_batch: 100,
         max_body: 64 * 1024,
     };

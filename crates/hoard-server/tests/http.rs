@@ -39,7 +39,7 @@ async fn start_with(
         semantic: None,
         datasets: std::sync::Arc::new(datasets),
         cache,
-        admin_token: TOKEN.into(),
+        access: hoard_server::Access::admin(TOKEN),
         max_batch: 100,
         max_body: 64 * 1024,
     };

@@ -36,7 +36,7 @@ async fn start() -> String {
         datasets: Arc::new(hoard_datasets::Datasets::new(cache.clone(), []).unwrap()),
         semantic: Some(Arc::new(semantic)),
         cache,
-        admin_token: TOKEN.into(),
+        access: hoard_server::Access::admin(TOKEN),
         max_batch: 100,
         max_body: 64 * 1024,
     };
