@@ -26,7 +26,8 @@ struct Cli {
 enum Command {
     /// Run the HTTP API (embedded by default; Redis with --redis or --redis-cluster).
     Serve(ServeArgs),
-    /// Print a running server's stats as a table (or JSON).
+    /// Print a running server's stats as a table (or JSON). Sends $HOARD_TOKEN as a
+    /// bearer token when set.
     Stats {
         /// The server to ask.
         #[arg(long, default_value = "http://127.0.0.1:7070")]
@@ -84,7 +85,8 @@ enum DatasetsCommand {
         /// Config file (default: $HOARD_CONFIG, else ./hoard.toml if present).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
-        /// Ask this running server instead of opening the cache.
+        /// Ask this running server instead of opening the cache ($HOARD_TOKEN, when set, is
+        /// sent as a bearer token).
         #[arg(long, value_name = "URL")]
         server: Option<String>,
         /// Print JSON.

@@ -359,5 +359,28 @@ fn tokens_from_the_environment_guard_every_address() {
         200
     );
     assert_eq!(get(Some(&admin)), 404);
+    // `hoard stats` says it needs a token, and reads with one from $HOARD_TOKEN.
+    let server = format!("http://127.0.0.1:{port}");
+    let stats = |token: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hoard"));
+        command.args(["stats", "--json", "--server", &server]);
+        match token {
+            Some(token) => command.env("HOARD_TOKEN", token),
+            None => command.env_remove("HOARD_TOKEN"),
+        };
+        command.output().unwrap()
+    };
+    let refused = stats(None);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("401") && err.contains("HOARD_TOKEN"), "{err}");
+    let read_stats = stats(Some(read));
+    assert!(
+        read_stats.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read_stats.stderr)
+    );
+    let body: serde_json::Value = serde_json::from_slice(&read_stats.stdout).unwrap();
+    assert_eq!(body["namespaces"]["ns"]["sets"], serde_json::json!(1));
     terminate(serving);
 }
