@@ -126,6 +126,25 @@ def test_a_dead_redis_degrades_reads_to_misses() -> None:
     assert stats["available"] is False
 
 
+def test_a_dead_redis_refuses_writes_and_cached_functions_still_answer() -> None:
+    cache = hoard.Cache(redis="redis://127.0.0.1:1/0")
+    # A write Redis cannot take is an error, not a success that is lost.
+    with pytest.raises(hoard.Unavailable):
+        cache.set("ns", "k", 1)
+    assert cache.get("ns", "k") is None
+    calls: list[int] = []
+
+    @hoard.cached(cache=cache, namespace="fn")
+    def double(x: int) -> int:
+        calls.append(x)
+        return 2 * x
+
+    # A decorated function degrades to this process's memory: it answers, computes once.
+    assert double(21) == 42
+    assert double(21) == 42
+    assert calls == [21]
+
+
 def test_from_config_reads_the_server_file(tmp_path: Path) -> None:
     config = tmp_path / "hoard.toml"
     config.write_text(f'[cache]\ndata_dir = "{tmp_path / "cfgdata"}"\ndefault_ttl = "10m"\n\n[server]\naddr = "127.0.0.1:0"\n')

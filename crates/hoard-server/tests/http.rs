@@ -603,18 +603,15 @@ async fn killing_redis_makes_ready_503_and_reads_degrade_then_recover() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE);
-    // Reads answer (a miss, not an error or a hang); writes degrade to memory.
+    // Reads answer (a miss, not an error or a hang); a write Redis cannot take is refused
+    // (503: not stored), never answered 200 and lost.
     assert_eq!(s.get("/v1/cache/ns/absent").await.0, StatusCode::NOT_FOUND);
-    assert_eq!(
-        s.call(Method::PUT, "/v1/cache/ns/during", Some("2"), None)
-            .await
-            .0,
-        StatusCode::OK
-    );
-    assert_eq!(
-        s.get("/v1/cache/ns/during").await,
-        (StatusCode::OK, json!(2))
-    );
+    let (status, body) = s
+        .call(Method::PUT, "/v1/cache/ns/during", Some("2"), None)
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], json!("unavailable"), "{body}");
+    assert_eq!(s.get("/v1/cache/ns/during").await.0, StatusCode::NOT_FOUND);
     assert_eq!(s.get("/v1/stats").await.1["available"], json!(false));
     redis.restart();
     let mut recovered = false;

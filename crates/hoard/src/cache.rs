@@ -1,5 +1,6 @@
 //! [`Cache`]: L1 memory in front of an optional L2, with stats.
 
+use crate::clock::Clock;
 use crate::codec;
 use crate::entry::{now_ms, Entry};
 use crate::error::{Error, Result};
@@ -30,6 +31,15 @@ pub const DEFAULT_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_L1_MAX_AGE_SHARED: Duration = Duration::from_secs(10);
 /// TTL of entries set without one: 1 hour (seed 003's `LONG`).
 pub const DEFAULT_TTL: Duration = crate::ttl::LONG;
+
+/// What a write does when L2 is unavailable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum L2Down {
+    /// Return the error and keep the value nowhere: the caller asked for the write.
+    Fail,
+    /// Keep the value in L1 only: a computed value, which its caller gets either way.
+    KeepInL1,
+}
 
 /// Options of one write.
 #[derive(Debug, Clone, Default)]
@@ -104,12 +114,14 @@ const DEPENDENCY_TAG: &str = "dep:";
 /// # Errors and degradation
 /// Bad keys, namespaces, patterns and TTLs are refused with an error naming the problem.
 /// An L2 read that fails (I/O error, Redis down or slow, corrupt entry) is logged, counted
-/// in `errors`, and reads as a miss; a corrupt entry is also removed. A write that finds L2
-/// *unavailable* ([`Error::Unavailable`]: Redis down, slow or behind an open circuit
-/// breaker) is counted, logged at most once a second, kept in L1 and reported as `Ok`, so
-/// the application degrades to L1 + compute instead of failing. Other L2 write failures,
-/// and deletes and clears that cannot reach L2, are returned as errors: an invalidation
-/// must never be dropped silently.
+/// in `errors`, and reads as a miss; a corrupt entry is also removed, so the application
+/// degrades to L1 + compute instead of failing. A value a get-or-compute call computed
+/// while L2 is *unavailable* ([`Error::Unavailable`]: Redis down, slow or behind an open
+/// circuit breaker) is kept in L1 only and handed to its caller. Every write the caller
+/// asked for ([`Cache::set`], [`Cache::mset`]...) that L2 does not take is returned as an
+/// error, and no tier keeps the new value: an acknowledged write is one L2 holds, so it
+/// cannot come back old once L2 returns. Deletes and clears that cannot reach L2 are
+/// errors too: an invalidation is never dropped silently.
 #[derive(Clone)]
 pub struct Cache {
     inner: Arc<Inner>,
@@ -117,6 +129,8 @@ pub struct Cache {
 
 pub(crate) struct Inner {
     l1: MemoryStore,
+    /// Where every deadline and age is read.
+    pub(crate) clock: Clock,
     l2: Option<Arc<dyn Store>>,
     default_ttl: Duration,
     stats: StatsRegistry,
@@ -232,6 +246,7 @@ pub struct CacheBuilder {
     seed: Option<u64>,
     l1_max_age: Option<Option<Duration>>,
     dependencies: bool,
+    clock: Clock,
 }
 
 #[derive(Clone)]
@@ -251,6 +266,7 @@ impl Default for CacheBuilder {
             seed: None,
             l1_max_age: None,
             dependencies: false,
+            clock: Clock::system(),
         }
     }
 }
@@ -296,6 +312,14 @@ impl CacheBuilder {
         self
     }
 
+    /// Reads the time from `clock` (a [`crate::ManualClock`]'s in tests): L1 and the disk or
+    /// Redis tier this builder opens use it too. A store given to [`CacheBuilder::l2`]
+    /// keeps its own (`DiskConfig::clock`, `RedisConfig::clock`).
+    pub fn clock(mut self, clock: Clock) -> CacheBuilder {
+        self.clock = clock;
+        self
+    }
+
     /// Seeds the random draws of early refresh, for reproducible tests.
     pub fn seed(mut self, seed: u64) -> CacheBuilder {
         self.seed = Some(seed);
@@ -313,8 +337,8 @@ impl CacheBuilder {
         check_ttl(self.default_ttl)?;
         let l2: Option<Arc<dyn Store>> = match self.l2 {
             L2Choice::None => None,
-            L2Choice::Disk(config) => Some(Arc::new(config.open()?)),
-            L2Choice::Redis(config) => Some(Arc::new(config.open()?)),
+            L2Choice::Disk(config) => Some(Arc::new(config.clock(self.clock.clone()).open()?)),
+            L2Choice::Redis(config) => Some(Arc::new(config.clock(self.clock.clone()).open()?)),
             L2Choice::Store(store) => Some(store),
         };
         if self.dependencies && l2.as_ref().is_some_and(|l2| !l2.supports_tags()) {
@@ -328,7 +352,8 @@ impl CacheBuilder {
             .unwrap_or(shared.then_some(DEFAULT_L1_MAX_AGE_SHARED));
         let cache = Cache {
             inner: Arc::new(Inner {
-                l1: MemoryStore::with_max_age(self.memory_bytes, max_age),
+                l1: MemoryStore::with_clock(self.memory_bytes, max_age, self.clock.clone()),
+                clock: self.clock,
                 l2,
                 default_ttl: self.default_ttl,
                 stats: StatsRegistry::default(),
@@ -592,7 +617,7 @@ impl Cache {
         Ok(self
             .peek_entry(namespace, key)
             .await?
-            .and_then(|entry| entry.remaining_at(now_ms())))
+            .and_then(|entry| entry.remaining_at(self.inner.clock.now_ms())))
     }
 
     /// Reads many typed values of one namespace; `None` where a key is missing.
@@ -717,7 +742,7 @@ impl Cache {
     ) -> Result<()> {
         let full = full_key(namespace, key)?;
         let entry = self.entry_for(value.into(), &options)?;
-        self.write_entries(namespace, vec![(full, entry)], &options)
+        self.write_entries(namespace, vec![(full, entry)], &options, L2Down::Fail)
             .await
     }
 
@@ -749,13 +774,14 @@ impl Cache {
             let full = full_key(namespace, key.as_ref())?;
             entries.push((full, self.entry_for(value, &options)?));
         }
-        self.write_entries(namespace, entries, &options).await
+        self.write_entries(namespace, entries, &options, L2Down::Fail)
+            .await
     }
 
     pub(crate) fn entry_for(&self, value: Bytes, options: &SetOptions) -> Result<Entry> {
         let ttl = options.ttl.unwrap_or(self.inner.default_ttl);
         check_ttl(ttl)?;
-        let mut entry = Entry::new(value, ttl);
+        let mut entry = Entry::new_at(value, ttl, self.inner.clock.now_ms());
         if let Some(took) = options.compute_time {
             entry.compute_ms = u32::try_from(took.as_millis()).unwrap_or(u32::MAX);
         }
@@ -767,6 +793,7 @@ impl Cache {
         namespace: &str,
         mut entries: Vec<(String, Entry)>,
         options: &SetOptions,
+        l2_down: L2Down,
     ) -> Result<()> {
         let inner = &*self.inner;
         let tags = self.tags_for(options)?;
@@ -811,11 +838,15 @@ impl Cache {
             if let Some(l2) = &inner.l2 {
                 if let Err(error) = l2.set_many(&entries).await {
                     inner.stats.record(namespace, Event::Error, 1);
-                    if matches!(error, Error::Unavailable { .. }) {
-                        // Degraded: L2 is down or slow. Keep serving from L1 (this process's
-                        // view) rather than failing the caller; the error is counted and
-                        // logged. When L2 answers again, L1 is flushed (see `listen`).
-                        self.warn_l2(&keys[0], &error, "L2 unavailable; write kept in L1 only");
+                    if l2_down == L2Down::KeepInL1 && matches!(error, Error::Unavailable { .. }) {
+                        // Degraded: L2 is down or slow. Keep serving this computed value
+                        // from L1 (this process's view); the error is counted and logged.
+                        // When L2 answers again, L1 is flushed (see `listen`).
+                        self.warn_l2(
+                            &keys[0],
+                            &error,
+                            "L2 unavailable; computed value kept in L1 only",
+                        );
                         let count = entries.len() as u64;
                         for (full, entry) in entries {
                             inner.epochs.bump(&full);
@@ -824,7 +855,8 @@ impl Cache {
                         inner.stats.record(namespace, Event::Set, count);
                         return Ok(());
                     }
-                    // L2 may hold the old or the new value now: keep neither in L1.
+                    // L2 may hold the old or the new value now (a timeout may have landed):
+                    // keep neither in L1, and tell the caller nothing was stored.
                     for full in &keys {
                         inner.epochs.bump(full);
                         inner.l1.delete_now(full);
@@ -1234,7 +1266,7 @@ impl Cache {
     /// is older than L1's maximum age (a lost message cannot leave it stale for longer).
     async fn generation_of(&self, namespace: &str) -> Result<u32> {
         let inner = &*self.inner;
-        let now = now_ms();
+        let now = inner.clock.now_ms();
         let cached = inner
             .generations
             .read()
@@ -1298,7 +1330,7 @@ impl Cache {
         }
         let known = generations.get(namespace).map_or(0, |(g, _)| *g);
         let current = known.max(generation);
-        generations.insert(namespace.to_owned(), (current, now_ms()));
+        generations.insert(namespace.to_owned(), (current, self.inner.clock.now_ms()));
         current
     }
 

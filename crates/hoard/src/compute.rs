@@ -6,9 +6,9 @@
 //! process computes while the others wait for its value. Early refresh (XFetch) and
 //! popularity-adaptive TTLs are options.
 
-use crate::cache::{Cache, SetOptions};
+use crate::cache::{Cache, L2Down, SetOptions};
 use crate::codec;
-use crate::entry::{now_ms, Entry};
+use crate::entry::Entry;
 use crate::error::Error;
 use crate::flight::{Leader, Outcome, Role};
 use crate::key::full_key;
@@ -242,6 +242,7 @@ impl ComputeTicket {
                     &self.namespace,
                     vec![(self.full.clone(), entry.clone())],
                     &set,
+                    L2Down::KeepInL1,
                 )
                 .await
             {
@@ -588,7 +589,7 @@ impl Cache {
         let draw: f64 = self.random_unit();
         let delta = f64::from(entry.compute_ms);
         let head_start = -delta * beta * draw.ln();
-        now_ms() as f64 + head_start >= entry.expires_at_ms as f64
+        self.inner().clock.now_ms() as f64 + head_start >= entry.expires_at_ms as f64
     }
 
     /// The TTL a computed value gets: the option's (or the default), grown by popularity.
@@ -611,7 +612,11 @@ impl Cache {
         let hits = self.count_hit(&full);
         let base = options.ttl.unwrap_or_else(|| self.default_ttl());
         let ttl = adaptive_ttl(base, adaptive, hits);
-        let target = now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        let target = self
+            .inner()
+            .clock
+            .now_ms()
+            .saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
         // Skip writes that would move the deadline by less than 1%: a hot key would
         // otherwise write on every hit.
         let slack = (u64::try_from(base.as_millis()).unwrap_or(u64::MAX) / 100).max(1);

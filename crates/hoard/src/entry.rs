@@ -20,7 +20,7 @@
 
 use crate::error::{Error, Result};
 use bytes::Bytes;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 const FORMAT_VERSION: u8 = 2;
 const FLAG_LZ4: u8 = 1;
@@ -37,11 +37,10 @@ struct Header {
     len: usize,
 }
 
-/// The current time in milliseconds since the Unix epoch.
+/// The current time in milliseconds since the Unix epoch, by the system clock (the cache
+/// and its tiers read their [`crate::Clock`] instead).
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    crate::clock::system_now_ms()
 }
 
 /// One cached value with its expiry.
@@ -59,12 +58,17 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// An entry that expires `ttl` from now.
+    /// An entry that expires `ttl` from now (by the system clock).
     pub fn new(value: impl Into<Bytes>, ttl: Duration) -> Entry {
+        Entry::new_at(value, ttl, now_ms())
+    }
+
+    /// An entry that expires `ttl` after `now_ms` (milliseconds since the Unix epoch).
+    pub fn new_at(value: impl Into<Bytes>, ttl: Duration, now_ms: u64) -> Entry {
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         Entry {
             value: value.into(),
-            expires_at_ms: now_ms().saturating_add(ttl_ms),
+            expires_at_ms: now_ms.saturating_add(ttl_ms),
             compute_ms: 0,
             generation: 0,
         }

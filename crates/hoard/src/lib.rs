@@ -45,6 +45,7 @@
 
 pub mod cache;
 mod cached;
+pub mod clock;
 pub mod codec;
 pub mod compute;
 pub mod entry;
@@ -63,6 +64,7 @@ pub mod ttl;
 
 pub use cache::{escape_pattern, Cache, CacheBuilder, SetOptions};
 pub use cached::{global, set_global, CachedFn};
+pub use clock::{Clock, ManualClock};
 pub use compute::{AdaptiveTtl, Begun, ComputeError, ComputeOptions, ComputeTicket};
 pub use hoard_macros::cached;
 pub use runtime::block_on;

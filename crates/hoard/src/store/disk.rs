@@ -13,7 +13,8 @@
 //! compaction, so reclaimed space is given back without our help.
 
 use super::{Store, TagRow, Usage};
-use crate::entry::{now_ms, Entry};
+use crate::clock::Clock;
+use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::glob::Glob;
 use async_trait::async_trait;
@@ -60,6 +61,7 @@ pub struct DiskConfig {
     durability: Durability,
     sweep_interval: Option<Duration>,
     compress_above: usize,
+    clock: Clock,
 }
 
 impl DiskConfig {
@@ -71,6 +73,7 @@ impl DiskConfig {
             durability: Durability::default(),
             sweep_interval: Some(Duration::from_secs(60)),
             compress_above: 1024,
+            clock: Clock::system(),
         }
     }
 
@@ -94,6 +97,12 @@ impl DiskConfig {
     /// pure Rust here (`lz4_flex`), so no C library joins the build.
     pub fn compress_above(mut self, bytes: usize) -> DiskConfig {
         self.compress_above = bytes;
+        self
+    }
+
+    /// Reads the time (deadlines, sweeps) from `clock` instead of the system clock.
+    pub fn clock(mut self, clock: Clock) -> DiskConfig {
+        self.clock = clock;
         self
     }
 
@@ -123,6 +132,7 @@ struct Inner {
     expirations: AtomicU64,
     key_locks: Vec<Mutex<()>>,
     lock_hasher: RandomState,
+    clock: Clock,
 }
 
 /// L2 on local disk: survives restarts, reclaims expired entries in the background.
@@ -173,6 +183,7 @@ impl DiskStore {
             expirations: AtomicU64::new(0),
             key_locks: (0..KEY_LOCKS).map(|_| Mutex::new(())).collect(),
             lock_hasher: RandomState::new(),
+            clock: config.clock.clone(),
         });
         let sweeper = config
             .sweep_interval
@@ -277,7 +288,7 @@ impl Inner {
         };
         let entry = Entry::decode_shared(bytes.into())?;
         // Expired but not yet swept: absent for every reader.
-        Ok((!entry.is_expired_at(now_ms())).then_some(entry))
+        Ok((!entry.is_expired_at(self.clock.now_ms())).then_some(entry))
     }
 
     fn set_many(&self, items: &[(&str, &Entry)]) -> Result<()> {
@@ -320,7 +331,7 @@ impl Inner {
         batch.remove(&self.entries, key);
         batch.remove(&self.expiry, index_key(expires_at_ms, key.as_bytes()));
         batch.commit().map_err(|e| self.error(e))?;
-        Ok(expires_at_ms > now_ms())
+        Ok(expires_at_ms > self.clock.now_ms())
     }
 
     /// Removes `key` only if what is stored there is still unreadable; true if removed.
@@ -341,7 +352,7 @@ impl Inner {
     /// Removes every entry in `iter` that `selected` picks; counts the live ones.
     fn remove_scanned(&self, iter: fjall::Iter, selected: impl Fn(&[u8]) -> bool) -> Result<u64> {
         const CHUNK: usize = 1024;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut removed = 0;
         let mut batch = self.batch();
         for item in iter {
@@ -413,7 +424,7 @@ impl Inner {
 
     fn sweep_expired(&self) -> Result<u64> {
         const CHUNK: usize = 256;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let upper = (now + 1).to_be_bytes().to_vec();
         let mut from: Vec<u8> = Vec::new();
         let mut reclaimed = 0;
@@ -543,7 +554,7 @@ impl Store for DiskStore {
     }
 
     async fn tagged(&self, tag: &str) -> Result<Vec<String>> {
-        let now = now_ms();
+        let now = self.inner.clock.now_ms();
         let prefix = Inner::tag_row(tag, "");
         let mut keys = Vec::new();
         for item in self.inner.tags.prefix(&prefix) {

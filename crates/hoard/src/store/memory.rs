@@ -3,7 +3,8 @@
 
 use super::TagRow;
 use super::{Store, Usage};
-use crate::entry::{now_ms, Entry};
+use crate::clock::Clock;
+use crate::entry::Entry;
 use crate::error::Result;
 use crate::glob::Glob;
 use async_trait::async_trait;
@@ -76,6 +77,7 @@ struct Shared {
     removals: Removals,
     max_age: Option<Duration>,
     capacity_bytes: u64,
+    clock: Clock,
 }
 
 impl Shared {
@@ -142,6 +144,11 @@ impl MemoryStore {
     /// Like [`MemoryStore::new`], keeping no entry longer than `max_age` even if its TTL
     /// is longer (an L1 in front of a shared L2 re-reads it then).
     pub fn with_max_age(capacity_bytes: u64, max_age: Option<Duration>) -> MemoryStore {
+        MemoryStore::with_clock(capacity_bytes, max_age, Clock::system())
+    }
+
+    /// Like [`MemoryStore::with_max_age`], reading the time from `clock`.
+    pub fn with_clock(capacity_bytes: u64, max_age: Option<Duration>, clock: Clock) -> MemoryStore {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let shards = (capacity_bytes / MIN_SHARD_BYTES).clamp(1, 4 * cores as u64);
         let options = quick_cache::OptionsBuilder::new()
@@ -171,6 +178,7 @@ impl MemoryStore {
             },
             max_age,
             capacity_bytes,
+            clock,
         });
         let (stop, stopped) = mpsc::channel();
         spawn_sweeper(Arc::downgrade(&shared), stopped);
@@ -189,13 +197,13 @@ impl MemoryStore {
         let slot = self.shared.entries.get(key)?;
         // Do not remove an expired entry here: a writer may have replaced it since our
         // read. The sweep drops it.
-        (slot.until_ms > now_ms()).then_some(slot.entry)
+        (slot.until_ms > self.shared.clock.now_ms()).then_some(slot.entry)
     }
 
     /// Stores an entry (already-expired entries are not stored).
     pub fn set_now(&self, key: &str, entry: Entry) {
         let shared = &*self.shared;
-        let now = now_ms();
+        let now = shared.clock.now_ms();
         if entry.is_expired_at(now) || shared.capacity_bytes == 0 {
             shared.entries.remove(key);
             return;
@@ -248,12 +256,12 @@ impl MemoryStore {
         self.shared
             .entries
             .remove(key)
-            .is_some_and(|(_, slot)| slot.until_ms > now_ms())
+            .is_some_and(|(_, slot)| slot.until_ms > self.shared.clock.now_ms())
     }
 
     /// Removes every key `selected` picks; returns how many live entries went.
     fn remove_where(&self, selected: impl Fn(&str) -> bool) -> u64 {
-        let now = now_ms();
+        let now = self.shared.clock.now_ms();
         let removed = AtomicU64::new(0);
         self.shared.entries.retain(|key, slot| {
             if !selected(key) {
@@ -284,7 +292,7 @@ impl MemoryStore {
     /// Entries, weighted bytes, evictions and expirations, after sweeping what expired.
     pub fn usage_now(&self) -> Usage {
         let shared = &*self.shared;
-        shared.sweep_if_due(now_ms());
+        shared.sweep_if_due(shared.clock.now_ms());
         Usage {
             entries: shared.entries.len() as u64,
             bytes: shared.entries.weight(),
@@ -306,7 +314,7 @@ fn spawn_sweeper(shared: Weak<Shared>, stopped: mpsc::Receiver<()>) {
             let Some(shared) = shared.upgrade() else {
                 return;
             };
-            shared.sweep_if_due(now_ms());
+            shared.sweep_if_due(shared.clock.now_ms());
         });
     if let Err(error) = spawned {
         // Reads still check every deadline; expired entries then leave as the budget
@@ -359,7 +367,7 @@ impl Store for MemoryStore {
     }
 
     async fn add_tags(&self, rows: &[TagRow]) -> Result<()> {
-        let now = now_ms();
+        let now = self.shared.clock.now_ms();
         let mut tags = self.tags.lock().unwrap_or_else(|p| p.into_inner());
         for row in rows {
             for tag in &row.tags {
@@ -386,7 +394,7 @@ impl Store for MemoryStore {
     }
 
     async fn tagged(&self, tag: &str) -> Result<Vec<String>> {
-        let now = now_ms();
+        let now = self.shared.clock.now_ms();
         let tags = self.tags.lock().unwrap_or_else(|p| p.into_inner());
         Ok(tags
             .get(tag)
@@ -406,7 +414,7 @@ impl Store for MemoryStore {
             for key in keys {
                 members.remove(key);
             }
-            let now = now_ms();
+            let now = self.shared.clock.now_ms();
             members.retain(|_, until| *until > now);
             if members.is_empty() {
                 tags.remove(tag);

@@ -1,6 +1,6 @@
 //! The backends the shared suite runs against.
 
-use hoard::{Cache, DiskConfig, DiskStore, RedisConfig, RedisStore, Store};
+use hoard::{Cache, DiskConfig, DiskStore, ManualClock, RedisConfig, RedisStore, Store};
 use hoard_testkit::{RedisCluster, RedisServer, TempDir};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -12,6 +12,8 @@ pub struct Backend {
     pub l2: Option<Arc<dyn Store>>,
     pub disk: Option<Arc<DiskStore>>,
     pub _dir: Option<TempDir>,
+    /// The clock of the embedded backends; Redis keeps real time, so its backends have none.
+    pub clock: Option<ManualClock>,
 }
 
 /// One standalone Redis for the whole test binary; tests keep apart by key prefix.
@@ -49,28 +51,52 @@ pub fn unique_prefix() -> String {
 }
 
 impl Backend {
+    /// Lets `time` pass for the cache: the manual clock moves, or (on Redis, whose TTLs
+    /// keep real time) the test waits.
+    pub async fn pass(&self, time: std::time::Duration) {
+        match &self.clock {
+            Some(clock) => clock.advance(time),
+            None => tokio::time::sleep(time).await,
+        }
+    }
+
+    /// The time by the cache's clock, in milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> u64 {
+        self.clock
+            .as_ref()
+            .map_or_else(hoard::entry::now_ms, ManualClock::now_ms)
+    }
+
     /// L1 only.
     pub fn memory() -> Backend {
+        let clock = ManualClock::new();
         Backend {
             name: "memory",
-            cache: Cache::in_memory(),
+            cache: Cache::builder()
+                .clock(clock.clock())
+                .build()
+                .expect("building cache"),
             l2: None,
             disk: None,
             _dir: None,
+            clock: Some(clock),
         }
     }
 
     /// L1 in front of the embedded disk tier, sweeper off (tests sweep explicitly).
     pub fn disk() -> Backend {
         let dir = hoard_testkit::temp_dir();
+        let clock = ManualClock::new();
         let disk = Arc::new(
             DiskConfig::new(dir.path())
                 .sweep_interval(None)
+                .clock(clock.clock())
                 .open()
                 .expect("opening disk tier"),
         );
         let cache = Cache::builder()
             .l2(disk.clone())
+            .clock(clock.clock())
             .build()
             .expect("building cache");
         Backend {
@@ -79,6 +105,7 @@ impl Backend {
             l2: Some(disk.clone()),
             disk: Some(disk),
             _dir: Some(dir),
+            clock: Some(clock),
         }
     }
 
@@ -112,6 +139,7 @@ impl Backend {
             l2: Some(store),
             disk: None,
             _dir: None,
+            clock: None,
         }
     }
 }

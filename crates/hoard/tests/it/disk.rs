@@ -1,14 +1,22 @@
 //! What only the disk tier does: persistence, sweeping, corrupt data.
 
-use hoard::{Cache, DiskConfig, Durability, Entry, SetOptions, Store};
+use hoard::{Cache, DiskConfig, Durability, Entry, ManualClock, SetOptions, Store};
 use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::test]
 async fn entries_survive_drop_and_reopen() {
     let dir = hoard_testkit::temp_dir();
+    let clock = ManualClock::new();
+    let open = || {
+        Cache::builder()
+            .disk(DiskConfig::new(dir.path()))
+            .clock(clock.clock())
+            .build()
+            .unwrap()
+    };
     {
-        let cache = Cache::open(dir.path()).unwrap();
+        let cache = open();
         cache
             .set("model", "metrics:abc-123", &vec![0.95, 0.93])
             .await
@@ -27,8 +35,8 @@ async fn entries_survive_drop_and_reopen() {
             .await
             .unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let cache = Cache::open(dir.path()).unwrap();
+    clock.advance(Duration::from_millis(200));
+    let cache = open();
     assert_eq!(
         cache
             .get::<Vec<f64>>("model", "metrics:abc-123")
@@ -62,14 +70,16 @@ async fn entries_survive_drop_and_reopen() {
 #[tokio::test]
 async fn sweep_reclaims_expired_entries_without_reads() {
     let dir = hoard_testkit::temp_dir();
+    let clock = ManualClock::new();
     let disk = DiskConfig::new(dir.path())
         .sweep_interval(None)
+        .clock(clock.clock())
         .open()
         .unwrap();
     for i in 0..100 {
         disk.set(
             &format!("ns:short{i}"),
-            Entry::new(&b"v"[..], Duration::from_millis(100)),
+            Entry::new_at(&b"v"[..], Duration::from_millis(100), clock.now_ms()),
         )
         .await
         .unwrap();
@@ -77,7 +87,7 @@ async fn sweep_reclaims_expired_entries_without_reads() {
     for i in 0..10 {
         disk.set(
             &format!("ns:long{i}"),
-            Entry::new(&b"v"[..], Duration::from_secs(60)),
+            Entry::new_at(&b"v"[..], Duration::from_secs(60), clock.now_ms()),
         )
         .await
         .unwrap();
@@ -85,26 +95,26 @@ async fn sweep_reclaims_expired_entries_without_reads() {
     // Overwritten with a longer life: its old index row must not take it down.
     disk.set(
         "ns:revived",
-        Entry::new(&b"old"[..], Duration::from_millis(100)),
+        Entry::new_at(&b"old"[..], Duration::from_millis(100), clock.now_ms()),
     )
     .await
     .unwrap();
     disk.set(
         "ns:revived",
-        Entry::new(&b"new"[..], Duration::from_secs(60)),
+        Entry::new_at(&b"new"[..], Duration::from_secs(60), clock.now_ms()),
     )
     .await
     .unwrap();
     // Deleted before expiry: only an index row remains.
     disk.set(
         "ns:deleted",
-        Entry::new(&b"v"[..], Duration::from_millis(100)),
+        Entry::new_at(&b"v"[..], Duration::from_millis(100), clock.now_ms()),
     )
     .await
     .unwrap();
     disk.delete("ns:deleted").await.unwrap();
 
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    clock.advance(Duration::from_millis(200));
     assert_eq!(
         disk.physical_len().unwrap(),
         111,
@@ -229,13 +239,19 @@ async fn unusable_data_dir_is_a_clear_error() {
 #[tokio::test]
 async fn stats_report_disk_expirations_and_usage() {
     let dir = hoard_testkit::temp_dir();
+    let clock = ManualClock::new();
     let disk = Arc::new(
         DiskConfig::new(dir.path())
             .sweep_interval(None)
+            .clock(clock.clock())
             .open()
             .unwrap(),
     );
-    let cache = Cache::builder().l2(disk.clone()).build().unwrap();
+    let cache = Cache::builder()
+        .l2(disk.clone())
+        .clock(clock.clock())
+        .build()
+        .unwrap();
     for i in 0..30 {
         cache
             .set_with(
@@ -248,7 +264,7 @@ async fn stats_report_disk_expirations_and_usage() {
             .unwrap();
     }
     cache.set("ns", "stays", &1).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    clock.advance(Duration::from_millis(100));
     assert_eq!(disk.sweep_expired().unwrap(), 30);
     let s = cache.stats().await.unwrap();
     assert_eq!(

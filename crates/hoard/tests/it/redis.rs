@@ -3,7 +3,7 @@
 
 use crate::backend::{shared_cluster, shared_redis, unique_prefix};
 use hoard::store::redis::{cluster_slot, BreakerConfig};
-use hoard::{Cache, Error, RedisConfig, RedisStore, SetOptions, Store};
+use hoard::{Cache, ComputeOptions, Error, RedisConfig, RedisStore, SetOptions, Store};
 use hoard_testkit::{RedisCluster, RedisServer};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -161,12 +161,36 @@ async fn redis_killed_mid_run_degrades_then_recovers() {
             cache.get::<i32>("ns", &format!("absent{i}")).await.unwrap(),
             None
         );
-        // Writes degrade to L1 and still succeed for the caller.
-        cache.set("ns", &format!("during{i}"), &i).await.unwrap();
+        // A write Redis does not take is refused, and kept nowhere.
+        assert!(matches!(
+            cache.set("ns", &format!("during{i}"), &i).await,
+            Err(Error::Unavailable { .. })
+        ));
         assert_eq!(
             cache.get::<i32>("ns", &format!("during{i}")).await.unwrap(),
-            Some(i)
+            None
         );
+        // A computed value degrades to L1: its caller gets it, and the next call is a hit.
+        let computed = cache
+            .get_or_compute(
+                "ns",
+                &format!("computed{i}"),
+                &ComputeOptions::new(),
+                || async { i },
+            )
+            .await
+            .unwrap();
+        assert_eq!(computed, i);
+        let again = cache
+            .get_or_compute(
+                "ns",
+                &format!("computed{i}"),
+                &ComputeOptions::new(),
+                || async { -1 },
+            )
+            .await
+            .unwrap();
+        assert_eq!(again, i, "served from L1, not computed again");
         assert!(
             began.elapsed() < BOUND,
             "call {i} took {:?}",
@@ -174,7 +198,7 @@ async fn redis_killed_mid_run_degrades_then_recovers() {
         );
     }
     // Copies of Redis entries left L1 when the listener lost Redis: after the outage they
-    // could be stale. What this process wrote during the outage is served from L1.
+    // could be stale. What this process computed during the outage is served from L1.
     assert_eq!(
         cache.get::<i32>("ns", "before").await.unwrap(),
         None,
@@ -225,12 +249,98 @@ async fn redis_down_at_start_starts_degraded() {
         .breaker(fast_breaker());
     let (cache, _) = redis_cache(config);
     assert_eq!(cache.get::<i32>("ns", "k").await.unwrap(), None);
-    cache.set("ns", "k", &1).await.unwrap();
-    assert_eq!(cache.get::<i32>("ns", "k").await.unwrap(), Some(1));
+    assert!(matches!(
+        cache.set("ns", "k", &1).await,
+        Err(Error::Unavailable { .. })
+    ));
+    assert_eq!(cache.get::<i32>("ns", "k").await.unwrap(), None);
     server.restart();
     assert!(wait_async(|| async { cache.ping_l2().await.is_ok() }).await);
     cache.set("ns", "k2", &2).await.unwrap();
     assert_eq!(server.cli(&["exists", "hoard:ns:k2"]), "1");
+}
+
+#[tokio::test]
+async fn an_acknowledged_write_never_comes_back_old_after_an_outage() {
+    // Redis keeps its data across the crash (an fsynced append-only file), as a production
+    // Redis with persistence or a paused one would: the pre-outage values come back with it.
+    let mut server = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let config = RedisConfig::standalone(server.url())
+        .timeout(Duration::from_millis(200))
+        .breaker(fast_breaker());
+    let (cache, _) = redis_cache(config.clone());
+    let keys: Vec<String> = (0..50).map(|i| format!("k{i}")).collect();
+    for key in &keys {
+        cache.set("ns", key, &"old").await.unwrap();
+    }
+
+    server.kill();
+    let mut acknowledged = Vec::new();
+    let mut refused = Vec::new();
+    for key in &keys {
+        match cache.set("ns", key, &"new").await {
+            Ok(()) => acknowledged.push(key.clone()),
+            Err(Error::Unavailable { .. }) => refused.push(key.clone()),
+            Err(other) => panic!("{key}: {other}"),
+        }
+        let seen = cache.get::<String>("ns", key).await.unwrap();
+        if refused.last() == Some(key) {
+            assert_ne!(
+                seen.as_deref(),
+                Some("new"),
+                "{key}: a refused write is served"
+            );
+        }
+    }
+
+    server.restart();
+    let ready = wait_async(|| async { cache.ping_l2().await.is_ok() }).await;
+    assert!(ready, "reconnected");
+    // Judged from outside the writer too: a fresh instance reads Redis itself.
+    let (fresh, _) = redis_cache(config);
+    for reader in [&cache, &fresh] {
+        for key in &acknowledged {
+            let seen = reader.get::<String>("ns", key).await.unwrap();
+            assert_eq!(
+                seen.as_deref(),
+                Some("new"),
+                "{key}: acknowledged, then lost"
+            );
+        }
+        for key in &refused {
+            let seen = reader.get::<String>("ns", key).await.unwrap();
+            assert_eq!(
+                seen.as_deref(),
+                Some("old"),
+                "{key}: refused, so still the old value"
+            );
+        }
+    }
+    assert!(
+        !refused.is_empty(),
+        "Redis was down: some writes must have failed"
+    );
+}
+
+#[tokio::test]
+async fn a_manual_clock_expires_entries_on_redis_too() {
+    let server = shared_redis();
+    let prefix = unique_prefix();
+    let clock = hoard::ManualClock::new();
+    let cache = Cache::builder()
+        .redis(RedisConfig::standalone(server.url()).key_prefix(&prefix))
+        .clock(clock.clock())
+        .build()
+        .unwrap();
+    let minute = SetOptions::new().ttl(Duration::from_secs(60));
+    cache.set_with("ns", "k", &1, minute).await.unwrap();
+    assert_eq!(cache.get::<i32>("ns", "k").await.unwrap(), Some(1));
+    clock.advance(Duration::from_secs(61));
+    // hoard checks each entry's deadline by its clock, on every tier...
+    assert_eq!(cache.get::<i32>("ns", "k").await.unwrap(), None);
+    assert_eq!(cache.mget::<i32>("ns", &["k"]).await.unwrap(), vec![None]);
+    // ...while Redis, which keeps real time, still holds the key.
+    assert_eq!(server.cli(&["exists", &format!("{prefix}ns:k")]), "1");
 }
 
 async fn wait_async<F, Fut>(mut done: F) -> bool

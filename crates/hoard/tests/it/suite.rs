@@ -132,7 +132,7 @@ async fn expired_entries_are_never_returned(b: Backend) {
     .await
     .unwrap();
     assert!(c.get::<String>("ns", "soon").await.unwrap().is_some());
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    b.pass(Duration::from_millis(250)).await;
 
     assert_eq!(
         c.get::<String>("ns", "soon").await.unwrap(),
@@ -170,13 +170,16 @@ async fn expired_entries_are_never_returned(b: Backend) {
 async fn l1_never_outlives_l2_expiry(b: Backend) {
     let Some(l2) = &b.l2 else { return };
     // Written behind L1's back with a short life, then read through the cache (fills L1).
-    l2.set("ns:k", Entry::new(&b"v"[..], Duration::from_millis(200)))
-        .await
-        .unwrap();
+    l2.set(
+        "ns:k",
+        Entry::new_at(&b"v"[..], Duration::from_millis(200), b.now_ms()),
+    )
+    .await
+    .unwrap();
     assert!(b.cache.get_raw("ns", "k").await.unwrap().is_some());
     let stats = b.cache.stats().await.unwrap();
     assert_eq!(stats.namespaces["ns"].l2_hits, 1);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.pass(Duration::from_millis(300)).await;
     assert_eq!(
         b.cache.get_raw("ns", "k").await.unwrap(),
         None,

@@ -5,7 +5,7 @@
 //! as a probe (half-open); success closes the breaker, failure reopens it with the
 //! cooldown doubled (up to a maximum).
 
-use crate::entry::now_ms;
+use crate::clock::Clock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
@@ -25,7 +25,9 @@ impl Default for BreakerConfig {
         BreakerConfig {
             threshold: 3,
             cooldown: Duration::from_millis(500),
-            max_cooldown: Duration::from_secs(10),
+            // One connection attempt a second does not hammer a dead server, and a server
+            // that comes back is used again within a second of answering.
+            max_cooldown: Duration::from_secs(1),
         }
     }
 }
@@ -41,10 +43,11 @@ pub(crate) struct Breaker {
     cooldown_ms: AtomicU64,
     /// When the probe in flight started; 0 when none is.
     probing_since_ms: AtomicU64,
+    clock: Clock,
 }
 
 impl Breaker {
-    pub(crate) fn new(config: BreakerConfig, probe_timeout: Duration) -> Breaker {
+    pub(crate) fn new(config: BreakerConfig, probe_timeout: Duration, clock: Clock) -> Breaker {
         Breaker {
             config,
             probe_timeout_ms: millis(probe_timeout),
@@ -52,6 +55,7 @@ impl Breaker {
             open_until_ms: AtomicU64::new(0),
             cooldown_ms: AtomicU64::new(millis(config.cooldown)),
             probing_since_ms: AtomicU64::new(0),
+            clock,
         }
     }
 
@@ -61,7 +65,7 @@ impl Breaker {
         if until == 0 {
             return true;
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         if now < until {
             return false;
         }
@@ -103,7 +107,8 @@ impl Breaker {
     /// Opens for the current cooldown, and doubles the next one (up to the maximum).
     fn reopen(&self) {
         let cooldown = self.cooldown_ms.load(SeqCst);
-        self.open_until_ms.store(now_ms() + cooldown, SeqCst);
+        self.open_until_ms
+            .store(self.clock.now_ms().saturating_add(cooldown), SeqCst);
         let next = cooldown
             .saturating_mul(2)
             .min(millis(self.config.max_cooldown));
@@ -123,21 +128,30 @@ fn millis(d: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
 
-    fn breaker() -> Breaker {
-        Breaker::new(
+    /// A breaker on a manual clock: the tests move time instead of sleeping through it.
+    fn breaker() -> (Breaker, ManualClock) {
+        let clock = ManualClock::new();
+        let breaker = Breaker::new(
             BreakerConfig {
                 threshold: 2,
                 cooldown: Duration::from_millis(40),
                 max_cooldown: Duration::from_millis(100),
             },
             Duration::from_millis(30),
-        )
+            clock.clock(),
+        );
+        (breaker, clock)
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
     }
 
     #[test]
     fn opens_after_threshold_and_fails_fast() {
-        let b = breaker();
+        let (b, _) = breaker();
         b.failed();
         assert!(b.allow() && !b.is_open(), "one failure is not enough");
         b.failed();
@@ -147,10 +161,12 @@ mod tests {
 
     #[test]
     fn one_probe_after_cooldown_then_closes_on_success() {
-        let b = breaker();
+        let (b, clock) = breaker();
         b.failed();
         b.failed();
-        std::thread::sleep(Duration::from_millis(60));
+        clock.advance(ms(39));
+        assert!(!b.allow(), "still cooling down");
+        clock.advance(ms(1));
         assert!(b.allow(), "the probe goes through");
         assert!(!b.allow(), "only one probe at a time");
         b.succeeded();
@@ -160,28 +176,29 @@ mod tests {
 
     #[test]
     fn failed_probe_reopens_with_longer_cooldown() {
-        let b = breaker();
+        let (b, clock) = breaker();
         b.failed();
         b.failed();
-        std::thread::sleep(Duration::from_millis(60));
+        clock.advance(ms(40));
         assert!(b.allow());
         b.failed();
-        // Cooldown doubled to 80 ms: still closed to calls after 60 ms.
-        std::thread::sleep(Duration::from_millis(60));
+        // Cooldown doubled to 80 ms.
+        clock.advance(ms(79));
         assert!(!b.allow());
-        std::thread::sleep(Duration::from_millis(40));
+        clock.advance(ms(1));
         assert!(b.allow());
     }
 
     #[test]
     fn a_probe_that_never_reports_back_is_replaced() {
-        let b = breaker();
+        let (b, clock) = breaker();
         b.failed();
         b.failed();
-        std::thread::sleep(Duration::from_millis(60));
+        clock.advance(ms(40));
         assert!(b.allow(), "probe one (its caller then vanishes)");
+        clock.advance(ms(59));
         assert!(!b.allow());
-        std::thread::sleep(Duration::from_millis(70));
+        clock.advance(ms(1));
         assert!(
             b.allow(),
             "after twice the call timeout another caller may probe"
@@ -190,13 +207,13 @@ mod tests {
 
     #[test]
     fn failures_in_flight_do_not_stretch_the_cooldown() {
-        let b = breaker();
+        let (b, clock) = breaker();
         b.failed();
         b.failed();
         for _ in 0..50 {
             b.failed(); // calls let through before it opened, failing late
         }
-        std::thread::sleep(Duration::from_millis(60));
+        clock.advance(ms(40));
         assert!(
             b.allow(),
             "still the first 40 ms cooldown, not the 100 ms maximum"
@@ -204,8 +221,27 @@ mod tests {
     }
 
     #[test]
+    fn by_default_a_long_outage_is_probed_at_least_once_a_second() {
+        // A server that comes back must be used again soon after it answers, however long
+        // it was gone: after any number of failed probes the next comes within a second.
+        let clock = ManualClock::new();
+        let b = Breaker::new(BreakerConfig::default(), ms(30), clock.clock());
+        for _ in 0..BreakerConfig::default().threshold {
+            b.failed();
+        }
+        for probe in 0..20 {
+            clock.advance(Duration::from_secs(1));
+            assert!(
+                b.allow(),
+                "no probe within a second after {probe} failed probes"
+            );
+            b.failed();
+        }
+    }
+
+    #[test]
     fn success_resets_the_failure_count() {
-        let b = breaker();
+        let (b, _) = breaker();
         b.failed();
         b.succeeded();
         b.failed();

@@ -23,7 +23,8 @@ pub use breaker::BreakerConfig;
 pub use notify::{Remote, RemoteHandler};
 
 use super::{Store, TagRow, Usage};
-use crate::entry::{now_ms, Entry};
+use crate::clock::Clock;
+use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::glob::{self, Glob};
 use async_trait::async_trait;
@@ -55,6 +56,7 @@ pub struct RedisConfig {
     compress_above: usize,
     count_budget: usize,
     coherence: bool,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -101,6 +103,7 @@ impl RedisConfig {
             compress_above: 1024,
             count_budget: 20_000,
             coherence: true,
+            clock: Clock::system(),
         }
     }
 
@@ -119,6 +122,14 @@ impl RedisConfig {
     /// When a node's circuit breaker opens and how long it stays open.
     pub fn breaker(mut self, breaker: BreakerConfig) -> RedisConfig {
         self.breaker = breaker;
+        self
+    }
+
+    /// Reads the time (entry deadlines, breakers, the cluster map's age) from `clock`.
+    /// Redis's own TTLs keep real time: an entry past its deadline by `clock` reads as
+    /// absent, whatever Redis says.
+    pub fn clock(mut self, clock: Clock) -> RedisConfig {
+        self.clock = clock;
         self
     }
 
@@ -272,6 +283,7 @@ impl RedisStore {
                 info,
                 config.breaker,
                 config.timeout,
+                config.clock.clone(),
             )))
         };
         Ok(RedisStore {
@@ -343,7 +355,7 @@ impl RedisStore {
                     .map(|(node, positions)| self.get_on_node(node, &subset, positions)),
             )
             .await;
-            let now = now_ms();
+            let now = self.config.clock.now_ms();
             let mut redirected = Vec::new();
             for ((node, positions), result) in groups.iter().zip(results) {
                 match result {
@@ -512,7 +524,7 @@ impl Store for RedisStore {
         let bytes: Option<Vec<u8>> = self.on_key(&redis_key, &cmd).await?;
         let Some(bytes) = bytes else { return Ok(None) };
         let entry = Entry::decode_vec(bytes)?;
-        Ok((!entry.is_expired_at(now_ms())).then_some(entry))
+        Ok((!entry.is_expired_at(self.config.clock.now_ms())).then_some(entry))
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Entry>>> {
@@ -529,7 +541,7 @@ impl Store for RedisStore {
             .map(|k| Prefixed(&self.config.key_prefix, k))
             .collect();
         let values: Vec<Option<Vec<u8>>> = node.call(redis::cmd("MGET").arg(&prefixed)).await?;
-        let now = now_ms();
+        let now = self.config.clock.now_ms();
         values
             .into_iter()
             .map(|bytes| match bytes {
@@ -551,7 +563,7 @@ impl Store for RedisStore {
         let mut pending: Vec<usize> = (0..entries.len()).collect();
         for attempt in 0..=MAX_REDIRECTS {
             let subset: Vec<String> = pending.iter().map(|&i| redis_keys[i].clone()).collect();
-            let now = now_ms();
+            let now = self.config.clock.now_ms();
             let groups = self.by_node(&subset).await?;
             let results = join_all(groups.iter().map(|(node, positions)| {
                 let mut pipe = redis::pipe();
@@ -687,7 +699,7 @@ impl Store for RedisStore {
     }
 
     async fn add_tags(&self, rows: &[TagRow]) -> Result<()> {
-        let now = now_ms();
+        let now = self.config.clock.now_ms();
         let mut commands: Vec<(String, Vec<redis::Cmd>)> = Vec::new();
         for row in rows {
             for tag in &row.tags {
@@ -739,7 +751,7 @@ impl Store for RedisStore {
         let tag_key = self.tag_key(tag);
         let cmd = redis::cmd("ZRANGEBYSCORE")
             .arg(&tag_key)
-            .arg(format!("({}", now_ms()))
+            .arg(format!("({}", self.config.clock.now_ms()))
             .arg("+inf")
             .to_owned();
         self.on_key(&tag_key, &cmd).await

@@ -3,6 +3,7 @@
 
 use super::breaker::{Breaker, BreakerConfig};
 use super::TIER;
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use arc_swap::ArcSwapOption;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -27,12 +28,13 @@ impl Node {
         info: ConnectionInfo,
         breaker: BreakerConfig,
         timeout: Duration,
+        clock: Clock,
     ) -> Node {
         Node {
             address,
             info,
             connection: ArcSwapOption::empty(),
-            breaker: Breaker::new(breaker, timeout),
+            breaker: Breaker::new(breaker, timeout, clock),
             timeout,
         }
     }

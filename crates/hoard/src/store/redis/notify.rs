@@ -172,7 +172,9 @@ impl RedisStore {
                     pause = Duration::from_millis(50);
                 }
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
+                // At most a second between attempts: L1 is distrusted until the listener is
+                // back, so its return should follow Redis's closely.
+                pause = (pause * 2).min(Duration::from_secs(1));
             }
         });
         if let Ok(mut slot) = self.listener.lock() {

@@ -8,7 +8,6 @@
 use super::node::Node;
 use super::slot;
 use super::{RedisConfig, RedisStore, TIER};
-use crate::entry::now_ms;
 use crate::error::{Error, Result};
 use arc_swap::ArcSwap;
 use futures_util::future::join_all;
@@ -70,6 +69,7 @@ impl Cluster {
                         info,
                         config.breaker,
                         config.timeout,
+                        config.clock.clone(),
                     ))
                 })
                 .collect(),
@@ -117,7 +117,11 @@ impl RedisStore {
         match &self.topology {
             Topology::Standalone(node) => Ok(vec![node.clone()]),
             Topology::Cluster(cluster) => {
-                let age = now_ms().saturating_sub(cluster.refreshed_at_ms.load(SeqCst));
+                let age = self
+                    .config
+                    .clock
+                    .now_ms()
+                    .saturating_sub(cluster.refreshed_at_ms.load(SeqCst));
                 if !cluster.has_map() || age > MAP_MAX_AGE_MS {
                     self.refresh_map(false).await;
                 }
@@ -139,7 +143,7 @@ impl RedisStore {
         let Topology::Cluster(cluster) = &self.topology else {
             return;
         };
-        let asked_at = now_ms();
+        let asked_at = self.config.clock.now_ms();
         let _running = cluster.refresh.lock().await;
         let last = cluster.refreshed_at_ms.load(SeqCst);
         if last >= asked_at || (!force && asked_at.saturating_sub(last) < REFRESH_THROTTLE_MS) {
@@ -164,7 +168,9 @@ impl RedisStore {
             None => tracing::warn!("redis: no cluster node answered CLUSTER SLOTS"),
         }
         // Failed refreshes count too: they throttle the next unforced one.
-        cluster.refreshed_at_ms.store(now_ms().max(1), SeqCst);
+        cluster
+            .refreshed_at_ms
+            .store(self.config.clock.now_ms().max(1), SeqCst);
     }
 
     /// Runs `cmd` on the node of `redis_key`, following cluster redirects: `MOVED` refreshes
@@ -282,6 +288,7 @@ fn node_like(template: &Node, host: &str, port: u16, config: &RedisConfig) -> No
         info,
         config.breaker,
         config.timeout,
+        config.clock.clone(),
     )
 }
 
