@@ -9,6 +9,7 @@
 //!   given up after `idle_timeout` without progress ([`Guarded`]).
 //! - **Body**: a request body must arrive whole within `body_read_timeout` of its head
 //!   ([`Deadline`]; the body extractor answers 408).
+//! - **Size**: a request head larger than 64 KiB is answered 431.
 //! - **Count**: at most `max_connections` are served at once. One past that is answered
 //!   `503` with `connection: close` (one non-blocking write, no read) and closed at once,
 //!   so refusing costs no wait and no task; the admitted ones are served as before.
@@ -69,6 +70,11 @@ fn full_response() -> String {
         body.len()
     )
 }
+
+/// The largest request head (start line and headers) read; larger ones get 431. Real
+/// clients send a few KiB; this bounds what each of many connections can make the server
+/// hold while its head arrives.
+const MAX_HEAD: usize = 64 * 1024;
 
 /// Longer timeouts are taken as this (deadlines are instants, which must not overflow).
 const LONGEST: Duration = Duration::from_secs(24 * 60 * 60);
@@ -186,7 +192,8 @@ async fn connection(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(timer)
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(MAX_HEAD);
     let mut conn = std::pin::pin!(builder.serve_connection(io, service));
     let mut draining = false;
     loop {
