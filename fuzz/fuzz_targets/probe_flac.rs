@@ -1,0 +1,17 @@
+//! Fuzz target `probe_flac`: the property of `crates/hoard-datasets/tests/fuzz/probe.rs`.
+#![no_main]
+
+#[allow(dead_code)]
+#[path = "../../crates/hoard-datasets/tests/fuzz/probe.rs"]
+mod probe;
+
+/// This process's scratch file for the input.
+fn path(extension: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("hoard-fuzz-{}.{extension}", std::process::id()))
+}
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| probe::probe_bytes(
+    &path("flac"),
+    data,
+    hoard_datasets::Format::Flac
+));
