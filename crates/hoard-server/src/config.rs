@@ -37,6 +37,8 @@ pub struct CacheSection {
     pub data_dir: PathBuf,
     /// L1 budget, such as `256MiB`.
     pub memory: String,
+    /// What the disk tier may use for itself (block cache and unflushed writes).
+    pub disk_memory: String,
     /// TTL of entries written without one, such as `1h`.
     pub default_ttl: String,
     /// Redis as L2 (`redis://...` or `rediss://...`); empty for the embedded disk tier.
@@ -52,6 +54,7 @@ impl Default for CacheSection {
         CacheSection {
             data_dir: PathBuf::from(".hoard"),
             memory: "256MiB".into(),
+            disk_memory: "64MiB".into(),
             default_ttl: "1h".into(),
             redis_url: String::new(),
             redis_cluster: Vec::new(),
@@ -239,6 +242,7 @@ impl Config {
         let server = &mut self.server;
         set("HOARD_CACHE_DATA_DIR", &mut |v| cache.data_dir = v.into());
         set("HOARD_CACHE_MEMORY", &mut |v| cache.memory = v);
+        set("HOARD_CACHE_DISK_MEMORY", &mut |v| cache.disk_memory = v);
         set("HOARD_CACHE_DEFAULT_TTL", &mut |v| cache.default_ttl = v);
         set("HOARD_CACHE_REDIS_URL", &mut |v| cache.redis_url = v);
         set("HOARD_CACHE_REDIS_CLUSTER", &mut |v| {
@@ -312,6 +316,7 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let o = &self.source;
         parse_size(&self.cache.memory).map_err(|r| refuse(o, "cache.memory", r))?;
+        parse_size(&self.cache.disk_memory).map_err(|r| refuse(o, "cache.disk_memory", r))?;
         hoard::ttl::parse_duration(&self.cache.default_ttl)
             .map_err(|e| refuse(o, "cache.default_ttl", e.to_string()))
             .and_then(|ttl| {
@@ -558,7 +563,12 @@ impl Config {
                     .key_prefix(&self.cache.key_prefix),
             )
         } else {
-            builder.disk(hoard::DiskConfig::new(&self.cache.data_dir))
+            builder.disk(
+                hoard::DiskConfig::new(&self.cache.data_dir).memory_bytes(
+                    parse_size(&self.cache.disk_memory)
+                        .unwrap_or(hoard::store::DEFAULT_DISK_MEMORY_BYTES),
+                ),
+            )
         };
         builder.build()
     }
@@ -641,6 +651,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let cases = [
             ("[cache]\nmemory = \"lots\"\n", "cache.memory", "not a size"),
+            (
+                "[cache]\ndisk_memory = \"lots\"\n",
+                "cache.disk_memory",
+                "not a size",
+            ),
             (
                 "[cache]\ndefault_ttl = \"90\"\n",
                 "cache.default_ttl",
@@ -874,6 +889,7 @@ mod example_file {
         for key in [
             "data_dir",
             "memory",
+            "disk_memory",
             "default_ttl",
             "redis_url",
             "redis_cluster",

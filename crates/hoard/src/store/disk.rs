@@ -61,6 +61,7 @@ pub struct DiskConfig {
     durability: Durability,
     sweep_interval: Option<Duration>,
     compress_above: usize,
+    memory_bytes: u64,
     clock: Clock,
 }
 
@@ -73,6 +74,7 @@ impl DiskConfig {
             durability: Durability::default(),
             sweep_interval: Some(Duration::from_secs(60)),
             compress_above: 1024,
+            memory_bytes: DEFAULT_DISK_MEMORY_BYTES,
             clock: Clock::system(),
         }
     }
@@ -100,6 +102,17 @@ impl DiskConfig {
         self
     }
 
+    /// The memory the disk tier may use for itself (default 64 MiB): a quarter is the
+    /// block cache, the rest holds writes not yet flushed to files (memtables: at most one
+    /// filling and four flushing per keyspace, so the entries' memtable is an eighth of
+    /// the budget). Under sustained writes the tier stays near this figure, whatever the
+    /// data size; less than 8 MiB counts as 8 MiB. Memtable sizes are fixed when a data
+    /// folder is created: a folder made with another budget keeps its memtables.
+    pub fn memory_bytes(mut self, bytes: u64) -> DiskConfig {
+        self.memory_bytes = bytes.max(MIN_DISK_MEMORY_BYTES);
+        self
+    }
+
     /// Reads the time (deadlines, sweeps) from `clock` instead of the system clock.
     pub fn clock(mut self, clock: Clock) -> DiskConfig {
         self.clock = clock;
@@ -110,6 +123,17 @@ impl DiskConfig {
     pub fn open(self) -> Result<DiskStore> {
         DiskStore::open(self)
     }
+}
+
+/// Default memory of the disk tier: block cache and memtables (see
+/// [`DiskConfig::memory_bytes`]).
+pub const DEFAULT_DISK_MEMORY_BYTES: u64 = 64 * 1024 * 1024;
+const MIN_DISK_MEMORY_BYTES: u64 = 8 * 1024 * 1024;
+
+/// fjall holds up to one active and four sealed memtables per keyspace before it stalls
+/// writers, so a keyspace's memtables take at most five times their size.
+fn keyspace_options(memtable_bytes: u64) -> impl FnOnce() -> KeyspaceCreateOptions {
+    move || KeyspaceCreateOptions::default().max_memtable_size(memtable_bytes)
 }
 
 /// Writers of the same key take the same lock, so the sweeper cannot delete a value that a
@@ -154,21 +178,27 @@ impl DiskStore {
             source,
         };
         std::fs::create_dir_all(&path).map_err(|e| disk_error(fjall::Error::from(e)))?;
+        // The budget: a quarter for the block cache; memtables (five per keyspace at most)
+        // of an eighth for the entries and a sixty-fourth for each index (1 MiB at least,
+        // fjall's minimum) use the rest.
+        let budget = config.memory_bytes;
+        let small = (budget / 64).max(1024 * 1024);
         let db = Database::builder(&path)
             .manual_journal_persist(config.durability == Durability::Relaxed)
+            .cache_size(budget / 4)
             .open()
             .map_err(disk_error)?;
         let entries = db
-            .keyspace("entries", KeyspaceCreateOptions::default)
+            .keyspace("entries", keyspace_options(budget / 8))
             .map_err(disk_error)?;
         let expiry = db
-            .keyspace("expiry", KeyspaceCreateOptions::default)
+            .keyspace("expiry", keyspace_options(small))
             .map_err(disk_error)?;
         let tags = db
-            .keyspace("tags", KeyspaceCreateOptions::default)
+            .keyspace("tags", keyspace_options(small))
             .map_err(disk_error)?;
         let meta = db
-            .keyspace("meta", KeyspaceCreateOptions::default)
+            .keyspace("meta", keyspace_options(small))
             .map_err(disk_error)?;
         let inner = Arc::new(Inner {
             path,
@@ -201,6 +231,13 @@ impl DiskStore {
     /// The background sweeper calls this; tests and tools may call it directly.
     pub fn sweep_expired(&self) -> Result<u64> {
         self.inner.sweep_expired()
+    }
+
+    /// Bytes of writes held in memory, not yet flushed to the tier's files (its memtables,
+    /// filling and flushing); [`DiskConfig::memory_bytes`] bounds them.
+    pub fn unflushed_bytes(&self) -> u64 {
+        // fjall marks this accessor experimental; it is one atomic load.
+        self.inner.db.write_buffer_size()
     }
 
     /// Counts the entries physically present, expired or not (a full scan: for tests and

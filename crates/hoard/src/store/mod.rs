@@ -9,7 +9,7 @@ mod disk;
 mod memory;
 pub mod redis;
 
-pub use disk::{DiskConfig, DiskStore, Durability};
+pub use disk::{DiskConfig, DiskStore, Durability, DEFAULT_DISK_MEMORY_BYTES};
 pub use memory::MemoryStore;
 pub use redis::{RedisConfig, RedisStore, Remote, RemoteHandler};
 

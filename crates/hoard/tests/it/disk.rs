@@ -321,3 +321,45 @@ fn a_pattern_delete_does_not_hold_up_the_async_worker() {
         );
     });
 }
+
+#[tokio::test]
+async fn unflushed_writes_stay_within_the_memory_budget() {
+    // 80 MiB of incompressible values through a 64 MiB budget: the entries' memtables (one
+    // filling, four flushing, an eighth of the budget each) hold at most 40 MiB of them,
+    // the indexes' rows are small. fjall's own default (64 MiB memtables) let them reach
+    // 64 MiB and more, which is how a 256 MiB cache grew to 470 MB under writes.
+    let dir = hoard_testkit::temp_dir();
+    let budget = 64 * 1024 * 1024;
+    let disk = DiskConfig::new(dir.path())
+        .memory_bytes(budget)
+        .compress_above(usize::MAX)
+        .durability(Durability::Relaxed)
+        .open()
+        .unwrap();
+    let mut rng_state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut peak = 0;
+    for i in 0..20_480 {
+        let value: Vec<u8> = (0..4096)
+            .map(|_| {
+                rng_state ^= rng_state << 13;
+                rng_state ^= rng_state >> 7;
+                rng_state ^= rng_state << 17;
+                rng_state as u8
+            })
+            .collect();
+        disk.set(
+            &format!("ns:k{i}"),
+            Entry::new(value, Duration::from_secs(600)),
+        )
+        .await
+        .unwrap();
+        peak = peak.max(disk.unflushed_bytes());
+    }
+    assert!(peak > 0, "writes were held in memory at some point");
+    assert!(
+        peak <= budget * 5 / 8 + 8 * 1024 * 1024,
+        "unflushed writes peaked at {} MiB with a {} MiB budget",
+        peak >> 20,
+        budget >> 20
+    );
+}

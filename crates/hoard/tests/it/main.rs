@@ -9,6 +9,7 @@
 mod backend;
 mod compute;
 mod disk;
+mod faults;
 mod glob_redis;
 mod intern;
 mod invalidation;
