@@ -38,10 +38,29 @@ pub fn reference(text: &str) -> Option<Remote> {
     })
 }
 
-/// `text` parses as the reference reads it.
+/// `text` parses as the reference reads it, unless it comes from the store itself (one
+/// origin, the store's own, is ignored: a coverage-guided fuzzer finds it by its
+/// comparisons): then the same message from another origin does.
 pub fn parse(text: &str) {
+    static OWN: OnceLock<String> = OnceLock::new();
     let parsed = store().parse_invalidation_message(text);
-    assert_eq!(parsed, reference(text), "message {text:?}");
+    let expected = reference(text);
+    if parsed.is_none() && expected.is_some() {
+        let (origin, rest) = text.split_once('\n').unwrap();
+        let own = OWN.get_or_init(|| origin.to_owned());
+        assert_eq!(
+            origin, own,
+            "message {text:?} ignored, another origin was ignored before"
+        );
+        let other = format!("_{origin}\n{rest}");
+        assert_eq!(
+            store().parse_invalidation_message(&other),
+            expected,
+            "message {other:?}"
+        );
+        return;
+    }
+    assert_eq!(parsed, expected, "message {text:?}");
 }
 
 /// The message a store publishes for `remote` (`RedisStore::message` and `keys_message`).
