@@ -23,15 +23,23 @@ fn content(len: usize) -> Vec<u8> {
 struct Server {
     runtime: tokio::runtime::Runtime,
     app: axum::Router,
-    _dir: hoard_testkit::TempDir,
 }
 
 fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let dir = hoard_testkit::temp_dir();
+        // One folder for every run, not a temporary one: a static is never dropped, so a
+        // temporary folder would be left behind by each run. Files are renamed into
+        // place, so a concurrent run never reads one half written.
+        let dir = std::env::temp_dir().join("hoard-fuzz-range-files");
+        std::fs::create_dir_all(&dir).unwrap();
         for (name, len) in FILES {
-            std::fs::write(dir.path().join(name), content(*len)).unwrap();
+            let path = dir.join(name);
+            if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(*len as u64) {
+                let scratch = dir.join(format!("{name}.{}", std::process::id()));
+                std::fs::write(&scratch, content(*len)).unwrap();
+                std::fs::rename(&scratch, &path).unwrap();
+            }
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -44,18 +52,14 @@ fn server() -> &'static Server {
                 cache.clone(),
                 [hoard_datasets::DatasetConfig {
                     id: "d".into(),
-                    path: dir.path().to_path_buf(),
+                    path: dir.clone(),
                     options: Default::default(),
                 }],
             )
             .unwrap();
             hoard_server::app(state(cache, datasets))
         });
-        Server {
-            runtime,
-            app,
-            _dir: dir,
-        }
+        Server { runtime, app }
     })
 }
 
