@@ -59,10 +59,13 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "This document")))]
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    use utoipa::OpenApi;
-    Json(ApiDoc::openapi())
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "This document, as this server is configured")))]
+async fn openapi(State(state): State<AppState>) -> Json<Value> {
+    Json(crate::openapi::document(
+        state.access.guarded(),
+        state.semantic.is_some(),
+        state.max_batch,
+    ))
 }
 
 /// Namespace of seed 000's results: `result:{model}:{h}`.
@@ -123,37 +126,69 @@ async fn request_id(request: Request, next: Next) -> Response {
     response
 }
 
-/// A JSON body, with our errors: 413 past the size limit, 400 for anything unparsable.
+/// A JSON object as the body, with our errors: 413 past the size limit, 400 for anything
+/// unparsable or not an object (serde would otherwise read a struct from an array too).
 pub(crate) struct JsonBody<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if timed_out(&rejection) {
-                    ApiError {
-                        status: StatusCode::REQUEST_TIMEOUT,
-                        code: "body_timeout",
-                        message: "the request body did not arrive within server.body_read_timeout"
-                            .into(),
-                    }
-                } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError {
-                        status: StatusCode::PAYLOAD_TOO_LARGE,
-                        code: "body_too_large",
-                        message: "request body is larger than server.max_body".into(),
-                    }
-                } else {
-                    ApiError::bad_request("bad_body", rejection.body_text())
-                }
-            })?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            ApiError::bad_request("bad_json", format!("body is not the expected JSON: {e}"))
-        })
+        let bytes = body_bytes(request, state).await?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::bad_request(
+                "bad_json",
+                "body is not the expected JSON: a JSON object is expected",
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(bad_json)
     }
+}
+
+/// Any JSON value as the body (a cache entry is one), with [`JsonBody`]'s errors.
+pub(crate) struct AnyJson(pub(crate) Value);
+
+impl<S: Send + Sync> FromRequest<S> for AnyJson {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = body_bytes(request, state).await?;
+        serde_json::from_slice(&bytes)
+            .map(AnyJson)
+            .map_err(bad_json)
+    }
+}
+
+fn bad_json(error: serde_json::Error) -> ApiError {
+    ApiError::bad_request(
+        "bad_json",
+        format!("body is not the expected JSON: {error}"),
+    )
+}
+
+async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if timed_out(&rejection) {
+                ApiError {
+                    status: StatusCode::REQUEST_TIMEOUT,
+                    code: "body_timeout",
+                    message: "the request body did not arrive within server.body_read_timeout"
+                        .into(),
+                }
+            } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    code: "body_too_large",
+                    message: "request body is larger than server.max_body".into(),
+                }
+            } else {
+                ApiError::bad_request("bad_body", rejection.body_text())
+            }
+        })
 }
 
 /// Whether a body rejection comes from the body's deadline (`conn::Deadline`).
@@ -314,7 +349,7 @@ async fn cache_put(
     State(state): State<AppState>,
     Segments((namespace, key)): Segments<(String, String)>,
     Params(params): Params,
-    JsonBody(value): JsonBody<Value>,
+    AnyJson(value): AnyJson,
 ) -> Result<Json<Value>, ApiError> {
     writable(&namespace)?;
     let mut options = hoard::SetOptions::new();
@@ -370,6 +405,8 @@ async fn lookup_batch(
     labels: Vec<String>,
 ) -> Result<Map<String, Value>, ApiError> {
     check_batch(keys.len(), state)?;
+    // Checked here too: an empty batch never reaches the cache's own check.
+    hoard::key::validate_namespace(namespace)?;
     let found = state.cache.mget::<Value>(namespace, &keys).await?;
     Ok(labels
         .into_iter()
@@ -517,6 +554,11 @@ async fn results_batch(
     Segments(model): Segments<String>,
     JsonBody(body): JsonBody<HashesBody>,
 ) -> Result<Json<Value>, ApiError> {
+    // The route's model is checked even for an empty batch; an empty hash names nothing.
+    hoard::key::validate_key(&model)?;
+    if body.hashes.iter().any(String::is_empty) {
+        return Err(ApiError::bad_request("invalid_key", "a hash is empty"));
+    }
     let keys: Vec<String> = body.hashes.iter().map(|h| format!("{model}:{h}")).collect();
     let payloads = lookup_batch(&state, RESULTS, keys, body.hashes).await?;
     Ok(Json(json!({ "ok": true, "payloads": payloads })))

@@ -368,8 +368,10 @@ async fn every_route_asks_for_the_scope_its_document_names() {
             }
         }
     }
+    // Every route but /health, /ready and /openapi.json; the semantic routes are listed
+    // only by a server with a semantic cache.
     assert!(
-        guarded_routes >= 19,
+        guarded_routes >= 16,
         "{guarded_routes} guarded routes documented"
     );
 }
