@@ -63,7 +63,8 @@ async fn errors_are_not_cached_and_reach_every_waiter() {
 
 #[tokio::test]
 async fn errors_are_cached_when_asked() {
-    let cache = Cache::in_memory();
+    let clock = hoard::ManualClock::new();
+    let cache = Cache::builder().clock(clock.clock()).build().unwrap();
     let options = ComputeOptions::new().cache_errors(Duration::from_millis(200));
     let runs = counter();
     for _ in 0..3 {
@@ -83,7 +84,12 @@ async fn errors_are_cached_when_asked() {
         matches!(cached, Err(ComputeError::Cached(ref m)) if m == "boom: quota"),
         "{cached:?}"
     );
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    clock.advance(Duration::from_millis(199));
+    let still = cache
+        .try_get_or_compute::<u32, Boom, _, _>("ns", "k", &options, || async { Ok(1) })
+        .await;
+    assert!(matches!(still, Err(ComputeError::Cached(_))), "{still:?}");
+    clock.advance(Duration::from_millis(1));
     let fresh = cache
         .try_get_or_compute::<u32, Boom, _, _>("ns", "k", &options, || async { Ok(1) })
         .await;
