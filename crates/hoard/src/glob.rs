@@ -18,8 +18,16 @@ enum Token {
     AnyRun,
     Class {
         negated: bool,
-        ranges: Vec<(u8, u8)>,
+        /// Inclusive, as C's `char` on x86-64 reads bytes (signed; see [`signed`]).
+        ranges: Vec<(i8, i8)>,
     },
+}
+
+/// A byte as Redis's `stringmatchlen` compares it in a class: a C `char`, which is signed
+/// on x86-64 (where Redis mostly runs, Debian's included), so `[a-é]` spans bytes 0xC3..=
+/// 0xFF and 0x00..=b'a', not b'a'..=0xC3. (Redis built for ARM reads them unsigned.)
+fn signed(byte: u8) -> i8 {
+    i8::from_ne_bytes([byte])
 }
 
 impl Token {
@@ -29,7 +37,10 @@ impl Token {
             Token::AnyOne => true,
             Token::AnyRun => unreachable!("runs are handled by the matcher"),
             Token::Class { negated, ranges } => {
-                ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
+                ranges
+                    .iter()
+                    .any(|&(lo, hi)| (lo..=hi).contains(&signed(c)))
+                    != *negated
             }
         }
     }
@@ -56,16 +67,17 @@ fn parse_class(bytes: &[u8], start: usize) -> Option<(Token, usize)> {
         match rest {
             [] => return None,
             [b'\\', escaped, ..] => {
-                ranges.push((*escaped, *escaped));
+                ranges.push((signed(*escaped), signed(*escaped)));
                 i += 2;
             }
             [b']', ..] => return Some((Token::Class { negated, ranges }, i + 1)),
             [lo, b'-', hi, ..] => {
-                ranges.push(((*lo).min(*hi), (*lo).max(*hi)));
+                let (lo, hi) = (signed(*lo), signed(*hi));
+                ranges.push((lo.min(hi), lo.max(hi)));
                 i += 3;
             }
             [c, ..] => {
-                ranges.push((*c, *c));
+                ranges.push((signed(*c), signed(*c)));
                 i += 1;
             }
         }

@@ -18,17 +18,23 @@ fn random_text(rng: &mut StdRng, alphabet: &[u8], len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Key bytes past ASCII: a class range ending in one compares as C's (signed) `char`.
+const HIGH: &[u8] = &[0x01, 0x7f, 0x80, 0xa9, 0xc3, 0xff];
+
 fn random_pattern(rng: &mut StdRng) -> Vec<u8> {
     let len = rng.random_range(1..9);
-    (0..len)
-        .map(|_| {
-            if rng.random_bool(0.45) {
-                META[rng.random_range(0..META.len())]
-            } else {
-                ALPHABET[rng.random_range(0..ALPHABET.len())]
-            }
-        })
-        .collect()
+    let mut pattern = Vec::new();
+    for _ in 0..len {
+        if rng.random_bool(0.45) {
+            pattern.push(META[rng.random_range(0..META.len())]);
+        } else if rng.random_bool(0.1) {
+            // A whole non-ASCII character, so the pattern stays UTF-8.
+            pattern.extend_from_slice("é".as_bytes());
+        } else {
+            pattern.push(ALPHABET[rng.random_range(0..ALPHABET.len())]);
+        }
+    }
+    pattern
 }
 
 async fn redis_matches(
@@ -72,7 +78,11 @@ async fn patterns_select_the_keys_redis_selects() {
         let keys: BTreeSet<Vec<u8>> = (0..400)
             .map(|_| {
                 let len = rng.random_range(1..6);
-                random_text(&mut rng, ALPHABET, len)
+                let mut key = random_text(&mut rng, ALPHABET, len);
+                if rng.random_bool(0.3) {
+                    key.push(HIGH[rng.random_range(0..HIGH.len())]);
+                }
+                key
             })
             .collect();
         for key in &keys {
