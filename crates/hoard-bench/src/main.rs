@@ -17,6 +17,7 @@ mod http;
 mod models;
 mod python;
 mod redis;
+mod reliability;
 mod report;
 mod semantic;
 mod snapshot;
@@ -120,6 +121,9 @@ pub struct Options {
     /// Rounds per contender; the median is reported.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
+    /// Options of the `reliability` suite.
+    #[command(flatten)]
+    pub reliability: reliability::Args,
     /// Replace this benchmark's section in FILE (BENCHMARKS.md) with the results.
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
@@ -152,6 +156,11 @@ pub enum Suite {
     /// aiocache, redis-py and dogpile.cache (needs a venv with them, see `--python`, and
     /// redis-server; skipped with the reason otherwise).
     Python,
+    /// The `hoard serve` binary under failures: sustained writes against its memory
+    /// budget, kill -9 under writers, a Redis outage, path traversal, idle and slow-header
+    /// connections (needs the binary, see `--hoard-bin`, and redis-server). Written to
+    /// RELIABILITY.md.
+    Reliability,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -160,6 +169,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Ok(spec) = std::env::var(coherence::CHILD) {
         return coherence::child(&spec);
+    }
+    if let Ok(spec) = std::env::var(reliability::CHILD) {
+        return reliability::child(&spec);
     }
     let options = Options::parse();
     anyhow::ensure!(
@@ -238,6 +250,11 @@ fn main() -> anyhow::Result<()> {
                 if let Some((table, method)) = python::run(&options)? {
                     write_own_section(&options, "python", python::TITLE, &table, &method)?;
                 }
+                continue;
+            }
+            Suite::Reliability => {
+                let (table, method) = reliability::run(&options)?;
+                write_own_section(&options, "reliability", reliability::TITLE, &table, &method)?;
                 continue;
             }
             Suite::Models => {

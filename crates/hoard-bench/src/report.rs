@@ -75,9 +75,14 @@ pub fn section_with(options: &Options, title: &str, method: &str, table: &str) -
     } else {
         ""
     };
+    // The file the section goes into (RELIABILITY.md for the reliability suite).
+    let file = options
+        .write
+        .as_ref()
+        .map_or("BENCHMARKS.md".into(), |p| p.display().to_string());
     format!(
         "## {title}\n\n\
-         Produced by:\n\n```sh\ncargo run --release -p hoard-bench{features} -- {} --write BENCHMARKS.md\n```\n\n\
+         Produced by:\n\n```sh\ncargo run --release -p hoard-bench{features} -- {} --write {file}\n```\n\n\
          {method}\n\n{table}",
         command_line(options),
     )
@@ -114,6 +119,7 @@ fn command_line(o: &Options) -> String {
             crate::Suite::Snapshot => "snapshot",
             crate::Suite::Semantic => "semantic",
             crate::Suite::Python => "python",
+            crate::Suite::Reliability => "reliability",
         })
         .collect();
     let mut semantic = String::new();
@@ -138,8 +144,13 @@ fn command_line(o: &Options) -> String {
             o.stampede_rounds
         );
     }
+    let reliability = if o.suites.contains(&crate::Suite::Reliability) {
+        o.reliability.flags()
+    } else {
+        String::new()
+    };
     format!(
-        "--suites {} --ops {} --threads {} --keys {} --zipf {} --value-size {} --disk-ops {} --redis-ops {} --mget-keys {} --dataset-files {} --dataset-folders {} --hf-repos {} --catalogue-images {} --catalogue-tags {} --rounds {}{semantic}{python}",
+        "--suites {} --ops {} --threads {} --keys {} --zipf {} --value-size {} --disk-ops {} --redis-ops {} --mget-keys {} --dataset-files {} --dataset-folders {} --hf-repos {} --catalogue-images {} --catalogue-tags {} --rounds {}{semantic}{python}{reliability}",
         suites.join(","),
         o.ops,
         o.threads,
