@@ -385,11 +385,13 @@ pub fn run(options: &Options) -> anyhow::Result<(String, String)> {
         .as_ref()
         .map_or(String::new(), |r| format!(", built from {r}"));
     let method = format!(
-        "Machine: {}, load average {} at the end of the run; the suite took {:.0} s. Binary under test: `{}` ({version}{rev}), started as a child process per scenario, each in a fresh temporary folder with its own `hoard.toml`; the load comes from this process over loopback (a small HTTP/1.1 client, one kept-alive connection per writer or reader). File-descriptor limit of this process and the servers it starts: {soft} (hard {hard}). Exact command: `{}`.",
+        "Machine: {}, load average {} at the end of the run; the suite took {:.0} s. Binary under test: `{}` ({version}{rev}), started as a child process per scenario, each in a fresh temporary folder with its own `hoard.toml`; the load comes from this process over loopback (a small HTTP/1.1 client, one kept-alive connection per writer or reader). File-descriptor limit of this process and the servers it starts: {} (hard {}). Exact command: `{}`.",
         crate::report::machine(),
         load_average(),
         began.elapsed().as_secs_f64(),
         ctx.bin.display(),
+        thousands(soft),
+        thousands(hard),
         exact_command(options),
     );
     Ok((text, method))

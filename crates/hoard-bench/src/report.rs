@@ -149,6 +149,10 @@ fn command_line(o: &Options) -> String {
     } else {
         String::new()
     };
+    if o.suites == [crate::Suite::Reliability] {
+        // The other suites' workload flags mean nothing to it.
+        return format!("--suites reliability{reliability}");
+    }
     format!(
         "--suites {} --ops {} --threads {} --keys {} --zipf {} --value-size {} --disk-ops {} --redis-ops {} --mget-keys {} --dataset-files {} --dataset-folders {} --hf-repos {} --catalogue-images {} --catalogue-tags {} --rounds {}{semantic}{python}{reliability}",
         suites.join(","),

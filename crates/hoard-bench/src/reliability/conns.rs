@@ -296,7 +296,12 @@ pub async fn run(ctx: &Ctx, name: &str) -> anyhow::Result<(Vec<Row>, Vec<String>
     let (server_fds, server_sockets, peak_at) = sampler
         .join()
         .map_err(|_| anyhow::anyhow!("the sampling thread panicked"))?;
-    let (_, sockets_after) = hoard.fds();
+    let (fds_after, sockets_after) = hoard.fds();
+    let (server_fds, server_sockets, peak_at) = if sockets_after > server_sockets {
+        (fds_after, sockets_after, began.elapsed().as_secs_f64())
+    } else {
+        (server_fds, server_sockets, peak_at)
+    };
     let alive = hoard.alive();
     drop(holders);
     // A probe after everything is released: is the server still serving?

@@ -214,8 +214,9 @@ pub async fn run(ctx: &Ctx, name: &str) -> anyhow::Result<(Vec<Row>, Vec<String>
         .collect();
 
     tokio::time::sleep(Duration::from_secs_f64(args.outage_after_secs)).await;
-    let killed_ms = began.elapsed().as_millis() as u64;
     tokio::task::block_in_place(|| redis.kill());
+    // Redis is gone (killed and reaped) from here on.
+    let killed_ms = began.elapsed().as_millis() as u64;
     // From the kill on: PING Redis and GET /ready every 20 ms.
     let poller = tokio::spawn(async move {
         let mut ready_client = Client::new(addr, TIMEOUT);
@@ -271,7 +272,7 @@ pub async fn run(ctx: &Ctx, name: &str) -> anyhow::Result<(Vec<Row>, Vec<String>
     let mut acked_in_outage = 0u64;
     for event in events
         .iter()
-        .filter(|e| e.end_ms >= killed_ms && e.end_ms < outage_end)
+        .filter(|e| e.start_ms >= killed_ms && e.end_ms < outage_end)
     {
         let tally = if event.write { &mut writes } else { &mut reads };
         *tally.0.entry(event.outcome.clone()).or_default() += 1;
@@ -334,7 +335,7 @@ pub async fn run(ctx: &Ctx, name: &str) -> anyhow::Result<(Vec<Row>, Vec<String>
     let mut rows = vec![Row::reported(
         name,
         &format!(
-            "{WRITERS} writers overwrite {} keys with increasing versions, {READERS} readers read them, through `hoard serve --redis`; Redis (`--appendonly yes --appendfsync always`) SIGKILLed after {} s and restarted {} s later (the writers stop then, the readers {} s after `/ready`): calls that ended during the outage (kill to Redis answering PING), by status",
+            "{WRITERS} writers overwrite {} keys with increasing versions, {READERS} readers read them, through `hoard serve --redis`; Redis (`--appendonly yes --appendfsync always`) SIGKILLed after {} s and restarted {} s later (the writers stop then, the readers {} s after `/ready`): calls made during the outage (started once Redis was dead, ended before it answered PING again), by status",
             thousands(KEYS as u64),
             args.outage_after_secs,
             args.outage_secs,
@@ -402,13 +403,13 @@ pub async fn run(ctx: &Ctx, name: &str) -> anyhow::Result<(Vec<Row>, Vec<String>
                 "after recovery, every key read through {label}: stale reads (a value other than the last acknowledged version, or none), with keys that read a write answered with an error or not answered counted apart"
             ),
             format!(
-                "**{} stale** of {} keys, {} fresh; {} read a refused write that landed anyway, {} an unanswered write{unreadable} ({} keys had a write after their last acknowledged one that was refused or unanswered)",
+                "**{} stale** of {} keys, {} fresh; {} read a refused write that landed anyway, {} an unanswered write{unreadable} (the last writes of {} keys, after their last acknowledged one, were refused or unanswered: those keys could read either)",
                 thousands(verdicts.stale),
                 thousands(KEYS as u64),
                 thousands(verdicts.fresh),
                 verdicts.refused_landed,
                 verdicts.unanswered_landed,
-                ambiguous
+                thousands(ambiguous as u64)
             ),
             "0 stale reads",
             verdicts.stale == 0 && verdicts.unreadable.total() == 0,
