@@ -19,6 +19,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Idle connections per holder process.
 const PER_CHILD: usize = 5000;
+/// Threads of each holder, connecting at once.
+const THREADS: usize = 16;
 /// How long a fresh client waits for `/health`.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -111,7 +113,6 @@ impl Drop for Holder {
 /// prints how many, then on each `check` line prints how many the server has closed;
 /// exits when stdin closes.
 pub fn idle_child(spec: &str) -> anyhow::Result<()> {
-    const THREADS: usize = 4;
     let parts: Vec<&str> = spec.split('|').collect();
     anyhow::ensure!(parts.len() == 4 && parts[0] == "idle", "bad spec {spec:?}");
     let addr: SocketAddr = parts[1].parse()?;
@@ -337,7 +338,7 @@ pub async fn run(ctx: &Ctx, name: &str) -> anyhow::Result<(Vec<Row>, Vec<String>
     let mut rows = vec![Row::new(
         name,
         &format!(
-            "{} slow-header clients (one header byte a second, never ending the head) held {} s, and meanwhile {} idle TCP connections opened and held (by {} holder processes, 4 threads each); `GET /health` from a fresh connection at 2 s and every 5 s after (timeout {} s): does it answer, how fast",
+            "{} slow-header clients (one header byte a second, never ending the head) held {} s, and meanwhile {} idle TCP connections opened and held (by {} holder processes, {THREADS} threads each); `GET /health` from a fresh connection at 2 s and every 5 s after (timeout {} s): does it answer, how fast",
             thousands(args.slow_clients as u64),
             args.slow_secs,
             thousands(args.idle_conns as u64),
@@ -363,7 +364,7 @@ pub async fn run(ctx: &Ctx, name: &str) -> anyhow::Result<(Vec<Row>, Vec<String>
                 other => other.label(),
             }
         ),
-        "every probe answered",
+        "every probe answered (any status: past the connection cap the answer is 503)",
         answered == probes.len() && alive,
     )];
     let first = first_cut_ms.load(Relaxed);
