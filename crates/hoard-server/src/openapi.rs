@@ -224,7 +224,7 @@ fn refine_operation(operation: &mut Map<String, Value>, guarded: bool) {
     if !path_is_operations {
         responses
             .entry("503")
-            .or_insert_with(|| error("L2 (Redis) cannot be reached: nothing was read or stored"));
+            .or_insert_with(|| error("L2 (Redis) did not answer: nothing was acknowledged (a write that timed out may still have landed)"));
     }
 }
 

@@ -118,10 +118,11 @@ const DEPENDENCY_TAG: &str = "dep:";
 /// degrades to L1 + compute instead of failing. A value a get-or-compute call computed
 /// while L2 is *unavailable* ([`Error::Unavailable`]: Redis down, slow or behind an open
 /// circuit breaker) is kept in L1 only and handed to its caller. Every write the caller
-/// asked for ([`Cache::set`], [`Cache::mset`]...) that L2 does not take is returned as an
-/// error, and no tier keeps the new value: an acknowledged write is one L2 holds, so it
-/// cannot come back old once L2 returns. Deletes and clears that cannot reach L2 are
-/// errors too: an invalidation is never dropped silently.
+/// asked for ([`Cache::set`], [`Cache::mset`]...) that L2 does not confirm is returned as
+/// an error, and L1 keeps nothing of it: an acknowledged write is one L2 holds, so it
+/// cannot come back old once L2 returns. (A write that timed out may still have reached
+/// L2: after the error the key holds the old value or the new one.) Deletes and clears
+/// that cannot reach L2 are errors too: an invalidation is never dropped silently.
 #[derive(Clone)]
 pub struct Cache {
     inner: Arc<Inner>,
