@@ -20,7 +20,12 @@ class BackendError(HoardError):
 
 
 class Unavailable(BackendError):
-    """Redis cannot be reached (down, too slow, or behind an open circuit breaker)."""
+    """Redis cannot be reached (down, too slow, or behind an open circuit breaker).
+
+    A ``set`` that raises it was not acknowledged and this process keeps no copy of the
+    value; after a timeout Redis may still hold it, so the key has the old value or the
+    new one. Reads during an outage are misses, and ``@cached`` functions keep answering
+    from this process's memory."""
 
 
 class FolderInUse(BackendError):
