@@ -183,7 +183,8 @@ impl NamespaceStats {
 pub struct TierStats {
     /// `memory`, `disk` or `redis`.
     pub name: String,
-    /// Entries held (approximate for the disk tier: an LSM tree counts cheaply only so).
+    /// Entries held. Exact on every tier; on the disk tier it includes entries that expired
+    /// since its last sweep (every ten seconds by default).
     pub entries: u64,
     /// Bytes used: weighted bytes in memory, space on disk for the disk tier.
     pub bytes: u64,

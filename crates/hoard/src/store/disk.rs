@@ -8,6 +8,12 @@
 //!   index row behind, and the sweeper drops such rows when their time comes after
 //!   checking the entry's own deadline.
 //!
+//! Entries are counted exactly ([`Inner::stored`]): every change to `entries` happens
+//! under the key's lock after reading whether the key was there, so the counter moves by
+//! what each write really added or removed. A clean close writes the count to `meta`; an
+//! open takes it (and deletes it, durably, before any write) or, after a crash, counts by
+//! one scan.
+//!
 //! Why fjall: pure Rust (no C toolchain, no RocksDB build), crash-safe journal, range scans
 //! for prefix and pattern deletes, atomic batches across keyspaces, and background
 //! compaction, so reclaimed space is given back without our help.
@@ -66,13 +72,13 @@ pub struct DiskConfig {
 }
 
 impl DiskConfig {
-    /// Data in `path` (created if missing), [`Durability::Process`], a sweep every minute,
-    /// values of 1 KiB and more compressed.
+    /// Data in `path` (created if missing), [`Durability::Process`], a sweep every ten
+    /// seconds, values of 1 KiB and more compressed.
     pub fn new(path: impl Into<PathBuf>) -> DiskConfig {
         DiskConfig {
             path: path.into(),
             durability: Durability::default(),
-            sweep_interval: Some(Duration::from_secs(60)),
+            sweep_interval: Some(Duration::from_secs(10)),
             compress_above: 1024,
             memory_bytes: DEFAULT_DISK_MEMORY_BYTES,
             clock: Clock::system(),
@@ -140,6 +146,14 @@ fn keyspace_options(memtable_bytes: u64) -> impl FnOnce() -> KeyspaceCreateOptio
 /// concurrent `set` has just written (it re-checks the deadline under the lock).
 const KEY_LOCKS: usize = 64;
 
+/// The `meta` row holding the entry count of a cleanly closed store (8 bytes, big endian).
+/// Present only between a clean close and the next open, so a store that crashed has none
+/// and is counted again.
+const STORED_KEY: &str = "count:entries";
+
+/// How often the sweep also passes over the whole tag index.
+const TAG_SWEEP_EVERY_MS: u64 = 60_000;
+
 struct Inner {
     path: PathBuf,
     db: Database,
@@ -147,8 +161,12 @@ struct Inner {
     expiry: Keyspace,
     /// `tag \0 key` -> deadline (8 bytes, big endian).
     tags: Keyspace,
-    /// `generation:{namespace}` -> u32, big endian.
+    /// `generation:{namespace}` -> u32, big endian; [`STORED_KEY`] -> u64 while closed.
     meta: Keyspace,
+    /// Rows in `entries`, expired ones not yet swept included.
+    stored: AtomicU64,
+    /// When the tag index was last swept (ms): a full pass, so not on every sweep.
+    tags_swept_at_ms: AtomicU64,
     /// Serializes generation bumps (read-modify-write).
     meta_lock: Mutex<()>,
     durability: Durability,
@@ -200,6 +218,7 @@ impl DiskStore {
         let meta = db
             .keyspace("meta", keyspace_options(small))
             .map_err(disk_error)?;
+        let stored = open_count(&db, &entries, &meta).map_err(disk_error)?;
         let inner = Arc::new(Inner {
             path,
             db,
@@ -207,6 +226,8 @@ impl DiskStore {
             expiry,
             tags,
             meta,
+            stored: AtomicU64::new(stored),
+            tags_swept_at_ms: AtomicU64::new(0),
             meta_lock: Mutex::new(()),
             durability: config.durability,
             compress_above: config.compress_above,
@@ -258,10 +279,44 @@ impl Drop for DiskStore {
             drop(stop);
             let _ = handle.join();
         }
-        if let Err(error) = self.inner.db.persist(PersistMode::SyncAll) {
-            tracing::warn!(path = %self.inner.path.display(), %error, "disk tier: final flush failed");
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle is gone (the store, and any disk work still running off a worker):
+    /// no write can follow, so the count written here is the count of what is on disk.
+    fn drop(&mut self) {
+        let stored = self.stored.load(Relaxed);
+        let closed = self
+            .meta
+            .insert(STORED_KEY, stored.to_be_bytes())
+            .and_then(|()| self.db.persist(PersistMode::SyncAll));
+        if let Err(error) = closed {
+            tracing::warn!(path = %self.path.display(), %error, "disk tier: final flush failed");
         }
     }
+}
+
+/// The entry count at open: the one a clean close left, taken and deleted (durably, so a
+/// crash from now on leaves no stale count behind), or else one scan of the entries.
+fn open_count(db: &Database, entries: &Keyspace, meta: &Keyspace) -> fjall::Result<u64> {
+    if let Some(bytes) = meta.get(STORED_KEY)? {
+        meta.remove(STORED_KEY)?;
+        db.persist(PersistMode::SyncAll)?;
+        if let Ok(count) = <[u8; 8]>::try_from(bytes.as_ref()) {
+            return Ok(u64::from_be_bytes(count));
+        }
+    }
+    let started = std::time::Instant::now();
+    let count = entries.len()? as u64;
+    if count > 0 {
+        tracing::info!(
+            entries = count,
+            took_ms = started.elapsed().as_millis() as u64,
+            "disk tier: counted the entries (the store was not closed cleanly)"
+        );
+    }
+    Ok(count)
 }
 
 fn spawn_sweeper(
@@ -307,6 +362,14 @@ impl Inner {
         }
     }
 
+    /// Takes `n` removed rows off the count. Saturating: a count that reached zero by a
+    /// bug reads 0, not 2^64.
+    fn forget(&self, n: u64) {
+        let _ = self
+            .stored
+            .fetch_update(Relaxed, Relaxed, |stored| Some(stored.saturating_sub(n)));
+    }
+
     fn lock_for(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
         let slot = self.lock_hasher.hash_one(key) as usize % KEY_LOCKS;
         // The guarded data is `()`: a poisoned lock carries no broken state.
@@ -331,13 +394,19 @@ impl Inner {
     fn set_many(&self, items: &[(&str, &Entry)]) -> Result<()> {
         let _guards = self.lock_all(items.iter().map(|(k, _)| k.as_bytes()));
         let mut batch = self.batch();
+        let mut added = 0;
+        // A key given twice counts once (reads below see the store, not this batch).
+        let mut seen = std::collections::HashSet::new();
         for (key, entry) in items {
             // Drop the index row of the value being replaced, so rewriting a hot key does
             // not grow the index (the sweeper would tolerate the row, but only at its time).
-            if let Some(old) = self.stored_expiry(key.as_bytes())? {
-                if old != entry.expires_at_ms {
+            match self.stored_expiry(key.as_bytes())? {
+                Some(old) if old != entry.expires_at_ms => {
                     batch.remove(&self.expiry, index_key(old, key.as_bytes()));
                 }
+                Some(_) => {}
+                None if items.len() == 1 || seen.insert(*key) => added += 1,
+                None => {}
             }
             batch.insert(&self.entries, *key, entry.encode(self.compress_above));
             batch.insert(
@@ -346,7 +415,9 @@ impl Inner {
                 [],
             );
         }
-        batch.commit().map_err(|e| self.error(e))
+        batch.commit().map_err(|e| self.error(e))?;
+        self.stored.fetch_add(added, Relaxed);
+        Ok(())
     }
 
     /// The deadline stored at `key`: `None` if absent, `Some(0)` if unreadable (corrupt
@@ -368,6 +439,7 @@ impl Inner {
         batch.remove(&self.entries, key);
         batch.remove(&self.expiry, index_key(expires_at_ms, key.as_bytes()));
         batch.commit().map_err(|e| self.error(e))?;
+        self.forget(1);
         Ok(expires_at_ms > self.clock.now_ms())
     }
 
@@ -383,33 +455,47 @@ impl Inner {
         let mut batch = self.batch();
         batch.remove(&self.entries, key);
         batch.commit().map_err(|e| self.error(e))?;
+        self.forget(1);
         Ok(true)
     }
 
     /// Removes every entry in `iter` that `selected` picks; counts the live ones.
+    ///
+    /// The scan is a snapshot: a chunk of picked keys is removed under their locks and
+    /// only where a key is still there, so a `delete` racing the scan is not counted twice.
     fn remove_scanned(&self, iter: fjall::Iter, selected: impl Fn(&[u8]) -> bool) -> Result<u64> {
-        const CHUNK: usize = 1024;
+        const CHUNK: usize = 512;
         let now = self.clock.now_ms();
-        let mut removed = 0;
-        let mut batch = self.batch();
-        for item in iter {
-            let (key, value) = item.into_inner().map_err(|e| self.error(e))?;
-            if !selected(&key) {
-                continue;
+        let mut live = 0;
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let mut iter = iter.peekable();
+        while iter.peek().is_some() {
+            chunk.clear();
+            for item in iter.by_ref() {
+                let key = item.key().map_err(|e| self.error(e))?;
+                if selected(&key) {
+                    chunk.push(key);
+                    if chunk.len() == CHUNK {
+                        break;
+                    }
+                }
             }
-            if let Ok(expires_at_ms) = Entry::decode_expiry(&value) {
-                removed += u64::from(expires_at_ms > now);
-                batch.remove(&self.expiry, index_key(expires_at_ms, &key));
+            let _guards = self.lock_all(chunk.iter().map(|k| k.as_ref()));
+            let mut batch = self.batch();
+            let mut removed = 0;
+            for key in &chunk {
+                let Some(expires_at_ms) = self.stored_expiry(key)? else {
+                    continue;
+                };
+                live += u64::from(expires_at_ms > now);
+                batch.remove(&self.expiry, index_key(expires_at_ms, key));
+                batch.remove(&self.entries, key.clone());
+                removed += 1;
             }
-            batch.remove(&self.entries, key);
-            if batch.len() >= CHUNK {
-                std::mem::replace(&mut batch, self.batch())
-                    .commit()
-                    .map_err(|e| self.error(e))?;
-            }
+            batch.commit().map_err(|e| self.error(e))?;
+            self.forget(removed);
         }
-        batch.commit().map_err(|e| self.error(e))?;
-        Ok(removed)
+        Ok(live)
     }
 
     fn generation(&self, namespace: &str) -> Result<u32> {
@@ -433,6 +519,18 @@ impl Inner {
             }
         }
         batch.commit().map_err(|e| self.error(e))
+    }
+
+    /// [`Inner::sweep_tags`], when this sweep reclaimed entries (their tag rows are due
+    /// too) or the last pass is a minute old; a pass over the whole tag index on every
+    /// sweep would cost more than it gives when nothing expires.
+    fn sweep_tags_now_and_then(&self, now: u64, reclaimed: u64) -> Result<()> {
+        let last = self.tags_swept_at_ms.load(Relaxed);
+        if reclaimed == 0 && now < last.saturating_add(TAG_SWEEP_EVERY_MS) && last <= now {
+            return Ok(());
+        }
+        self.tags_swept_at_ms.store(now, Relaxed);
+        self.sweep_tags(now)
     }
 
     fn tag_row(tag: &str, key: &str) -> Vec<u8> {
@@ -477,7 +575,7 @@ impl Inner {
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| self.error(e))?;
             let Some(last) = due.last() else {
-                self.sweep_tags(now)?;
+                self.sweep_tags_now_and_then(now, reclaimed)?;
                 return Ok(reclaimed);
             };
             from = last.to_vec();
@@ -505,11 +603,12 @@ impl Inner {
                     batch.remove(&self.expiry, index_row.clone());
                 }
                 batch.commit().map_err(|e| self.error(e))?;
+                self.forget(chunk_reclaimed);
             }
             self.expirations.fetch_add(chunk_reclaimed, Relaxed);
             reclaimed += chunk_reclaimed;
             if due.len() < CHUNK {
-                self.sweep_tags(now)?;
+                self.sweep_tags_now_and_then(now, reclaimed)?;
                 return Ok(reclaimed);
             }
         }
@@ -643,7 +742,7 @@ impl Store for DiskStore {
 
     async fn usage(&self) -> Result<Usage> {
         Ok(Usage {
-            entries: self.inner.entries.approximate_len() as u64,
+            entries: self.inner.stored.load(Relaxed),
             bytes: self
                 .inner
                 .db

@@ -23,7 +23,7 @@ use std::time::Duration;
 /// What a tier holds right now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
-    /// Entries held (may be approximate; each store says).
+    /// Entries held (a store that keeps expired entries until a sweep counts them too).
     pub entries: u64,
     /// Bytes used.
     pub bytes: u64,

@@ -363,3 +363,145 @@ async fn unflushed_writes_stay_within_the_memory_budget() {
         budget >> 20
     );
 }
+
+/// Counts what `usage` reports against a full scan and against what the test expects.
+async fn assert_count(disk: &hoard::DiskStore, expected: u64, after: &str) {
+    let reported = disk.usage().await.unwrap().entries;
+    let scanned = disk.physical_len().unwrap();
+    assert_eq!(
+        (reported, scanned),
+        (expected, expected),
+        "after {after}: (reported, scanned)"
+    );
+}
+
+#[tokio::test]
+async fn the_key_count_is_exact_through_every_kind_of_write() {
+    let dir = hoard_testkit::temp_dir();
+    let clock = ManualClock::new();
+    let disk = DiskConfig::new(dir.path())
+        .sweep_interval(None)
+        .clock(clock.clock())
+        .open()
+        .unwrap();
+    let entry =
+        |ttl_ms: u64| Entry::new_at(&b"v"[..], Duration::from_millis(ttl_ms), clock.now_ms());
+    assert_count(&disk, 0, "opening an empty folder").await;
+    for round in 0..3 {
+        for i in 0..200 {
+            disk.set(&format!("a:{i}"), entry(60_000 + round))
+                .await
+                .unwrap();
+        }
+    }
+    assert_count(&disk, 200, "writing 200 keys three times").await;
+    // One batch naming a key twice, and one naming a key that exists.
+    let batch: Vec<(String, Entry)> = ["b:1", "b:2", "b:1", "a:0"]
+        .iter()
+        .map(|k| (k.to_string(), entry(60_000)))
+        .collect();
+    disk.set_many(&batch).await.unwrap();
+    assert_count(&disk, 202, "a batch with a repeated key").await;
+    assert!(disk.delete("a:0").await.unwrap());
+    assert!(!disk.delete("a:0").await.unwrap());
+    assert!(!disk.delete("never:written").await.unwrap());
+    assert_count(&disk, 201, "deleting a key twice and a missing one").await;
+    assert_eq!(disk.delete_prefix("a:1").await.unwrap(), 111);
+    assert_count(&disk, 90, "a prefix delete").await;
+    let glob = hoard::glob::Glob::new("a:?").unwrap();
+    assert_eq!(disk.delete_matching(&glob).await.unwrap(), 8);
+    assert_count(&disk, 82, "a pattern delete").await;
+    for i in 0..50 {
+        disk.set(&format!("short:{i}"), entry(100)).await.unwrap();
+    }
+    assert_count(&disk, 132, "writing short-lived keys").await;
+    clock.advance(Duration::from_millis(200));
+    assert_eq!(disk.sweep_expired().unwrap(), 50);
+    assert_count(&disk, 82, "sweeping the expired ones").await;
+    assert_eq!(disk.clear().await.unwrap(), 82);
+    assert_count(&disk, 0, "clearing").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_count_stays_exact_under_racing_writes_and_deletes() {
+    let dir = hoard_testkit::temp_dir();
+    let disk = Arc::new(
+        DiskConfig::new(dir.path())
+            .durability(Durability::Relaxed)
+            .open()
+            .unwrap(),
+    );
+    let mut tasks = Vec::new();
+    for writer in 0..4u64 {
+        let disk = disk.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..3_000u64 {
+                // Keys overlap between writers, so sets, deletes and scans collide.
+                let key = format!("ns:{}", (i * 7 + writer * 13) % 500);
+                match (i + writer) % 10 {
+                    0..=5 => {
+                        disk.set(&key, Entry::new(&b"v"[..], Duration::from_secs(60)))
+                            .await
+                    }
+                    6..=8 => disk.delete(&key).await.map(drop),
+                    _ => disk.delete_prefix(&key[..4]).await.map(drop),
+                }
+                .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let scanned = disk.physical_len().unwrap();
+    assert_eq!(disk.usage().await.unwrap().entries, scanned);
+}
+
+#[tokio::test]
+async fn the_key_count_survives_a_clean_close_and_a_crash() {
+    let dir = hoard_testkit::temp_dir();
+    let crashed = hoard_testkit::temp_dir();
+    {
+        let disk = DiskConfig::new(dir.path()).open().unwrap();
+        for i in 0..300 {
+            disk.set(
+                &format!("ns:{i}"),
+                Entry::new(&b"v"[..], Duration::from_secs(600)),
+            )
+            .await
+            .unwrap();
+        }
+        disk.delete_prefix("ns:1").await.unwrap();
+        disk.flush().await.unwrap();
+        // A copy of the folder of a store still open is what a crash leaves behind: the
+        // journal and files, and no count written at close.
+        copy_dir(dir.path(), crashed.path());
+    }
+    let reopened = DiskConfig::new(dir.path()).open().unwrap();
+    assert_count(&reopened, 189, "a clean close and reopen").await;
+    reopened
+        .set("ns:new", Entry::new(&b"v"[..], Duration::from_secs(600)))
+        .await
+        .unwrap();
+    assert_count(&reopened, 190, "a write after reopening").await;
+    drop(reopened);
+    let recovered = DiskConfig::new(crashed.path()).open().unwrap();
+    assert_count(&recovered, 189, "recovering from a crash").await;
+    drop(recovered);
+    // Reopened twice: the count taken at the first open is not trusted at the second.
+    let again = DiskConfig::new(dir.path()).open().unwrap();
+    assert_count(&again, 190, "a second reopen").await;
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for item in std::fs::read_dir(from).unwrap() {
+        let item = item.unwrap();
+        let target = to.join(item.file_name());
+        if item.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&item.path(), &target);
+        } else {
+            std::fs::copy(item.path(), target).unwrap();
+        }
+    }
+}
