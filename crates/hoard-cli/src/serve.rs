@@ -49,9 +49,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             tracing::info!("reads and writes are open (no read or write tokens); admin routes need the admin token");
         }
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listening on {addr}"))?;
+        let listener =
+            hoard_server::listen(addr).with_context(|| format!("listening on {addr}"))?;
         let l2 = if !config.cache.redis_cluster.is_empty() {
             "redis cluster".to_owned()
         } else if !config.cache.redis_url.is_empty() {

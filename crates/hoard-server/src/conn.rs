@@ -10,12 +10,23 @@
 //! - **Body**: a request body must arrive whole within `body_read_timeout` of its head
 //!   ([`Deadline`]; the body extractor answers 408).
 //! - **Size**: a request head larger than 64 KiB is answered 431.
-//! - **Count**: at most `max_connections` are served at once. One past that is answered
-//!   `503` with `connection: close` (one non-blocking write, no read) and closed at once,
-//!   so refusing costs no wait and no task; the admitted ones are served as before.
+//! - **Count**: at most `max_connections` are served at once. A newcomer past that takes
+//!   the place of the admitted connection idle the longest, which is closed ([`idle`]).
+//!   Idle means waiting for a request head with no byte of it come (the first since the
+//!   accept, or the next on a kept-alive connection) and nothing of a response left to
+//!   send, so connections that never send a byte hold no slot against one that does. A
+//!   connection with a request in progress (its head begun, its body coming, its handler
+//!   running, its response going out) is never closed for this; a head that has begun is
+//!   bounded by `header_read_timeout` instead. When every admitted connection has one, the
+//!   newcomer is answered `503` with `connection: close` (one non-blocking write, no read)
+//!   and closed at once, so refusing costs no wait and no task.
+//! - **Backlog**: [`listen`] asks the kernel to queue 1024 connections not yet accepted,
+//!   not the default 128, so a burst is not dropped while the loop catches up.
 //!
 //! On shutdown the listener closes, idle connections close, requests in flight finish, and
 //! the loop returns once every connection has ended.
+
+mod idle;
 
 use axum::body::{Body, Bytes};
 use axum::Router;
@@ -24,15 +35,18 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
+
+use idle::{Idle, Slot};
 
 /// How `serve_with` bounds connections (`[server]` in `hoard.toml`: see
 /// [`crate::config::ServerSection`]). Timeouts past a day are taken as a day.
@@ -46,7 +60,10 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Longest a request body may take to arrive, from its head; past it: 408.
     pub body_read_timeout: Duration,
-    /// Most connections served at once; more are answered 503 and closed.
+    /// Most connections served at once. At the cap, a new connection takes the place of
+    /// the one idle the longest (waiting for a request head, none of it come), which is
+    /// closed; only when every connection has a request in progress is it answered 503 and
+    /// closed. Requests in progress are never cut to make room.
     pub max_connections: usize,
 }
 
@@ -76,6 +93,29 @@ fn full_response() -> String {
 /// hold while its head arrives.
 const MAX_HEAD: usize = 64 * 1024;
 
+/// Connections the kernel may hold accepted but not yet taken by [`run`] (std's and tokio's
+/// `bind` ask for 128, which a burst of connections overflows: the SYNs past it are dropped,
+/// and each such client waits a second for its retransmit). Linux caps it at
+/// `net.core.somaxconn` (4096 on recent kernels).
+const BACKLOG: u32 = 1024;
+
+/// A listener on `addr` for [`crate::serve_with`], with a listen backlog of 1024. Errors
+/// are the OS's (address in use, permission denied) as `TcpListener::bind` gives them.
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As std's and tokio's `bind` do on Unix: a restarted server binds while the last one's
+    // connections are in TIME_WAIT. On Windows the option would let another socket take
+    // the port, so it stays off there, as std leaves it.
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// Longer timeouts are taken as this (deadlines are instants, which must not overflow).
 const LONGEST: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -92,6 +132,7 @@ pub(crate) async fn run(
         .max_connections
         .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
     let permits = Arc::new(Semaphore::new(slots));
+    let idle = Idle::new(slots);
     let limits = Arc::new(Limits {
         header_read_timeout: limits.header_read_timeout.min(LONGEST),
         idle_timeout: limits.idle_timeout.min(LONGEST),
@@ -101,6 +142,7 @@ pub(crate) async fn run(
     let (stop, stopping) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut full = false;
+    let mut evicting = false;
     loop {
         let accepted = tokio::select! {
             () = &mut shutdown => break,
@@ -119,33 +161,52 @@ pub(crate) async fn run(
                 }
             }
         };
-        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-            if !full {
-                tracing::warn!(
-                    max_connections = slots,
-                    "connection cap reached: refusing new connections (503) until some close"
-                );
-                full = true;
+        let permit = match Arc::clone(&permits).try_acquire_owned() {
+            Ok(permit) => {
+                (full, evicting) = (false, false);
+                permit
             }
-            // One try, no wait: a full socket buffer just means the client sees the close.
-            let _ = stream.try_write(full_response().as_bytes());
-            continue;
+            Err(_) => match idle.evict() {
+                Some(permit) => {
+                    if !evicting {
+                        tracing::info!(
+                            max_connections = slots,
+                            "connection cap reached: closing the longest idle connections to admit new ones"
+                        );
+                        evicting = true;
+                    }
+                    permit
+                }
+                None => {
+                    if !full {
+                        tracing::warn!(
+                            max_connections = slots,
+                            "connection cap reached with a request in progress on every connection: refusing new connections (503) until some finish"
+                        );
+                        full = true;
+                    }
+                    // One try, no wait: a full socket buffer just means the client sees the
+                    // close.
+                    let _ = stream.try_write(full_response().as_bytes());
+                    continue;
+                }
+            },
         };
-        full = false;
+        let slot = Slot::admit(&idle, permit);
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let limits = Arc::clone(&limits);
         let stopping = stopping.clone();
         tokio::spawn(async move {
-            connection(stream, router, &limits, stopping).await;
-            drop(permit);
+            connection(stream, router, &limits, slot, stopping).await;
         });
     }
     drop(listener);
+    drop(stopping);
     let _ = stop.send(true);
-    // Every connection holds a permit until it ends.
-    let all = u32::try_from(slots).unwrap_or(u32::MAX);
-    let _ = permits.acquire_many(all).await;
+    // Every connection holds a receiver until it ends (permits would miss an evicted one
+    // still finishing: it gave its permit to the newcomer).
+    stop.closed().await;
 }
 
 /// Errors of one connection that leave the listener fine.
@@ -162,23 +223,29 @@ async fn connection(
     stream: TcpStream,
     router: Router,
     limits: &Limits,
+    slot: Arc<Slot>,
     mut stopping: watch::Receiver<bool>,
 ) {
     let reads = Arc::new(AtomicU64::new(0));
     let io = TokioIo::new(Guarded {
         stream,
         reads: Arc::clone(&reads),
+        slot: Arc::clone(&slot),
         stall_limit: limits.idle_timeout,
         stall: None,
     });
     let timer = HeadTimer {
         reads,
+        slot: Arc::clone(&slot),
         heads: AtomicU64::new(0),
         header: limits.header_read_timeout,
         idle: limits.idle_timeout,
     };
     let body_limit = limits.body_read_timeout;
+    let serving = Arc::clone(&slot);
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        // A head read ahead (pipelined) came with no read after its head wait began.
+        serving.head_begun();
         let request = request.map(|body| {
             Body::new(Deadline {
                 body,
@@ -209,6 +276,13 @@ async fn connection(
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
+            // Chosen to make room while idle: hyper closes an idle connection at once (after
+            // sending what is left of a response). If the next request got in first, it is
+            // finished, then the connection closes.
+            () = slot.evicted(), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
         }
     }
 }
@@ -216,10 +290,11 @@ async fn connection(
 /// The timer hyper runs its header-read timeout on, one per connection. Hyper starts it
 /// when it begins waiting for a request head: at the accept, and after each response. The
 /// first wait ends `header` after it starts; a later one `idle` after it starts while no
-/// byte has come, else `header` after the first byte.
+/// byte has come, else `header` after the first byte. Each start marks the connection idle.
 struct HeadTimer {
     /// Bytes read on the connection so far ([`Guarded`] counts them).
     reads: Arc<AtomicU64>,
+    slot: Arc<Slot>,
     /// Head waits started so far.
     heads: AtomicU64,
     header: Duration,
@@ -232,6 +307,7 @@ impl hyper::rt::Timer for HeadTimer {
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.slot.head_wait();
         let first = self.heads.fetch_add(1, Ordering::Relaxed) == 0;
         let now = tokio::time::Instant::now();
         let (until, waiting_from) = if first {
@@ -279,10 +355,12 @@ impl Future for HeadSleep {
 impl hyper::rt::Sleep for HeadSleep {}
 
 /// The socket, counting the bytes read (for [`HeadTimer`]) and failing a write that has
-/// made no progress for `stall_limit`.
+/// made no progress for `stall_limit`; it tells the connection's [`Slot`] when a head has
+/// begun and when writes wait for the client.
 struct Guarded {
     stream: TcpStream,
     reads: Arc<AtomicU64>,
+    slot: Arc<Slot>,
     stall_limit: Duration,
     /// Since when writes have been waiting for the client to read.
     stall: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -293,8 +371,13 @@ impl Guarded {
     /// continues it, and a stall past the limit is an error that ends the connection.
     fn judge<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         if poll.is_ready() {
-            self.stall = None;
+            if self.stall.take().is_some() {
+                self.slot.write_unblocked();
+            }
             return poll;
+        }
+        if self.stall.is_none() {
+            self.slot.write_blocked();
         }
         let limit = self.stall_limit;
         let stall = self
@@ -321,6 +404,7 @@ impl AsyncRead for Guarded {
         let read = buf.filled().len().saturating_sub(before);
         if read > 0 {
             self.reads.fetch_add(read as u64, Ordering::Relaxed);
+            self.slot.head_begun();
         }
         poll
     }

@@ -18,7 +18,7 @@ mod semantic;
 
 pub use access::{Access, Scope};
 pub use config::{Config, ConfigError, Overrides};
-pub use conn::Limits;
+pub use conn::{listen, Limits};
 pub use error::ApiError;
 pub use routes::{app, stats_body};
 

@@ -31,7 +31,7 @@ async fn start(limits: Limits) -> Server {
         .disk(DiskConfig::new(dir.path()))
         .build()
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = hoard_server::listen(([127, 0, 0, 1], 0).into()).unwrap();
     let addr = listener.local_addr().unwrap();
     let state = AppState {
         semantic: None,
@@ -89,8 +89,12 @@ async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
 /// Reads one response (head and a `content-length` body); `None` if the server closed the
 /// connection first. Panics if neither happened by `DEADLINE`.
 async fn read_response(stream: &mut TcpStream) -> Option<String> {
+    read_response_after(stream, Vec::new()).await
+}
+
+/// [`read_response`] of a response whose first bytes, `seen`, have been read already.
+async fn read_response_after(stream: &mut TcpStream, mut seen: Vec<u8>) -> Option<String> {
     tokio::time::timeout(DEADLINE, async {
-        let mut seen = Vec::new();
         let mut buf = [0u8; 4096];
         loop {
             if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -298,55 +302,6 @@ async fn a_body_that_stops_coming_is_answered_408() {
     );
 }
 
-/// With `max_connections` idle connections open, a new one is refused at once (503, or
-/// closed) instead of waiting; the admitted connections keep being served, and once the
-/// idle ones go, new connections are served again.
-#[tokio::test]
-async fn past_the_connection_cap_new_connections_are_refused_and_admitted_ones_served() {
-    let cap = 8;
-    let server = start(Limits {
-        max_connections: cap,
-        ..relaxed()
-    })
-    .await;
-    // One admitted connection that has been answered, then idle ones up to the cap.
-    let mut working = TcpStream::connect(server.addr).await.unwrap();
-    let answer = get_health(&mut working).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let mut idle = Vec::new();
-    for _ in 1..cap {
-        idle.push(TcpStream::connect(server.addr).await.unwrap());
-    }
-    // The server accepts in order: the idle connections are admitted before the next one.
-    let mut extra = TcpStream::connect(server.addr).await.unwrap();
-    match get_health(&mut extra).await {
-        None => {}
-        Some(answer) => assert!(answer.starts_with("HTTP/1.1 503"), "{answer}"),
-    }
-    // The admitted connection is still served.
-    let answer = get_health(&mut working).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    drop(idle);
-    drop(working);
-    // The slots come back as the server sees the closes.
-    let served = tokio::time::timeout(DEADLINE, async {
-        loop {
-            let mut stream = TcpStream::connect(server.addr).await.unwrap();
-            if let Some(answer) = get_health(&mut stream).await {
-                if answer.starts_with("HTTP/1.1 200") {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    assert!(
-        served.is_ok(),
-        "no slot came back after the idle connections closed"
-    );
-}
-
 /// On shutdown, a request in flight (its handler is reading the body) finishes and is
 /// answered, the server stops, and what the request stored is there.
 #[tokio::test]
@@ -395,4 +350,151 @@ async fn shutdown_finishes_the_request_in_flight() {
         TcpStream::connect(server.addr).await.is_err(),
         "still listening after shutdown"
     );
+}
+
+/// At the cap, a new connection is served by closing the connection idle the longest: here
+/// one idle between kept-alive requests, then one that never sent a byte. The others are
+/// left open and still served.
+#[tokio::test]
+async fn at_the_cap_the_longest_idle_connection_makes_room() {
+    let server = start(Limits {
+        max_connections: 4,
+        ..relaxed()
+    })
+    .await;
+    // Idle between requests, since before the others were opened.
+    let mut kept_alive = TcpStream::connect(server.addr).await.unwrap();
+    let answer = get_health(&mut kept_alive).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Never sent a byte, in the order opened.
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    let mut first = TcpStream::connect(server.addr).await.unwrap();
+    let answer = get_health(&mut first).await.expect("closed unanswered");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    read_until_closed(&mut kept_alive).await;
+    // The next newcomer closes the oldest silent one; `first`, idle now, is younger.
+    let mut second = TcpStream::connect(server.addr).await.unwrap();
+    let answer = get_health(&mut second).await.expect("closed unanswered");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    read_until_closed(&mut silent[0]).await;
+    for stream in &mut silent[1..] {
+        let answer = get_health(stream)
+            .await
+            .expect("a younger idle connection was closed");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+}
+
+/// Connections with a request in progress are never closed to make room: with every slot
+/// holding a request whose body is still coming, a newcomer is refused at once (503, or
+/// closed) instead of waiting, and each request completes once its body arrives.
+#[tokio::test]
+async fn at_the_cap_requests_in_progress_are_not_cut() {
+    let cap = 4;
+    let server = start(Limits {
+        max_connections: cap,
+        ..relaxed()
+    })
+    .await;
+    let body = br#"{"accuracy":0.95}"#;
+    let mut busy = Vec::new();
+    for i in 0..cap {
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        let head = format!(
+            "PUT /v1/cache/model/k{i} HTTP/1.1\r\nhost: hoard\r\ncontent-type: application/json\r\n\
+             expect: 100-continue\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // `100 Continue` comes once the handler reads the body: the request is in progress.
+        let answer = read_response(&mut stream)
+            .await
+            .expect("closed before 100 Continue");
+        assert!(answer.starts_with("HTTP/1.1 100"), "{answer}");
+        busy.push(stream);
+    }
+    let mut extra = TcpStream::connect(server.addr).await.unwrap();
+    match get_health(&mut extra).await {
+        None => {}
+        Some(answer) => assert!(answer.starts_with("HTTP/1.1 503"), "{answer}"),
+    }
+    for (i, stream) in busy.iter_mut().enumerate() {
+        stream.write_all(body).await.unwrap();
+        let answer = read_response(stream)
+            .await
+            .expect("a request in progress was cut");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert_eq!(
+            server
+                .cache
+                .get::<serde_json::Value>("model", &format!("k{i}"))
+                .await
+                .unwrap(),
+            Some(serde_json::json!({"accuracy": 0.95}))
+        );
+    }
+    // Done, they are idle: a newcomer is served again, in the place of one of them.
+    let mut next = TcpStream::connect(server.addr).await.unwrap();
+    let answer = get_health(&mut next).await.expect("closed unanswered");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// A connection whose response is still going out (the client reads slowly) has a request
+/// in progress: it is not closed to make room, and the whole response arrives.
+#[tokio::test]
+async fn at_the_cap_a_response_still_going_out_is_not_cut() {
+    let server = start(Limits {
+        max_connections: 1,
+        ..relaxed()
+    })
+    .await;
+    let value = serde_json::json!({ "blob": "x".repeat(16 << 20) });
+    server.cache.set("big", "v", &value).await.unwrap();
+    // A small receive buffer, so the server's writes block soon.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut slow = socket.connect(server.addr).await.unwrap();
+    slow.write_all(b"GET /v1/cache/big/v HTTP/1.1\r\nhost: hoard\r\n\r\n")
+        .await
+        .unwrap();
+    // The response has begun (the server writes as far as the client lets it).
+    let mut start = [0u8; 64];
+    let n = tokio::time::timeout(DEADLINE, slow.read(&mut start))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(start[..n].starts_with(b"HTTP/1.1 200"));
+    let mut extra = TcpStream::connect(server.addr).await.unwrap();
+    match get_health(&mut extra).await {
+        None => {}
+        Some(answer) => assert!(answer.starts_with("HTTP/1.1 503"), "{answer}"),
+    }
+    let whole = read_response_after(&mut slow, start[..n].to_vec())
+        .await
+        .expect("a response going out was cut");
+    let end = whole.find("\r\n\r\n").unwrap() + 4;
+    let body: serde_json::Value = serde_json::from_str(&whole[end..]).unwrap();
+    assert_eq!(body, value);
+}
+
+/// The listener queues a burst of connections nobody has accepted yet, well past the 128 of
+/// a default backlog, and refuses an address already taken with the OS's error.
+#[tokio::test]
+async fn the_listener_queues_a_burst_and_refuses_a_taken_address() {
+    let listener = hoard_server::listen(([127, 0, 0, 1], 0).into()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..500 {
+        // Nothing accepts: a connect completes only if the kernel queued it. One dropped for
+        // a full queue would wait for its SYN's retransmit, a second later.
+        let connected = tokio::time::timeout(Duration::from_millis(900), TcpStream::connect(addr))
+            .await
+            .expect("a connection was dropped on a full accept queue");
+        held.push(connected.unwrap());
+    }
+    let taken = hoard_server::listen(addr).unwrap_err();
+    assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse, "{taken}");
 }
