@@ -120,13 +120,43 @@ fn exec_lets_signals_reach_the_command() {
         .args(["exec", "--", "sleep", "30"])
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // `hoard models exec` execs the command in its own process: signal it only once that
+    // process runs `sleep`, or the signal would reach hoard itself and prove nothing.
+    let pid = child.id();
+    let became_sleep = hoard_testkit::wait_until(std::time::Duration::from_secs(10), || {
+        process_name(pid).as_deref() == Some("sleep")
+    });
+    assert!(
+        became_sleep,
+        "hoard never exec'd sleep: {:?}",
+        process_name(pid)
+    );
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.signal(), Some(15), "sleep itself received SIGTERM");
+}
+
+/// The name of the program process `pid` runs, if it still runs.
+#[cfg(unix)]
+fn process_name(pid: u32) -> Option<String> {
+    // /proc where there is one (Linux); `ps` elsewhere.
+    let name = match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
+        Ok(name) => name,
+        Err(_) => {
+            let out = Command::new("ps")
+                .args(["-o", "comm=", "-p", &pid.to_string()])
+                .output()
+                .ok()?;
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    let name = name.trim();
+    // `ps` may print the program's path.
+    let name = name.rsplit('/').next().unwrap_or(name);
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 fn populate(s: &Setup) {

@@ -289,7 +289,7 @@ impl SemanticCache {
             .embed_query(&query.text, query.context.as_deref())
             .await?;
         let signature = Signature::of(&query.text);
-        let now = now_ms();
+        let now = self.now_ms();
         let partition_key = partition_key(&query.filters);
         let mut outcome = Outcome::default();
         let mut expired = Vec::new();
@@ -405,7 +405,7 @@ impl SemanticCache {
             None => None,
         };
         let ttl = options.ttl.unwrap_or(self.config.ttl);
-        let now = now_ms();
+        let now = self.now_ms();
         let expires_ms = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
         let mut ids = Vec::with_capacity(items.len());
         for ((query, value), vector) in items.iter().zip(vectors) {
@@ -604,6 +604,12 @@ impl SemanticCache {
         evicted
     }
 
+    /// Milliseconds since the Unix epoch by the hoard cache's clock: entries' deadlines here
+    /// and in the cache below are read off the same time.
+    fn now_ms(&self) -> i64 {
+        i64::try_from(self.cache.clock().now_ms()).unwrap_or(i64::MAX)
+    }
+
     fn forget(&self, namespace: &str, id: u64) {
         let mut spaces = self.write();
         if let Some(space) = spaces.get_mut(namespace) {
@@ -618,7 +624,7 @@ impl SemanticCache {
     async fn extend(&self, namespace: &str, mut entry: StoredEntry) {
         let ttl =
             Duration::from_millis(u64::try_from(entry.expires_ms - entry.created_ms).unwrap_or(0));
-        let now = now_ms();
+        let now = self.now_ms();
         entry.expires_ms = now.saturating_add(entry.expires_ms - entry.created_ms);
         entry.created_ms = now;
         let options = hoard::SetOptions::new().ttl(ttl).tags([tag(namespace)]);
@@ -759,12 +765,6 @@ fn version_key(namespace: &str) -> String {
 
 fn tag(namespace: &str) -> String {
     format!("semantic:{namespace}")
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

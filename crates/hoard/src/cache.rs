@@ -451,6 +451,14 @@ impl Cache {
         self.inner.l2.is_some()
     }
 
+    /// The clock this cache reads: the system's, or the one given to
+    /// [`CacheBuilder::clock`]. Layers that keep deadlines of their own next to the cache's
+    /// entries (the semantic cache's index) read it too, so a test's
+    /// [`ManualClock`](crate::ManualClock) moves both.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
     // ----- reads -------------------------------------------------------------------------
 
     /// Reads a typed value. A value stored as another type is a [`Error::Decode`].

@@ -121,10 +121,7 @@ fn child(role: &str) {
                 println!("value: {value}");
             }
             "hold" => {
-                let guard = cache
-                    .lock("reindex", Duration::from_millis(600))
-                    .await
-                    .expect("lock");
+                let guard = cache.lock("reindex", HOLD_LEASE).await.expect("lock");
                 assert!(guard.is_some(), "the lease was free");
                 println!("locked: yes");
                 std::future::pending::<()>().await;
@@ -167,14 +164,40 @@ fn four_processes_on_one_redis_compute_once() {
     );
 }
 
+/// The lease the `hold` child takes.
+const HOLD_LEASE: Duration = Duration::from_millis(600);
+
 fn a_killed_lease_holder_is_replaced_after_its_lease() {
     let server = RedisServer::start();
     let mut holder = spawn_child("hold", &server.url(), &[]);
     assert_eq!(expect_line(&mut holder, "locked: "), "yes");
+    // The lease was granted before its line was read: by now + twice HOLD_LEASE, the lease
+    // as first granted has long run out, and only renewal can still be holding it.
+    let twice_the_lease = Instant::now() + 2 * HOLD_LEASE;
     runtime().block_on(async {
         let cache = cache(&server.url());
-        // Renewal keeps a live holder's 600 ms lease going.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Renewal keeps a live holder's lease going. A lease lives on Redis's real time
+        // (PX) and is renewed by the holder's real timer, which no test clock moves, so
+        // this waits for real time to pass, twice the lease, watching the lease all along:
+        // it must never lapse, and its time to live must be pushed back (renewed) at least
+        // twice.
+        let key = "hoard::lock:reindex";
+        let pttl = || -> i64 { server.cli(&["pttl", key]).parse().unwrap() };
+        let (mut last, mut renewals) = (pttl(), 0);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < twice_the_lease || renewals < 2 {
+            let ttl = pttl();
+            assert!(ttl > 0, "the live holder's lease lapsed (PTTL {ttl})");
+            if ttl > last {
+                renewals += 1;
+            }
+            last = ttl;
+            assert!(
+                Instant::now() < deadline,
+                "renewed {renewals} times in 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         assert!(
             cache
                 .lock("reindex", Duration::from_secs(5))
@@ -390,6 +413,9 @@ fn two_processes_never_read_stale_cluster() {
     two_processes_never_read_stale_on(&cluster.urls().join(","));
 }
 
+/// The key the parent of `holder` writes once it has invalidated everything.
+const MARKER: &str = "marker:invalidated";
+
 /// Reads a set of keys (so they sit in its L1), says so, waits for the parent to invalidate
 /// them from its own process, and reports what it reads then.
 async fn holder(url: &str) {
@@ -412,10 +438,24 @@ async fn holder(url: &str) {
         );
         assert_eq!(cache.get::<u32>(ns, k).await.expect("get"), Some(1));
     }
+    // The parent writes this marker after its invalidations. They all travel on one pub/sub
+    // channel of one server, in order, and a cache drops L1 copies before reporting the
+    // event: once the marker's overwrite is heard, every invalidation before it is applied.
+    let (marker_tx, marker_rx) = std::sync::mpsc::channel();
+    cache.on_invalidate(move |event| {
+        if event.origin == hoard::Origin::Remote && event.keys.iter().any(|k| k == MARKER) {
+            let _ = marker_tx.send(());
+        }
+        Ok(())
+    });
     let l1_hits = cache.stats().await.expect("stats").totals.l1_hits;
     println!("ready {l1_hits}");
-    // The parent invalidates now; give the messages time to arrive (the bound is far lower).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let heard =
+        tokio::task::spawn_blocking(move || marker_rx.recv_timeout(Duration::from_secs(10)));
+    assert!(
+        heard.await.expect("waiting").is_ok(),
+        "the parent's marker was not heard within 10 s"
+    );
     for key in keys {
         let (ns, k) = key.split_once(':').expect("ns:key");
         let value: Option<u32> = cache.get(ns, k).await.expect("get");
@@ -445,6 +485,9 @@ fn tags_patterns_and_namespace_clears_reach_another_process() {
         assert_eq!(a.invalidate_tags(&["model:abc-123"]).await.unwrap(), 2);
         assert_eq!(a.delete_pattern("pattern:*").await.unwrap(), 1);
         a.clear_namespace("cleared").await.unwrap();
+        // Tells B that every invalidation above has been published (see `holder`).
+        let (ns, k) = MARKER.split_once(':').unwrap();
+        a.set(ns, k, &1u32).await.unwrap();
         let mut seen = std::collections::HashMap::new();
         loop {
             let line = b.read_line().expect("holder output");

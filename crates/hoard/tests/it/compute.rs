@@ -194,7 +194,18 @@ async fn a_cancelled_leader_releases_its_waiters() {
                 .unwrap()
         })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Abort the leader only once the waiter waits on its flight. The waiter counts its miss
+    // and joins the flight without awaiting in between, and this test runs on one thread:
+    // once its miss is counted and this task runs again, the waiter is parked on the flight.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while cache.stats().await.unwrap().totals.misses < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the waiter never looked the key up"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert!(!waiter.is_finished(), "the waiter waits for the leader");
     leader.abort();
     let value = tokio::time::timeout(Duration::from_secs(10), waiter).await;
     assert_eq!(value.expect("the waiter was released").unwrap(), 5);
@@ -382,8 +393,17 @@ async fn leases_exclude_until_released_or_expired() {
             cache.lock("reindex", lease).await.unwrap().is_none(),
             "held"
         );
-        // Renewal keeps it held past its lease while the holder lives.
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        // Renewal keeps it held past its lease while the holder lives. Leases run on real
+        // time (renewal timers, Redis's PX), which no test clock moves: this waits out
+        // twice the lease as first granted, asking for it all along.
+        let twice_the_lease = std::time::Instant::now() + 2 * lease;
+        while std::time::Instant::now() < twice_the_lease {
+            assert!(
+                cache.lock("reindex", lease).await.unwrap().is_none(),
+                "renewed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         assert!(
             cache.lock("reindex", lease).await.unwrap().is_none(),
             "renewed"
