@@ -304,6 +304,34 @@ impl PySemantic {
         )
     }
 
+    /// Tells the cache whether a hit from entry `id` was right. Judged wrong, the entry is
+    /// served from then on only to queries closer to it than that hit (`similarity`, the
+    /// one the lookup returned; by default that of the last hit this process served from
+    /// it), in every process sharing the cache. Returns `{"min_similarity", "confirmed",
+    /// "refuted"}`, or None when no such entry is stored.
+    #[pyo3(signature = (id, correct, *, similarity = None, _awaitable = false))]
+    fn feedback<'py>(
+        &self,
+        py: Python<'py>,
+        id: u64,
+        correct: bool,
+        similarity: Option<f32>,
+        _awaitable: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let semantic = self.semantic(py)?;
+        let namespace = self.namespace.clone();
+        bridge::run(
+            py,
+            _awaitable,
+            async move { semantic.feedback(&namespace, id, correct, similarity).await },
+            |py, judged| {
+                let tree = serde_json::to_value(judged.map_err(semantic_to_py)?)
+                    .map_err(|e| crate::errors::hoard_error(e.to_string()))?;
+                json_to_py(py, &tree).map(Bound::unbind)
+            },
+        )
+    }
+
     /// Deletes every entry stored with all of these filters; how many went.
     #[pyo3(signature = (filters, *, _awaitable = false))]
     fn delete_where<'py>(

@@ -200,3 +200,26 @@ def test_the_decorator_refuses_a_query_that_is_not_text(semantic: hoard.Semantic
     with pytest.raises(TypeError, match="`query` must be a str"):
         ask(42)  # type: ignore[arg-type]
     assert calls == 0, "nothing computed, nothing stored"
+
+
+def test_feedback_on_a_wrong_hit_stops_it_and_the_same_question_replaces_its_answer(
+    semantic: hoard.SemanticCache,
+) -> None:
+    semantic.clear()
+    stored = "How do I upload a file to the shared drive?"
+    first = semantic.store(stored, "v1")
+    assert semantic.store(stored, "drag it in") == first, "the same question keeps its entry"
+    assert semantic.lookup(stored) == "drag it in"
+    trap = "How do I download a file from the shared drive?"
+    hit = semantic.lookup_detailed(trap, threshold=0.5)["hit"]
+    assert hit is not None and hit["id"] == first
+    judged = semantic.feedback(hit["id"], False)
+    assert judged is not None and judged["refuted"] == 1
+    assert judged["min_similarity"] > hit["similarity"]
+    refused = semantic.lookup_detailed(trap, threshold=0.5)
+    assert refused["hit"] is None and refused["near_miss"]["verdict"] == "feedback"
+    assert semantic.lookup(stored) == "drag it in"
+    assert asyncio.run(semantic.afeedback(first, True, similarity=0.99))["confirmed"] == 1
+    assert semantic.feedback(12345, False, similarity=0.9) is None
+    with pytest.raises(hoard.HoardError):
+        semantic.feedback(first, False, similarity=1.5)

@@ -7,6 +7,11 @@
 //! disk tier or Redis keeps them across restarts and shares them between instances; each
 //! instance keeps the vectors of the namespaces it serves in memory and reloads a
 //! namespace when its version key (`{ns}:version`, rewritten on every change) moves.
+//!
+//! An entry's id is a hash of its question, filters and context, so storing the same
+//! question again replaces the answer (in every instance) instead of adding a twin.
+//! Feedback that a hit was wrong raises that entry's own bar above the similarity it was
+//! served at (`{ns}:f:{id}`, read on every reload, so every instance applies it).
 
 use crate::embed::Embedder;
 use crate::guard::{Guards, Signature, Verdict};
@@ -195,6 +200,33 @@ pub struct Store {
     pub context: Option<String>,
 }
 
+/// What feedback has taught about one entry, stored beside it (`{ns}:f:{id}`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Judged {
+    /// The highest similarity at which this entry was served and judged wrong: it is served
+    /// only to neighbours closer than this from now on.
+    refuted_at: Option<f32>,
+    /// Hits judged right and wrong so far.
+    confirmed: u32,
+    refuted: u32,
+}
+
+/// How far above a similarity judged wrong an entry's own bar goes: neighbours of the same
+/// kind score a little differently, and one refutation should stop them too.
+const FEEDBACK_MARGIN: f32 = 0.02;
+
+/// What [`SemanticCache::feedback`] did.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct FeedbackOutcome {
+    /// The lowest similarity the entry is now served at, when feedback raised it above
+    /// the threshold.
+    pub min_similarity: Option<f32>,
+    /// Hits of this entry judged right so far.
+    pub confirmed: u32,
+    /// Hits of this entry judged wrong so far.
+    pub refuted: u32,
+}
+
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct StoredEntry {
     id: u64,
@@ -216,6 +248,21 @@ struct Meta {
     filters: BTreeMap<String, String>,
     expires_ms: i64,
     last_used_ms: std::sync::atomic::AtomicI64,
+    /// The similarity of the last hit this instance served from the entry (f32 bits;
+    /// NaN when none), so feedback that names only the entry knows which neighbour it means.
+    last_hit_similarity: std::sync::atomic::AtomicU32,
+    /// The lowest similarity the entry is served at, raised by feedback (f32 bits; 0.0 when
+    /// feedback has not raised it).
+    min_similarity: std::sync::atomic::AtomicU32,
+}
+
+impl Meta {
+    fn min_similarity(&self) -> f32 {
+        f32::from_bits(
+            self.min_similarity
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
 }
 
 struct Partition {
@@ -293,7 +340,7 @@ impl SemanticCache {
         let partition_key = partition_key(&query.filters);
         let mut outcome = Outcome::default();
         let mut expired = Vec::new();
-        let chosen = {
+        let passed = {
             let spaces = self.read();
             let Some(partition) = spaces
                 .get(namespace)
@@ -301,7 +348,7 @@ impl SemanticCache {
             else {
                 return Ok(outcome);
             };
-            let mut chosen = None;
+            let mut passed = Vec::new();
             for (id, similarity) in partition.index.search(&vector, self.config.candidates) {
                 let Some(meta) = partition.entries.get(&id) else {
                     continue;
@@ -326,44 +373,50 @@ impl SemanticCache {
                     (Some(a), Some(b)) => dot(a, b) >= self.config.context_threshold,
                     _ => false,
                 };
-                let verdict = if same_context || !self.config.guards.references {
+                let verdict = if similarity < meta.min_similarity() {
+                    Verdict::Feedback
+                } else if same_context || !self.config.guards.references {
                     signature.agree(&meta.signature, self.config.guards, same_context)
                 } else {
                     Verdict::References
                 };
                 if verdict == Verdict::Pass {
-                    meta.last_used_ms
-                        .store(now, std::sync::atomic::Ordering::Relaxed);
-                    chosen = Some((id, similarity, meta.query.clone()));
-                    break;
+                    passed.push((id, similarity, meta.clone()));
+                    continue;
                 }
                 if outcome.near_miss.is_none() {
                     outcome.near_miss = Some(refuse(verdict));
                 }
             }
-            chosen
+            passed
         };
         for id in expired {
             self.forget(namespace, id);
         }
-        if let Some((id, similarity, matched_query)) = chosen {
+        // Best first; one gone from storage (expired, deleted or cleared elsewhere) is
+        // dropped here too, and the next one is tried.
+        for (id, similarity, meta) in passed {
             match self
                 .cache
                 .get::<StoredEntry>(STORAGE_NAMESPACE, &entry_key(namespace, id))
                 .await?
             {
                 Some(entry) if entry.expires_ms > now => {
+                    let relaxed = std::sync::atomic::Ordering::Relaxed;
+                    meta.last_used_ms.store(now, relaxed);
+                    meta.last_hit_similarity
+                        .store(similarity.to_bits(), relaxed);
                     if self.config.extend_on_hit {
                         self.extend(namespace, entry.clone()).await;
                     }
                     outcome.hit = Some(Hit {
                         id,
                         similarity,
-                        matched_query,
+                        matched_query: meta.query.clone(),
                         value: entry.value,
                     });
+                    break;
                 }
-                // Gone from storage (expired, deleted elsewhere): drop it here too.
                 _ => self.forget(namespace, id),
             }
         }
@@ -410,7 +463,7 @@ impl SemanticCache {
         let mut ids = Vec::with_capacity(items.len());
         for ((query, value), vector) in items.iter().zip(vectors) {
             let entry = StoredEntry {
-                id: rand::random::<u64>() >> 11, // 53 bits: exact in JSON numbers
+                id: entry_id(query, &options.filters, options.context.as_deref())?,
                 query: query.clone(),
                 context: options.context.clone(),
                 filters: options.filters.clone(),
@@ -522,6 +575,103 @@ impl SemanticCache {
         Ok(value)
     }
 
+    /// Tells the cache whether a hit it served from entry `id` was right.
+    ///
+    /// Judged wrong, the entry is from then on served only to queries closer to it than
+    /// the hit was (by a margin of 0.02 in similarity), in every instance and across
+    /// restarts; other entries are untouched. Judged right, the entry's count of confirmed
+    /// hits grows and nothing else changes: one good answer does not loosen the threshold.
+    ///
+    /// `similarity` is the one the lookup returned; without it, the similarity of the last
+    /// hit this instance served from the entry is used (an error if it served none).
+    /// `Ok(None)` when no such entry is stored.
+    pub async fn feedback(
+        &self,
+        namespace: &str,
+        id: u64,
+        correct: bool,
+        similarity: Option<f32>,
+    ) -> Result<Option<FeedbackOutcome>, SemanticError> {
+        check_namespace(namespace)?;
+        if let Some(similarity) = similarity {
+            check_threshold(similarity)?;
+        }
+        let Some(entry) = self
+            .cache
+            .get::<StoredEntry>(STORAGE_NAMESPACE, &entry_key(namespace, id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let now = self.now_ms();
+        if entry.expires_ms <= now {
+            return Ok(None);
+        }
+        self.sync(namespace).await?;
+        let served_at = similarity.or_else(|| {
+            self.meta(namespace, id).and_then(|meta| {
+                let bits = meta
+                    .last_hit_similarity
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                Some(f32::from_bits(bits)).filter(|s| !s.is_nan())
+            })
+        });
+        let key = judged_key(namespace, id);
+        let mut judged: Judged = self
+            .cache
+            .get(STORAGE_NAMESPACE, &key)
+            .await?
+            .unwrap_or_default();
+        if correct {
+            judged.confirmed = judged.confirmed.saturating_add(1);
+        } else {
+            let Some(served_at) = served_at else {
+                return Err(SemanticError::Config(format!(
+                    "no hit of entry {id} was served here: send the similarity the lookup returned"
+                )));
+            };
+            judged.refuted = judged.refuted.saturating_add(1);
+            judged.refuted_at = Some(judged.refuted_at.map_or(served_at, |s| s.max(served_at)));
+        }
+        let ttl = Duration::from_millis(u64::try_from(entry.expires_ms - now).unwrap_or(0));
+        self.cache
+            .set_with(
+                STORAGE_NAMESPACE,
+                &key,
+                &judged,
+                hoard::SetOptions::new().ttl(ttl).tags([tag(namespace)]),
+            )
+            .await?;
+        self.apply_judgement(namespace, id, &judged);
+        self.bump(namespace).await?;
+        Ok(Some(FeedbackOutcome {
+            min_similarity: judged.refuted_at.map(|s| (s + FEEDBACK_MARGIN).min(1.0)),
+            confirmed: judged.confirmed,
+            refuted: judged.refuted,
+        }))
+    }
+
+    fn meta(&self, namespace: &str, id: u64) -> Option<Arc<Meta>> {
+        let spaces = self.read();
+        let space = spaces.get(namespace)?;
+        space
+            .partitions
+            .values()
+            .find_map(|p| p.entries.get(&id).cloned())
+    }
+
+    /// Raises entry `id`'s own bar to what `judged` says, in this instance's memory.
+    fn apply_judgement(&self, namespace: &str, id: u64, judged: &Judged) {
+        let Some(refuted_at) = judged.refuted_at else {
+            return;
+        };
+        if let Some(meta) = self.meta(namespace, id) {
+            let bar = (refuted_at + FEEDBACK_MARGIN).min(1.0);
+            meta.min_similarity
+                .fetch_max(bar.to_bits(), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// Entries of `namespace` this instance holds in memory.
     pub fn len(&self, namespace: &str) -> usize {
         self.read().get(namespace).map_or(0, |space| {
@@ -590,6 +740,11 @@ impl SemanticCache {
             evicted.push(oldest);
         }
         partition.index.insert(entry.id, &entry.vector);
+        // A new answer to the same question keeps what feedback taught about its neighbours.
+        let min_similarity = partition
+            .entries
+            .get(&entry.id)
+            .map_or(0.0, |old| old.min_similarity());
         partition.entries.insert(
             entry.id,
             Arc::new(Meta {
@@ -599,6 +754,8 @@ impl SemanticCache {
                 filters: entry.filters.clone(),
                 expires_ms: entry.expires_ms,
                 last_used_ms: std::sync::atomic::AtomicI64::new(entry.created_ms),
+                last_hit_similarity: std::sync::atomic::AtomicU32::new(f32::NAN.to_bits()),
+                min_similarity: std::sync::atomic::AtomicU32::new(min_similarity.to_bits()),
             }),
         );
         evicted
@@ -648,6 +805,7 @@ impl SemanticCache {
                     if let Some(meta) = Arc::get_mut(meta) {
                         meta.expires_ms = entry.expires_ms;
                     } else {
+                        let relaxed = std::sync::atomic::Ordering::Relaxed;
                         let updated = Meta {
                             query: meta.query.clone(),
                             signature: meta.signature.clone(),
@@ -655,6 +813,12 @@ impl SemanticCache {
                             filters: meta.filters.clone(),
                             expires_ms: entry.expires_ms,
                             last_used_ms: std::sync::atomic::AtomicI64::new(now),
+                            last_hit_similarity: std::sync::atomic::AtomicU32::new(
+                                meta.last_hit_similarity.load(relaxed),
+                            ),
+                            min_similarity: std::sync::atomic::AtomicU32::new(
+                                meta.min_similarity.load(relaxed),
+                            ),
                         };
                         *meta = Arc::new(updated);
                     }
@@ -689,8 +853,10 @@ impl SemanticCache {
         let known = self.read().get(namespace).map(|space| space.synced.clone());
         let current = match (&stored, known) {
             (Some(stored), Some(Some(known))) if *stored == known => return Ok(()),
-            // Nothing stored and loaded before: nothing new to see.
-            (None, Some(_)) => return Ok(()),
+            // Nothing stored and nothing was when this namespace was loaded: nothing to see.
+            // (A version that was there and is gone means the storage was cleared under us:
+            // reload, which forgets what is no longer stored.)
+            (None, Some(None)) => return Ok(()),
             _ => stored,
         };
         let prefix = format!("{STORAGE_NAMESPACE}:{namespace}:e:");
@@ -729,6 +895,20 @@ impl SemanticCache {
                 self.remember(namespace, &entry);
             }
         }
+        let judged_prefix = format!("{STORAGE_NAMESPACE}:{namespace}:f:");
+        let judged_ids: Vec<u64> = keys
+            .iter()
+            .filter_map(|key| key.strip_prefix(&judged_prefix)?.parse().ok())
+            .collect();
+        for chunk in judged_ids.chunks(500) {
+            let keys: Vec<String> = chunk.iter().map(|id| judged_key(namespace, *id)).collect();
+            let rows = self.cache.mget::<Judged>(STORAGE_NAMESPACE, &keys).await?;
+            for (id, judged) in chunk.iter().zip(rows) {
+                if let Some(judged) = judged {
+                    self.apply_judgement(namespace, *id, &judged);
+                }
+            }
+        }
         self.write().entry(namespace.to_owned()).or_default().synced = current;
         Ok(())
     }
@@ -757,6 +937,24 @@ fn partition_key(filters: &BTreeMap<String, String>) -> String {
 
 fn entry_key(namespace: &str, id: u64) -> String {
     format!("{namespace}:e:{id}")
+}
+
+fn judged_key(namespace: &str, id: u64) -> String {
+    format!("{namespace}:f:{id}")
+}
+
+/// The id of the entry for `query` asked with `filters` in `context`: the same question
+/// stored again gets the same id, so it replaces the answer. 53 bits, exact in JSON numbers.
+fn entry_id(
+    query: &str,
+    filters: &BTreeMap<String, String>,
+    context: Option<&str>,
+) -> Result<u64, SemanticError> {
+    let hash = hoard::stable_hash(&("semantic.entry.v1", query, filters, context))?;
+    let first = hash.get(..16).unwrap_or(&hash);
+    let bits = u64::from_str_radix(first, 16)
+        .map_err(|e| SemanticError::Embed(format!("entry id from hash {hash:?}: {e}")))?;
+    Ok(bits >> 11)
 }
 
 fn version_key(namespace: &str) -> String {

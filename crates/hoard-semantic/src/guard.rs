@@ -91,6 +91,8 @@ pub enum Verdict {
     Scope,
     /// A query refers to something earlier in a conversation that is not the same.
     References,
+    /// Feedback judged this entry wrong for a neighbour this far away or farther.
+    Feedback,
 }
 
 /// The words of a query that the checks compare, extracted once per query.

@@ -19,7 +19,7 @@ pub mod guard;
 pub mod hnsw;
 pub mod index;
 
-pub use cache::{Hit, Outcome, Query, SemanticCache, SemanticConfig, Store};
+pub use cache::{FeedbackOutcome, Hit, Outcome, Query, SemanticCache, SemanticConfig, Store};
 #[doc(hidden)]
 pub use cached::__private;
 pub use cached::{global, set_global};

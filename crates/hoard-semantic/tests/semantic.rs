@@ -419,3 +419,154 @@ mod macro_on_functions {
         );
     }
 }
+
+#[tokio::test]
+async fn storing_the_same_question_again_replaces_its_answer() {
+    let cache = hoard::Cache::in_memory();
+    let s = semantic(cache.clone());
+    let question = "Which plan includes priority support?";
+    let mut ids = Vec::new();
+    for version in ["v1", "v2", "v3"] {
+        ids.push(
+            s.store("plans", question, json!(version), &Store::default())
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "one entry: {ids:?}");
+    assert_eq!(s.len("plans"), 1);
+    let hit = s.lookup("plans", &Query::new(question)).await.unwrap();
+    assert_eq!(hit.unwrap().value, json!("v3"));
+    // The same words under other filters or in another conversation are another entry.
+    let filtered = Store {
+        filters: [("user_id".to_owned(), "7".to_owned())].into(),
+        ..Store::default()
+    };
+    s.store("plans", question, json!("theirs"), &filtered)
+        .await
+        .unwrap();
+    let in_context = Store {
+        context: Some("We talked about the enterprise plan.".into()),
+        ..Store::default()
+    };
+    s.store("plans", question, json!("enterprise"), &in_context)
+        .await
+        .unwrap();
+    assert_eq!(s.len("plans"), 3);
+    // A second instance over the same storage sees the replaced answer too.
+    let other = semantic(cache).lookup("plans", &Query::new(question)).await;
+    let other = other.unwrap();
+    assert_eq!(other.unwrap().value, json!("v3"));
+}
+
+#[tokio::test]
+async fn after_the_whole_cache_is_cleared_a_fresh_store_is_found_at_once() {
+    let cache = hoard::Cache::in_memory();
+    let s = semantic(cache.clone());
+    s.store(
+        "faq",
+        "How do I reset my password?",
+        json!("old"),
+        &Store::default(),
+    )
+    .await
+    .unwrap();
+    assert!(s
+        .lookup("faq", &Query::new("How do I reset my password?"))
+        .await
+        .unwrap()
+        .is_some());
+    cache.clear_all().await.unwrap();
+    s.store(
+        "faq",
+        "How can I reset my password?",
+        json!("new"),
+        &Store::default(),
+    )
+    .await
+    .unwrap();
+    // The nearest entry in memory is the cleared one; it must not hide the fresh one.
+    let hit = s
+        .lookup("faq", &Query::new("How do I reset my password?"))
+        .await
+        .unwrap()
+        .expect("the fresh entry is served");
+    assert_eq!(hit.value, json!("new"));
+    assert_eq!(s.len("faq"), 1, "the cleared entry is forgotten");
+}
+
+#[tokio::test]
+async fn an_entry_judged_wrong_stops_serving_that_kind_of_neighbour() {
+    let cache = hoard::Cache::in_memory();
+    // A low threshold and no guards: the trap below is served at first, as an unguarded
+    // cache would serve it, and only feedback stops it.
+    let config = SemanticConfig {
+        threshold: 0.5,
+        guards: hoard_semantic::Guards::none(),
+        ..SemanticConfig::default()
+    };
+    let open = || SemanticCache::new(cache.clone(), model(), config.clone()).unwrap();
+    let (a, b) = (open(), open());
+    let stored = "How do I upload a file to the shared drive?";
+    let id = a
+        .store("files", stored, json!("drag it in"), &Store::default())
+        .await
+        .unwrap();
+    let trap = Query::new("How do I download a file from the shared drive?");
+    let served = a
+        .lookup("files", &trap)
+        .await
+        .unwrap()
+        .expect("served at first");
+    assert_eq!(served.id, id);
+    assert!(b.lookup("files", &trap).await.unwrap().is_some());
+
+    let judged = a.feedback("files", id, false, None).await.unwrap().unwrap();
+    assert_eq!((judged.confirmed, judged.refuted), (0, 1));
+    let bar = judged.min_similarity.unwrap();
+    assert!(bar > served.similarity, "{bar} > {}", served.similarity);
+
+    for (who, s) in [("the judging instance", &a), ("another instance", &b)] {
+        let outcome = s.lookup_detailed("files", &trap).await.unwrap();
+        assert!(outcome.hit.is_none(), "{who} still serves the trap");
+        assert_eq!(
+            outcome.near_miss.unwrap().verdict,
+            hoard_semantic::Verdict::Feedback,
+            "{who}"
+        );
+        let same = s.lookup("files", &Query::new(stored)).await.unwrap();
+        assert_eq!(same.map(|h| h.id), Some(id), "{who}: the question itself");
+    }
+    // A neighbour scoring at least the bar is still served.
+    let closer = a
+        .lookup("files", &Query::new(stored).threshold(bar))
+        .await
+        .unwrap();
+    assert!(closer.is_some());
+
+    // Judged right: counted, the bar unchanged.
+    let right = a
+        .feedback("files", id, true, Some(0.99))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((right.confirmed, right.refuted), (1, 1));
+    assert_eq!(right.min_similarity, Some(bar));
+    // Feedback needs to know which hit it means, and an entry that exists.
+    let fresh = open();
+    assert!(matches!(
+        fresh.feedback("files", id, false, None).await,
+        Err(SemanticError::Config(_))
+    ));
+    assert!(matches!(
+        fresh.feedback("files", id, false, Some(1.5)).await,
+        Err(SemanticError::InvalidThreshold(_))
+    ));
+    assert_eq!(
+        fresh
+            .feedback("files", 12345, false, Some(0.9))
+            .await
+            .unwrap(),
+        None
+    );
+}

@@ -31,8 +31,8 @@ pub struct ErrorBody {
     info(title = "hoard", description = "One cache layer for AI/ML backends: cache entries, results, datasets, stats, invalidation."),
     paths(health, ready, cache_get, cache_put, cache_delete, cache_batch, delete_pattern, invalidate, stats, results_get, results_post, results_batch, metrics::metrics, openapi,
                 datasets::list, datasets::files, datasets::summary, datasets::reindex, datasets::file,
-        semantic::lookup, semantic::store, semantic::drop_namespace),
-    components(schemas(ErrorBody, KeysBody, TagsBody, HashesBody, datasets::ReindexBody, semantic::LookupBody, semantic::StoreBody)),
+        semantic::lookup, semantic::store, semantic::feedback, semantic::drop_namespace),
+    components(schemas(ErrorBody, KeysBody, TagsBody, HashesBody, datasets::ReindexBody, semantic::LookupBody, semantic::StoreBody, semantic::FeedbackBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -95,6 +95,10 @@ pub fn app(state: AppState) -> Router {
         .route("/datasets/reindex", post(datasets::reindex))
         .route("/datasets/file", get(datasets::file))
         .route("/v1/semantic/{namespace}/lookup", post(semantic::lookup))
+        .route(
+            "/v1/semantic/{namespace}/feedback",
+            post(semantic::feedback),
+        )
         .route(
             "/v1/semantic/{namespace}",
             post(semantic::store).delete(semantic::drop_namespace),

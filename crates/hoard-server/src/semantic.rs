@@ -1,4 +1,5 @@
-//! Seed 004's semantic cache over HTTP: lookup by meaning, store, and drop a namespace.
+//! The semantic cache over HTTP: lookup by meaning, store, feedback on hits, and drop a
+//! namespace.
 
 use crate::routes::{Admin, ErrorBody, JsonBody, Params, Read, Segments, Write};
 use crate::{ApiError, AppState};
@@ -86,7 +87,7 @@ pub(crate) struct LookupBody {
 }
 
 #[utoipa::path(post, path = "/v1/semantic/{namespace}/lookup", tag = "semantic", security(("bearer" = ["read"])), params(("namespace" = String, Path)), request_body = LookupBody,
-    responses((status = 200, description = "`{\"hit\",\"similarity\",\"matched_query\",\"value\"}`; on a miss also `refused_by` when a candidate cleared the threshold but failed a guard"),
+    responses((status = 200, description = "`{\"hit\",\"id\",\"similarity\",\"matched_query\",\"value\"}` (`id` names the entry for feedback); on a miss also `refused_by` when a candidate cleared the threshold but failed a guard"),
         (status = 400, body = ErrorBody), (status = 503, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
 pub(crate) async fn lookup(
     _: Read,
@@ -105,6 +106,7 @@ pub(crate) async fn lookup(
     Ok(Json(match outcome.hit {
         Some(hit) => json!({
             "hit": true,
+            "id": hit.id,
             "similarity": hit.similarity,
             "matched_query": hit.matched_query,
             "value": hit.value,
@@ -115,6 +117,7 @@ pub(crate) async fn lookup(
                 .filter(|near| near.verdict != hoard_semantic::Verdict::Pass);
             let mut body = json!({
                 "hit": false,
+                "id": Value::Null,
                 "similarity": Value::Null,
                 "matched_query": Value::Null,
                 "value": Value::Null,
@@ -165,6 +168,43 @@ pub(crate) async fn store(
         )
         .await?;
     Ok(Json(json!({ "ok": true, "id": id })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FeedbackBody {
+    /// The `id` a lookup returned with its hit.
+    id: u64,
+    /// Whether that hit was the right answer.
+    correct: bool,
+    /// The `similarity` the lookup returned; without it, that of the last hit this server
+    /// served from the entry.
+    similarity: Option<f32>,
+}
+
+#[utoipa::path(post, path = "/v1/semantic/{namespace}/feedback", tag = "semantic", security(("bearer" = ["write"])), params(("namespace" = String, Path)), request_body = FeedbackBody,
+    responses((status = 200, description = "`{\"ok\":true,\"min_similarity\",\"confirmed\",\"refuted\"}`: judged wrong, the entry is served from then on only to queries more similar than `min_similarity`"),
+        (status = 404, description = "No such entry (never stored, expired or deleted)", body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 503, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below write", body = ErrorBody)))]
+pub(crate) async fn feedback(
+    _: Write,
+    State(state): State<AppState>,
+    Segments(namespace): Segments<String>,
+    JsonBody(body): JsonBody<FeedbackBody>,
+) -> Result<Json<Value>, ApiError> {
+    let semantic = semantic(&state)?;
+    let judged = semantic
+        .feedback(&namespace, body.id, body.correct, body.similarity)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no semantic entry {} in {namespace:?}", body.id))
+        })?;
+    Ok(Json(json!({
+        "ok": true,
+        "min_similarity": judged.min_similarity,
+        "confirmed": judged.confirmed,
+        "refuted": judged.refuted,
+    })))
 }
 
 #[utoipa::path(delete, path = "/v1/semantic/{namespace}", tag = "admin", params(("namespace" = String, Path),

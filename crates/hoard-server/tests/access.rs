@@ -264,6 +264,17 @@ async fn a_read_token_reads_a_write_token_writes_an_admin_token_does_everything(
             .await,
         "semantic store",
     );
+    let feedback = Some(r#"{"id":1,"correct":false}"#);
+    assert_forbidden(
+        &s.call(
+            Method::POST,
+            "/v1/semantic/faq/feedback",
+            feedback,
+            Some(READ),
+        )
+        .await,
+        "semantic feedback",
+    );
 }
 
 #[tokio::test]

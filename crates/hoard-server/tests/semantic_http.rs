@@ -159,3 +159,53 @@ async fn store_lookup_and_drop_by_meaning() {
     .await;
     assert_eq!(after["hit"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_on_a_wrong_hit_stops_it() {
+    let base = start().await;
+    let (_, stored) = post(
+        &base,
+        "/v1/semantic/files",
+        json!({"query": "How do I upload a file to the shared drive?", "value": "drag it in"}),
+    )
+    .await;
+    // A neighbour scored above the threshold the lookup asks for: served at first.
+    let trap =
+        json!({"query": "How do I download a file from the shared drive?", "threshold": 0.5});
+    let (_, hit) = post(&base, "/v1/semantic/files/lookup", trap.clone()).await;
+    assert_eq!(hit["hit"], true, "{hit}");
+    assert_eq!(hit["id"], stored["id"], "the hit names its entry");
+
+    let wrong = json!({"id": hit["id"], "correct": false, "similarity": hit["similarity"]});
+    let (status, judged) = post(&base, "/v1/semantic/files/feedback", wrong).await;
+    assert_eq!(status, StatusCode::OK, "{judged}");
+    assert_eq!(judged["refuted"], 1);
+    assert!(judged["min_similarity"].as_f64().unwrap() > hit["similarity"].as_f64().unwrap());
+
+    let (_, again) = post(&base, "/v1/semantic/files/lookup", trap).await;
+    assert_eq!(again["hit"], false, "{again}");
+    assert_eq!(again["refused_by"], "feedback");
+    let (_, itself) = post(
+        &base,
+        "/v1/semantic/files/lookup",
+        json!({"query": "How do I upload a file to the shared drive?"}),
+    )
+    .await;
+    assert_eq!(itself["hit"], true, "the question itself is still served");
+
+    let (status, missing) = post(
+        &base,
+        "/v1/semantic/files/feedback",
+        json!({"id": 1, "correct": false, "similarity": 0.9}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    for body in [
+        json!({"id": "x", "correct": false}),
+        json!({"id": 1}),
+        json!({"id": hit["id"], "correct": false, "similarity": 2.0}),
+    ] {
+        let (status, error) = post(&base, "/v1/semantic/files/feedback", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+    }
+}

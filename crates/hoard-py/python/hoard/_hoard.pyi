@@ -211,6 +211,13 @@ class SemanticCache:
         """Stores ``value`` (a JSON value) as the answer to ``query``; returns its id."""
     def delete(self, id: int, *, _awaitable: bool = False) -> bool:
         """Deletes the entry with this id; whether it existed."""
+    def feedback(
+        self, id: int, correct: bool, *, similarity: float | None = None, _awaitable: bool = False
+    ) -> dict[str, Any] | None:
+        """Whether a hit from entry ``id`` was right. Judged wrong, the entry is served from
+        then on only to queries closer than that hit (``similarity``, as the lookup returned
+        it; by default the last hit this process served from it), in every process sharing
+        the cache. ``{"min_similarity", "confirmed", "refuted"}``, or None if no such entry."""
     def delete_where(self, filters: Mapping[str, str], *, _awaitable: bool = False) -> int:
         """Deletes every entry stored with all of these filters; how many went."""
     def clear(self, *, _awaitable: bool = False) -> int:

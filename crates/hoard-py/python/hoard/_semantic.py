@@ -80,6 +80,13 @@ class SemanticCache(_hoard.SemanticCache):
             self.store(query, value, ttl=ttl, filters=filters, context=context, _awaitable=True),
         )
 
+    async def afeedback(self, id: int, correct: bool, *, similarity: float | None = None) -> dict[str, Any] | None:
+        """The awaitable form of :meth:`feedback`."""
+        return await cast(
+            Awaitable[dict[str, Any] | None],
+            self.feedback(id, correct, similarity=similarity, _awaitable=True),
+        )
+
     async def adelete(self, id: int) -> bool:
         """The awaitable form of :meth:`delete`."""
         return await cast(Awaitable[bool], self.delete(id, _awaitable=True))
@@ -188,9 +195,11 @@ def semantic_wrap(
             else:
                 replaced = (await cache.alookup_detailed(query, threshold=threshold, filters=filters))["hit"]
             value = await fn(*args, **call_kwargs)
+            stored = None
             if should_store(value):
-                await cache.astore(query, value, ttl=ttl, filters=filters)
-            if replaced is not None:
+                stored = await cache.astore(query, value, ttl=ttl, filters=filters)
+            # The same question stored again keeps its id: only a neighbour's entry goes.
+            if replaced is not None and replaced["id"] != stored:
                 await cache.adelete(replaced["id"])
             return value
 
@@ -210,9 +219,11 @@ def semantic_wrap(
                 # A refresh replaces the answer a lookup would have given.
                 replaced = cache.lookup_detailed(query, threshold=threshold, filters=filters)["hit"]
             value = fn(*args, **call_kwargs)
+            stored = None
             if should_store(value):
-                cache.store(query, value, ttl=ttl, filters=filters)
-            if replaced is not None:
+                stored = cache.store(query, value, ttl=ttl, filters=filters)
+            # The same question stored again keeps its id: only a neighbour's entry goes.
+            if replaced is not None and replaced["id"] != stored:
                 cache.delete(replaced["id"])
             return value
 
