@@ -12,6 +12,7 @@ mod conn;
 mod datasets;
 mod error;
 mod metrics;
+mod numbers;
 pub mod openapi;
 mod routes;
 mod semantic;
