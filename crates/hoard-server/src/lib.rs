@@ -12,7 +12,6 @@ mod conn;
 mod datasets;
 mod error;
 mod metrics;
-mod numbers;
 pub mod openapi;
 mod routes;
 mod semantic;

@@ -145,7 +145,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 "body is not the expected JSON: a JSON object is expected",
             ));
         }
-        crate::numbers::check_integers(&bytes)?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(bad_json)
@@ -160,7 +159,6 @@ impl<S: Send + Sync> FromRequest<S> for AnyJson {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = body_bytes(request, state).await?;
-        crate::numbers::check_integers(&bytes)?;
         serde_json::from_slice(&bytes)
             .map(AnyJson)
             .map_err(bad_json)
