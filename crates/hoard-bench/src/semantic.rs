@@ -36,6 +36,7 @@ mod imp {
     use hoard_semantic::eval::{self, Pair, Row, Scored};
     use hoard_semantic::hnsw::{recall_at, HnswIndex, HnswParams};
     use hoard_semantic::index::{ExactIndex, VectorIndex};
+    use hoard_semantic::verify::cross::CrossEncoder;
     use hoard_semantic::{Embedder, Query, SemanticCache, SemanticError, Store};
     use std::collections::HashMap;
     use std::fmt::Write as _;
@@ -51,6 +52,8 @@ mod imp {
     const EF_SWEEP: [usize; 5] = [16, 32, 64, 128, 256];
     /// Texts embedded per call while filling the vector cache.
     const EMBED_CHUNK: usize = 256;
+    /// Stored questions asked again to time a lookup that reaches the verifier.
+    const REPEATS: usize = 100;
     /// Magic first line of the vector cache file.
     const CACHE_MAGIC: &[u8] = b"hoard-bench vectors v1\n";
 
@@ -408,6 +411,8 @@ mod imp {
             .with_context(|| format!("loading the model in {}", dir.display()))?;
         let dim = model.dim();
         eprintln!("semantic: model {} from {}", model.id(), dir.display());
+        let verifier = CrossEncoder::load(&dir)
+            .with_context(|| format!("loading the verifier over {}", dir.display()))?;
 
         // --- data ---
         let all_pairs = eval::read_pairs(&options.qqp_file).with_context(|| {
@@ -502,6 +507,10 @@ mod imp {
             "| entries (load average when measured) | index | search alone p50 | p95 | embed + search p50 | p95 | whole `SemanticCache::lookup` p50 | p95 | build |\n\
              |---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
         );
+        let mut stages = String::from(
+            "| entries | embed p50 | search p50 | verifier p50 | whole lookup p50 | p95 | hits |\n\
+             |---:|---:|---:|---:|---:|---:|---:|\n",
+        );
         let mut recall_table = String::from(
             "| entries | ef_search | recall@1 | recall@4 | search p50 | p95 |\n|---:|---:|---:|---:|---:|---:|\n",
         );
@@ -572,7 +581,8 @@ mod imp {
                 }
                 *vectors.extra.lock().unwrap_or_else(|e| e.into_inner()) = extra;
                 let embedder: Arc<dyn Embedder> = vectors.clone();
-                let semantic = SemanticCache::new(cache, embedder, SemanticConfig::default())?;
+                let semantic = SemanticCache::new(cache, embedder, SemanticConfig::default())?
+                    .with_verifier(Arc::new(verifier.clone()));
                 let items: Vec<(String, serde_json::Value)> = stored
                     .iter()
                     .enumerate()
@@ -594,6 +604,38 @@ mod imp {
                     samples.push(started.elapsed());
                     hits += usize::from(hit.is_some());
                 }
+                // Repeats of stored questions (lower case, no question mark): each clears
+                // the threshold, so the verifier runs, and each stage is timed alone too.
+                let repeats: Vec<(String, String)> = stored[..real.min(n)]
+                    .iter()
+                    .take(REPEATS)
+                    .map(|q| (q.clone(), q.trim_end_matches('?').to_lowercase()))
+                    .collect();
+                let (mut whole, mut embed, mut search, mut verify) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                let mut repeat_hits = 0usize;
+                for (stored_q, asked) in &repeats {
+                    let started = Instant::now();
+                    let hit = semantic
+                        .lookup("bench", &Query::new(asked.as_str()))
+                        .await?;
+                    whole.push(started.elapsed());
+                    repeat_hits += usize::from(hit.is_some());
+                    let started = Instant::now();
+                    let vector = model
+                        .embed_blocking(std::slice::from_ref(asked))?
+                        .pop()
+                        .context("no vector")?;
+                    embed.push(started.elapsed());
+                    let started = Instant::now();
+                    std::hint::black_box(exact.search(&vector, k));
+                    search.push(started.elapsed());
+                    let started = Instant::now();
+                    std::hint::black_box(
+                        verifier.verify_blocking(&[(stored_q.clone(), asked.clone())])?,
+                    );
+                    verify.push(started.elapsed());
+                }
                 vectors.precomputed.store(true, Ordering::Relaxed);
                 vectors
                     .extra
@@ -601,6 +643,17 @@ mod imp {
                     .unwrap_or_else(|e| e.into_inner())
                     .clear();
                 let (p50, p95) = percentiles(&mut samples);
+                let (whole50, whole95) = percentiles(&mut whole);
+                let _ = writeln!(
+                    stages,
+                    "| {n} | {} | {} | {} | **{}** | {} | {repeat_hits} of {} |",
+                    fmt_ms(percentiles(&mut embed).0),
+                    fmt_ms(percentiles(&mut search).0),
+                    fmt_ms(percentiles(&mut verify).0),
+                    fmt_ms(whole50),
+                    fmt_ms(whole95),
+                    repeats.len()
+                );
                 anyhow::Ok((p50, p95, hits))
             })?;
             eprintln!("  whole lookups: {hits} hits out of {}", embed_texts.len());
@@ -658,11 +711,17 @@ mod imp {
         let (qqp_scored, trap_scored) = runtime.block_on(async {
             vectors.precomputed.store(true, Ordering::Relaxed);
             let quiet = |_: usize, _: usize| {};
+            let verification = eval::Verification {
+                verifier: &verifier,
+                threshold: config.verifier_threshold,
+                min_similarity: THRESHOLDS.iter().copied().fold(config.threshold, f32::min),
+            };
             let qqp = eval::score(
                 &eval_pairs,
                 vectors.as_ref(),
                 config.guards,
                 config.context_threshold,
+                Some(&verification),
                 EMBED_CHUNK,
                 &quiet,
             )
@@ -672,6 +731,7 @@ mod imp {
                 vectors.as_ref(),
                 config.guards,
                 config.context_threshold,
+                Some(&verification),
                 EMBED_CHUNK,
                 &quiet,
             )
@@ -773,6 +833,16 @@ mod imp {
             embed_texts.len()
         );
         out.push_str(&latency);
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "#### Stages of a lookup that reaches the verifier
+
+             The first {REPEATS} real stored questions asked again in lower case without the question mark, so each clears the threshold and the verifier judges it.              Whole lookup: `SemanticCache::lookup` as above (default configuration, with the verifier `{}`); then each stage of the same lookup alone: the query embedded, the exact index searched (k = {k}), the verifier run on the pair (stored, asked).
+",
+            hoard_semantic::Verifier::id(&verifier)
+        );
+        out.push_str(&stages);
         out.push('\n');
         let _ = writeln!(
             out,

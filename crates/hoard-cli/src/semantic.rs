@@ -37,6 +37,11 @@ pub enum SemanticCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Also write each pair's similarity, verifier probability and verdict, one JSON
+        /// object per line in the pairs' order, to FILE (to choose thresholds on a split
+        /// of your own).
+        #[arg(long, value_name = "FILE")]
+        scores: Option<PathBuf>,
     },
 }
 
@@ -49,6 +54,7 @@ pub fn run(config: Option<&Path>, command: SemanticCommand) -> anyhow::Result<()
         thresholds,
         batch,
         json,
+        scores,
     } = command;
     for threshold in &thresholds {
         hoard_semantic::cache::check_threshold(*threshold)?;
@@ -69,16 +75,26 @@ pub fn run(config: Option<&Path>, command: SemanticCommand) -> anyhow::Result<()
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let progress = Progress::new("embedding", "texts");
+    let progress = Progress::new("embedding and verifying", "steps");
     let default_threshold = settings.cache.threshold;
-    let (plain, guarded) = runtime.block_on(async {
+    let (plain, guarded, verifier_id) = runtime.block_on(async {
         let embedder = hoard_semantic::embed::from_spec(&settings.embedder, &hub).await?;
+        let verifier =
+            hoard_semantic::verify::for_spec(&settings.embedder, &hub, settings.cache.verifier)
+                .await?;
         let update = |done: usize, total: usize| progress.update(done as u64, total as u64);
+        let lowest = thresholds.iter().copied().fold(default_threshold, f32::min);
+        let verification = verifier.as_deref().map(|verifier| eval::Verification {
+            verifier,
+            threshold: settings.cache.verifier_threshold,
+            min_similarity: lowest,
+        });
         let guarded = eval::score(
             &pairs,
             embedder.as_ref(),
             settings.cache.guards,
             settings.cache.context_threshold,
+            verification.as_ref(),
             batch,
             &update,
         )
@@ -91,9 +107,12 @@ pub fn run(config: Option<&Path>, command: SemanticCommand) -> anyhow::Result<()
                 ..*s
             })
             .collect();
-        anyhow::Ok((plain, guarded))
+        anyhow::Ok((plain, guarded, verifier.map(|v| v.id().to_owned())))
     })?;
     progress.finish();
+    if let Some(path) = &scores {
+        write_scores(path, &pairs, &guarded)?;
+    }
     let report = Report {
         pairs: pairs.len(),
         same: pairs.iter().filter(|p| p.same).count(),
@@ -122,6 +141,7 @@ pub fn run(config: Option<&Path>, command: SemanticCommand) -> anyhow::Result<()
             })
             .collect(),
         default_threshold,
+        verifier: verifier_id,
         by_kind: by_kind(&pairs, &guarded, default_threshold),
     };
     if json {
@@ -151,11 +171,34 @@ struct Report {
     pairs: usize,
     same: usize,
     default_threshold: f32,
+    /// The verifier that judged the pairs the guards passed, if any.
+    verifier: Option<String>,
     cosine_only: Vec<Row>,
     guarded: Vec<Row>,
     best: Vec<Best>,
     refusals: Vec<Refusal>,
     by_kind: BTreeMap<String, Row>,
+}
+
+/// One line per pair: `{"kind", "same", "similarity", "verifier", "verdict"}`.
+fn write_scores(path: &Path, pairs: &[eval::Pair], scored: &[Scored]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    for (pair, s) in pairs.iter().zip(scored) {
+        let line = serde_json::json!({
+            "kind": pair.kind,
+            "same": s.same,
+            "similarity": s.similarity,
+            "verifier": s.verifier,
+            "verdict": s.verdict,
+        });
+        writeln!(out, "{line}").with_context(|| format!("writing {}", path.display()))?;
+    }
+    out.flush()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 fn by_kind(pairs: &[eval::Pair], scored: &[Scored], threshold: f32) -> BTreeMap<String, Row> {
@@ -178,9 +221,13 @@ fn percent(value: f64) -> String {
 impl Report {
     fn table(&self) -> String {
         let mut out = format!("{} pairs ({} labelled same)\n\n", self.pairs, self.same);
+        let checked = match &self.verifier {
+            Some(verifier) => format!("with guards and verifier {verifier} (hoard's default)"),
+            None => "with guards (hoard's default; no verifier)".to_owned(),
+        };
         for (title, rows) in [
             ("cosine threshold only", &self.cosine_only),
-            ("with guards (hoard's default)", &self.guarded),
+            (checked.as_str(), &self.guarded),
         ] {
             out.push_str(&format!(
                 "{title}\n{:>9} {:>10} {:>8} {:>10} {:>9}\n",
@@ -229,7 +276,7 @@ impl Report {
         }
         if !self.by_kind.is_empty() {
             out.push_str(&format!(
-                "\nby kind at {:.2} with guards:\n",
+                "\nby kind at {:.2}, hoard's default checks:\n",
                 self.default_threshold
             ));
             for (kind, row) in &self.by_kind {

@@ -71,15 +71,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             let base = std::env::current_dir().context("reading the working directory")?;
             let hub = hoard_models::Layout::new(&config.models()?, &base).hf_hub();
-            let embedder = hoard_semantic::embed::from_spec(&settings.embedder, &hub)
-                .await
-                .with_context(|| format!("loading the semantic model {:?}", settings.embedder.model))?;
-            tracing::info!(model = embedder.id(), "semantic cache ready");
-            Some(std::sync::Arc::new(hoard_semantic::SemanticCache::new(
+            let semantic = hoard_semantic::SemanticCache::open(
                 cache.clone(),
-                embedder,
+                &settings.embedder,
+                &hub,
                 settings.cache,
-            )?))
+            )
+            .await
+            .with_context(|| format!("loading the semantic model {:?}", settings.embedder.model))?;
+            tracing::info!(
+                model = semantic.embedder().id(),
+                verifier = semantic.verifier().map(|v| v.id()).unwrap_or("none"),
+                "semantic cache ready"
+            );
+            Some(std::sync::Arc::new(semantic))
         };
         let state = AppState {
             semantic,

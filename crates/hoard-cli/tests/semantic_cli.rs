@@ -60,12 +60,77 @@ fn eval_reports_recall_and_wrong_hits_per_threshold() {
         plain_80["wrong_hit_rate"].as_f64().unwrap() > 0.0,
         "the traps fool the bare threshold: {plain_80}"
     );
+    assert_eq!(
+        report["verifier"], "all-MiniLM-L6-v2-cross",
+        "on by default with MiniLM"
+    );
     let table = eval(&["--pairs", pairs.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(
         text.contains("with guards") && text.contains("best recall with at most 1.0% wrong hits"),
         "{text}"
     );
+}
+
+/// Pairs that carry a `kind` get figures per kind, and `--scores` writes each pair's
+/// similarity, verifier probability and verdict in the pairs' order.
+#[test]
+fn eval_reports_each_kind_and_writes_the_scores() {
+    let dir = hoard_testkit::temp_dir();
+    let pairs = dir.path().join("pairs.jsonl");
+    std::fs::write(
+        &pairs,
+        [
+            r#"{"a":"How do I enable dark mode in the app?","b":"How do I disable dark mode in the app?","same":false,"kind":"negation"}"#,
+            r#"{"a":"How do I enable dark mode in the app?","b":"how can i turn on dark mode in the app","same":true,"kind":"paraphrase"}"#,
+            r#"{"a":"Is the train from Milan to Turin on time?","b":"Is the train from Turin to Milan on time?","same":false,"kind":"entity_swap"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let scores = dir.path().join("scores.jsonl");
+    let out = eval(&[
+        "--pairs",
+        pairs.to_str().unwrap(),
+        "--json",
+        "--thresholds",
+        "0.8",
+        "--scores",
+        scores.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&String> = report["by_kind"].as_object().unwrap().keys().collect();
+    assert_eq!(kinds, ["entity_swap", "negation", "paraphrase"]);
+    assert_eq!(
+        report["by_kind"]["negation"]["wrong_hit_rate"], 0.0,
+        "{report}"
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(&scores)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["kind"], "negation");
+    // The antonym clears the threshold on similarity; the verifier is what refuses it.
+    assert!(
+        lines[0]["similarity"].as_f64().unwrap() >= 0.8,
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0]["verifier"].as_f64().unwrap() < 0.5, "{}", lines[0]);
+    assert_eq!(lines[0]["verdict"], "verifier");
+    assert!(
+        lines[1]["verifier"].as_f64().unwrap() >= 0.5,
+        "{}",
+        lines[1]
+    );
+    assert_eq!(lines[1]["verdict"], "pass");
 }
 
 #[test]

@@ -165,6 +165,38 @@ fn a_bad_config_fails_at_start_with_file_key_and_reason() {
     );
 }
 
+/// A build without local models, asked to serve one, refuses at start with the exact
+/// command that builds a `hoard` that has them.
+#[cfg(not(feature = "semantic-local"))]
+#[test]
+fn a_local_model_on_a_build_without_them_names_the_command_that_builds_one() {
+    let dir = hoard_testkit::temp_dir();
+    let path = dir.path().join("hoard.toml");
+    let model = dir.path().join("all-MiniLM-L6-v2");
+    std::fs::create_dir(&model).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "[cache]\ndata_dir = {:?}\n[semantic]\nmodel = {:?}\n",
+            dir.path().join("data").display().to_string(),
+            model.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = serve_command(&["--config", path.to_str().unwrap(), "--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "this build of hoard has no local models: build one that has them with \
+             `cargo install --path crates/hoard-cli --features semantic-local`"
+        ),
+        "{err}"
+    );
+}
+
 #[test]
 fn stats_of_a_server_that_is_not_there_is_a_clear_error() {
     let port = free_port();

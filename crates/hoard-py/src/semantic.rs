@@ -38,6 +38,7 @@ pub struct PySemantic {
     namespace: String,
     opened: Mutex<Option<Opened>>,
     model_id: String,
+    verifier_id: Option<String>,
 }
 
 impl PySemantic {
@@ -52,12 +53,11 @@ impl PySemantic {
     ) -> PyResult<Arc<hoard_semantic::SemanticCache>> {
         let store = cache.get().cache()?;
         let (spec, hub) = (spec.clone(), hub.to_path_buf());
-        let embedder = bridge::wait(py, async move {
-            hoard_semantic::embed::from_spec(&spec, &hub).await
+        let config = config.clone();
+        let semantic = bridge::wait(py, async move {
+            hoard_semantic::SemanticCache::open(store, &spec, &hub, config).await
         })?
         .map_err(semantic_to_py)?;
-        let semantic = hoard_semantic::SemanticCache::new(store, embedder, config.clone())
-            .map_err(semantic_to_py)?;
         Ok(Arc::new(semantic))
     }
 
@@ -126,7 +126,7 @@ fn filter_map(filters: Option<&Bound<'_, PyDict>>) -> PyResult<BTreeMap<String, 
 #[pymethods]
 impl PySemantic {
     #[new]
-    #[pyo3(signature = (cache, model, *, threshold = 0.85, namespace = "default".to_owned(), ttl = None, url = None, api_key = None, hub = None, guards = true))]
+    #[pyo3(signature = (cache, model, *, threshold = 0.85, namespace = "default".to_owned(), ttl = None, url = None, api_key = None, hub = None, guards = true, verifier = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -139,6 +139,7 @@ impl PySemantic {
         api_key: Option<String>,
         hub: Option<PathBuf>,
         guards: bool,
+        verifier: Option<bool>,
     ) -> PyResult<PySemantic> {
         let mut config = SemanticConfig {
             threshold,
@@ -147,6 +148,7 @@ impl PySemantic {
             } else {
                 Guards::none()
             },
+            verifier,
             ..SemanticConfig::default()
         };
         if let Some(ttl) = opt_duration(ttl, "ttl")? {
@@ -162,6 +164,7 @@ impl PySemantic {
         let semantic = Self::open(py, &cache, &spec, &hub, &config)?;
         Ok(PySemantic {
             model_id: semantic.embedder().id().to_owned(),
+            verifier_id: semantic.verifier().map(|v| v.id().to_owned()),
             cache: cache.unbind(),
             spec,
             hub,
@@ -185,6 +188,13 @@ impl PySemantic {
     #[getter]
     fn model(&self) -> &str {
         &self.model_id
+    }
+
+    /// The verifier's name (`all-MiniLM-L6-v2-cross`), or `None` when candidates are
+    /// judged by similarity and guards alone.
+    #[getter]
+    fn verifier(&self) -> Option<&str> {
+        self.verifier_id.as_deref()
     }
 
     /// The lowest similarity that is a hit (unless a lookup names its own).

@@ -125,7 +125,7 @@ def test_the_async_decorator_and_awaitable_twins(semantic: hoard.SemanticCache) 
         first = await ask("Where can I download my invoices?")
         second = await ask("where can I download my invoices")
         await semantic.astore("Is there a student discount?", "yes, 20%")
-        found = await semantic.alookup("do you have a student discount?")
+        found = await semantic.alookup("is there a discount for students?")
         return first, second, found, await semantic.aclear()
 
     first, second, found, cleared = asyncio.run(main())
@@ -167,12 +167,13 @@ def test_a_forked_child_reloads_the_model_and_answers(redis_server: RedisServer,
     # On Redis, so the child (whose memory tier starts empty) finds what the parent stored.
     semantic = hoard.SemanticCache(hoard.Cache(redis=redis_server.url, key_prefix=prefix), MODEL)
     semantic.store("What are your opening hours?", "9 to 5")
-    assert semantic.lookup("when are you open?", threshold=0.6) == "9 to 5", "the model ran before the fork"
+    # Reworded enough that the verifier runs too, in the parent and in the child.
+    assert semantic.lookup("Hi, what are your opening hours?") == "9 to 5", "the model ran before the fork"
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: report what it found, then leave without cleanup
         try:
-            found = semantic.lookup("when are you open?", threshold=0.6)
+            found = semantic.lookup("Hi, what are your opening hours?")
             os.write(write, json.dumps(found).encode())
         finally:
             os._exit(0)
@@ -202,10 +203,23 @@ def test_the_decorator_refuses_a_query_that_is_not_text(semantic: hoard.Semantic
     assert calls == 0, "nothing computed, nothing stored"
 
 
-def test_feedback_on_a_wrong_hit_stops_it_and_the_same_question_replaces_its_answer(
-    semantic: hoard.SemanticCache,
-) -> None:
+def test_the_verifier_is_on_with_minilm_and_refuses_an_antonym(semantic: hoard.SemanticCache) -> None:
+    assert semantic.verifier == "all-MiniLM-L6-v2-cross"
     semantic.clear()
+    semantic.store("How do I lock the screen on my laptop?", "Press Win+L")
+    refused = semantic.lookup_detailed("How do I unlock the screen on my laptop?")
+    assert refused["hit"] is None
+    assert refused["near_miss"]["verdict"] == "verifier", refused
+    assert semantic.lookup("how can i lock my laptop's screen") == "Press Win+L"
+    plain = hoard.SemanticCache(hoard.Cache(path=None), MODEL, verifier=False)
+    assert plain.verifier is None
+    with pytest.raises(hoard.ConfigError, match="verifier = false"):
+        hoard.SemanticCache(hoard.Cache(path=None), "openai:text-embedding-3-small", url="http://127.0.0.1:9", verifier=True)
+
+
+def test_feedback_on_a_wrong_hit_stops_it_and_the_same_question_replaces_its_answer() -> None:
+    # Without the verifier, so that the antonym below is served and can be judged wrong.
+    semantic = hoard.SemanticCache(hoard.Cache(path=None), MODEL, namespace="faq", verifier=False)
     stored = "How do I upload a file to the shared drive?"
     first = semantic.store(stored, "v1")
     assert semantic.store(stored, "drag it in") == first, "the same question keeps its entry"

@@ -16,10 +16,16 @@
 use crate::embed::Embedder;
 use crate::guard::{Guards, Signature, Verdict};
 use crate::index::{dot, ExactIndex, IndexKind, VectorIndex};
+use crate::verify::Verifier;
 use crate::SemanticError;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+/// The verifier's default bar: on the dev split of `verifier/make_eval.py`, the lowest bar at
+/// which every kind of trap stays under 1% wrong hits at the default threshold (half the
+/// 2% budget, kept for questions unlike QQP's).
+pub const DEFAULT_VERIFIER_THRESHOLD: f32 = 0.94;
 
 /// The hoard cache namespace of semantic entries.
 pub const STORAGE_NAMESPACE: &str = "semantic";
@@ -49,6 +55,13 @@ pub struct SemanticConfig {
     /// Nearest neighbours checked per lookup: the nearest may fail a guard while the next
     /// one is a true paraphrase (default 4).
     pub candidates: usize,
+    /// Whether the [verifier](crate::verify) judges candidates: unset (the default) runs
+    /// it when the model is the local all-MiniLM-L6-v2 it was trained over, `true`
+    /// requires it (any other model is an error), `false` turns it off.
+    pub verifier: Option<bool>,
+    /// Lowest probability, in [0, 1], the verifier must give a candidate for a hit
+    /// (default 0.94).
+    pub verifier_threshold: f32,
 }
 
 impl Default for SemanticConfig {
@@ -63,6 +76,8 @@ impl Default for SemanticConfig {
             capacity: 100_000,
             index: IndexKind::Exact,
             candidates: 4,
+            verifier: None,
+            verifier_threshold: DEFAULT_VERIFIER_THRESHOLD,
         }
     }
 }
@@ -85,6 +100,7 @@ impl SemanticConfig {
     pub fn validate(&self) -> Result<(), SemanticError> {
         check_threshold(self.threshold)?;
         check_threshold(self.context_threshold)?;
+        check_threshold(self.verifier_threshold)?;
         for threshold in self.namespace_thresholds.values() {
             check_threshold(*threshold)?;
         }
@@ -281,6 +297,7 @@ struct Space {
 pub struct SemanticCache {
     cache: hoard::Cache,
     embedder: Arc<dyn Embedder>,
+    verifier: Option<Arc<dyn Verifier>>,
     config: SemanticConfig,
     spaces: RwLock<HashMap<String, Space>>,
 }
@@ -296,9 +313,37 @@ impl SemanticCache {
         Ok(SemanticCache {
             cache,
             embedder,
+            verifier: None,
             config,
             spaces: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// The embedder `spec` names, the verifier `config.verifier` asks for (see
+    /// [`verify::for_spec`](crate::verify::for_spec)), and the cache over them.
+    pub async fn open(
+        cache: hoard::Cache,
+        spec: &crate::embed::EmbedderSpec,
+        hub: &std::path::Path,
+        config: SemanticConfig,
+    ) -> Result<SemanticCache, SemanticError> {
+        // The verifier first: a setting that cannot work fails before any service is asked.
+        let verifier = crate::verify::for_spec(spec, hub, config.verifier).await?;
+        let embedder = crate::embed::from_spec(spec, hub).await?;
+        let mut semantic = SemanticCache::new(cache, embedder, config)?;
+        semantic.verifier = verifier;
+        Ok(semantic)
+    }
+
+    /// Has `verifier` judge every candidate that clears the threshold and the guards.
+    pub fn with_verifier(mut self, verifier: Arc<dyn Verifier>) -> SemanticCache {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// The verifier, if any.
+    pub fn verifier(&self) -> Option<&Arc<dyn Verifier>> {
+        self.verifier.as_ref()
     }
 
     /// The configuration.
@@ -393,6 +438,7 @@ impl SemanticCache {
         for id in expired {
             self.forget(namespace, id);
         }
+        let passed = self.verified(&query.text, passed, &mut outcome).await?;
         // Best first; one gone from storage (expired, deleted or cleared elsewhere) is
         // dropped here too, and the next one is tried.
         for (id, similarity, meta) in passed {
@@ -421,6 +467,48 @@ impl SemanticCache {
             }
         }
         Ok(outcome)
+    }
+
+    /// The candidates the verifier accepts, best first. The best one is judged alone (it
+    /// is the hit almost always), the others together only when it is refused; with no
+    /// verifier, all of them.
+    async fn verified(
+        &self,
+        asked: &str,
+        passed: Vec<(u64, f32, Arc<Meta>)>,
+        outcome: &mut Outcome,
+    ) -> Result<Vec<(u64, f32, Arc<Meta>)>, SemanticError> {
+        let Some(verifier) = &self.verifier else {
+            return Ok(passed);
+        };
+        let mut kept = Vec::new();
+        let mut rest = passed.into_iter();
+        let mut next: Vec<_> = rest.by_ref().take(1).collect();
+        while !next.is_empty() {
+            let pairs: Vec<(String, String)> = next
+                .iter()
+                .map(|(_, _, meta)| (meta.query.clone(), asked.to_owned()))
+                .collect();
+            let scores = verifier.verify(&pairs).await?;
+            for ((id, similarity, meta), score) in next.into_iter().zip(scores) {
+                if score >= self.config.verifier_threshold {
+                    kept.push((id, similarity, meta));
+                } else if outcome.near_miss.is_none() {
+                    outcome.near_miss = Some(NearMiss {
+                        similarity,
+                        matched_query: meta.query.clone(),
+                        verdict: Verdict::Verifier,
+                    });
+                }
+            }
+            if !kept.is_empty() {
+                // The rest stay unjudged, so they are not served: when the accepted one
+                // has just left storage, this lookup misses.
+                break;
+            }
+            next = rest.by_ref().collect();
+        }
+        Ok(kept)
     }
 
     /// Stores `value` as the answer to `query`; returns the entry's id.

@@ -63,23 +63,41 @@ pub fn read_pairs(path: &Path) -> Result<Vec<Pair>, SemanticError> {
     Ok(pairs)
 }
 
-/// A pair after embedding: its similarity and what the guards say.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A pair after embedding: its similarity and what the checks say.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Scored {
     /// Cosine similarity of `a` and `b`.
     pub similarity: f32,
-    /// The guards' verdict (contexts included).
+    /// The checks' verdict (contexts included): a guard's, or [`Verdict::Verifier`] when
+    /// the guards passed and the verifier refused.
     pub verdict: Verdict,
+    /// The verifier's probability that one answer serves both, for pairs the guards passed
+    /// at or above the lowest threshold asked about (`None` otherwise, or without a
+    /// verifier).
+    pub verifier: Option<f32>,
     /// The label.
     pub same: bool,
 }
 
-/// Embeds every distinct text once (in batches of `batch`) and scores every pair.
+/// The verifier an evaluation runs, with its bar and the lowest similarity worth asking
+/// it about (pairs below every threshold reported are never hits anyway).
+pub struct Verification<'a> {
+    /// The verifier.
+    pub verifier: &'a dyn crate::Verifier,
+    /// Lowest probability that passes.
+    pub threshold: f32,
+    /// Pairs less similar than this are not verified.
+    pub min_similarity: f32,
+}
+
+/// Embeds every distinct text once (in batches of `batch`) and scores every pair; with a
+/// verifier, then verifies the pairs that could be hits.
 pub async fn score(
     pairs: &[Pair],
     embedder: &dyn Embedder,
     guards: Guards,
     context_threshold: f32,
+    verification: Option<&Verification<'_>>,
     batch: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Vec<Scored>, SemanticError> {
@@ -131,10 +149,47 @@ pub async fn score(
         scored.push(Scored {
             similarity: dot(a, b),
             verdict,
+            verifier: None,
             same: pair.same,
         });
     }
+    if let Some(verification) = verification {
+        verify(pairs, &mut scored, verification, batch, progress).await?;
+    }
     Ok(scored)
+}
+
+/// Runs the verifier on the pairs the guards passed above `min_similarity`.
+async fn verify(
+    pairs: &[Pair],
+    scored: &mut [Scored],
+    verification: &Verification<'_>,
+    batch: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(), SemanticError> {
+    let asked: Vec<usize> = (0..scored.len())
+        .filter(|&i| {
+            scored[i].verdict == Verdict::Pass
+                && scored[i].similarity >= verification.min_similarity
+        })
+        .collect();
+    let mut done = 0;
+    for chunk in asked.chunks(batch.max(1)) {
+        let texts: Vec<(String, String)> = chunk
+            .iter()
+            .map(|&i| (pairs[i].a.clone(), pairs[i].b.clone()))
+            .collect();
+        let probabilities = verification.verifier.verify(&texts).await?;
+        for (&i, p) in chunk.iter().zip(probabilities) {
+            scored[i].verifier = Some(p);
+            if p < verification.threshold {
+                scored[i].verdict = Verdict::Verifier;
+            }
+        }
+        done += chunk.len();
+        progress(done, asked.len());
+    }
+    Ok(())
 }
 
 /// Figures at one threshold.
@@ -222,6 +277,7 @@ mod tests {
         Scored {
             similarity,
             verdict,
+            verifier: None,
             same,
         }
     }

@@ -93,6 +93,9 @@ pub enum Verdict {
     References,
     /// Feedback judged this entry wrong for a neighbour this far away or farther.
     Feedback,
+    /// The verifier, reading both questions together, judged that they need different
+    /// answers.
+    Verifier,
 }
 
 /// The words of a query that the checks compare, extracted once per query.

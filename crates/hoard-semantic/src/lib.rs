@@ -8,6 +8,8 @@
 //!   references) that keep near-identical sentences with different answers apart;
 //! - [`cache`]: [`SemanticCache`]: lookup, store, delete, get-or-compute, persisted in the
 //!   hoard cache and shared by every instance on the same Redis;
+//! - [`verify`]: the verifier, a cross-encoder that reads both questions together and
+//!   judges the candidates above the threshold;
 //! - [`eval`]: precision, recall and wrong-hit rate over labelled question pairs.
 
 pub mod cache;
@@ -18,6 +20,7 @@ pub mod eval;
 pub mod guard;
 pub mod hnsw;
 pub mod index;
+pub mod verify;
 
 pub use cache::{FeedbackOutcome, Hit, Outcome, Query, SemanticCache, SemanticConfig, Store};
 #[doc(hidden)]
@@ -26,3 +29,4 @@ pub use cached::{global, set_global};
 pub use embed::Embedder;
 pub use error::SemanticError;
 pub use guard::{Guards, Verdict};
+pub use verify::Verifier;

@@ -320,6 +320,7 @@ async fn default_settings_keep_wrong_hits_on_the_trap_pairs_under_two_percent() 
         model().as_ref(),
         config.guards,
         config.context_threshold,
+        None,
         64,
         &|_, _| {},
     )

@@ -12,9 +12,11 @@ Kinds, `same: false` (traps):
 - `negation`: one word replaced by its WordNet antonym (add/subtract, legal/illegal), or
   given or stripped a negating prefix that WordNet knows (visible/invisible).
 - `scope`: a person noun replaced by a WordNet co-hyponym (students/teachers), or a
-  qualifier adjective that QQP itself puts before that noun inserted before it.
+  qualifier adjective that QQP itself puts before that noun inserted before it or put in
+  place of another one (new customers/existing customers).
 - `entity_swap`: the two arguments of a directed phrase exchanged ("from X to Y",
-  "convert X to Y", "X better than Y").
+  "convert X to Y", "X better than Y"), in QQP questions and in directed sentences that
+  carry two things QQP compares ("X vs Y").
 - `numbers_dates`: a number, year, month or weekday changed.
 - `qqp_different`: QQP pairs labelled different.
 Kinds, `same: true`:
@@ -254,8 +256,16 @@ def scope(question: str, lexicon: dict, rng: random.Random) -> str | None:
         before = question[: token.start()].lower().split()
         if token.group(0)[0].isupper():
             continue  # a name: "Education Realty Trust" takes no qualifier
-        if adjectives and not (before and before[-1] in adjectives):
-            return question[: token.start()] + rng.choice(adjectives) + " " + question[token.start() :]
+        if not adjectives:
+            continue
+        if before and before[-1] in adjectives:
+            # "new customers" -> "existing customers": another qualifier of the same noun.
+            others = [a for a in adjectives if a != before[-1]]
+            if others:
+                start = question.lower().rindex(before[-1], 0, token.start())
+                return replace_word(question, start, start + len(before[-1]), rng.choice(others))
+            continue
+        return question[: token.start()] + rng.choice(adjectives) + " " + question[token.start() :]
     return None
 
 
@@ -300,6 +310,53 @@ def numbers_dates(question: str, lexicon: dict, rng: random.Random) -> str | Non
     else:
         other = rng.choice([n + 1, n * 2, n * 3, n * 10]) if n > 0 else rng.choice([1, 5, 10])
     return question[: match.start(1)] + str(other) + question[match.end(1) :]
+
+
+# Directed sentences for argument swaps: QQP has few directed questions ("from X to Y"), so
+# these carry pairs of comparable things QQP itself names ("X vs Y", "X or Y") into
+# sentences whose meaning flips when the two change places. Each template and each pair of
+# things goes to one split by its hash, like the lexicons.
+SWAP_TEMPLATES = [
+    "How do I convert {x} to {y}?", "What is the best way to migrate from {x} to {y}?",
+    "How long does it take to get from {x} to {y}?", "Is it worth switching from {x} to {y}?",
+    "How can I transfer my data from {x} to {y}?", "What is the cheapest way to travel from {x} to {y}?",
+    "Should I move from {x} to {y}?", "How hard is it to go from {x} to {y}?",
+    "Can I port my project from {x} to {y}?", "How do I translate {x} into {y}?",
+    "Why is {x} better than {y}?", "Is {x} more popular than {y}?", "Why is {x} more expensive than {y}?",
+    "In what ways is {x} worse than {y}?", "Why do people prefer {x} over {y}?",
+    "Is {x} harder to learn than {y}?", "Why did {x} lose to {y}?", "How did {x} beat {y}?",
+    "Should I learn {x} before {y}?", "Can {x} replace {y}?", "Why would anyone choose {x} instead of {y}?",
+    "Is {x} a good alternative to {y}?", "What can {x} learn from {y}?", "Is {x} a part of {y}?",
+    "What did {x} say about {y}?", "Why does {x} criticize {y}?", "How do I redirect {x} to {y}?",
+    "Why did {x} acquire {y}?", "Is {x} bigger than {y}?", "How do I upgrade from {x} to {y}?",
+    "What is the exchange rate from {x} to {y}?", "How do I export my contacts from {x} to {y}?",
+    "When will {x} overtake {y}?", "Why is {x} cheaper than {y}?", "Did {x} copy {y}?",
+    "How much faster is {x} than {y}?", "What are the flights from {x} to {y} like?",
+    "Is a degree from {x} valued by {y}?", "Can a {x} user switch to {y} easily?",
+    "Why does {x} depend on {y}?",
+]
+COMPARED = re.compile(r"\b([A-Z][\w+#.]*(?: [A-Z][\w+#.]*)?) (?:vs\.?|versus|or) ([A-Z][\w+#.]*(?: [A-Z][\w+#.]*)?)\b")
+
+
+def templated_swaps(questions: Iterable[str], per_split: dict[str, int]) -> dict[str, list[dict]]:
+    things: set[tuple[str, str]] = set()
+    for question in questions:
+        for match in COMPARED.finditer(question):
+            x, y = match.group(1), match.group(2)
+            if x.lower() != y.lower() and x.lower() not in STOP and y.lower() not in STOP:
+                things.add((x, y))
+    templates = {s: [t for t in SWAP_TEMPLATES if bucket("template:" + t) == s] for s in SPLITS}
+    pairs = {s: sorted(p for p in things if bucket("things:" + p[0] + ":" + p[1]) == s) for s in SPLITS}
+    out: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    for split in SPLITS:
+        rng = rng_for("swaps:" + split)
+        if not templates[split] or not pairs[split]:
+            continue
+        for _ in range(per_split[split]):
+            template, (x, y) = rng.choice(templates[split]), rng.choice(pairs[split])
+            out[split].append({"a": template.format(x=x, y=y), "b": template.format(x=y, y=x),
+                               "same": False, "kind": "entity_swap"})
+    return out
 
 
 TRAPS: dict[str, Callable[[str, dict, random.Random], str | None]] = {
@@ -401,6 +458,8 @@ def main() -> None:
             trap = make(question, lex[split], rng_for(f"{kind}:{question}"))
             if trap and trap != question:
                 rows[split].append({"a": question, "b": trap, "same": False, "kind": kind})
+    for split, swaps in templated_swaps(questions, {"train": 4000, "dev": 800, "test": 800}).items():
+        rows[split].extend(swaps)
     os.makedirs(args.out, exist_ok=True)
     for split, items in rows.items():
         rng_for("order:" + split).shuffle(items)

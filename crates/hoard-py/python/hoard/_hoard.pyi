@@ -164,10 +164,15 @@ class SemanticCache:
         api_key: str | None = None,
         hub: str | os.PathLike[str] | None = None,
         guards: bool = True,
+        verifier: bool | None = None,
     ) -> None: ...
     @property
     def model(self) -> str:
         """The embedder's name and dimension, such as ``all-MiniLM-L6-v2/384``."""
+    @property
+    def verifier(self) -> str | None:
+        """The verifier's name (``all-MiniLM-L6-v2-cross``), or ``None`` when candidates
+        are judged by similarity and guards alone."""
     @property
     def threshold(self) -> float:
         """The lowest similarity that is a hit, unless a lookup names its own."""

@@ -31,7 +31,10 @@ class SemanticCache(_hoard.SemanticCache):
     need the package built with local models (see the README). ``threshold``: the lowest
     cosine similarity that is a hit; ``guards=False`` turns off the checks that keep
     near-identical questions with different answers apart (numbers, dates, negation,
-    names, scope).
+    names, scope). ``verifier``: whether a cross-encoder reads each candidate above the
+    threshold together with the question and refuses it when they need different answers
+    ("add a user" / "remove a user"); ``None`` (the default) runs it with the local
+    all-MiniLM-L6-v2, ``True`` requires it, ``False`` turns it off.
 
     Every method has an awaitable twin named with an ``a`` (``alookup``, ``astore``, ...).
     """

@@ -81,6 +81,9 @@ pub async fn from_spec(
     local(spec, hub).await
 }
 
+/// The command that builds the `hoard` binary with local models, from the repository.
+pub const LOCAL_BUILD: &str = "cargo install --path crates/hoard-cli --features semantic-local";
+
 #[cfg(feature = "candle")]
 async fn local(
     spec: &EmbedderSpec,
@@ -102,8 +105,8 @@ async fn local(
     _hub: &std::path::Path,
 ) -> Result<std::sync::Arc<dyn Embedder>, SemanticError> {
     Err(SemanticError::Config(format!(
-        "model {:?} is a local model, and this build has no local models: rebuild with \
-         `--features semantic-local`, or use ollama:NAME or openai:NAME",
+        "model {:?} is a local model, and this build of hoard has no local models: build one \
+         that has them with `{LOCAL_BUILD}`, or use ollama:NAME or openai:NAME",
         spec.model
     )))
 }
