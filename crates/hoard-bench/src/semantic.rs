@@ -604,12 +604,13 @@ mod imp {
                     samples.push(started.elapsed());
                     hits += usize::from(hit.is_some());
                 }
-                // Repeats of stored questions (lower case, no question mark): each clears
-                // the threshold, so the verifier runs, and each stage is timed alone too.
+                // Repeats of stored questions after a greeting: each clears the threshold
+                // with other words, so the verifier's model runs; each stage is timed
+                // alone too.
                 let repeats: Vec<(String, String)> = stored[..real.min(n)]
                     .iter()
                     .take(REPEATS)
-                    .map(|q| (q.clone(), q.trim_end_matches('?').to_lowercase()))
+                    .map(|q| (q.clone(), format!("Hi, {q}")))
                     .collect();
                 let (mut whole, mut embed, mut search, mut verify) =
                     (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -836,10 +837,9 @@ mod imp {
         out.push('\n');
         let _ = writeln!(
             out,
-            "#### Stages of a lookup that reaches the verifier
-
-             The first {REPEATS} real stored questions asked again in lower case without the question mark, so each clears the threshold and the verifier judges it.              Whole lookup: `SemanticCache::lookup` as above (default configuration, with the verifier `{}`); then each stage of the same lookup alone: the query embedded, the exact index searched (k = {k}), the verifier run on the pair (stored, asked).
-",
+            "#### Stages of a lookup that reaches the verifier\n\n\
+             The first {REPEATS} real stored questions asked again after a greeting (\"Hi, ...\"), so each clears the threshold and the verifier's model judges it (questions with the very same words would skip the model). \
+             Whole lookup: `SemanticCache::lookup` as above (default configuration, with the verifier `{}`); then each stage of the same lookup alone: the query embedded, the exact index searched (k = {k}), the verifier run on the pair (stored, asked).\n",
             hoard_semantic::Verifier::id(&verifier)
         );
         out.push_str(&stages);
