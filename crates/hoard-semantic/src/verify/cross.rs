@@ -99,14 +99,22 @@ impl CrossEncoder {
         let weights_path = dir.join("model.safetensors");
         let weights = std::fs::read(&weights_path)
             .map_err(|e| fail(&weights_path, format!("cannot read: {e}")))?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("hoard-verify-{i}"))
+            .build()
+            .map_err(|e| fail(dir, format!("cannot start the verifier's threads: {e}")))?;
         let device = Device::Cpu;
         let mut tensors = candle_core::safetensors::load_buffer(&weights, &device)
             .map_err(|e| fail(&weights_path, format!("not valid safetensors: {e}")))?;
-        check_fingerprint(&tensors).map_err(|reason| fail(&weights_path, reason))?;
-        let adapter = candle_core::safetensors::load_buffer(ADAPTER, &device)
-            .map_err(|e| fail(Path::new("(built-in verifier)"), e.to_string()))?;
-        apply(&mut tensors, adapter)
-            .map_err(|e| fail(Path::new("(built-in verifier)"), e.to_string()))?;
+        // The merge multiplies matrices, which candle spreads over the current rayon pool:
+        // this one, never the global pool, whose threads a forked child does not have.
+        pool.install(|| {
+            check_fingerprint(&tensors).map_err(|reason| fail(&weights_path, reason))?;
+            let adapter = candle_core::safetensors::load_buffer(ADAPTER, &device)
+                .map_err(|e| fail(Path::new("(built-in verifier)"), e.to_string()))?;
+            apply(&mut tensors, adapter)
+                .map_err(|e| fail(Path::new("(built-in verifier)"), e.to_string()))
+        })?;
 
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
         let built = (|| {
@@ -121,10 +129,6 @@ impl CrossEncoder {
         })();
         let (model, pooler, head) =
             built.map_err(|e| fail(&weights_path, format!("weights do not fit: {e}")))?;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .thread_name(|i| format!("hoard-verify-{i}"))
-            .build()
-            .map_err(|e| fail(dir, format!("cannot start the verifier's threads: {e}")))?;
         Ok(CrossEncoder {
             inner: Arc::new(Inner {
                 id: "all-MiniLM-L6-v2-cross".to_owned(),
@@ -137,9 +141,9 @@ impl CrossEncoder {
         })
     }
 
-    /// [`Verifier::verify`] on the calling thread (for the CLI and benchmarks).
+    /// [`Verifier::verify`], blocking the calling thread (for the CLI and benchmarks).
     pub fn verify_blocking(&self, pairs: &[(String, String)]) -> Result<Vec<f32>, SemanticError> {
-        self.inner.verify(pairs)
+        self.pool.install(|| self.inner.verify(pairs))
     }
 }
 
