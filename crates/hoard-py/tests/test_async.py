@@ -79,6 +79,10 @@ def test_a_write_in_flight_when_its_loop_ends_still_lands(redis_server: RedisSer
         assert reactor is not None
         return len(reactor), weakref.ref(reactor)
 
+    # Redis holds every client's commands for 100 ms (under hoard's 250 ms Redis timeout),
+    # so the write is surely still in flight when the loop ends: without the pause the
+    # reply sometimes came first, on a loaded machine.
+    assert redis_server.cli("CLIENT", "PAUSE", "100") == "OK"
     loop = asyncio.new_event_loop()
     in_flight, reactor = loop.run_until_complete(start())
     # Closed and dropped before the reply can be read on it: the reactor goes with the
