@@ -64,7 +64,7 @@ pub fn read_pairs(path: &Path) -> Result<Vec<Pair>, SemanticError> {
 }
 
 /// A pair after embedding: its similarity and what the checks say.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scored {
     /// Cosine similarity of `a` and `b`.
     pub similarity: f32,

@@ -716,6 +716,16 @@ mod tests {
                 "unknown field `rot`",
             ),
             ("[semantic]\nthreshold = 1.5\n", "semantic", "in [0, 1]"),
+            (
+                "[semantic]\nverifier_threshold = 1.5\n",
+                "semantic",
+                "in [0, 1]",
+            ),
+            (
+                "[semantic]\nverifier = \"yes\"\n",
+                "semantic",
+                "invalid type",
+            ),
             ("[semantic]\nthresold = 0.9\n", "semantic", "unknown field"),
             (
                 "[datasets.\"a b\"]\npath = \"data\"\n",

@@ -342,25 +342,7 @@ impl Inner {
 
     /// One forward pass over texts padded to the longest of them.
     fn forward(&self, batch: &[&tokenizers::Encoding]) -> candle_core::Result<Vec<Vec<f32>>> {
-        let rows = batch.len();
-        // Truncation keeps at least [CLS] [SEP], so `len` is never 0 for BERT tokenizers;
-        // `max(1)` keeps the tensor shapes valid even for a tokenizer without special tokens.
-        let len = batch.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
-        let mut ids = vec![0u32; rows * len];
-        let mut type_ids = vec![0u32; rows * len];
-        let mut mask = vec![0u32; rows * len];
-        for (row, encoding) in batch.iter().enumerate() {
-            let base = row * len;
-            let n = encoding.len().min(len);
-            ids[base..base + n].copy_from_slice(&encoding.get_ids()[..n]);
-            type_ids[base..base + n].copy_from_slice(&encoding.get_type_ids()[..n]);
-            mask[base..base + n].copy_from_slice(&encoding.get_attention_mask()[..n]);
-        }
-        let device = &self.model.device;
-        let ids = Tensor::from_vec(ids, (rows, len), device)?;
-        let type_ids = Tensor::from_vec(type_ids, (rows, len), device)?;
-        let mask = Tensor::from_vec(mask, (rows, len), device)?;
-
+        let (ids, type_ids, mask) = padded(batch, &self.model.device)?;
         let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?; // (rows, len, dim)
         let pooled = match self.pooling {
             Pooling::Cls => hidden.i((.., 0))?.contiguous()?,
@@ -375,6 +357,33 @@ impl Inner {
         };
         pooled.to_dtype(DType::F32)?.to_vec2::<f32>()
     }
+}
+
+/// Token ids, token types and attention mask of `batch`, padded to its longest encoding:
+/// three `(rows, len)` tensors for [`BertModel::forward`].
+pub(crate) fn padded(
+    batch: &[&tokenizers::Encoding],
+    device: &Device,
+) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+    let rows = batch.len();
+    // Truncation keeps at least [CLS] [SEP], so `len` is never 0 for BERT tokenizers;
+    // `max(1)` keeps the tensor shapes valid even for a tokenizer without special tokens.
+    let len = batch.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
+    let mut ids = vec![0u32; rows * len];
+    let mut type_ids = vec![0u32; rows * len];
+    let mut mask = vec![0u32; rows * len];
+    for (row, encoding) in batch.iter().enumerate() {
+        let base = row * len;
+        let n = encoding.len().min(len);
+        ids[base..base + n].copy_from_slice(&encoding.get_ids()[..n]);
+        type_ids[base..base + n].copy_from_slice(&encoding.get_type_ids()[..n]);
+        mask[base..base + n].copy_from_slice(&encoding.get_attention_mask()[..n]);
+    }
+    Ok((
+        Tensor::from_vec(ids, (rows, len), device)?,
+        Tensor::from_vec(type_ids, (rows, len), device)?,
+        Tensor::from_vec(mask, (rows, len), device)?,
+    ))
 }
 
 /// The snapshot folder of `repo_id` (`org/name[@revision]`) in the hub cache `hub`.

@@ -273,23 +273,8 @@ impl Inner {
     }
 
     fn forward(&self, batch: &[tokenizers::Encoding]) -> candle_core::Result<Vec<f32>> {
-        let rows = batch.len();
-        let len = batch.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
-        let (mut ids, mut types, mut mask) = (
-            vec![0u32; rows * len],
-            vec![0u32; rows * len],
-            vec![0u32; rows * len],
-        );
-        for (row, e) in batch.iter().enumerate() {
-            let (at, n) = (row * len, e.len().min(len));
-            ids[at..at + n].copy_from_slice(&e.get_ids()[..n]);
-            types[at..at + n].copy_from_slice(&e.get_type_ids()[..n]);
-            mask[at..at + n].copy_from_slice(&e.get_attention_mask()[..n]);
-        }
-        let device = &self.model.device;
-        let ids = Tensor::from_vec(ids, (rows, len), device)?;
-        let types = Tensor::from_vec(types, (rows, len), device)?;
-        let mask = Tensor::from_vec(mask, (rows, len), device)?;
+        let batch: Vec<&tokenizers::Encoding> = batch.iter().collect();
+        let (ids, types, mask) = crate::embed::bert::padded(&batch, &self.model.device)?;
         let hidden = self.model.forward(&ids, &types, Some(&mask))?;
         let first = hidden.i((.., 0))?.contiguous()?;
         let pooled = self.pooler.forward(&first)?.tanh()?;
