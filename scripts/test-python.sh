@@ -16,7 +16,7 @@ if [ ! -x "$venv/bin/python" ]; then
   say "creating $venv"
   "$python" -m venv "$venv"
 fi
-# With local models (candle), so hoard.SemanticCache's tests run the real
+# With local models, so hoard.SemanticCache's tests run the real
 # all-MiniLM-L6-v2; a plain `pip install ./crates/hoard-py` leaves them out (README).
 say "pip install ./crates/hoard-py[test] with local models (a release build of the extension)"
 started=$(date +%s)

@@ -69,7 +69,7 @@ pub fn section(options: &Options, title: &str, table: &str) -> String {
 /// A section whose method paragraph (machine, rounds, what the ratio means) the suite
 /// writes itself, for suites whose contenders run different numbers of rounds.
 pub fn section_with(options: &Options, title: &str, method: &str, table: &str) -> String {
-    // The semantic suite runs a model through candle, which only its feature builds.
+    // The semantic suite runs a local model, which only its feature builds.
     let features = if options.suites.contains(&crate::Suite::Semantic) {
         " --features semantic"
     } else {

@@ -7,7 +7,7 @@
 //! minutes on two cores, so they are kept in a file under `~/.cache/hoard-bench` (keyed by
 //! the model's name and weights size): reruns read them back in seconds.
 //!
-//! Needs the `semantic` feature (candle); without it the suite says how to build it.
+//! Needs the `semantic` feature (the local encoder); without it the suite says how to build it.
 
 use crate::Options;
 
@@ -18,7 +18,7 @@ pub const TITLE: &str = "Semantic cache: lookup latency, HNSW recall, wrong hits
 #[cfg(not(feature = "semantic"))]
 pub fn run(_options: &Options) -> anyhow::Result<(String, String)> {
     anyhow::bail!(
-        "the semantic suite runs the MiniLM model through candle, which this build leaves out: \
+        "the semantic suite runs the MiniLM model locally, which this build leaves out: \
          rebuild with the `semantic` feature, e.g. \
          `cargo run --release -p hoard-bench --features semantic -- --suites semantic`"
     )
@@ -876,7 +876,7 @@ mod imp {
         out.push('\n');
 
         let method = format!(
-            "Machine: {}. Load average when the run began: {load}. Model: all-MiniLM-L6-v2 run by candle on the CPU (`BertEmbedder`, batches of {}). {embed_note} \
+            "Machine: {}. Load average when the run began: {load}. Model: all-MiniLM-L6-v2 run by hoard's encoder on the CPU (`BertEmbedder`, batches of {}). {embed_note} \
              Latencies are single-threaded, one query at a time, p50/p95 over every query. Evaluation via `hoard_semantic::eval` (`score`, `row`, `best_recall`, `refusals`), guards = `Guards::all()`, context threshold {}.",
             crate::report::machine(),
             BertOptions::default().batch_size,

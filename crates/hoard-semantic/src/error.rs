@@ -35,7 +35,7 @@ pub enum SemanticError {
     #[error("invalid threshold {0}: a similarity threshold must be a number in [0, 1]")]
     InvalidThreshold(f32),
     /// A configuration value that cannot be used (no model named, a local model in a build
-    /// without the `candle` feature, ...).
+    /// without the `local` feature, ...).
     #[error("semantic config: {0}")]
     Config(String),
     /// A pairs file for evaluation that cannot be read, with the line that is wrong.

@@ -1,7 +1,7 @@
-//! Semantic cache (seed 004): answers found by the meaning of their question, with few
+//! Semantic cache: answers found by the meaning of their question, with few
 //! wrong hits.
 //!
-//! - [`embed`]: embedders behind one trait: a local BERT-family model (feature `candle`),
+//! - [`embed`]: embedders behind one trait: a local BERT-family model (feature `local`),
 //!   OpenAI-compatible and Ollama HTTP services;
 //! - [`index`]: exact search over contiguous vectors, and [`hnsw`] for larger partitions;
 //! - [`guard`]: checks after the search (numbers, dates, negation, entities, scope,
@@ -15,6 +15,8 @@
 pub mod cache;
 mod cached;
 pub mod embed;
+#[cfg(feature = "local")]
+mod encoder;
 mod error;
 pub mod eval;
 pub mod guard;

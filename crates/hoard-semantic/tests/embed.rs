@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used)]
-//! The embedders against real things: the real all-MiniLM-L6-v2 weights (feature `candle`;
+//! The embedders against real things: the real all-MiniLM-L6-v2 weights (feature `local`;
 //! the folder comes from `scripts/fetch-minilm.sh` through `HOARD_MINILM_DIR`) and real HTTP servers
 //! on loopback that answer as OpenAI and Ollama do (the services themselves cannot run
 //! here), which record what they received so the requests are checked too.
@@ -406,7 +406,7 @@ fn bad_settings_are_refused_up_front() {
 // The local BERT model, with the real all-MiniLM-L6-v2 weights
 // ---------------------------------------------------------------------------------------
 
-#[cfg(feature = "candle")]
+#[cfg(feature = "local")]
 mod bert {
     use super::*;
     use hoard_semantic::embed::bert::{BertEmbedder, BertOptions, Pooling};
@@ -495,7 +495,7 @@ mod bert {
         assert!(paraphrase - unrelated > 0.4);
     }
 
-    /// Values computed outside candle, by a NumPy implementation of BertModel, mean pooling
+    /// Values computed outside hoard, by a NumPy implementation of BertModel, mean pooling
     /// and L2 normalization on the same safetensors and the `tokenizers` Python package
     /// (`tests/reference_minilm.py`), to catch a wrong activation, layer-norm epsilon or
     /// pooling, which would still give unit vectors with plausible similarities. The two

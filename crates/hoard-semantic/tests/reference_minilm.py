@@ -1,5 +1,5 @@
 # Independent reference for tests/embed.rs (`REFERENCE`): all-MiniLM-L6-v2's embedding
-# computed without candle, by transformers' BertModel forward pass written out in NumPy
+# computed without hoard's encoder, by transformers' BertModel forward pass written out in NumPy
 # (float64), mean pooling over the attention mask and L2 normalization, on the same
 # model.safetensors and tokenizer.json. sentence-transformers needs torch, whose PyPI wheel
 # pulls gigabytes of CUDA libraries; this checks the same arithmetic from another codebase.

@@ -2,7 +2,7 @@
 //! `$HOARD_MINILM_DIR`): paraphrases hit, traps miss, partitions never leak, entries expire,
 //! survive a restart and are shared through Redis.
 
-#![cfg(feature = "candle")]
+#![cfg(feature = "local")]
 // Test code: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 

@@ -1,5 +1,5 @@
 """Writes the probabilities the training code gives a few pairs with the shipped adapter,
-for the Rust test that checks candle computes the same (`tests/verifier.rs`).
+for the Rust test that checks hoard's encoder computes the same (`tests/verifier.rs`).
 
     python3 parity.py MINILM_DIR minilm-verifier.safetensors > ../tests/fixtures/verifier_parity.json
 

@@ -1,5 +1,5 @@
 //! A BERT-family sentence-embedding model (all-MiniLM-L6-v2, bge-small/base/large, ...)
-//! run in pure Rust on the CPU with candle.
+//! run in pure Rust on the CPU (by [`crate::encoder`]).
 //!
 //! The model is read from a folder in the Hugging Face layout:
 //!
@@ -21,12 +21,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use candle_core::{DType, Device, IndexOp, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config, DTYPE};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use super::{normalize, Embedder};
+use crate::encoder::tensors::{Config, Tensors};
+use crate::encoder::{Encoder, Sequence};
 use crate::SemanticError;
 
 /// How the per-token hidden states become one vector.
@@ -41,8 +40,8 @@ pub enum Pooling {
 /// Settings for [`BertEmbedder`]. The defaults suit all-MiniLM-L6-v2 and the bge models.
 #[derive(Debug, Clone)]
 pub struct BertOptions {
-    /// Texts run through the model together. Bigger batches amortize per-call overhead but
-    /// pad more; texts are sorted by length first, so padding stays small either way.
+    /// Texts run through the model together. Bigger batches keep the threads busier and
+    /// take more memory; each text keeps its own length, so none is padded.
     pub batch_size: usize,
     /// Tokens kept per text (special tokens included); longer texts are cut. `None` takes
     /// the model's own limit: `max_seq_length` from `sentence_bert_config.json` (256 for
@@ -86,7 +85,7 @@ struct Inner {
     max_length: usize,
     pooling: Pooling,
     tokenizer: Tokenizer,
-    model: BertModel,
+    model: Encoder,
 }
 
 impl std::fmt::Debug for BertEmbedder {
@@ -190,7 +189,7 @@ impl BertEmbedder {
                 ))
             }
         }
-        let config: Config = serde_json::from_value(config_json)
+        let config = Config::from_json(config_json)
             .map_err(|e| model_err(&config_path, format!("not a BERT config: {e}")))?;
         let dim = config.hidden_size;
 
@@ -240,19 +239,16 @@ impl BertEmbedder {
             };
             model_err(&weights_path, format!("cannot read: {e}{hint}"))
         })?;
-        let weights_len = weights.len();
-        // Safe loading from memory: memory-mapping is `unsafe` in candle and this crate
-        // forbids unsafe code. The copy costs one read of the file at start-up.
-        let vb =
-            VarBuilder::from_buffered_safetensors(weights, DTYPE, &Device::Cpu).map_err(|e| {
-                let hint = if weights_len < 1024 {
-                    " (the file is tiny: a Git LFS pointer instead of the weights?)"
-                } else {
-                    ""
-                };
-                model_err(&weights_path, format!("not valid safetensors: {e}{hint}"))
-            })?;
-        let model = BertModel::load(vb, &config).map_err(|e| {
+        let mut tensors = Tensors::read(&weights).map_err(|e| {
+            let hint = if weights.len() < 1024 {
+                " (the file is tiny: a Git LFS pointer instead of the weights?)"
+            } else {
+                ""
+            };
+            model_err(&weights_path, format!("not valid safetensors: {e}{hint}"))
+        })?;
+        drop(weights);
+        let (model, _) = Encoder::load(&config, &mut tensors).map_err(|e| {
             model_err(
                 &weights_path,
                 format!("weights do not match config.json: {e}"),
@@ -314,18 +310,16 @@ impl Inner {
             .encode_batch(inputs, true)
             .map_err(|e| SemanticError::Embed(format!("tokenizer: {e}")))?;
 
-        // Longest first, so each batch holds texts of similar length and pads little; the
-        // vectors go back to the callers' order at the end.
-        let mut order: Vec<usize> = (0..encodings.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));
-
-        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
-        for chunk in order.chunks(self.batch_size) {
-            let batch: Vec<&tokenizers::Encoding> = chunk.iter().map(|&i| &encodings[i]).collect();
+        // Batches bound the memory of one forward pass; each text keeps its own length,
+        // so nothing is padded.
+        let mut out: Vec<Vec<f32>> = Vec::with_capacity(texts.len());
+        for (n, batch) in encodings.chunks(self.batch_size).enumerate() {
+            let batch: Vec<&tokenizers::Encoding> = batch.iter().collect();
             let vectors = self
                 .forward(&batch)
                 .map_err(|e| SemanticError::Embed(format!("model: {e}")))?;
-            for (&i, mut vector) in chunk.iter().zip(vectors) {
+            for (offset, mut vector) in vectors.into_iter().enumerate() {
+                let i = n * self.batch_size + offset;
                 if vector.len() != self.dim || !vector.iter().all(|x| x.is_finite()) {
                     return Err(SemanticError::Embed(format!(
                         "model produced an invalid vector for text {i} ({} numbers, expected {})",
@@ -334,56 +328,50 @@ impl Inner {
                     )));
                 }
                 normalize(&mut vector);
-                out[i] = vector;
+                out.push(vector);
             }
         }
         Ok(out)
     }
 
-    /// One forward pass over texts padded to the longest of them.
-    fn forward(&self, batch: &[&tokenizers::Encoding]) -> candle_core::Result<Vec<Vec<f32>>> {
-        let (ids, type_ids, mask) = padded(batch, &self.model.device)?;
-        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?; // (rows, len, dim)
-        let pooled = match self.pooling {
-            Pooling::Cls => hidden.i((.., 0))?.contiguous()?,
-            Pooling::Mean => {
-                let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (rows, len, 1)
-                let summed = hidden.broadcast_mul(&mask)?.sum(1)?; // (rows, dim)
-                                                                   // As sentence-transformers: the count is clamped so an all-padding row
-                                                                   // divides by a tiny number instead of zero.
-                let counts = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?; // (rows, 1)
-                summed.broadcast_div(&counts)?
+    /// One forward pass over `batch`, each text at its own length.
+    fn forward(&self, batch: &[&tokenizers::Encoding]) -> Result<Vec<Vec<f32>>, String> {
+        let sequences: Vec<Sequence<'_>> = batch
+            .iter()
+            .map(|e| Sequence {
+                ids: e.get_ids(),
+                type_ids: e.get_type_ids(),
+            })
+            .collect();
+        let hidden = self.model.forward(&sequences)?;
+        let dim = self.model.dim();
+        let mut tokens = hidden.chunks_exact(dim);
+        let mut out = Vec::with_capacity(batch.len());
+        for seq in &sequences {
+            let mut pooled = vec![0.0f32; dim];
+            let own: Vec<&[f32]> = tokens.by_ref().take(seq.ids.len()).collect();
+            match self.pooling {
+                Pooling::Cls => {
+                    if let Some(first) = own.first() {
+                        pooled.copy_from_slice(first);
+                    }
+                }
+                Pooling::Mean => {
+                    for token in &own {
+                        for (p, t) in pooled.iter_mut().zip(*token) {
+                            *p += t;
+                        }
+                    }
+                    // As sentence-transformers: an empty text divides by a tiny number,
+                    // not zero (and is refused as not finite below).
+                    let count = (own.len() as f32).max(1e-9);
+                    pooled.iter_mut().for_each(|p| *p /= count);
+                }
             }
-        };
-        pooled.to_dtype(DType::F32)?.to_vec2::<f32>()
+            out.push(pooled);
+        }
+        Ok(out)
     }
-}
-
-/// Token ids, token types and attention mask of `batch`, padded to its longest encoding:
-/// three `(rows, len)` tensors for [`BertModel::forward`].
-pub(crate) fn padded(
-    batch: &[&tokenizers::Encoding],
-    device: &Device,
-) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
-    let rows = batch.len();
-    // Truncation keeps at least [CLS] [SEP], so `len` is never 0 for BERT tokenizers;
-    // `max(1)` keeps the tensor shapes valid even for a tokenizer without special tokens.
-    let len = batch.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
-    let mut ids = vec![0u32; rows * len];
-    let mut type_ids = vec![0u32; rows * len];
-    let mut mask = vec![0u32; rows * len];
-    for (row, encoding) in batch.iter().enumerate() {
-        let base = row * len;
-        let n = encoding.len().min(len);
-        ids[base..base + n].copy_from_slice(&encoding.get_ids()[..n]);
-        type_ids[base..base + n].copy_from_slice(&encoding.get_type_ids()[..n]);
-        mask[base..base + n].copy_from_slice(&encoding.get_attention_mask()[..n]);
-    }
-    Ok((
-        Tensor::from_vec(ids, (rows, len), device)?,
-        Tensor::from_vec(type_ids, (rows, len), device)?,
-        Tensor::from_vec(mask, (rows, len), device)?,
-    ))
 }
 
 /// The snapshot folder of `repo_id` (`org/name[@revision]`) in the hub cache `hub`.

@@ -1,6 +1,6 @@
 //! Embedders: text in, unit-length vectors out.
 //!
-//! - [`bert`] (feature `candle`): a BERT-family sentence-embedding model run in pure Rust
+//! - [`bert`] (feature `local`): a BERT-family sentence-embedding model run in pure Rust
 //!   on the CPU (mean pooling, L2-normalized), loaded from a Hugging Face style folder or
 //!   by repo id from the hub cache `hoard models` configures;
 //! - [`http`]: OpenAI-compatible `/v1/embeddings` and Ollama's `/api/embed`.
@@ -8,7 +8,7 @@
 //! Every embedder names itself ([`Embedder::id`]): stored vectors carry that name, and a
 //! vector made by another model is never compared with a query.
 
-#[cfg(feature = "candle")]
+#[cfg(feature = "local")]
 pub mod bert;
 pub mod http;
 
@@ -50,7 +50,7 @@ pub struct EmbedderSpec {
     pub api_key: Option<String>,
 }
 
-/// Builds the embedder `spec` names. A local model needs the `candle` feature; the HTTP
+/// Builds the embedder `spec` names. A local model needs the `local` feature; the HTTP
 /// services are asked once for their dimension.
 pub async fn from_spec(
     spec: &EmbedderSpec,
@@ -84,7 +84,7 @@ pub async fn from_spec(
 /// The command that builds the `hoard` binary with local models, from the repository.
 pub const LOCAL_BUILD: &str = "cargo install --path crates/hoard-cli --features semantic-local";
 
-#[cfg(feature = "candle")]
+#[cfg(feature = "local")]
 async fn local(
     spec: &EmbedderSpec,
     hub: &std::path::Path,
@@ -99,7 +99,7 @@ async fn local(
     Ok(std::sync::Arc::new(loaded))
 }
 
-#[cfg(not(feature = "candle"))]
+#[cfg(not(feature = "local"))]
 async fn local(
     spec: &EmbedderSpec,
     _hub: &std::path::Path,

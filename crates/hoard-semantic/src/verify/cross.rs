@@ -14,16 +14,15 @@
 //! it was trained over, so loading checks the folder's weights against a fingerprint of
 //! those and refuses any other model rather than verifying with noise.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use candle_core::{DType, Device, IndexOp, Tensor};
-use candle_nn::{Linear, Module, VarBuilder};
-use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{Tokenizer, TruncationParams, TruncationStrategy};
 
 use super::Verifier;
+use crate::encoder::ops::Dense;
+use crate::encoder::tensors::{Config, Tensor, Tensors};
+use crate::encoder::{dense_from, Encoder, Sequence};
 use crate::SemanticError;
 
 /// The adapter, trained over all-MiniLM-L6-v2 by `verifier/train.py`.
@@ -56,9 +55,9 @@ pub struct CrossEncoder {
 struct Inner {
     id: String,
     tokenizer: Tokenizer,
-    model: BertModel,
-    pooler: Linear,
-    head: Linear,
+    model: Encoder,
+    pooler: Dense,
+    head: Dense,
 }
 
 impl std::fmt::Debug for CrossEncoder {
@@ -81,7 +80,9 @@ impl CrossEncoder {
         let config_path = dir.join("config.json");
         let config_text = std::fs::read_to_string(&config_path)
             .map_err(|e| fail(&config_path, format!("cannot read: {e}")))?;
-        let config: Config = serde_json::from_str(&config_text)
+        let config = serde_json::from_str(&config_text)
+            .map_err(|e| e.to_string())
+            .and_then(Config::from_json)
             .map_err(|e| fail(&config_path, format!("not a BERT config: {e}")))?;
 
         let tokenizer_path = dir.join("tokenizer.json");
@@ -103,30 +104,19 @@ impl CrossEncoder {
             .thread_name(|i| format!("hoard-verify-{i}"))
             .build()
             .map_err(|e| fail(dir, format!("cannot start the verifier's threads: {e}")))?;
-        let device = Device::Cpu;
-        let mut tensors = candle_core::safetensors::load_buffer(&weights, &device)
+        let mut tensors = Tensors::read(&weights)
             .map_err(|e| fail(&weights_path, format!("not valid safetensors: {e}")))?;
-        // The merge multiplies matrices, which candle spreads over the current rayon pool:
-        // this one, never the global pool, whose threads a forked child does not have.
-        pool.install(|| {
-            check_fingerprint(&tensors).map_err(|reason| fail(&weights_path, reason))?;
-            let adapter = candle_core::safetensors::load_buffer(ADAPTER, &device)
-                .map_err(|e| fail(Path::new("(built-in verifier)"), e.to_string()))?;
-            apply(&mut tensors, adapter)
-                .map_err(|e| fail(Path::new("(built-in verifier)"), e.to_string()))
-        })?;
-
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        let built = (|| {
-            let model = BertModel::load(vb.clone(), &config)?;
-            let pooler = candle_nn::linear(
-                config.hidden_size,
-                config.hidden_size,
-                vb.pp("pooler.dense"),
-            )?;
-            let head = candle_nn::linear(config.hidden_size, 1, vb.pp("classifier"))?;
-            candle_core::Result::Ok((model, pooler, head))
-        })();
+        drop(weights);
+        check_fingerprint(&tensors).map_err(|reason| fail(&weights_path, reason))?;
+        let adapter =
+            Tensors::read(ADAPTER).map_err(|e| fail(Path::new("(built-in verifier)"), e))?;
+        apply(&mut tensors, adapter).map_err(|e| fail(Path::new("(built-in verifier)"), e))?;
+        let dim = config.hidden_size;
+        let built = Encoder::load(&config, &mut tensors).and_then(|(model, prefix)| {
+            let pooler = dense_from(&mut tensors, &format!("{prefix}pooler.dense"), dim, dim)?;
+            let head = dense_from(&mut tensors, "classifier", dim, 1)?;
+            Ok((model, pooler, head))
+        });
         let (model, pooler, head) =
             built.map_err(|e| fail(&weights_path, format!("weights do not fit: {e}")))?;
         Ok(CrossEncoder {
@@ -147,17 +137,12 @@ impl CrossEncoder {
     }
 }
 
-fn check_fingerprint(tensors: &HashMap<String, Tensor>) -> Result<(), String> {
+fn check_fingerprint(tensors: &Tensors) -> Result<(), String> {
     for (name, expected) in FINGERPRINT {
         let tensor = tensors
             .get(name)
             .ok_or_else(|| format!("no tensor {name}: the verifier needs all-MiniLM-L6-v2"))?;
-        let sum = tensor
-            .to_dtype(DType::F64)
-            .and_then(|t| t.abs())
-            .and_then(|t| t.sum_all())
-            .and_then(|t| t.to_scalar::<f64>())
-            .map_err(|e| e.to_string())?;
+        let sum: f64 = tensor.data.iter().map(|v| f64::from(v.abs())).sum();
         if (sum - expected).abs() > expected * 1e-6 {
             return Err(format!(
                 "these are not the all-MiniLM-L6-v2 weights the verifier was trained over \
@@ -168,12 +153,10 @@ fn check_fingerprint(tensors: &HashMap<String, Tensor>) -> Result<(), String> {
     Ok(())
 }
 
-/// Adds each low-rank update to its base weight and puts the adapter's other tensors
-/// (layer norms, pooler, head) in place of the base ones.
-fn apply(
-    base: &mut HashMap<String, Tensor>,
-    mut adapter: HashMap<String, Tensor>,
-) -> candle_core::Result<()> {
+/// Adds each low-rank update to its base weight (`weight += lora_b · lora_a`) and puts the
+/// adapter's other tensors (layer norms, pooler, head) in place of the base ones.
+fn apply(base: &mut Tensors, adapter: Tensors) -> Result<(), String> {
+    let mut adapter = adapter.into_map();
     let names: Vec<String> = adapter
         .keys()
         .filter_map(|k| k.strip_suffix(".lora_a").map(str::to_owned))
@@ -183,17 +166,45 @@ fn apply(
             adapter.remove(&format!("{name}.lora_a")),
             adapter.remove(&format!("{name}.lora_b")),
         ) else {
-            candle_core::bail!("adapter: {name} has lora_a without lora_b");
+            return Err(format!("adapter: {name} has lora_a without lora_b"));
         };
         let key = format!("{name}.weight");
-        let Some(weight) = base.get(&key) else {
-            candle_core::bail!("adapter: the base model has no {key}");
-        };
-        let merged = (weight + b.matmul(&a)?)?;
+        let weight = base
+            .get(&key)
+            .ok_or_else(|| format!("adapter: the base model has no {key}"))?;
+        let merged = add_low_rank(weight, &b, &a)
+            .ok_or_else(|| format!("adapter: {name}'s update does not fit {key}"))?;
         base.insert(key, merged);
     }
-    base.extend(adapter);
+    for (name, tensor) in adapter {
+        base.insert(name, tensor);
+    }
     Ok(())
+}
+
+/// `weight + b · a` for `weight` (`out × in`), `b` (`out × rank`), `a` (`rank × in`).
+fn add_low_rank(weight: &Tensor, b: &Tensor, a: &Tensor) -> Option<Tensor> {
+    let (&[out, inputs], &[b_out, rank], &[a_rank, a_in]) =
+        (&weight.shape[..], &b.shape[..], &a.shape[..])
+    else {
+        return None;
+    };
+    if b_out != out || a_rank != rank || a_in != inputs {
+        return None;
+    }
+    let mut data = weight.data.clone();
+    for (o, row) in data.chunks_exact_mut(inputs).enumerate() {
+        for r in 0..rank {
+            let scale = b.data[o * rank + r];
+            for (w, x) in row.iter_mut().zip(&a.data[r * inputs..(r + 1) * inputs]) {
+                *w += scale * x;
+            }
+        }
+    }
+    Some(Tensor {
+        shape: weight.shape.clone(),
+        data,
+    })
 }
 
 #[async_trait::async_trait]
@@ -272,12 +283,28 @@ impl Inner {
         Ok(out)
     }
 
-    fn forward(&self, batch: &[tokenizers::Encoding]) -> candle_core::Result<Vec<f32>> {
-        let batch: Vec<&tokenizers::Encoding> = batch.iter().collect();
-        let (ids, types, mask) = crate::embed::bert::padded(&batch, &self.model.device)?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask))?;
-        let first = hidden.i((.., 0))?.contiguous()?;
-        let pooled = self.pooler.forward(&first)?.tanh()?;
-        self.head.forward(&pooled)?.squeeze(1)?.to_vec1::<f32>()
+    /// The logit of each pair: the pooler (dense + tanh) and the head on the first token.
+    fn forward(&self, batch: &[tokenizers::Encoding]) -> Result<Vec<f32>, String> {
+        let sequences: Vec<Sequence<'_>> = batch
+            .iter()
+            .map(|e| Sequence {
+                ids: e.get_ids(),
+                type_ids: e.get_type_ids(),
+            })
+            .collect();
+        let hidden = self.model.forward(&sequences)?;
+        let dim = self.model.dim();
+        let mut firsts = Vec::with_capacity(sequences.len() * dim);
+        let mut at = 0;
+        for seq in &sequences {
+            if seq.ids.is_empty() {
+                return Err("a pair tokenized to nothing".to_owned());
+            }
+            firsts.extend_from_slice(&hidden[at * dim..(at + 1) * dim]);
+            at += seq.ids.len();
+        }
+        let mut pooled = self.pooler.forward(&firsts, sequences.len());
+        pooled.iter_mut().for_each(|v| *v = v.tanh());
+        Ok(self.head.forward(&pooled, sequences.len()))
     }
 }

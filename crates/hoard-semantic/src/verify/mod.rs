@@ -6,10 +6,10 @@
 //! is that one answer serves both. It runs only on the few candidates above the threshold,
 //! so its cost is paid once or twice per lookup, not once per entry.
 //!
-//! - [`cross`] (feature `candle`): the cross-encoder hoard ships, an adapter trained over
+//! - [`cross`] (feature `local`): the cross-encoder hoard ships, an adapter trained over
 //!   all-MiniLM-L6-v2 (the script that trains it is `verifier/train.py` in this crate).
 
-#[cfg(feature = "candle")]
+#[cfg(feature = "local")]
 pub mod cross;
 
 use crate::SemanticError;
@@ -62,7 +62,7 @@ pub async fn for_spec(
     }
 }
 
-#[cfg(feature = "candle")]
+#[cfg(feature = "local")]
 async fn local(
     spec: &crate::embed::EmbedderSpec,
     hub: &std::path::Path,
@@ -81,7 +81,7 @@ async fn local(
     Ok(std::sync::Arc::new(loaded))
 }
 
-#[cfg(not(feature = "candle"))]
+#[cfg(not(feature = "local"))]
 async fn local(
     _spec: &crate::embed::EmbedderSpec,
     _hub: &std::path::Path,
