@@ -359,11 +359,84 @@ def templated_swaps(questions: Iterable[str], per_split: dict[str, int]) -> dict
     return out
 
 
+# Words that relate two nouns one way round: "a cup in a liter", "my boss reads my DMs".
+ONE_WAY = {"to", "into", "onto", "from", "than", "of", "in", "for", "by", "with", "over", "at", "on",
+           "like", "likes", "read", "reads", "beat", "beats", "before", "after", "per"}
+SYMMETRIC_WORDS = {"and", "or", "vs", "versus", "nor"}
+
+
+def role_swap(question: str, lexicon: dict, rng: random.Random) -> str | None:
+    """Two nouns of a question exchanged across a one-way relation ("How many cups are in a
+    liter?" / "How many liters are in a cup?"): other roles, another answer. One question
+    in three, so this kind does not outnumber the others."""
+    if rng.random() > 0.35:
+        return None
+    tokens = [t for t in WORD.finditer(question)
+              if t.group(0).lower() in lexicon["nouns"] and t.group(0).lower() not in STOP]
+    for i, a in enumerate(tokens):
+        for b in tokens[i + 1:]:
+            between = question[a.end():b.start()].lower().split()
+            if (1 <= len(between) <= 4 and ONE_WAY & set(between) and not SYMMETRIC_WORDS & set(between)
+                    and a.group(0).lower() != b.group(0).lower()):
+                return (question[: a.start()] + b.group(0) + question[a.end(): b.start()] + a.group(0)
+                        + question[b.end():])
+    return None
+
+
+# A phrase that narrows a question to an audience, a place, a time or a case, as QQP
+# questions end with it: "... for beginners?", "... in India?", "... as a student?".
+TRAILING = re.compile(r"\s((?:for|as|in|during|with|without|if|when|on|after|while|at) (?:[A-Za-z']+ ){0,3}[A-Za-z']+)\?$")
+
+
+def scope_tail(question: str, lexicon: dict, rng: random.Random) -> str | None:
+    """The question narrowed by a trailing qualifier QQP questions use elsewhere."""
+    if rng.random() > 0.35 or not question.endswith("?") or TRAILING.search(question) or not lexicon["tails"]:
+        return None
+    return question[:-1].rstrip() + " " + rng.choice(lexicon["tails"]) + "?"
+
+
+BETWEEN = re.compile(r"\bbetween ((?:an? |the )?[\w+#.-]+) and ((?:an? |the )?[\w+#.-]+)")
+# "X or Y" only as the question's last words ("..., IQ or EQ?"): inside a sentence the two
+# sides are often longer than one word.
+VERSUS = re.compile(r"\b([\w+#.-]{2,}) (vs\.?|versus) ([\w+#.-]{2,})\b|\b([\w+#.-]{2,}) (or) ([\w+#.-]{2,})\?$")
+
+
+def whole_sides(question: str, start: int, end: int) -> bool:
+    """Whether the words at start..end can be the whole two sides: no capitalized word right
+    before ("New Zealand or Australia") and nothing but punctuation or a small word after
+    ("ego and self respect")."""
+    before = question[:start].split()
+    after = WORD.match(question[end:].lstrip())
+    return (not before or not before[-1][:1].isupper() or len(before) == 1) and (
+        not question[end:].strip() or question[end:end + 1] in "?.,;:!" or (after and after.group(0).lower() in STOP))
+
+
+def symmetric_swap(question: str) -> str | None:
+    """The two sides of a symmetric comparison exchanged ("the difference between X and Y",
+    "X vs Y", "X or Y"): the same question, the same answer."""
+    match = BETWEEN.search(question)
+    if match and match.group(1).lower() not in STOP and match.group(2).lower() not in STOP \
+            and whole_sides(question, match.start(1), match.end(2)):
+        a, b = match.group(1), match.group(2)
+        return question[: match.start(1)] + b + " and " + a + question[match.end(2):]
+    match = VERSUS.search(question)
+    if not match:
+        return None
+    first = 1 if match.group(1) else 4
+    a, word, b = match.group(first), match.group(first + 1), match.group(first + 2)
+    if a.lower() in STOP or b.lower() in STOP or a.lower() == b.lower() \
+            or not whole_sides(question, match.start(first), match.end(first + 2)):
+        return None
+    return question[: match.start(first)] + b + " " + word + " " + a + question[match.end(first + 2):]
+
+
 TRAPS: dict[str, Callable[[str, dict, random.Random], str | None]] = {
     "negation": negation,
     "scope": scope,
     "entity_swap": entity_swap,
     "numbers_dates": numbers_dates,
+    "role_swap": role_swap,
+    "scope_tail": scope_tail,
 }
 
 CONTRACTIONS = [("do not", "don't"), ("does not", "doesn't"), ("can not", "can't"), ("cannot", "can't"),
@@ -400,8 +473,18 @@ def lexicons(wordnet: WordNet, questions: Iterable[str]) -> dict[str, dict]:
     frequency = collections.Counter(w.lower() for q in questions for w in WORD.findall(q))
     common = {w for w, n in frequency.items() if n >= 3}
     out: dict[str, dict] = {s: {"antonyms": collections.defaultdict(set), "prefixed": {}, "people": collections.defaultdict(set),
-                                 "qualifiers": collections.defaultdict(set), "adjectives": wordnet.lemmas["a"]}
+                                 "qualifiers": collections.defaultdict(set), "adjectives": wordnet.lemmas["a"],
+                                 "nouns": set(), "tails": []}
                              for s in SPLITS}
+    # Nouns: common words whose senses are mostly nouns (a part of speech, no split).
+    nouns = {w for w in common if wordnet.sense_count(w, "n") > 0
+             and wordnet.sense_count(w, "n") >= max(wordnet.sense_count(w, "v"), wordnet.sense_count(w, "a"))}
+    for lex in out.values():
+        lex["nouns"] = nouns
+    tails = collections.Counter(m.group(1).lower() for q in questions for m in [TRAILING.search(q)] if m)
+    for tail, n in sorted(tails.items()):
+        if n >= 3:
+            out[bucket(f"tail:{tail}")]["tails"].append(tail)
     for a, b in wordnet.antonyms():
         if a in common and b in common and a not in STOP and b not in STOP:
             lex = out[bucket(f"antonym:{a}:{b}")]
@@ -458,6 +541,9 @@ def main() -> None:
             trap = make(question, lex[split], rng_for(f"{kind}:{question}"))
             if trap and trap != question:
                 rows[split].append({"a": question, "b": trap, "same": False, "kind": kind})
+        symmetric = symmetric_swap(question)
+        if symmetric and symmetric != question:
+            rows[split].append({"a": question, "b": symmetric, "same": True, "kind": "symmetric_swap"})
     for split, swaps in templated_swaps(questions, {"train": 4000, "dev": 800, "test": 800}).items():
         rows[split].extend(swaps)
     os.makedirs(args.out, exist_ok=True)

@@ -41,8 +41,9 @@ MAX_TOKENS = 64
 DENSE = ("attention.self.query", "attention.self.key", "attention.self.value",
          "attention.output.dense", "intermediate.dense", "output.dense")
 # Each batch: half the pairs share an answer, half do not, drawn per kind in these shares.
-MIX_SAME = {"paraphrase": 0.7, "near_repeat": 0.3}
-MIX_DIFFERENT = {"negation": 0.25, "scope": 0.25, "qqp_different": 0.2, "numbers_dates": 0.15, "entity_swap": 0.15}
+MIX_SAME = {"paraphrase": 0.65, "near_repeat": 0.25, "symmetric_swap": 0.1}
+MIX_DIFFERENT = {"negation": 0.2, "scope": 0.15, "scope_tail": 0.1, "qqp_different": 0.15, "numbers_dates": 0.1,
+                 "entity_swap": 0.15, "role_swap": 0.15}
 
 
 def layer_norm(x, w, b, eps=1e-12):
@@ -161,6 +162,7 @@ def main():
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--dev-pairs", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", help="an adapter to go on training from (as this script saves it)")
     args = parser.parse_args()
 
     tokenizer = Tokenizer.from_file(os.path.join(args.model, "tokenizer.json"))
@@ -170,6 +172,10 @@ def main():
     base = {k: jnp.asarray(v) for k, v in load_file(os.path.join(args.model, "model.safetensors")).items()
             if k != "embeddings.position_ids"}
     train = initial(base, args.seed)
+    if args.init:
+        for name, value in load_file(args.init).items():
+            # save() folds the LoRA scale into lora_b; undo it.
+            train[name] = jnp.asarray(value / (ALPHA / RANK) if name.endswith(".lora_b") else value)
     rows = read(os.path.join(args.data, "train.jsonl.gz"))
     by_kind: dict[str, list] = {}
     for r in rows:

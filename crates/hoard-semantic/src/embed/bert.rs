@@ -151,10 +151,11 @@ impl BertEmbedder {
         self.inner.pooling
     }
 
-    /// [`Embedder::embed`] on the calling thread: for callers that are not async (CLI,
-    /// benchmarks) or already on a blocking thread. Takes tens of milliseconds per batch.
+    /// [`Embedder::embed`], blocking the calling thread: for callers that are not async
+    /// (CLI, benchmarks) or already on a blocking thread. The work runs on the embedder's
+    /// own threads; a question takes a few milliseconds.
     pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, SemanticError> {
-        self.inner.embed(texts)
+        self.pool.install(|| self.inner.embed(texts))
     }
 
     fn load_folder(dir: &Path, name: String, options: BertOptions) -> Result<Self, SemanticError> {
