@@ -824,7 +824,7 @@ mod imp {
              Whole lookup: `SemanticCache::lookup` with the default configuration (exact index, threshold {default_t:.2}, every guard) over an in-memory hoard cache holding the N entries; it embeds the query, searches, checks the candidates and reads a hit's entry.\n",
             if synthetic_count > 0 {
                 format!(
-                    "; only the first {real} are real: embedding runs at about 30 questions/s on this shared 2-core machine, so entries {}-{largest} are synthetic, each the normalized sum of two random real vectors plus uniform noise of +-0.02 per component (same distribution of norms and directions as real questions, no duplicates), and their texts are placeholders",
+                    "; only the first {real} are real (embedding 100,000 questions would take minutes per run), so entries {}-{largest} are synthetic, each the normalized sum of two random real vectors plus uniform noise of +-0.02 per component (same distribution of norms and directions as real questions, no duplicates), and their texts are placeholders",
                     real + 1
                 )
             } else {
