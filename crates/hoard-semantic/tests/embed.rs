@@ -847,6 +847,29 @@ mod bert {
             "model.safetensors",
             "do not match config.json",
         );
+        // Arithmetic the encoder does not do is refused, not run wrong.
+        for (from, to, expected) in [
+            (
+                "\"hidden_act\": \"gelu\"",
+                "\"hidden_act\": \"swish\"",
+                "hidden_act \"swish\"",
+            ),
+            (
+                "\"position_embedding_type\": \"absolute\"",
+                "\"position_embedding_type\": \"relative_key\"",
+                "only absolute",
+            ),
+        ] {
+            check(
+                &|dir: &Path| {
+                    let text = std::fs::read_to_string(dir.join("config.json")).unwrap();
+                    assert!(text.contains(from), "{from}");
+                    std::fs::write(dir.join("config.json"), text.replace(from, to)).unwrap();
+                },
+                "config.json",
+                expected,
+            );
+        }
         check(
             &write("modules.json", b"[oops"),
             "modules.json",

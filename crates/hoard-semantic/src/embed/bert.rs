@@ -337,13 +337,7 @@ impl Inner {
 
     /// One forward pass over `batch`, each text at its own length.
     fn forward(&self, batch: &[&tokenizers::Encoding]) -> Result<Vec<Vec<f32>>, String> {
-        let sequences: Vec<Sequence<'_>> = batch
-            .iter()
-            .map(|e| Sequence {
-                ids: e.get_ids(),
-                type_ids: e.get_type_ids(),
-            })
-            .collect();
+        let sequences: Vec<Sequence<'_>> = batch.iter().map(|e| Sequence::from(*e)).collect();
         let hidden = self.model.forward(&sequences)?;
         let dim = self.model.dim();
         let mut tokens = hidden.chunks_exact(dim);

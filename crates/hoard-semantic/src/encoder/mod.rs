@@ -28,6 +28,15 @@ pub(crate) struct Sequence<'a> {
     pub(crate) type_ids: &'a [u32],
 }
 
+impl<'a> From<&'a tokenizers::Encoding> for Sequence<'a> {
+    fn from(encoding: &'a tokenizers::Encoding) -> Self {
+        Sequence {
+            ids: encoding.get_ids(),
+            type_ids: encoding.get_type_ids(),
+        }
+    }
+}
+
 /// A BERT encoder's weights, ready to run.
 #[derive(Debug)]
 pub(crate) struct Encoder {

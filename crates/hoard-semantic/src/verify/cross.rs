@@ -285,13 +285,7 @@ impl Inner {
 
     /// The logit of each pair: the pooler (dense + tanh) and the head on the first token.
     fn forward(&self, batch: &[tokenizers::Encoding]) -> Result<Vec<f32>, String> {
-        let sequences: Vec<Sequence<'_>> = batch
-            .iter()
-            .map(|e| Sequence {
-                ids: e.get_ids(),
-                type_ids: e.get_type_ids(),
-            })
-            .collect();
+        let sequences: Vec<Sequence<'_>> = batch.iter().map(Sequence::from).collect();
         let hidden = self.model.forward(&sequences)?;
         let dim = self.model.dim();
         let mut firsts = Vec::with_capacity(sequences.len() * dim);
