@@ -18,7 +18,7 @@
 
 use crate::entry::now_ms;
 use crate::error::Result;
-use crate::store::Store;
+use crate::store::Leases;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -79,7 +79,7 @@ fn millis(d: Duration) -> u64 {
 #[derive(Clone)]
 pub(crate) enum LockBackend {
     /// In L2 (Redis): shared by every process using it.
-    Store(Arc<dyn Store>),
+    Shared(Arc<dyn Leases>),
     /// In this process only.
     Local(Arc<LocalLocks>),
 }
@@ -87,28 +87,28 @@ pub(crate) enum LockBackend {
 impl LockBackend {
     pub(crate) async fn try_lock(&self, name: &str, token: &str, lease: Duration) -> Result<bool> {
         match self {
-            LockBackend::Store(store) => store.try_lock(name, token, lease).await,
+            LockBackend::Shared(store) => store.try_lock(name, token, lease).await,
             LockBackend::Local(local) => Ok(local.try_lock(name, token, lease)),
         }
     }
 
     async fn renew(&self, name: &str, token: &str, lease: Duration) -> Result<bool> {
         match self {
-            LockBackend::Store(store) => store.renew_lock(name, token, lease).await,
+            LockBackend::Shared(store) => store.renew_lock(name, token, lease).await,
             LockBackend::Local(local) => Ok(local.renew(name, token, lease)),
         }
     }
 
     async fn unlock(&self, name: &str, token: &str) -> Result<bool> {
         match self {
-            LockBackend::Store(store) => store.unlock(name, token).await,
+            LockBackend::Shared(store) => store.unlock(name, token).await,
             LockBackend::Local(local) => Ok(local.unlock(name, token)),
         }
     }
 
     /// Whether leases here are seen by other processes.
     pub(crate) fn is_distributed(&self) -> bool {
-        matches!(self, LockBackend::Store(_))
+        matches!(self, LockBackend::Shared(_))
     }
 }
 

@@ -121,12 +121,16 @@ impl CacheBuilder {
             L2Choice::Redis(config) => Some(Arc::new(config.clock(self.clock.clone()).open()?)),
             L2Choice::Store(store) => Some(store),
         };
-        if self.dependencies && l2.as_ref().is_some_and(|l2| !l2.supports_tags()) {
+        if self.dependencies && l2.as_ref().is_some_and(|l2| l2.as_tag_index().is_none()) {
             return Err(Error::Config(
                 "dependency tracking needs an L2 that indexes tags (memory, disk or Redis)".into(),
             ));
         }
-        let shared = l2.as_ref().is_some_and(|l2| l2.supports_locks());
+        // Shared with other processes: their changes are heard on the tier's invalidation
+        // channel, and L1 copies get a maximum age in case a message is lost.
+        let shared = l2
+            .as_ref()
+            .is_some_and(|l2| l2.clone().as_invalidations().is_some());
         let max_age = self
             .l1_max_age
             .unwrap_or(shared.then_some(DEFAULT_L1_MAX_AGE_SHARED));

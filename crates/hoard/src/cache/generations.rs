@@ -2,10 +2,11 @@
 
 use super::Cache;
 use crate::entry::Entry;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::events::Cause;
 use crate::key::{validate_namespace, SEPARATOR};
 use crate::stats::Event;
+use crate::store::Generations;
 
 /// The generation a read checks what L2 returns against, and whether L1 may keep a copy.
 #[derive(Clone, Copy)]
@@ -27,14 +28,13 @@ impl Cache {
         validate_namespace(namespace)?;
         let inner = &*self.inner;
         let prefix = format!("{namespace}{SEPARATOR}");
-        let bumped = match self.tag_index().bump_generation(namespace).await {
-            Ok(generation) => Ok(Some(generation)),
-            // A custom store without generations: remove the entries one by one instead.
-            Err(Error::Unsupported(_)) => match &inner.l2 {
+        let bumped = match self.generation_store() {
+            Some(generations) => generations.bump_generation(namespace).await.map(Some),
+            // A tier without generations: remove the entries one by one instead.
+            None => match &inner.l2 {
                 Some(l2) => l2.delete_prefix(&prefix).await.map(|_| None),
                 None => Ok(None),
             },
-            Err(error) => Err(error),
         };
         // Purge L1 even when L2 failed: what L2 may have cleared, L1 must not keep serving.
         if let Ok(Some(generation)) = &bumped {
@@ -45,6 +45,15 @@ impl Cache {
         bumped?;
         self.emit(Cause::Namespace(namespace.to_owned()), Vec::new(), 0);
         Ok(())
+    }
+
+    /// Where namespace generations live: in L2 when there is one (so every process sees
+    /// them), else in L1. An L2 without them clears namespaces entry by entry.
+    fn generation_store(&self) -> Option<&dyn Generations> {
+        match &self.inner.l2 {
+            Some(l2) => l2.as_generations(),
+            None => Some(&self.inner.l1),
+        }
     }
 
     /// The current generation of `namespace`: cached, re-read from L2 once the cached copy
@@ -63,7 +72,11 @@ impl Cache {
                 return Ok(generation);
             }
         }
-        match self.tag_index().generation(namespace).await {
+        let read = match self.generation_store() {
+            Some(generations) => generations.generation(namespace).await,
+            None => Ok(0),
+        };
+        match read {
             Ok(generation) => Ok(self.note_generation(namespace, generation)),
             // Unknown: better a miss (or an L1-only write) than an entry a clear removed.
             Err(error) => match cached {

@@ -8,9 +8,10 @@ use std::time::Duration;
 impl Cache {
     /// Where leases live: L2 if it can hold them (Redis), else this process.
     pub(crate) fn lock_backend(&self) -> Option<LockBackend> {
-        Some(match &self.inner.l2 {
-            Some(l2) if l2.supports_locks() => LockBackend::Store(l2.clone()),
-            _ => LockBackend::Local(self.inner.local_locks.clone()),
+        let shared = self.inner.l2.as_ref().and_then(|l2| l2.clone().as_leases());
+        Some(match shared {
+            Some(leases) => LockBackend::Shared(leases),
+            None => LockBackend::Local(self.inner.local_locks.clone()),
         })
     }
 

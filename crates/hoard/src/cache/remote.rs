@@ -65,11 +65,13 @@ impl Cache {
 
     /// Subscribes to other processes' invalidations when L2 is shared.
     pub(super) fn start_listening(&self) {
-        let Some(l2) = &self.inner.l2 else { return };
+        let Some(channel) = self.inner.l2.clone().and_then(|l2| l2.as_invalidations()) else {
+            return;
+        };
         let weak = Arc::downgrade(&self.inner);
         // Until subscribed, L1 must not take copies it could not hear about.
         self.inner.l1_trusted.store(false, SeqCst);
-        let listening = l2.clone().listen(Arc::new(move |remote| {
+        let listening = channel.listen(Arc::new(move |remote| {
             if let Some(inner) = weak.upgrade() {
                 Cache { inner }.apply_remote(remote);
             }

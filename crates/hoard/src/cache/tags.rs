@@ -4,7 +4,7 @@ use super::{Cache, SetOptions};
 use crate::error::{Error, Result};
 use crate::events::Cause;
 use crate::key::{full_key, SEPARATOR};
-use crate::store::Store;
+use crate::store::TagIndex;
 use std::collections::HashSet;
 
 const DEPENDENCY_TAG: &str = "dep:";
@@ -28,8 +28,7 @@ fn validate_tag(tag: &str) -> Result<()> {
 impl Cache {
     /// The validated tags of a write, dependency tags included.
     pub(super) fn tags_for(&self, options: &SetOptions) -> Result<Vec<String>> {
-        if (!options.tags.is_empty() || !options.depends_on.is_empty())
-            && !self.tag_index().supports_tags()
+        if (!options.tags.is_empty() || !options.depends_on.is_empty()) && self.tag_index().is_err()
         {
             return Err(Error::Unsupported("tags on this L2 store"));
         }
@@ -59,11 +58,13 @@ impl Cache {
     }
 
     /// Where tags are indexed: in L2 when there is one (so every process sees them), else
-    /// in L1.
-    pub(super) fn tag_index(&self) -> &dyn Store {
+    /// in L1. An L2 without a tag index has no tags.
+    pub(super) fn tag_index(&self) -> Result<&dyn TagIndex> {
         match &self.inner.l2 {
-            Some(l2) => l2.as_ref(),
-            None => &self.inner.l1,
+            Some(l2) => l2
+                .as_tag_index()
+                .ok_or(Error::Unsupported("tags on this tier")),
+            None => Ok(&self.inner.l1),
         }
     }
 
@@ -78,7 +79,7 @@ impl Cache {
         let mut removed = 0;
         while let Some(key) = frontier.pop() {
             let tag = dependency_tag(&key);
-            let dependents = self.tag_index().tagged(&tag).await?;
+            let dependents = self.tag_index()?.tagged(&tag).await?;
             if dependents.is_empty() {
                 continue;
             }
@@ -88,7 +89,7 @@ impl Cache {
                 .cloned()
                 .collect();
             // Un-index first: a dependent rewritten meanwhile re-indexes itself after this.
-            self.tag_index().untag(&tag, &dependents).await?;
+            self.tag_index()?.untag(&tag, &dependents).await?;
             removed += self.remove_keys(&fresh, Cause::Dependency(key)).await?;
             frontier.extend(fresh);
         }
@@ -130,9 +131,9 @@ impl Cache {
         let mut removed = 0;
         for tag in tags {
             let tag = tag.as_ref();
-            let keys = self.tag_index().tagged(tag).await?;
+            let keys = self.tag_index()?.tagged(tag).await?;
             // Un-index first: an entry re-tagged meanwhile keeps its new index row.
-            self.tag_index().untag(tag, &keys).await?;
+            self.tag_index()?.untag(tag, &keys).await?;
             removed += self.remove_keys(&keys, Cause::Tag(tag.to_owned())).await?;
             self.cascade(keys).await?;
         }
@@ -144,11 +145,14 @@ impl Cache {
     /// namespace this way).
     pub async fn tagged(&self, tag: &str) -> Result<Vec<String>> {
         validate_tag(tag)?;
-        self.tag_index().tagged(tag).await
+        self.tag_index()?.tagged(tag).await
     }
 
     /// Entries in the tag index (live and not yet reclaimed), summed over tags.
     pub async fn tag_index_len(&self) -> Result<u64> {
-        self.tag_index().tag_index_len().await
+        match self.tag_index() {
+            Ok(index) => index.tag_index_len().await,
+            Err(_) => Ok(0),
+        }
     }
 }

@@ -194,7 +194,10 @@ impl Cache {
             }
             inner.stats.record(namespace, Event::Set, count);
             if !rows.is_empty() {
-                tagged = self.tag_index().add_tags(&rows).await;
+                tagged = match self.tag_index() {
+                    Ok(index) => index.add_tags(&rows).await,
+                    Err(error) => Err(error),
+                };
             }
         }
         // Outside the key locks: dependents may share a lock stripe with these keys. Runs

@@ -18,7 +18,7 @@
 //! for prefix and pattern deletes, atomic batches across keyspaces, and background
 //! compaction, so reclaimed space is given back without our help.
 
-use super::{Store, TagRow, Usage};
+use super::{Generations, Store, TagIndex, TagRow, Usage};
 use crate::clock::Clock;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
@@ -671,10 +671,40 @@ impl Store for DiskStore {
         .await
     }
 
-    fn supports_tags(&self) -> bool {
-        true
+    async fn usage(&self) -> Result<Usage> {
+        Ok(Usage {
+            entries: self.inner.stored.load(Relaxed),
+            bytes: self
+                .inner
+                .db
+                .disk_space()
+                .map_err(|e| self.inner.error(e))?,
+            evictions: 0,
+            expirations: self.inner.expirations.load(Relaxed),
+        })
     }
 
+    async fn flush(&self) -> Result<()> {
+        self.off_worker(|inner| {
+            inner
+                .db
+                .persist(PersistMode::SyncAll)
+                .map_err(|e| inner.error(e))
+        })
+        .await
+    }
+
+    fn as_tag_index(&self) -> Option<&dyn TagIndex> {
+        Some(self)
+    }
+
+    fn as_generations(&self) -> Option<&dyn Generations> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl TagIndex for DiskStore {
     async fn add_tags(&self, rows: &[TagRow]) -> Result<()> {
         let mut batch = self.inner.batch();
         for row in rows {
@@ -718,7 +748,10 @@ impl Store for DiskStore {
         }
         Ok(n)
     }
+}
 
+#[async_trait]
+impl Generations for DiskStore {
     async fn generation(&self, namespace: &str) -> Result<u32> {
         self.inner.generation(namespace)
     }
@@ -738,29 +771,6 @@ impl Store for DiskStore {
         );
         batch.commit().map_err(|e| self.inner.error(e))?;
         Ok(next)
-    }
-
-    async fn usage(&self) -> Result<Usage> {
-        Ok(Usage {
-            entries: self.inner.stored.load(Relaxed),
-            bytes: self
-                .inner
-                .db
-                .disk_space()
-                .map_err(|e| self.inner.error(e))?,
-            evictions: 0,
-            expirations: self.inner.expirations.load(Relaxed),
-        })
-    }
-
-    async fn flush(&self) -> Result<()> {
-        self.off_worker(|inner| {
-            inner
-                .db
-                .persist(PersistMode::SyncAll)
-                .map_err(|e| inner.error(e))
-        })
-        .await
     }
 }
 

@@ -2,7 +2,7 @@
 //! own deadline.
 
 use super::TagRow;
-use super::{Store, Usage};
+use super::{Generations, Store, TagIndex, Usage};
 use crate::clock::Clock;
 use crate::entry::Entry;
 use crate::error::Result;
@@ -362,10 +362,17 @@ impl Store for MemoryStore {
         Ok(self.usage_now())
     }
 
-    fn supports_tags(&self) -> bool {
-        true
+    fn as_tag_index(&self) -> Option<&dyn TagIndex> {
+        Some(self)
     }
 
+    fn as_generations(&self) -> Option<&dyn Generations> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl TagIndex for MemoryStore {
     async fn add_tags(&self, rows: &[TagRow]) -> Result<()> {
         let now = self.shared.clock.now_ms();
         let mut tags = self.tags.lock().unwrap_or_else(|p| p.into_inner());
@@ -427,7 +434,10 @@ impl Store for MemoryStore {
         let tags = self.tags.lock().unwrap_or_else(|p| p.into_inner());
         Ok(tags.values().map(|m| m.len() as u64).sum())
     }
+}
 
+#[async_trait]
+impl Generations for MemoryStore {
     async fn generation(&self, namespace: &str) -> Result<u32> {
         let generations = self.generations.lock().unwrap_or_else(|p| p.into_inner());
         Ok(generations.get(namespace).copied().unwrap_or(0))

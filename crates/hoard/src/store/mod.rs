@@ -1,5 +1,6 @@
-//! Tiers: one [`Store`] trait, implemented by [`MemoryStore`] (L1), [`DiskStore`] and
-//! [`RedisStore`] (L2).
+//! Tiers: the [`Store`] trait, implemented by [`MemoryStore`] (L1), [`DiskStore`] and
+//! [`RedisStore`] (L2), and the capabilities a tier may add, each its own trait:
+//! [`TagIndex`], [`Generations`], [`Leases`] and [`Invalidations`].
 //!
 //! A store maps full keys (`{namespace}:{key}`, already validated) to [`Entry`]s.
 //! **Every store refuses expired entries on its own**: `get` never returns an entry whose
@@ -9,9 +10,10 @@ mod disk;
 mod memory;
 pub mod redis;
 
+pub use crate::events::{Remote, RemoteHandler};
 pub use disk::{DiskConfig, DiskStore, Durability, DEFAULT_DISK_MEMORY_BYTES};
 pub use memory::MemoryStore;
-pub use redis::{RedisConfig, RedisStore, Remote, RemoteHandler};
+pub use redis::{RedisConfig, RedisStore};
 
 use crate::entry::Entry;
 use crate::error::Result;
@@ -138,81 +140,81 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Whether this tier keeps a tag index ([`Store::add_tags`] and friends).
-    fn supports_tags(&self) -> bool {
-        false
-    }
-
-    /// Records entries' tags in the tier's tag index.
-    async fn add_tags(&self, rows: &[TagRow]) -> Result<()> {
-        let _ = rows;
-        Err(crate::Error::Unsupported("tags on this tier"))
-    }
-
-    /// The live keys carrying `tag`.
-    async fn tagged(&self, tag: &str) -> Result<Vec<String>> {
-        let _ = tag;
-        Err(crate::Error::Unsupported("tags on this tier"))
-    }
-
-    /// Forgets that `keys` carry `tag`.
-    async fn untag(&self, tag: &str, keys: &[String]) -> Result<()> {
-        let _ = (tag, keys);
-        Err(crate::Error::Unsupported("tags on this tier"))
-    }
-
-    /// Rows in the tag index, expired ones included until reclaimed (for stats and tests).
-    async fn tag_index_len(&self) -> Result<u64> {
-        Ok(0)
-    }
-
-    /// Starts relaying other processes' invalidations to `handler`; false if this tier is
-    /// not shared between processes (then there is nothing to hear).
-    fn listen(self: Arc<Self>, handler: RemoteHandler) -> bool {
-        let _ = handler;
-        false
-    }
-
-    /// The current generation of `namespace` (0 until it is first cleared).
-    async fn generation(&self, namespace: &str) -> Result<u32> {
-        let _ = namespace;
-        Ok(0)
-    }
-
-    /// Moves `namespace` to its next generation and returns it: entries of earlier
-    /// generations then read as absent. O(1): nothing is scanned.
-    async fn bump_generation(&self, namespace: &str) -> Result<u32> {
-        let _ = namespace;
-        Err(crate::Error::Unsupported(
-            "namespace generations on this tier",
-        ))
-    }
-
-    /// Whether this tier can hold leases that other processes see (Redis can).
-    fn supports_locks(&self) -> bool {
-        false
-    }
-
-    /// Takes the lease `name` for `token` if nobody holds it (see [`crate::lock`]).
-    async fn try_lock(&self, name: &str, token: &str, lease: Duration) -> Result<bool> {
-        let _ = (name, token, lease);
-        Err(crate::Error::Unsupported("leases on this tier"))
-    }
-
-    /// Extends the lease `name` if `token` still holds it.
-    async fn renew_lock(&self, name: &str, token: &str, lease: Duration) -> Result<bool> {
-        let _ = (name, token, lease);
-        Err(crate::Error::Unsupported("leases on this tier"))
-    }
-
-    /// Releases the lease `name` if `token` still holds it.
-    async fn unlock(&self, name: &str, token: &str) -> Result<bool> {
-        let _ = (name, token);
-        Err(crate::Error::Unsupported("leases on this tier"))
-    }
-
     /// Makes every acknowledged write durable to the strongest level the store offers.
     async fn flush(&self) -> Result<()> {
         Ok(())
     }
+
+    /// This tier's tag index, if it keeps one: the cache then indexes tags and
+    /// dependencies in it, where every process sharing the tier sees them.
+    fn as_tag_index(&self) -> Option<&dyn TagIndex> {
+        None
+    }
+
+    /// This tier's namespace generations, if it keeps them: the cache then clears a
+    /// namespace in O(1). Without them a clear removes the namespace's entries one by one.
+    fn as_generations(&self) -> Option<&dyn Generations> {
+        None
+    }
+
+    /// Leases this tier holds for every process that shares it, if it can (Redis can).
+    /// Without them the cache's leases are this process's own.
+    fn as_leases(self: Arc<Self>) -> Option<Arc<dyn Leases>> {
+        None
+    }
+
+    /// The channel on which other processes' invalidations arrive, if this tier is shared
+    /// between processes. A tier without one is this process's alone.
+    fn as_invalidations(self: Arc<Self>) -> Option<Arc<dyn Invalidations>> {
+        None
+    }
+}
+
+/// A tag index: which keys carry which tag, for [`crate::Cache::invalidate_tags`] and
+/// dependency tracking.
+#[async_trait]
+pub trait TagIndex: Send + Sync {
+    /// Records entries' tags.
+    async fn add_tags(&self, rows: &[TagRow]) -> Result<()>;
+
+    /// The live keys carrying `tag`.
+    async fn tagged(&self, tag: &str) -> Result<Vec<String>>;
+
+    /// Forgets that `keys` carry `tag`.
+    async fn untag(&self, tag: &str, keys: &[String]) -> Result<()>;
+
+    /// Rows in the index, expired ones included until reclaimed (for stats and tests).
+    async fn tag_index_len(&self) -> Result<u64>;
+}
+
+/// Namespace generations: a counter per namespace that a clear moves on, so entries
+/// written under an earlier generation read as absent without being scanned.
+#[async_trait]
+pub trait Generations: Send + Sync {
+    /// The current generation of `namespace` (0 until it is first cleared).
+    async fn generation(&self, namespace: &str) -> Result<u32>;
+
+    /// Moves `namespace` to its next generation and returns it: entries of earlier
+    /// generations then read as absent. O(1): nothing is scanned.
+    async fn bump_generation(&self, namespace: &str) -> Result<u32>;
+}
+
+/// Leases that every process sharing the tier sees (see [`crate::lock`]).
+#[async_trait]
+pub trait Leases: Send + Sync {
+    /// Takes the lease `name` for `token` if nobody holds it.
+    async fn try_lock(&self, name: &str, token: &str, lease: Duration) -> Result<bool>;
+
+    /// Extends the lease `name` if `token` still holds it.
+    async fn renew_lock(&self, name: &str, token: &str, lease: Duration) -> Result<bool>;
+
+    /// Releases the lease `name` if `token` still holds it.
+    async fn unlock(&self, name: &str, token: &str) -> Result<bool>;
+}
+
+/// A channel on which other processes' invalidations arrive.
+pub trait Invalidations: Send + Sync {
+    /// Starts relaying other processes' invalidations to `handler`; false if the channel
+    /// is turned off (then there is nothing to hear).
+    fn listen(self: Arc<Self>, handler: RemoteHandler) -> bool;
 }

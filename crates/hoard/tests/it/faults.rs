@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use hoard::glob::Glob;
-use hoard::store::{RemoteHandler, TagRow};
+use hoard::store::{Generations, Invalidations, Leases, TagIndex, TagRow};
 use hoard::{Entry, Error, Result, Store, Usage};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
@@ -108,53 +108,97 @@ impl Store for Faulty {
         self.check()?;
         self.inner.ping().await
     }
-    fn supports_tags(&self) -> bool {
-        self.inner.supports_tags()
+    fn as_tag_index(&self) -> Option<&dyn TagIndex> {
+        self.inner.as_tag_index().map(|_| self as &dyn TagIndex)
     }
-    async fn add_tags(&self, rows: &[TagRow]) -> Result<()> {
-        self.check()?;
-        self.inner.add_tags(rows).await
+    fn as_generations(&self) -> Option<&dyn Generations> {
+        self.inner
+            .as_generations()
+            .map(|_| self as &dyn Generations)
     }
-    async fn tagged(&self, tag: &str) -> Result<Vec<String>> {
-        self.check()?;
-        self.inner.tagged(tag).await
+    fn as_leases(self: Arc<Self>) -> Option<Arc<dyn Leases>> {
+        let inner = self.inner.clone().as_leases()?;
+        Some(Arc::new(FaultyLeases {
+            switch: self,
+            inner,
+        }))
     }
-    async fn untag(&self, tag: &str, keys: &[String]) -> Result<()> {
-        self.check()?;
-        self.inner.untag(tag, keys).await
-    }
-    async fn tag_index_len(&self) -> Result<u64> {
-        self.check()?;
-        self.inner.tag_index_len().await
-    }
-    fn listen(self: Arc<Self>, handler: RemoteHandler) -> bool {
-        self.inner.clone().listen(handler)
-    }
-    async fn generation(&self, namespace: &str) -> Result<u32> {
-        self.check()?;
-        self.inner.generation(namespace).await
-    }
-    async fn bump_generation(&self, namespace: &str) -> Result<u32> {
-        self.check()?;
-        self.inner.bump_generation(namespace).await
-    }
-    fn supports_locks(&self) -> bool {
-        self.inner.supports_locks()
-    }
-    async fn try_lock(&self, name: &str, token: &str, lease: Duration) -> Result<bool> {
-        self.check()?;
-        self.inner.try_lock(name, token, lease).await
-    }
-    async fn renew_lock(&self, name: &str, token: &str, lease: Duration) -> Result<bool> {
-        self.check()?;
-        self.inner.renew_lock(name, token, lease).await
-    }
-    async fn unlock(&self, name: &str, token: &str) -> Result<bool> {
-        self.check()?;
-        self.inner.unlock(name, token).await
+    fn as_invalidations(self: Arc<Self>) -> Option<Arc<dyn Invalidations>> {
+        // The store's own channel: messages keep flowing while calls fail.
+        self.inner.clone().as_invalidations()
     }
     async fn flush(&self) -> Result<()> {
         self.check()?;
         self.inner.flush().await
+    }
+}
+
+// The capabilities, behind the same switch (the cache asks for them only when the inner
+// store has them).
+
+impl Faulty {
+    fn tags(&self) -> &dyn TagIndex {
+        self.inner
+            .as_tag_index()
+            .expect("asked only when the inner store has tags")
+    }
+    fn generations(&self) -> &dyn Generations {
+        self.inner
+            .as_generations()
+            .expect("asked only when the inner store has generations")
+    }
+}
+
+#[async_trait]
+impl TagIndex for Faulty {
+    async fn add_tags(&self, rows: &[TagRow]) -> Result<()> {
+        self.check()?;
+        self.tags().add_tags(rows).await
+    }
+    async fn tagged(&self, tag: &str) -> Result<Vec<String>> {
+        self.check()?;
+        self.tags().tagged(tag).await
+    }
+    async fn untag(&self, tag: &str, keys: &[String]) -> Result<()> {
+        self.check()?;
+        self.tags().untag(tag, keys).await
+    }
+    async fn tag_index_len(&self) -> Result<u64> {
+        self.check()?;
+        self.tags().tag_index_len().await
+    }
+}
+
+#[async_trait]
+impl Generations for Faulty {
+    async fn generation(&self, namespace: &str) -> Result<u32> {
+        self.check()?;
+        self.generations().generation(namespace).await
+    }
+    async fn bump_generation(&self, namespace: &str) -> Result<u32> {
+        self.check()?;
+        self.generations().bump_generation(namespace).await
+    }
+}
+
+/// The inner store's leases behind the switch.
+struct FaultyLeases {
+    switch: Arc<Faulty>,
+    inner: Arc<dyn Leases>,
+}
+
+#[async_trait]
+impl Leases for FaultyLeases {
+    async fn try_lock(&self, name: &str, token: &str, lease: Duration) -> Result<bool> {
+        self.switch.check()?;
+        self.inner.try_lock(name, token, lease).await
+    }
+    async fn renew_lock(&self, name: &str, token: &str, lease: Duration) -> Result<bool> {
+        self.switch.check()?;
+        self.inner.renew_lock(name, token, lease).await
+    }
+    async fn unlock(&self, name: &str, token: &str) -> Result<bool> {
+        self.switch.check()?;
+        self.inner.unlock(name, token).await
     }
 }

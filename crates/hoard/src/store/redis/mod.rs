@@ -20,12 +20,12 @@ mod routing;
 mod slot;
 
 pub use breaker::BreakerConfig;
-pub use notify::{Remote, RemoteHandler};
 
-use super::{Store, TagRow, Usage};
+use super::{Generations, Invalidations, Leases, Store, TagIndex, TagRow, Usage};
 use crate::clock::Clock;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
+use crate::events::RemoteHandler;
 use crate::glob::{self, Glob};
 use async_trait::async_trait;
 use futures_util::future::join_all;
@@ -694,10 +694,75 @@ impl Store for RedisStore {
         removed
     }
 
-    fn supports_tags(&self) -> bool {
-        true
+    async fn usage(&self) -> Result<Usage> {
+        let masters = self.masters().await?;
+        let mut usage = Usage::default();
+        for node in &masters {
+            usage.entries += self.count_on(node).await?;
+            let info: String = node
+                .call(redis::cmd("INFO").arg("memory").arg("stats"))
+                .await?;
+            usage.bytes += info_field(&info, "used_memory");
+            usage.evictions += info_field(&info, "evicted_keys");
+            usage.expirations += info_field(&info, "expired_keys");
+        }
+        Ok(usage)
     }
 
+    fn is_available(&self) -> bool {
+        match &self.topology {
+            Topology::Standalone(node) => !node.breaker.is_open(),
+            Topology::Cluster(cluster) => {
+                if !cluster.ever_refreshed() {
+                    // Not asked yet: nothing says it is down.
+                    return true;
+                }
+                let map = cluster.map.load();
+                !map.nodes.is_empty() && map.nodes.iter().all(|n| !n.breaker.is_open())
+            }
+        }
+    }
+
+    async fn touch(&self, key: &str, expires_at_ms: u64) -> Result<bool> {
+        let redis_key = self.redis_key(key);
+        // The deadline lives twice: in the entry header (bytes 2..10) and as the Redis TTL.
+        let cmd = redis::cmd("EVAL")
+            .arg(TOUCH_SCRIPT)
+            .arg(1)
+            .arg(&redis_key)
+            .arg(&expires_at_ms.to_le_bytes()[..])
+            .arg(expires_at_ms)
+            .to_owned();
+        let done: i64 = self.on_key(&redis_key, &cmd).await?;
+        Ok(done == 1)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        for node in self.masters().await? {
+            let _: String = node.call(&redis::cmd("PING")).await?;
+        }
+        Ok(())
+    }
+
+    fn as_tag_index(&self) -> Option<&dyn TagIndex> {
+        Some(self)
+    }
+
+    fn as_generations(&self) -> Option<&dyn Generations> {
+        Some(self)
+    }
+
+    fn as_leases(self: Arc<Self>) -> Option<Arc<dyn Leases>> {
+        Some(self)
+    }
+
+    fn as_invalidations(self: Arc<Self>) -> Option<Arc<dyn Invalidations>> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl TagIndex for RedisStore {
     async fn add_tags(&self, rows: &[TagRow]) -> Result<()> {
         let now = self.config.clock.now_ms();
         let mut commands: Vec<(String, Vec<redis::Cmd>)> = Vec::new();
@@ -794,7 +859,10 @@ impl Store for RedisStore {
         }
         Ok(total)
     }
+}
 
+#[async_trait]
+impl Generations for RedisStore {
     async fn generation(&self, namespace: &str) -> Result<u32> {
         let key = self.generation_key(namespace);
         let value: Option<u32> = self.on_key(&key, redis::cmd("GET").arg(&key)).await?;
@@ -820,62 +888,10 @@ impl Store for RedisStore {
         let next: u64 = self.on_key(&key, &cmd).await?;
         Ok(u32::try_from(next % (u64::from(u32::MAX) + 1)).unwrap_or(0))
     }
+}
 
-    fn listen(self: Arc<Self>, handler: RemoteHandler) -> bool {
-        if !self.config.coherence {
-            return false;
-        }
-        self.start_listening(handler);
-        true
-    }
-
-    async fn usage(&self) -> Result<Usage> {
-        let masters = self.masters().await?;
-        let mut usage = Usage::default();
-        for node in &masters {
-            usage.entries += self.count_on(node).await?;
-            let info: String = node
-                .call(redis::cmd("INFO").arg("memory").arg("stats"))
-                .await?;
-            usage.bytes += info_field(&info, "used_memory");
-            usage.evictions += info_field(&info, "evicted_keys");
-            usage.expirations += info_field(&info, "expired_keys");
-        }
-        Ok(usage)
-    }
-
-    fn is_available(&self) -> bool {
-        match &self.topology {
-            Topology::Standalone(node) => !node.breaker.is_open(),
-            Topology::Cluster(cluster) => {
-                if !cluster.ever_refreshed() {
-                    // Not asked yet: nothing says it is down.
-                    return true;
-                }
-                let map = cluster.map.load();
-                !map.nodes.is_empty() && map.nodes.iter().all(|n| !n.breaker.is_open())
-            }
-        }
-    }
-
-    async fn touch(&self, key: &str, expires_at_ms: u64) -> Result<bool> {
-        let redis_key = self.redis_key(key);
-        // The deadline lives twice: in the entry header (bytes 2..10) and as the Redis TTL.
-        let cmd = redis::cmd("EVAL")
-            .arg(TOUCH_SCRIPT)
-            .arg(1)
-            .arg(&redis_key)
-            .arg(&expires_at_ms.to_le_bytes()[..])
-            .arg(expires_at_ms)
-            .to_owned();
-        let done: i64 = self.on_key(&redis_key, &cmd).await?;
-        Ok(done == 1)
-    }
-
-    fn supports_locks(&self) -> bool {
-        true
-    }
-
+#[async_trait]
+impl Leases for RedisStore {
     async fn try_lock(&self, name: &str, token: &str, lease: Duration) -> Result<bool> {
         let key = self.lock_key(name);
         let cmd = redis::cmd("SET")
@@ -897,12 +913,15 @@ impl Store for RedisStore {
     async fn unlock(&self, name: &str, token: &str) -> Result<bool> {
         self.if_holder(UNLOCK_SCRIPT, name, token, 0).await
     }
+}
 
-    async fn ping(&self) -> Result<()> {
-        for node in self.masters().await? {
-            let _: String = node.call(&redis::cmd("PING")).await?;
+impl Invalidations for RedisStore {
+    fn listen(self: Arc<Self>, handler: RemoteHandler) -> bool {
+        if !self.config.coherence {
+            return false;
         }
-        Ok(())
+        self.start_listening(handler);
+        true
     }
 }
 

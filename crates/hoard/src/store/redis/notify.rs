@@ -17,33 +17,10 @@
 
 use super::node::Node;
 use super::RedisStore;
+use crate::events::{Remote, RemoteHandler};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// What another process invalidated (or what happened to our view of them).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Remote {
-    /// These full keys were overwritten elsewhere.
-    Overwritten(Vec<String>),
-    /// These full keys were deleted elsewhere.
-    Deleted(Vec<String>),
-    /// Every key matching this glob was deleted.
-    Pattern(String),
-    /// Every key starting with this prefix was deleted.
-    Prefix(String),
-    /// Everything was deleted.
-    All,
-    /// This namespace moved to this generation (cleared): older entries are gone.
-    Generation(String, u32),
-    /// The listener is subscribed: from now on, invalidations are heard.
-    Connected,
-    /// The listener lost its connection: invalidations may have been missed.
-    Lost,
-}
-
-/// Receives [`Remote`] events from a listening store.
-pub type RemoteHandler = Arc<dyn Fn(Remote) + Send + Sync>;
 
 impl RedisStore {
     pub(super) fn channel(&self) -> String {
