@@ -627,3 +627,135 @@ async fn cluster_redirects_ask_and_moved_are_followed() {
     let both = store.get_many(&["ns:moving", "ns:other"]).await.unwrap();
     assert!(both.iter().all(Option::is_some));
 }
+
+/// Batches during a slot migration: some keys of one slot already on the importing node,
+/// the rest still on the old owner. `mget`, `mset`, tags and deletes each reach every key
+/// where it lives, checked with redis-cli on the nodes themselves.
+#[tokio::test]
+async fn cluster_batches_follow_ask_during_a_slot_migration() {
+    let cluster = RedisCluster::start(3);
+    let store = Arc::new(RedisConfig::cluster(cluster.urls()).open().unwrap());
+    let cache = Cache::builder()
+        .l2(store.clone())
+        .l1_max_age(Some(Duration::from_millis(1)))
+        .build()
+        .unwrap();
+    // `{mv}` is a hash tag: the three keys and the tag index share one slot.
+    let keys = ["{mv}moved", "{mv}stays", "{mv}later"];
+    let items: Vec<(&str, String)> = keys.iter().map(|k| (*k, format!("old {k}"))).collect();
+    cache.mset("ns", &items, SetOptions::new()).await.unwrap();
+    cache.set("ns", "elsewhere", &"other slot").await.unwrap();
+
+    let slot = cluster_slot("hoard:ns:{mv}moved");
+    assert_eq!(
+        slot,
+        cluster_slot("hoard::tag:{mv}models"),
+        "one slot for keys and tag"
+    );
+    let from = cluster.slot_owners()[slot as usize].unwrap();
+    let to = (from + 1) % 3;
+    let (src, dst) = (&cluster.nodes()[from], &cluster.nodes()[to]);
+    let (src_id, dst_id) = (src.cli(&["cluster", "myid"]), dst.cli(&["cluster", "myid"]));
+    let slot_arg = slot.to_string();
+    assert_eq!(
+        dst.cli(&["cluster", "setslot", &slot_arg, "importing", &src_id]),
+        "OK"
+    );
+    assert_eq!(
+        src.cli(&["cluster", "setslot", &slot_arg, "migrating", &dst_id]),
+        "OK"
+    );
+    let port = dst.port().to_string();
+    assert_eq!(
+        src.cli(&[
+            "migrate",
+            "127.0.0.1",
+            &port,
+            "",
+            "0",
+            "5000",
+            "keys",
+            "hoard:ns:{mv}moved"
+        ]),
+        "OK"
+    );
+
+    // Reads: the slot's MGET is split by the migration (TRYAGAIN); each key is found where
+    // it lives, the moved one through ASK.
+    let read: Vec<Option<String>> = cache
+        .mget("ns", &["{mv}moved", "{mv}stays", "elsewhere"])
+        .await
+        .unwrap();
+    assert_eq!(
+        read,
+        vec![
+            Some("old {mv}moved".to_owned()),
+            Some("old {mv}stays".to_owned()),
+            Some("other slot".to_owned())
+        ]
+    );
+
+    // Writes: the moved key's new value lands on the importing node, the others where they
+    // are; a tag index that does not exist yet is created on the importing node (ASK).
+    let items: Vec<(&str, String)> = keys.iter().map(|k| (*k, format!("new {k}"))).collect();
+    cache
+        .mset("ns", &items, SetOptions::new().tags(["{mv}models"]))
+        .await
+        .unwrap();
+    // A node answers MOVED for a slot it is importing: ask what each node holds instead.
+    let held = |node: &RedisServer| -> Vec<String> {
+        let mut keys: Vec<String> = node
+            .cli(&["cluster", "getkeysinslot", &slot_arg, "100"])
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(held(dst), ["hoard::tag:{mv}models", "hoard:ns:{mv}moved"]);
+    assert_eq!(held(src), ["hoard:ns:{mv}later", "hoard:ns:{mv}stays"]);
+    // `-c` follows the ASK to the importing node.
+    let ttl: i64 = src
+        .cli(&["-c", "pttl", "hoard::tag:{mv}models"])
+        .parse()
+        .unwrap();
+    assert!(
+        ttl > 0,
+        "the tag index expires with its entries (pttl {ttl})"
+    );
+    let fresh = Cache::builder()
+        .redis(RedisConfig::cluster(cluster.urls()))
+        .build()
+        .unwrap();
+    let read: Vec<Option<String>> = fresh.mget("ns", &keys).await.unwrap();
+    let want: Vec<Option<String>> = keys.iter().map(|k| Some(format!("new {k}"))).collect();
+    assert_eq!(read, want, "a fresh instance reads every new value");
+    let mut tagged = fresh.tagged("{mv}models").await.unwrap();
+    tagged.sort();
+    assert_eq!(
+        tagged,
+        vec!["ns:{mv}later", "ns:{mv}moved", "ns:{mv}stays"],
+        "the tag index holds all three"
+    );
+
+    // Deletes: both halves go, and the count is exact.
+    assert_eq!(cache.invalidate_tags(&["{mv}models"]).await.unwrap(), 3);
+    assert!(
+        held(src).is_empty(),
+        "the old owner holds none: {:?}",
+        held(src)
+    );
+    assert!(
+        held(dst).is_empty(),
+        "the new owner holds none: {:?}",
+        held(dst)
+    );
+    assert_eq!(
+        fresh
+            .get::<String>("ns", "elsewhere")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("other slot")
+    );
+}

@@ -29,9 +29,9 @@ use crate::events::RemoteHandler;
 use crate::glob::{self, Glob};
 use async_trait::async_trait;
 use futures_util::future::join_all;
-use node::Node;
+use node::{Node, Reply};
 use redis::{ConnectionAddr, IntoConnectionInfo};
-use routing::{address_of, Cluster, Topology, MAX_REDIRECTS};
+use routing::{address_of, Cluster, Topology};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -309,13 +309,14 @@ impl RedisStore {
         matches!(self.topology, Topology::Cluster(_))
     }
 
-    /// `MGET` per slot on one node, pipelined: one round trip per node.
+    /// `MGET` per slot on one node, pipelined: one round trip per node. Each `MGET`'s
+    /// reply comes with the positions it asked for.
     async fn get_on_node(
         &self,
         node: &Node,
         redis_keys: &[String],
         positions: &[usize],
-    ) -> Result<Vec<(usize, Option<Vec<u8>>)>> {
+    ) -> Result<Vec<(Vec<usize>, Reply)>> {
         let mut slots: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
         for &i in positions {
             slots
@@ -332,63 +333,74 @@ impl RedisStore {
                     .collect::<Vec<_>>(),
             );
         }
-        let replies: Vec<Vec<Option<Vec<u8>>>> = node.call_pipeline(&pipe).await?;
-        Ok(slots
-            .into_values()
-            .zip(replies)
-            .flat_map(|(group, values)| group.into_iter().zip(values))
-            .collect())
+        let replies = node.call_each(pipe).await?;
+        Ok(slots.into_values().zip(replies).collect())
     }
 
-    /// A cluster `get_many`: per node, concurrently. A node that cannot be reached leaves
-    /// its keys as misses (the rest still answer); redirects refresh the map and retry.
+    /// A cluster `get_many`: one `MGET` per slot, pipelined per node, the nodes
+    /// concurrently. A node that cannot be reached leaves its keys as misses (the rest still
+    /// answer). An `MGET` its node does not serve whole (a redirect, or a slot migration that
+    /// split its keys) is read again key by key through `on_key`, which follows redirects as
+    /// a single-key read does.
     async fn get_many_cluster(&self, keys: &[&str]) -> Result<Vec<Option<Entry>>> {
         let redis_keys: Vec<String> = keys.iter().map(|k| self.redis_key(k)).collect();
-        let mut out: Vec<Option<Entry>> = vec![None; keys.len()];
-        let mut pending: Vec<usize> = (0..keys.len()).collect();
-        for attempt in 0..=MAX_REDIRECTS {
-            let subset: Vec<String> = pending.iter().map(|&i| redis_keys[i].clone()).collect();
-            let groups = self.by_node(&subset).await?;
-            let results = join_all(
-                groups
-                    .iter()
-                    .map(|(node, positions)| self.get_on_node(node, &subset, positions)),
-            )
-            .await;
-            let now = self.config.clock.now_ms();
-            let mut redirected = Vec::new();
-            for ((node, positions), result) in groups.iter().zip(results) {
-                match result {
-                    Ok(found) => {
-                        for (i, bytes) in found {
-                            if let Some(bytes) = bytes {
-                                let entry = Entry::decode_vec(bytes)?;
-                                out[pending[i]] = (!entry.is_expired_at(now)).then_some(entry);
-                            }
+        let groups = self.by_node(&redis_keys).await?;
+        let results = join_all(
+            groups
+                .iter()
+                .map(|(node, positions)| self.get_on_node(node, &redis_keys, positions)),
+        )
+        .await;
+        let misses = |node: &str, error: &Error| {
+            tracing::debug!(node, %error, "redis: node down, its keys read as misses");
+        };
+        let mut found: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+        let mut elsewhere = Vec::new();
+        for ((node, _), result) in groups.iter().zip(results) {
+            let replies = match result {
+                Ok(replies) => replies,
+                Err(error @ Error::Unavailable { .. }) => {
+                    misses(&node.address, &error);
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            for (positions, reply) in replies {
+                match reply {
+                    Reply::Value(value) => {
+                        let values: Vec<Option<Vec<u8>>> = redis::from_redis_value(value)
+                            .map_err(|e| Error::Redis(format!("unexpected MGET reply: {e}")))?;
+                        for (i, bytes) in positions.into_iter().zip(values) {
+                            found[i] = bytes;
                         }
                     }
-                    Err(Error::Redirect { .. }) => {
-                        redirected.extend(positions.iter().map(|&i| pending[i]))
+                    Reply::Elsewhere => elsewhere.extend(positions),
+                    Reply::Failed(error @ Error::Unavailable { .. }) => {
+                        misses(&node.address, &error)
                     }
-                    Err(error @ Error::Unavailable { .. }) => {
-                        tracing::debug!(node = %node.address, %error, "redis: node down, its keys read as misses");
-                    }
-                    Err(error) => return Err(error),
+                    Reply::Failed(error) => return Err(error),
                 }
             }
-            if redirected.is_empty() {
-                return Ok(out);
-            }
-            if attempt == MAX_REDIRECTS {
-                break;
-            }
-            self.refresh_map(true).await;
-            pending = redirected;
         }
-        Err(Error::Redirect {
-            address: String::new(),
-            ask: false,
-        })
+        for i in elsewhere {
+            let cmd = redis::cmd("GET").arg(&redis_keys[i]).to_owned();
+            match self.on_key(&redis_keys[i], &cmd).await {
+                Ok(bytes) => found[i] = bytes,
+                Err(error @ Error::Unavailable { .. }) => misses("", &error),
+                Err(error) => return Err(error),
+            }
+        }
+        let now = self.config.clock.now_ms();
+        found
+            .into_iter()
+            .map(|bytes| match bytes {
+                Some(bytes) => {
+                    let entry = Entry::decode_vec(bytes)?;
+                    Ok((!entry.is_expired_at(now)).then_some(entry))
+                }
+                None => Ok(None),
+            })
+            .collect()
     }
 
     /// Deletes every key matching a Redis glob on every master: SCAN, then UNLINK per key.
@@ -559,65 +571,31 @@ impl Store for RedisStore {
     }
 
     async fn set_many(&self, entries: &[(String, Entry)]) -> Result<()> {
-        let redis_keys: Vec<String> = entries.iter().map(|(k, _)| self.redis_key(k)).collect();
-        let mut pending: Vec<usize> = (0..entries.len()).collect();
-        for attempt in 0..=MAX_REDIRECTS {
-            let subset: Vec<String> = pending.iter().map(|&i| redis_keys[i].clone()).collect();
-            let now = self.config.clock.now_ms();
-            let groups = self.by_node(&subset).await?;
-            let results = join_all(groups.iter().map(|(node, positions)| {
-                let mut pipe = redis::pipe();
-                for &i in positions {
-                    let entry = &entries[pending[i]].1;
-                    match entry.expires_at_ms.checked_sub(now).filter(|ms| *ms > 0) {
-                        Some(ttl_ms) => {
-                            pipe.cmd("SET")
-                                .arg(&subset[i])
-                                .arg(entry.encode(self.config.compress_above))
-                                .arg("PX")
-                                .arg(ttl_ms)
-                                .ignore();
-                        }
-                        // Already expired: storing it would mean deleting what is there.
-                        None => {
-                            pipe.cmd("DEL").arg(&subset[i]).ignore();
-                        }
-                    }
-                }
-                // Other processes drop their L1 copies of these keys.
-                if self.config.coherence {
-                    let keys = positions.iter().map(|&i| entries[pending[i]].0.as_str());
-                    pipe.cmd("PUBLISH")
-                        .arg(self.channel())
-                        .arg(self.keys_message('S', keys))
-                        .ignore();
-                }
-                async move { node.call_pipeline::<()>(&pipe).await }
-            }))
-            .await;
-            let mut redirected = Vec::new();
-            for ((_, positions), result) in groups.iter().zip(results) {
-                match result {
-                    Ok(()) => {}
-                    // Re-sending the node's whole group is safe: SET is idempotent.
-                    Err(Error::Redirect { .. }) => {
-                        redirected.extend(positions.iter().map(|&i| pending[i]))
-                    }
-                    Err(error) => return Err(error),
-                }
-            }
-            if redirected.is_empty() {
-                return Ok(());
-            }
-            if attempt < MAX_REDIRECTS {
-                self.refresh_map(true).await;
-            }
-            pending = redirected;
-        }
-        Err(Error::Redirect {
-            address: String::new(),
-            ask: false,
-        })
+        let now = self.config.clock.now_ms();
+        let commands: Vec<(String, redis::Cmd)> = entries
+            .iter()
+            .map(|(key, entry)| {
+                let redis_key = self.redis_key(key);
+                let cmd = match entry.expires_at_ms.checked_sub(now).filter(|ms| *ms > 0) {
+                    Some(ttl_ms) => redis::cmd("SET")
+                        .arg(&redis_key)
+                        .arg(entry.encode(self.config.compress_above))
+                        .arg("PX")
+                        .arg(ttl_ms)
+                        .to_owned(),
+                    // Already expired: storing it would mean deleting what is there.
+                    None => redis::cmd("DEL").arg(&redis_key).to_owned(),
+                };
+                (redis_key, cmd)
+            })
+            .collect();
+        // Other processes drop their L1 copies of these keys. SET is idempotent, so a
+        // command sent again after a redirect changes nothing twice.
+        let announce = |positions: &[usize]| {
+            self.keys_message('S', positions.iter().map(|&i| entries[i].0.as_str()))
+        };
+        self.on_keys(&commands, Some(&announce)).await?;
+        Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
@@ -629,26 +607,21 @@ impl Store for RedisStore {
         if keys.is_empty() {
             return Ok(0);
         }
-        let redis_keys: Vec<String> = keys.iter().map(|k| self.redis_key(k)).collect();
-        let groups = self.by_node(&redis_keys).await?;
-        let results = join_all(groups.iter().map(|(node, positions)| {
-            let mut pipe = redis::pipe();
-            for &i in positions {
-                pipe.cmd("DEL").arg(&redis_keys[i]);
-            }
-            if self.config.coherence {
-                let names = positions.iter().map(|&i| keys[i].as_str());
-                pipe.cmd("PUBLISH")
-                    .arg(self.channel())
-                    .arg(self.keys_message('D', names))
-                    .ignore();
-            }
-            async move { node.call_pipeline::<Vec<u64>>(&pipe).await }
-        }))
-        .await;
+        let commands: Vec<(String, redis::Cmd)> = keys
+            .iter()
+            .map(|key| {
+                let redis_key = self.redis_key(key);
+                let cmd = redis::cmd("DEL").arg(&redis_key).to_owned();
+                (redis_key, cmd)
+            })
+            .collect();
+        let announce = |positions: &[usize]| {
+            self.keys_message('D', positions.iter().map(|&i| keys[i].as_str()))
+        };
         let mut removed = 0;
-        for result in results {
-            removed += result?.iter().sum::<u64>();
+        for value in self.on_keys(&commands, Some(&announce)).await? {
+            removed += redis::from_redis_value::<u64>(value)
+                .map_err(|e| Error::Redis(format!("unexpected DEL reply: {e}")))?;
         }
         Ok(removed)
     }
@@ -765,11 +738,11 @@ impl Store for RedisStore {
 impl TagIndex for RedisStore {
     async fn add_tags(&self, rows: &[TagRow]) -> Result<()> {
         let now = self.config.clock.now_ms();
-        let mut commands: Vec<(String, Vec<redis::Cmd>)> = Vec::new();
+        let mut commands: Vec<(String, redis::Cmd)> = Vec::new();
         for row in rows {
             for tag in &row.tags {
                 let tag_key = self.tag_key(tag);
-                let cmds = vec![
+                let cmds = [
                     redis::cmd("ZADD")
                         .arg(&tag_key)
                         .arg(row.expires_at_ms)
@@ -794,22 +767,11 @@ impl TagIndex for RedisStore {
                         .arg("GT")
                         .to_owned(),
                 ];
-                commands.push((tag_key, cmds));
+                commands.extend(cmds.map(|cmd| (tag_key.clone(), cmd)));
             }
         }
-        let keys: Vec<String> = commands.iter().map(|(k, _)| k.clone()).collect();
-        let groups = self.by_node(&keys).await?;
-        let results = join_all(groups.iter().map(|(node, positions)| {
-            let mut pipe = redis::pipe();
-            for &i in positions {
-                for cmd in &commands[i].1 {
-                    pipe.add_command(cmd.clone()).ignore();
-                }
-            }
-            async move { node.call_pipeline::<()>(&pipe).await }
-        }))
-        .await;
-        results.into_iter().collect()
+        self.on_keys(&commands, None).await?;
+        Ok(())
     }
 
     async fn tagged(&self, tag: &str) -> Result<Vec<String>> {

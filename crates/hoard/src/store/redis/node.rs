@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use arc_swap::ArcSwapOption;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ConnectionInfo, RedisError, ServerErrorKind};
+use redis::{ConnectionInfo, RedisError, ServerErrorKind, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,28 +79,48 @@ impl Node {
         self.settle(result)
     }
 
+    /// Runs a pipeline and returns each command's own outcome: a command the node does not
+    /// serve now (see [`Reply::Elsewhere`]) does not fail the others. Errors of the
+    /// pipeline as a whole (the node down or silent) are the `Err`.
+    pub(super) async fn call_each(&self, mut pipe: redis::Pipeline) -> Result<Vec<Reply>> {
+        pipe.ignore_errors();
+        let replies: Vec<redis::RedisResult<Value>> = self.call_pipeline(&pipe).await?;
+        Ok(replies
+            .into_iter()
+            .map(|reply| match reply {
+                Ok(value) => Reply::Value(value),
+                Err(error) if served_elsewhere(&error) => Reply::Elsewhere,
+                Err(error) => Reply::Failed(self.judge(error)),
+            })
+            .collect())
+    }
+
     /// Turns a call's outcome into ours and feeds the breaker: answers close it, silence
     /// (I/O errors, timeouts) counts against it.
     fn settle<T>(
         &self,
         result: std::result::Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
     ) -> Result<T> {
-        let error = match result {
+        match result {
             Ok(Ok(value)) => {
                 self.breaker.succeeded();
-                return Ok(value);
+                Ok(value)
             }
-            Ok(Err(error)) => error,
+            Ok(Err(error)) => Err(self.judge(error)),
             Err(_) => {
                 self.breaker.failed();
                 // The socket may be stuck; the next call gets a new connection.
                 self.connection.store(None);
-                return Err(Error::Unavailable {
+                Err(Error::Unavailable {
                     tier: TIER,
                     reason: format!("{}: no answer within {:?}", self.address, self.timeout),
-                });
+                })
             }
-        };
+        }
+    }
+
+    /// Classifies an error the node answered with, feeding the breaker.
+    fn judge(&self, error: RedisError) -> Error {
         match classify(&error) {
             Kind::Redirect { ask } => {
                 self.breaker.succeeded();
@@ -109,30 +129,52 @@ impl Node {
                     .redirect_node()
                     .map(|(address, _slot)| address.to_owned())
                     .unwrap_or_default();
-                Err(Error::Redirect { address, ask })
+                Error::Redirect { address, ask }
             }
             Kind::Unreachable => {
                 self.breaker.failed();
-                Err(Error::Unavailable {
+                Error::Unavailable {
                     tier: TIER,
                     reason: format!("{}: {error}", self.address),
-                })
+                }
             }
             Kind::Busy => {
                 // The node answers, but cannot serve now (loading, cluster down): not a
                 // reason to stop talking to it, but the caller should degrade.
                 self.breaker.succeeded();
-                Err(Error::Unavailable {
+                Error::Unavailable {
                     tier: TIER,
                     reason: format!("{}: {error}", self.address),
-                })
+                }
             }
             Kind::Refused => {
                 self.breaker.succeeded();
-                Err(Error::Redis(format!("{}: {error}", self.address)))
+                Error::Redis(format!("{}: {error}", self.address))
             }
         }
     }
+}
+
+/// One command's outcome in a pipeline run by [`Node::call_each`].
+pub(super) enum Reply {
+    /// What the command returned.
+    Value(Value),
+    /// The node does not serve the command's key now: `MOVED` or `ASK` for it, or `TRYAGAIN`
+    /// for a multi-key command whose keys a slot migration has split. Sent again on its own
+    /// route, it is followed as a single-key call is.
+    Elsewhere,
+    /// Any other error.
+    Failed(Error),
+}
+
+/// Whether a command failed only because another node serves its key now.
+fn served_elsewhere(error: &RedisError) -> bool {
+    matches!(
+        error.kind(),
+        redis::ErrorKind::Server(
+            ServerErrorKind::Moved | ServerErrorKind::Ask | ServerErrorKind::TryAgain
+        )
+    )
 }
 
 enum Kind {

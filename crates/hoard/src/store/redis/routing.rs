@@ -5,7 +5,7 @@
 //! slot has no known owner, after `MOVED`, after a node stops answering (a failover may have
 //! moved its slots), and when older than 30 s. Concurrent refreshes collapse into one.
 
-use super::node::Node;
+use super::node::{Node, Reply};
 use super::slot;
 use super::{RedisConfig, RedisStore, TIER};
 use crate::error::{Error, Result};
@@ -20,8 +20,10 @@ use std::sync::Arc;
 const MAP_MAX_AGE_MS: u64 = 30_000;
 /// Unforced refreshes are at most this frequent.
 const REFRESH_THROTTLE_MS: u64 = 200;
+/// Nodes outside the slot map kept for `ASK` redirects; the oldest goes first.
+const MAX_STRANGERS: usize = 16;
 /// Redirects followed for one call before giving up.
-pub(super) const MAX_REDIRECTS: usize = 3;
+const MAX_REDIRECTS: usize = 3;
 
 /// Which node serves each slot.
 pub(super) struct SlotMap {
@@ -53,6 +55,9 @@ pub(super) struct Cluster {
     /// of the store.
     seeds: Vec<Arc<Node>>,
     pub(super) map: ArcSwap<SlotMap>,
+    /// Nodes met through `ASK` that the slot map does not list (a node importing its first
+    /// slot owns none yet), kept so each keeps one connection and one breaker.
+    strangers: std::sync::Mutex<Vec<Arc<Node>>>,
     /// Serializes refreshes; holds when the last one finished.
     refresh: tokio::sync::Mutex<()>,
     refreshed_at_ms: AtomicU64,
@@ -74,6 +79,7 @@ impl Cluster {
                 })
                 .collect(),
             map: ArcSwap::from_pointee(SlotMap::empty()),
+            strangers: std::sync::Mutex::new(Vec::new()),
             refresh: tokio::sync::Mutex::new(()),
             refreshed_at_ms: AtomicU64::new(0),
         }
@@ -158,9 +164,20 @@ impl RedisStore {
             }
         }
         let current = &*current;
+        // Nodes a new map may name, kept with their connections and breakers.
+        let mut known = cluster.seeds.clone();
+        known.extend(
+            cluster
+                .strangers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        let known = &known;
         let replies = join_all(candidates.iter().map(|node| async move {
             let reply: Result<Value> = node.call(redis::cmd("CLUSTER").arg("SLOTS")).await;
-            reply.and_then(|v| parse_cluster_slots(&v, node, current, &cluster.seeds, &self.config))
+            reply.and_then(|v| parse_cluster_slots(&v, node, current, known, &self.config))
         }))
         .await;
         match replies.into_iter().find_map(Result::ok) {
@@ -226,12 +243,22 @@ impl RedisStore {
             {
                 return node.clone();
             }
+            let mut strangers = cluster.strangers.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(node) = strangers.iter().find(|n| n.address == address) {
+                return node.clone();
+            }
             if let Some(seed) = cluster.seeds.first() {
                 if let Some((host, port)) = address
                     .rsplit_once(':')
                     .and_then(|(h, p)| Some((h, p.parse().ok()?)))
                 {
-                    return Arc::new(node_like(seed, host, port, &self.config));
+                    let node = Arc::new(node_like(seed, host, port, &self.config));
+                    // Bounded: addresses come from the servers' replies.
+                    if strangers.len() >= MAX_STRANGERS {
+                        strangers.remove(0);
+                    }
+                    strangers.push(node.clone());
+                    return node;
                 }
             }
         }
@@ -239,6 +266,62 @@ impl RedisStore {
             Topology::Standalone(node) => node.clone(),
             Topology::Cluster(cluster) => cluster.seeds[0].clone(),
         }
+    }
+
+    /// Runs commands on keys (`commands[i].0` is the key `commands[i].1` touches), in one
+    /// pipeline per node, and returns each command's value in order; commands on one key
+    /// run in the order given. A command its node
+    /// sends elsewhere (`ASK` or `MOVED` for its key, as during a slot migration) is sent
+    /// again alone through [`RedisStore::on_key`], which follows the redirect as a
+    /// single-key call does. The first other error fails the call.
+    ///
+    /// `announce`, given the positions a pipeline carries, makes the invalidation message
+    /// that rides in it; commands sent again are announced once more after they landed, so
+    /// no process hears of a write before it is there.
+    pub(super) async fn on_keys(
+        &self,
+        commands: &[(String, redis::Cmd)],
+        announce: Option<&(dyn Fn(&[usize]) -> String + Sync)>,
+    ) -> Result<Vec<Value>> {
+        let keys: Vec<String> = commands.iter().map(|(k, _)| k.clone()).collect();
+        let groups = self.by_node(&keys).await?;
+        let replies = join_all(groups.iter().map(|(node, positions)| {
+            let mut pipe = redis::pipe();
+            for &i in positions {
+                pipe.add_command(commands[i].1.clone());
+            }
+            if let (Some(announce), true) = (announce, self.config.coherence) {
+                pipe.cmd("PUBLISH")
+                    .arg(self.channel())
+                    .arg(announce(positions))
+                    .ignore();
+            }
+            node.call_each(pipe)
+        }))
+        .await;
+        let mut values = vec![Value::Nil; commands.len()];
+        let mut elsewhere = Vec::new();
+        for ((_, positions), replies) in groups.iter().zip(replies) {
+            for (&i, reply) in positions.iter().zip(replies?) {
+                match reply {
+                    Reply::Value(value) => values[i] = value,
+                    Reply::Elsewhere => elsewhere.push(i),
+                    Reply::Failed(error) => return Err(error),
+                }
+            }
+        }
+        if elsewhere.is_empty() {
+            return Ok(values);
+        }
+        // One by one, in order: commands on one key (a tag index's ZADD, then its expiry)
+        // must land in the order they were given. Only a migration sends commands here.
+        for &i in &elsewhere {
+            values[i] = self.on_key(&commands[i].0, &commands[i].1).await?;
+        }
+        if let Some(announce) = announce {
+            self.publish(announce(&elsewhere)).await;
+        }
+        Ok(values)
     }
 
     /// Groups positions of `redis_keys` by the node serving them.
@@ -292,13 +375,13 @@ fn node_like(template: &Node, host: &str, port: u16, config: &RedisConfig) -> No
     )
 }
 
-/// Builds a slot map from a `CLUSTER SLOTS` reply of `asked`, reusing known nodes (and so
-/// their connections and breakers) by address.
+/// Builds a slot map from a `CLUSTER SLOTS` reply of `asked`, reusing the current map's and
+/// other `known` nodes (and so their connections and breakers) by address.
 fn parse_cluster_slots(
     reply: &Value,
     asked: &Node,
     current: &SlotMap,
-    seeds: &[Arc<Node>],
+    known: &[Arc<Node>],
     config: &RedisConfig,
 ) -> Result<SlotMap> {
     let bad = |what: &str| Error::Redis(format!("unexpected CLUSTER SLOTS reply: {what}"));
@@ -337,7 +420,7 @@ fn parse_cluster_slots(
                 let node = current
                     .nodes
                     .iter()
-                    .chain(seeds)
+                    .chain(known)
                     .find(|n| n.address == address)
                     .cloned()
                     .unwrap_or_else(|| Arc::new(node_like(asked, &host, port, config)));
@@ -361,4 +444,34 @@ fn parse_cluster_slots(
         return Err(bad("no slots assigned"));
     }
     Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ask_target_outside_the_map_is_one_node_however_often_it_is_named() {
+        // Nothing is contacted: connections are made on first use.
+        let store = RedisConfig::cluster(["redis://127.0.0.1:1"])
+            .open()
+            .unwrap();
+        let first = store.node_at("127.0.0.1:2");
+        let again = store.node_at("127.0.0.1:2");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "one connection and one breaker"
+        );
+        assert!(!Arc::ptr_eq(&first, &store.node_at("127.0.0.1:3")));
+        let seed = store.node_at("127.0.0.1:1");
+        assert_eq!(seed.address, "127.0.0.1:1", "a seed is found as itself");
+        // Bounded: the servers' replies name the addresses.
+        for port in 10..10 + 2 * MAX_STRANGERS as u16 {
+            store.node_at(&format!("127.0.0.1:{port}"));
+        }
+        let Topology::Cluster(cluster) = &store.topology else {
+            panic!("a cluster store");
+        };
+        assert_eq!(cluster.strangers.lock().unwrap().len(), MAX_STRANGERS);
+    }
 }
