@@ -25,6 +25,9 @@ const MAX_STRANGERS: usize = 16;
 /// Redirects followed for one call before giving up.
 const MAX_REDIRECTS: usize = 3;
 
+/// Makes the invalidation message for the commands at some positions of a batch.
+pub(super) type Announce<'a> = &'a (dyn Fn(&[usize]) -> String + Sync);
+
 /// Which node serves each slot.
 pub(super) struct SlotMap {
     pub(super) nodes: Vec<Arc<Node>>,
@@ -281,7 +284,7 @@ impl RedisStore {
     pub(super) async fn on_keys(
         &self,
         commands: &[(String, redis::Cmd)],
-        announce: Option<&(dyn Fn(&[usize]) -> String + Sync)>,
+        announce: Option<Announce<'_>>,
     ) -> Result<Vec<Value>> {
         let keys: Vec<String> = commands.iter().map(|(k, _)| k.clone()).collect();
         let groups = self.by_node(&keys).await?;
