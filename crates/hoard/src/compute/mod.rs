@@ -6,7 +6,14 @@
 //! process computes while the others wait for its value. Early refresh (XFetch) and
 //! popularity-adaptive TTLs are options.
 
-use crate::cache::{Cache, L2Down, SetOptions};
+mod options;
+mod ticket;
+
+use options::adaptive_ttl;
+pub use options::{AdaptiveTtl, ComputeOptions};
+pub use ticket::{Begun, ComputeTicket};
+
+use crate::cache::Cache;
 use crate::codec;
 use crate::entry::Entry;
 use crate::error::Error;
@@ -16,135 +23,10 @@ use crate::lock::{LockBackend, LockGuard};
 use crate::runtime::block_on;
 use rand::Rng;
 use serde::{de::DeserializeOwned, Serialize};
-use std::any::Any;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// How [`Cache::get_or_compute`] behaves. The default: the cache's default TTL, single-flight
-/// in-process, a lease across processes when L2 is Redis, no early refresh, fixed TTLs.
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct ComputeOptions {
-    ttl: Option<Duration>,
-    bypass: bool,
-    early_refresh: Option<f64>,
-    adaptive_ttl: Option<AdaptiveTtl>,
-    cache_errors: Option<Duration>,
-    share_errors: bool,
-    coordinate: bool,
-    lease: Duration,
-    wait: Duration,
-    tags: Vec<String>,
-}
-
-impl Default for ComputeOptions {
-    fn default() -> Self {
-        ComputeOptions {
-            ttl: None,
-            bypass: false,
-            early_refresh: None,
-            adaptive_ttl: None,
-            cache_errors: None,
-            share_errors: true,
-            coordinate: true,
-            lease: Duration::from_secs(30),
-            wait: Duration::from_secs(60),
-            tags: Vec::new(),
-        }
-    }
-}
-
-/// Seed 004's popularity-adaptive TTL: an entry hit `n` times lives
-/// `(n * multiplier + 1) * ttl`, never longer than `max`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AdaptiveTtl {
-    /// Growth per hit, as a fraction of the base TTL (seed 004 uses 0.1).
-    pub multiplier: f64,
-    /// The longest TTL an entry can reach.
-    pub max: Duration,
-}
-
-impl ComputeOptions {
-    /// The defaults.
-    pub fn new() -> ComputeOptions {
-        ComputeOptions::default()
-    }
-
-    /// TTL of computed values (default: the cache's default TTL).
-    pub fn ttl(mut self, ttl: Duration) -> ComputeOptions {
-        self.ttl = Some(ttl);
-        self
-    }
-
-    /// Seed 003's `use_cache=false` when `true`: skip the lookup, compute fresh, and store
-    /// the fresh value for everyone else.
-    pub fn bypass(mut self, bypass: bool) -> ComputeOptions {
-        self.bypass = bypass;
-        self
-    }
-
-    /// XFetch early refresh (Vattani et al., VLDB 2015): a hit recomputes early with
-    /// probability rising as expiry nears, scaled by how long the value took to compute and
-    /// by `beta` (1.0 is the paper's default; larger refreshes earlier). Only one caller
-    /// refreshes; the others keep getting the current value meanwhile.
-    pub fn early_refresh(mut self, beta: f64) -> ComputeOptions {
-        self.early_refresh = Some(beta.max(0.0));
-        self
-    }
-
-    /// Popularity-adaptive TTL (off by default).
-    pub fn adaptive_ttl(mut self, adaptive: AdaptiveTtl) -> ComputeOptions {
-        self.adaptive_ttl = Some(adaptive);
-        self
-    }
-
-    /// Remember a failed computation's message for `ttl`: callers within it get
-    /// [`ComputeError::Cached`] without computing. Off by default (errors are not cached).
-    pub fn cache_errors(mut self, ttl: Duration) -> ComputeOptions {
-        self.cache_errors = Some(ttl);
-        self
-    }
-
-    /// Whether callers waiting on a computation that fails get its error (`true`, the
-    /// default) or retry, one of them computing again (`false`; then each caller gets an
-    /// error of its own, which `#[cached]` needs to return `E` by value).
-    pub fn share_errors(mut self, share: bool) -> ComputeOptions {
-        self.share_errors = share;
-        self
-    }
-
-    /// Whether to take a lease in L2 so one *process* computes (default `true`; only
-    /// Redis holds leases, the embedded tiers coordinate within the process).
-    pub fn coordinate(mut self, coordinate: bool) -> ComputeOptions {
-        self.coordinate = coordinate;
-        self
-    }
-
-    /// The cross-process lease: renewed while the holder computes, so it only runs out when
-    /// the holder dies (default 30 s).
-    pub fn lease(mut self, lease: Duration) -> ComputeOptions {
-        self.lease = lease.max(Duration::from_millis(30));
-        self
-    }
-
-    /// How long to wait for another process's value before computing anyway (default 60 s).
-    pub fn wait(mut self, wait: Duration) -> ComputeOptions {
-        self.wait = wait;
-        self
-    }
-
-    /// Tags the computed entries carry, for [`Cache::invalidate_tags`] (none by default).
-    pub fn tags<I, S>(mut self, tags: I) -> ComputeOptions
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.tags = tags.into_iter().map(Into::into).collect();
-        self
-    }
-}
 
 /// Why a fallible computation produced no value.
 #[derive(Debug, thiserror::Error)]
@@ -176,121 +58,6 @@ impl<E> ComputeError<E> {
 /// The sibling key where a cached error of `key` lives.
 fn error_key(key: &str) -> String {
     format!("{key}#error")
-}
-
-/// What [`Cache::begin_compute`] found for a key: a value to serve, or the duty to compute.
-///
-/// The split form of [`Cache::try_get_or_compute`], for callers whose computation is not a
-/// Rust future (bindings to other languages): begin, compute however you like, then hand
-/// the encoded value to [`ComputeTicket::store`] or the error to [`ComputeTicket::fail`].
-/// Single-flight, leases, early refresh and adaptive TTLs work as in `get_or_compute`.
-#[must_use]
-pub enum Begun {
-    /// A stored value: a hit, or what another caller or process just computed.
-    Value(Entry),
-    /// This caller computes; the others wait for its ticket.
-    Compute(Box<ComputeTicket>),
-    /// The caller this one waited on failed with this error (an `Arc<E>` of its error
-    /// type, shared by every waiter).
-    Failed(Arc<dyn Any + Send + Sync>),
-    /// A computation failed recently and its message is cached
-    /// ([`ComputeOptions::cache_errors`]).
-    CachedError(String),
-}
-
-/// The duty to compute one key, held by the one caller that computes it.
-///
-/// Dropping a ticket without [`ComputeTicket::store`] or [`ComputeTicket::fail`] (a panic,
-/// a cancelled task) lets the waiters go: one of them computes instead.
-#[must_use = "a dropped ticket abandons the computation"]
-pub struct ComputeTicket {
-    cache: Cache,
-    namespace: String,
-    key: String,
-    full: String,
-    options: ComputeOptions,
-    leader: Leader,
-    lease: Option<LockGuard>,
-    started: Instant,
-}
-
-impl std::fmt::Debug for ComputeTicket {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ComputeTicket")
-            .field("key", &self.full)
-            .field("lease", &self.lease.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl ComputeTicket {
-    /// Stores the computed value (already encoded, as [`codec::encode`] does) and hands it
-    /// to the waiters. The entry records the time since the ticket was issued as its
-    /// compute time. Returns the stored entry, or `None` if storing failed (logged; the
-    /// waiters then compute for themselves): a computed value is never lost to its caller.
-    pub async fn store(self, value: bytes::Bytes) -> Option<Entry> {
-        let took = self.started.elapsed();
-        let cache = &self.cache;
-        let ttl = cache.ttl_for(&self.full, &self.options);
-        let set = SetOptions::new()
-            .ttl(ttl)
-            .compute_time(took)
-            .tags(self.options.tags.iter().cloned());
-        let stored = match cache.entry_for(value, &set) {
-            Ok(entry) => match cache
-                .write_entries(
-                    &self.namespace,
-                    vec![(self.full.clone(), entry.clone())],
-                    &set,
-                    L2Down::KeepInL1,
-                )
-                .await
-            {
-                Ok(()) => Some(entry),
-                Err(error) => {
-                    tracing::warn!(key = self.full, %error, "computed value not stored");
-                    None
-                }
-            },
-            Err(error) => {
-                tracing::warn!(key = self.full, %error, "computed value cannot be stored");
-                None
-            }
-        };
-        release(self.lease).await;
-        match &stored {
-            Some(entry) => self.leader.finish(Outcome::Value(entry.clone())),
-            // Waiters compute for themselves rather than wait on nothing.
-            None => self.leader.finish(Outcome::Abandoned),
-        }
-        stored
-    }
-
-    /// Reports that the computation failed: the waiters get `error` (unless
-    /// [`ComputeOptions::share_errors`] is off: then they compute themselves), and its
-    /// message is cached if [`ComputeOptions::cache_errors`] says so.
-    pub async fn fail<E>(self, error: Arc<E>)
-    where
-        E: std::fmt::Display + Send + Sync + 'static,
-    {
-        if let Some(ttl) = self.options.cache_errors {
-            let message = error.to_string();
-            let set = SetOptions::new().ttl(ttl);
-            if let Err(e) = self
-                .cache
-                .set_with(&self.namespace, &error_key(&self.key), &message, set)
-                .await
-            {
-                tracing::warn!(key = self.full, error = %e, "could not cache a computation error");
-            }
-        }
-        release(self.lease).await;
-        if self.options.share_errors {
-            self.leader.finish(Outcome::Failed(error));
-        } else {
-            self.leader.finish(Outcome::Abandoned);
-        }
-    }
 }
 
 impl Cache {
@@ -678,40 +445,10 @@ async fn release(lease: Option<LockGuard>) {
     }
 }
 
-/// `(hits * multiplier + 1) * base`, capped at `max`.
-pub(crate) fn adaptive_ttl(base: Duration, adaptive: AdaptiveTtl, hits: u64) -> Duration {
-    let factor = (hits as f64).mul_add(adaptive.multiplier.max(0.0), 1.0);
-    let grown = base.as_secs_f64() * factor;
-    // Never past the longest TTL a tier takes, whatever cap was asked for.
-    let cap = adaptive.max.max(base).min(crate::ttl::MAX);
-    if !grown.is_finite() || grown >= cap.as_secs_f64() {
-        return cap;
-    }
-    Duration::from_secs_f64(grown)
-}
-
 impl Cache {
     /// A uniform draw in (0, 1] from the cache's random source (seedable for tests).
     fn random_unit(&self) -> f64 {
         let mut rng = self.inner().rng.lock().unwrap_or_else(|p| p.into_inner());
         1.0 - rng.random::<f64>()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn adaptive_ttl_follows_seed_004_and_stops_at_the_cap() {
-        let a = AdaptiveTtl {
-            multiplier: 0.1,
-            max: Duration::from_secs(7200),
-        };
-        let base = Duration::from_secs(3600);
-        assert_eq!(adaptive_ttl(base, a, 0), base);
-        assert_eq!(adaptive_ttl(base, a, 5), Duration::from_secs(5400));
-        assert_eq!(adaptive_ttl(base, a, 10), Duration::from_secs(7200));
-        assert_eq!(adaptive_ttl(base, a, 1_000_000), Duration::from_secs(7200));
     }
 }
