@@ -2,7 +2,7 @@
 //!
 //! For `fn load(...) -> R` it emits three items:
 //! - `load`: looks the result up in the cache, computing (and storing) it on a miss;
-//! - `load_fresh`: the same, bypassing the lookup (seed 003's `use_cache=false`): computes
+//! - `load_fresh`: the same, bypassing the lookup (a caller's `use_cache=false`): computes
 //!   and stores the fresh value;
 //! - `load_cache()`: a `hoard::CachedFn` handle, to clear the function's entries.
 

@@ -33,7 +33,7 @@ use proc_macro::TokenStream;
 /// Arguments in the key must implement `serde::Serialize`; the compiler says so, pointing at
 /// the argument, when one does not. Examples: the `hoard` README.
 ///
-/// With `semantic = true` (seed 004's `@cache(semantic=True)`) the function needs an
+/// With `semantic = true` (a Python `@cache(semantic=True)`) the function needs an
 /// argument named `query` (`&str`, `String`, anything `AsRef<str>`); a call is answered
 /// from the `hoard_semantic` cache when an earlier call asked something with the same
 /// meaning, after the wrong-hit guards. The other arguments (minus `skip`ped ones) must be

@@ -27,7 +27,7 @@ pub fn set_global(cache: Cache) -> std::result::Result<(), Cache> {
 /// One `#[cached]` function's entries: `{namespace}:{name}:{key}`.
 ///
 /// The macro generates `fn {function}_cache() -> CachedFn`; [`CachedFn::new`] finds a
-/// function's entries by name, as seed 004's `clear_cache("user_profile")` did.
+/// function's entries by name, as a Python `clear_cache("user_profile")` does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedFn {
     namespace: Cow<'static, str>,

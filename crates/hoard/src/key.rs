@@ -2,7 +2,7 @@
 //!
 //! Every cached entry lives at `{namespace}:{key}`. Namespaces group entries for stats and
 //! clearing; keys are free-form within the limits below, so `metrics:abc-123` in the
-//! namespace `model` is the full key `model:metrics:abc-123`, which is what seed 003 used
+//! namespace `model` is the full key `model:metrics:abc-123`, which is what a Redis-backed Python backend would have used
 //! as a plain Redis key.
 
 use crate::error::{clip, Error, Result};
@@ -141,7 +141,7 @@ pub fn namespace_of(full_key: &str) -> &str {
 /// "Stable" means the same value hashes the same in every process, run and platform:
 /// the value is first written as canonical JSON (object keys sorted, no whitespace),
 /// then hashed with BLAKE3. Use it for parameters too complex or too long for a key
-/// (seed 003's `model:comparison:{hash}`). A map's iteration order does not matter;
+/// (a training dashboard's `model:comparison:{hash}`). A map's iteration order does not matter;
 /// a list's does (use [`KeyBuilder::hash_unordered`] for sets).
 pub fn stable_hash<T: Serialize + ?Sized>(value: &T) -> Result<String> {
     Ok(hash_canonical(&canonical_json(value)?))
@@ -233,7 +233,7 @@ fn write_canonical(value: &serde_json::Value, out: &mut String) {
 /// ```
 /// use hoard::KeyBuilder;
 ///
-/// // Seed 003's keys.
+/// // A training dashboard's keys.
 /// let metrics = KeyBuilder::new("metrics").part("abc-123").build()?;
 /// assert_eq!(metrics, "metrics:abc-123");
 ///

@@ -21,7 +21,7 @@
 //! cache.set_with("model", "metrics:abc-123", &m, SetOptions::new().ttl(ttl::LONG)).await?;
 //! assert_eq!(cache.get::<Metrics>("model", "metrics:abc-123").await?, Some(m));
 //!
-//! // Seed 003's pattern delete, and per-namespace stats.
+//! // Delete by pattern, and per-namespace stats.
 //! assert_eq!(cache.delete_pattern("model:metrics:*").await?, 1);
 //! let stats = cache.stats().await?;
 //! assert_eq!(stats.namespaces["model"].l1_hits, 1);
@@ -39,8 +39,8 @@
 //! | [`store`] | the [`Store`] trait, [`MemoryStore`], [`DiskStore`] |
 //! | [`glob`] | Redis-compatible glob patterns |
 //! | [`stats`] | counters and their snapshot, [`Stats`] |
-//! | [`snapshot`] | [`Snapshot`]: read-mostly data swapped atomically on reload (seed 002) |
-//! | [`intern`] | [`Interner`]: strings to `u32` ids and back (seed 002's `TagIDCache`) |
+//! | [`snapshot`] | [`Snapshot`]: read-mostly data swapped atomically on reload |
+//! | [`intern`] | [`Interner`]: strings to `u32` ids and back (an image tagger's tag-id table) |
 //! | [`runtime`] | hoard's background runtime, [`block_on`], and what a forked child calls |
 
 pub mod cache;

@@ -1,6 +1,6 @@
 //! Leases: named locks that expire, for saving duplicate work across callers.
 //!
-//! On Redis (seed 004's `distributed_lock.py`, done carefully) a lease is
+//! On Redis (what a hand-written `distributed_lock.py` over `SET NX` tries to be, done carefully) a lease is
 //! `SET {prefix}:lock:{name} {token} NX PX {lease}`: only one holder at a time, each with a
 //! random token. Release and renewal run as scripts that act only if the token still
 //! matches, so a holder whose lease ran out can never release or extend someone else's.

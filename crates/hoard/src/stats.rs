@@ -202,7 +202,7 @@ pub struct Stats {
     /// Totals over every namespace.
     #[serde(flatten)]
     pub totals: NamespaceStats,
-    /// Whether every tier answered (seed 003's `available`).
+    /// Whether every tier answered (the `available` flag of a training dashboard's cache-stats endpoint).
     pub available: bool,
     /// Evictions summed over tiers.
     pub evictions: u64,

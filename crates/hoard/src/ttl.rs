@@ -1,4 +1,4 @@
-//! TTL presets (seed 003's `CacheTTL`) and human durations (`90s`, `2h5m`).
+//! TTL presets (`SHORT`, `MEDIUM`, `LONG` = 1 h, ...) and human durations (`90s`, `2h5m`).
 
 use crate::error::{Error, Result};
 use std::time::Duration;
@@ -24,7 +24,7 @@ pub const WEEK: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// by a decade is a bug, not a plan).
 pub const MAX: Duration = Duration::from_secs(3650 * 24 * 60 * 60);
 
-/// The presets by name, in the order and with the names seed 003's stats endpoint reports
+/// The presets by name, in the order and with the names a cache-stats endpoint reports
 /// them (`ttl_very_short` ... `ttl_week`).
 pub const PRESETS: [(&str, Duration); 7] = [
     ("ttl_very_short", VERY_SHORT),

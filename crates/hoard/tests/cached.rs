@@ -61,7 +61,7 @@ struct Profile {
 
 static PROFILES: AtomicUsize = AtomicUsize::new(0);
 
-/// An async function with a given name, like seed 004's `@cm.cache("user_profile")`.
+/// An async function with a given name, like a Python `@cm.cache("user_profile")`.
 #[cached(name = "user_profile", cache = test_cache())]
 async fn user_profile(id: u32) -> Profile {
     PROFILES.fetch_add(1, SeqCst);
@@ -79,7 +79,7 @@ async fn async_function_with_a_name_shares_one_computation() {
         assert_eq!(task.await.unwrap().name, "User 7");
     }
     assert_eq!(PROFILES.load(SeqCst), 1, "single-flight through the macro");
-    // Cleared by name, as seed 004 clears a cache by its name.
+    // Cleared by name, as a Python cache manager clears a cache by its name.
     let by_name = CachedFn::new("cached", "user_profile");
     assert_eq!(by_name, user_profile_cache());
     assert_eq!(by_name.clear(test_cache()).await.unwrap(), 1);

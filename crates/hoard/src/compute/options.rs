@@ -36,7 +36,7 @@ impl Default for ComputeOptions {
     }
 }
 
-/// Seed 004's popularity-adaptive TTL: an entry hit `n` times lives
+/// A popularity-adaptive TTL, as a video-insight service keeps popular answers longer: an entry hit `n` times lives
 /// `(n * multiplier + 1) * ttl`, never longer than `max`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdaptiveTtl {
@@ -58,7 +58,7 @@ impl ComputeOptions {
         self
     }
 
-    /// Seed 003's `use_cache=false` when `true`: skip the lookup, compute fresh, and store
+    /// A caller's `use_cache=false` when `true`: skip the lookup, compute fresh, and store
     /// the fresh value for everyone else.
     pub fn bypass(mut self, bypass: bool) -> ComputeOptions {
         self.bypass = bypass;
