@@ -1,11 +1,12 @@
-//! The `snapshot` suite (seed 002): memory per image with interned `u32` tags against
-//! `String` tags, full reload time of a 100,000-image catalogue from SQLite, and query
-//! latency while a background reload runs against an idle one.
+//! The `snapshot` suite (an image-tagging service's catalogue held in memory): memory per
+//! image with interned `u32` tags against `String` tags, full reload time of a
+//! 100,000-image catalogue from SQLite, and query latency while a background reload runs
+//! against an idle one.
 //!
-//! The catalogue is the one of hoard's `catalogue` example (the same file is included
-//! here), in a generated SQLite database.
+//! The catalogue is the one of hoard-snapshot's `catalogue` example (the same file is
+//! included here), in a generated SQLite database.
 
-#[path = "../../hoard/examples/catalogue/catalogue.rs"]
+#[path = "../../hoard-snapshot/examples/catalogue/catalogue.rs"]
 mod catalogue;
 
 use crate::alloc;

@@ -43,6 +43,7 @@ pub use registry::{check_id, DatasetConfig, DatasetInfo, Datasets, NAMESPACE};
 
 /// What can go wrong with a configured dataset.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DatasetError {
     /// No dataset has this id.
     #[error("no dataset {0:?}")]

@@ -9,6 +9,7 @@ use std::path::{Component, Path, PathBuf};
 
 /// Why a `relpath` was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PathError {
     /// The text itself is not an acceptable relative path.
     #[error("relpath {relpath:?} {reason}")]

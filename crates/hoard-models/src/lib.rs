@@ -33,6 +33,7 @@ pub use scan::{Inventory, Item, Store};
 
 /// What can go wrong in a models command.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ModelsError {
     /// No cached item has this id.
     #[error("no cached model {0:?} (see `hoard models ls`)")]

@@ -50,12 +50,7 @@ pub fn to_py(error: hoard::Error) -> PyErr {
                  each its own folder"
             ))
         }
-        E::Redis(_)
-        | E::Redirect { .. }
-        | E::Corrupt(_)
-        | E::Disk { .. }
-        | E::Io { .. }
-        | E::CorruptFile { .. } => backend_error(message),
+        E::Redis(_) | E::Redirect { .. } | E::Corrupt(_) | E::Disk { .. } => backend_error(message),
         _ => hoard_error(message),
     }
 }

@@ -20,7 +20,9 @@ impl From<DatasetError> for ApiError {
             DatasetError::Unknown(_) => (StatusCode::NOT_FOUND, "unknown_dataset"),
             DatasetError::InvalidId { .. } => (StatusCode::BAD_REQUEST, "bad_dataset_id"),
             DatasetError::Io { .. } => (StatusCode::SERVICE_UNAVAILABLE, "dataset_unreadable"),
-            DatasetError::Task { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            // `Task`, and whatever hoard-datasets adds later (the enum is non-exhaustive):
+            // nothing the client can fix.
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         if status.is_server_error() {
             tracing::warn!(%error, "dataset request failed");
@@ -40,6 +42,9 @@ impl From<PathError> for ApiError {
             PathError::Invalid { .. } | PathError::Outside(_) => {
                 ApiError::bad_request("bad_relpath", error.to_string())
             }
+            // A reason hoard-datasets adds later (the enum is non-exhaustive): not known to
+            // be the client's fault.
+            _ => ApiError::internal(error.to_string()),
         }
     }
 }

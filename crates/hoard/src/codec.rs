@@ -13,12 +13,12 @@ use serde::{de::DeserializeOwned, Serialize};
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
     rmp_serde::to_vec_named(value)
         .map(Bytes::from)
-        .map_err(|e| Error::Encode(e.to_string()))
+        .map_err(|e| Error::Encode(Box::new(e)))
 }
 
 /// Deserializes a stored value as `T`.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    rmp_serde::from_slice(bytes).map_err(|e| Error::Decode(e.to_string()))
+    rmp_serde::from_slice(bytes).map_err(|e| Error::Decode(Box::new(e)))
 }
 
 #[cfg(test)]
@@ -72,5 +72,22 @@ mod tests {
     fn wrong_type_is_a_decode_error() {
         let bytes = encode("just a string").unwrap();
         assert!(matches!(decode::<Metrics>(&bytes), Err(Error::Decode(_))));
+    }
+
+    #[test]
+    fn a_decode_error_keeps_the_deserializer_error_as_its_source_and_in_its_message() {
+        let bytes = encode("just a string").unwrap();
+        let error = decode::<Metrics>(&bytes).unwrap_err();
+        let source = std::error::Error::source(&error).expect("the deserializer's error");
+        assert!(
+            source.downcast_ref::<rmp_serde::decode::Error>().is_some(),
+            "{source:?}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.starts_with("cannot decode value as the requested type: "),
+            "{message}"
+        );
+        assert!(message.contains(&source.to_string()), "{message}");
     }
 }

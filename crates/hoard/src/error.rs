@@ -1,4 +1,5 @@
-//! The one error type of the core crate.
+//! The one error type of the core cache. Snapshots and the interner have their own
+//! (`SnapshotError`, `InternerError`, in hoard-snapshot).
 
 use std::path::PathBuf;
 
@@ -42,12 +43,16 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
-    /// A value could not be serialized for storage.
+    /// A value could not be serialized for storage (MessagePack) or for a hashed key
+    /// (JSON). The serializer's error is the source; its text is also in the message, which
+    /// is all that bindings (Python) show.
     #[error("cannot encode value: {0}")]
-    Encode(String),
-    /// A stored value could not be read back as the requested type.
+    Encode(#[source] CodecError),
+    /// A stored value could not be read back as the requested type. The deserializer's
+    /// error is the source (or, from `get_or_compute`, the message of a failure another
+    /// caller cached); its text is also in the message.
     #[error("cannot decode value as the requested type: {0}")]
-    Decode(String),
+    Decode(#[source] CodecError),
     /// Stored bytes are not a valid hoard entry (truncated, unknown format, bad compression).
     #[error("corrupt entry: {0}")]
     Corrupt(String),
@@ -87,32 +92,12 @@ pub enum Error {
         #[source]
         source: fjall::Error,
     },
-    /// A file hoard reads or writes itself (an [`Interner`](crate::Interner)'s mapping)
-    /// could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the operating system reported.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A file is not what hoard wrote: wrong magic bytes, another format version, a
-    /// checksum that does not match, truncated. Nothing of it was used.
-    #[error("{path} is corrupt: {reason}")]
-    CorruptFile {
-        /// The file.
-        path: PathBuf,
-        /// What was wrong, in words.
-        reason: String,
-    },
-    /// An [`Interner`](crate::Interner) has given out every `u32` id.
-    #[error("the interner has no free id left")]
-    InternerFull,
-    /// An id an [`Interner`](crate::Interner) never gave out.
-    #[error("unknown interned id {0}")]
-    UnknownId(u32),
 }
+
+/// What a serializer or deserializer failed with (`rmp_serde::encode::Error`,
+/// `rmp_serde::decode::Error`, `serde_json::Error`), kept whole so callers can walk the
+/// source chain or downcast it.
+pub type CodecError = Box<dyn std::error::Error + Send + Sync>;
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -187,11 +187,11 @@ fn hex128(hasher: &blake3::Hasher) -> String {
 pub(crate) fn canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
     // Fast path: without a `{` there is no object, and serde_json's compact output is
     // already canonical (numbers, strings and arrays are written one way only).
-    let direct = serde_json::to_string(value).map_err(|e| Error::Encode(e.to_string()))?;
+    let direct = serde_json::to_string(value).map_err(|e| Error::Encode(Box::new(e)))?;
     if !direct.contains('{') {
         return Ok(direct);
     }
-    let value = serde_json::to_value(value).map_err(|e| Error::Encode(e.to_string()))?;
+    let value = serde_json::to_value(value).map_err(|e| Error::Encode(Box::new(e)))?;
     let mut out = String::new();
     write_canonical(&value, &mut out);
     Ok(out)

@@ -39,9 +39,10 @@
 //! | [`store`] | the [`Store`] trait, [`MemoryStore`], [`DiskStore`] |
 //! | [`glob`] | Redis-compatible glob patterns |
 //! | [`stats`] | counters and their snapshot, [`Stats`] |
-//! | [`snapshot`] | [`Snapshot`]: read-mostly data swapped atomically on reload |
-//! | [`intern`] | [`Interner`]: strings to `u32` ids and back (an image tagger's tag-id table) |
-//! | [`runtime`] | hoard's background runtime, [`block_on`], and what a forked child calls |
+//! | [`events`] | invalidation events and their callbacks ([`Cause`], [`Invalidation`]) |
+//! | [`snapshot`] | [`Snapshot`]: read-mostly data swapped atomically on reload, such as an image catalogue (the hoard-snapshot crate) |
+//! | [`intern`] | [`Interner`]: strings to `u32` ids and back, such as tag names (in hoard-snapshot) |
+//! | [`runtime`] | hoard's background runtime, [`block_on`], and what a forked child calls (the hoard-runtime crate) |
 
 pub mod cache;
 mod cached;
@@ -50,17 +51,24 @@ pub mod codec;
 pub mod compute;
 pub mod entry;
 pub mod error;
-pub mod events;
 mod flight;
 pub mod glob;
-pub mod intern;
 pub mod key;
 pub mod lock;
-pub mod runtime;
-pub mod snapshot;
+mod snapshot_events;
 pub mod stats;
 pub mod store;
 pub mod ttl;
+
+/// Invalidation events: why entries went and the callbacks that hear it (the hoard-events
+/// crate, shared with the snapshots).
+pub use hoard_events as events;
+/// hoard's background runtime (the hoard-runtime crate, shared with the snapshots).
+pub use hoard_runtime as runtime;
+/// Read-mostly data swapped atomically on reload (the hoard-snapshot crate).
+pub use hoard_snapshot as snapshot;
+/// The interner (in the hoard-snapshot crate).
+pub use hoard_snapshot::intern;
 
 pub use cache::{escape_pattern, Cache, CacheBuilder, SetOptions};
 pub use cached::{global, set_global, CachedFn};
@@ -74,12 +82,12 @@ pub use cached::__private;
 pub use entry::Entry;
 pub use error::{Error, Result};
 pub use events::{Cause, Invalidation, ListenerId, Origin};
-pub use intern::Interner;
+pub use hoard_snapshot::{
+    Interner, InternerError, LoadError, Progress, ReloadHandle, Snapshot, SnapshotBuilder,
+    SnapshotError, SnapshotGuard, SwapListener,
+};
 pub use key::{hash_canonical_json, stable_hash, KeyBuilder};
 pub use lock::LockGuard;
-pub use snapshot::{
-    LoadError, Progress, ReloadHandle, Snapshot, SnapshotBuilder, SnapshotError, SnapshotGuard,
-};
 pub use stats::{NamespaceStats, Stats, TierStats, OTHER_NAMESPACES};
 pub use store::{
     DiskConfig, DiskStore, Durability, MemoryStore, RedisConfig, RedisStore, Store, Usage,

@@ -94,7 +94,7 @@ impl Cache {
             Ok(value) => Ok(value),
             Err(ComputeError::Cache(error)) => Err(error),
             Err(ComputeError::Compute(never)) => match *never {},
-            Err(ComputeError::Cached(message)) => Err(Error::Decode(message)),
+            Err(ComputeError::Cached(message)) => Err(Error::Decode(message.into())),
         }
     }
 

@@ -11,7 +11,6 @@ mod compute;
 mod disk;
 mod faults;
 mod glob_redis;
-mod intern;
 mod invalidation;
 mod keys;
 mod memory;

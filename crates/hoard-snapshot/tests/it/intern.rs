@@ -1,7 +1,7 @@
 //! `Interner`: round trips, one id per string under concurrent inserts, persistence and
 //! corrupt files.
 
-use hoard::{Error, Interner};
+use hoard_snapshot::{Interner, InternerError};
 use std::sync::{Arc, Barrier};
 
 #[test]
@@ -32,7 +32,10 @@ fn names_and_ids_round_trip_one_by_one_many_at_once_and_as_strings() {
     assert_eq!(tags.get_ids(["smile", "blue_eyes"]), Some(vec![1, 2]));
     assert_eq!(tags.get_ids(["smile", "nobody"]), None);
     assert_eq!(tags.get_names(&[2, 0]).unwrap(), ["blue_eyes", "long_hair"]);
-    assert!(matches!(tags.get_names(&[0, 9]), Err(Error::UnknownId(9))));
+    assert!(matches!(
+        tags.get_names(&[0, 9]),
+        Err(InternerError::UnknownId(9))
+    ));
     assert_eq!(
         tags.iter().collect::<Vec<_>>(),
         [(0, "long_hair"), (1, "smile"), (2, "blue_eyes")]
@@ -129,7 +132,7 @@ fn corrupt_or_missing_files_are_refused_with_the_reason() {
     let check = |bytes: &[u8], expected: &str| {
         std::fs::write(&path, bytes).unwrap();
         match Interner::load(&path) {
-            Err(Error::CorruptFile { path: p, reason }) => {
+            Err(InternerError::CorruptFile { path: p, reason }) => {
                 assert_eq!(p, path);
                 assert!(reason.contains(expected), "{reason:?} lacks {expected:?}");
             }
@@ -151,6 +154,6 @@ fn corrupt_or_missing_files_are_refused_with_the_reason() {
     check(&[], "too short");
 
     let error = Interner::load(&dir.path().join("missing")).unwrap_err();
-    assert!(matches!(error, Error::Io { .. }), "{error:?}");
+    assert!(matches!(error, InternerError::Io { .. }), "{error:?}");
     assert!(error.to_string().contains("missing"), "{error}");
 }

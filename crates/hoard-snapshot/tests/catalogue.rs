@@ -1,6 +1,7 @@
-//! The catalogue example's logic (seed 002) against a real SQLite database: the loaded
-//! snapshot agrees with SQL, a tag edit reloads one image, a bulk edit reloads in the
-//! background while queries answer from the old snapshot until the swap.
+//! The catalogue example's logic (an image-tagging service's catalogue) against a real
+//! SQLite database: the loaded snapshot agrees with SQL, a tag edit reloads one image, a
+//! bulk edit reloads in the background while queries answer from the old snapshot until
+//! the swap.
 
 // Test code: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
@@ -9,7 +10,7 @@
 mod catalogue;
 
 use catalogue::{Catalogue, Spec};
-use hoard::{Interner, Progress, Snapshot};
+use hoard_snapshot::{Interner, Progress, Snapshot};
 use rusqlite::Connection;
 use std::path::PathBuf;
 use std::sync::{Arc, Barrier};
@@ -104,7 +105,7 @@ fn the_loaded_catalogue_answers_tag_counts_and_all_of_queries_like_sql() {
     assert_eq!(current.images_with_all(&[]).len(), SPEC.images);
     assert!(current.images_with_all(&[u32::MAX]).is_empty());
 
-    // Image tags read back as seed 002's space-separated string.
+    // Image tags read back as the tagging service's space-separated string.
     let image = current.image(1).unwrap();
     let text = f.tags.string_from_ids(&image.tags).unwrap();
     assert_eq!(f.tags.ids_from_string(&text).unwrap(), image.tags.to_vec());
@@ -175,7 +176,7 @@ fn a_bulk_edit_reloads_in_the_background_while_queries_answer_from_the_old_snaps
             a.wait();
             r.wait();
         }
-        Ok::<_, hoard::LoadError>(loaded)
+        Ok::<_, hoard_snapshot::LoadError>(loaded)
     })
     .load_blocking()
     .unwrap();

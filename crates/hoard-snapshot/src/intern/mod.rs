@@ -1,4 +1,5 @@
-//! [`Interner`]: strings to dense `u32` ids and back (seed 002's `TagIDCache`).
+//! [`Interner`]: strings to dense `u32` ids and back (the image-tagging service's
+//! `TagIDCache`: tag names to integer ids).
 //!
 //! A catalogue that stores every image's tags as strings keeps one copy of `"long_hair"`
 //! per image that has it; storing `u32` ids keeps 4 bytes per tag and one copy of each
@@ -15,34 +16,32 @@
 //! [`Interner::persist`] writes the mapping to a file (ids are positions, so the file is
 //! the names in id order) and [`Interner::load`] reads it back with the same ids. The file
 //! is versioned and checksummed; a truncated or altered file is refused with
-//! [`Error::CorruptFile`], never half-loaded.
+//! [`InternerError::CorruptFile`], never half-loaded.
 //!
 //! # Example
 //! ```
-//! let tags = hoard::Interner::new();
+//! let tags = hoard_snapshot::Interner::new();
 //! let ids = tags.ids_from_string("long_hair smile long_hair")?;
 //! assert_eq!(ids, [0, 1, 0]);
 //! assert_eq!(tags.get_id("smile"), Some(1));
 //! assert_eq!(tags.get_name(1), Some("smile"));
 //! assert_eq!(tags.string_from_ids(&[1, 0])?, "smile long_hair");
-//! # Ok::<(), hoard::Error>(())
+//! # Ok::<(), hoard_snapshot::InternerError>(())
 //! ```
 
-use crate::error::{Error, Result};
-use std::io::Write;
-use std::path::Path;
+mod file;
+
+pub use crate::error::InternerError;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+
+/// `Result` with [`InternerError`].
+type Result<T, E = InternerError> = std::result::Result<T, E>;
 
 /// Slots in the first chunk; chunk `b` holds `FIRST_CHUNK << b` slots, so 27 chunks cover
 /// every `u32` and no chunk is ever reallocated (readers may hold references into it).
 const FIRST_CHUNK: u64 = 64;
 const CHUNKS: usize = 27;
-
-/// The file format's magic bytes and version.
-const MAGIC: &[u8; 8] = b"HOARDINT";
-const VERSION: u32 = 1;
-const CHECKSUM_LEN: usize = 32;
 
 type Chunk = Box<[OnceLock<Arc<str>>]>;
 
@@ -115,7 +114,7 @@ impl Interner {
 
     /// The id of `name`, giving it the next free id if it has none.
     ///
-    /// Fails only with [`Error::InternerFull`], once every `u32` is taken.
+    /// Fails only with [`InternerError::Full`], once every `u32` is taken.
     pub fn intern(&self, name: &str) -> Result<u32> {
         if let Some(id) = self.get_id(name) {
             return Ok(id);
@@ -126,9 +125,9 @@ impl Interner {
             return Ok(id);
         }
         let id = self.len.load(Ordering::Acquire);
-        let (chunk, slot) = locate(id).ok_or(Error::InternerFull)?;
+        let (chunk, slot) = locate(id).ok_or(InternerError::Full)?;
         if id == u32::MAX {
-            return Err(Error::InternerFull);
+            return Err(InternerError::Full);
         }
         let name: Arc<str> = Arc::from(name);
         let slots = self.chunks[chunk].get_or_init(|| {
@@ -174,20 +173,20 @@ impl Interner {
         names.into_iter().map(|name| self.get_id(name)).collect()
     }
 
-    /// The names of `ids`; [`Error::UnknownId`] for an id that was never given out.
+    /// The names of `ids`; [`InternerError::UnknownId`] for an id that was never given out.
     pub fn get_names(&self, ids: &[u32]) -> Result<Vec<&str>> {
         ids.iter()
-            .map(|&id| self.get_name(id).ok_or(Error::UnknownId(id)))
+            .map(|&id| self.get_name(id).ok_or(InternerError::UnknownId(id)))
             .collect()
     }
 
-    /// The ids of the whitespace-separated names in `text`, interning new ones (seed 002's
-    /// `get_ids_from_string`). Repeats keep their place; empty text gives no ids.
+    /// The ids of the whitespace-separated names in `text`, interning new ones (the tag
+    /// cache's `get_ids_from_string`). Repeats keep their place; empty text gives no ids.
     pub fn ids_from_string(&self, text: &str) -> Result<Vec<u32>> {
         self.intern_all(text.split_whitespace())
     }
 
-    /// The names of `ids` joined by single spaces (seed 002's `get_string_from_ids`).
+    /// The names of `ids` joined by single spaces (the tag cache's `get_string_from_ids`).
     pub fn string_from_ids(&self, ids: &[u32]) -> Result<String> {
         Ok(self.get_names(ids)?.join(" "))
     }
@@ -196,118 +195,6 @@ impl Interner {
     pub fn iter(&self) -> impl Iterator<Item = (u32, &str)> + '_ {
         let len = self.len.load(Ordering::Acquire);
         (0..len).filter_map(move |id| self.get_name(id).map(|name| (id, name)))
-    }
-
-    /// Writes the mapping to `path`, replacing it atomically (a temporary file renamed over
-    /// it), so a crash mid-write leaves the old file or the new one, never a mix.
-    ///
-    /// Format 1: `HOARDINT`, version (u32 LE), count (u32 LE), then per id in order the
-    /// name's length (u32 LE) and UTF-8 bytes, then the BLAKE3 hash of everything before.
-    pub fn persist(&self, path: &Path) -> Result<()> {
-        let io = |source| Error::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let names: Vec<&str> = self.iter().map(|(_, name)| name).collect();
-        let mut bytes = Vec::with_capacity(16 + names.iter().map(|n| n.len() + 4).sum::<usize>());
-        bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&VERSION.to_le_bytes());
-        bytes.extend_from_slice(&u32::try_from(names.len()).unwrap_or(u32::MAX).to_le_bytes());
-        for name in &names {
-            let len = u32::try_from(name.len()).map_err(|_| {
-                io(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "a name longer than 4 GiB",
-                ))
-            })?;
-            bytes.extend_from_slice(&len.to_le_bytes());
-            bytes.extend_from_slice(name.as_bytes());
-        }
-        let checksum = blake3::hash(&bytes);
-        bytes.extend_from_slice(checksum.as_bytes());
-
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "interner".into());
-        let temporary = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
-        let written = (|| {
-            let mut file = std::fs::File::create(&temporary)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&temporary, path)
-        })();
-        if let Err(source) = written {
-            let _ = std::fs::remove_file(&temporary);
-            return Err(io(source));
-        }
-        Ok(())
-    }
-
-    /// Reads a mapping written by [`Interner::persist`]; every name keeps its id.
-    ///
-    /// A file that is not one (wrong magic), of another version, truncated, altered
-    /// (checksum), or holding invalid UTF-8 or a repeated name is refused with
-    /// [`Error::CorruptFile`] saying which.
-    pub fn load(path: &Path) -> Result<Interner> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        Interner::decode(&bytes).map_err(|reason| Error::CorruptFile {
-            path: path.to_owned(),
-            reason,
-        })
-    }
-
-    fn decode(bytes: &[u8]) -> std::result::Result<Interner, String> {
-        let header = MAGIC.len() + 8;
-        if bytes.len() < header + CHECKSUM_LEN {
-            return Err(format!(
-                "{} bytes, too short to be an interner file",
-                bytes.len()
-            ));
-        }
-        if &bytes[..MAGIC.len()] != MAGIC {
-            return Err("not an interner file (wrong magic bytes)".into());
-        }
-        let word = |at: usize| -> std::result::Result<u32, String> {
-            bytes
-                .get(at..at + 4)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_le_bytes)
-                .ok_or_else(|| format!("truncated at byte {at}"))
-        };
-        let version = word(MAGIC.len())?;
-        if version != VERSION {
-            return Err(format!(
-                "format version {version}, this build reads {VERSION}"
-            ));
-        }
-        let (body, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
-        if blake3::hash(body).as_bytes() != checksum {
-            return Err("checksum mismatch (the file was truncated or altered)".into());
-        }
-        let count = word(MAGIC.len() + 4)?;
-        let interner = Interner::new();
-        let mut at = header;
-        for id in 0..count {
-            let len = word(at)? as usize;
-            at += 4;
-            let name = body
-                .get(at..at + len)
-                .ok_or_else(|| format!("name {id} runs past the end"))?;
-            let name = std::str::from_utf8(name).map_err(|_| format!("name {id} is not UTF-8"))?;
-            at += len;
-            let given = interner.intern(name).map_err(|e| e.to_string())?;
-            if given != id {
-                return Err(format!("name {id} repeats name {given}"));
-            }
-        }
-        if at != body.len() {
-            return Err(format!("{} bytes after the last name", body.len() - at));
-        }
-        Ok(interner)
     }
 }
 

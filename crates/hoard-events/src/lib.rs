@@ -1,12 +1,38 @@
-//! Invalidation events (seed 002's `cache_events`): callbacks registered on a [`Cache`]
-//! hear what was invalidated and why, here or in another process sharing the Redis, and
-//! when a [`Snapshot`](crate::Snapshot) attached to the cache swaps in a new value.
+//! Invalidation events: why cache entries were invalidated (a delete, a pattern, a
+//! namespace clear, a tag, a dependency, an overwrite, a snapshot swap), and [`Listeners`],
+//! the registry of callbacks that hear them.
+//!
+//! hoard's `Cache` keeps one registry (its `on_invalidate` callbacks hear what was
+//! invalidated here or, through Redis, in another process), and so does every
+//! `hoard::Snapshot` (its `on_swap` callbacks hear its swaps). The types live in a crate
+//! of their own so that both can share them without one depending on the other. The
+//! read-mostly catalogue an image-tagging service reloads from its database uses them to
+//! tell dependent caches to drop what they derived from the old data.
 //!
 //! Callbacks run synchronously on the thread that caused (or received) the invalidation,
 //! in registration order. One that returns an error or panics is logged and skipped; the
 //! others still run. Keep them short: hand heavy work to a task or channel.
 //!
-//! [`Cache`]: crate::Cache
+//! # Example
+//! ```
+//! use hoard_events::{Cause, Invalidation, Listeners, Origin};
+//! use std::sync::{Arc, Mutex};
+//!
+//! let listeners = Listeners::default();
+//! let heard = Arc::new(Mutex::new(Vec::new()));
+//! let sink = heard.clone();
+//! listeners.add(Arc::new(move |event: &Invalidation| {
+//!     sink.lock().map_err(|_| "poisoned")?.push(event.cause.clone());
+//!     Ok(())
+//! }));
+//! listeners.emit(&Invalidation {
+//!     cause: Cause::Tag("model:abc-123".into()),
+//!     keys: vec!["model:metrics:abc-123".into()],
+//!     count: 1,
+//!     origin: Origin::Local,
+//! });
+//! assert_eq!(*heard.lock().unwrap(), [Cause::Tag("model:abc-123".into())]);
+//! ```
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -30,11 +56,11 @@ pub enum Cause {
     Dependency(String),
     /// An entry was overwritten (reported to other processes, whose copy is now stale).
     Overwrite,
-    /// The [`Snapshot`](crate::Snapshot) of this name swapped in a fully reloaded value.
+    /// The snapshot (`hoard::Snapshot`) of this name swapped in a fully reloaded value.
     /// Never heard from other processes: snapshots are per process.
     Snapshot(String),
-    /// The [`Snapshot`](crate::Snapshot) of this name swapped in a partial update
-    /// ([`Snapshot::update`](crate::Snapshot::update)).
+    /// The snapshot (`hoard::Snapshot`) of this name swapped in a partial update
+    /// (`Snapshot::update`).
     SnapshotUpdate(String),
 }
 
@@ -64,23 +90,34 @@ pub struct Invalidation {
 /// The error a callback may return.
 pub type CallbackError = Box<dyn std::error::Error + Send + Sync>;
 
-type Callback = Arc<dyn Fn(&Invalidation) -> Result<(), CallbackError> + Send + Sync>;
+/// A registered callback.
+pub type Callback = Arc<dyn Fn(&Invalidation) -> Result<(), CallbackError> + Send + Sync>;
 
 /// Identifies a registered callback, to remove it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ListenerId(u64);
 
-/// The callbacks of one cache.
+/// The callbacks of one cache or one snapshot.
 #[derive(Default)]
-pub(crate) struct Listeners {
+pub struct Listeners {
     callbacks: Arc<RwLock<Vec<(ListenerId, Callback)>>>,
     next: AtomicU64,
     /// Feeds the thread that runs callbacks for events heard from other processes.
     background: std::sync::Mutex<Option<std::sync::mpsc::Sender<Invalidation>>>,
 }
 
+impl std::fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let callbacks = self.callbacks.read().map_or(0, |c| c.len());
+        f.debug_struct("Listeners")
+            .field("callbacks", &callbacks)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Listeners {
-    pub(crate) fn add(&self, callback: Callback) -> ListenerId {
+    /// Registers `callback`; the id removes it again.
+    pub fn add(&self, callback: Callback) -> ListenerId {
         let id = ListenerId(self.next.fetch_add(1, Relaxed));
         self.callbacks
             .write()
@@ -89,14 +126,16 @@ impl Listeners {
         id
     }
 
-    pub(crate) fn remove(&self, id: ListenerId) -> bool {
+    /// Removes the callback registered as `id`; false if it was not there.
+    pub fn remove(&self, id: ListenerId) -> bool {
         let mut callbacks = self.callbacks.write().unwrap_or_else(|p| p.into_inner());
         let before = callbacks.len();
         callbacks.retain(|(i, _)| *i != id);
         callbacks.len() != before
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    /// Whether no callback is registered (callers skip building an event nobody hears).
+    pub fn is_empty(&self) -> bool {
         self.callbacks
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -104,13 +143,13 @@ impl Listeners {
     }
 
     /// Runs every callback; failures and panics are logged, never propagated.
-    pub(crate) fn emit(&self, event: &Invalidation) {
+    pub fn emit(&self, event: &Invalidation) {
         run_callbacks(&self.callbacks, event);
     }
 
     /// Like [`Listeners::emit`], on a thread of its own (started on first use), so the
     /// caller never waits for the callbacks. Events keep their order.
-    pub(crate) fn emit_in_background(&self, event: Invalidation) {
+    pub fn emit_in_background(&self, event: Invalidation) {
         let mut background = self.background.lock().unwrap_or_else(|p| p.into_inner());
         if background.is_none() {
             let (sender, receiver) = std::sync::mpsc::channel::<Invalidation>();
@@ -118,7 +157,7 @@ impl Listeners {
             let spawned = std::thread::Builder::new()
                 .name("hoard-events".into())
                 .spawn(move || {
-                    // Ends when the cache (and so the sender) is dropped.
+                    // Ends when the registry (and so the sender) is dropped.
                     while let Ok(event) = receiver.recv() {
                         let Some(callbacks) = callbacks.upgrade() else {
                             return;

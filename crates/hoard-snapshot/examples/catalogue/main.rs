@@ -1,19 +1,19 @@
-//! Seed 002's image catalogue: 100,000 images and 5,000 tags in SQLite, held in memory as a
-//! `hoard::Snapshot` with interned tag ids, queried while it reloads.
+//! An image-tagging service's catalogue: 100,000 images and 5,000 tags in SQLite, held in
+//! memory as a `Snapshot` with interned tag ids, queried while it reloads.
 //!
 //! ```text
-//! cargo run --release -p hoard --example catalogue [-- IMAGES TAGS]
+//! cargo run --release -p hoard-snapshot --example catalogue [-- IMAGES TAGS]
 //! ```
 
 mod catalogue;
 
 use catalogue::{Catalogue, Spec};
-use hoard::{Cause, Interner};
+use hoard_snapshot::{Cause, Interner};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn main() -> Result<(), hoard::LoadError> {
+fn main() -> Result<(), hoard_snapshot::LoadError> {
     let mut args = std::env::args().skip(1);
     let images: usize = args.next().map_or(Ok(100_000), |a| a.parse())?;
     let tag_total: usize = args.next().map_or(Ok(5_000), |a| a.parse())?;
@@ -39,7 +39,7 @@ fn main() -> Result<(), hoard::LoadError> {
     let swaps = Arc::new(AtomicU64::new(0));
     let counter = swaps.clone();
     snapshot.on_swap(move |event| {
-        // Seed 002's cache_events: dependent caches drop what they derived.
+        // The tagging service's cache_events: dependent caches drop what they derived.
         if matches!(event.cause, Cause::Snapshot(_) | Cause::SnapshotUpdate(_)) {
             counter.fetch_add(1, Ordering::Relaxed);
         }

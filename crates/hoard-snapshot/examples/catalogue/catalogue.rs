@@ -1,12 +1,12 @@
-//! Seed 002's image catalogue on hoard: images and their tags in SQLite, held in memory as
-//! a [`Snapshot`] with tags interned to `u32` ids.
+//! An image-tagging service's catalogue on hoard: images and their tags in SQLite, held in
+//! memory as a [`Snapshot`] with tags interned to `u32` ids.
 //!
 //! Shared by the `catalogue` example, its test (`tests/catalogue.rs`) and the `snapshot`
 //! benchmark suite of hoard-bench, which include this file as a module.
 
 #![allow(dead_code)] // each includer uses part of it
 
-use hoard::{Interner, LoadError, Progress, Snapshot, SnapshotBuilder};
+use hoard_snapshot::{Interner, LoadError, Progress, Snapshot, SnapshotBuilder};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -64,8 +64,8 @@ pub fn tag_name(i: usize) -> String {
     }
 }
 
-/// Creates the database at `path`: `images`, `tags` and `image_tags` (seed 002's schema,
-/// reduced), each image with 10 to 40 tags drawn with a skew (a few tags are on most
+/// Creates the database at `path`: `images`, `tags` and `image_tags` (the tagging service's
+/// schema, reduced), each image with 10 to 40 tags drawn with a skew (a few tags are on most
 /// images, most are rare, as on a real booru).
 pub fn create_db(path: &Path, spec: Spec) -> rusqlite::Result<()> {
     let mut conn = Connection::open(path)?;
@@ -159,7 +159,7 @@ impl Catalogue {
         self.images.get(&id)
     }
 
-    /// How many images carry `tag` (seed 002's `tag_counts`).
+    /// How many images carry `tag` (the tagging service's `tag_counts`).
     pub fn tag_count(&self, tag: u32) -> usize {
         self.postings.get(tag as usize).map_or(0, |p| p.len())
     }
@@ -242,7 +242,7 @@ fn image_from_row(row: &rusqlite::Row<'_>, tags: &Interner) -> Result<Image, Loa
     let id: i64 = row.get(0)?;
     let filepath: String = row.get(1)?;
     let names: Option<String> = row.get(2)?;
-    // Seed 002 reads tags as one space-separated string and converts it to ids.
+    // The tagging service reads tags as one space-separated string and converts it to ids.
     let mut ids = tags.ids_from_string(names.as_deref().unwrap_or(""))?;
     ids.sort_unstable();
     ids.dedup();
@@ -262,7 +262,7 @@ pub fn open_read_only(db: &Path) -> rusqlite::Result<Connection> {
     )
 }
 
-/// Reads the whole catalogue (seed 002's `load_data_from_db`), reporting progress per
+/// Reads the whole catalogue (the tagging service's `load_data_from_db`), reporting progress per
 /// thousand images.
 pub fn load(db: &Path, tags: &Interner, progress: &Progress) -> Result<Catalogue, LoadError> {
     let conn = open_read_only(db)?;
@@ -296,7 +296,7 @@ pub fn load(db: &Path, tags: &Interner, progress: &Progress) -> Result<Catalogue
     })
 }
 
-/// Reads one image (seed 002's `reload_single_image`): `None` if it is gone.
+/// Reads one image (the tagging service's `reload_single_image`): `None` if it is gone.
 pub fn read_image(conn: &Connection, tags: &Interner, id: i64) -> Result<Option<Image>, LoadError> {
     let mut statement = conn.prepare_cached(&format!("{SELECT_IMAGES} WHERE i.id = ?1"))?;
     let row = statement

@@ -1,5 +1,7 @@
 //! hoard's own tokio runtime, for work that must not depend on the caller's: background
-//! listeners, and the timers and sockets of blocking callers ([`block_on`]).
+//! listeners, async snapshot loaders reloaded outside any runtime, and the timers and
+//! sockets of blocking callers ([`block_on`]). One crate below the cache and the snapshots,
+//! so that both share one runtime per process (re-exported as `hoard::runtime`).
 //!
 //! A process that forks (gunicorn `--preload`, Python's multiprocessing "fork") copies the
 //! runtime's memory but not its threads: in the child it would accept work and never run
@@ -32,8 +34,9 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// A handle to hoard's background runtime.
-pub(crate) fn background() -> tokio::runtime::Handle {
+/// A handle to hoard's background runtime, for spawning work that outlives the caller's
+/// runtime (or runs where there is none).
+pub fn background() -> tokio::runtime::Handle {
     runtime().handle().clone()
 }
 
