@@ -41,7 +41,9 @@ pub fn to_py(error: hoard::Error) -> PyErr {
         E::Config(_) => config_error(message),
         E::Encode(_) | E::Decode(_) => serialization_error(message),
         E::Unavailable { .. } => unavailable(message),
-        E::Disk { ref source, .. } if matches!(source, fjall::Error::Locked) => {
+        E::Disk { ref source, .. }
+            if matches!(source.downcast_ref(), Some(fjall::Error::Locked)) =>
+        {
             folder_in_use(format!(
                 "{message}: another process, or another hoard.Cache in this one, has this \
                  folder open. The embedded disk tier serves one process through one Cache; \

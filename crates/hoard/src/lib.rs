@@ -46,13 +46,9 @@
 
 pub mod cache;
 mod cached;
-pub mod clock;
 pub mod codec;
 pub mod compute;
-pub mod entry;
-pub mod error;
 mod flight;
-pub mod glob;
 pub mod key;
 pub mod lock;
 mod snapshot_events;
@@ -60,6 +56,14 @@ pub mod stats;
 pub mod store;
 pub mod ttl;
 
+/// Clocks: where every deadline is read (the hoard-core crate, shared with the tiers).
+pub use hoard_core::clock;
+/// A value with its deadline, and the bytes every tier stores (hoard-core).
+pub use hoard_core::entry;
+/// The cache's one error type (hoard-core).
+pub use hoard_core::error;
+/// Redis-compatible glob patterns (hoard-core).
+pub use hoard_core::glob;
 /// Invalidation events: why entries went and the callbacks that hear it (the hoard-events
 /// crate, shared with the snapshots).
 pub use hoard_events as events;
@@ -89,9 +93,9 @@ pub use hoard_snapshot::{
 pub use key::{hash_canonical_json, stable_hash, KeyBuilder};
 pub use lock::LockGuard;
 pub use stats::{NamespaceStats, Stats, TierStats, OTHER_NAMESPACES};
-pub use store::{
-    DiskConfig, DiskStore, Durability, MemoryStore, RedisConfig, RedisStore, Store, Usage,
-};
+pub use store::{DiskConfig, DiskStore, Durability, MemoryStore, Store, Usage};
+#[cfg(feature = "redis")]
+pub use store::{RedisConfig, RedisStore};
 
 // The README's examples run as doctests, so they cannot rot.
 #[cfg(doctest)]

@@ -9,7 +9,9 @@ use crate::events::Listeners;
 use crate::flight::Flights;
 use crate::lock::LocalLocks;
 use crate::stats::StatsRegistry;
-use crate::store::{DiskConfig, MemoryStore, RedisConfig, Store};
+#[cfg(feature = "redis")]
+use crate::store::RedisConfig;
+use crate::store::{DiskConfig, MemoryStore, Store};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -33,6 +35,7 @@ pub struct CacheBuilder {
 enum L2Choice {
     None,
     Disk(DiskConfig),
+    #[cfg(feature = "redis")]
     Redis(RedisConfig),
     Store(Arc<dyn Store>),
 }
@@ -70,7 +73,8 @@ impl CacheBuilder {
         self
     }
 
-    /// Uses Redis (standalone or cluster) as L2.
+    /// Uses Redis (standalone or cluster) as L2 (feature `redis`, on by default).
+    #[cfg(feature = "redis")]
     pub fn redis(mut self, config: RedisConfig) -> CacheBuilder {
         self.l2 = L2Choice::Redis(config);
         self
@@ -95,6 +99,19 @@ impl CacheBuilder {
     /// Reads the time from `clock` (a [`crate::ManualClock`]'s in tests): L1 and the disk or
     /// Redis tier this builder opens use it too. A store given to [`CacheBuilder::l2`]
     /// keeps its own (`DiskConfig::clock`, `RedisConfig::clock`).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use hoard::{Cache, ManualClock, SetOptions};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let cache = Cache::builder().clock(clock.clock()).build()?;
+    /// cache.set_with("ns", "k", &1, SetOptions::new().ttl(Duration::from_secs(60))).await?;
+    /// clock.advance(Duration::from_secs(61));
+    /// assert_eq!(cache.get::<i32>("ns", "k").await?, None);
+    /// # Ok::<(), hoard::Error>(()) }).unwrap();
+    /// ```
     pub fn clock(mut self, clock: Clock) -> CacheBuilder {
         self.clock = clock;
         self
@@ -118,6 +135,7 @@ impl CacheBuilder {
         let l2: Option<Arc<dyn Store>> = match self.l2 {
             L2Choice::None => None,
             L2Choice::Disk(config) => Some(Arc::new(config.clock(self.clock.clone()).open()?)),
+            #[cfg(feature = "redis")]
             L2Choice::Redis(config) => Some(Arc::new(config.clock(self.clock.clone()).open()?)),
             L2Choice::Store(store) => Some(store),
         };

@@ -90,9 +90,9 @@ impl DiskStore {
     /// Opens (or creates) the store described by `config`.
     pub fn open(config: DiskConfig) -> Result<DiskStore> {
         let path = config.path.clone();
-        let disk_error = |source| Error::Disk {
+        let disk_error = |source: fjall::Error| Error::Disk {
             path: path.clone(),
-            source,
+            source: source.into(),
         };
         std::fs::create_dir_all(&path).map_err(|e| disk_error(fjall::Error::from(e)))?;
         // The budget: a quarter for the block cache; memtables (five per keyspace at most)
@@ -257,7 +257,7 @@ impl Inner {
     fn error(&self, source: fjall::Error) -> Error {
         Error::Disk {
             path: self.path.clone(),
-            source,
+            source: source.into(),
         }
     }
 

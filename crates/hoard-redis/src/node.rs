@@ -1,11 +1,11 @@
 //! One Redis server we talk to: its connection, its circuit breaker, and how a call's
 //! outcome is classified.
 
-use super::breaker::{Breaker, BreakerConfig};
-use super::TIER;
-use crate::clock::Clock;
-use crate::error::{Error, Result};
+use crate::breaker::{Breaker, BreakerConfig};
+use crate::TIER;
 use arc_swap::ArcSwapOption;
+use hoard_core::clock::Clock;
+use hoard_core::error::{Error, Result};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ConnectionInfo, RedisError, ServerErrorKind, Value};
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! The one error type of the core cache. Snapshots and the interner have their own
+//! The one error type of the cache and its tiers. Snapshots and the interner have their own
 //! (`SnapshotError`, `InternerError`, in hoard-snapshot).
 
 use std::path::PathBuf;
@@ -88,22 +88,26 @@ pub enum Error {
     Disk {
         /// The data directory of the disk tier.
         path: PathBuf,
-        /// What the storage engine reported.
+        /// What the storage engine (fjall) reported; downcast to `fjall::Error` for its
+        /// kind.
         #[source]
-        source: fjall::Error,
+        source: SourceError,
     },
 }
 
+/// The error another library reported, kept whole as the source of ours so callers can
+/// walk the chain or downcast it (the core does not name the libraries' types).
+pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
+
 /// What a serializer or deserializer failed with (`rmp_serde::encode::Error`,
-/// `rmp_serde::decode::Error`, `serde_json::Error`), kept whole so callers can walk the
-/// source chain or downcast it.
-pub type CodecError = Box<dyn std::error::Error + Send + Sync>;
+/// `rmp_serde::decode::Error`, `serde_json::Error`).
+pub type CodecError = SourceError;
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Cuts user input to a length that is safe to echo in an error message.
-pub(crate) fn clip(text: &str) -> String {
+/// Cuts user input to a length that is safe to echo in an error message (80 characters).
+pub fn clip(text: &str) -> String {
     const MAX: usize = 80;
     match text.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}…", &text[..cut]),

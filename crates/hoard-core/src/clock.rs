@@ -5,17 +5,17 @@
 //! test can expire an entry, open and close a breaker or age a copy without sleeping:
 //!
 //! ```
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use hoard::{Cache, ManualClock, SetOptions};
+//! use hoard_core::{Entry, ManualClock};
 //! use std::time::Duration;
 //!
 //! let clock = ManualClock::new();
-//! let cache = Cache::builder().clock(clock.clock()).build()?;
-//! cache.set_with("ns", "k", &1, SetOptions::new().ttl(Duration::from_secs(60))).await?;
+//! let entry = Entry::new_at(b"probabilities".to_vec(), Duration::from_secs(60), clock.now_ms());
 //! clock.advance(Duration::from_secs(61));
-//! assert_eq!(cache.get::<i32>("ns", "k").await?, None);
-//! # Ok::<(), hoard::Error>(()) }).unwrap();
+//! assert!(entry.is_expired_at(clock.clock().now_ms()));
 //! ```
+//!
+//! A cache reads the clock given to `hoard::CacheBuilder::clock`, and so do the disk and
+//! Redis tiers it opens.
 //!
 //! What a clock does not move: Redis's own TTLs (the server keeps real time; hoard checks
 //! each entry's deadline by its clock as well, so an entry past it reads as absent either

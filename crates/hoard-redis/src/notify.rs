@@ -15,10 +15,10 @@
 //! store ignores its own messages) and kind is `S` (keys overwritten), `D` (keys deleted),
 //! `P` (glob pattern), `X` (key prefix) or `A` (everything); keys are newline-separated.
 
-use super::node::Node;
-use super::RedisStore;
-use crate::events::{Remote, RemoteHandler};
+use crate::node::Node;
+use crate::RedisStore;
 use futures_util::StreamExt;
+use hoard_events::{Remote, RemoteHandler};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -127,7 +127,7 @@ impl RedisStore {
         }
         drop(handlers);
         let store = Arc::downgrade(self);
-        let task = crate::runtime::background().spawn(async move {
+        let task = hoard_runtime::background().spawn(async move {
             let mut pause = Duration::from_millis(50);
             loop {
                 let Some(current) = store.upgrade() else {

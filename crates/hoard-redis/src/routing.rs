@@ -5,12 +5,12 @@
 //! slot has no known owner, after `MOVED`, after a node stops answering (a failover may have
 //! moved its slots), and when older than 30 s. Concurrent refreshes collapse into one.
 
-use super::node::{Node, Reply};
-use super::slot;
-use super::{RedisConfig, RedisStore, TIER};
-use crate::error::{Error, Result};
+use crate::node::{Node, Reply};
+use crate::slot;
+use crate::{RedisConfig, RedisStore, TIER};
 use arc_swap::ArcSwap;
 use futures_util::future::join_all;
+use hoard_core::error::{Error, Result};
 use redis::{ConnectionAddr, ConnectionInfo, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};

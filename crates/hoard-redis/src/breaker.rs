@@ -5,7 +5,7 @@
 //! as a probe (half-open); success closes the breaker, failure reopens it with the
 //! cooldown doubled (up to a maximum).
 
-use crate::clock::Clock;
+use hoard_core::clock::Clock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
@@ -128,7 +128,7 @@ fn millis(d: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
+    use hoard_core::clock::ManualClock;
 
     /// A breaker on a manual clock: the tests move time instead of sleeping through it.
     fn breaker() -> (Breaker, ManualClock) {
