@@ -1,8 +1,9 @@
 //! `hoard datasets scan DIR` and `hoard datasets ls`.
 
-use crate::output::{human_bytes, human_seconds, Progress};
+use crate::output::{human_seconds, Progress};
 use anyhow::Context;
 use hoard_datasets::{BuildOptions, Manifest};
+use hoard_models::size::human as human_bytes;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -28,7 +29,9 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
     });
     progress.finish();
     if args.json {
-        // A typed body keeps seed 000's field order (a `json!` map would sort the keys).
+        // A typed body keeps the manifest's field order (root, version, summary, entries:
+        // what the emotion-recognition backend's scripts read); a `json!` map would sort
+        // the keys.
         #[derive(serde::Serialize)]
         struct Out<'a> {
             root: &'a Path,
@@ -133,7 +136,7 @@ pub fn ls(config: Option<&Path>, server: Option<&str>, json_out: bool) -> anyhow
         .enable_all()
         .build()?;
     let datasets: Value = match server {
-        Some(server) => runtime.block_on(crate::stats::fetch(&format!(
+        Some(server) => runtime.block_on(crate::client::get_json(&format!(
             "{}/datasets",
             server.trim_end_matches('/')
         )))?["datasets"]

@@ -1,11 +1,13 @@
 //! The `hoard` binary: parses flags and hands off to the library crates.
 
+mod client;
 mod datasets;
 mod models;
 mod output;
 mod semantic;
 mod serve;
 mod stats;
+mod table;
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -56,7 +58,8 @@ enum Command {
         #[command(subcommand)]
         command: semantic::SemanticCommand,
     },
-    /// Print the TTL presets (seed 003's CacheTTL) and check a duration such as 2h5m.
+    /// Print the TTL presets (ttl_very_short ... ttl_week, as Python services name them in
+    /// their CacheTTL classes) and check a duration such as 2h5m.
     Ttl {
         /// A duration to parse and print back in canonical form.
         duration: Option<String>,

@@ -5,8 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 use hoard_models::plan::{self, Action, Plan, PruneOptions};
-use hoard_models::scan::{scan, Store};
-use hoard_models::{Layout, ModelsConfig};
+use hoard_models::scan::scan;
+use hoard_models::size::ByteSize;
+use hoard_models::{Layout, ModelsConfig, Store};
 use hoard_testkit::stores::{hf_revision, ollama_model, HfFile};
 use std::collections::BTreeMap;
 use std::fs;
@@ -324,7 +325,7 @@ fn prune_by_age_and_by_size_goes_by_last_use_including_hoards_record() {
     let by_size = plan::prune(
         &inventory,
         &PruneOptions {
-            max_size: Some(3000),
+            max_size: Some(ByteSize::b(3000)),
             now_ms: now,
             ..PruneOptions::default()
         },
