@@ -156,6 +156,48 @@ mod tests {
     }
 
     #[test]
+    fn the_body_keeps_its_keys_and_their_order() {
+        let mut stats = hoard::Stats {
+            available: true,
+            used_memory: 3 << 20,
+            total_keys: 7,
+            evictions: 2,
+            expirations: 1,
+            ..hoard::Stats::default()
+        };
+        stats.totals.l1_hits = 3;
+        stats.totals.hits = 3;
+        stats.totals.misses = 1;
+        stats.totals.hit_rate = 0.75;
+        stats.totals.sets = 4;
+        stats
+            .namespaces
+            .insert("model".into(), stats.totals.clone());
+        stats.tiers.push(TierStats {
+            name: "memory".into(),
+            entries: 7,
+            bytes: 100,
+            evictions: 2,
+            expirations: 1,
+            available: true,
+        });
+        // Byte for byte what the body was when the server built it with `json!`.
+        assert_eq!(
+            serde_json::to_string(&stats_body(&stats)).unwrap(),
+            concat!(
+                r#"{"available":true,"config":{"ttl_day":86400,"ttl_long":3600,"ttl_medium":1800,"#,
+                r#""ttl_short":900,"ttl_very_long":7200,"ttl_very_short":300,"ttl_week":604800},"#,
+                r#""message":"Cache is healthy","namespaces":{"model":{"deletes":0,"errors":0,"#,
+                r#""hit_rate":0.75,"hits":3,"l1_hits":3,"l2_hits":0,"misses":1,"sets":4}},"#,
+                r#""stats":{"deletes":0,"errors":0,"evictions":2,"expirations":1,"hit_rate":"75.0%","#,
+                r#""hits":3,"l1_hits":3,"l2_hits":0,"misses":1,"sets":4,"total_keys":7,"#,
+                r#""used_memory":"3.0M","used_memory_bytes":3145728},"tiers":[{"available":true,"#,
+                r#""bytes":100,"entries":7,"evictions":2,"expirations":1,"name":"memory"}]}"#
+            )
+        );
+    }
+
+    #[test]
     fn a_body_with_fields_missing_still_reads() {
         let read: StatsResponse =
             serde_json::from_str(r#"{"available":false,"stats":{"hits":2}}"#).unwrap();
