@@ -13,12 +13,14 @@ pub enum Align {
     Right,
 }
 
-/// One column: its header and the width it takes at least.
+/// One column: its header, the width it takes at least, and the spaces before it.
 #[derive(Debug, Clone, Copy)]
 pub struct Column {
     pub header: &'static str,
     pub min_width: u16,
     pub align: Align,
+    /// Spaces between this column and the one before (none before the first).
+    pub gap: u16,
 }
 
 impl Column {
@@ -27,6 +29,7 @@ impl Column {
             header,
             min_width,
             align: Align::Left,
+            gap: 1,
         }
     }
 
@@ -35,7 +38,14 @@ impl Column {
             header,
             min_width,
             align: Align::Right,
+            gap: 1,
         }
+    }
+
+    /// The same column, `gap` spaces after the one before.
+    pub const fn after(mut self, gap: u16) -> Column {
+        self.gap = gap;
+        self
     }
 }
 
@@ -57,7 +67,7 @@ pub fn render(columns: &[Column], header: Header, rows: Vec<Vec<String>>) -> Str
     for (column, spec) in table.column_iter_mut().zip(columns) {
         // The space between columns is the left padding of every column but the first;
         // widths count it.
-        let gap = if column.index == 0 { 0 } else { 1 };
+        let gap = if column.index == 0 { 0 } else { spec.gap };
         column.set_padding((gap, 0));
         column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(
             spec.min_width + gap,
