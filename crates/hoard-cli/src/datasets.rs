@@ -1,8 +1,10 @@
 //! `hoard datasets scan DIR` and `hoard datasets ls`.
 
-use crate::output::{human_bytes, human_seconds, Progress};
+use crate::output::{human_seconds, Progress};
+use crate::table::{self, Column, Header};
 use anyhow::Context;
 use hoard_datasets::{BuildOptions, Manifest};
+use hoard_models::size::human as human_bytes;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -28,7 +30,9 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
     });
     progress.finish();
     if args.json {
-        // A typed body keeps seed 000's field order (a `json!` map would sort the keys).
+        // A typed body keeps the manifest's field order (root, version, summary, entries:
+        // what the emotion-recognition backend's scripts read); a `json!` map would sort
+        // the keys.
         #[derive(serde::Serialize)]
         struct Out<'a> {
             root: &'a Path,
@@ -133,7 +137,7 @@ pub fn ls(config: Option<&Path>, server: Option<&str>, json_out: bool) -> anyhow
         .enable_all()
         .build()?;
     let datasets: Value = match server {
-        Some(server) => runtime.block_on(crate::stats::fetch(&format!(
+        Some(server) => runtime.block_on(crate::client::get_json(&format!(
             "{}/datasets",
             server.trim_end_matches('/')
         )))?["datasets"]
@@ -164,25 +168,114 @@ pub fn ls(config: Option<&Path>, server: Option<&str>, json_out: bool) -> anyhow
         println!("no datasets configured: add [datasets.ID] with path = \"...\" to hoard.toml");
         return Ok(());
     }
-    println!(
-        "{:<20} {:>9} {:>10} {:>12} {:>7}  {:<16} path",
-        "id", "files", "size", "duration", "errors", "version"
-    );
-    for d in rows {
-        if let Some(error) = d["error"].as_str() {
-            println!("{:<20} error: {error}", d["id"].as_str().unwrap_or("?"));
-            continue;
-        }
-        println!(
-            "{:<20} {:>9} {:>10} {:>12} {:>7}  {:<16} {}",
-            d["id"].as_str().unwrap_or("?"),
-            d["total"],
-            human_bytes(d["total_bytes"].as_u64().unwrap_or(0)),
-            human_seconds(d["total_duration"].as_f64().unwrap_or(0.0)),
-            d["errors"],
-            d["version"].as_str().unwrap_or("").get(..16).unwrap_or(""),
-            d["path"].as_str().unwrap_or(""),
-        );
-    }
+    print!("{}", configured_table(&rows));
     Ok(())
+}
+
+/// `datasets ls` as a table; a dataset that failed gets its error on its line instead of
+/// numbers, starting where the numbers would.
+fn configured_table(datasets: &[Value]) -> String {
+    let id = |d: &Value| d["id"].as_str().unwrap_or("?").to_owned();
+    // The id column is as wide as the longest id, error lines included, so those lines
+    // and the table's line up.
+    let id_width = datasets
+        .iter()
+        .map(|d| id(d).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(20);
+    let columns = [
+        Column::left("id", u16::try_from(id_width).unwrap_or(u16::MAX)),
+        Column::right("files", 9),
+        Column::right("size", 10),
+        Column::right("duration", 12),
+        Column::right("errors", 7),
+        Column::left("version", 16).after(2),
+        Column::left("path", 0),
+    ];
+    let rows = datasets
+        .iter()
+        .filter(|d| d["error"].as_str().is_none())
+        .map(|d| {
+            vec![
+                id(d),
+                d["total"].to_string(),
+                human_bytes(d["total_bytes"].as_u64().unwrap_or(0)),
+                human_seconds(d["total_duration"].as_f64().unwrap_or(0.0)),
+                d["errors"].to_string(),
+                d["version"]
+                    .as_str()
+                    .unwrap_or("")
+                    .get(..16)
+                    .unwrap_or("")
+                    .to_owned(),
+                d["path"].as_str().unwrap_or("").to_owned(),
+            ]
+        })
+        .collect();
+    let table = table::render(&columns, Header::Shown, rows);
+    let mut lines = table.lines();
+    let mut out = String::new();
+    if let Some(header) = lines.next() {
+        out.push_str(header);
+        out.push('\n');
+    }
+    for d in datasets {
+        match d["error"].as_str() {
+            Some(error) => out.push_str(&format!("{:<id_width$} error: {error}\n", id(d))),
+            None => {
+                out.push_str(lines.next().unwrap_or(""));
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn dataset(id: &str) -> Value {
+        json!({"id": id, "total": 4, "total_bytes": 6000, "total_duration": 12.5,
+               "errors": 1, "version": "0123456789abcdef0123", "path": "/data/x"})
+    }
+
+    #[test]
+    fn short_ids_print_in_the_fixed_columns() {
+        let text = configured_table(&[
+            dataset("ravdess"),
+            json!({"id": "broken", "error": "no such folder"}),
+        ]);
+        let fixed = [
+            format!(
+                "{:<20} {:>9} {:>10} {:>12} {:>7}  {:<16} path",
+                "id", "files", "size", "duration", "errors", "version"
+            ),
+            format!(
+                "{:<20} {:>9} {:>10} {:>12} {:>7}  {:<16} {}",
+                "ravdess", 4, "5.9 KiB", "12.5s", 1, "0123456789abcdef", "/data/x"
+            ),
+            format!("{:<20} error: no such folder", "broken"),
+        ];
+        assert_eq!(text, format!("{}\n", fixed.join("\n")));
+    }
+
+    #[test]
+    fn a_long_id_moves_every_line_alike() {
+        let long = "a-dataset-id-longer-than-twenty";
+        let text = configured_table(&[
+            dataset("ravdess"),
+            json!({"id": long, "error": "no such folder"}),
+            dataset("crema"),
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        let files_end = lines[0].find("files").unwrap() + "files".len();
+        assert_eq!(files_end, long.len() + 1 + 9, "{text}");
+        assert_eq!(&lines[1][files_end - 1..files_end], "4", "{text}");
+        assert_eq!(&lines[3][files_end - 1..files_end], "4", "{text}");
+        assert_eq!(lines[2], format!("{long} error: no such folder"));
+        assert_eq!(lines[1].len(), lines[3].len(), "{text}");
+    }
 }

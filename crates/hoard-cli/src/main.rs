@@ -1,11 +1,13 @@
 //! The `hoard` binary: parses flags and hands off to the library crates.
 
+mod client;
 mod datasets;
 mod models;
 mod output;
 mod semantic;
 mod serve;
 mod stats;
+mod table;
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -25,7 +27,7 @@ struct Cli {
 #[derive(Debug, clap::Subcommand)]
 enum Command {
     /// Run the HTTP API (embedded by default; Redis with --redis or --redis-cluster).
-    Serve(ServeArgs),
+    Serve(serve::ServeArgs),
     /// Print a running server's stats as a table (or JSON). Sends $HOARD_TOKEN as a
     /// bearer token when set.
     Stats {
@@ -56,7 +58,8 @@ enum Command {
         #[command(subcommand)]
         command: semantic::SemanticCommand,
     },
-    /// Print the TTL presets (seed 003's CacheTTL) and check a duration such as 2h5m.
+    /// Print the TTL presets (ttl_very_short ... ttl_week, as Python services name them in
+    /// their CacheTTL classes) and check a duration such as 2h5m.
     Ttl {
         /// A duration to parse and print back in canonical form.
         duration: Option<String>,
@@ -93,30 +96,6 @@ enum DatasetsCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// Flags of `hoard serve`; each overrides the config file and `HOARD_*` variables.
-#[derive(Debug, clap::Args)]
-struct ServeArgs {
-    /// Config file (default: $HOARD_CONFIG, else ./hoard.toml if present).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Address to listen on (default 127.0.0.1:7070).
-    #[arg(long, value_name = "HOST:PORT")]
-    addr: Option<String>,
-    /// Folder of the embedded store (default ./.hoard).
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// Use this Redis as L2.
-    #[arg(long, value_name = "URL", conflicts_with = "redis_cluster")]
-    redis: Option<String>,
-    /// Use this Redis Cluster as L2 (seed nodes, comma-separated).
-    #[arg(long, value_name = "URL,...", value_delimiter = ',')]
-    redis_cluster: Option<Vec<String>>,
-    /// Serve on a non-loopback address without read or write tokens, open to anyone who
-    /// can reach it ([server] insecure = true). Without it, hoard refuses to.
-    #[arg(long)]
-    insecure: bool,
 }
 
 fn main() -> ExitCode {

@@ -1,4 +1,5 @@
-//! What the CLI prints: sizes, durations, progress.
+//! What the CLI prints besides tables: durations and progress. Sizes are
+//! [`hoard_models::size::human`].
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,21 +66,7 @@ impl Progress {
     }
 }
 
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
+/// An audio duration as `12.5s`, `3m07s` or `2h05m`.
 pub fn human_seconds(seconds: f64) -> String {
     let whole = seconds as u64;
     match whole {

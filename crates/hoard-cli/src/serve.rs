@@ -1,8 +1,32 @@
 //! `hoard serve`.
 
-use crate::ServeArgs;
 use anyhow::Context;
 use hoard_server::{AppState, Config, Overrides};
+use std::path::PathBuf;
+
+/// Flags of `hoard serve`; each overrides the config file and `HOARD_*` variables.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Config file (default: $HOARD_CONFIG, else ./hoard.toml if present).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:7070).
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<String>,
+    /// Folder of the embedded store (default ./.hoard).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Use this Redis as L2.
+    #[arg(long, value_name = "URL", conflicts_with = "redis_cluster")]
+    redis: Option<String>,
+    /// Use this Redis Cluster as L2 (seed nodes, comma-separated).
+    #[arg(long, value_name = "URL,...", value_delimiter = ',')]
+    redis_cluster: Option<Vec<String>>,
+    /// Serve on a non-loopback address without read or write tokens, open to anyone who
+    /// can reach it ([server] insecure = true). Without it, hoard refuses to.
+    #[arg(long)]
+    insecure: bool,
+}
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()

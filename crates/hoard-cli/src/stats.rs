@@ -1,78 +1,134 @@
 //! `hoard stats`: a running server's stats, as a table or JSON.
 
+use crate::table::{self, Column, Header};
 use anyhow::Context;
-use serde_json::Value;
+use hoard_server::api::StatsResponse;
 
-/// GETs `url` from a hoard server and returns its JSON, or the server's error. Sends
-/// `$HOARD_TOKEN` as a bearer token when it is set (a server with read tokens needs one).
-pub async fn fetch(url: &str) -> anyhow::Result<Value> {
-    let mut request = reqwest::Client::new().get(url);
-    let token = std::env::var("HOARD_TOKEN").ok().filter(|t| !t.is_empty());
-    if let Some(token) = &token {
-        request = request.bearer_auth(token);
-    }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("asking {url}"))?;
-    let status = response.status();
-    let body: Value = response
-        .json()
-        .await
-        .with_context(|| format!("reading {url}"))?;
-    if status == reqwest::StatusCode::UNAUTHORIZED && token.is_none() {
-        anyhow::bail!("{url} answered {status}: {body}; set $HOARD_TOKEN to a read token");
-    }
-    anyhow::ensure!(status.is_success(), "{url} answered {status}: {body}");
-    Ok(body)
-}
-
+/// Prints the stats of the server at `server` (its JSON as sent with `json`).
 pub fn run(server: &str, json: bool) -> anyhow::Result<()> {
     let url = format!("{}/v1/stats", server.trim_end_matches('/'));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let body = runtime.block_on(fetch(&url))?;
+    let body = runtime.block_on(crate::client::get_json(&url))?;
     if json {
+        // As the server sent it, fields this client does not know included.
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(());
     }
-    print!("{}", table(&body));
+    let stats: StatsResponse =
+        serde_json::from_value(body).with_context(|| format!("reading {url}"))?;
+    print!("{}", render(&stats));
     Ok(())
 }
 
-/// The stats as a few aligned lines and a per-namespace table.
-pub fn table(body: &Value) -> String {
-    let stats = &body["stats"];
-    let field = |name: &str| stats[name].to_string().trim_matches('"').to_owned();
+/// The per-namespace table's columns.
+const NAMESPACE_COLUMNS: [Column; 6] = [
+    Column::left("namespace", 24),
+    Column::right("hits", 9),
+    Column::right("misses", 9),
+    Column::right("hit rate", 9),
+    Column::right("sets", 9),
+    Column::right("deletes", 9),
+];
+
+/// The stats as a summary line and a per-namespace table.
+pub fn render(stats: &StatsResponse) -> String {
+    let totals = &stats.stats;
     let mut out = format!(
         "{}\n\nkeys {}   memory {}   hit rate {}   hits {} (L1 {}, L2 {})   misses {}   errors {}\n",
-        body["message"].as_str().unwrap_or(""),
-        field("total_keys"),
-        field("used_memory"),
-        field("hit_rate"),
-        field("hits"),
-        field("l1_hits"),
-        field("l2_hits"),
-        field("misses"),
-        field("errors"),
+        stats.message,
+        totals.total_keys,
+        totals.used_memory,
+        totals.hit_rate,
+        totals.hits,
+        totals.l1_hits,
+        totals.l2_hits,
+        totals.misses,
+        totals.errors,
     );
-    if let Some(namespaces) = body["namespaces"].as_object() {
-        out.push_str(&format!(
-            "\n{:<24}{:>10}{:>10}{:>10}{:>10}{:>10}\n",
-            "namespace", "hits", "misses", "hit rate", "sets", "deletes"
-        ));
-        for (name, ns) in namespaces {
-            out.push_str(&format!(
-                "{:<24}{:>10}{:>10}{:>9.1}%{:>10}{:>10}\n",
-                name,
-                ns["hits"].as_u64().unwrap_or(0),
-                ns["misses"].as_u64().unwrap_or(0),
-                ns["hit_rate"].as_f64().unwrap_or(0.0) * 100.0,
-                ns["sets"].as_u64().unwrap_or(0),
-                ns["deletes"].as_u64().unwrap_or(0)
-            ));
-        }
-    }
+    let rows = stats
+        .namespaces
+        .iter()
+        .map(|(name, ns)| {
+            vec![
+                name.clone(),
+                ns.hits.to_string(),
+                ns.misses.to_string(),
+                format!("{:.1}%", ns.hit_rate * 100.0),
+                ns.sets.to_string(),
+                ns.deletes.to_string(),
+            ]
+        })
+        .collect();
+    out.push('\n');
+    out.push_str(&table::render(&NAMESPACE_COLUMNS, Header::Shown, rows));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats() -> StatsResponse {
+        let body = serde_json::json!({
+            "available": true,
+            "message": "Cache is healthy",
+            "stats": {
+                "total_keys": 3, "used_memory": "1.5M", "hit_rate": "50.0%", "hits": 2,
+                "l1_hits": 1, "l2_hits": 1, "misses": 2, "errors": 0
+            },
+            "namespaces": {
+                "model": {"hits": 2, "misses": 2, "hit_rate": 0.5, "sets": 3, "deletes": 1,
+                          "l1_hits": 1, "l2_hits": 1, "errors": 0},
+                "a-namespace-longer-than-the-column": {"hits": 0, "misses": 0,
+                          "hit_rate": 0.0, "sets": 1, "deletes": 0, "l1_hits": 0,
+                          "l2_hits": 0, "errors": 0}
+            }
+        });
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn the_summary_reads_the_servers_words() {
+        let text = render(&stats());
+        assert!(text.starts_with(
+            "Cache is healthy\n\nkeys 3   memory 1.5M   hit rate 50.0%   hits 2 (L1 1, L2 1)   misses 2   errors 0\n\n"
+        ), "{text}");
+    }
+
+    #[test]
+    fn short_names_print_in_the_fixed_columns() {
+        let mut stats = stats();
+        stats.namespaces.retain(|name, _| name == "model");
+        let text = render(&stats);
+        let table: Vec<&str> = text.lines().skip(4).collect();
+        assert_eq!(
+            table,
+            [
+                format!(
+                    "{:<24}{:>10}{:>10}{:>10}{:>10}{:>10}",
+                    "namespace", "hits", "misses", "hit rate", "sets", "deletes"
+                ),
+                format!(
+                    "{:<24}{:>10}{:>10}{:>9.1}%{:>10}{:>10}",
+                    "model", 2, 2, 50.0, 3, 1
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn namespace_rows_line_up_whatever_the_name() {
+        let text = render(&stats());
+        let lines: Vec<&str> = text.lines().skip(4).collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].starts_with("namespace "), "{text}");
+        assert!(lines[1].starts_with("a-namespace-longer-than-the-column "));
+        // Every line ends where the header's does: the long name pushed every column.
+        assert!(
+            lines.iter().all(|line| line.len() == lines[0].len()),
+            "{text}"
+        );
+    }
 }

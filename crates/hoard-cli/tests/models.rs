@@ -221,6 +221,47 @@ fn ls_sorts_filters_and_formats() {
 }
 
 #[test]
+fn ls_columns_line_up_around_a_long_model_id() {
+    let s = setup();
+    populate(&s);
+    let long = "an-organisation-with-a-long-name/a-model-whose-id-is-longer-than-its-column";
+    hf_revision(
+        &s.hub(),
+        &format!("models--{}", long.replace('/', "--")),
+        "3333333333333333333333333333333333333333",
+        &["main"],
+        &[HfFile {
+            name: "w.bin",
+            content: &[4u8; 2000],
+            lfs: true,
+        }],
+    );
+    let out = s.hoard(&["ls", "--sort", "name"]);
+    assert!(out.status.success(), "{out:?}");
+    let table = text(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 5, "{table}");
+    assert!(
+        lines[1].starts_with(&format!("{long} huggingface ")),
+        "{table}"
+    );
+    // Every column starts where the header's does and the last one ends with it: each
+    // line is as long as the header.
+    let store_at = lines[0].find("store").unwrap();
+    assert_eq!(store_at, long.len() + 1, "{table}");
+    for (line, store) in
+        lines[1..]
+            .iter()
+            .zip(["huggingface", "huggingface", "huggingface", "torch"])
+    {
+        assert_eq!(&line[store_at..store_at + store.len()], store, "{table}");
+        assert_eq!(line.len(), lines[0].len(), "{table}");
+        let size_end = lines[0].find("size").unwrap() + "size".len();
+        assert!(line[..size_end].ends_with("B"), "{table}");
+    }
+}
+
+#[test]
 fn destructive_commands_need_a_terminal_or_yes() {
     let s = setup();
     populate(&s);

@@ -1,8 +1,10 @@
-//! `hoard models doctor`: the problems seed 001 describes, found on this machine, each with
-//! what to do about it.
+//! `hoard models doctor`: the problems of weights scattered over several caches (stages
+//! that set `HF_HOME` or `TORCH_HOME` and stages that do not, leftovers of older set-ups),
+//! found on this machine, each with what to do about it.
 
+use crate::inventory::Inventory;
 use crate::layout::{default_locations, Layout};
-use crate::scan::{self, Inventory};
+use crate::scan;
 use std::path::{Path, PathBuf};
 
 /// One finding.

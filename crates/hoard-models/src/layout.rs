@@ -8,40 +8,18 @@
 //! | Hugging Face | `root/huggingface` | `HF_HOME`; `HF_HUB_CACHE`, `HUGGINGFACE_HUB_CACHE`, `TRANSFORMERS_CACHE`, `SENTENCE_TRANSFORMERS_HOME` = `HF_HOME/hub`; `HF_DATASETS_CACHE` = `HF_HOME/datasets`; `HF_XET_CACHE` = `HF_HOME/xet` |
 //! | torch | `root/torch` | `TORCH_HOME` (hub checkpoints in `TORCH_HOME/hub/checkpoints`) |
 //! | Ollama | `root/ollama/models` | `OLLAMA_MODELS` |
-//! | MLX | `root/mlx` | `MLX_CACHE_DIR` (seed 001's name) |
+//! | MLX | `root/mlx` | `MLX_CACHE_DIR` (the name the pipelines that moved to hoard already used) |
 //! | app caches | as configured | `HOARD_APP_CACHE_{NAME}` |
 //!
 //! `TRANSFORMERS_CACHE` is deprecated upstream, but older transformers releases read it
-//! instead of `HF_HUB_CACHE`; pointing it at the hub folder (not at `HF_HOME`, as seed 001
-//! did) keeps old and new code on the same files. sentence-transformers downloads through
-//! the hub library, so its folder is the hub folder too.
+//! instead of `HF_HUB_CACHE`; pointing it at the hub folder (not at `HF_HOME`, where older
+//! set-ups pointed it) keeps old and new code on the same files. sentence-transformers
+//! downloads through the hub library, so its folder is the hub folder too.
 
+use crate::config::ModelsConfig;
+use crate::error::ModelsError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// The `[models]` section as written (paths may be relative).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ModelsConfig {
-    /// Parent of every store that is not overridden (default `.cache`).
-    pub root: Option<PathBuf>,
-    /// Hugging Face home (`HF_HOME`) instead of `root/huggingface`.
-    pub huggingface: Option<PathBuf>,
-    /// torch home (`TORCH_HOME`) instead of `root/torch`.
-    pub torch: Option<PathBuf>,
-    /// Ollama models folder (`OLLAMA_MODELS`) instead of `root/ollama/models`.
-    pub ollama: Option<PathBuf>,
-    /// MLX cache (`MLX_CACHE_DIR`) instead of `root/mlx`.
-    pub mlx: Option<PathBuf>,
-    /// Application caches by name (`tmdb = "out/tmdb_cache"`): listed, sized and cleared
-    /// as `app:NAME`.
-    pub app_caches: BTreeMap<String, PathBuf>,
-    /// Legacy folders that should be empty or gone (seed 001's `shared/model-cache`);
-    /// `doctor` reports what they still hold.
-    pub legacy: Vec<PathBuf>,
-    /// Warm-up steps by name (see [`crate::warm`]).
-    pub warm: BTreeMap<String, crate::warm::WarmStep>,
-}
 
 /// Where each store lives, all absolute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +103,35 @@ impl Layout {
         vars
     }
 
+    /// Every folder `hoard models dir` prints, by the name it takes: `root`, each store,
+    /// then `app:NAME` for each app cache.
+    pub fn folders(&self) -> Vec<(String, PathBuf)> {
+        let mut folders: Vec<(String, PathBuf)> = vec![
+            ("root".into(), self.root.clone()),
+            ("huggingface".into(), self.huggingface.clone()),
+            ("torch".into(), self.torch.clone()),
+            ("ollama".into(), self.ollama.clone()),
+            ("mlx".into(), self.mlx.clone()),
+        ];
+        folders.extend(
+            self.app_caches
+                .iter()
+                .map(|(name, path)| (format!("app:{name}"), path.clone())),
+        );
+        folders
+    }
+
+    /// The folder named `name` in [`Layout::folders`] (`hf` is accepted for
+    /// `huggingface`).
+    pub fn folder(&self, name: &str) -> Result<PathBuf, ModelsError> {
+        let wanted = if name == "hf" { "huggingface" } else { name };
+        self.folders()
+            .into_iter()
+            .find(|(folder, _)| folder == wanted)
+            .map(|(_, path)| path)
+            .ok_or_else(|| ModelsError::UnknownFolder(name.to_owned()))
+    }
+
     /// Every configured root a destructive command may touch, for the "never outside the
     /// roots" check.
     pub fn roots(&self) -> Vec<PathBuf> {
@@ -183,63 +190,6 @@ pub fn default_locations(home: &Path) -> Vec<(&'static str, PathBuf)> {
     ]
 }
 
-/// Shell syntaxes `hoard models env` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shell {
-    /// `export NAME='value'` (sh, bash, zsh).
-    Posix,
-    /// `set -gx NAME 'value'`.
-    Fish,
-    /// `$env:NAME = 'value'`.
-    PowerShell,
-    /// One JSON object.
-    Json,
-}
-
-impl Shell {
-    /// Parses `sh`, `bash`, `zsh`, `fish`, `powershell`/`pwsh` or `json`.
-    pub fn parse(name: &str) -> Option<Shell> {
-        match name {
-            "sh" | "bash" | "zsh" | "posix" => Some(Shell::Posix),
-            "fish" => Some(Shell::Fish),
-            "powershell" | "pwsh" => Some(Shell::PowerShell),
-            "json" => Some(Shell::Json),
-            _ => None,
-        }
-    }
-}
-
-/// Renders `vars` for `shell`, quoted so that any path survives.
-pub fn render_env(vars: &[(String, String)], shell: Shell) -> String {
-    let single = |value: &str, escaped_quote: &str| value.replace('\'', escaped_quote);
-    match shell {
-        Shell::Json => {
-            let map: serde_json::Map<String, serde_json::Value> = vars
-                .iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                .collect();
-            format!("{}\n", serde_json::Value::Object(map))
-        }
-        Shell::Posix => vars
-            .iter()
-            .map(|(k, v)| format!("export {k}='{}'\n", single(v, "'\\''")))
-            .collect(),
-        Shell::Fish => vars
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "set -gx {k} '{}'\n",
-                    v.replace('\\', "\\\\").replace('\'', "\\'")
-                )
-            })
-            .collect(),
-        Shell::PowerShell => vars
-            .iter()
-            .map(|(k, v)| format!("$env:{k} = '{}'\n", single(v, "''")))
-            .collect(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,19 +219,26 @@ mod tests {
     }
 
     #[test]
-    fn quoting_survives_awkward_paths() {
-        let vars = vec![("X".to_owned(), "/a b/it's".to_owned())];
+    fn folders_are_named_as_dir_takes_them() {
+        let config = ModelsConfig {
+            root: Some("models".into()),
+            app_caches: [("tmdb".to_owned(), PathBuf::from("out/tmdb_cache"))].into(),
+            ..ModelsConfig::default()
+        };
+        let layout = Layout::new(&config, Path::new("/srv/app"));
+        let names: Vec<String> = layout.folders().into_iter().map(|(name, _)| name).collect();
         assert_eq!(
-            render_env(&vars, Shell::Posix),
-            "export X='/a b/it'\\''s'\n"
+            names,
+            ["root", "huggingface", "torch", "ollama", "mlx", "app:tmdb"]
         );
-        assert_eq!(render_env(&vars, Shell::Fish), "set -gx X '/a b/it\\'s'\n");
+        assert_eq!(layout.folder("hf").unwrap(), layout.huggingface);
         assert_eq!(
-            render_env(&vars, Shell::PowerShell),
-            "$env:X = '/a b/it''s'\n"
+            layout.folder("app:tmdb").unwrap(),
+            Path::new("/srv/app/out/tmdb_cache")
         );
-        let json: serde_json::Value =
-            serde_json::from_str(&render_env(&vars, Shell::Json)).unwrap();
-        assert_eq!(json["X"], "/a b/it's");
+        assert_eq!(
+            layout.folder("tmdb").unwrap_err().to_string(),
+            "unknown store \"tmdb\""
+        );
     }
 }

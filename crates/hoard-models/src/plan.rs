@@ -3,9 +3,10 @@
 //! [`Plan::execute`], which removes those paths and nothing else, and refuses any path that
 //! is not inside a configured root.
 
+use crate::error::ModelsError;
+use crate::inventory::{FileRef, Inventory, Item, Store};
 use crate::layout::Layout;
-use crate::scan::{FileRef, Inventory, Item, Store};
-use crate::ModelsError;
+use crate::size::ByteSize;
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -185,8 +186,8 @@ fn remove_items(inventory: &Inventory, chosen: &[&Item], plan: &mut Plan) {
 pub struct PruneOptions {
     /// Items not used for longer than this.
     pub older_than: Option<Duration>,
-    /// Remove least recently used items until the stores hold at most this many bytes.
-    pub max_size: Option<u64>,
+    /// Remove least recently used items until the stores hold at most this much.
+    pub max_size: Option<ByteSize>,
     /// Now, milliseconds since the Unix epoch.
     pub now_ms: i64,
 }
@@ -240,7 +241,7 @@ pub fn prune(inventory: &Inventory, options: &PruneOptions) -> Plan {
                 .filter(|item| last_use(item) < cutoff),
         );
     }
-    if let Some(limit) = options.max_size {
+    if let Some(limit) = options.max_size.map(|size| size.as_u64()) {
         let already: u64 = plan.bytes() + chosen.iter().map(|i| i.size).sum::<u64>();
         let total: u64 = inventory.store_sizes().values().sum();
         let mut remaining = total.saturating_sub(already);

@@ -3,8 +3,9 @@
 //! `{root}/.hoard-usage.json` (`{"id": millis}`), and the inventory takes the newer of that
 //! and the files' atime.
 
+use crate::error::ModelsError;
+use crate::inventory::Inventory;
 use crate::layout::Layout;
-use crate::scan::Inventory;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -33,6 +34,23 @@ pub fn mark<S: AsRef<str>>(layout: &Layout, ids: &[S], now_ms: i64) -> std::io::
     let temporary = path.with_extension(format!("json.{}.tmp", std::process::id()));
     std::fs::write(&temporary, serde_json::to_vec_pretty(&records)?)?;
     std::fs::rename(&temporary, &path)
+}
+
+/// `hoard models touch`: records `ids` as used at `now_ms`, each of which must be an item
+/// of `inventory` (nothing is written if one is not).
+pub fn touch<S: AsRef<str>>(
+    layout: &Layout,
+    inventory: &Inventory,
+    ids: &[S],
+    now_ms: i64,
+) -> Result<(), ModelsError> {
+    if let Some(unknown) = ids.iter().find(|id| inventory.find(id.as_ref()).is_none()) {
+        return Err(ModelsError::UnknownId(unknown.as_ref().to_owned()));
+    }
+    mark(layout, ids, now_ms).map_err(|source| ModelsError::Write {
+        path: file(layout),
+        source,
+    })
 }
 
 /// Raises each item's `last_accessed_ms` to hoard's record where that is newer.

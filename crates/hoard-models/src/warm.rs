@@ -21,24 +21,11 @@
 //! size; only missing or different files are copied, each to a temporary name and renamed,
 //! so an interrupted warm-up never leaves a half file under the real name.
 
+pub use crate::config::WarmStep;
+use crate::error::ModelsError;
 use crate::layout::Layout;
-use crate::ModelsError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// One `[models.warm.NAME]` section.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WarmStep {
-    /// Copy this file or folder ...
-    pub copy: Option<PathBuf>,
-    /// ... to this path under the models root.
-    pub to: Option<PathBuf>,
-    /// Or run this command (argv) with the models environment.
-    pub run: Option<Vec<String>>,
-    /// The path under the root the command creates; present means done.
-    pub creates: Option<PathBuf>,
-}
 
 /// What a step needs, worked out without changing anything.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -177,4 +164,40 @@ fn copy_file(from: &Path, to: &Path) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&temporary);
     }
     result
+}
+
+/// The ids of the inventory items a step filled: those inside its `to` (or `creates`)
+/// path, or holding it.
+pub fn filled_ids(layout: &Layout, step: &WarmStep) -> Vec<String> {
+    let target = match (&step.to, &step.creates) {
+        (Some(to), _) | (None, Some(to)) => layout.root.join(to),
+        _ => return Vec::new(),
+    };
+    crate::scan::inventory(layout)
+        .items
+        .iter()
+        .filter(|item| item.path.starts_with(&target) || target.starts_with(&item.path))
+        .map(|item| item.id.clone())
+        .collect()
+}
+
+/// Does what `need` says, as [`run`], then records the models the step filled as used
+/// now (see [`crate::usage`]): a model just warmed up is not one `prune --older-than`
+/// should take.
+pub fn fill(
+    name: &str,
+    step: &WarmStep,
+    need: &Need,
+    layout: &Layout,
+    progress: Progress<'_>,
+) -> Result<(), ModelsError> {
+    run(name, need, layout, progress)?;
+    let ids = filled_ids(layout, step);
+    if ids.is_empty() {
+        return Ok(());
+    }
+    crate::usage::mark(layout, &ids, crate::usage::now_ms()).map_err(|source| ModelsError::Write {
+        path: crate::usage::file(layout),
+        source,
+    })
 }

@@ -9,8 +9,9 @@
 #![cfg(unix)]
 
 use hoard_models::dedup::{self, DedupOptions, Group, Report};
-use hoard_models::layout::{Layout, ModelsConfig};
 use hoard_models::scan;
+use hoard_models::size::ByteSize;
+use hoard_models::{Layout, ModelsConfig};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -299,7 +300,7 @@ fn min_size_and_extra_dirs_choose_the_candidates() {
     // name, the two app cache files have none: one read stands for both blobs, each app
     // file is read, and the four form one group.
     let small = DedupOptions {
-        min_size: 1000,
+        min_size: ByteSize::b(1000),
         extra_dirs: Vec::new(),
     };
     let report = dedup::find(&inventory, &small);

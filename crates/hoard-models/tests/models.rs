@@ -5,8 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 use hoard_models::plan::{self, Action, Plan, PruneOptions};
-use hoard_models::scan::{scan, Store};
-use hoard_models::{Layout, ModelsConfig};
+use hoard_models::scan::scan;
+use hoard_models::size::ByteSize;
+use hoard_models::{Layout, ModelsConfig, Store};
 use hoard_testkit::stores::{hf_revision, ollama_model, HfFile};
 use std::collections::BTreeMap;
 use std::fs;
@@ -324,7 +325,7 @@ fn prune_by_age_and_by_size_goes_by_last_use_including_hoards_record() {
     let by_size = plan::prune(
         &inventory,
         &PruneOptions {
-            max_size: Some(3000),
+            max_size: Some(ByteSize::b(3000)),
             now_ms: now,
             ..PruneOptions::default()
         },
@@ -526,4 +527,82 @@ fn doctor_finds_the_problems_of_seed_001() {
         &none
     )
     .is_empty());
+}
+
+#[test]
+fn touch_records_known_ids_and_refuses_unknown_ones_before_writing() {
+    let f = fixture();
+    let inventory = hoard_models::scan::inventory(&f.layout);
+    let refused = hoard_models::usage::touch(&f.layout, &inventory, &["org/a", "org/none"], 42);
+    assert!(matches!(
+        refused,
+        Err(hoard_models::ModelsError::UnknownId(id)) if id == "org/none"
+    ));
+    assert!(
+        hoard_models::usage::load(&f.layout).is_empty(),
+        "nothing written"
+    );
+    hoard_models::usage::touch(&f.layout, &inventory, &["org/a", "torch:silero.pt"], 42).unwrap();
+    let records = hoard_models::usage::load(&f.layout);
+    assert_eq!(records.get("org/a"), Some(&42));
+    assert_eq!(records.get("torch:silero.pt"), Some(&42));
+    // What the commands see: the record raises an older atime.
+    let seen = hoard_models::scan::inventory(&f.layout);
+    assert!(seen.find("org/a").unwrap().last_accessed_ms >= Some(42));
+}
+
+#[test]
+fn filling_a_warm_step_records_its_models_as_used() {
+    let f = fixture();
+    let nas = f.base.join("nas");
+    fs::create_dir_all(&nas).unwrap();
+    fs::write(nas.join("base.pt"), [1u8; 2048]).unwrap();
+    let step = hoard_models::warm::WarmStep {
+        copy: Some(nas.join("base.pt")),
+        to: Some("torch/hub/checkpoints/base.pt".into()),
+        ..Default::default()
+    };
+    assert!(
+        hoard_models::warm::filled_ids(&f.layout, &step).is_empty(),
+        "not there yet"
+    );
+    let need = hoard_models::warm::need("whisper", &step, &f.layout).unwrap();
+    hoard_models::warm::fill("whisper", &step, &need, &f.layout, &|_, _| {}).unwrap();
+    assert_eq!(
+        hoard_models::warm::filled_ids(&f.layout, &step),
+        ["torch:base.pt"]
+    );
+    let records = hoard_models::usage::load(&f.layout);
+    assert_eq!(records.keys().collect::<Vec<_>>(), ["torch:base.pt"]);
+    // A step without a target fills nothing hoard can name.
+    let download = hoard_models::warm::WarmStep {
+        run: Some(vec!["true".into()]),
+        ..Default::default()
+    };
+    assert!(hoard_models::warm::filled_ids(&f.layout, &download).is_empty());
+}
+
+#[test]
+fn store_usage_lists_every_store_with_its_items() {
+    let f = fixture();
+    let inventory = scan(&f.layout);
+    let usage = inventory.store_usage();
+    let stores: Vec<Store> = usage.iter().map(|u| u.store).collect();
+    assert_eq!(stores, Store::ALL);
+    let sizes = inventory.store_sizes();
+    for store in &usage {
+        assert_eq!(store.bytes, sizes.get(&store.store).copied().unwrap_or(0));
+        let items = inventory
+            .items
+            .iter()
+            .filter(|i| i.store == store.store)
+            .count();
+        assert_eq!(store.items, items);
+    }
+    let mlx = usage.iter().find(|u| u.store == Store::Mlx).unwrap();
+    assert_eq!(
+        (mlx.bytes, mlx.items),
+        (0, 0),
+        "an empty store is listed too"
+    );
 }

@@ -1,12 +1,13 @@
 //! hoard's HTTP API: `app(state)` is the axum `Router`; `serve` runs it until a signal.
 //!
 //! Routes, errors and limits follow the project contract (DESIGN.md): cache entries and
-//! batches under `/v1/cache`, seed 000's results under `/results` and datasets under
+//! batches under `/v1/cache`, model inference results under `/results` and datasets under
 //! `/datasets`, stats, Prometheus
 //! metrics; bearer tokens of three scopes (`read` < `write` < `admin`, see [`Access`]), and
 //! connections bounded in time and number (see [`Limits`]).
 
 mod access;
+pub mod api;
 pub mod config;
 mod conn;
 mod datasets;
@@ -17,10 +18,11 @@ mod routes;
 mod semantic;
 
 pub use access::{Access, Scope};
+pub use api::stats_body;
 pub use config::{Config, ConfigError, Overrides};
 pub use conn::{listen, Limits};
 pub use error::ApiError;
-pub use routes::{app, stats_body};
+pub use routes::app;
 
 use std::path::Path;
 use std::sync::Arc;

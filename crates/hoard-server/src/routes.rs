@@ -68,7 +68,7 @@ async fn openapi(State(state): State<AppState>) -> Json<Value> {
     ))
 }
 
-/// Namespace of seed 000's results: `result:{model}:{h}`.
+/// Namespace of the emotion-recognition backend's inference results: `result:{model}:{h}`.
 pub(crate) const RESULTS: &str = "result";
 
 /// The API as an axum `Router`.
@@ -451,62 +451,9 @@ async fn invalidate(
     Ok(Json(json!({ "deleted": deleted })))
 }
 
-/// Bytes as seed 003 shows them: `1.5M`.
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{value:.1}{}", UNITS[unit])
-    }
-}
-
-#[utoipa::path(get, path = "/v1/stats", tag = "operations", security(("bearer" = ["read"])), responses((status = 200, description = "Seed 003's shape: available, stats, config, message; plus namespaces and tiers"), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/stats", tag = "operations", security(("bearer" = ["read"])), responses((status = 200, description = "`StatsResponse` (api.rs): available, stats, config, message, the Python cache managers' shape; plus namespaces and tiers"), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
 async fn stats(_: Read, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(stats_body(&state.cache.stats().await?)))
-}
-
-/// The body of `GET /v1/stats` for these stats: seed 003's shape (`available`, `stats`,
-/// `config`, `message`) plus `namespaces` and `tiers`. The Python package's
-/// `Cache.stats()` answers the same.
-pub fn stats_body(stats: &hoard::Stats) -> Value {
-    let config: Map<String, Value> = hoard::ttl::PRESETS
-        .iter()
-        .map(|(name, ttl)| ((*name).to_owned(), json!(ttl.as_secs())))
-        .collect();
-    let message = if stats.available {
-        "Cache is healthy".to_owned()
-    } else {
-        "L2 unavailable: serving from memory".to_owned()
-    };
-    json!({
-        "available": stats.available,
-        "stats": {
-            "used_memory": human_bytes(stats.used_memory),
-            "used_memory_bytes": stats.used_memory,
-            "total_keys": stats.total_keys,
-            "hits": stats.totals.hits,
-            "misses": stats.totals.misses,
-            "hit_rate": format!("{:.1}%", stats.totals.hit_rate * 100.0),
-            "l1_hits": stats.totals.l1_hits,
-            "l2_hits": stats.totals.l2_hits,
-            "sets": stats.totals.sets,
-            "deletes": stats.totals.deletes,
-            "errors": stats.totals.errors,
-            "evictions": stats.evictions,
-            "expirations": stats.expirations,
-        },
-        "config": config,
-        "message": message,
-        "namespaces": stats.namespaces,
-        "tiers": stats.tiers,
-    })
+    Ok(Json(crate::api::stats_body(&state.cache.stats().await?)))
 }
 
 #[utoipa::path(get, path = "/results/{model}/{h}", tag = "results", security(("bearer" = ["read"])), params(("model" = String, Path), ("h" = String, Path)),
@@ -534,7 +481,7 @@ async fn results_post(
     _: Write,
     State(state): State<AppState>,
     Segments((model, h)): Segments<(String, String)>,
-    // A result is an object (seed 000's inference output), as the document says.
+    // A result is an object (a model's inference output), as the document says.
     JsonBody(payload): JsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     state
@@ -572,15 +519,4 @@ async fn results_batch(
 /// `/v1/cache/{namespace}/`: a request for the empty key.
 async fn empty_key() -> ApiError {
     ApiError::bad_request("invalid_key", "invalid key \"\": key is empty")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bytes_read_like_seed_003() {
-        assert_eq!(human_bytes(512), "512B");
-        assert_eq!(human_bytes(1_572_864), "1.5M");
-    }
 }

@@ -1,0 +1,208 @@
+//! Typed bodies of the HTTP API that hoard's own clients read back: the server builds them,
+//! `hoard stats` (and the Python package's `Cache.stats()`) read them.
+//!
+//! `GET /v1/stats` answers [`StatsResponse`]: `available`, `stats`, `config` and `message`,
+//! the shape the Python cache managers hoard replaces returned (and their dashboards
+//! read), plus per-namespace and per-tier counts.
+
+use hoard::stats::{NamespaceStats, TierStats};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The body of `GET /v1/stats`.
+///
+/// Every field has a default when read, so a client still reads the body of a server that
+/// sends fewer fields.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatsResponse {
+    /// Whether every tier answered.
+    pub available: bool,
+    /// The TTL presets by name, in seconds (`ttl_week: 604800`, ...).
+    pub config: BTreeMap<String, u64>,
+    /// `Cache is healthy`, or what is wrong.
+    pub message: String,
+    /// Counts per namespace.
+    pub namespaces: BTreeMap<String, NamespaceStats>,
+    /// Totals over every namespace.
+    pub stats: StatsSummary,
+    /// L1 first, then L2 if there is one.
+    pub tiers: Vec<TierStats>,
+}
+
+/// The `stats` object of [`StatsResponse`]: totals, two of them as text for people
+/// (`used_memory` as `1.5M`, `hit_rate` as `80.0%`) beside the numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatsSummary {
+    /// Entries removed by `delete` that existed.
+    pub deletes: u64,
+    /// Failed operations.
+    pub errors: u64,
+    /// Evictions summed over tiers.
+    pub evictions: u64,
+    /// Expired entries reclaimed by the tier that holds the truth.
+    pub expirations: u64,
+    /// Hit rate as a percentage with one decimal: `80.0%`.
+    pub hit_rate: String,
+    /// Reads answered from a tier.
+    pub hits: u64,
+    /// Reads answered by the in-memory L1.
+    pub l1_hits: u64,
+    /// Reads that missed L1 and were answered by L2.
+    pub l2_hits: u64,
+    /// Reads that found nothing.
+    pub misses: u64,
+    /// Entries written.
+    pub sets: u64,
+    /// Entries held by the tier that holds the truth.
+    pub total_keys: u64,
+    /// Bytes used in memory by L1, short binary units: `512B`, `1.5M`.
+    pub used_memory: String,
+    /// The same in bytes.
+    pub used_memory_bytes: u64,
+}
+
+impl StatsResponse {
+    /// The response for the cache's `stats`.
+    pub fn new(stats: &hoard::Stats) -> StatsResponse {
+        let config = hoard::ttl::PRESETS
+            .iter()
+            .map(|(name, ttl)| ((*name).to_owned(), ttl.as_secs()))
+            .collect();
+        let message = if stats.available {
+            "Cache is healthy"
+        } else {
+            "L2 unavailable: serving from memory"
+        };
+        StatsResponse {
+            available: stats.available,
+            config,
+            message: message.to_owned(),
+            namespaces: stats.namespaces.clone(),
+            stats: StatsSummary {
+                deletes: stats.totals.deletes,
+                errors: stats.totals.errors,
+                evictions: stats.evictions,
+                expirations: stats.expirations,
+                hit_rate: format!("{:.1}%", stats.totals.hit_rate * 100.0),
+                hits: stats.totals.hits,
+                l1_hits: stats.totals.l1_hits,
+                l2_hits: stats.totals.l2_hits,
+                misses: stats.totals.misses,
+                sets: stats.totals.sets,
+                total_keys: stats.total_keys,
+                used_memory: bytesize::ByteSize::b(stats.used_memory)
+                    .display()
+                    .iec_short()
+                    .to_string(),
+                used_memory_bytes: stats.used_memory,
+            },
+            tiers: stats.tiers.clone(),
+        }
+    }
+}
+
+/// [`StatsResponse::new`] as a JSON value: what `GET /v1/stats` sends and the Python
+/// package's `Cache.stats()` returns. Going through a `Value` sorts every object's keys,
+/// the order the body has always had.
+pub fn stats_body(stats: &hoard::Stats) -> Value {
+    serde_json::to_value(StatsResponse::new(stats))
+        .expect("a stats body is numbers, text and maps keyed by text")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn used_memory(bytes: u64) -> String {
+        let stats = hoard::Stats {
+            used_memory: bytes,
+            ..hoard::Stats::default()
+        };
+        StatsResponse::new(&stats).stats.used_memory
+    }
+
+    #[test]
+    fn used_memory_reads_in_short_binary_units() {
+        assert_eq!(used_memory(512), "512B");
+        assert_eq!(used_memory(1_572_864), "1.5M");
+    }
+
+    #[test]
+    fn the_body_reads_back_as_the_response() {
+        let mut stats = hoard::Stats {
+            available: true,
+            used_memory: 3 << 20,
+            total_keys: 7,
+            ..hoard::Stats::default()
+        };
+        stats.totals.l1_hits = 3;
+        stats.totals.hits = 3;
+        stats.totals.misses = 1;
+        stats.totals.hit_rate = 0.75;
+        stats
+            .namespaces
+            .insert("model".into(), stats.totals.clone());
+        let body = stats_body(&stats);
+        assert_eq!(body["stats"]["hit_rate"], "75.0%");
+        assert_eq!(body["stats"]["used_memory"], "3.0M");
+        assert_eq!(body["config"]["ttl_week"], 604_800);
+        assert_eq!(body["message"], "Cache is healthy");
+        let read: StatsResponse = serde_json::from_value(body).unwrap();
+        assert_eq!(read, StatsResponse::new(&stats));
+        assert_eq!(read.namespaces["model"].l1_hits, 3);
+    }
+
+    #[test]
+    fn the_body_keeps_its_keys_and_their_order() {
+        let mut stats = hoard::Stats {
+            available: true,
+            used_memory: 3 << 20,
+            total_keys: 7,
+            evictions: 2,
+            expirations: 1,
+            ..hoard::Stats::default()
+        };
+        stats.totals.l1_hits = 3;
+        stats.totals.hits = 3;
+        stats.totals.misses = 1;
+        stats.totals.hit_rate = 0.75;
+        stats.totals.sets = 4;
+        stats
+            .namespaces
+            .insert("model".into(), stats.totals.clone());
+        stats.tiers.push(TierStats {
+            name: "memory".into(),
+            entries: 7,
+            bytes: 100,
+            evictions: 2,
+            expirations: 1,
+            available: true,
+        });
+        // Byte for byte what the body was when the server built it with `json!`.
+        assert_eq!(
+            serde_json::to_string(&stats_body(&stats)).unwrap(),
+            concat!(
+                r#"{"available":true,"config":{"ttl_day":86400,"ttl_long":3600,"ttl_medium":1800,"#,
+                r#""ttl_short":900,"ttl_very_long":7200,"ttl_very_short":300,"ttl_week":604800},"#,
+                r#""message":"Cache is healthy","namespaces":{"model":{"deletes":0,"errors":0,"#,
+                r#""hit_rate":0.75,"hits":3,"l1_hits":3,"l2_hits":0,"misses":1,"sets":4}},"#,
+                r#""stats":{"deletes":0,"errors":0,"evictions":2,"expirations":1,"hit_rate":"75.0%","#,
+                r#""hits":3,"l1_hits":3,"l2_hits":0,"misses":1,"sets":4,"total_keys":7,"#,
+                r#""used_memory":"3.0M","used_memory_bytes":3145728},"tiers":[{"available":true,"#,
+                r#""bytes":100,"entries":7,"evictions":2,"expirations":1,"name":"memory"}]}"#
+            )
+        );
+    }
+
+    #[test]
+    fn a_body_with_fields_missing_still_reads() {
+        let read: StatsResponse =
+            serde_json::from_str(r#"{"available":false,"stats":{"hits":2}}"#).unwrap();
+        assert!(!read.available);
+        assert_eq!(read.stats.hits, 2);
+        assert!(read.namespaces.is_empty());
+    }
+}
