@@ -41,6 +41,12 @@ pub use path::PathError;
 pub use probe::{AudioInfo, Format};
 pub use registry::{check_id, DatasetConfig, DatasetInfo, Datasets, NAMESPACE};
 
+/// The cache namespaces this crate writes for itself ([`NAMESPACE`]: manifests, deltas,
+/// summaries, versions). A forged entry there would be served as a dataset's manifest, so
+/// a server lets clients read these namespaces but not write them through its generic
+/// cache routes.
+pub const RESERVED_NAMESPACES: &[&str] = &[NAMESPACE];
+
 /// What can go wrong with a configured dataset.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

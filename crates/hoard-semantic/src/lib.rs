@@ -32,3 +32,9 @@ pub use embed::Embedder;
 pub use error::SemanticError;
 pub use guard::{Guards, Verdict};
 pub use verify::Verifier;
+
+/// The cache namespaces the semantic cache writes for itself
+/// ([`cache::STORAGE_NAMESPACE`]: entries and their index). A forged entry there
+/// would be served as an answer, so a server lets clients read these namespaces but not
+/// write them through its generic cache routes.
+pub const RESERVED_NAMESPACES: &[&str] = &[cache::STORAGE_NAMESPACE];

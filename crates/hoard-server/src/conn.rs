@@ -1,5 +1,6 @@
-//! The connection loop of [`crate::serve_with`]: hyper's HTTP/1 server driven directly, so
-//! that every way a client can hold a connection without finishing a request is bounded.
+//! The connection loop of [`crate::serve::serve_with`]: hyper's HTTP/1 server driven
+//! directly, so that every way a client can hold a connection without finishing a request
+//! is bounded.
 //!
 //! - **Header**: a request head must arrive whole within `header_read_timeout`, counted
 //!   from the accept for the first request and from its first byte for later ones (hyper's
@@ -46,6 +47,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
 
+use crate::error::ErrorCode;
 use idle::{Idle, Slot};
 
 /// How `serve_with` bounds connections (`[server]` in `hoard.toml`: see
@@ -78,9 +80,15 @@ impl Default for Limits {
     }
 }
 
-/// Past the cap: a whole response, sent without waiting.
+/// Past the cap: a whole response, sent without waiting. No request is read, so there is
+/// no request id: the body is the code's generic message alone.
 fn full_response() -> String {
-    let body = r#"{"error":"too_many_connections","message":"the server has server.max_connections connections open; retry later"}"#;
+    let code = ErrorCode::TooManyConnections;
+    let body = serde_json::json!({
+        "error": code.as_str(),
+        "message": code.generic_message().unwrap_or_default(),
+    })
+    .to_string();
     format!(
         "HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 1\r\n\
          content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
@@ -99,8 +107,9 @@ const MAX_HEAD: usize = 64 * 1024;
 /// `net.core.somaxconn` (4096 on recent kernels).
 const BACKLOG: u32 = 1024;
 
-/// A listener on `addr` for [`crate::serve_with`], with a listen backlog of 1024. Errors
-/// are the OS's (address in use, permission denied) as `TcpListener::bind` gives them.
+/// A listener on `addr` for [`crate::serve::serve_with`], with a listen backlog of 1024.
+/// Errors are the OS's (address in use, permission denied) as `TcpListener::bind` gives
+/// them.
 pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?

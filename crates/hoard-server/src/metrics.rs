@@ -1,14 +1,11 @@
-//! `GET /metrics`: the cache's counters in the OpenMetrics text format, written by
-//! `prometheus-client` (which escapes label values: a namespace may hold `"` or `\`).
+//! The text `GET /metrics` answers: the cache's counters in the OpenMetrics format,
+//! written by `prometheus-client` (which escapes label values: a namespace may hold `"` or
+//! `\`).
 //!
 //! Namespaces are clients' names, so the label set is bounded: the [`MAX_NAMESPACES`]
 //! busiest namespaces get their own series, the rest are summed into one
 //! `namespace="(other)"` series (as the stats already do past 1024 namespaces).
 
-use crate::{ApiError, AppState};
-use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use hoard::NamespaceStats;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -104,25 +101,4 @@ pub fn render(stats: &hoard::Stats) -> Result<String, std::fmt::Error> {
     let mut out = String::new();
     encode(&mut out, &registry)?;
     Ok(out)
-}
-
-#[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = ["read"])), responses((status = 200, description = "OpenMetrics text, metrics named hoard_*; namespaces past the 100 busiest share namespace=\"(other)\"", content_type = "application/openmetrics-text"), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = crate::routes::ErrorBody), (status = 403, description = "The token's scope is below read", body = crate::routes::ErrorBody)))]
-pub(crate) async fn metrics(
-    _: crate::routes::Read,
-    State(state): State<AppState>,
-) -> Result<Response, ApiError> {
-    let stats = state.cache.stats().await?;
-    let text = render(&stats).map_err(|error| ApiError {
-        status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-        code: "metrics",
-        message: format!("could not write the metrics: {error}"),
-    })?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response())
 }

@@ -1,5 +1,5 @@
-//! The OpenAPI document as this server answers it: the route annotations (see
-//! [`crate::routes::ApiDoc`]) plus what they cannot say.
+//! The OpenAPI document as this server answers it at `/openapi.json`: the route
+//! annotations (collected in `ApiDoc`) plus what they cannot say.
 //!
 //! - The input rules the cache enforces, written once here next to their source:
 //!   namespaces, keys, results' model and hash, tags, TTLs, glob patterns, batch sizes.
@@ -9,8 +9,58 @@
 //!   write tokens are configured, and the semantic routes are listed only when a semantic
 //!   cache is.
 
+use crate::error::ErrorBody;
+use crate::routes::{cache, dataset_file, datasets, health, metrics, results, semantic, stats};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::Json;
 use hoard::key::{MAX_KEY_LEN, MAX_NAMESPACE_LEN};
 use serde_json::{json, Map, Value};
+
+/// The OpenAPI document, built from the route annotations: it cannot drift from the code.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "hoard", description = "One cache layer for AI/ML backends: cache entries, results, datasets, stats, invalidation."),
+    paths(health::health, health::ready, cache::cache_get, cache::cache_put, cache::cache_delete, cache::cache_batch, cache::delete_pattern, cache::invalidate, stats::stats,
+        results::results_get, results::results_post, results::results_batch, metrics::metrics, openapi,
+        datasets::list, datasets::files, datasets::summary, datasets::reindex, dataset_file::file,
+        semantic::lookup, semantic::store, semantic::feedback, semantic::drop_namespace),
+    components(schemas(ErrorBody, cache::KeysBody, cache::TagsBody, results::HashesBody, datasets::ReindexBody, semantic::LookupBody, semantic::StoreBody, semantic::FeedbackBody)),
+    modifiers(&BearerAuth)
+)]
+pub(crate) struct ApiDoc;
+
+/// The `bearer` security scheme the routes' `security(...)` name.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "`Authorization: Bearer TOKEN`. Each route names the scope it needs: read < \
+                 write < admin, a scope implying those before it. Read and write routes are \
+                 open to anyone while no read or write tokens are configured (`[server] \
+                 read_tokens`, `write_tokens`); admin routes always need an admin token. \
+                 401 without a token or with an unknown one, 403 when its scope is too low.",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "This document, as this server is configured")))]
+pub(crate) async fn openapi(State(state): State<AppState>) -> Json<Value> {
+    Json(document(
+        state.access.guarded(),
+        state.semantic.is_some(),
+        state.max_batch,
+    ))
+}
 
 /// Characters no key, namespace or tag may contain: controls and whitespace (as Rust's
 /// `char::is_control` and `char::is_whitespace` define them), written for JSON Schema
@@ -123,7 +173,7 @@ fn parameter_schema(name: &str, location: &str) -> Option<Value> {
 /// The document for a server with (or without) read/write tokens and a semantic cache.
 pub fn document(guarded: bool, semantic: bool, max_batch: usize) -> Value {
     use utoipa::OpenApi;
-    let mut doc = serde_json::to_value(crate::routes::ApiDoc::openapi()).unwrap_or(Value::Null);
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         if !semantic {
             paths.retain(|path, _| !path.starts_with("/v1/semantic"));

@@ -167,7 +167,7 @@ async fn every_route_works(s: &Server) {
         json!({"deleted": false})
     );
 
-    // Seed 000's results.
+    // The emotion-recognition backend's results.
     let payload = r#"{"probabilities":{"happy":0.9,"sad":0.1}}"#;
     assert_eq!(
         s.call(
@@ -241,7 +241,7 @@ async fn every_route_works(s: &Server) {
     );
     assert_eq!(s.get("/v1/cache/other/keep").await.1, json!(2));
 
-    // Stats in seed 003's shape, plus namespaces and tiers.
+    // Stats in the Python cache managers' shape, plus namespaces and tiers.
     let (status, stats) = s.get("/v1/stats").await;
     assert_eq!(status, StatusCode::OK);
     for field in ["used_memory", "total_keys", "hits", "misses", "hit_rate"] {
@@ -639,6 +639,15 @@ async fn killing_redis_makes_ready_503_and_reads_degrade_then_recover() {
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"], json!("unavailable"), "{body}");
+    // What Redis said (refused, timed out, where) is in the log, not the answer.
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "L2 (Redis) did not answer: nothing was acknowledged; retry later; request id "
+        ),
+        "{body}"
+    );
+    assert!(!message.contains(&redis.port().to_string()), "{body}");
     assert_eq!(s.get("/v1/cache/ns/during").await.0, StatusCode::NOT_FOUND);
     assert_eq!(s.get("/v1/stats").await.1["available"], json!(false));
     redis.restart();
@@ -835,6 +844,68 @@ async fn openapi_documents_exactly_the_routes_that_answer() {
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["error"], "semantic_disabled");
+}
+
+/// A 5xx tells the client what failed and the request's id, never the detail (which can
+/// name files, Redis addresses or a model's path): that goes to the log under the same id.
+/// A 4xx keeps its specific message. Every id is the server's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_error_answers_a_generic_message_and_the_request_id() {
+    let dir = hoard_testkit::temp_dir();
+    // A dataset whose folder is gone: reading it fails with the folder's path in the error.
+    let root = dir.path().join("private-folder-name");
+    let cache = Cache::builder()
+        .disk(DiskConfig::new(dir.path().join("cache")))
+        .build()
+        .unwrap();
+    let config = hoard_datasets::DatasetConfig {
+        id: "gone".into(),
+        path: root,
+        options: hoard_datasets::BuildOptions::default(),
+    };
+    let s = start_with(cache, dir, vec![config]).await;
+    for path in [
+        "/datasets/summary?id=gone",
+        "/datasets/file?id=gone&relpath=a.wav",
+    ] {
+        let response = s
+            .client
+            .get(format!("{}{path}", s.base))
+            .header("x-request-id", "chosen-by-the-client")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit()),
+            "the server's own id, not the client's: {id}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], json!("dataset_unreadable"), "{body}");
+        assert_eq!(
+            body["message"],
+            json!(format!(
+                "the dataset's folder cannot be read; request id {id}"
+            )),
+            "{path}"
+        );
+        let text = body.to_string();
+        assert!(!text.contains("private-folder-name"), "{text}");
+        assert!(!text.contains("No such file"), "{text}");
+        assert_eq!(
+            body.as_object().unwrap().len(),
+            2,
+            "the error body keeps its shape: {body}"
+        );
+    }
+    // A client error says what was wrong with the request.
+    let (status, body) = s.get("/datasets/summary?id=other").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["message"], json!("no dataset \"other\""));
 }
 
 /// A WAV file of `frames` 16-bit mono samples at 8 kHz, written by hound, aged an hour.

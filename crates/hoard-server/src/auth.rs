@@ -1,13 +1,14 @@
-//! Who may do what: bearer tokens with a scope each, `read` < `write` < `admin`.
+//! Who may do what: bearer tokens with a scope each, `read` < `write` < `admin`, and the
+//! extractors a guarded route takes first ([`Read`], [`Write`], [`Admin`]).
 //!
 //! Without read or write tokens, reads and writes are open to anyone (as on loopback by
 //! default) and only the admin routes need a token. Once any read or write token is
 //! configured, every route but `/health`, `/ready` and `/openapi.json` needs a token of its
 //! scope or above: 401 without one or with an unknown one, 403 with one whose scope is too
-//! low.
+//! low (the statuses and codes are in `error.rs`, with every other error's).
 
-use crate::ApiError;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::{header, request::Parts, HeaderMap};
 use std::sync::Arc;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
@@ -30,6 +31,37 @@ impl Scope {
             Scope::Admin => "admin",
         }
     }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a request may not use a route.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization: Bearer TOKEN` header.
+    #[error("this route needs Authorization: Bearer TOKEN, a token of scope {needed} or above")]
+    Missing {
+        /// The route's scope.
+        needed: Scope,
+    },
+    /// A token the server does not know.
+    #[error("{}", if *needed == Scope::Admin { "wrong admin token" } else { "unknown token" })]
+    Unknown {
+        /// The route's scope.
+        needed: Scope,
+    },
+    /// A known token whose scope is below the route's.
+    #[error("this route needs a token of scope {needed} or above; this one is {given}")]
+    InsufficientScope {
+        /// The route's scope.
+        needed: Scope,
+        /// The token's.
+        given: Scope,
+    },
 }
 
 /// The bearer tokens the server accepts, each with its scope. Tokens are kept as BLAKE3
@@ -111,7 +143,7 @@ impl Access {
     }
 
     /// Whether a request with these headers may use a route that needs `needed`.
-    pub(crate) fn check(&self, headers: &HeaderMap, needed: Scope) -> Result<(), ApiError> {
+    pub(crate) fn check(&self, headers: &HeaderMap, needed: Scope) -> Result<(), AuthError> {
         if needed < Scope::Admin && !self.guarded {
             return Ok(());
         }
@@ -123,31 +155,54 @@ impl Access {
                 let (scheme, token) = v.trim().split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
-            .ok_or_else(|| {
-                ApiError::unauthorized(format!(
-                    "this route needs Authorization: Bearer TOKEN, a token of scope {} or above",
-                    needed.name()
-                ))
-            })?;
+            .ok_or(AuthError::Missing { needed })?;
         match self.scope_of(given) {
-            None => Err(ApiError::unauthorized(if needed == Scope::Admin {
-                "wrong admin token"
-            } else {
-                "unknown token"
-            })),
-            Some(scope) if scope < needed => Err(ApiError {
-                status: StatusCode::FORBIDDEN,
-                code: "insufficient_scope",
-                message: format!(
-                    "this route needs a token of scope {} or above; this one is {}",
-                    needed.name(),
-                    scope.name()
-                ),
-            }),
+            None => Err(AuthError::Unknown { needed }),
+            Some(given) if given < needed => Err(AuthError::InsufficientScope { needed, given }),
             Some(_) => Ok(()),
         }
     }
 }
+
+/// A guarded route's first extractor, one per scope: the token is checked before anything
+/// else of the request (path, query, body) is read, so a caller without it gets 401 (or 403
+/// for a token of too low a scope) whatever it sent. Any router state that holds an
+/// [`Access`] will do.
+macro_rules! scope_extractor {
+    ($(#[$doc:meta])* $name:ident, $scope:expr) => {
+        $(#[$doc])*
+        pub(crate) struct $name;
+
+        impl<S: Send + Sync> FromRequestParts<S> for $name
+        where
+            Access: FromRef<S>,
+        {
+            type Rejection = AuthError;
+
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthError> {
+                Access::from_ref(state)
+                    .check(&parts.headers, $scope)
+                    .map(|()| $name)
+            }
+        }
+    };
+}
+
+scope_extractor!(
+    /// Reading routes: open unless read or write tokens are configured.
+    Read,
+    Scope::Read
+);
+scope_extractor!(
+    /// Routes that change data: open unless read or write tokens are configured.
+    Write,
+    Scope::Write
+);
+scope_extractor!(
+    /// Admin routes: always need an admin token.
+    Admin,
+    Scope::Admin
+);
 
 #[cfg(test)]
 mod tests {
@@ -173,7 +228,7 @@ mod tests {
             access
                 .check(&bearer(token), needed)
                 .err()
-                .map(|e| e.status.as_u16())
+                .map(|e| crate::error::ApiError::from(e).status().as_u16())
         };
         assert_eq!(status("r-read-token-00000", Scope::Read), None);
         assert_eq!(status("r-read-token-00000", Scope::Write), Some(403));
@@ -186,7 +241,7 @@ mod tests {
             access
                 .check(&HeaderMap::new(), Scope::Read)
                 .err()
-                .map(|e| e.status.as_u16()),
+                .map(|e| crate::error::ApiError::from(e).status().as_u16()),
             Some(401)
         );
     }

@@ -1,48 +1,24 @@
 //! The semantic cache over HTTP: lookup by meaning, store, feedback on hits, and drop a
 //! namespace.
 
-use crate::routes::{Admin, ErrorBody, JsonBody, Params, Read, Segments, Write};
-use crate::{ApiError, AppState};
+use crate::auth::{Admin, Read, Write};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::extract::{JsonBody, Params, Segments};
+use crate::state::AppState;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
-use hoard_semantic::{Query, SemanticCache, SemanticError, Store};
+use hoard_semantic::{Query, SemanticCache, Store};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-impl From<SemanticError> for ApiError {
-    fn from(error: SemanticError) -> ApiError {
-        let error = match error {
-            // The cache's own errors (bad namespace, Redis down) keep their statuses.
-            SemanticError::Storage(inner) => return ApiError::from(inner),
-            other => other,
-        };
-        let (status, code) = match &error {
-            SemanticError::InvalidThreshold(_) => (StatusCode::BAD_REQUEST, "invalid_threshold"),
-            SemanticError::Config(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            SemanticError::Http { .. } | SemanticError::Embed(_) | SemanticError::Model { .. } => {
-                (StatusCode::SERVICE_UNAVAILABLE, "embedder_unavailable")
-            }
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        };
-        if status.is_server_error() {
-            tracing::warn!(%error, "semantic request failed");
-        }
-        ApiError {
-            status,
-            code,
-            message: error.to_string(),
-        }
-    }
-}
-
 fn semantic(state: &AppState) -> Result<&Arc<SemanticCache>, ApiError> {
-    state.semantic.as_ref().ok_or_else(|| ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        code: "semantic_disabled",
-        message: "no semantic cache is configured: set [semantic] model in hoard.toml".into(),
+    state.semantic.as_ref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::SemanticDisabled,
+            "no semantic cache is configured: set [semantic] model in hoard.toml",
+        )
     })
 }
 
@@ -55,8 +31,8 @@ fn filters(raw: Option<Map<String, Value>>) -> Result<BTreeMap<String, String>, 
             Value::Number(number) => number.to_string(),
             Value::Bool(flag) => flag.to_string(),
             other => {
-                return Err(ApiError::bad_request(
-                    "bad_filter",
+                return Err(ApiError::new(
+                    ErrorCode::BadFilter,
                     format!("filter {name:?} must be a string, number or boolean, not {other}"),
                 ))
             }
@@ -68,8 +44,8 @@ fn filters(raw: Option<Map<String, Value>>) -> Result<BTreeMap<String, String>, 
 
 fn text(field: &str, value: String) -> Result<String, ApiError> {
     if value.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "bad_query",
+        return Err(ApiError::new(
+            ErrorCode::BadQuery,
             format!("`{field}` is empty"),
         ));
     }
@@ -215,12 +191,12 @@ pub(crate) async fn drop_namespace(
     _: Admin,
     State(state): State<AppState>,
     Segments(namespace): Segments<String>,
-    Params(params): Params,
+    params: Params,
 ) -> Result<Json<Value>, ApiError> {
     let semantic = semantic(&state)?;
     if let Some(id) = params.get("id") {
         let id: u64 = id.parse().map_err(|_| {
-            ApiError::bad_request("bad_query", format!("id {id:?} is not a number"))
+            ApiError::new(ErrorCode::BadQuery, format!("id {id:?} is not a number"))
         })?;
         let deleted = semantic.delete(&namespace, id).await?;
         return Ok(Json(json!({ "deleted": u64::from(deleted) })));
@@ -229,12 +205,15 @@ pub(crate) async fn drop_namespace(
         let mut wanted = BTreeMap::new();
         for part in spec.split(',').filter(|p| !p.is_empty()) {
             let (name, value) = part.split_once(':').ok_or_else(|| {
-                ApiError::bad_request("bad_filter", format!("filter {part:?} is not NAME:VALUE"))
+                ApiError::new(
+                    ErrorCode::BadFilter,
+                    format!("filter {part:?} is not NAME:VALUE"),
+                )
             })?;
             wanted.insert(name.to_owned(), value.to_owned());
         }
         if wanted.is_empty() {
-            return Err(ApiError::bad_request("bad_filter", "the filter is empty"));
+            return Err(ApiError::new(ErrorCode::BadFilter, "the filter is empty"));
         }
         let deleted = semantic.delete_where(&namespace, &wanted).await?;
         return Ok(Json(json!({ "deleted": deleted })));

@@ -1,0 +1,28 @@
+//! `GET /metrics`: the Prometheus scrape, the text written by `crate::metrics`.
+
+use crate::auth::Read;
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::metrics::render;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = ["read"])), responses((status = 200, description = "OpenMetrics text, metrics named hoard_*; namespaces past the 100 busiest share namespace=\"(other)\"", content_type = "application/openmetrics-text"), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
+pub(crate) async fn metrics(_: Read, State(state): State<AppState>) -> Result<Response, ApiError> {
+    let stats = state.cache.stats().await?;
+    let text = render(&stats).map_err(|error| {
+        ApiError::new(
+            ErrorCode::Metrics,
+            format!("could not write the metrics: {error}"),
+        )
+    })?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
