@@ -1,6 +1,7 @@
-//! The `snapshot` suite (seed 002): memory per image with interned `u32` tags against
-//! `String` tags, full reload time of a 100,000-image catalogue from SQLite, and query
-//! latency while a background reload runs against an idle one.
+//! The `snapshot` suite (the image-tagging service's catalogue): memory per image with
+//! interned `u32` tags against `String` tags, full reload time of a 100,000-image
+//! catalogue from SQLite, and query latency while a background reload runs against an
+//! idle one.
 //!
 //! The catalogue is the one of hoard's `catalogue` example (the same file is included
 //! here), in a generated SQLite database.
