@@ -86,7 +86,8 @@ async fn cold_key(options: &Options, notes: &mut Vec<String>) -> anyhow::Result<
         moka_ns.push(began.elapsed().as_nanos() as f64);
         moka_runs = runs.load(SeqCst);
 
-        // The seeds' cache-aside without in-progress tracking: get, compute on a miss, set.
+        // Cache-aside as the Python backends hoard replaces do it, without in-progress
+        // tracking: get, compute on a miss, set.
         let cache = Cache::in_memory();
         let runs = Arc::new(AtomicUsize::new(0));
         let began = Instant::now();

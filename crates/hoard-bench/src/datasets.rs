@@ -1,5 +1,6 @@
-//! Dataset manifests: hoard-datasets against seed 000's Python + Redis implementation
-//! (fixtures/seed000_manifest.py), on one generated RAVDESS-like dataset, in one run.
+//! Dataset manifests: hoard-datasets against the emotion-recognition backend's Python +
+//! Redis implementation (fixtures/python_manifest.py), on one generated RAVDESS-like
+//! dataset, in one run.
 //!
 //! Workloads: the cold build, the re-check of an unchanged dataset (by the warm instance,
 //! and by a new instance over the same cache folder, as after a restart), and the rebuild
@@ -215,7 +216,7 @@ struct PyOutput {
     runs: Vec<PyRun>,
 }
 
-/// Seed 000's implementation, run as a subprocess against the suite's redis-server.
+/// The Python + Redis implementation, run as a subprocess against the suite's redis-server.
 struct Python {
     script: PathBuf,
     root: PathBuf,
@@ -249,10 +250,10 @@ impl Python {
             command.arg("--reset");
         }
         let out = command.output()?;
-        anyhow::ensure!(out.status.success(), "seed000_manifest.py failed");
+        anyhow::ensure!(out.status.success(), "python_manifest.py failed");
         let parsed: PyOutput = serde_json::from_slice(&out.stdout).map_err(|e| {
             anyhow::anyhow!(
-                "seed000_manifest.py printed {:?}: {e}",
+                "python_manifest.py printed {:?}: {e}",
                 String::from_utf8_lossy(&out.stdout)
             )
         })?;
@@ -260,7 +261,7 @@ impl Python {
             .runs
             .into_iter()
             .next()
-            .ok_or_else(|| anyhow::anyhow!("seed000_manifest.py reported no run"))?;
+            .ok_or_else(|| anyhow::anyhow!("python_manifest.py reported no run"))?;
         anyhow::ensure!(
             expect_rebuilt.is_none_or(|expected| run.rebuilt == expected),
             "the Python request rebuilt: {}, expected {expect_rebuilt:?}",
@@ -368,7 +369,7 @@ pub fn run(options: &Options) -> anyhow::Result<(String, String)> {
         .is_ok_and(|s| s.success());
     anyhow::ensure!(
         python_ok,
-        "the seed 000 stack is not installed (pip install redis)"
+        "the Python + Redis manifest scan needs redis-py (pip install redis)"
     );
     let folders = options.dataset_folders;
     anyhow::ensure!(
@@ -393,7 +394,7 @@ pub fn run(options: &Options) -> anyhow::Result<(String, String)> {
 
     let redis = RedisServer::start();
     let python = Python {
-        script: Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/seed000_manifest.py"),
+        script: Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/python_manifest.py"),
         root: root.clone(),
         redis: redis.url(),
     };
@@ -525,7 +526,7 @@ pub fn run(options: &Options) -> anyhow::Result<(String, String)> {
     ));
 
     // A fraction of the files changed: hoard rebuilds from its previous manifest, Python
-    // rescans everything (seed 000's behaviour when the version differs).
+    // rescans everything (what the Python implementation does when the version differs).
     let mut next_round = 0u64;
     let mut incremental = Vec::new();
     for (percent, every) in [(1, 100), (10, 10)] {
@@ -635,7 +636,7 @@ pub fn run(options: &Options) -> anyhow::Result<(String, String)> {
     drop(redis);
 
     let mut table = String::from(
-        "| workload | hoard | seed 000 (Python + Redis) | hoard / Python | hoard is |\n|---|---:|---:|---:|---:|\n",
+        "| workload | hoard | Python + Redis | hoard / Python | hoard is |\n|---|---:|---:|---:|---:|\n",
     );
     for row in &rows {
         let _ = writeln!(
@@ -655,7 +656,7 @@ pub fn run(options: &Options) -> anyhow::Result<(String, String)> {
         let _ = writeln!(table, "- {note}");
     }
     let method = format!(
-        "Machine: {}. One generated dataset per run ({} folders `Actor_NNN/` of {} 8 kHz 16-bit mono WAVs of 200-600 frames, each folder with an `actorNNN_metadata.csv`; mtimes an hour old), in the page cache for both sides. hoard: `hoard_datasets::Datasets` over `hoard::Cache::open` (memory + disk), `recheck_interval(0)`, median of {rounds} rounds. Python: fixtures/seed000_manifest.py (os.walk, os.stat, `wave`, `csv`, SHA-1, redis-py on a local redis-server), one subprocess per request timed inside Python, median of {py_rounds} rounds, alternating with hoard's. Ratio = hoard's time / Python's (lower is better). Load average when the run began: {load}.",
+        "Machine: {}. One generated dataset per run ({} folders `Actor_NNN/` of {} 8 kHz 16-bit mono WAVs of 200-600 frames, each folder with an `actorNNN_metadata.csv`; mtimes an hour old), in the page cache for both sides. hoard: `hoard_datasets::Datasets` over `hoard::Cache::open` (memory + disk), `recheck_interval(0)`, median of {rounds} rounds. Python: fixtures/python_manifest.py, the emotion-recognition backend's scan (os.walk, os.stat, `wave`, `csv`, SHA-1, redis-py on a local redis-server), one subprocess per request timed inside Python, median of {py_rounds} rounds, alternating with hoard's. Ratio = hoard's time / Python's (lower is better). Load average when the run began: {load}.",
         crate::report::machine(),
         folders,
         per_folder

@@ -1,5 +1,6 @@
-//! `hoard serve`'s results routes against seed 000's stack (FastAPI + uvicorn + redis-py),
-//! both on the same local redis-server, loaded by the same wrk, alternately.
+//! `hoard serve`'s results routes against the emotion-recognition backend's results cache
+//! (FastAPI + uvicorn + redis-py, fixtures/fastapi_results.py), both on the same local
+//! redis-server, loaded by the same wrk, alternately.
 //!
 //! Needs `wrk` (Debian package) and `pip install fastapi uvicorn redis`.
 
@@ -88,7 +89,7 @@ pub fn run(options: &Options) -> anyhow::Result<(Vec<Comparison>, Vec<String>)> 
         .is_ok_and(|s| s.success());
     anyhow::ensure!(
         python_ok,
-        "the seed 000 stack is not installed (pip install fastapi uvicorn redis)"
+        "the FastAPI results service needs fastapi, uvicorn and redis-py (pip install fastapi uvicorn redis)"
     );
     let redis = RedisServer::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -96,7 +97,7 @@ pub fn run(options: &Options) -> anyhow::Result<(Vec<Comparison>, Vec<String>)> 
         .enable_all()
         .build()?;
 
-    // The same payloads in both stores: hoard's entries, and seed 000's JSON strings.
+    // The same payloads in both stores: hoard's entries, and the FastAPI service's JSON strings.
     let hoard_port = free_port()?;
     let cache = runtime.block_on(async {
         let cache = Cache::builder()
@@ -131,7 +132,7 @@ pub fn run(options: &Options) -> anyhow::Result<(Vec<Comparison>, Vec<String>)> 
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut uvicorn = Command::new("python3");
     uvicorn
-        .args(["-m", "uvicorn", "seed000_results:app", "--app-dir"])
+        .args(["-m", "uvicorn", "fastapi_results:app", "--app-dir"])
         .arg(&fixtures)
         .args([
             "--host",

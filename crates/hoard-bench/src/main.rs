@@ -140,13 +140,13 @@ pub enum Suite {
     Compute,
     /// Coherence between processes: propagation delay, hit-path cost.
     Coherence,
-    /// `hoard serve` against seed 000's FastAPI + redis-py stack (needs wrk and Python).
+    /// `hoard serve` against a FastAPI + redis-py results service (needs wrk and Python).
     Http,
-    /// Dataset manifests against seed 000's Python + Redis scan (needs Python and redis-py).
+    /// Dataset manifests against a Python + Redis scan (needs Python and redis-py).
     Datasets,
     /// `hoard models ls` against huggingface_hub's cache scan (needs huggingface_hub).
     Models,
-    /// Seed 002's catalogue in a `Snapshot`: memory with interned tags against `String`
+    /// An image-tagging catalogue in a `Snapshot`: memory with interned tags against `String`
     /// tags, full reload time, query latency during a background reload.
     Snapshot,
     /// Semantic cache: lookup latency, HNSW recall, wrong hits on QQP and the trap pairs
@@ -230,13 +230,13 @@ fn main() -> anyhow::Result<()> {
             }
             Suite::Datasets => {
                 let (table, method) = datasets::run(&options)?;
-                let title = "Datasets: manifests against seed 000's Python + Redis scan";
+                let title = "Datasets: manifests against a Python + Redis scan";
                 write_own_section(&options, "datasets", title, &table, &method)?;
                 continue;
             }
             Suite::Snapshot => {
                 let (table, method) = snapshot::run(&options)?;
-                let title = "Snapshot: seed 002's catalogue in memory, interned and reloaded";
+                let title = "Snapshot: an image-tagging catalogue in memory, interned and reloaded";
                 write_own_section(&options, "snapshot", title, &table, &method)?;
                 continue;
             }

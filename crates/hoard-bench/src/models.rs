@@ -573,7 +573,7 @@ pub fn run(options: &Options) -> anyhow::Result<(Vec<Comparison>, Vec<String>)> 
         _ => format!("met against {met}; not met against {missed}"),
     };
     let mut notes = vec![format!(
-        "Issue 8's target, `hoard models ls` at least 10x faster than huggingface_hub's scan on the same cache, in wall time: {verdict}. The whole `hoard models ls` process took {}; huggingface_hub's scan alone, timed inside Python, {}; the whole Python process {}, of which {} is `import huggingface_hub`{}.",
+        "Target: `hoard models ls` at least 10x faster than huggingface_hub's scan on the same cache, in wall time: {verdict}. The whole `hoard models ls` process took {}; huggingface_hub's scan alone, timed inside Python, {}; the whole Python process {}, of which {} is `import huggingface_hub`{}.",
         ms(hoard_wall),
         ms(inside_wall),
         ms(m("python wall")),

@@ -38,8 +38,8 @@ impl BuildOptions {
     }
 }
 
-/// One audio file in a manifest: seed 000's entry, plus `channels`, `mtime`, and
-/// `content_hash` / `error` when they apply.
+/// One audio file in a manifest: the fields the emotion-recognition backend's manifests
+/// have, plus `channels`, `mtime`, and `content_hash` / `error` when they apply.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FileEntry {
     /// Row key; equals `relpath`.
@@ -72,7 +72,8 @@ pub struct FileEntry {
     pub error: Option<String>,
 }
 
-/// Dataset-level figures (seed 000's summary, plus durations and error counts).
+/// Dataset-level figures (the emotion-recognition backend's summary, plus durations and
+/// error counts).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Audio files.

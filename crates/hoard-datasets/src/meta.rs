@@ -180,7 +180,7 @@ impl Tables {
 }
 
 /// Columns whose value is the same in every joined row, removed from each row and returned
-/// (seed 000's `meta_constants`). Needs at least two rows: one file alone tells nothing
+/// (the emotion-recognition backend's `meta_constants`). Needs at least two rows: one file alone tells nothing
 /// about what is constant.
 pub fn prune_constants(rows: &mut [&mut Row]) -> Row {
     let Some((first, rest)) = rows.split_first() else {

@@ -55,8 +55,8 @@ pub struct Stat {
 }
 
 impl Stat {
-    /// The manifest's `h`: a hash of `(relpath, size, mtime)`, 40 hex digits like seed
-    /// 000's SHA-1, computed with BLAKE3. Not content-invariant: see `content_hash`.
+    /// The manifest's `h`: a hash of `(relpath, size, mtime)`, 40 hex digits like the
+    /// SHA-1 the emotion-recognition backend's manifests carry, computed with BLAKE3. Not content-invariant: see `content_hash`.
     pub fn h(&self) -> String {
         hex(&self.h_bytes())
     }
