@@ -72,7 +72,7 @@ fn scan_prints_a_summary_or_the_manifest() {
     assert_eq!(entries[0]["duration"], 1.0);
     assert_eq!(entries[0]["content_hash"].as_str().unwrap().len(), 64);
     assert_eq!(manifest["summary"]["total_duration"], 3.5);
-    // Seed 000's field order: id, filename, relpath, ...
+    // The emotion-recognition backend's field order: id, filename, relpath, ...
     let (id, filename, relpath) = (
         raw.find("\"id\"").unwrap(),
         raw.find("\"filename\"").unwrap(),
