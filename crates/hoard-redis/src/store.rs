@@ -195,8 +195,13 @@ impl RedisStore {
                 Err(error) => return Err(error),
             }
         }
+        self.live_entries(found)
+    }
+
+    /// Stored bytes as entries, `None` where a key was absent or its entry has expired.
+    pub(crate) fn live_entries(&self, values: Vec<Option<Vec<u8>>>) -> Result<Vec<Option<Entry>>> {
         let now = self.config.clock.now_ms();
-        found
+        values
             .into_iter()
             .map(|bytes| match bytes {
                 Some(bytes) => {

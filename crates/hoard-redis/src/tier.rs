@@ -43,17 +43,7 @@ impl Store for RedisStore {
             .map(|k| Prefixed(&self.config.key_prefix, k))
             .collect();
         let values: Vec<Option<Vec<u8>>> = node.call(redis::cmd("MGET").arg(&prefixed)).await?;
-        let now = self.config.clock.now_ms();
-        values
-            .into_iter()
-            .map(|bytes| match bytes {
-                Some(bytes) => {
-                    let entry = Entry::decode_vec(bytes)?;
-                    Ok((!entry.is_expired_at(now)).then_some(entry))
-                }
-                None => Ok(None),
-            })
-            .collect()
+        self.live_entries(values)
     }
 
     async fn set(&self, key: &str, entry: Entry) -> Result<()> {
