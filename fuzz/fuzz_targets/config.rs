@@ -1,8 +1,8 @@
-//! Fuzz target `config`: the property of `crates/hoard-server/tests/fuzz/config.rs`.
+//! Fuzz target `config`: the property of `crates/hoard-config/tests/fuzz/config.rs`.
 #![no_main]
 
 #[allow(dead_code)]
-#[path = "../../crates/hoard-server/tests/fuzz/config.rs"]
+#[path = "../../crates/hoard-config/tests/fuzz/config.rs"]
 mod config;
 
 /// This process's scratch file for the input.

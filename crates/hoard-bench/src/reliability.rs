@@ -326,9 +326,9 @@ pub fn run(options: &Options) -> anyhow::Result<(String, String)> {
         args.kill_runs > 0 && args.kill_after_min_secs <= args.kill_after_max_secs,
         "--kill-runs must be positive and --kill-after-min-secs at most --kill-after-max-secs"
     );
-    hoard_server::config::parse_size(&args.sustained_memory)
+    hoard_config::parse_size(&args.sustained_memory)
         .map_err(|e| anyhow::anyhow!("--sustained-memory: {e}"))?;
-    hoard_server::config::parse_size(&args.sustained_disk_memory)
+    hoard_config::parse_size(&args.sustained_disk_memory)
         .map_err(|e| anyhow::anyhow!("--sustained-disk-memory: {e}"))?;
     // Descriptors: the idle-connection scenario's children and the server inherit this.
     let (soft, hard) = conns::raise_nofile_limit();

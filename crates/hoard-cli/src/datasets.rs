@@ -144,14 +144,15 @@ pub fn ls(config: Option<&Path>, server: Option<&str>, json_out: bool) -> anyhow
             .clone(),
         None => {
             let env = |name: &str| std::env::var(name).ok();
-            let config = hoard_server::Config::load(config, &env, &Default::default())?;
-            let cache = config.open_cache().with_context(|| {
+            let config = hoard_config::Config::load(config, &env, &Default::default())?;
+            let section = config.cache()?;
+            let cache = section.open().with_context(|| {
                 format!(
                     "opening the cache in {} (if `hoard serve` is running, ask it: --server URL)",
-                    config.cache.data_dir.display()
+                    section.data_dir.display()
                 )
             })?;
-            let datasets = config.open_datasets(cache.clone())?;
+            let datasets = hoard_datasets::Datasets::new(cache.clone(), config.datasets()?)?;
             runtime.block_on(async {
                 let list = datasets.list().await;
                 cache.flush().await?;

@@ -60,7 +60,7 @@ pub fn run(config: Option<&Path>, command: SemanticCommand) -> anyhow::Result<()
         hoard_semantic::cache::check_threshold(*threshold)?;
     }
     let env = |name: &str| std::env::var(name).ok();
-    let loaded = hoard_server::Config::load(config, &env, &Default::default())?;
+    let loaded = hoard_config::Config::load(config, &env, &Default::default())?;
     let mut settings = loaded.semantic()?;
     if let Some(model) = model {
         settings.embedder.model = model;

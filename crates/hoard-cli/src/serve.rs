@@ -1,7 +1,8 @@
 //! `hoard serve`.
 
 use anyhow::Context;
-use hoard_server::{AppState, Config, Overrides};
+use hoard_config::{Config, Overrides};
+use hoard_server::App;
 use std::path::PathBuf;
 
 /// Flags of `hoard serve`; each overrides the config file and `HOARD_*` variables.
@@ -37,88 +38,46 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let overrides = Overrides {
-        addr: args.addr,
-        data_dir: args.data_dir,
-        redis: args.redis,
-        redis_cluster: args.redis_cluster,
-        insecure: args.insecure,
-    };
+    let mut overrides = Overrides::default();
+    overrides.addr = args.addr;
+    overrides.data_dir = args.data_dir;
+    overrides.redis = args.redis;
+    overrides.redis_cluster = args.redis_cluster;
+    overrides.insecure = args.insecure;
     let env = |name: &str| std::env::var(name).ok();
     let config = Config::load(args.config.as_deref(), &env, &overrides)?;
-    let addr = config.addr()?;
-    config.check_exposure()?;
-    let mut limits = config.limits()?;
-    limits.max_connections = connection_cap(limits.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let cache = config.open_cache().context("opening the cache")?;
-        let generated = if config.has_admin_token() {
-            None
-        } else {
-            let (token, token_file) = hoard_server::admin_token("", &config.cache.data_dir)
-                .context("preparing the admin token")?;
-            if let Some(file) = token_file {
-                tracing::info!(file = %file.display(), "admin token (for pattern deletes, clears, invalidation) is in this file");
-            }
-            Some(token)
-        };
-        let access = config.access(generated.as_deref());
-        if access.guarded() {
+        let mut app = App::open(&config).await?;
+        app.limits.max_connections = connection_cap(app.limits.max_connections);
+        let addr = app.addr;
+        if let Some(file) = &app.admin_token_file {
+            tracing::info!(file = %file.display(), "admin token (for pattern deletes, clears, invalidation) is in this file");
+        }
+        if app.state.access.guarded() {
             tracing::info!("reads need a read token, writes a write token (or a higher scope)");
-        } else if config.server.insecure && !addr.ip().is_loopback() {
+        } else if app.settings.server.insecure && !app.settings.server.is_loopback() {
             tracing::warn!(%addr, "--insecure: reads and writes are open to anyone who can reach this address");
         } else {
             tracing::info!("reads and writes are open (no read or write tokens); admin routes need the admin token");
         }
         let listener =
             hoard_server::listen(addr).with_context(|| format!("listening on {addr}"))?;
-        let l2 = if !config.cache.redis_cluster.is_empty() {
-            "redis cluster".to_owned()
-        } else if !config.cache.redis_url.is_empty() {
-            "redis".to_owned()
-        } else {
-            format!("disk at {}", config.cache.data_dir.display())
-        };
-        tracing::info!(%addr, l2, config = %config.source, "hoard serving");
-        let datasets = config.open_datasets(cache.clone())?;
-        for id in datasets.ids() {
-            if let Ok(dataset) = datasets.config(id) {
-                tracing::info!(dataset = id, path = %dataset.path.display(), "dataset configured");
-            }
+        let l2 = app.settings.cache.describe_l2();
+        tracing::info!(%addr, l2, config = %config.source(), "hoard serving");
+        for dataset in &app.settings.datasets {
+            tracing::info!(dataset = dataset.id, path = %dataset.path.display(), "dataset configured");
         }
-                let settings = config.semantic()?;
-        let semantic = if settings.embedder.model.is_empty() {
-            None
-        } else {
-            let base = std::env::current_dir().context("reading the working directory")?;
-            let hub = hoard_models::Layout::new(&config.models()?, &base).hf_hub();
-            let semantic = hoard_semantic::SemanticCache::open(
-                cache.clone(),
-                &settings.embedder,
-                &hub,
-                settings.cache,
-            )
-            .await
-            .with_context(|| format!("loading the semantic model {:?}", settings.embedder.model))?;
+        if let Some(semantic) = &app.state.semantic {
             tracing::info!(
                 model = semantic.embedder().id(),
                 verifier = semantic.verifier().map(|v| v.id()).unwrap_or("none"),
                 "semantic cache ready"
             );
-            Some(std::sync::Arc::new(semantic))
-        };
-        let state = AppState {
-            semantic,
-            datasets: std::sync::Arc::new(datasets),
-            cache,
-            access,
-            max_batch: config.server.max_batch,
-            max_body: config.max_body(),
-        };
-        hoard_server::serve_with(listener, state, limits, hoard_server::shutdown_signal()).await?;
+        }
+        app.serve(listener, hoard_server::shutdown_signal()).await?;
         tracing::info!("stopped");
         anyhow::Ok(())
     })

@@ -318,6 +318,52 @@ fn init_creates_tagged_folders_and_dir_prints_them() {
     assert!(all.contains("app:tmdb"), "{all}");
 }
 
+/// `hoard models` reads `[models]` only: a value in `[server]` or `[cache]` that `hoard
+/// serve` would refuse does not stop it, while a bad `[models]` value does, naming the file
+/// and the key.
+#[test]
+fn models_ignores_values_of_other_sections_but_not_its_own() {
+    let s = setup();
+    let mut text_of = std::fs::read_to_string(&s.config).unwrap();
+    text_of.push_str(
+        "[server]\nmax_body = \"lots\"\naddr = \"nowhere\"\n[cache]\nmemory = \"huge\"\n",
+    );
+    std::fs::write(&s.config, &text_of).unwrap();
+    let out = s.hoard(&["dir", "torch"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        text(&out.stdout).trim(),
+        s.root().join("torch").display().to_string()
+    );
+    let serve = Command::new(env!("CARGO_BIN_EXE_hoard"))
+        .args(["serve", "--config"])
+        .arg(&s.config)
+        .env_remove("HOARD_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(serve.status.code(), Some(1), "{serve:?}");
+    let err = text(&serve.stderr);
+    assert!(
+        err.contains(&s.config.display().to_string()) && err.contains("cache.memory"),
+        "{err}"
+    );
+    std::fs::write(
+        &s.config,
+        text_of.replace("[models]\n", "[models]\nrot = \"x\"\n"),
+    )
+    .unwrap();
+    let out = s.hoard(&["dir"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}: models.rot: unknown field",
+            s.config.display()
+        )),
+        "{err}"
+    );
+}
+
 #[test]
 fn doctor_and_touch_and_warm_dry_run() {
     let s = setup();

@@ -46,7 +46,8 @@ pub fn opt_duration(value: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Op
 /// A size: `"256MiB"`, `"16MB"` or a number of bytes.
 pub fn size(value: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
     if let Ok(text) = value.cast::<PyString>() {
-        return hoard_server::config::parse_size(text.to_str()?)
+        return hoard_config::parse_size(text.to_str()?)
+            .map(|size| size.as_u64())
             .map_err(|e| invalid_input(format!("{what}: {e}")));
     }
     value.extract::<u64>().map_err(|_| {

@@ -51,7 +51,7 @@ use crate::error::ErrorCode;
 use idle::{Idle, Slot};
 
 /// How `serve_with` bounds connections (`[server]` in `hoard.toml`: see
-/// [`crate::config::ServerSection`]). Timeouts past a day are taken as a day.
+/// `hoard_config::ServerSection`). Timeouts past a day are taken as a day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Longest a request head may take to arrive, from the accept (first request) or from

@@ -6,13 +6,16 @@
 //! stats and Prometheus metrics; bearer tokens of three scopes (`read` < `write` < `admin`,
 //! see [`Access`]), and connections bounded in time and number (see [`Limits`]).
 //!
-//! Modules depend one way: `serve` → `router` → `routes::*` and `openapi` → the shared
-//! pieces (`extract`, `auth`, `error`, `state`), which use no route.
+//! [`App::open`] builds everything `hoard serve` runs from a `hoard_config::Config`;
+//! [`App::serve`] runs it.
+//!
+//! Modules depend one way: `app` → `serve` → `router` → `routes::*` and `openapi` → the
+//! shared pieces (`extract`, `auth`, `error`, `state`), which use no route.
 
 mod admin_token;
 pub mod api;
+mod app;
 mod auth;
-pub mod config;
 mod conn;
 mod error;
 mod extract;
@@ -26,8 +29,8 @@ mod state;
 
 pub use admin_token::admin_token;
 pub use api::stats_body;
+pub use app::{App, AppError};
 pub use auth::{Access, Scope};
-pub use config::{Config, ConfigError, Overrides};
 pub use conn::{listen, Limits};
 pub use error::{ApiError, ErrorCode};
 pub use router::app;

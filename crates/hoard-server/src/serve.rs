@@ -1,6 +1,7 @@
 //! Running the API: [`serve`] and [`serve_with`] until a signal ([`shutdown_signal`]), then
 //! a graceful stop that flushes the cache.
 
+use crate::app::App;
 use crate::conn::{self, Limits};
 use crate::router::app;
 use crate::state::AppState;
@@ -31,6 +32,18 @@ pub async fn serve_with(
         tracing::warn!(%error, "flush at shutdown failed");
     }
     Ok(())
+}
+
+impl App {
+    /// Serves the application on `listener` within its limits until `shutdown` resolves,
+    /// as [`serve_with`] does.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        serve_with(listener, self.state, self.limits, shutdown).await
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use hoard::{Cache, DiskConfig, RedisConfig};
-use hoard_server::AppState;
+use hoard_server::App;
 use hoard_testkit::{RedisServer, TempDir};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
@@ -32,18 +32,25 @@ async fn start_with(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let datasets = hoard_datasets::Datasets::new(cache.clone(), datasets)
+    // The application `hoard serve` builds, from this configuration, on the test's cache.
+    let text = format!(
+        "[cache]\ndata_dir = {:?}\n[server]\nadmin_token = \"{TOKEN}\"\nmax_batch = 100\nmax_body = \"64KiB\"\n",
+        dir.path().display().to_string()
+    );
+    let mut settings = hoard_config::Config::from_toml("test.toml", &text)
         .unwrap()
-        .recheck_interval(Duration::ZERO);
-    let state = AppState {
-        semantic: None,
-        datasets: std::sync::Arc::new(datasets),
-        cache,
-        access: hoard_server::Access::admin(TOKEN),
-        max_batch: 100,
-        max_body: 64 * 1024,
-    };
-    tokio::spawn(hoard_server::serve(listener, state, async {
+        .settings()
+        .unwrap();
+    settings.datasets = datasets.clone();
+    let mut app = App::with_cache(settings, cache.clone()).await.unwrap();
+    // The one difference: manifests are rechecked on every request, so a test sees a
+    // file it changes at once.
+    app.state.datasets = std::sync::Arc::new(
+        hoard_datasets::Datasets::new(cache, datasets)
+            .unwrap()
+            .recheck_interval(Duration::ZERO),
+    );
+    tokio::spawn(app.serve(listener, async {
         let _ = stopped.await;
     }));
     Server {

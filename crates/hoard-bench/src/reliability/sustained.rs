@@ -16,10 +16,12 @@ const POOL: usize = 1 << 20;
 
 pub async fn run(ctx: &Ctx, name: &str) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
     let args = &ctx.args;
-    let budget = hoard_server::config::parse_size(&args.sustained_memory)
-        .map_err(|e| anyhow::anyhow!("--sustained-memory: {e}"))?;
-    let disk_budget = hoard_server::config::parse_size(&args.sustained_disk_memory)
-        .map_err(|e| anyhow::anyhow!("--sustained-disk-memory: {e}"))?;
+    let budget = hoard_config::parse_size(&args.sustained_memory)
+        .map_err(|e| anyhow::anyhow!("--sustained-memory: {e}"))?
+        .as_u64();
+    let disk_budget = hoard_config::parse_size(&args.sustained_disk_memory)
+        .map_err(|e| anyhow::anyhow!("--sustained-disk-memory: {e}"))?
+        .as_u64();
     let workdir = Workdir::new(&args.sustained_memory, "")?;
     let memory_line = format!(
         "memory = {}\n",

@@ -123,7 +123,7 @@ pub enum ModelsCommand {
 /// Runs one verb with the `[models]` section of the configuration at `config`.
 pub fn run(config: Option<&Path>, command: ModelsCommand) -> anyhow::Result<()> {
     let env = |name: &str| std::env::var(name).ok();
-    let loaded = hoard_server::Config::load(config, &env, &Default::default())?;
+    let loaded = hoard_config::Config::load(config, &env, &Default::default())?;
     let base = std::env::current_dir().context("reading the working directory")?;
     let models = loaded.models()?;
     let layout = Layout::new(&models, &base);

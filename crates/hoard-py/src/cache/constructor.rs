@@ -19,12 +19,10 @@ impl PyCache {
         secret: Option<&[u8]>,
     ) -> PyResult<PyCache> {
         let env = |name: &str| std::env::var(name).ok();
-        let config = hoard_server::config::Config::load(
-            Some(path),
-            &env,
-            &hoard_server::config::Overrides::default(),
-        )
-        .map_err(|e| config_error(e.to_string()))?;
+        // Only `[cache]` is read: whatever the server's sections hold does not matter here.
+        let config = hoard_config::Config::load(Some(path), &env, &Default::default())
+            .and_then(|config| config.cache())
+            .map_err(|e| config_error(e.to_string()))?;
         if dependencies {
             // The server's file opens its own cache, without dependency tracking.
             return Err(config_error(
@@ -34,9 +32,9 @@ impl PyCache {
         }
         Ok(PyCache {
             spec: Spec {
-                memory: config.memory_bytes(),
-                default_ttl: config.default_ttl(),
-                key_prefix: config.cache.key_prefix.clone(),
+                memory: config.memory.as_u64(),
+                default_ttl: config.default_ttl,
+                key_prefix: config.key_prefix.clone(),
                 dependencies,
                 tier: Tier::Config(Box::new(config)),
             },

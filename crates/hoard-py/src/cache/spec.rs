@@ -11,8 +11,8 @@ pub(super) enum Tier {
     Redis(String),
     /// The cluster's seed nodes: the client finds the other nodes from them.
     Cluster(Vec<String>),
-    /// Everything from the server's configuration file.
-    Config(Box<hoard_server::config::Config>),
+    /// The `[cache]` section of the server's configuration file.
+    Config(Box<hoard_config::CacheSection>),
 }
 
 /// How to open the cache (again, after a fork).
@@ -41,7 +41,7 @@ impl Spec {
             Tier::Cluster(nodes) => builder
                 .redis(hoard::RedisConfig::cluster(nodes.clone()).key_prefix(&self.key_prefix))
                 .build(),
-            Tier::Config(config) => config.open_cache(),
+            Tier::Config(section) => section.open(),
         }
     }
 }

@@ -1,37 +1,44 @@
-//! `hoard.toml` through `Config::load`: any text is a configuration that holds what
-//! validation promises, or a `ConfigError`; never a panic. A generated configuration
-//! loads back with the values written, and sizes print and parse back.
+//! `hoard.toml` through `Config::load` and `Config::settings`: any text is a configuration
+//! that holds what the checks promise, or a `ConfigError`; never a panic. A generated
+//! configuration loads back with the values written, and sizes print and parse back.
 
-use hoard_server::config::parse_size;
-use hoard_server::{Config, Overrides};
+use hoard_config::{parse_size, Config, Overrides, Settings};
 use std::path::Path;
 
-/// Loads `text` as the file at `path`; a configuration that loads keeps every promise of
-/// validation.
-pub fn load(path: &Path, text: &[u8]) -> Option<Config> {
+/// Loads `text` as the file at `path`; settings that load keep every promise of the
+/// checks, and an error names the file.
+pub fn load(path: &Path, text: &[u8]) -> Option<Settings> {
     std::fs::write(path, text).unwrap();
-    let config = Config::load(Some(path), &|_| None, &Overrides::default()).ok()?;
-    let memory = parse_size(&config.cache.memory).expect("validated cache.memory");
-    assert_eq!(config.memory_bytes(), memory);
-    let ttl = hoard::ttl::parse_duration(&config.cache.default_ttl).expect("validated default_ttl");
-    assert!(!ttl.is_zero());
-    assert_eq!(config.default_ttl(), ttl);
-    assert!(config.cache.redis_url.is_empty() || config.cache.redis_cluster.is_empty());
-    config.addr().expect("validated server.addr");
-    parse_size(&config.server.max_body).expect("validated server.max_body");
-    assert!(config.server.max_batch > 0);
-    assert!(config.server.admin_token.is_empty() || config.server.admin_token.len() >= 16);
-    config.datasets().expect("validated datasets");
-    config.models().expect("validated models");
-    let semantic = config.semantic().expect("validated semantic");
-    let thresholds = [semantic.cache.threshold, semantic.cache.context_threshold];
-    for t in thresholds
+    let loaded = Config::load(Some(path), &|_| None, &Overrides::default())
+        .and_then(|config| config.settings());
+    let settings = match loaded {
+        Ok(settings) => settings,
+        Err(error) => {
+            assert_eq!(error.origin, path.display().to_string(), "{error}");
+            return None;
+        }
+    };
+    assert!(!settings.cache.default_ttl.is_zero());
+    assert!(settings.cache.redis_url.is_empty() || settings.cache.redis_cluster.is_empty());
+    assert!(settings.server.max_batch > 0 && settings.server.max_connections > 0);
+    let admin = &settings.server.admin_token;
+    assert!(admin.is_empty() || admin.len() >= 16);
+    for token in settings
+        .server
+        .read_tokens
         .iter()
-        .chain(semantic.cache.namespace_thresholds.values())
+        .chain(&settings.server.write_tokens)
+    {
+        assert!(token.len() >= 16, "token {token:?} loaded");
+    }
+    let semantic = &settings.semantic.cache;
+    for t in [semantic.threshold, semantic.context_threshold]
+        .iter()
+        .chain(semantic.namespace_thresholds.values())
     {
         assert!((0.0..=1.0).contains(t), "threshold {t} loaded");
     }
-    Some(config)
+    Some(settings)
 }
 
 /// A size printed with `unit` parses back to `number × unit`, or is refused as too large.
@@ -47,7 +54,8 @@ pub fn size(number: u64, unit: &str) {
         other => panic!("unit {other}"),
     };
     let text = format!("{number}{unit}");
-    assert_eq!(parse_size(&text).ok(), number.checked_mul(factor), "{text}");
+    let parsed = parse_size(&text).ok().map(|size| size.as_u64());
+    assert_eq!(parsed, number.checked_mul(factor), "{text}");
 }
 
 #[cfg(test)]
@@ -160,22 +168,21 @@ mod tests {
                 if let Some(id) = &dataset {
                     text.push_str(&format!("[datasets.{id}]\npath = \"data/{id}\"\n"));
                 }
-                let config = load(&path, text.as_bytes())
+                let settings = load(&path, text.as_bytes())
                     .ok_or_else(|| TestCaseError::fail(format!("refused:\n{text}")))?;
-                prop_assert_eq!(&config.cache.memory, &memory);
-                prop_assert_eq!(config.addr().unwrap().port(), port);
-                prop_assert_eq!(config.server.max_batch, max_batch);
-                let semantic = config.semantic().unwrap();
+                prop_assert_eq!(Ok(settings.cache.memory), parse_size(&memory));
+                prop_assert_eq!(
+                    Ok(settings.cache.default_ttl),
+                    hoard::ttl::parse_duration(&ttl).map_err(|e| e.to_string())
+                );
+                prop_assert_eq!(settings.server.addr.port(), port);
+                prop_assert_eq!(settings.server.max_batch, max_batch);
+                let semantic = &settings.semantic;
                 prop_assert_eq!(
                     (semantic.cache.threshold, semantic.cache.context_threshold),
                     (threshold, context)
                 );
-                let ids: Vec<String> = config
-                    .datasets()
-                    .unwrap()
-                    .into_iter()
-                    .map(|d| d.id)
-                    .collect();
+                let ids: Vec<String> = settings.datasets.into_iter().map(|d| d.id).collect();
                 prop_assert_eq!(ids, dataset.into_iter().collect::<Vec<_>>());
                 Ok(())
             },
