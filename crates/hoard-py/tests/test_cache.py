@@ -162,6 +162,22 @@ def test_from_config_errors_name_the_key(tmp_path: Path) -> None:
         hoard.Cache.from_config(config)
 
 
+def test_from_config_reads_only_the_cache_section(tmp_path: Path) -> None:
+    # Values only the server uses, and that it would refuse, do not stop a Python process.
+    config = tmp_path / "hoard.toml"
+    config.write_text(
+        f'[cache]\ndata_dir = "{tmp_path / "cfgdata"}"\nmemory = "32MiB"\n\n'
+        '[server]\nmax_body = "lots"\naddr = "nowhere"\n\n[semantic]\nthreshold = 7\n'
+    )
+    cache = hoard.Cache.from_config(config)
+    cache.set("ns", "k", [1.5, 2.25])
+    assert cache.get("ns", "k") == [1.5, 2.25]
+    # An error names the file and the full key.
+    config.write_text('[cache]\nmemroy = "32MiB"\n')
+    with pytest.raises(hoard.ConfigError, match=r"hoard\.toml: cache\.memroy: unknown field"):
+        hoard.Cache.from_config(config)
+
+
 def test_the_folder_persists_across_processes(tmp_path: Path) -> None:
     folder = tmp_path / "shared"
     write = run_python(
