@@ -3,9 +3,9 @@
 use crate::output::{human_seconds, Progress};
 use crate::table::{self, Column, Header};
 use anyhow::Context;
-use hoard_datasets::{BuildOptions, Manifest};
+use hoard_datasets::{BuildOptions, DatasetInfo, Manifest};
 use hoard_models::size::human as human_bytes;
-use serde_json::Value;
+use hoard_server::api::DatasetsResponse;
 use std::path::{Path, PathBuf};
 
 /// Options of `hoard datasets scan`.
@@ -136,12 +136,14 @@ pub fn ls(config: Option<&Path>, server: Option<&str>, json_out: bool) -> anyhow
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let datasets: Value = match server {
-        Some(server) => runtime.block_on(crate::client::get_json(&format!(
-            "{}/datasets",
-            server.trim_end_matches('/')
-        )))?["datasets"]
-            .clone(),
+    let datasets: Vec<DatasetInfo> = match server {
+        Some(server) => {
+            let url = format!("{}/datasets", server.trim_end_matches('/'));
+            let body = runtime.block_on(crate::client::get_json(&url))?;
+            let body: DatasetsResponse = serde_json::from_value(body)
+                .with_context(|| format!("reading {url}: not a list of datasets"))?;
+            body.datasets
+        }
         None => {
             let env = |name: &str| std::env::var(name).ok();
             let config = hoard_config::Config::load(config, &env, &Default::default())?;
@@ -156,7 +158,7 @@ pub fn ls(config: Option<&Path>, server: Option<&str>, json_out: bool) -> anyhow
             runtime.block_on(async {
                 let list = datasets.list().await;
                 cache.flush().await?;
-                anyhow::Ok(serde_json::to_value(list)?)
+                anyhow::Ok(list)
             })?
         }
     };
@@ -164,19 +166,18 @@ pub fn ls(config: Option<&Path>, server: Option<&str>, json_out: bool) -> anyhow
         println!("{}", serde_json::to_string_pretty(&datasets)?);
         return Ok(());
     }
-    let rows = datasets.as_array().cloned().unwrap_or_default();
-    if rows.is_empty() {
+    if datasets.is_empty() {
         println!("no datasets configured: add [datasets.ID] with path = \"...\" to hoard.toml");
         return Ok(());
     }
-    print!("{}", configured_table(&rows));
+    print!("{}", configured_table(&datasets));
     Ok(())
 }
 
 /// `datasets ls` as a table; a dataset that failed gets its error on its line instead of
 /// numbers, starting where the numbers would.
-fn configured_table(datasets: &[Value]) -> String {
-    let id = |d: &Value| d["id"].as_str().unwrap_or("?").to_owned();
+fn configured_table(datasets: &[DatasetInfo]) -> String {
+    let id = |d: &DatasetInfo| d.id.clone();
     // The id column is as wide as the longest id, error lines included, so those lines
     // and the table's line up.
     let id_width = datasets
@@ -196,21 +197,16 @@ fn configured_table(datasets: &[Value]) -> String {
     ];
     let rows = datasets
         .iter()
-        .filter(|d| d["error"].as_str().is_none())
+        .filter(|d| d.error.is_none())
         .map(|d| {
             vec![
                 id(d),
-                d["total"].to_string(),
-                human_bytes(d["total_bytes"].as_u64().unwrap_or(0)),
-                human_seconds(d["total_duration"].as_f64().unwrap_or(0.0)),
-                d["errors"].to_string(),
-                d["version"]
-                    .as_str()
-                    .unwrap_or("")
-                    .get(..16)
-                    .unwrap_or("")
-                    .to_owned(),
-                d["path"].as_str().unwrap_or("").to_owned(),
+                d.total.to_string(),
+                human_bytes(d.total_bytes),
+                human_seconds(d.total_duration),
+                d.errors.to_string(),
+                d.version.get(..16).unwrap_or("").to_owned(),
+                d.path.clone(),
             ]
         })
         .collect();
@@ -222,7 +218,7 @@ fn configured_table(datasets: &[Value]) -> String {
         out.push('\n');
     }
     for d in datasets {
-        match d["error"].as_str() {
+        match &d.error {
             Some(error) => out.push_str(&format!("{:<id_width$} error: {error}\n", id(d))),
             None => {
                 out.push_str(lines.next().unwrap_or(""));
@@ -236,19 +232,31 @@ fn configured_table(datasets: &[Value]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn dataset(id: &str) -> Value {
-        json!({"id": id, "total": 4, "total_bytes": 6000, "total_duration": 12.5,
-               "errors": 1, "version": "0123456789abcdef0123", "path": "/data/x"})
+    fn dataset(id: &str) -> DatasetInfo {
+        DatasetInfo {
+            id: id.into(),
+            total: 4,
+            total_bytes: 6000,
+            total_duration: 12.5,
+            errors: 1,
+            version: "0123456789abcdef0123".into(),
+            path: "/data/x".into(),
+            ..DatasetInfo::default()
+        }
+    }
+
+    fn failed(id: &str, error: &str) -> DatasetInfo {
+        DatasetInfo {
+            id: id.into(),
+            error: Some(error.into()),
+            ..DatasetInfo::default()
+        }
     }
 
     #[test]
     fn short_ids_print_in_the_fixed_columns() {
-        let text = configured_table(&[
-            dataset("ravdess"),
-            json!({"id": "broken", "error": "no such folder"}),
-        ]);
+        let text = configured_table(&[dataset("ravdess"), failed("broken", "no such folder")]);
         let fixed = [
             format!(
                 "{:<20} {:>9} {:>10} {:>12} {:>7}  {:<16} path",
@@ -268,7 +276,7 @@ mod tests {
         let long = "a-dataset-id-longer-than-twenty";
         let text = configured_table(&[
             dataset("ravdess"),
-            json!({"id": long, "error": "no such folder"}),
+            failed(long, "no such folder"),
             dataset("crema"),
         ]);
         let lines: Vec<&str> = text.lines().collect();

@@ -40,8 +40,10 @@ pub struct DatasetConfig {
     pub options: BuildOptions,
 }
 
-/// What `/datasets` and `hoard datasets ls` show for one dataset.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+/// What `/datasets` and `hoard datasets ls` show for one dataset. Read back with every
+/// field defaulted, as a dataset that failed sends only `id`, `path` and `error` readable.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct DatasetInfo {
     /// The id.
     pub id: String,

@@ -1,6 +1,8 @@
 //! Typed bodies of the HTTP API that hoard's own clients read back: the server builds them,
 //! `hoard stats` (and the Python package's `Cache.stats()`) read them.
 //!
+//! `GET /datasets` answers [`DatasetsResponse`], which `hoard datasets ls --server` reads.
+//!
 //! `GET /v1/stats` answers [`StatsResponse`]: `available`, `stats`, `config` and `message`,
 //! the shape the Python cache managers hoard replaces returned (and their dashboards
 //! read), plus per-namespace and per-tier counts.
@@ -110,6 +112,14 @@ impl StatsResponse {
 pub fn stats_body(stats: &hoard::Stats) -> Value {
     serde_json::to_value(StatsResponse::new(stats))
         .expect("a stats body is numbers, text and maps keyed by text")
+}
+
+/// The body of `GET /datasets`: every configured dataset, in id order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatasetsResponse {
+    /// One per `[datasets.ID]`.
+    pub datasets: Vec<hoard_datasets::DatasetInfo>,
 }
 
 #[cfg(test)]

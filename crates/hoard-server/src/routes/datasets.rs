@@ -2,6 +2,7 @@
 //! (paged, joined with cached results on request) and summaries, and an admin reindex.
 //! Streaming a dataset's files is `dataset_file`.
 
+use crate::api::DatasetsResponse;
 use crate::auth::{Admin, Read};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::{JsonBody, Params};
@@ -16,9 +17,12 @@ use serde_json::{json, Value};
 
 #[utoipa::path(get, path = "/datasets", tag = "datasets", security(("bearer" = ["read"])),
     responses((status = 200, description = "`{\"datasets\":[{id, path, version, total, total_bytes, total_duration, errors, built_at_ms}]}`"), (status = 503, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
-pub(crate) async fn list(_: Read, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list(
+    _: Read,
+    State(state): State<AppState>,
+) -> Result<Json<DatasetsResponse>, ApiError> {
     let datasets = state.datasets.list().await;
-    Ok(Json(json!({ "datasets": datasets })))
+    Ok(Json(DatasetsResponse { datasets }))
 }
 
 #[utoipa::path(get, path = "/datasets/files", tag = "datasets", security(("bearer" = ["read"])),
