@@ -1,4 +1,5 @@
-//! The core benchmarks: L1 gets against raw moka, disk-tier sets and gets against raw fjall.
+//! The core benchmarks: L1 gets against raw moka, quick_cache and a bare `HashMap`, disk-tier
+//! sets and gets against raw fjall.
 
 use crate::report::{Comparison, Measure};
 use crate::Options;
@@ -89,6 +90,17 @@ struct Timed {
 
 struct TimedExpiry;
 
+/// quick_cache's weight of an entry: its key and value bytes plus a slot's overhead, as
+/// hoard's L1 counts them.
+#[derive(Clone)]
+struct BytesWeighter;
+
+impl quick_cache::Weighter<String, Timed> for BytesWeighter {
+    fn weight(&self, key: &String, v: &Timed) -> u64 {
+        (key.len() + v.value.len() + 96) as u64
+    }
+}
+
 impl moka::Expiry<String, Timed> for TimedExpiry {
     fn expire_after_create(&self, _key: &String, v: &Timed, _now: Instant) -> Option<Duration> {
         Some(Duration::from_millis(
@@ -141,6 +153,22 @@ fn l1_get(options: &Options) -> anyhow::Result<Comparison> {
     }
     plain.run_pending_tasks();
     weighed.run_pending_tasks();
+    // quick_cache as a user would set it up for a byte budget: weighted by key and value
+    // bytes, the deadline kept with the value and checked on read, as hoard does.
+    let quick: quick_cache::sync::Cache<String, Timed, BytesWeighter> =
+        quick_cache::sync::Cache::with_weighter(options.keys * 2, 4 << 30, BytesWeighter);
+    // The floor: a map nobody writes to, read without a lock; a hit clones the value.
+    let mut map: std::collections::HashMap<String, Bytes> = std::collections::HashMap::new();
+    for (i, k) in full_keys.iter().enumerate() {
+        let timed = Timed {
+            value: value(options.value_size, i),
+            expires_at_ms: deadline,
+        };
+        quick.insert(k.clone(), timed);
+        map.insert(k.clone(), value(options.value_size, i));
+    }
+    let map = Arc::new(map);
+    let quick = Arc::new(quick);
 
     let run_hoard = || {
         let (hoard, keys, indices) = (hoard.clone(), keys.clone(), indices.clone());
@@ -176,16 +204,37 @@ fn l1_get(options: &Options) -> anyhow::Result<Comparison> {
         })
     };
 
+    let run_quick = || {
+        let (cache, keys, indices) = (quick.clone(), full_keys.clone(), indices.clone());
+        timed_threads(options.threads, move |t| {
+            for &i in &indices[t] {
+                let v = cache.get(keys[i as usize].as_str()).expect("hit");
+                black_box(v.expires_at_ms > hoard::entry::now_ms());
+                black_box(v.value);
+            }
+        })
+    };
+    let run_map = || {
+        let (map, keys, indices) = (map.clone(), full_keys.clone(), indices.clone());
+        timed_threads(options.threads, move |t| {
+            for &i in &indices[t] {
+                black_box(map.get(keys[i as usize].as_str()).expect("hit").clone());
+            }
+        })
+    };
+
     // Warm up every contender once, then alternate them round by round.
-    run_hoard();
-    run_plain();
-    run_weighed();
-    let (mut h, mut p, mut w) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..options.rounds {
-        h.push(per_op(run_hoard()));
-        p.push(per_op(run_plain()));
-        w.push(per_op(run_weighed()));
+    let runs: [&dyn Fn() -> Duration; 5] = [&run_hoard, &run_plain, &run_weighed, &run_quick, &run_map];
+    for run in runs {
+        run();
     }
+    let mut times: [Vec<f64>; 5] = Default::default();
+    for _ in 0..options.rounds {
+        for (run, times) in runs.iter().zip(times.iter_mut()) {
+            times.push(per_op(run()));
+        }
+    }
+    let [h, p, w, q, m] = times;
     Ok(Comparison {
         title: format!(
             "L1 get, hot keys: {} ops, {} threads, {} keys, Zipf s={}, {} B values",
@@ -201,6 +250,11 @@ fn l1_get(options: &Options) -> anyhow::Result<Comparison> {
                 "moka::sync::Cache, plain (entry count, no expiry)",
                 median(p),
             ),
+            Measure::new(
+                "quick_cache::sync::Cache, weighted by bytes, deadline checked on read",
+                median(q),
+            ),
+            Measure::new("std HashMap::get + clone (read-only, no lock)", median(m)),
         ],
     })
 }
