@@ -224,7 +224,8 @@ fn l1_get(options: &Options) -> anyhow::Result<Comparison> {
     };
 
     // Warm up every contender once, then alternate them round by round.
-    let runs: [&dyn Fn() -> Duration; 5] = [&run_hoard, &run_plain, &run_weighed, &run_quick, &run_map];
+    let runs: [&dyn Fn() -> Duration; 5] =
+        [&run_hoard, &run_plain, &run_weighed, &run_quick, &run_map];
     for run in runs {
         run();
     }

@@ -91,31 +91,10 @@ fn first_unprintable(text: &str) -> Option<&'static str> {
     })
 }
 
-/// Full keys up to this many bytes are built on the stack by [`with_full_key`].
-const STACK_KEY: usize = 192;
-
-/// Calls `read` with `{namespace}:{key}` after validating both parts, building the key on
-/// the stack when it is short: the L1 hit path, which must not allocate.
-pub(crate) fn with_full_key<R>(
-    namespace: &str,
-    key: &str,
-    read: impl FnOnce(&str) -> R,
-) -> Result<R> {
+/// Checks a namespace and a key (see [`validate_namespace`] and [`validate_key`]).
+pub(crate) fn validate(namespace: &str, key: &str) -> Result<()> {
     validate_namespace(namespace)?;
-    validate_key(key)?;
-    let len = namespace.len() + 1 + key.len();
-    if len > STACK_KEY {
-        return Ok(read(&full_key(namespace, key)?));
-    }
-    let mut buffer = [0u8; STACK_KEY];
-    buffer[..namespace.len()].copy_from_slice(namespace.as_bytes());
-    buffer[namespace.len()] = SEPARATOR as u8;
-    buffer[namespace.len() + 1..len].copy_from_slice(key.as_bytes());
-    // Two strings joined by an ASCII byte: always UTF-8.
-    match std::str::from_utf8(&buffer[..len]) {
-        Ok(full) => Ok(read(full)),
-        Err(_) => Ok(read(&full_key(namespace, key)?)),
-    }
+    validate_key(key)
 }
 
 /// Builds `{namespace}:{key}`, validating both parts.

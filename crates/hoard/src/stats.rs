@@ -66,22 +66,79 @@ impl Counters {
 }
 
 /// Per-namespace counters, looked up without locks.
-#[derive(Default)]
 pub(crate) struct StatsRegistry {
+    /// Tells registries apart in [`LAST`] (an address could be reused after a drop).
+    id: u64,
     /// Hashed with foldhash (randomly seeded): every hit hashes its namespace here, and
     /// SipHash cost more than the rest of the count.
     namespaces: ArcSwap<HashMap<Box<str>, Arc<Counters>, foldhash::fast::RandomState>>,
     grow: Mutex<()>,
 }
 
+impl Default for StatsRegistry {
+    fn default() -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        StatsRegistry {
+            id: NEXT_ID.fetch_add(1, Relaxed),
+            namespaces: ArcSwap::default(),
+            grow: Mutex::new(()),
+        }
+    }
+}
+
+/// The counters a thread counted into last, by registry and namespace.
+struct Last {
+    registry: u64,
+    namespace: String,
+    counters: Option<Arc<Counters>>,
+}
+
+thread_local! {
+    /// A thread reading one namespace over and over (the common hit loop) finds its
+    /// counters here, without the shared table's load and hash; the namespace's buffer is
+    /// reused, so switching namespaces does not allocate once it is long enough.
+    static LAST: std::cell::RefCell<Last> = const {
+        std::cell::RefCell::new(Last {
+            registry: u64::MAX,
+            namespace: String::new(),
+            counters: None,
+        })
+    };
+}
+
 impl StatsRegistry {
     /// Counts `n` events of one kind in `namespace`.
     pub(crate) fn record(&self, namespace: &str, event: Event, n: u64) {
-        if let Some(counters) = self.namespaces.load().get(namespace) {
+        // `try_with`: during a thread's teardown the cache is gone; count the slow way.
+        let counted = LAST.try_with(|last| {
+            let Ok(mut last) = last.try_borrow_mut() else {
+                return false;
+            };
+            if last.registry == self.id && last.namespace == namespace {
+                if let Some(counters) = &last.counters {
+                    counters.add(event, n);
+                    return true;
+                }
+            }
+            let counters = self.counters(namespace);
             counters.add(event, n);
-            return;
+            last.registry = self.id;
+            last.namespace.clear();
+            last.namespace.push_str(namespace);
+            last.counters = Some(counters);
+            true
+        });
+        if counted != Ok(true) {
+            self.counters(namespace).add(event, n);
         }
-        self.counters_slow(namespace).add(event, n);
+    }
+
+    /// The counters of `namespace` (of [`OTHER_NAMESPACES`] past the tracked number).
+    fn counters(&self, namespace: &str) -> Arc<Counters> {
+        if let Some(counters) = self.namespaces.load().get(namespace) {
+            return counters.clone();
+        }
+        self.counters_slow(namespace)
     }
 
     #[cold]

@@ -6,7 +6,7 @@ use super::Cache;
 use crate::codec;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
-use crate::key::{full_key, with_full_key};
+use crate::key::{full_key, validate};
 use crate::stats::Event;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -24,18 +24,28 @@ impl Cache {
 
     /// Reads the raw bytes of a value.
     pub async fn get_raw(&self, namespace: &str, key: &str) -> Result<Option<Bytes>> {
-        Ok(self.get_entry(namespace, key).await?.map(|e| e.value))
+        // An L1 hit returns before any of the L2 read's state is built.
+        if let Some(entry) = self.l1_hit(namespace, key, true) {
+            return Ok(Some(entry.value));
+        }
+        Ok(self.past_l1(namespace, key, true).await?.map(|e| e.value))
     }
 
     /// Reads an entry with its expiry and compute time.
     pub async fn get_entry(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
-        self.lookup(namespace, key, true).await
+        if let Some(entry) = self.l1_hit(namespace, key, true) {
+            return Ok(Some(entry));
+        }
+        self.past_l1(namespace, key, true).await
     }
 
     /// Like [`Cache::get_entry`] without counting a hit or miss: for second looks inside
     /// one logical read (compute-through re-checks), which must not count twice.
     pub(crate) async fn peek_entry(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
-        self.lookup(namespace, key, false).await
+        if let Some(entry) = self.l1_hit(namespace, key, false) {
+            return Ok(Some(entry));
+        }
+        self.past_l1(namespace, key, false).await
     }
 
     /// The entry at `namespace:key` if the memory tier (L1) holds it, found without
@@ -44,31 +54,32 @@ impl Cache {
     /// hold the key and counts nothing: go on with [`Cache::get_entry`] (or
     /// [`Cache::begin_compute`]), which reads L2 and counts the read.
     pub fn get_entry_l1(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
-        let inner = &*self.inner;
-        let found = with_full_key(namespace, key, |full| inner.l1.get_now(full))?;
-        if found.is_some() {
-            inner.stats.record(namespace, Event::L1Hit, 1);
+        match self.l1_hit(namespace, key, true) {
+            Some(entry) => Ok(Some(entry)),
+            None => validate(namespace, key).map(|()| None),
         }
-        Ok(found)
     }
 
-    pub(super) async fn lookup(
-        &self,
-        namespace: &str,
-        key: &str,
-        record: bool,
-    ) -> Result<Option<Entry>> {
+    /// L1's live entry at `namespace:key`, counted as an L1 hit when `record`. The parts are
+    /// not validated here: L1 holds only keys a validated write stored, and it compares
+    /// both parts, so a hit proves them valid; a miss is validated by the caller's next
+    /// step.
+    fn l1_hit(&self, namespace: &str, key: &str, record: bool) -> Option<Entry> {
         let inner = &*self.inner;
-        let l1_hit = with_full_key(namespace, key, |full| inner.l1.get_now(full))?;
-        if let Some(entry) = l1_hit {
-            if record {
-                inner.stats.record(namespace, Event::L1Hit, 1);
-            }
-            return Ok(Some(entry));
+        let entry = inner.l1.get_parts(namespace, key)?;
+        if record {
+            inner.stats.record(namespace, Event::L1Hit, 1);
         }
+        Some(entry)
+    }
+
+    /// A read L1 could not answer: the parts validated, then L2 (if any), counted as an L2
+    /// hit or a miss when `record`.
+    async fn past_l1(&self, namespace: &str, key: &str, record: bool) -> Result<Option<Entry>> {
+        let inner = &*self.inner;
+        let full = full_key(namespace, key)?;
         let found = match &inner.l2 {
             Some(l2) => {
-                let full = full_key(namespace, key)?;
                 let mark = inner.epochs.mark(&full);
                 let at = self.generation_for_read(namespace).await;
                 let found = self.l2_read(namespace, &full, l2.get(&full).await).await;

@@ -26,6 +26,74 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 const MIN_SHARD_BYTES: u64 = 16 * 1024 * 1024;
 
 /// An entry as L1 holds it: with the instant L1 stops serving it.
+/// A key of L1, `{namespace}:{key}`, hashed and compared as its two parts (split at the
+/// first `:`, which no namespace holds). A read looks a key up from the parts it was given
+/// ([`Parts`]) without joining them, and a hit proves both parts equal those a write stored.
+#[derive(Clone, PartialEq, Eq)]
+struct L1Key {
+    full: String,
+    /// Where the namespace ends (the first `:`), found once rather than on every compare.
+    split: Option<usize>,
+}
+
+impl L1Key {
+    fn new(full: &str) -> L1Key {
+        L1Key {
+            full: full.to_owned(),
+            split: full.find(':'),
+        }
+    }
+
+    fn parts(&self) -> Parts<'_> {
+        match self.split {
+            Some(at) => Parts {
+                namespace: self.full.get(..at),
+                key: self.full.get(at + 1..).unwrap_or(""),
+            },
+            None => Parts {
+                namespace: None,
+                key: &self.full,
+            },
+        }
+    }
+}
+
+impl std::hash::Hash for L1Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
+}
+
+/// A key as its namespace and its key within the namespace: what a read looks L1 up with.
+/// A key without `:` (only the store's own callers write one) has no namespace.
+#[derive(Hash, PartialEq, Eq)]
+struct Parts<'a> {
+    namespace: Option<&'a str>,
+    key: &'a str,
+}
+
+impl<'a> Parts<'a> {
+    /// The parts of a full key, split as [`L1Key`] splits it.
+    fn of(full: &'a str) -> Parts<'a> {
+        match full.split_once(':') {
+            Some((namespace, key)) => Parts {
+                namespace: Some(namespace),
+                key,
+            },
+            None => Parts {
+                namespace: None,
+                key: full,
+            },
+        }
+    }
+}
+
+impl quick_cache::Equivalent<L1Key> for Parts<'_> {
+    fn equivalent(&self, stored: &L1Key) -> bool {
+        stored.parts() == *self
+    }
+}
+
 #[derive(Clone)]
 struct Slot {
     entry: Entry,
@@ -37,9 +105,9 @@ struct Slot {
 #[derive(Clone)]
 struct ByBytes;
 
-impl quick_cache::Weighter<String, Slot> for ByBytes {
-    fn weight(&self, key: &String, slot: &Slot) -> u64 {
-        key.len() as u64 + slot.entry.value.len() as u64 + ENTRY_OVERHEAD
+impl quick_cache::Weighter<L1Key, Slot> for ByBytes {
+    fn weight(&self, key: &L1Key, slot: &Slot) -> u64 {
+        key.full.len() as u64 + slot.entry.value.len() as u64 + ENTRY_OVERHEAD
     }
 }
 
@@ -48,20 +116,19 @@ impl quick_cache::Weighter<String, Slot> for ByBytes {
 #[derive(Clone)]
 struct Collect;
 
-impl quick_cache::Lifecycle<String, Slot> for Collect {
-    type RequestState = Vec<(String, Slot)>;
+impl quick_cache::Lifecycle<L1Key, Slot> for Collect {
+    type RequestState = Vec<(L1Key, Slot)>;
 
     fn begin_request(&self) -> Self::RequestState {
         Vec::new()
     }
 
-    fn on_evict(&self, pushed_out: &mut Self::RequestState, key: String, slot: Slot) {
+    fn on_evict(&self, pushed_out: &mut Self::RequestState, key: L1Key, slot: Slot) {
         pushed_out.push((key, slot));
     }
 }
 
-type Entries =
-    quick_cache::sync::Cache<String, Slot, ByBytes, foldhash::fast::RandomState, Collect>;
+type Entries = quick_cache::sync::Cache<L1Key, Slot, ByBytes, foldhash::fast::RandomState, Collect>;
 
 #[derive(Default)]
 struct Removals {
@@ -194,7 +261,20 @@ impl MemoryStore {
 
     /// The live entry at `key`. Synchronous: this is the cache's hot path.
     pub fn get_now(&self, key: &str) -> Option<Entry> {
-        let slot = self.shared.entries.get(key)?;
+        self.get_in(Parts::of(key))
+    }
+
+    /// The live entry at `namespace:key`, looked up without joining the two: the read
+    /// path's L1 lookup. A hit means a write stored exactly these two parts.
+    pub fn get_parts(&self, namespace: &str, key: &str) -> Option<Entry> {
+        self.get_in(Parts {
+            namespace: Some(namespace),
+            key,
+        })
+    }
+
+    fn get_in(&self, parts: Parts<'_>) -> Option<Entry> {
+        let slot = self.shared.entries.get(&parts)?;
         // Do not remove an expired entry here: a writer may have replaced it since our
         // read. The sweep drops it.
         (slot.until_ms > self.shared.clock.now_ms()).then_some(slot.entry)
@@ -205,7 +285,7 @@ impl MemoryStore {
         let shared = &*self.shared;
         let now = shared.clock.now_ms();
         if entry.is_expired_at(now) || shared.capacity_bytes == 0 {
-            shared.entries.remove(key);
+            shared.entries.remove(&Parts::of(key));
             return;
         }
         let until_ms = match shared.max_age {
@@ -221,10 +301,10 @@ impl MemoryStore {
             .fetch_min(until_ms, Relaxed);
         let pushed_out = shared
             .entries
-            .insert_with_lifecycle(key.to_owned(), Slot { entry, until_ms });
+            .insert_with_lifecycle(L1Key::new(key), Slot { entry, until_ms });
         for (old_key, old) in &pushed_out {
             let is_new = (old.entry.value.as_ptr(), old.entry.value.len()) == stored;
-            if old_key == key && !is_new {
+            if old_key.full == key && !is_new {
                 // The value this one replaced.
                 continue;
             }
@@ -255,7 +335,7 @@ impl MemoryStore {
     pub fn delete_now(&self, key: &str) -> bool {
         self.shared
             .entries
-            .remove(key)
+            .remove(&Parts::of(key))
             .is_some_and(|(_, slot)| slot.until_ms > self.shared.clock.now_ms())
     }
 
@@ -264,7 +344,7 @@ impl MemoryStore {
         let now = self.shared.clock.now_ms();
         let removed = AtomicU64::new(0);
         self.shared.entries.retain(|key, slot| {
-            if !selected(key) {
+            if !selected(&key.full) {
                 return true;
             }
             removed.fetch_add(u64::from(slot.until_ms > now), Relaxed);
@@ -458,6 +538,27 @@ mod tests {
 
     fn entry(bytes: usize, ttl: Duration) -> Entry {
         Entry::new(vec![7u8; bytes], ttl)
+    }
+
+    #[test]
+    fn keys_are_found_by_their_parts_and_never_by_another_split() {
+        let store = MemoryStore::new(1 << 20);
+        let ttl = Duration::from_secs(60);
+        store.set_now("ns:k:x", Entry::new(vec![1], ttl));
+        store.set_now("plain", Entry::new(vec![2], ttl));
+        store.set_now(":plain", Entry::new(vec![3], ttl));
+        let value = |found: Option<Entry>| found.map(|e| e.value[0]);
+        assert_eq!(value(store.get_parts("ns", "k:x")), Some(1));
+        assert_eq!(value(store.get_now("ns:k:x")), Some(1));
+        assert_eq!(value(store.get_parts("ns:k", "x")), None);
+        assert_eq!(value(store.get_parts("ns", "k")), None);
+        // Without a `:` a key has no namespace; with a leading one, an empty namespace.
+        assert_eq!(value(store.get_now("plain")), Some(2));
+        assert_eq!(value(store.get_now(":plain")), Some(3));
+        assert_eq!(value(store.get_parts("", "plain")), Some(3));
+        assert!(store.delete_now(":plain"));
+        assert_eq!(value(store.get_now("plain")), Some(2));
+        assert_eq!(store.usage_now().entries, 2);
     }
 
     #[test]

@@ -408,6 +408,19 @@ async fn bad_input_is_refused_with_a_reason(b: Backend) {
         .await
         .unwrap();
     assert_eq!(c.get::<i32>("ns", "longest").await.unwrap(), Some(1));
+    // A hit needs no validation (L1 holds only what validated writes stored), so a read
+    // whose parts join into a stored key must still be refused, never answered with it:
+    // `a` + `b:k` is stored, `a:b` + `k` is not a namespace.
+    c.set("a", "b:k", &7).await.unwrap();
+    assert_eq!(c.get::<i32>("a", "b:k").await.unwrap(), Some(7));
+    let joined = c.get::<i32>("a:b", "k").await.unwrap_err().to_string();
+    assert!(joined.contains("contains ':'"), "{joined}");
+    assert!(c.get_entry_l1("a:b", "k").is_err());
+    assert!(c.get_entry_l1("ns", "has space").is_err());
+    assert_eq!(
+        c.get_entry_l1("a", "b:k").unwrap().map(|e| e.value.len()),
+        Some(1)
+    );
 }
 
 async fn stats_after_known_sequence(b: Backend) {
