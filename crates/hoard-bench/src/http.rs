@@ -1,6 +1,7 @@
 //! `hoard serve`'s results routes against the emotion-recognition backend's results cache
 //! (FastAPI + uvicorn + redis-py, fixtures/fastapi_results.py), both on the same local
-//! redis-server, loaded by the same wrk, alternately.
+//! redis-server, and against the ceiling: a bare axum route on the same runtime answering
+//! the same bytes from a constant. All loaded by the same wrk, alternately.
 //!
 //! Needs `wrk` (Debian package) and `pip install fastapi uvicorn redis`.
 
@@ -128,6 +129,31 @@ pub fn run(options: &Options) -> anyhow::Result<(Vec<Comparison>, Vec<String>)> 
     };
     runtime.spawn(hoard_server::serve(listener, state, std::future::pending()));
 
+    // The ceiling: what axum and hyper cost with nothing behind them, the same bodies hoard
+    // answers held in constants.
+    let ceiling_port = free_port()?;
+    let one = bytes::Bytes::from(payload(0).to_string());
+    let batch_answer = {
+        let hashes: Vec<String> = (0..100).map(|i| format!("h{}", i * 7 % HASHES)).collect();
+        let payloads: serde_json::Map<String, serde_json::Value> = hashes
+            .iter()
+            .map(|h| (h.clone(), payload(h[1..].parse().unwrap_or(0))))
+            .collect();
+        bytes::Bytes::from(serde_json::json!({"ok": true, "payloads": payloads}).to_string())
+    };
+    let fixed = |body: bytes::Bytes| {
+        move || {
+            let body = body.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body) }
+        }
+    };
+    let ceiling = axum::Router::new()
+        .route("/results/{model}/batch", axum::routing::post(fixed(batch_answer)))
+        .route("/results/{model}/{h}", axum::routing::get(fixed(one)));
+    let ceiling_listener =
+        runtime.block_on(tokio::net::TcpListener::bind(("127.0.0.1", ceiling_port)))?;
+    runtime.spawn(async move { axum::serve(ceiling_listener, ceiling).await });
+
     let fastapi_port = free_port()?;
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut uvicorn = Command::new("python3");
@@ -182,21 +208,16 @@ pub fn run(options: &Options) -> anyhow::Result<(Vec<Comparison>, Vec<String>)> 
             &batch_script,
         ),
     ] {
-        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-        // Warm both, then alternate.
-        wrk(&format!("http://127.0.0.1:{hoard_port}{path}"), script, 2)?;
-        wrk(&format!("http://127.0.0.1:{fastapi_port}{path}"), script, 2)?;
+        let url = |port: u16| format!("http://127.0.0.1:{port}{path}");
+        let (mut ours, mut theirs, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+        // Warm all three, then alternate.
+        for port in [hoard_port, fastapi_port, ceiling_port] {
+            wrk(&url(port), script, 2)?;
+        }
         for _ in 0..options.rounds.clamp(1, 3) {
-            ours.push(wrk(
-                &format!("http://127.0.0.1:{hoard_port}{path}"),
-                script,
-                seconds,
-            )?);
-            theirs.push(wrk(
-                &format!("http://127.0.0.1:{fastapi_port}{path}"),
-                script,
-                seconds,
-            )?);
+            ours.push(wrk(&url(hoard_port), script, seconds)?);
+            theirs.push(wrk(&url(fastapi_port), script, seconds)?);
+            bare.push(wrk(&url(ceiling_port), script, seconds)?);
         }
         let best = |runs: &[Load]| -> (f64, f64, f64) {
             // The median run by throughput.
@@ -207,18 +228,25 @@ pub fn run(options: &Options) -> anyhow::Result<(Vec<Comparison>, Vec<String>)> 
         };
         let (h_rps, h_p50, h_p99) = best(&ours);
         let (f_rps, f_p50, f_p99) = best(&theirs);
+        let (c_rps, c_p50, c_p99) = best(&bare);
         notes.push(format!(
-            "{label}: hoard {h_rps:.0} req/s (p50 {:.2} ms, p99 {:.2} ms); FastAPI + uvicorn (2 workers) + redis-py {f_rps:.0} req/s (p50 {:.2} ms, p99 {:.2} ms): {:.1}x the requests per second.",
+            "{label}: hoard {h_rps:.0} req/s (p50 {:.2} ms, p99 {:.2} ms); FastAPI + uvicorn (2 workers) + redis-py {f_rps:.0} req/s (p50 {:.2} ms, p99 {:.2} ms): {:.1}x the requests per second; the fixed-body axum route {c_rps:.0} req/s (p50 {:.2} ms, p99 {:.2} ms): hoard reaches {:.2}x of that ceiling.",
             h_p50 / 1000.0,
             h_p99 / 1000.0,
             f_p50 / 1000.0,
             f_p99 / 1000.0,
-            h_rps / f_rps
+            h_rps / f_rps,
+            c_p50 / 1000.0,
+            c_p99 / 1000.0,
+            h_rps / c_rps
         ));
         comparisons.push(Comparison {
             title: format!("{label}, wrk -t2 -c32 -d{seconds}s, same redis-server (time per request = 1 / throughput)"),
             hoard: Measure::new("hoard serve (axum, Redis L2 + L1)", 1e9 / h_rps),
-            peers: vec![Measure::new("FastAPI + uvicorn --workers 2 + redis-py (asyncio)", 1e9 / f_rps)],
+            peers: vec![
+                Measure::new("FastAPI + uvicorn --workers 2 + redis-py (asyncio)", 1e9 / f_rps),
+                Measure::new("bare axum route answering the same bytes from a constant (the ceiling)", 1e9 / c_rps),
+            ],
         });
     }
     notes.push("The machine has 2 cores shared by wrk, the server under test and redis-server; the ratio is what carries over.".into());

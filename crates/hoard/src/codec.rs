@@ -21,6 +21,18 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     rmp_serde::from_slice(bytes).map_err(|e| Error::Decode(Box::new(e)))
 }
 
+/// The stored MessagePack bytes as JSON text, written straight from one to the other
+/// without a `serde_json::Value` in between: what the HTTP edge answers a read with.
+/// Floats are written in their shortest form that reads back to the same bits, as
+/// `serde_json` writes them.
+pub fn to_json(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 2 + 16);
+    let mut from = rmp_serde::Deserializer::from_read_ref(bytes);
+    let mut to = serde_json::Serializer::new(&mut out);
+    serde_transcode::transcode(&mut from, &mut to).map_err(|e| Error::Decode(Box::new(e)))?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,6 +50,25 @@ mod tests {
         accuracy: f64,
         #[serde(default)]
         recall: Option<f64>,
+    }
+
+    #[test]
+    fn json_text_is_what_the_value_would_print() {
+        let values = [
+            serde_json::json!({"probabilities": {"happy": 0.9, "sad": 0.1}, "label": "happy",
+                               "n": -3, "big": u64::MAX, "tiny": 5e-324, "third": 1.0 / 3.0,
+                               "list": [1, "two", null, true, 2.5], "nested": {"a": []}}),
+            serde_json::json!(0.1),
+            serde_json::json!("a \"quoted\" \u{1F600} line\n"),
+            serde_json::json!(null),
+        ];
+        for value in values {
+            let stored = encode(&value).unwrap();
+            let text = to_json(&stored).unwrap();
+            assert_eq!(String::from_utf8(text).unwrap(), serde_json::to_string(&value).unwrap());
+        }
+        assert!(matches!(to_json(&[0xc1]), Err(Error::Decode(_))));
+        assert!(matches!(to_json(&[]), Err(Error::Decode(_))));
     }
 
     #[test]

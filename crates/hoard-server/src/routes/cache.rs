@@ -5,6 +5,7 @@ use crate::auth::{Admin, Read, Write};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::{AnyJson, JsonBody, Params, Segments};
 use crate::routes::batch::{check_batch, lookup_batch};
+use crate::routes::JsonText;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -40,9 +41,9 @@ pub(crate) async fn cache_get(
     _: Read,
     State(state): State<AppState>,
     Segments((namespace, key)): Segments<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    match state.cache.get::<Value>(&namespace, &key).await? {
-        Some(value) => Ok(Json(value)),
+) -> Result<JsonText, ApiError> {
+    match state.cache.get_raw(&namespace, &key).await? {
+        Some(bytes) => Ok(JsonText::of(&bytes)?),
         None => Err(ApiError::not_found(format!("no entry {namespace}:{key}"))),
     }
 }

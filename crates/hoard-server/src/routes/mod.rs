@@ -11,3 +11,22 @@ pub(crate) mod metrics;
 pub(crate) mod results;
 pub(crate) mod semantic;
 pub(crate) mod stats;
+
+/// A stored value answered as JSON text: its MessagePack bytes written out as JSON
+/// directly (`hoard::codec::to_json`), with no `serde_json::Value` built per request.
+pub(crate) struct JsonText(Vec<u8>);
+
+impl JsonText {
+    /// The value stored as `bytes`; a value that is not JSON-shaped is the same error a
+    /// typed read gives.
+    pub(crate) fn of(bytes: &[u8]) -> Result<JsonText, hoard::Error> {
+        hoard::codec::to_json(bytes).map(JsonText)
+    }
+}
+
+impl axum::response::IntoResponse for JsonText {
+    fn into_response(self) -> axum::response::Response {
+        let json = axum::http::HeaderValue::from_static("application/json");
+        ([(axum::http::header::CONTENT_TYPE, json)], self.0).into_response()
+    }
+}

@@ -5,6 +5,7 @@ use crate::auth::{Read, Write};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::{JsonBody, Segments};
 use crate::routes::batch::lookup_batch;
+use crate::routes::JsonText;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -20,13 +21,13 @@ pub(crate) async fn results_get(
     _: Read,
     State(state): State<AppState>,
     Segments((model, h)): Segments<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<JsonText, ApiError> {
     match state
         .cache
-        .get::<Value>(RESULTS, &format!("{model}:{h}"))
+        .get_raw(RESULTS, &format!("{model}:{h}"))
         .await?
     {
-        Some(payload) => Ok(Json(payload)),
+        Some(payload) => Ok(JsonText::of(&payload)?),
         None => Err(ApiError::not_found(format!(
             "no result for model {model} and file {h}"
         ))),
