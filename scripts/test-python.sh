@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 say() { printf '==> %s\n' "$*" >&2; }
 
 venv=${HOARD_PY_VENV:-target/py-venv}
+# Absolute once, so the pytest steps below, which cd into test folders, find the same venv
+# whether HOARD_PY_VENV was given relative to the checkout or as an absolute path.
+venv=$(realpath -m "$venv")
 python=${PYTHON:-python3}
 if [ ! -x "$venv/bin/python" ]; then
   say "creating $venv"
@@ -37,10 +40,10 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 say "pytest: crates/hoard-py/tests"
-(cd crates/hoard-py/tests && "../../../$venv/bin/python" -m pytest -q -p no:cacheprovider) 2>&1 | tee "$log" || status=1
+(cd crates/hoard-py/tests && "$venv/bin/python" -m pytest -q -p no:cacheprovider) 2>&1 | tee "$log" || status=1
 if [ -d examples/python ]; then
   say "pytest: examples/python"
-  (cd examples/python && "../../$venv/bin/python" -m pytest -q -p no:cacheprovider) 2>&1 | tee -a "$log" || status=1
+  (cd examples/python && "$venv/bin/python" -m pytest -q -p no:cacheprovider) 2>&1 | tee -a "$log" || status=1
 fi
 awk '/ (passed|failed)/ && / in [0-9.]+s/ {
        for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1); if ($i ~ /^errors?/) f += $(i-1) } }

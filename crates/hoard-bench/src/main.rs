@@ -129,6 +129,22 @@ pub struct Options {
     pub write: Option<PathBuf>,
 }
 
+/// The interpreter of the `python` suite when neither `--python` nor `$HOARD_BENCH_PYTHON`
+/// names one: the venv scripts/bench-python.sh makes.
+pub const DEFAULT_PYTHON: &str = "target/bench-venv/bin/python";
+
+impl Options {
+    /// The `python` suite's interpreter: `--python`, else `$HOARD_BENCH_PYTHON`, else the
+    /// default venv. Here rather than in `python` because the report's command line names
+    /// it too, and `python` already depends on `report`.
+    pub fn python_interpreter(&self) -> PathBuf {
+        self.python
+            .clone()
+            .or_else(|| std::env::var_os("HOARD_BENCH_PYTHON").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PYTHON))
+    }
+}
+
 /// A group of comparisons with its own section in BENCHMARKS.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Suite {

@@ -21,10 +21,6 @@ use std::time::Instant;
 /// The section's title.
 pub const TITLE: &str = "Python: the `hoard` package against its Python peers";
 
-/// The interpreter used when neither `--python` nor `$HOARD_BENCH_PYTHON` names one: the
-/// venv scripts/bench-python.sh makes.
-pub const DEFAULT_PYTHON: &str = "target/bench-venv/bin/python";
-
 /// Processes and callers per process in the stampede.
 const PROCESSES: usize = 4;
 const CALLERS: usize = 16;
@@ -87,15 +83,6 @@ struct Stampede {
     contenders: Vec<StampedeContender>,
     callers: usize,
     compute_ms: f64,
-}
-
-/// The interpreter to use: `--python`, else `$HOARD_BENCH_PYTHON`, else the default venv.
-pub fn interpreter(options: &Options) -> PathBuf {
-    options
-        .python
-        .clone()
-        .or_else(|| std::env::var_os("HOARD_BENCH_PYTHON").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_PYTHON))
 }
 
 fn script() -> PathBuf {
@@ -190,7 +177,7 @@ fn missing(python: &Path) -> anyhow::Result<Result<Versions, String>> {
 /// Runs the suite: `None` (after saying why on stderr) when it cannot run here, else the
 /// section's table and method paragraph.
 pub fn run(options: &Options) -> anyhow::Result<Option<(String, String)>> {
-    let python = interpreter(options);
+    let python = options.python_interpreter();
     let versions = match missing(&python)? {
         Ok(versions) => versions,
         Err(reason) => {

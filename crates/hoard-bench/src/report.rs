@@ -138,7 +138,7 @@ fn command_line(o: &Options) -> String {
     if o.suites.contains(&crate::Suite::Python) {
         python = format!(
             " --python {} --py-calls {} --py-redis-ops {} --stampede-rounds {}",
-            crate::python::interpreter(o).display(),
+            o.python_interpreter().display(),
             o.py_calls,
             o.py_redis_ops,
             o.stampede_rounds

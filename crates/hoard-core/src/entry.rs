@@ -18,7 +18,7 @@
 //! The expiry travels with the value so every tier can refuse an expired entry on its own,
 //! and so a value promoted from L2 to L1 keeps its L2 deadline.
 
-use crate::error::{Error, Result};
+use crate::error::{CorruptEntry, Error, Result};
 use bytes::Bytes;
 use std::time::Duration;
 
@@ -120,18 +120,18 @@ impl Entry {
 
     fn header(bytes: &[u8]) -> Result<Header> {
         let short = |len: usize| {
-            Error::Corrupt(format!(
+            Error::Corrupt(CorruptEntry::new(format!(
                 "entry is {} bytes, shorter than its {len}-byte header",
                 bytes.len()
-            ))
+            )))
         };
         let len = match bytes.first() {
             Some(&FORMAT_VERSION) => HEADER_LEN,
             Some(1) => HEADER_LEN_V1,
             Some(other) => {
-                return Err(Error::Corrupt(format!(
+                return Err(Error::Corrupt(CorruptEntry::new(format!(
                     "unknown entry format version {other}"
-                )))
+                ))))
             }
             None => return Err(short(HEADER_LEN)),
         };
@@ -140,7 +140,9 @@ impl Entry {
         }
         let flags = bytes[1];
         if flags & !FLAG_LZ4 != 0 {
-            return Err(Error::Corrupt(format!("unknown entry flags {flags:#04x}")));
+            return Err(Error::Corrupt(CorruptEntry::new(format!(
+                "unknown entry flags {flags:#04x}"
+            ))));
         }
         let word = |at: usize| {
             u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
@@ -203,7 +205,7 @@ impl Header {
 /// or that the data does not fill.
 fn decompress(payload: &[u8]) -> Result<Vec<u8>> {
     const LZ4_MAX_RATIO: usize = 255;
-    let corrupt = |what: String| Error::Corrupt(format!("bad LZ4 payload: {what}"));
+    let corrupt = |what: String| Error::Corrupt(CorruptEntry::new(format!("bad LZ4 payload: {what}")));
     let (size, block) = payload
         .split_first_chunk::<4>()
         .ok_or_else(|| corrupt("missing size".into()))?;
@@ -214,7 +216,10 @@ fn decompress(payload: &[u8]) -> Result<Vec<u8>> {
             block.len()
         )));
     }
-    let out = lz4_flex::decompress(block, size).map_err(|e| corrupt(e.to_string()))?;
+    // The decompressor's error stays the source (its text is in the message too).
+    let out = lz4_flex::decompress(block, size).map_err(|e| {
+        Error::Corrupt(CorruptEntry::with_source(format!("bad LZ4 payload: {e}"), e))
+    })?;
     if out.len() != size {
         return Err(corrupt(format!(
             "{} bytes decoded, {size} declared",
@@ -299,6 +304,35 @@ mod tests {
                 "{bytes:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_payload_lz4_refuses_keeps_the_decompressor_error_as_source() {
+        let good = entry(&b"x".repeat(4000)).encode(16);
+        assert_eq!(good[1], FLAG_LZ4);
+        // Cut inside the LZ4 block: the declared size is still plausible, so the
+        // decompressor itself is what refuses it.
+        let cut = &good[..good.len() - 3];
+        let error = Entry::decode(cut).expect_err("a truncated LZ4 block");
+        let source = std::error::Error::source(&error).expect("the LZ4 error as source");
+        let lz4 = source
+            .downcast_ref::<lz4_flex::block::DecompressError>()
+            .expect("source is lz4_flex's DecompressError");
+        assert_eq!(
+            error.to_string(),
+            format!("corrupt entry: bad LZ4 payload: {lz4}")
+        );
+        let Error::Corrupt(corrupt) = &error else {
+            panic!("not Corrupt: {error:?}");
+        };
+        assert_eq!(corrupt.reason(), format!("bad LZ4 payload: {lz4}"));
+        // hoard's own checks have no source to give.
+        let short = Entry::decode(&[FORMAT_VERSION, 0]).expect_err("a short header");
+        assert!(std::error::Error::source(&short).is_none());
+        assert_eq!(
+            short.to_string(),
+            format!("corrupt entry: entry is 2 bytes, shorter than its {HEADER_LEN}-byte header")
+        );
     }
 
     #[test]

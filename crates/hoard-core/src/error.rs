@@ -54,8 +54,10 @@ pub enum Error {
     #[error("cannot decode value as the requested type: {0}")]
     Decode(#[source] CodecError),
     /// Stored bytes are not a valid hoard entry (truncated, unknown format, bad compression).
-    #[error("corrupt entry: {0}")]
-    Corrupt(String),
+    /// Its message and source are the [`CorruptEntry`]'s: for a payload LZ4 could not
+    /// decompress, `source()` is the decompressor's error.
+    #[error(transparent)]
+    Corrupt(CorruptEntry),
     /// A network tier could not be reached in time: the server is down or slow, or its
     /// circuit breaker is open. Reads treat this as a miss; writes degrade to L1.
     #[error("{tier} unavailable: {reason}")]
@@ -93,6 +95,43 @@ pub enum Error {
         #[source]
         source: SourceError,
     },
+}
+
+/// Why stored bytes are not a valid hoard entry: what was wrong with them and, when a
+/// decoder said so, that decoder's error as the source (its text is also in the message,
+/// which is all that bindings show).
+#[derive(Debug, thiserror::Error)]
+#[error("corrupt entry: {reason}")]
+pub struct CorruptEntry {
+    reason: String,
+    #[source]
+    source: Option<SourceError>,
+}
+
+impl CorruptEntry {
+    /// Bytes found wrong by hoard's own checks (a short header, an unknown version).
+    pub fn new(reason: impl Into<String>) -> CorruptEntry {
+        CorruptEntry {
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// Bytes a decoder refused; `source` is its error, kept for callers to downcast.
+    pub fn with_source(
+        reason: impl Into<String>,
+        source: impl Into<SourceError>,
+    ) -> CorruptEntry {
+        CorruptEntry {
+            reason: reason.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// What was wrong, without the `corrupt entry: ` prefix.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
 }
 
 /// The error another library reported, kept whole as the source of ours so callers can

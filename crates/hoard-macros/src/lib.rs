@@ -5,6 +5,7 @@
 
 mod args;
 mod expand;
+mod parts;
 mod semantic;
 
 use proc_macro::TokenStream;
@@ -28,8 +29,9 @@ use proc_macro::TokenStream;
 /// | `filter(user_id)` | semantic only: arguments that partition entries exactly |
 ///
 /// `Result<T, E>` returns cache only `Ok`; `Option<T>` returns cache only `Some`. Next to
-/// `f` the macro generates `f_fresh` (same signature: compute fresh, store, return: seed
-/// 003's `use_cache=false`) and `f_cache()` (a `hoard::CachedFn` to clear `f`'s entries).
+/// `f` the macro generates `f_fresh` (same signature: compute fresh, store, return, as a
+/// Python caller's `use_cache=false` does) and `f_cache()` (a `hoard::CachedFn` to clear
+/// `f`'s entries).
 /// Arguments in the key must implement `serde::Serialize`; the compiler says so, pointing at
 /// the argument, when one does not. Examples: the `hoard` README.
 ///
@@ -50,7 +52,10 @@ pub fn cached(attr: TokenStream, item: TokenStream) -> TokenStream {
         Err(error) => return error.into_compile_error().into(),
     };
     let function = syn::parse_macro_input!(item as syn::ItemFn);
-    expand::expand(args, function)
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    let expanded = if args.semantic {
+        semantic::expand(args, function)
+    } else {
+        expand::expand(args, function)
+    };
+    expanded.unwrap_or_else(syn::Error::into_compile_error).into()
 }

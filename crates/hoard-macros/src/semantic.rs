@@ -6,7 +6,7 @@
 //! type (`T`, `Result<T, E>`, `Option<T>`) and by whether the function is async.
 
 use crate::args::Args;
-use crate::expand::{cache_name, key_arguments, mode_of, namespace_or, ttl_const, Mode};
+use crate::parts::{cache_name, key_arguments, mode_of, namespace_or, ttl_const, Mode};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::{ItemFn, ReturnType};
