@@ -512,9 +512,7 @@ mod tests {
     #[test]
     fn the_cap_answer_is_the_tables_503() {
         let response = full_response();
-        let (head, body) = response
-            .split_once("\r\n\r\n")
-            .expect("a head and a body");
+        let (head, body) = response.split_once("\r\n\r\n").expect("a head and a body");
         let mut lines = head.split("\r\n");
         assert_eq!(lines.next(), Some("HTTP/1.1 503 Service Unavailable"));
         let headers: Vec<&str> = lines.collect();

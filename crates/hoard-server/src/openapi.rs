@@ -458,7 +458,10 @@ mod tests {
                     }
                 } else {
                     let values = &schema["additionalProperties"];
-                    assert!(values.is_object(), "{at}: neither properties nor a map: {schema}");
+                    assert!(
+                        values.is_object(),
+                        "{at}: neither properties nor a map: {schema}"
+                    );
                     for (name, value) in fields {
                         conforms(doc, values, value, &format!("{at}[{name}]"));
                     }
@@ -496,7 +499,8 @@ mod tests {
         });
         let body = crate::api::stats_body(&stats);
         let doc = document(true, false, 1000);
-        let schema = &doc.pointer("/paths/~1v1~1stats/get/responses/200/content/application~1json/schema")
+        let schema = &doc
+            .pointer("/paths/~1v1~1stats/get/responses/200/content/application~1json/schema")
             .expect("a 200 body schema for GET /v1/stats");
         assert_eq!(schema["$ref"], "#/components/schemas/StatsResponse");
         conforms(&doc, schema, &body, "stats");
