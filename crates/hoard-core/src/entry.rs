@@ -205,7 +205,8 @@ impl Header {
 /// or that the data does not fill.
 fn decompress(payload: &[u8]) -> Result<Vec<u8>> {
     const LZ4_MAX_RATIO: usize = 255;
-    let corrupt = |what: String| Error::Corrupt(CorruptEntry::new(format!("bad LZ4 payload: {what}")));
+    let corrupt =
+        |what: String| Error::Corrupt(CorruptEntry::new(format!("bad LZ4 payload: {what}")));
     let (size, block) = payload
         .split_first_chunk::<4>()
         .ok_or_else(|| corrupt("missing size".into()))?;
@@ -218,7 +219,10 @@ fn decompress(payload: &[u8]) -> Result<Vec<u8>> {
     }
     // The decompressor's error stays the source (its text is in the message too).
     let out = lz4_flex::decompress(block, size).map_err(|e| {
-        Error::Corrupt(CorruptEntry::with_source(format!("bad LZ4 payload: {e}"), e))
+        Error::Corrupt(CorruptEntry::with_source(
+            format!("bad LZ4 payload: {e}"),
+            e,
+        ))
     })?;
     if out.len() != size {
         return Err(corrupt(format!(

@@ -118,10 +118,7 @@ impl CorruptEntry {
     }
 
     /// Bytes a decoder refused; `source` is its error, kept for callers to downcast.
-    pub fn with_source(
-        reason: impl Into<String>,
-        source: impl Into<SourceError>,
-    ) -> CorruptEntry {
+    pub fn with_source(reason: impl Into<String>, source: impl Into<SourceError>) -> CorruptEntry {
         CorruptEntry {
             reason: reason.into(),
             source: Some(source.into()),

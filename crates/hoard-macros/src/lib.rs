@@ -57,5 +57,7 @@ pub fn cached(attr: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         expand::expand(args, function)
     };
-    expanded.unwrap_or_else(syn::Error::into_compile_error).into()
+    expanded
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }

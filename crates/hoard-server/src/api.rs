@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 ///
 /// Every field has a default when read, so a client still reads the body of a server that
 /// sends fewer fields.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct StatsResponse {
     /// Whether every tier answered.
@@ -26,16 +26,18 @@ pub struct StatsResponse {
     /// `Cache is healthy`, or what is wrong.
     pub message: String,
     /// Counts per namespace.
+    #[schema(value_type = BTreeMap<String, NamespaceStatsSchema>)]
     pub namespaces: BTreeMap<String, NamespaceStats>,
     /// Totals over every namespace.
     pub stats: StatsSummary,
     /// L1 first, then L2 if there is one.
+    #[schema(value_type = Vec<TierStatsSchema>)]
     pub tiers: Vec<TierStats>,
 }
 
 /// The `stats` object of [`StatsResponse`]: totals, two of them as text for people
 /// (`used_memory` as `1.5M`, `hit_rate` as `80.0%`) beside the numbers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct StatsSummary {
     /// Entries removed by `delete` that existed.
@@ -64,6 +66,50 @@ pub struct StatsSummary {
     pub used_memory: String,
     /// The same in bytes.
     pub used_memory_bytes: u64,
+}
+
+/// The schema of [`NamespaceStats`] in the OpenAPI document. The hoard crate knows nothing
+/// of OpenAPI, so its types cannot derive `ToSchema`; this mirror states their fields, and
+/// a test of the document checks it against what the server sends.
+#[derive(utoipa::ToSchema)]
+#[schema(as = NamespaceStats)]
+#[allow(dead_code)] // a schema only: never built
+pub(crate) struct NamespaceStatsSchema {
+    /// Entries removed by `delete` that existed.
+    deletes: u64,
+    /// Failed operations (a tier error, a corrupt entry found and dropped).
+    errors: u64,
+    /// `hits / (hits + misses)`, 0 when nothing was read.
+    hit_rate: f64,
+    /// Reads answered from a tier (`l1_hits + l2_hits`).
+    hits: u64,
+    /// Reads answered by the in-memory L1.
+    l1_hits: u64,
+    /// Reads that missed L1 and were answered by L2.
+    l2_hits: u64,
+    /// Reads that found nothing.
+    misses: u64,
+    /// Entries written.
+    sets: u64,
+}
+
+/// The schema of [`TierStats`] in the OpenAPI document (see [`NamespaceStatsSchema`]).
+#[derive(utoipa::ToSchema)]
+#[schema(as = TierStats)]
+#[allow(dead_code)] // a schema only: never built
+pub(crate) struct TierStatsSchema {
+    /// Whether the tier answered; when it did not, the counts are zero.
+    available: bool,
+    /// Bytes used: weighted bytes in memory, space on disk for the disk tier.
+    bytes: u64,
+    /// Entries held.
+    entries: u64,
+    /// Entries pushed out to stay within the capacity.
+    evictions: u64,
+    /// Expired entries the tier reclaimed.
+    expirations: u64,
+    /// `memory`, `disk` or `redis`.
+    name: String,
 }
 
 impl StatsResponse {

@@ -47,7 +47,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
 
-use crate::error::ErrorCode;
+use crate::error::{ApiError, ErrorCode};
 use idle::{Idle, Slot};
 
 /// How `serve_with` bounds connections (`[server]` in `hoard.toml`: see
@@ -80,18 +80,22 @@ impl Default for Limits {
     }
 }
 
-/// Past the cap: a whole response, sent without waiting. No request is read, so there is
-/// no request id: the body is the code's generic message alone.
+/// Past the cap: a whole response, sent without waiting. Its status and body come from
+/// the error table as every other answer's do; no request is read, so there is no request
+/// id and the body is the code's generic message alone.
 fn full_response() -> String {
-    let code = ErrorCode::TooManyConnections;
-    let body = serde_json::json!({
-        "error": code.as_str(),
-        "message": code.generic_message().unwrap_or_default(),
-    })
-    .to_string();
+    let error = ApiError::new(
+        ErrorCode::TooManyConnections,
+        "every connection slot holds a request in progress",
+    );
+    // Two strings always serialize; an empty body would still be a valid 503.
+    let body = serde_json::to_string(&error.public_body()).unwrap_or_default();
+    let status = error.status();
     format!(
-        "HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 1\r\n\
+        "HTTP/1.1 {} {}\r\nconnection: close\r\nretry-after: 1\r\n\
          content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default(),
         body.len()
     )
 }
@@ -496,5 +500,34 @@ impl http_body::Body for Deadline {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cap's 503 is written by hand, outside axum: its status line, length and body
+    /// are the error table's, with the wire strings clients have always seen.
+    #[test]
+    fn the_cap_answer_is_the_tables_503() {
+        let response = full_response();
+        let (head, body) = response.split_once("\r\n\r\n").expect("a head and a body");
+        let mut lines = head.split("\r\n");
+        assert_eq!(lines.next(), Some("HTTP/1.1 503 Service Unavailable"));
+        let headers: Vec<&str> = lines.collect();
+        assert!(headers.contains(&"connection: close"), "{headers:?}");
+        assert!(
+            headers.contains(&format!("content-length: {}", body.len()).as_str()),
+            "{headers:?}"
+        );
+        let body: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "error": "too_many_connections",
+                "message": "the server has server.max_connections connections open; retry later",
+            })
+        );
     }
 }

@@ -286,8 +286,9 @@ impl ApiError {
     }
 
     /// The body clients get: the message for a 4xx; for a 5xx, the code's generic
-    /// message and the request's id.
-    fn public_body(&self) -> ErrorBody {
+    /// message and the request's id (none outside a request: the connection layer's
+    /// answers come before any request is read).
+    pub(crate) fn public_body(&self) -> ErrorBody {
         let message = match (self.code.generic_message(), request_id::current()) {
             (None, _) => self.message.clone(),
             (Some(generic), Some(id)) => format!("{generic}; request id {id}"),

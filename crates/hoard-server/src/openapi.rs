@@ -9,6 +9,7 @@
 //!   write tokens are configured, and the semantic routes are listed only when a semantic
 //!   cache is.
 
+use crate::api::StatsResponse;
 use crate::error::ErrorBody;
 use crate::routes::{cache, dataset_file, datasets, health, metrics, results, semantic, stats};
 use crate::state::AppState;
@@ -25,7 +26,7 @@ use serde_json::{json, Map, Value};
         results::results_get, results::results_post, results::results_batch, metrics::metrics, openapi,
         datasets::list, datasets::files, datasets::summary, datasets::reindex, dataset_file::file,
         semantic::lookup, semantic::store, semantic::feedback, semantic::drop_namespace),
-    components(schemas(ErrorBody, cache::KeysBody, cache::TagsBody, results::HashesBody, datasets::ReindexBody, semantic::LookupBody, semantic::StoreBody, semantic::FeedbackBody)),
+    components(schemas(ErrorBody, StatsResponse, cache::KeysBody, cache::TagsBody, results::HashesBody, datasets::ReindexBody, semantic::LookupBody, semantic::StoreBody, semantic::FeedbackBody)),
     modifiers(&BearerAuth)
 )]
 pub(crate) struct ApiDoc;
@@ -408,5 +409,100 @@ mod tests {
         for refused in ["90", "0s", "1.5h", "-1s", "100w", "1m1h"] {
             assert!(!re.is_match(refused), "{refused}");
         }
+    }
+
+    /// The schema at `schema`, following a `$ref` into `doc`'s components, and the one
+    /// alternative utoipa wraps a field's `$ref` in to give it a description and default.
+    fn resolved<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+        if let Some(reference) = schema["$ref"].as_str() {
+            let pointer = reference.trim_start_matches('#');
+            let target = doc
+                .pointer(pointer)
+                .unwrap_or_else(|| panic!("{reference} is not in the document"));
+            return resolved(doc, target);
+        }
+        match schema["oneOf"].as_array().or(schema["allOf"].as_array()) {
+            Some(only) if only.len() == 1 => resolved(doc, &only[0]),
+            _ => schema,
+        }
+    }
+
+    /// Checks that `body` has exactly the properties `schema` declares, each of the declared
+    /// JSON type, down through objects, maps and arrays; `at` says where, for the message.
+    fn conforms(doc: &Value, schema: &Value, body: &Value, at: &str) {
+        let schema = resolved(doc, schema);
+        let kind = match body {
+            Value::Bool(_) => "boolean",
+            Value::Number(n) if n.is_f64() => "number",
+            Value::Number(_) => "integer",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+            Value::Null => "null",
+        };
+        let declared = schema["type"].as_str().unwrap_or("object");
+        assert!(
+            declared == kind || (declared == "number" && kind == "integer"),
+            "{at}: declared {declared}, sent {kind}"
+        );
+        match body {
+            Value::Object(fields) => {
+                if let Some(properties) = schema["properties"].as_object() {
+                    let mut declared: Vec<&String> = properties.keys().collect();
+                    let mut sent: Vec<&String> = fields.keys().collect();
+                    declared.sort();
+                    sent.sort();
+                    assert_eq!(declared, sent, "{at}: the properties");
+                    for (name, value) in fields {
+                        conforms(doc, &properties[name], value, &format!("{at}.{name}"));
+                    }
+                } else {
+                    let values = &schema["additionalProperties"];
+                    assert!(
+                        values.is_object(),
+                        "{at}: neither properties nor a map: {schema}"
+                    );
+                    for (name, value) in fields {
+                        conforms(doc, values, value, &format!("{at}[{name}]"));
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    conforms(doc, &schema["items"], item, &format!("{at}[{i}]"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_stats_route_documents_the_body_it_sends() {
+        let mut stats = hoard::Stats {
+            available: true,
+            used_memory: 3 << 20,
+            total_keys: 7,
+            ..hoard::Stats::default()
+        };
+        stats.totals.hits = 3;
+        stats.totals.misses = 1;
+        stats.totals.hit_rate = 0.75;
+        stats
+            .namespaces
+            .insert("model".into(), stats.totals.clone());
+        stats.tiers.push(hoard::stats::TierStats {
+            name: "memory".into(),
+            entries: 7,
+            bytes: 100,
+            available: true,
+            ..hoard::stats::TierStats::default()
+        });
+        let body = crate::api::stats_body(&stats);
+        let doc = document(true, false, 1000);
+        let schema = &doc
+            .pointer("/paths/~1v1~1stats/get/responses/200/content/application~1json/schema")
+            .expect("a 200 body schema for GET /v1/stats");
+        assert_eq!(schema["$ref"], "#/components/schemas/StatsResponse");
+        conforms(&doc, schema, &body, "stats");
     }
 }
