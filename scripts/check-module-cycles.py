@@ -27,9 +27,8 @@ since test code naming its siblings does not shape the library's layers.
 from __future__ import annotations
 
 import argparse
-import os
+import runpy
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -597,111 +596,15 @@ def check(root: Path, out=sys.stdout) -> list[Cycle]:
     return found
 
 
-# ---------------------------------------------------------------------------------------
-# Self-test
-
-
-SELF_TEST_TREE = {
-    # A cycle at the top level: a -> b (a `use` group) and b -> a (an inline super:: path).
-    "crates/alpha/src/lib.rs": """
-        //! `crate::c::x` in a doc comment is no reference.
-        mod a;
-        mod b;
-        pub mod c;
-        mod d;
-        pub use crate::c::Thing; // the root naming a child: no edge
-    """,
-    "crates/alpha/src/a.rs": """
-        use crate::{b::Beta, c};
-        pub struct Alpha;
-    """,
-    "crates/alpha/src/b.rs": """
-        pub struct Beta;
-        pub fn make() -> super::a::Alpha { super::a::Alpha }
-    """,
-    # c -> d only: d names c in a comment, a string, a raw string, a test block and a
-    # `$crate` macro path, none of which counts.
-    "crates/alpha/src/c.rs": """
-        use crate::d::Delta;
-        pub struct Thing(Delta);
-    """,
-    "crates/alpha/src/d.rs": """
-        pub struct Delta; // crate::c::Thing
-        const DOC: &str = "crate::c::Thing";
-        const RAW: &str = r#"super::c::Thing "quoted""#;
-        const CH: char = '"';
-        fn lifetime<'a>(x: &'a str) -> &'a str { x }
-        macro_rules! m { () => { $crate::c::Thing } }
-        /* block /* nested crate::c */ comment */
-        #[cfg(test)]
-        mod tests {
-            use crate::c::Thing;
-        }
-    """,
-    # A nested cycle under routes: x -> y through an alias, y -> x through crate::routes.
-    # x's own child and its parent's items are not edges; neither is z -> y alone.
-    "crates/beta/src/main.rs": """
-        mod routes;
-        fn main() { routes::x::run(); }
-    """,
-    "crates/beta/src/routes/mod.rs": """
-        pub mod x;
-        pub mod y;
-        pub mod z;
-        pub struct Shared;
-    """,
-    "crates/beta/src/routes/x.rs": """
-        mod inner;
-        use super::y;
-        use super::Shared;
-        pub fn run() { y::help(); inner::go(); }
-    """,
-    "crates/beta/src/routes/x/inner.rs": """
-        pub fn go() { let _ = super::super::Shared; }
-    """,
-    "crates/beta/src/routes/y.rs": """
-        pub fn help() { crate::routes::x::run() }
-    """,
-    "crates/beta/src/routes/z.rs": """
-        pub fn other() { super::y::help() }
-    """,
-}
-
-
-def self_test() -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        for rel, text in SELF_TEST_TREE.items():
-            path = root / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("\n".join(line[8:] for line in text.splitlines()) + "\n")
-        with open(os.devnull, "w") as devnull:
-            cycles = check(root, devnull)
-        got = {(c.crate, c.parent, tuple(c.members)) for c in cycles}
-        want = {("alpha", (), ("a", "b")), ("beta", ("routes",), ("x", "y"))}
-        assert got == want, f"self-test: expected cycles {sorted(want)}, found {sorted(got)}"
-        alpha = next(c for c in cycles if c.crate == "alpha")
-        lines = {(a, b): [ln for _, ln in e.evidence] for (a, b), e in alpha.edges.items()}
-        # b.rs line 3 names super::a twice; the line is reported once.
-        assert lines == {("a", "b"): [2], ("b", "a"): [3]}, f"self-test: alpha edges {lines}"
-
-        # Breaking one edge of each cycle leaves no cycle.
-        (root / "crates/alpha/src/b.rs").write_text("pub struct Beta;\n")
-        (root / "crates/beta/src/routes/y.rs").write_text("pub fn help() {}\n")
-        with open(os.devnull, "w") as devnull:
-            left = check(root, devnull)
-        assert not left, f"self-test: cycles left after breaking them: {left}"
-    print("module cycles self-test: ok")
-    return 0
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
     parser.add_argument("--self-test", action="store_true")
     args = parser.parse_args()
     if args.self_test:
-        return self_test()
+        # The made-up tree and its expectations live beside this file.
+        test = runpy.run_path(str(Path(__file__).with_name("check-module-cycles-selftest.py")))
+        return test["self_test"]()
     cycles = check(args.root)
     if cycles:
         print(f"{len(cycles)} module cycle(s): make each dependency go one way", file=sys.stderr)
