@@ -144,11 +144,19 @@ pub fn run(options: &Options) -> anyhow::Result<(Vec<Comparison>, Vec<String>)> 
     let fixed = |body: bytes::Bytes| {
         move || {
             let body = body.clone();
-            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body) }
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+            }
         }
     };
     let ceiling = axum::Router::new()
-        .route("/results/{model}/batch", axum::routing::post(fixed(batch_answer)))
+        .route(
+            "/results/{model}/batch",
+            axum::routing::post(fixed(batch_answer)),
+        )
         .route("/results/{model}/{h}", axum::routing::get(fixed(one)));
     let ceiling_listener =
         runtime.block_on(tokio::net::TcpListener::bind(("127.0.0.1", ceiling_port)))?;

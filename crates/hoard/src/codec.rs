@@ -65,7 +65,10 @@ mod tests {
         for value in values {
             let stored = encode(&value).unwrap();
             let text = to_json(&stored).unwrap();
-            assert_eq!(String::from_utf8(text).unwrap(), serde_json::to_string(&value).unwrap());
+            assert_eq!(
+                String::from_utf8(text).unwrap(),
+                serde_json::to_string(&value).unwrap()
+            );
         }
         assert!(matches!(to_json(&[0xc1]), Err(Error::Decode(_))));
         assert!(matches!(to_json(&[]), Err(Error::Decode(_))));
