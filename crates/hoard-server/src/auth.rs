@@ -41,6 +41,7 @@ impl std::fmt::Display for Scope {
 
 /// Why a request may not use a route.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AuthError {
     /// No `Authorization: Bearer TOKEN` header.
     #[error("this route needs Authorization: Bearer TOKEN, a token of scope {needed} or above")]

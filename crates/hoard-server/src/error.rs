@@ -19,6 +19,7 @@ use hoard_semantic::SemanticError;
 /// The machine-readable `error` of an answer. Clients branch on these: they never change
 /// once published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     // 400: the request is wrong; its message says how.
     /// The body is not the JSON the route takes.
