@@ -86,22 +86,31 @@ impl Default for StatsRegistry {
     }
 }
 
-/// The counters a thread counted into last, by registry and namespace.
-struct Last {
+/// How many (registry, namespace) pairs a thread keeps the counters of.
+const RECENT: usize = 8;
+
+/// Counters a thread counted into lately, by registry and namespace.
+struct Recent {
     registry: u64,
     namespace: String,
-    counters: Option<Arc<Counters>>,
+    counters: Arc<Counters>,
+}
+
+/// A thread's [`Recent`] pairs and which one a new pair replaces next.
+struct RecentCounters {
+    pairs: Vec<Recent>,
+    next: usize,
 }
 
 thread_local! {
-    /// A thread reading one namespace over and over (the common hit loop) finds its
-    /// counters here, without the shared table's load and hash; the namespace's buffer is
-    /// reused, so switching namespaces does not allocate once it is long enough.
-    static LAST: std::cell::RefCell<Last> = const {
-        std::cell::RefCell::new(Last {
-            registry: u64::MAX,
-            namespace: String::new(),
-            counters: None,
+    /// A thread counting into a few namespaces over and over (the common hit loop, a
+    /// server worker serving a handful of routes) finds their counters here, without the
+    /// shared table's load and hash and without touching the counters' shared reference
+    /// count; a replaced pair reuses its namespace buffer.
+    static RECENT_COUNTERS: std::cell::RefCell<RecentCounters> = const {
+        std::cell::RefCell::new(RecentCounters {
+            pairs: Vec::new(),
+            next: 0,
         })
     };
 }
@@ -110,22 +119,35 @@ impl StatsRegistry {
     /// Counts `n` events of one kind in `namespace`.
     pub(crate) fn record(&self, namespace: &str, event: Event, n: u64) {
         // `try_with`: during a thread's teardown the cache is gone; count the slow way.
-        let counted = LAST.try_with(|last| {
-            let Ok(mut last) = last.try_borrow_mut() else {
+        let counted = RECENT_COUNTERS.try_with(|recent| {
+            let Ok(mut recent) = recent.try_borrow_mut() else {
                 return false;
             };
-            if last.registry == self.id && last.namespace == namespace {
-                if let Some(counters) = &last.counters {
-                    counters.add(event, n);
-                    return true;
-                }
+            let known = recent
+                .pairs
+                .iter()
+                .find(|pair| pair.registry == self.id && pair.namespace == namespace);
+            if let Some(pair) = known {
+                pair.counters.add(event, n);
+                return true;
             }
             let counters = self.counters(namespace);
             counters.add(event, n);
-            last.registry = self.id;
-            last.namespace.clear();
-            last.namespace.push_str(namespace);
-            last.counters = Some(counters);
+            let recent = &mut *recent;
+            if recent.pairs.len() < RECENT {
+                recent.pairs.push(Recent {
+                    registry: self.id,
+                    namespace: namespace.to_owned(),
+                    counters,
+                });
+            } else {
+                let pair = &mut recent.pairs[recent.next];
+                recent.next = (recent.next + 1) % RECENT;
+                pair.registry = self.id;
+                pair.namespace.clear();
+                pair.namespace.push_str(namespace);
+                pair.counters = counters;
+            }
             true
         });
         if counted != Ok(true) {
@@ -305,6 +327,27 @@ mod tests {
         assert_eq!(snap["b"].hits, 20_000);
         assert_eq!(snap["a"].misses, 5_000);
         assert!((snap["a"].hit_rate - 0.8).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_thread_switching_between_more_namespaces_and_registries_than_it_keeps_counts_exactly() {
+        // More pairs than a thread keeps, so pairs are replaced over and over; two registries
+        // with the same namespaces, which must never count into each other.
+        let (first, second) = (StatsRegistry::default(), StatsRegistry::default());
+        let names: Vec<String> = (0..RECENT + 3).map(|i| format!("ns{i}")).collect();
+        for round in 0..100 {
+            for name in &names {
+                first.record(name, Event::L1Hit, 1);
+                if round % 2 == 0 {
+                    second.record(name, Event::Set, 2);
+                }
+            }
+        }
+        let (a, b) = (first.snapshot(), second.snapshot());
+        for name in &names {
+            assert_eq!((a[name].l1_hits, a[name].sets), (100, 0), "{name}");
+            assert_eq!((b[name].l1_hits, b[name].sets), (0, 100), "{name}");
+        }
     }
 
     #[test]
