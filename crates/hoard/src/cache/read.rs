@@ -24,28 +24,27 @@ impl Cache {
 
     /// Reads the raw bytes of a value.
     pub async fn get_raw(&self, namespace: &str, key: &str) -> Result<Option<Bytes>> {
-        // An L1 hit returns before any of the L2 read's state is built.
-        if let Some(entry) = self.l1_hit(namespace, key, true) {
-            return Ok(Some(entry.value));
-        }
-        Ok(self.past_l1(namespace, key, true).await?.map(|e| e.value))
+        Ok(self.lookup(namespace, key, true).await?.map(|e| e.value))
     }
 
     /// Reads an entry with its expiry and compute time.
     pub async fn get_entry(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
-        if let Some(entry) = self.l1_hit(namespace, key, true) {
-            return Ok(Some(entry));
-        }
-        self.past_l1(namespace, key, true).await
+        self.lookup(namespace, key, true).await
     }
 
     /// Like [`Cache::get_entry`] without counting a hit or miss: for second looks inside
     /// one logical read (compute-through re-checks), which must not count twice.
     pub(crate) async fn peek_entry(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
-        if let Some(entry) = self.l1_hit(namespace, key, false) {
-            return Ok(Some(entry));
+        self.lookup(namespace, key, false).await
+    }
+
+    /// L1, then (on a miss) L2; counted when `record`. An L1 hit returns on the first
+    /// poll, before any of the L2 read's state is touched.
+    async fn lookup(&self, namespace: &str, key: &str, record: bool) -> Result<Option<Entry>> {
+        match self.l1_hit(namespace, key, record) {
+            Some(entry) => Ok(Some(entry)),
+            None => self.past_l1(namespace, key, record).await,
         }
-        self.past_l1(namespace, key, false).await
     }
 
     /// The entry at `namespace:key` if the memory tier (L1) holds it, found without
