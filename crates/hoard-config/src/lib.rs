@@ -64,19 +64,20 @@ pub struct Overrides {
 }
 
 impl Overrides {
-    fn layers(&self) -> Vec<Layer> {
+    /// One layer per flag given. Values are UTF-8 text in the layers (as in the file), so a
+    /// folder whose name is not UTF-8 is refused rather than read as another folder.
+    fn layers(&self) -> Result<Vec<Layer>, ConfigError> {
         let text = |s: &str| figment::value::Value::from(s.to_owned());
         let mut layers = Vec::new();
         if let Some(addr) = &self.addr {
             layers.push(Layer::new("--addr".into(), "server.addr", text(addr)));
         }
         if let Some(dir) = &self.data_dir {
-            let dir = dir.to_string_lossy();
-            layers.push(Layer::new(
-                "--data-dir".into(),
-                "cache.data_dir",
-                text(&dir),
-            ));
+            let dir = dir.to_str().ok_or_else(|| {
+                let reason = format!("{} is not UTF-8: use a folder whose name is", dir.display());
+                ConfigError::new("--data-dir", "cache.data_dir", reason)
+            })?;
+            layers.push(Layer::new("--data-dir".into(), "cache.data_dir", text(dir)));
         }
         if let Some(url) = &self.redis {
             layers.push(Layer::new("--redis".into(), "cache.redis_url", text(url)));
@@ -93,7 +94,7 @@ impl Overrides {
             let on = figment::value::Value::from(true);
             layers.push(Layer::new("--insecure".into(), "server.insecure", on));
         }
-        layers
+        Ok(layers)
     }
 }
 
@@ -125,7 +126,7 @@ impl Config {
         };
         for layer in layers::environment(env)
             .into_iter()
-            .chain(overrides.layers())
+            .chain(overrides.layers()?)
         {
             config.source.push_str(" + ");
             config.source.push_str(layer.name());

@@ -237,6 +237,22 @@ fn each_error_names_the_layer_that_set_the_value() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn a_data_dir_flag_that_is_not_utf8_is_refused_not_renamed() {
+    use std::os::unix::ffi::OsStrExt;
+    let flags = Overrides {
+        data_dir: Some(std::ffi::OsStr::from_bytes(b"data-\xff").into()),
+        ..Overrides::default()
+    };
+    let err = Config::load(None, &no_env, &flags).unwrap_err();
+    assert_eq!(
+        (err.origin.as_str(), err.key.as_str()),
+        ("--data-dir", "cache.data_dir")
+    );
+    assert!(err.reason.contains("not UTF-8"), "{err}");
+}
+
 #[test]
 fn environment_and_flags_override_the_file() {
     let env = |name: &str| match name {
