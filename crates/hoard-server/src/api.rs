@@ -169,50 +169,11 @@ pub struct DatasetsResponse {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn used_memory(bytes: u64) -> String {
-        let stats = hoard::Stats {
-            used_memory: bytes,
-            ..hoard::Stats::default()
-        };
-        StatsResponse::new(&stats).stats.used_memory
-    }
-
-    #[test]
-    fn used_memory_reads_in_short_binary_units() {
-        assert_eq!(used_memory(512), "512B");
-        assert_eq!(used_memory(1_572_864), "1.5M");
-    }
-
-    #[test]
-    fn the_body_reads_back_as_the_response() {
-        let mut stats = hoard::Stats {
-            available: true,
-            used_memory: 3 << 20,
-            total_keys: 7,
-            ..hoard::Stats::default()
-        };
-        stats.totals.l1_hits = 3;
-        stats.totals.hits = 3;
-        stats.totals.misses = 1;
-        stats.totals.hit_rate = 0.75;
-        stats
-            .namespaces
-            .insert("model".into(), stats.totals.clone());
-        let body = stats_body(&stats);
-        assert_eq!(body["stats"]["hit_rate"], "75.0%");
-        assert_eq!(body["stats"]["used_memory"], "3.0M");
-        assert_eq!(body["config"]["ttl_week"], 604_800);
-        assert_eq!(body["message"], "Cache is healthy");
-        let read: StatsResponse = serde_json::from_value(body).unwrap();
-        assert_eq!(read, StatsResponse::new(&stats));
-        assert_eq!(read.namespaces["model"].l1_hits, 3);
-    }
-
-    #[test]
-    fn the_body_keeps_its_keys_and_their_order() {
+    /// Stats with every kind of count set: one namespace, one tier.
+    pub(crate) fn sample_stats() -> hoard::Stats {
         let mut stats = hoard::Stats {
             available: true,
             used_memory: 3 << 20,
@@ -237,6 +198,39 @@ mod tests {
             expirations: 1,
             available: true,
         });
+        stats
+    }
+
+    fn used_memory(bytes: u64) -> String {
+        let stats = hoard::Stats {
+            used_memory: bytes,
+            ..hoard::Stats::default()
+        };
+        StatsResponse::new(&stats).stats.used_memory
+    }
+
+    #[test]
+    fn used_memory_reads_in_short_binary_units() {
+        assert_eq!(used_memory(512), "512B");
+        assert_eq!(used_memory(1_572_864), "1.5M");
+    }
+
+    #[test]
+    fn the_body_reads_back_as_the_response() {
+        let stats = sample_stats();
+        let body = stats_body(&stats);
+        assert_eq!(body["stats"]["hit_rate"], "75.0%");
+        assert_eq!(body["stats"]["used_memory"], "3.0M");
+        assert_eq!(body["config"]["ttl_week"], 604_800);
+        assert_eq!(body["message"], "Cache is healthy");
+        let read: StatsResponse = serde_json::from_value(body).unwrap();
+        assert_eq!(read, StatsResponse::new(&stats));
+        assert_eq!(read.namespaces["model"].l1_hits, 3);
+    }
+
+    #[test]
+    fn the_body_keeps_its_keys_and_their_order() {
+        let stats = sample_stats();
         // Byte for byte what the body was when the server built it with `json!`.
         assert_eq!(
             serde_json::to_string(&stats_body(&stats)).unwrap(),

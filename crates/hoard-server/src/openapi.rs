@@ -478,25 +478,7 @@ mod tests {
 
     #[test]
     fn the_stats_route_documents_the_body_it_sends() {
-        let mut stats = hoard::Stats {
-            available: true,
-            used_memory: 3 << 20,
-            total_keys: 7,
-            ..hoard::Stats::default()
-        };
-        stats.totals.hits = 3;
-        stats.totals.misses = 1;
-        stats.totals.hit_rate = 0.75;
-        stats
-            .namespaces
-            .insert("model".into(), stats.totals.clone());
-        stats.tiers.push(hoard::stats::TierStats {
-            name: "memory".into(),
-            entries: 7,
-            bytes: 100,
-            available: true,
-            ..hoard::stats::TierStats::default()
-        });
+        let stats = crate::api::tests::sample_stats();
         let body = crate::api::stats_body(&stats);
         let doc = document(true, false, 1000);
         let schema = &doc
