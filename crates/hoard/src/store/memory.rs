@@ -8,6 +8,7 @@ use crate::entry::Entry;
 use crate::error::Result;
 use crate::glob::Glob;
 use async_trait::async_trait;
+use compact_str::CompactString;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -25,30 +26,33 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// share of the budget is never admitted.
 const MIN_SHARD_BYTES: u64 = 16 * 1024 * 1024;
 
-/// An entry as L1 holds it: with the instant L1 stops serving it.
 /// A key of L1, `{namespace}:{key}`, hashed and compared as its two parts (split at the
 /// first `:`, which no namespace holds). A read looks a key up from the parts it was given
 /// ([`Parts`]) without joining them, and a hit proves both parts equal those a write stored.
+///
+/// A key of up to 24 bytes is kept inside the slot itself ([`CompactString`]), so a hit on
+/// it reads no second allocation to compare the key: one cache miss fewer per read.
 #[derive(Clone, PartialEq, Eq)]
 struct L1Key {
-    full: String,
+    full: CompactString,
     /// Where the namespace ends (the first `:`), found once rather than on every compare.
-    split: Option<usize>,
+    /// 32 bits keep the key in 32 bytes; a full key is at most a few KiB (`MAX_KEY_LEN`).
+    split: Option<u32>,
 }
 
 impl L1Key {
     fn new(full: &str) -> L1Key {
         L1Key {
-            full: full.to_owned(),
-            split: full.find(':'),
+            full: CompactString::new(full),
+            split: full.find(':').and_then(|at| u32::try_from(at).ok()),
         }
     }
 
     fn parts(&self) -> Parts<'_> {
         match self.split {
             Some(at) => Parts {
-                namespace: self.full.get(..at),
-                key: self.full.get(at + 1..).unwrap_or(""),
+                namespace: self.full.get(..at as usize),
+                key: self.full.get(at as usize + 1..).unwrap_or(""),
             },
             None => Parts {
                 namespace: None,
@@ -94,6 +98,7 @@ impl quick_cache::Equivalent<L1Key> for Parts<'_> {
     }
 }
 
+/// An entry as L1 holds it: with the instant L1 stops serving it.
 #[derive(Clone)]
 struct Slot {
     entry: Entry,
@@ -559,6 +564,40 @@ mod tests {
         assert!(store.delete_now(":plain"));
         assert_eq!(value(store.get_now("plain")), Some(2));
         assert_eq!(store.usage_now().entries, 2);
+    }
+
+    #[test]
+    fn keys_kept_inline_and_keys_kept_apart_are_found_alike() {
+        // 24 bytes fit inside the slot; 25 and more live in their own allocation. Keys on
+        // both sides of that line, sharing prefixes, must each find only their own entry.
+        let store = MemoryStore::new(1 << 20);
+        let ttl = Duration::from_secs(60);
+        let keys: Vec<String> = [1, 22, 23, 24, 25, 40, 1000]
+            .iter()
+            .map(|&len| format!("ns:{}", "k".repeat(len)))
+            .collect();
+        for (i, key) in keys.iter().enumerate() {
+            store.set_now(key, Entry::new(vec![i as u8], ttl));
+        }
+        for (i, key) in keys.iter().enumerate() {
+            let (namespace, rest) = key.split_once(':').unwrap();
+            assert_eq!(
+                store.get_parts(namespace, rest).map(|e| e.value[0]),
+                Some(i as u8),
+                "{key}"
+            );
+            assert_eq!(
+                store.get_now(key).map(|e| e.value[0]),
+                Some(i as u8),
+                "{key}"
+            );
+        }
+        assert_eq!(store.get_parts("ns", &"k".repeat(26)), None);
+        let weights: u64 = keys
+            .iter()
+            .map(|k| k.len() as u64 + 1 + ENTRY_OVERHEAD)
+            .sum();
+        assert_eq!(store.usage_now().bytes, weights);
     }
 
     #[test]
