@@ -7,7 +7,7 @@
 //! scope or above: 401 without one or with an unknown one, 403 with one whose scope is too
 //! low (the statuses and codes are in `error.rs`, with every other error's).
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts, HeaderMap};
 use std::sync::Arc;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
@@ -167,21 +167,19 @@ impl Access {
 
 /// A guarded route's first extractor, one per scope: the token is checked before anything
 /// else of the request (path, query, body) is read, so a caller without it gets 401 (or 403
-/// for a token of too low a scope) whatever it sent. Any router state that holds an
-/// [`Access`] will do.
+/// for a token of too low a scope) whatever it sent. Any router state that lends an
+/// [`Access`] will do: borrowed (`AsRef`), not cloned, since every request passes here.
 macro_rules! scope_extractor {
     ($(#[$doc:meta])* $name:ident, $scope:expr) => {
         $(#[$doc])*
         pub(crate) struct $name;
 
-        impl<S: Send + Sync> FromRequestParts<S> for $name
-        where
-            Access: FromRef<S>,
-        {
+        impl<S: AsRef<Access> + Send + Sync> FromRequestParts<S> for $name {
             type Rejection = AuthError;
 
             async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthError> {
-                Access::from_ref(state)
+                state
+                    .as_ref()
                     .check(&parts.headers, $scope)
                     .map(|()| $name)
             }

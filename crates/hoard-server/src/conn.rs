@@ -329,7 +329,7 @@ impl hyper::rt::Timer for HeadTimer {
             (now + self.idle, Some(self.reads.load(Ordering::Relaxed)))
         };
         Box::pin(HeadSleep {
-            sleep: Box::pin(tokio::time::sleep_until(until)),
+            sleep: tokio::time::sleep_until(until),
             reads: Arc::clone(&self.reads),
             waiting_from,
             header: self.header,
@@ -337,31 +337,36 @@ impl hyper::rt::Timer for HeadTimer {
     }
 }
 
-/// One head wait of [`HeadTimer`].
-struct HeadSleep {
-    sleep: Pin<Box<tokio::time::Sleep>>,
-    reads: Arc<AtomicU64>,
-    /// While idle: the byte count when the wait began; `None` once the head has begun.
-    waiting_from: Option<u64>,
-    header: Duration,
+pin_project_lite::pin_project! {
+    /// One head wait of [`HeadTimer`]: one allocation per request (hyper boxes it), the
+    /// timer inside it.
+    struct HeadSleep {
+        #[pin]
+        sleep: tokio::time::Sleep,
+        reads: Arc<AtomicU64>,
+        // While idle: the byte count when the wait began; `None` once the head has begun.
+        waiting_from: Option<u64>,
+        header: Duration,
+    }
 }
 
 impl Future for HeadSleep {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
         // Hyper polls this each time it has read part of a head and needs more, so the
         // first byte of a head is seen here when it comes.
-        if let Some(from) = self.waiting_from {
-            if self.reads.load(Ordering::Relaxed) != from {
-                self.waiting_from = None;
-                let header = self.header;
-                self.sleep
+        if let Some(from) = *this.waiting_from {
+            if this.reads.load(Ordering::Relaxed) != from {
+                *this.waiting_from = None;
+                let header = *this.header;
+                this.sleep
                     .as_mut()
                     .reset(tokio::time::Instant::now() + header);
             }
         }
-        self.sleep.as_mut().poll(cx)
+        this.sleep.poll(cx)
     }
 }
 

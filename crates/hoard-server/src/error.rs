@@ -494,7 +494,7 @@ mod tests {
         let error = ApiError::from(hoard::Error::Redis("ERR secret at 10.0.0.5:6379".into()));
         assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let response =
-            crate::request_id::scope("00c0ffee00c0ffee", async { error.into_response() }).await;
+            crate::request_id::scope(0x00c0_ffee_00c0_ffee, async { error.into_response() }).await;
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await

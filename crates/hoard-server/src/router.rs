@@ -4,7 +4,7 @@
 use crate::error::ApiError;
 use crate::request_id::with_request_ids;
 use crate::routes::{cache, dataset_file, datasets, health, metrics, results, semantic, stats};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, delete, get, post};
 use axum::Router;
@@ -50,5 +50,5 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(crate::openapi::openapi))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(max_body));
-    with_request_ids(routes).with_state(state)
+    with_request_ids(routes).with_state(Shared::new(state))
 }

@@ -22,7 +22,40 @@ pub struct AppState {
     pub semantic: Option<Arc<hoard_semantic::SemanticCache>>,
 }
 
-/// The scope extractors read the tokens from the state (a shared handle: cheap to clone).
+/// The router's state: the [`AppState`] behind one reference count. axum clones a route's
+/// handler, state included, for every request it answers; shared, that clone is one
+/// counter bump instead of one per handle in the state.
+#[derive(Clone)]
+pub(crate) struct Shared(Arc<AppState>);
+
+impl Shared {
+    pub(crate) fn new(state: AppState) -> Shared {
+        Shared(Arc::new(state))
+    }
+}
+
+/// Handlers that need several parts of the state take it whole.
+impl FromRef<Shared> for AppState {
+    fn from_ref(shared: &Shared) -> AppState {
+        AppState::clone(&shared.0)
+    }
+}
+
+/// The cache alone, for handlers that need nothing else (the hottest routes).
+impl FromRef<Shared> for hoard::Cache {
+    fn from_ref(shared: &Shared) -> hoard::Cache {
+        shared.0.cache.clone()
+    }
+}
+
+/// The scope extractors borrow the tokens from the state.
+impl AsRef<Access> for Shared {
+    fn as_ref(&self) -> &Access {
+        &self.0.access
+    }
+}
+
+/// The tokens as an extractor of their own (a shared handle: cheap to clone).
 impl FromRef<AppState> for Access {
     fn from_ref(state: &AppState) -> Access {
         state.access.clone()

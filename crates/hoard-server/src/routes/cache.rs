@@ -3,7 +3,7 @@
 
 use crate::auth::{Admin, Read, Write};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
-use crate::extract::{AnyJson, JsonBody, Params, Segments};
+use crate::extract::{AnyJson, JsonBody, Params, SegmentPair, Segments};
 use crate::routes::batch::{check_batch, lookup_batch};
 use crate::routes::JsonText;
 use crate::state::AppState;
@@ -39,10 +39,11 @@ fn writable(namespace: &str) -> Result<(), ApiError> {
     responses((status = 200, description = "The stored JSON value itself"), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
 pub(crate) async fn cache_get(
     _: Read,
-    State(state): State<AppState>,
-    Segments((namespace, key)): Segments<(String, String)>,
+    State(cache): State<hoard::Cache>,
+    segments: SegmentPair,
 ) -> Result<JsonText, ApiError> {
-    match state.cache.get_raw(&namespace, &key).await? {
+    let (namespace, key) = segments.get();
+    match cache.get_raw(namespace, key).await? {
         Some(bytes) => Ok(JsonText::of(&bytes)?),
         None => Err(ApiError::not_found(format!("no entry {namespace}:{key}"))),
     }

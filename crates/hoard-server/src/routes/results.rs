@@ -3,7 +3,7 @@
 
 use crate::auth::{Read, Write};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
-use crate::extract::{JsonBody, Segments};
+use crate::extract::{JsonBody, SegmentPair, Segments};
 use crate::routes::batch::lookup_batch;
 use crate::routes::JsonText;
 use crate::state::AppState;
@@ -19,14 +19,12 @@ pub(crate) const RESULTS: &str = "result";
     responses((status = 200, description = "The stored payload"), (status = 404, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
 pub(crate) async fn results_get(
     _: Read,
-    State(state): State<AppState>,
-    Segments((model, h)): Segments<(String, String)>,
+    // The cache alone: the hottest route clones one handle, not the whole state.
+    State(cache): State<hoard::Cache>,
+    segments: SegmentPair,
 ) -> Result<JsonText, ApiError> {
-    match state
-        .cache
-        .get_raw(RESULTS, &format!("{model}:{h}"))
-        .await?
-    {
+    let (model, h) = segments.get();
+    match cache.get_raw(RESULTS, &format!("{model}:{h}")).await? {
         Some(payload) => Ok(JsonText::of(&payload)?),
         None => Err(ApiError::not_found(format!(
             "no result for model {model} and file {h}"
