@@ -15,10 +15,6 @@ pub(super) struct Quantized {
     pub(super) rounds: usize,
     /// One row per `k` of the recall columns.
     pub(super) recall: Vec<QuantRecall>,
-    /// At the timed `k`: the share of searches the int8 bounds proved without a second
-    /// scan, and the f32 vectors read per search on average.
-    pub(super) proved: f64,
-    pub(super) rescored: f64,
 }
 
 /// Recall against the f32 scan at one `k`.
@@ -31,6 +27,10 @@ pub(super) struct QuantRecall {
     /// The share of queries answered exactly as the f32 scan does: same ids, order and
     /// score bits.
     pub(super) identical: f64,
+    /// The share of searches the int8 bounds proved without a second scan, and the f32
+    /// vectors read per search on average.
+    pub(super) proved: f64,
+    pub(super) rescored: f64,
 }
 
 /// Times `flat` and `exact` (holding the same vectors) on `queries`, `rounds` times each,
@@ -68,12 +68,15 @@ pub(super) fn compare(
         .into_iter()
         .map(|kk| {
             let (mut first_pass, mut found, mut identical) = (0.0, 0.0, 0usize);
+            let (mut proved, mut rescored) = (0usize, 0usize);
             for q in queries {
                 let truth = flat.search(q, kk);
                 let trace = exact.search_traced(q, kk);
                 first_pass += recall(&truth, &trace.first_pass);
                 found += recall(&truth, &trace.found);
                 identical += usize::from(bits(&truth) == bits(&trace.found));
+                proved += usize::from(trace.proved);
+                rescored += trace.rescored;
             }
             let count = queries.len().max(1) as f64;
             QuantRecall {
@@ -81,18 +84,16 @@ pub(super) fn compare(
                 first_pass: first_pass / count,
                 found: found / count,
                 identical: identical as f64 / count,
+                proved: proved as f64 / count,
+                rescored: rescored as f64 / count,
             }
         })
         .collect();
-    let traces: Vec<_> = queries.iter().map(|q| exact.search_traced(q, k)).collect();
-    let count = traces.len().max(1) as f64;
     Quantized {
         flat: percentiles(&mut flat_samples),
         int8: percentiles(&mut int8_samples),
         rounds: rounds.max(1),
         recall,
-        proved: traces.iter().filter(|t| t.proved).count() as f64 / count,
-        rescored: traces.iter().map(|t| t.rescored as f64).sum::<f64>() / count,
     }
 }
 

@@ -105,10 +105,9 @@ impl SizeBench<'_> {
         let hnsw_embed = time_embed_and_search(self.model, &hnsw, self.embed_texts, k)?;
         let quantized = compare(&flat, &exact, self.queries, k, self.rounds);
         eprintln!(
-            "  int8 exact vs f32 scan: p50 {:.3} vs {:.3} ms, proved {:.1}%, recall@1 first pass {:.4}",
+            "  int8 exact vs f32 scan: p50 {:.3} vs {:.3} ms, recall@1 first pass {:.4}",
             quantized.int8.0,
             quantized.flat.0,
-            quantized.proved * 100.0,
             quantized.recall.first().map_or(f64::NAN, |r| r.first_pass)
         );
 
