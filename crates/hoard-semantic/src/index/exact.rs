@@ -38,9 +38,9 @@ pub fn candidates_for(k: usize) -> usize {
 /// Exact search over vectors held twice: as int8 codes, which every search scans, and as
 /// f32, which only the candidates are read in.
 ///
-/// Returns what [`FlatIndex`] holding the same vectors returns, bit for bit: the same ids
-/// in the same order (ties to the vector inserted earlier) with the same f32 scores, so a
-/// threshold decides the same way with either. Vectors with a NaN or an infinity cannot be
+/// Returns what [`FlatIndex`] given the same inserts and removals returns, bit for bit:
+/// the same ids in the same order (equal scores ranked alike, by position in storage) with
+/// the same f32 scores, so a threshold decides the same way with either. Vectors with a NaN or an infinity cannot be
 /// bounded: while one is held (or for such a query), searches scan the f32 vectors.
 ///
 /// Memory: per vector `5·dim + 12` bytes of vectors (1,932 bytes at 384 dimensions: the

@@ -23,7 +23,7 @@ mod int8;
 mod topk;
 
 pub use dot::dot;
-pub use exact::{candidates_for, ExactIndex};
+pub use exact::{candidates_for, ExactIndex, SearchTrace};
 pub use flat::FlatIndex;
 
 use crate::SemanticError;
