@@ -31,6 +31,15 @@ pub enum SemanticError {
         /// Status and the service's message, a timeout, or what was malformed.
         reason: String,
     },
+    /// A vector or query whose length is not the index's dimension (made by another
+    /// model, or truncated on the way).
+    #[error("vector of {got} dimensions where the index holds {expected}")]
+    Dimension {
+        /// The index's dimension.
+        expected: usize,
+        /// The length that was given.
+        got: usize,
+    },
     /// A similarity threshold outside [0, 1] (or not a number).
     #[error("invalid threshold {0}: a similarity threshold must be a number in [0, 1]")]
     InvalidThreshold(f32),

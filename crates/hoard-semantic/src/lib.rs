@@ -3,7 +3,8 @@
 //!
 //! - [`embed`]: embedders behind one trait: a local BERT-family model (feature `local`),
 //!   OpenAI-compatible and Ollama HTTP services;
-//! - [`index`]: exact search over contiguous vectors, and [`hnsw`] for larger partitions;
+//! - [`index`]: exact search (int8 codes scanned, the best candidates rescored in f32,
+//!   results equal to a full f32 scan), and [`hnsw`] for larger partitions;
 //! - [`guard`]: checks after the search (numbers, dates, negation, entities, scope,
 //!   references) that keep near-identical sentences with different answers apart;
 //! - [`cache`]: [`SemanticCache`]: lookup, store, delete, get-or-compute, persisted in the

@@ -1,6 +1,7 @@
 //! The `semantic` suite: lookup latency of the semantic cache (LLM answers cached by
 //! meaning) at 10,000 and 100,000 entries (search alone, embedding plus search, the whole
-//! `SemanticCache::lookup`), HNSW recall@1 against exact search, and the wrong-hit
+//! `SemanticCache::lookup`), the exact index's int8 scan against the f32 scan (latency,
+//! recall), HNSW recall@1 against exact search, and the wrong-hit
 //! evaluation on Quora question pairs and on the trap fixture, all with the real
 //! all-MiniLM-L6-v2 weights.
 //!
@@ -9,7 +10,7 @@
 //! the model's name and weights size): reruns read them back in seconds.
 //!
 //! One file per job: `data` (the questions and the stored set), `vectors` (the vector
-//! cache), `timing`, `sizes` and `lookups` (the runs at each size), `evaluation` (wrong
+//! cache), `timing`, `sizes`, `quantized` and `lookups` (the runs at each size), `evaluation` (wrong
 //! hits), `report` (the Markdown), and `run`, which puts them in order.
 //!
 //! Needs the `semantic` feature (the local encoder); without it the suite says how to build it.
@@ -33,6 +34,8 @@ mod data;
 mod evaluation;
 #[cfg(feature = "semantic")]
 mod lookups;
+#[cfg(feature = "semantic")]
+mod quantized;
 #[cfg(feature = "semantic")]
 mod report;
 #[cfg(feature = "semantic")]

@@ -65,6 +65,7 @@ pub fn run(options: &Options) -> anyhow::Result<(String, String)> {
     let bench = SizeBench {
         dim,
         k,
+        rounds: options.rounds,
         params,
         model: &model,
         queries: &queries,

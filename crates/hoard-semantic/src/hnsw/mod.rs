@@ -209,6 +209,10 @@ impl VectorIndex for HnswIndex {
     fn len(&self) -> usize {
         self.slots.len()
     }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
 }
 
 #[cfg(test)]

@@ -1,16 +1,17 @@
 //! Recall@k: how much of the exact answer an approximate index finds, the measure its
 //! tests and the benchmarks hold it to.
 
-use crate::index::{ExactIndex, VectorIndex};
+use crate::index::VectorIndex;
 
-/// Recall@k of `index` against `exact` (holding the same vectors): the share of the exact
+/// Recall@k of `index` against `exact`, an exact index holding the same vectors
+/// ([`ExactIndex`](crate::index::ExactIndex) or [`FlatIndex`](crate::index::FlatIndex)): the share of the exact
 /// top `k` that `index` also returns, averaged over `queries`. A returned vector that ties
 /// the exact k-th score counts as found, so equal scores never lower recall.
 /// With `k = 1` this is the share of queries whose best match is found. Queries on which
 /// `exact` returns nothing are skipped; with no such queries left the result is 1.0.
 pub fn recall_at(
     index: &dyn VectorIndex,
-    exact: &ExactIndex,
+    exact: &dyn VectorIndex,
     queries: &[Vec<f32>],
     k: usize,
 ) -> f64 {
