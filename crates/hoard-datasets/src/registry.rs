@@ -483,6 +483,9 @@ impl Inner {
         {
             return Watched::Walk(Fallback::Periodic);
         }
+        if let Some(why) = watch.broken() {
+            return Watched::Walk(why);
+        }
         // inotify says nothing when a parent of the root is renamed, or when the
         // configured path is a symlink that now leads elsewhere: resolve it again. Then
         // wait until the watcher has reported every change made before this check.
@@ -555,21 +558,21 @@ impl Inner {
             .unwatched
             .as_ref()
             .is_none_or(|(_, after)| began >= *after);
-        let start = settings.watch && kept.is_none() && retry;
+        let start = settings.watch && retry;
         let path = config.path.clone();
         let (walked, watch, mut refused) = blocking(id, move || {
             let mut refused = None;
-            let watch = match kept {
-                Some(watch) => {
+            // The configured path may lead elsewhere now: a watch of the old root goes.
+            let watch = match (kept, std::fs::canonicalize(&path)) {
+                (Some(watch), Ok(root)) if watch.root() == root => {
                     watch.clear();
                     Some(watch)
                 }
-                None if start => match std::fs::canonicalize(&path) {
-                    Ok(root) => Watch::start(&root).map_err(|why| refused = Some(why)).ok(),
-                    // The walk reports it.
-                    Err(_) => None,
-                },
-                None => None,
+                (_, Ok(root)) if start => {
+                    Watch::start(&root).map_err(|why| refused = Some(why)).ok()
+                }
+                // A root that cannot be resolved: the walk reports it.
+                _ => None,
             };
             (scan::walk(&path), watch, refused)
         })

@@ -315,6 +315,17 @@ impl Shared {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
             }
         }
+        if let Ok(event) = &event {
+            if matches!(
+                event.kind,
+                notify::EventKind::Access(notify::event::AccessKind::Open(_))
+            ) && event.paths.contains(&self.root)
+            {
+                *lock(&self.root_opens) += 1;
+                self.opened.notify_all();
+                return;
+            }
+        }
         let mut record = lock(&self.record);
         if record.broken.is_some() {
             // Nothing more is worth recording: the next check walks, and a new watch
@@ -340,14 +351,6 @@ impl Shared {
         }
         let meaning = meaning(&event.kind);
         if matches!(meaning, Meaning::Nothing) {
-            if matches!(
-                event.kind,
-                notify::EventKind::Access(notify::event::AccessKind::Open(_))
-            ) && event.paths.contains(&self.root)
-            {
-                *lock(&self.root_opens) += 1;
-                self.opened.notify_all();
-            }
             return;
         }
         for path in &event.paths {
