@@ -32,8 +32,8 @@ use tokio::sync::Mutex;
 /// The cache namespace of manifests, summaries and versions.
 pub const NAMESPACE: &str = "dataset";
 
-/// How long a check waits for the watcher to report the check's own open of the root
-/// before it stops trusting the watcher ([`Fallback::Stalled`]); it takes well under a
+/// How long a check waits for the watcher to report the check's beacon write before it
+/// stops trusting the watcher ([`Fallback::Stalled`]); it takes well under a
 /// millisecond when the watcher keeps up.
 const BARRIER_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -553,7 +553,12 @@ impl Inner {
         let settings = self.settings;
         // A record that broke is replaced with a fresh watch; a trusted one is kept (its
         // record is cleared just before the walk, which sees everything recorded so far).
-        let kept = state.watch.take().filter(|watch| watch.broken().is_none());
+        // A stalled watcher may never come back (its thread died): replace it too, or
+        // every check would wait for it first.
+        let kept = state
+            .watch
+            .take()
+            .filter(|watch| watch.broken().is_none() && why != Fallback::Stalled);
         let retry = state
             .unwatched
             .as_ref()

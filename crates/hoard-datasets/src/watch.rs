@@ -10,7 +10,7 @@
 // Without the `watch` feature only the reporting types are used.
 #![cfg_attr(not(feature = "watch"), allow(dead_code))]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -58,7 +58,7 @@ pub enum Fallback {
     Periodic,
     /// More changed paths were recorded than re-stating them would save.
     TooManyChanges,
-    /// The watcher did not report the check's own open of the root in time: it is
+    /// The watcher did not report the check's beacon write in time: it is
     /// stalled or far behind, so its record may be missing changes.
     Stalled,
     /// A changed name is not UTF-8: the walk reports those, so it runs.
@@ -112,8 +112,9 @@ pub struct WatchStatus {
 #[derive(Default)]
 struct Record {
     changed: HashSet<String>,
-    /// Folders that appeared, and when: re-walked until [`SETTLE`] has passed.
-    settling: Vec<(String, Instant)>,
+    /// Paths that appeared (folders, or names moved in), and when: re-stated until
+    /// [`SETTLE`] has passed.
+    settling: HashMap<String, Instant>,
     broken: Option<Fallback>,
 }
 
@@ -123,9 +124,11 @@ struct Shared {
     /// Set by [`Watch::hold`]: the watcher's thread waits, as a stalled one would.
     held: Mutex<bool>,
     resumed: Condvar,
-    /// Opens of the root itself the watcher has reported: the barrier of [`Barrier::wait`].
-    root_opens: Mutex<u64>,
-    opened: Condvar,
+    /// The beacon folder: private to this watch, watched by the same watcher.
+    beacon: PathBuf,
+    /// Events from the beacon folder the watcher has reported: see [`Barrier::wait`].
+    beacons: Mutex<u64>,
+    beaconed: Condvar,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -139,8 +142,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// A recursive watch of one dataset root.
 pub(crate) struct Watch {
     shared: Arc<Shared>,
+    // Dropped in this order: the watcher stops before its beacon folder is removed.
     #[cfg(feature = "watch")]
     _watcher: notify::RecommendedWatcher,
+    #[cfg(feature = "watch")]
+    _beacon: tempfile::TempDir,
 }
 
 impl Watch {
@@ -149,7 +155,14 @@ impl Watch {
     #[cfg(feature = "watch")]
     pub(crate) fn start(root: &Path) -> Result<Watch, Fallback> {
         use notify::Watcher as _;
-        let shared = Arc::new(Shared::new(root));
+        let beacon = tempfile::Builder::new()
+            .prefix(".hoard-watch-")
+            .tempdir()
+            .map_err(|e| Fallback::Unwatchable(format!("cannot make a beacon folder: {e}")))?;
+        // Canonical, as event paths are the watched path joined with names.
+        let beacon_path = std::fs::canonicalize(beacon.path())
+            .map_err(|e| Fallback::Unwatchable(format!("cannot make a beacon folder: {e}")))?;
+        let shared = Arc::new(Shared::new(root, beacon_path.clone()));
         let handler = shared.clone();
         let refused = |error: notify::Error| match error.kind {
             notify::ErrorKind::MaxFilesWatch => Fallback::WatchLimit,
@@ -161,11 +174,15 @@ impl Watch {
         )
         .map_err(refused)?;
         watcher
+            .watch(&beacon_path, notify::RecursiveMode::NonRecursive)
+            .map_err(refused)?;
+        watcher
             .watch(root, notify::RecursiveMode::Recursive)
             .map_err(refused)?;
         Ok(Watch {
             shared,
             _watcher: watcher,
+            _beacon: beacon,
         })
     }
 
@@ -189,8 +206,8 @@ impl Watch {
             return Err(broken.clone());
         }
         let mut paths: Vec<String> = record.changed.drain().collect();
-        paths.extend(record.settling.iter().map(|(path, _)| path.clone()));
-        record.settling.retain(|(_, at)| at.elapsed() < SETTLE);
+        paths.extend(record.settling.keys().cloned());
+        record.settling.retain(|_, at| at.elapsed() < SETTLE);
         Ok(paths)
     }
 
@@ -234,28 +251,31 @@ impl Drop for Watch {
 pub(crate) struct Barrier(Arc<Shared>);
 
 impl Barrier {
-    /// Opens the root folder and waits (at most `timeout`) for the watcher to report that
-    /// open. The kernel queues a watch's events in order, so by then every change that
-    /// completed before the open is in the record: a request that starts after a write
-    /// sees it. An open is what the check can cause without writing into the dataset
-    /// (roots are often read-only). Another program opening the root at the same moment
-    /// could end the wait one event early; the next check then has the change.
+    /// Writes the beacon file (in a folder of the watch's own, outside the dataset, which
+    /// is often read-only) and waits (at most `timeout`) for the watcher to report it. One
+    /// watcher's events come out of one kernel queue, in order, so by then every change
+    /// to the dataset that completed before the write is in the record: a request that
+    /// starts after a change sees it. Nothing else writes there, so the wait never ends
+    /// early.
     ///
-    /// Only inotify reports opens; elsewhere the check goes on at once, and a change is
-    /// seen once the watcher has delivered it.
+    /// inotify queues an event when the change happens; backends that report in batches
+    /// later (FSEvents on macOS) may not keep that order, so there the check goes on at
+    /// once and a change is seen once the watcher has delivered it.
     pub(crate) fn wait(&self, timeout: Duration) -> Result<(), Fallback> {
         if !cfg!(target_os = "linux") {
             return Ok(());
         }
         let shared = &self.0;
-        let before = *lock(&shared.root_opens);
-        if std::fs::File::open(&shared.root).is_err() {
-            return Err(Fallback::RootMoved);
+        let before = *lock(&shared.beacons);
+        if let Err(e) = std::fs::write(shared.beacon.join("beacon"), before.to_le_bytes()) {
+            return Err(Fallback::WatcherError(format!(
+                "cannot write the beacon file: {e}"
+            )));
         }
-        let opens = lock(&shared.root_opens);
-        let (_opens, waited) = shared
-            .opened
-            .wait_timeout_while(opens, timeout, |opens| *opens <= before)
+        let beacons = lock(&shared.beacons);
+        let (_beacons, waited) = shared
+            .beaconed
+            .wait_timeout_while(beacons, timeout, |beacons| *beacons <= before)
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if waited.timed_out() {
             return Err(Fallback::Stalled);
@@ -293,14 +313,15 @@ fn meaning(kind: &notify::EventKind) -> Meaning {
 }
 
 impl Shared {
-    fn new(root: &Path) -> Shared {
+    fn new(root: &Path, beacon: PathBuf) -> Shared {
         Shared {
             root: root.to_owned(),
             record: Mutex::default(),
             held: Mutex::new(false),
             resumed: Condvar::new(),
-            root_opens: Mutex::new(0),
-            opened: Condvar::new(),
+            beacon,
+            beacons: Mutex::new(0),
+            beaconed: Condvar::new(),
         }
     }
 
@@ -316,13 +337,13 @@ impl Shared {
             }
         }
         if let Ok(event) = &event {
-            if matches!(
-                event.kind,
-                notify::EventKind::Access(notify::event::AccessKind::Open(_))
-            ) && event.paths.contains(&self.root)
+            if event
+                .paths
+                .iter()
+                .any(|path| path.starts_with(&self.beacon))
             {
-                *lock(&self.root_opens) += 1;
-                self.opened.notify_all();
+                *lock(&self.beacons) += 1;
+                self.beaconed.notify_all();
                 return;
             }
         }
@@ -376,8 +397,7 @@ impl Shared {
                     match meaning {
                         Meaning::Files if crate::scan::Kind::of(name).is_none() => {}
                         Meaning::Appeared => {
-                            record.settling.retain(|(path, _)| *path != relpath);
-                            record.settling.push((relpath, Instant::now()));
+                            record.settling.insert(relpath, Instant::now());
                         }
                         _ => {
                             record.changed.insert(relpath);
@@ -436,7 +456,7 @@ mod tests {
     use notify::{Event, EventKind};
 
     fn shared(root: &str) -> Shared {
-        Shared::new(Path::new(root))
+        Shared::new(Path::new(root), PathBuf::from("/beacon"))
     }
 
     fn event(kind: EventKind, path: &str) -> notify::Result<Event> {
@@ -460,8 +480,10 @@ mod tests {
             record.changed.iter().collect::<Vec<_>>(),
             [&"a/x.wav".to_owned()]
         );
-        assert_eq!(record.settling.len(), 1);
-        assert_eq!(record.settling[0].0, "b");
+        assert_eq!(
+            record.settling.keys().collect::<Vec<_>>(),
+            [&"b".to_owned()]
+        );
         assert_eq!(record.broken, None);
     }
 
