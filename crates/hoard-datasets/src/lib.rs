@@ -33,6 +33,7 @@
 pub mod delta;
 pub mod manifest;
 pub mod meta;
+mod patch;
 pub mod path;
 pub mod probe;
 mod registry;

@@ -108,8 +108,8 @@ struct SlotState {
 enum Watched {
     /// Nothing changed: the current manifest stands.
     Current(Arc<Manifest>),
-    /// Something changed: the listing, brought up to date.
-    Listing(scan::Listing),
+    /// Something changed: the listing, brought up to date, and the files that changed.
+    Listing(scan::Listing, Vec<String>),
     /// The watcher cannot answer: walk.
     Walk(Fallback),
 }
@@ -374,11 +374,15 @@ impl Inner {
         let config = slot.config.clone();
         let mut why = Fallback::Reindex;
         let mut listing = None;
+        // The files a watched check found changed: the build can then patch the current
+        // manifest instead of passing over every entry.
+        let mut changed_files = None;
         if !force {
             why = match self.watched(id, &config, &mut state).await {
                 Watched::Current(current) => return Ok((current, None)),
-                Watched::Listing(changed) => {
-                    listing = Some(changed);
+                Watched::Listing(restated, files) => {
+                    listing = Some(restated);
+                    changed_files = state.current.clone().map(|kept| (kept, files));
                     Fallback::Reindex
                 }
                 Watched::Walk(why) => why,
@@ -437,9 +441,19 @@ impl Inner {
         };
         let options = config.options.clone();
         let built_id = id.to_owned();
+        // A patch applies only to the manifest the watched listing was kept for.
+        let patch_from = changed_files.filter(|(kept, _)| {
+            previous
+                .as_ref()
+                .is_some_and(|previous| Arc::ptr_eq(previous, kept))
+        });
         let (manifest, report, listing) = blocking(id, move || {
-            let (manifest, report) =
-                manifest::build(&listing, previous.as_deref(), &options, &|_, _| {});
+            let patched = patch_from.and_then(|(previous, files)| {
+                crate::patch::patch(&listing, &previous, &files, &options)
+            });
+            let (manifest, report) = patched.unwrap_or_else(|| {
+                manifest::build(&listing, previous.as_deref(), &options, &|_, _| {})
+            });
             (manifest, report, listing)
         })
         .await?;
@@ -525,17 +539,19 @@ impl Inner {
             return Watched::Walk(Fallback::Failed);
         };
         let restated = blocking(id, move || {
-            let changed = restat::restat(&mut listing, &paths);
-            (listing, changed)
+            let restated = restat::restat(&mut listing, &paths);
+            (listing, restated)
         })
         .await;
         match restated {
-            Ok((listing, false)) if same_options && current.recheck.is_empty() => {
+            Ok((listing, restated))
+                if !restated.changed && same_options && current.recheck.is_empty() =>
+            {
                 state.listing = Some(listing);
                 state.checked_at = Some(Instant::now());
                 Watched::Current(current)
             }
-            Ok((listing, _)) => Watched::Listing(listing),
+            Ok((listing, restated)) => Watched::Listing(listing, restated.files),
             Err(_) => Watched::Walk(Fallback::Failed),
         }
     }

@@ -11,13 +11,14 @@ use std::path::Path;
 /// Re-stats `paths` (relpaths under the root, `/`-separated, no hidden component) in
 /// `listing`: a path that is gone loses its entries (and, if it was a folder, everything
 /// below it), a file is stated again, a folder is walked again. Returns whether the
-/// listing's files or passed-over names changed; if they did, its version and walk times
-/// are updated (the times mark the re-stat, so files changed just now are racy).
-pub(crate) fn restat(listing: &mut Listing, paths: &[String]) -> bool {
+/// listing's files or passed-over names changed, and which files: if any did, its version
+/// and walk times are updated (the times mark the re-stat, so files changed just now are
+/// racy).
+pub(crate) fn restat(listing: &mut Listing, paths: &[String]) -> Restated {
     let started_ns = scan::now_ns();
     let paths = outermost(paths);
     if paths.is_empty() {
-        return false;
+        return Restated::default();
     }
     let mut found = Walked::default();
     for relpath in &paths {
@@ -35,11 +36,19 @@ pub(crate) fn restat(listing: &mut Listing, paths: &[String]) -> bool {
     added.sort_unstable_by(|a, b| a.relpath.cmp(&b.relpath));
     skipped_added.sort_unstable_by(|a, b| a.relpath.cmp(&b.relpath));
 
-    let removed = take_paths(&mut listing.files, |s: &Stat| &s.relpath, &paths);
+    // Files rewritten in place (the common change) are replaced where they stand; any
+    // other change takes the affected runs out and merges the new stats in.
+    let in_place = replace_in_place(&mut listing.files, &paths, &added);
+    let merge = in_place.is_none();
+    let removed =
+        in_place.unwrap_or_else(|| take_paths(&mut listing.files, |s: &Stat| &s.relpath, &paths));
     let skipped_removed = take_paths(&mut listing.skipped, |s: &Skipped| &s.relpath, &paths);
     take_paths(&mut listing.symlinks, |s: &String| s, &paths);
-    let changed = removed != added || skipped_removed != skipped_added;
-    put(&mut listing.files, added, |a, b| a.relpath.cmp(&b.relpath));
+    let files = differing(&removed, &added);
+    let changed = !files.is_empty() || skipped_removed != skipped_added;
+    if merge {
+        put(&mut listing.files, added, |a, b| a.relpath.cmp(&b.relpath));
+    }
     put(&mut listing.skipped, skipped_added, |a, b| {
         a.relpath.cmp(&b.relpath)
     });
@@ -49,7 +58,48 @@ pub(crate) fn restat(listing: &mut Listing, paths: &[String]) -> bool {
         listing.started_ns = started_ns;
         listing.finished_ns = scan::now_ns();
     }
-    changed
+    Restated { changed, files }
+}
+
+/// What a re-stat found.
+#[derive(Debug, Default)]
+pub(crate) struct Restated {
+    /// Whether the listing changed (its files, or the names it passed over).
+    pub(crate) changed: bool,
+    /// The relpaths of the files that came, went or changed, sorted.
+    pub(crate) files: Vec<String>,
+}
+
+/// The relpaths whose stat is in one of `before` and `after` (both sorted) but not the
+/// same in the other.
+fn differing(before: &[Stat], after: &[Stat]) -> Vec<String> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < before.len() || j < after.len() {
+        match (before.get(i), after.get(j)) {
+            (Some(a), Some(b)) if a.relpath == b.relpath => {
+                if a != b {
+                    out.push(a.relpath.clone());
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(a), Some(b)) if a.relpath < b.relpath => {
+                out.push(a.relpath.clone());
+                i += 1;
+            }
+            (Some(_), Some(b)) | (None, Some(b)) => {
+                out.push(b.relpath.clone());
+                j += 1;
+            }
+            (Some(a), None) => {
+                out.push(a.relpath.clone());
+                i += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    out
 }
 
 /// `paths` without those below another one of them (a folder walked again covers them),
@@ -120,6 +170,35 @@ fn look(root: &Path, relpath: &str) -> Walked {
     walked
 }
 
+/// When the stats found for `paths` are exactly one per path, for files the listing
+/// already holds (nothing came or went), swaps them in and returns the old ones; else
+/// leaves `files` alone and returns `None`.
+fn replace_in_place(files: &mut [Stat], paths: &[String], added: &[Stat]) -> Option<Vec<Stat>> {
+    if added.len() != paths.len() || added.iter().zip(paths).any(|(a, p)| a.relpath != *p) {
+        return None;
+    }
+    let mut at = Vec::with_capacity(paths.len());
+    for path in paths {
+        let index = files
+            .binary_search_by(|stat| stat.relpath.as_str().cmp(path))
+            .ok()?;
+        // A folder of that name would have entries below it: not a file rewritten.
+        let below = format!("{path}/");
+        if files
+            .get(index + 1)
+            .is_some_and(|next| next.relpath.starts_with(&below))
+        {
+            return None;
+        }
+        at.push(index);
+    }
+    let mut replaced = Vec::with_capacity(at.len());
+    for (index, stat) in at.into_iter().zip(added) {
+        replaced.push(std::mem::replace(&mut files[index], stat.clone()));
+    }
+    Some(replaced)
+}
+
 /// Removes from `items` (sorted by `key`) every item whose key is one of `paths` or lies
 /// below one of them, and returns those, in order. Each path's items are one run of the
 /// sorted list (all keys that start with `path/` sit together), found by binary search:
@@ -179,6 +258,20 @@ mod tests {
             .map(String::from)
             .to_vec();
         assert_eq!(outermost(&paths), ["a", "a.wav", "b/x.wav"]);
+    }
+
+    #[test]
+    fn differing_names_files_that_came_went_or_changed() {
+        let stat = |relpath: &str, size| Stat {
+            relpath: relpath.into(),
+            size,
+            mtime_ns: 1,
+            kind: scan::Kind::Csv,
+        };
+        let before = [stat("a", 1), stat("b", 1), stat("c", 1)];
+        let after = [stat("a", 1), stat("b", 2), stat("d", 1)];
+        assert_eq!(differing(&before, &after), ["b", "c", "d"]);
+        assert!(differing(&before, &before).is_empty());
     }
 
     #[test]

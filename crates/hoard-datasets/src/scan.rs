@@ -330,14 +330,17 @@ pub(crate) fn walk_dir(root: &Path, dir: &Path, prefix: &str) -> Walked {
 
 /// The version over sorted stats.
 pub(crate) fn version_of(files: &[Stat]) -> String {
-    let mut hasher = blake3::Hasher::new();
+    // The same bytes hashed as one slice rather than four small updates per file: the
+    // hash is the same (BLAKE3 hashes the concatenation), and large updates are hashed
+    // several chunks at a time, where small ones go a block at a time.
+    let mut bytes = Vec::with_capacity(files.iter().map(|s| s.relpath.len() + 17).sum());
     for stat in files {
-        hasher.update(stat.relpath.as_bytes());
-        hasher.update(&[0]);
-        hasher.update(&stat.size.to_le_bytes());
-        hasher.update(&stat.mtime_ns.to_le_bytes());
+        bytes.extend_from_slice(stat.relpath.as_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(&stat.size.to_le_bytes());
+        bytes.extend_from_slice(&stat.mtime_ns.to_le_bytes());
     }
-    hex(&hasher.finalize().as_bytes()[..16])
+    hex(&blake3::hash(&bytes).as_bytes()[..16])
 }
 
 #[cfg(unix)]

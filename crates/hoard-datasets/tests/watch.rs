@@ -128,20 +128,43 @@ async fn added_changed_removed_and_renamed_files_are_seen_by_the_next_request() 
         old_wav(&root.join(format!("d{}/f{i:02}.wav", i % 3)), 80);
     }
     fs::write(root.join("d0/notes.txt"), "not audio").unwrap();
+    let table = root.join("d0/d0_metadata.csv");
+    fs::write(
+        &table,
+        "filename,emotion,actor\nf00.wav,calm,1\nf03.wav,sad,1\n",
+    )
+    .unwrap();
+    age(&table);
     let datasets = datasets(root);
     let first = datasets.manifest("set").await.unwrap();
     assert_eq!(first.entries.len(), 12);
+    assert_eq!(first.entries[0].label.as_deref(), Some("calm"));
 
     // Each change is asked about right after it is made: the check waits until the
     // watcher has reported everything before it, so no waiting is needed here.
-    let changes: [Change<'_>; 7] = [
+    let changes: [Change<'_>; 9] = [
         (
             "a file added",
             Box::new(|| write_wav(&root.join("d1/new.wav"), 160)),
         ),
+        // Same paths, same tables: the current manifest is patched, labels kept.
         (
             "a file rewritten",
             Box::new(|| old_wav(&root.join("d0/f00.wav"), 400)),
+        ),
+        (
+            "two files rewritten, one of them just now",
+            Box::new(|| {
+                old_wav(&root.join("d0/f03.wav"), 480);
+                write_wav(&root.join("d2/f05.wav"), 560);
+            }),
+        ),
+        (
+            "a table rewritten",
+            Box::new(|| {
+                fs::write(&table, "filename,emotion,actor\nf00.wav,angry,1\n").unwrap();
+                age(&table);
+            }),
         ),
         (
             "a file removed",
@@ -177,6 +200,11 @@ async fn added_changed_removed_and_renamed_files_are_seen_by_the_next_request() 
         previous = manifest;
     }
     assert!(relpaths(&previous).contains(&"renamed/f00.wav"));
+    let relabelled = previous
+        .entries
+        .iter()
+        .find(|e| e.relpath == "renamed/f00.wav");
+    assert_eq!(relabelled.unwrap().label.as_deref(), Some("angry"));
     assert!(!relpaths(&previous).iter().any(|p| p.starts_with("e/")));
     assert_eq!(
         datasets.walks(),
