@@ -792,7 +792,7 @@ fn watched_against_walked(
     );
     let _ = writeln!(
         table,
-        "\n- The watched instance answers an unchanged dataset without reading the folder: it writes its beacon file and waits for the watcher to report it (so every earlier change is in the record), finds nothing recorded, and returns the manifest it holds. After changes it re-stats only the recorded paths, then builds and stores as the walking instance does (the build still passes over every entry, sharing the unchanged ones). Walks during the measured requests: 0. Its first request (watch started, walk, build) took {}.",
+        "\n- The watched instance answers an unchanged dataset without reading the folder: it writes its beacon file and waits for the watcher to report it (so every earlier change is in the record), finds nothing recorded, and returns the manifest it holds. After changes it re-stats only the recorded paths, probes the changed files into a copy of its manifest (every other entry shared), and stores the delta as the walking instance does; the walking instance walks, then builds (passing over every entry). Walks during the measured requests: 0. Its first request (watch started, walk, build) took {}.",
         seconds(first_watched.as_secs_f64())
     );
     Ok(table)

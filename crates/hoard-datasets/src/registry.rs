@@ -3,8 +3,9 @@
 //! Each request for a manifest checks the folder. With a watcher (the default where the
 //! file system supports one, see [`Datasets::watch`]) the check costs what changed: the
 //! registry watches each root it has built a manifest for, records the paths that changed
-//! since, and re-stats only those ([`crate::restat`]); with nothing recorded the stored
-//! manifest is confirmed without touching the folder. Without one (or whenever the
+//! since, and re-stats only those ([`crate::restat`]), probing only the changed files
+//! when no table changed and no file came or went ([`crate::patch`]); with nothing
+//! recorded the stored manifest is confirmed without touching the folder. Without one (or whenever the
 //! watcher cannot be trusted, see [`Fallback`]) the check walks the folder, at most once
 //! per `recheck` interval, and compares the version. An unchanged dataset is served from
 //! memory, or from the shared cache when another instance built it. A changed one is
@@ -206,12 +207,18 @@ impl Datasets {
     /// Whether to watch dataset roots (default: on, with the `watch` feature, which is on
     /// by default). A watched dataset is re-checked at the cost of what changed: an
     /// unchanged one is confirmed without reading the folder, where a walk stats every
-    /// file (about a quarter of a second per 100,000 files). What that costs: one inotify
-    /// watch per folder (from the user's `fs.inotify.max_user_watches`), a thread per
-    /// dataset, and the listing kept in memory. Where the root cannot be watched (network
-    /// file systems, the watch budget spent) the registry walks instead, as with watching
-    /// off, and says why in [`Datasets::watch_status`] and the log: on is what a user
-    /// expects wherever it works, and costs nothing in correctness where it does not.
+    /// file (about a quarter of a second per 100,000 files). On is what a user expects
+    /// wherever it works, and it costs nothing in correctness where it does not: a root
+    /// that cannot be watched (network file systems, the watch budget spent) is walked, as
+    /// with watching off, and [`Datasets::watch_status`] and the log say why.
+    ///
+    /// What a watch costs: one inotify watch per folder (from the user's
+    /// `fs.inotify.max_user_watches`), one inotify instance and thread per dataset
+    /// (`fs.inotify.max_user_instances`, often 128 per user), the listing kept in memory,
+    /// and a beacon folder in the system's temporary folder that each check writes a byte
+    /// to (to see every change made before it). Starting it stats every entry once (the
+    /// watcher walks the tree to add its watches); reading the dataset's files (a training
+    /// job's opens and closes) sends the watcher events it passes over.
     pub fn watch(self, on: bool) -> Datasets {
         self.with(|settings| settings.watch = on && cfg!(feature = "watch"))
     }
@@ -479,7 +486,11 @@ impl Inner {
     /// re-stated where something did, or why it cannot answer.
     async fn watched(&self, id: &str, config: &DatasetConfig, state: &mut SlotState) -> Watched {
         if !self.settings.watch {
-            return Watched::Walk(Fallback::Off);
+            return Watched::Walk(if cfg!(feature = "watch") {
+                Fallback::Off
+            } else {
+                Fallback::Unsupported
+            });
         }
         let (Some(current), Some(listing)) = (state.current.clone(), state.listing.as_ref()) else {
             return Watched::Walk(match (&state.current, &state.walked_because) {

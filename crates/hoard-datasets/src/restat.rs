@@ -11,9 +11,8 @@ use std::path::Path;
 /// Re-stats `paths` (relpaths under the root, `/`-separated, no hidden component) in
 /// `listing`: a path that is gone loses its entries (and, if it was a folder, everything
 /// below it), a file is stated again, a folder is walked again. Returns whether the
-/// listing's files or passed-over names changed, and which files: if any did, its version
-/// and walk times are updated (the times mark the re-stat, so files changed just now are
-/// racy).
+/// listing's files or passed-over names changed, and which files. If any did, its version
+/// is updated; its walk times become the re-stat's, so files changed just now are racy.
 pub(crate) fn restat(listing: &mut Listing, paths: &[String]) -> Restated {
     let started_ns = scan::now_ns();
     let paths = outermost(paths);
@@ -55,9 +54,11 @@ pub(crate) fn restat(listing: &mut Listing, paths: &[String]) -> Restated {
     put(&mut listing.symlinks, symlinks_added, Ord::cmp);
     if changed {
         listing.version = scan::version_of(&listing.files);
-        listing.started_ns = started_ns;
-        listing.finished_ns = scan::now_ns();
     }
+    // The stats of `paths` were taken now: a file re-stated because it was racy is racy
+    // again only if it changed again just now.
+    listing.started_ns = started_ns;
+    listing.finished_ns = scan::now_ns();
     Restated { changed, files }
 }
 

@@ -388,3 +388,37 @@ async fn a_change_made_during_the_first_build_is_seen_next() {
     assert_eq!(manifest.entries.len(), 2040);
     assert_current(&manifest, &root);
 }
+
+/// A file written just now is probed again on the next checks (its mtime cannot tell a
+/// second write in the same tick), and only until that tick is past: then the watched
+/// check answers without work again.
+#[tokio::test]
+async fn a_racy_file_is_probed_again_until_its_tick_has_passed() {
+    let dir = hoard_testkit::temp_dir();
+    let root = dir.path();
+    old_wav(&root.join("a.wav"), 80);
+    let datasets = datasets(root);
+    datasets.manifest("set").await.unwrap();
+    write_wav(&root.join("b.wav"), 80);
+    let racy = datasets.manifest("set").await.unwrap();
+    assert_eq!(racy.recheck, ["b.wav"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let settled = loop {
+        let manifest = datasets.manifest("set").await.unwrap();
+        if manifest.recheck.is_empty() {
+            break manifest;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still racy: {:?}",
+            manifest.recheck
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_current(&settled, root);
+    let builds = datasets.builds();
+    let again = datasets.manifest("set").await.unwrap();
+    assert!(Arc::ptr_eq(&again, &settled));
+    assert_eq!(datasets.builds(), builds, "settled: no more builds");
+    assert_eq!(datasets.walks(), 1);
+}
