@@ -2,15 +2,16 @@
 //!
 //! Each request for a manifest checks the folder. With a watcher (the default where the
 //! file system supports one, see [`Datasets::watch`]) the check costs what changed: the
-//! registry watches each root it has built a manifest for, records the paths that changed
-//! since, and re-stats only those ([`crate::restat`]), probing only the changed files
-//! when no table changed and no file came or went ([`crate::patch`]); with nothing
-//! recorded the stored manifest is confirmed without touching the folder. Without one (or whenever the
-//! watcher cannot be trusted, see [`Fallback`]) the check walks the folder, at most once
-//! per `recheck` interval, and compares the version. An unchanged dataset is served from
-//! memory, or from the shared cache when another instance built it. A changed one is
-//! rebuilt incrementally from the previous manifest. One build per dataset runs at a time:
-//! concurrent requests wait for it and share its result.
+//! registry watches each root it has built a manifest for, records the paths that
+//! changed since, and re-stats only those ([`crate::restat`]), probing only the changed
+//! files when no table changed and no file came or went ([`crate::patch`]); with
+//! nothing recorded the stored manifest is confirmed without touching the folder.
+//! Without one (or whenever the watcher cannot be trusted, see [`Fallback`]) the check
+//! walks the folder, at most once per `recheck` interval, and compares the version. An
+//! unchanged dataset is served from memory, or from the shared cache when another
+//! instance built it. A changed one is rebuilt incrementally from the previous
+//! manifest. One build per dataset runs at a time: concurrent requests wait for it and
+//! share its result.
 //!
 //! Cache keys (namespace `dataset`): `{id}:manifest` (a whole [`Manifest`]: entries,
 //! summary, build options and re-check list; the *base*), `{id}:delta` (the current
