@@ -9,7 +9,9 @@
 //!   sums up;
 //! - [`Datasets`] keeps configured datasets current and shares their manifests through the
 //!   hoard cache (`dataset:{id}:manifest|delta|summary|version`: a base manifest and the
-//!   changes since it, see [`delta`]);
+//!   changes since it, see [`delta`]); with the `watch` feature (on by default) it watches
+//!   each root and re-checks it at the cost of what changed, re-stating only the changed
+//!   paths, and walks whenever the watcher cannot be trusted ([`Fallback`]);
 //! - [`path::resolve`] maps a client's `relpath` to a file, never outside the root.
 //!
 //! ```no_run
@@ -31,15 +33,19 @@
 pub mod delta;
 pub mod manifest;
 pub mod meta;
+mod patch;
 pub mod path;
 pub mod probe;
 mod registry;
+mod restat;
 pub mod scan;
+mod watch;
 
 pub use manifest::{build, BuildOptions, BuildReport, FileEntry, Manifest, Summary};
 pub use path::PathError;
 pub use probe::{AudioInfo, Format};
 pub use registry::{check_id, DatasetConfig, DatasetInfo, Datasets, NAMESPACE};
+pub use watch::{Fallback, WatchStatus};
 
 /// The cache namespaces this crate writes for itself ([`NAMESPACE`]: manifests, deltas,
 /// summaries, versions). A forged entry there would be served as a dataset's manifest, so

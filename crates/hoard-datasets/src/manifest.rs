@@ -341,7 +341,7 @@ fn tables_key(listing: &Listing) -> String {
     hex(&hasher.finalize().as_bytes()[..16])
 }
 
-fn probe_entry(
+pub(crate) fn probe_entry(
     listing: &Listing,
     stat: &Stat,
     format: Format,

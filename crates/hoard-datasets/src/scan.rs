@@ -22,7 +22,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn of(name: &str) -> Option<Kind> {
+    pub(crate) fn of(name: &str) -> Option<Kind> {
         // Compared in place, without lowercasing a copy: this runs for every file of every
         // walk, and an unchanged re-check is little more than the walk.
         if ends_with_ignore_case(name, "_metadata.csv") {
@@ -103,6 +103,13 @@ pub struct Listing {
     pub files: Vec<Stat>,
     /// Passed over: symlinks leaving the root, symlinked folders, names that are not UTF-8.
     pub skipped: Vec<Skipped>,
+    /// Symlinks of a listed kind (in `files` or in `skipped`), sorted: their targets can
+    /// change without an event under the root, so a watched dataset re-stats them on
+    /// every check.
+    pub symlinks: Vec<String>,
+    /// Folders walked, the root included: what a recursive watch of the root costs in
+    /// inotify watches.
+    pub folders: usize,
     /// The dataset version: a hash over every listed file's `(relpath, size, mtime)`.
     pub version: String,
     /// When the walk began, nanoseconds since the Unix epoch.
@@ -143,9 +150,15 @@ pub fn walk(root: &Path) -> std::io::Result<Listing> {
     }
     // The root itself must be readable: that error is the caller's.
     fs::read_dir(&root)?;
-    let (mut files, mut skipped) = walk_dir(&root, &root, "");
+    let Walked {
+        mut files,
+        mut skipped,
+        mut symlinks,
+        folders,
+    } = walk_dir(&root, &root, "");
     files.sort_unstable_by(|a, b| a.relpath.cmp(&b.relpath));
     skipped.sort_unstable_by(|a, b| a.relpath.cmp(&b.relpath));
+    symlinks.sort_unstable();
     let version = version_of(&files);
     let coarse = !files.is_empty() && files.iter().all(|f| f.mtime_ns % 1_000_000_000 == 0);
     // Linux stamps files from a clock that ticks every few milliseconds; FAT and older
@@ -155,6 +168,8 @@ pub fn walk(root: &Path) -> std::io::Result<Listing> {
         root,
         files,
         skipped,
+        symlinks,
+        folders,
         version,
         started_ns,
         finished_ns: now_ns(),
@@ -162,24 +177,111 @@ pub fn walk(root: &Path) -> std::io::Result<Listing> {
     })
 }
 
-type Walked = (Vec<Stat>, Vec<Skipped>);
+/// What one folder (and everything below it) holds: files, passed-over names, the
+/// symlinks met (listed or not: their targets can change without an event under the
+/// root), and the folders walked, itself included.
+#[derive(Default)]
+pub(crate) struct Walked {
+    pub(crate) files: Vec<Stat>,
+    pub(crate) skipped: Vec<Skipped>,
+    pub(crate) symlinks: Vec<String>,
+    pub(crate) folders: usize,
+}
 
-/// Lists `dir`. A folder below the root that cannot be read (permissions) is reported in
-/// `skipped`, one that vanished mid-walk is simply absent; neither stops the walk.
-fn walk_dir(root: &Path, dir: &Path, prefix: &str) -> Walked {
-    let mut files = Vec::new();
-    let mut skipped = Vec::new();
+impl Walked {
+    fn extend(&mut self, more: Walked) {
+        self.files.extend(more.files);
+        self.skipped.extend(more.skipped);
+        self.symlinks.extend(more.symlinks);
+        self.folders += more.folders;
+    }
+}
+
+/// What the walk makes of one name in a folder.
+pub(crate) enum Entry {
+    /// A file the listing holds.
+    File(Stat),
+    /// A name the listing reports as passed over.
+    Skipped(Skipped),
+    /// A real folder (not a symlink): walked.
+    Folder,
+    /// Nothing the listing mentions (another kind of file, or gone).
+    Ignored,
+}
+
+/// Classifies `path` (`relpath` under `root`, its last component not hidden), whose own
+/// type (not following a symlink) is `file_type`: the rules of the walk, shared with the
+/// re-stat of single paths (`crate::restat`) so both list a file the same way.
+pub(crate) fn classify(
+    root: &Path,
+    path: &Path,
+    relpath: String,
+    file_type: fs::FileType,
+) -> Entry {
+    if file_type.is_dir() {
+        return Entry::Folder;
+    }
+    let name = relpath.rsplit('/').next().unwrap_or(&relpath);
+    let Some(kind) = Kind::of(name) else {
+        return Entry::Ignored;
+    };
+    let skip = |relpath: String, reason: &str| {
+        Entry::Skipped(Skipped {
+            relpath,
+            reason: reason.into(),
+        })
+    };
+    let metadata = if file_type.is_symlink() {
+        match fs::canonicalize(path) {
+            Ok(target) if !target.starts_with(root) => {
+                return skip(relpath, "symlink leads outside the dataset root")
+            }
+            Ok(target) if crate::path::hidden_below(&target, root) => {
+                return skip(relpath, "symlink leads to a hidden file or folder")
+            }
+            Ok(target) => match fs::metadata(&target) {
+                Ok(metadata) if metadata.is_file() => metadata,
+                _ => return skip(relpath, "symlink to something that is not a file"),
+            },
+            Err(_) => return skip(relpath, "broken symlink"),
+        }
+    } else if file_type.is_file() {
+        match fs::metadata(path) {
+            Ok(metadata) => metadata,
+            // Deleted between readdir and stat: it is simply not there.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Entry::Ignored,
+            Err(e) => return skip(relpath, &format!("cannot stat: {e}")),
+        }
+    } else {
+        return Entry::Ignored;
+    };
+    Entry::File(Stat {
+        relpath,
+        size: metadata.len(),
+        mtime_ns: mtime_ns(&metadata),
+        kind,
+    })
+}
+
+/// Lists `dir` (`prefix` is its relpath with a trailing `/`, empty for the root). A folder
+/// below the root that cannot be read (permissions) is reported in `skipped`, one that
+/// vanished mid-walk is simply absent; neither stops the walk.
+pub(crate) fn walk_dir(root: &Path, dir: &Path, prefix: &str) -> Walked {
+    let mut walked = Walked {
+        folders: 1,
+        ..Walked::default()
+    };
     let mut folders = Vec::new();
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
             if e.kind() != std::io::ErrorKind::NotFound {
-                skipped.push(Skipped {
+                walked.skipped.push(Skipped {
                     relpath: prefix.trim_end_matches('/').to_owned(),
                     reason: format!("cannot read the folder: {e}"),
                 });
             }
-            return (files, skipped);
+            return walked;
         }
     };
     for entry in entries {
@@ -188,7 +290,7 @@ fn walk_dir(root: &Path, dir: &Path, prefix: &str) -> Walked {
         };
         let name = entry.file_name();
         let Some(name) = name.to_str() else {
-            skipped.push(Skipped {
+            walked.skipped.push(Skipped {
                 relpath: format!("{prefix}{}", name.to_string_lossy()),
                 reason: "the name is not UTF-8".into(),
             });
@@ -200,92 +302,45 @@ fn walk_dir(root: &Path, dir: &Path, prefix: &str) -> Walked {
         let Ok(file_type) = entry.file_type() else {
             continue;
         };
-        if file_type.is_dir() {
-            folders.push((entry.path(), format!("{prefix}{name}/")));
+        // Checked before building the relpath: most names are neither folders nor of a
+        // listed kind, and this runs for every name of every walk.
+        if !file_type.is_dir() && Kind::of(name).is_none() {
             continue;
         }
-        let Some(kind) = Kind::of(name) else {
-            continue;
-        };
         let relpath = format!("{prefix}{name}");
-        let metadata = if file_type.is_symlink() {
-            match fs::canonicalize(entry.path()) {
-                Ok(target) if !target.starts_with(root) => {
-                    skipped.push(Skipped {
-                        relpath,
-                        reason: "symlink leads outside the dataset root".into(),
-                    });
-                    continue;
-                }
-                Ok(target) if crate::path::hidden_below(&target, root) => {
-                    skipped.push(Skipped {
-                        relpath,
-                        reason: "symlink leads to a hidden file or folder".into(),
-                    });
-                    continue;
-                }
-                Ok(target) => match fs::metadata(&target) {
-                    Ok(metadata) if metadata.is_file() => metadata,
-                    _ => {
-                        skipped.push(Skipped {
-                            relpath,
-                            reason: "symlink to something that is not a file".into(),
-                        });
-                        continue;
-                    }
-                },
-                Err(_) => {
-                    skipped.push(Skipped {
-                        relpath,
-                        reason: "broken symlink".into(),
-                    });
-                    continue;
-                }
-            }
-        } else if file_type.is_file() {
-            match entry.metadata() {
-                Ok(metadata) => metadata,
-                // Deleted between readdir and stat: it is simply not there.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    skipped.push(Skipped {
-                        relpath,
-                        reason: format!("cannot stat: {e}"),
-                    });
-                    continue;
-                }
-            }
-        } else {
-            continue;
-        };
-        files.push(Stat {
-            relpath,
-            size: metadata.len(),
-            mtime_ns: mtime_ns(&metadata),
-            kind,
-        });
+        if file_type.is_symlink() {
+            walked.symlinks.push(relpath.clone());
+        }
+        match classify(root, &entry.path(), relpath, file_type) {
+            Entry::File(stat) => walked.files.push(stat),
+            Entry::Skipped(skipped) => walked.skipped.push(skipped),
+            Entry::Folder => folders.push((entry.path(), format!("{prefix}{name}/"))),
+            Entry::Ignored => {}
+        }
     }
     let below: Vec<Walked> = folders
         .par_iter()
         .map(|(path, prefix)| walk_dir(root, path, prefix))
         .collect();
-    for (more_files, more_skipped) in below {
-        files.extend(more_files);
-        skipped.extend(more_skipped);
+    for more in below {
+        walked.extend(more);
     }
-    (files, skipped)
+    walked
 }
 
 /// The version over sorted stats.
-fn version_of(files: &[Stat]) -> String {
-    let mut hasher = blake3::Hasher::new();
+pub(crate) fn version_of(files: &[Stat]) -> String {
+    // The same bytes hashed as one slice rather than four small updates per file: the
+    // hash is the same (BLAKE3 hashes the concatenation), and large updates are hashed
+    // several chunks at a time, where small ones go a block at a time.
+    let mut bytes = Vec::with_capacity(files.iter().map(|s| s.relpath.len() + 17).sum());
     for stat in files {
-        hasher.update(stat.relpath.as_bytes());
-        hasher.update(&[0]);
-        hasher.update(&stat.size.to_le_bytes());
-        hasher.update(&stat.mtime_ns.to_le_bytes());
+        bytes.extend_from_slice(stat.relpath.as_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(&stat.size.to_le_bytes());
+        bytes.extend_from_slice(&stat.mtime_ns.to_le_bytes());
     }
-    hex(&hasher.finalize().as_bytes()[..16])
+    hex(&blake3::hash(&bytes).as_bytes()[..16])
 }
 
 #[cfg(unix)]
