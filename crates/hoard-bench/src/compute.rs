@@ -153,13 +153,11 @@ async fn cached_hit_path(options: &Options) -> anyhow::Result<Comparison> {
     let label = "emotion-v2".to_string();
     // Warm: one computed entry.
     black_box(cached_square_async(12, label.clone()).await);
-    let key = hoard::__private::args_key(
-        "bench_hit_async",
-        &[
-            hoard::__private::key_arg(&12u64),
-            hoard::__private::key_arg(&label),
-        ],
-    );
+    let mut key = hoard::__private::KeyText::default();
+    hoard::__private::call_key(&mut key, "bench_hit_async", |args| {
+        args.arg(&12u64);
+        args.arg(&label);
+    });
     let cache = bench_cache();
     let (mut macro_ns, mut get_ns, mut compute_ns) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..options.rounds {

@@ -28,14 +28,16 @@ pub fn expand(args: Args, function: ItemFn) -> syn::Result<TokenStream> {
         Some(expr) => quote!(&(#expr)),
         None => quote!(::hoard::global()),
     };
+    // Fills `__hoard_key` in place (see `hoard::__private::KeyText`).
     let key = match &args.key {
-        Some(expr) => quote!(::hoard::__private::custom_key(#name, &(#expr))),
+        Some(expr) => quote!(::hoard::__private::custom_key(&mut __hoard_key, #name, &(#expr))),
         None => {
-            // Each argument checked on its own, with the error pointing at it.
+            // Each argument hashed (and checked to be `Serialize`, with the error pointing
+            // at it) straight into the call's hash: no text, no allocation.
             let parts = key_args
                 .iter()
-                .map(|arg| quote_spanned!(arg.span()=> ::hoard::__private::key_arg(&#arg)));
-            quote!(::hoard::__private::args_key(#name, &[ #(#parts),* ]))
+                .map(|arg| quote_spanned!(arg.span()=> __hoard_args.arg(&#arg);));
+            quote!(::hoard::__private::call_key(&mut __hoard_key, #name, |__hoard_args| { #(#parts)* }))
         }
     };
     let ttl = args.ttl.as_ref().map(|ttl| {
@@ -64,7 +66,8 @@ pub fn expand(args: Args, function: ItemFn) -> syn::Result<TokenStream> {
     let body = |bypass: bool| {
         quote! {{
             let __hoard_cache: &::hoard::Cache = #cache;
-            let __hoard_key: ::std::string::String = #key;
+            let mut __hoard_key = ::hoard::__private::KeyText::default();
+            #key;
             let __hoard_options = ::hoard::ComputeOptions::new().bypass(#bypass);
             #ttl
             ::hoard::__private::#helper(__hoard_cache, #namespace, &__hoard_key, &__hoard_options, #compute) #wait

@@ -12,8 +12,18 @@ use proc_macro::TokenStream;
 
 /// Caches a function's results in a hoard `Cache` (compute-through, with single-flight).
 ///
-/// Works on sync and async functions and methods. The key is `{name}:{hash of the
-/// arguments}` in namespace `cached`; `self` is never part of it.
+/// Works on sync and async functions and methods. The key is `{name}:v2:{hash}` in
+/// namespace `cached`: `hash` is 32 hex digits of the XXH3-128 of the arguments (all but
+/// `self` and the `skip`ped ones), fed to the hash as serde serializes them, with no text
+/// in between. The same arguments give the same key in every process, on every platform
+/// and in every release (the byte stream is fixed and pinned by tests; `v2` names its
+/// format, so keys of another format simply miss). Integers key by value (`1u8` and `1u64`
+/// agree), floats by their bits (`-0.0` apart from `0.0`, one NaN), maps by content
+/// whatever their order (a `HashMap`), struct fields and enum variants by name; a
+/// `HashSet` is a sequence to serde, so pass a `BTreeSet` or a sorted `Vec` instead. The
+/// hash is fast, not cryptographic: where an attacker picks the arguments and another
+/// caller's result is at stake, give the key with `key = ...`, built with
+/// `hoard::stable_hash` (BLAKE3).
 ///
 /// | option | meaning |
 /// |---|---|

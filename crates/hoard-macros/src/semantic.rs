@@ -59,7 +59,7 @@ pub fn expand(args: Args, function: ItemFn) -> syn::Result<TokenStream> {
         },
     };
     let parts = exact.iter().map(|arg| {
-        quote_spanned!(arg.span()=> ::hoard_semantic::__private::hoard::__private::key_arg(&#arg))
+        quote_spanned!(arg.span()=> ::hoard_semantic::__private::hoard::__private::json_key_arg(&#arg))
     });
     let filters = args.filter.iter().map(|f| {
         let text = f.to_string();
@@ -103,7 +103,7 @@ pub fn expand(args: Args, function: ItemFn) -> syn::Result<TokenStream> {
                 __hoard_semantic_cache,
                 #namespace,
                 ::core::convert::AsRef::<str>::as_ref(&#query),
-                ::hoard_semantic::__private::hoard::__private::args_key(#name, &[ #(#parts),* ]),
+                ::hoard_semantic::__private::hoard::__private::json_args_key(#name, &[ #(#parts),* ]),
                 ::std::vec![ #(#filters),* ],
                 #threshold,
                 #ttl,

@@ -114,7 +114,28 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut begun = self.begin_compute(namespace, key, options).await?;
+        let begun = self.begin_compute(namespace, key, options).await?;
+        self.compute_from(namespace, key, options, begun, compute)
+            .await
+    }
+
+    /// The rest of [`Cache::try_get_or_compute`] once its first step is known: for callers
+    /// that looked in memory themselves (`#[cached]`'s helpers) and start from the entry
+    /// they found but could not decode, without counting a second lookup.
+    pub(crate) async fn compute_from<T, E, F, Fut>(
+        &self,
+        namespace: &str,
+        key: &str,
+        options: &ComputeOptions,
+        mut begun: Begun,
+        compute: F,
+    ) -> Result<T, ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned,
+        E: std::fmt::Display + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
         // Set once a stored value failed to decode: the next one that fails is an error.
         let mut undecodable = false;
         loop {

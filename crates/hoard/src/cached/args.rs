@@ -1,0 +1,822 @@
+//! The stable hash of a `#[cached]` call's arguments: key format `v2`.
+//!
+//! A call's key is `{name}:v2:{hash}`, where `hash` is 32 lowercase hex digits: the
+//! XXH3-128 digest (default secret, seed 0, the canonical big-endian form `xxhsum -H2`
+//! prints) of the byte stream below. The arguments are fed to the hash as serde serializes
+//! them, without any text or tree in between, so a hit costs one pass over the argument
+//! bytes. The stream depends only on the values (never on the process, the platform, the
+//! pointer width or hoard's version): changing anything below is a new format version
+//! (a new marker in the key), and `tests/cached/keys.rs` and the tests below pin it.
+//!
+//! # The byte stream
+//!
+//! The arguments (minus `self` and the `skip`ped ones) are one sequence:
+//! `SEQ arg₁ arg₂ … END`. Each value starts with a one-byte tag; lengths are `u64`
+//! little-endian; every value is self-delimiting, so concatenations cannot collide
+//! (`("ab", "c")` and `("a", "bc")` differ).
+//!
+//! | serde form | bytes |
+//! |---|---|
+//! | `()`, unit struct | `01` |
+//! | `None` | `02` |
+//! | `Some(v)` | `03` v |
+//! | `false`, `true` | `04`, `05` |
+//! | integer ≥ 0 (any width, signed or not) | `06` + the value as `u128` LE (16 bytes) |
+//! | integer < 0 | `07` + the value as `i128` LE (16 bytes) |
+//! | float (`f32` widened to `f64`) | `08` + `f64::to_bits` LE (8 bytes); every NaN as `0x7ff8000000000000`; `-0.0` stays apart from `0.0` |
+//! | string, `char` | `09` + byte length + UTF-8 bytes |
+//! | bytes (`serialize_bytes`) | `0a` + length + bytes |
+//! | sequence, tuple, tuple struct | `0b` elements… `00` |
+//! | struct | `0c` (field name as a string, value)… `00`; skipped fields are absent |
+//! | map | `0d` + entry count + each entry's digest (below) as 16 bytes LE, in ascending order |
+//! | unit variant | `0e` + variant name as a string |
+//! | newtype variant | `0f` + name + value |
+//! | tuple variant | `10` + name + elements… `00` |
+//! | struct variant | `11` + name + (field name, value)… `00` |
+//!
+//! A newtype struct is its inner value (`UserId(7)` hashes as `7`).
+//!
+//! What this decides:
+//! - **Integers by value**: `1u8`, `1u64` and `1i32` give the same key, so widening an
+//!   argument's type keeps its entries. Floats are never integers: `1.0` and `1` differ.
+//! - **Maps by content**: a map's entries are hashed one by one (the XXH3-128 of the
+//!   entry's key then value, each encoded as above) and the digests sorted, so a `HashMap`
+//!   gives the same key whatever its iteration order, and equals a `BTreeMap` of the same
+//!   entries. Sets are sequences to serde: a `HashSet` argument keys by its iteration
+//!   order, which changes between processes (use a `BTreeSet` or a sorted `Vec`).
+//! - **Names, not positions**: struct fields and enum variants are hashed by name
+//!   (reordering variants cannot make one variant's call find another's entry); renaming a
+//!   field or variant, or reordering a struct's fields, changes the keys. Type names are
+//!   not hashed.
+//! - `Option` is tagged (`Some(None)` and `None` differ), and so are units.
+//! - Values are serialized in their human-readable form (`is_human_readable` is true), the
+//!   form their JSON has.
+//!
+//! Why XXH3-128: every call hashes its arguments, hit or miss, and BLAKE3 of a short
+//! stream costs about as much as the whole memory lookup (hoard-bench measured the
+//! `#[cached]` hit at ~3x a direct `get` with canonical JSON through BLAKE3); XXH3 on the
+//! same bytes is a few nanoseconds. 128 bits because 64 are too few for a cache that may
+//! hold billions of entries: with 128, a billion entries collide with probability about
+//! 10⁻²¹. XXH3 is specified bit for bit across platforms and reads its input
+//! little-endian, so the digest is the same everywhere.
+//!
+//! XXH3-128 is not a cryptographic hash: distinct honest arguments collide only by the
+//! chance above, but someone who chooses arguments to collide on purpose could. Where an attacker picks the
+//! arguments and a wrong hit would hand them another caller's result, give the key with
+//! `key = ...`, built with [`crate::stable_hash`] (BLAKE3).
+
+use arrayvec::ArrayVec;
+use serde::ser::{self, Serialize};
+use xxhash_rust::xxh3::{xxh3_128, Xxh3Default};
+
+/// The one-byte tags of the stream (see the module docs).
+mod tag {
+    pub const END: u8 = 0x00;
+    pub const UNIT: u8 = 0x01;
+    pub const NONE: u8 = 0x02;
+    pub const SOME: u8 = 0x03;
+    pub const FALSE: u8 = 0x04;
+    pub const TRUE: u8 = 0x05;
+    pub const UINT: u8 = 0x06;
+    pub const NEG_INT: u8 = 0x07;
+    pub const FLOAT: u8 = 0x08;
+    pub const STR: u8 = 0x09;
+    pub const BYTES: u8 = 0x0a;
+    pub const SEQ: u8 = 0x0b;
+    pub const STRUCT: u8 = 0x0c;
+    pub const MAP: u8 = 0x0d;
+    pub const UNIT_VARIANT: u8 = 0x0e;
+    pub const NEWTYPE_VARIANT: u8 = 0x0f;
+    pub const TUPLE_VARIANT: u8 = 0x10;
+    pub const STRUCT_VARIANT: u8 = 0x11;
+}
+
+/// The bits every NaN is hashed as: `f64::NAN`'s, so NaNs of any sign or payload agree.
+const CANONICAL_NAN: u64 = 0x7ff8_0000_0000_0000;
+
+/// The stream of a call's arguments, opened: they form one sequence.
+pub(crate) fn call() -> Encoder {
+    let mut encoder = Encoder::new();
+    encoder.tag(tag::SEQ);
+    encoder
+}
+
+/// Closes the sequence [`call`] opened, after the last argument.
+pub(crate) fn close(encoder: &mut Encoder) {
+    encoder.tag(tag::END);
+}
+
+/// A serialization a user's `Serialize` impl refused (the stream itself takes any value).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EncodeError(String);
+
+impl ser::Error for EncodeError {
+    fn custom<T: std::fmt::Display>(message: T) -> Self {
+        EncodeError(message.to_string())
+    }
+}
+
+/// Bytes of a stream hashed in one shot at the end; a longer stream streams through XXH3.
+const BUFFERED: usize = 256;
+
+/// The XXH3-128 of the byte stream of the values serialized into it.
+///
+/// The bytes gather in a buffer on the stack (uninitialized until written) and are hashed
+/// in one shot at the end, the fast path for the short streams arguments make; past
+/// [`BUFFERED`] bytes they go through XXH3's streaming state, which gives the same digest
+/// as one shot over the whole stream.
+pub(crate) struct Encoder {
+    buffer: ArrayVec<u8, BUFFERED>,
+    streamed: Option<Box<Xxh3Default>>,
+}
+
+impl Encoder {
+    /// An empty stream.
+    #[inline]
+    pub(crate) fn new() -> Encoder {
+        Encoder {
+            buffer: ArrayVec::new_const(),
+            streamed: None,
+        }
+    }
+
+    /// Appends bytes to the stream.
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        if self.buffer.try_extend_from_slice(bytes).is_err() {
+            self.spill(bytes);
+        }
+    }
+
+    /// The buffer is full: its bytes, then `bytes`, go to the streaming state.
+    #[cold]
+    fn spill(&mut self, bytes: &[u8]) {
+        let streamed = self
+            .streamed
+            .get_or_insert_with(|| Box::new(Xxh3Default::new()));
+        streamed.update(&self.buffer);
+        self.buffer.clear();
+        if self.buffer.try_extend_from_slice(bytes).is_err() {
+            streamed.update(bytes);
+        }
+    }
+
+    /// Appends one tag.
+    #[inline]
+    fn tag(&mut self, tag: u8) {
+        self.write(&[tag]);
+    }
+
+    /// Appends `value` in the stream's encoding.
+    #[inline]
+    pub(crate) fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
+        value.serialize(self)
+    }
+
+    /// The digest of everything appended so far (the stream is spent: nothing more may be
+    /// appended).
+    #[inline]
+    pub(crate) fn digest(&mut self) -> u128 {
+        match &mut self.streamed {
+            None => xxh3_128(&self.buffer),
+            Some(streamed) => {
+                streamed.update(&self.buffer);
+                self.buffer.clear();
+                streamed.digest128()
+            }
+        }
+    }
+
+    /// A tag and 16 bytes in one write.
+    fn tagged16(&mut self, tag: u8, bytes: [u8; 16]) {
+        let mut out = [0u8; 17];
+        out[0] = tag;
+        out[1..].copy_from_slice(&bytes);
+        self.write(&out);
+    }
+
+    fn uint(&mut self, value: u128) {
+        self.tagged16(tag::UINT, value.to_le_bytes());
+    }
+
+    fn int(&mut self, value: i128) {
+        match u128::try_from(value) {
+            Ok(non_negative) => self.uint(non_negative),
+            Err(_) => self.tagged16(tag::NEG_INT, value.to_le_bytes()),
+        }
+    }
+
+    /// A tag, a `u64` LE length and the bytes.
+    fn sized(&mut self, tag: u8, bytes: &[u8]) {
+        let mut head = [0u8; 9];
+        head[0] = tag;
+        head[1..].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+        self.write(&head);
+        self.write(bytes);
+    }
+
+    fn text(&mut self, text: &str) {
+        self.sized(tag::STR, text.as_bytes());
+    }
+}
+
+impl<'a> ser::Serializer for &'a mut Encoder {
+    type Ok = ();
+    type Error = EncodeError;
+    type SerializeSeq = Self;
+    type SerializeTuple = Self;
+    type SerializeTupleStruct = Self;
+    type SerializeTupleVariant = Self;
+    type SerializeMap = MapEncoder<'a>;
+    type SerializeStruct = Self;
+    type SerializeStructVariant = Self;
+
+    fn serialize_bool(self, v: bool) -> Result<(), EncodeError> {
+        self.tag(if v { tag::TRUE } else { tag::FALSE });
+        Ok(())
+    }
+
+    fn serialize_i8(self, v: i8) -> Result<(), EncodeError> {
+        self.int(v.into());
+        Ok(())
+    }
+
+    fn serialize_i16(self, v: i16) -> Result<(), EncodeError> {
+        self.int(v.into());
+        Ok(())
+    }
+
+    fn serialize_i32(self, v: i32) -> Result<(), EncodeError> {
+        self.int(v.into());
+        Ok(())
+    }
+
+    fn serialize_i64(self, v: i64) -> Result<(), EncodeError> {
+        self.int(v.into());
+        Ok(())
+    }
+
+    fn serialize_i128(self, v: i128) -> Result<(), EncodeError> {
+        self.int(v);
+        Ok(())
+    }
+
+    fn serialize_u8(self, v: u8) -> Result<(), EncodeError> {
+        self.uint(v.into());
+        Ok(())
+    }
+
+    fn serialize_u16(self, v: u16) -> Result<(), EncodeError> {
+        self.uint(v.into());
+        Ok(())
+    }
+
+    fn serialize_u32(self, v: u32) -> Result<(), EncodeError> {
+        self.uint(v.into());
+        Ok(())
+    }
+
+    fn serialize_u64(self, v: u64) -> Result<(), EncodeError> {
+        self.uint(v.into());
+        Ok(())
+    }
+
+    fn serialize_u128(self, v: u128) -> Result<(), EncodeError> {
+        self.uint(v);
+        Ok(())
+    }
+
+    fn serialize_f32(self, v: f32) -> Result<(), EncodeError> {
+        // Widening is exact: an f32 argument keys as the f64 of the same value.
+        self.serialize_f64(v.into())
+    }
+
+    fn serialize_f64(self, v: f64) -> Result<(), EncodeError> {
+        let bits = if v.is_nan() {
+            CANONICAL_NAN
+        } else {
+            v.to_bits()
+        };
+        let mut out = [0u8; 9];
+        out[0] = tag::FLOAT;
+        out[1..].copy_from_slice(&bits.to_le_bytes());
+        self.write(&out);
+        Ok(())
+    }
+
+    fn serialize_char(self, v: char) -> Result<(), EncodeError> {
+        self.text(v.encode_utf8(&mut [0u8; 4]));
+        Ok(())
+    }
+
+    fn serialize_str(self, v: &str) -> Result<(), EncodeError> {
+        self.text(v);
+        Ok(())
+    }
+
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), EncodeError> {
+        self.sized(tag::BYTES, v);
+        Ok(())
+    }
+
+    fn serialize_none(self) -> Result<(), EncodeError> {
+        self.tag(tag::NONE);
+        Ok(())
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), EncodeError> {
+        self.tag(tag::SOME);
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result<(), EncodeError> {
+        self.tag(tag::UNIT);
+        Ok(())
+    }
+
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), EncodeError> {
+        self.tag(tag::UNIT);
+        Ok(())
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), EncodeError> {
+        self.tag(tag::UNIT_VARIANT);
+        self.text(variant);
+        Ok(())
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), EncodeError> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), EncodeError> {
+        self.tag(tag::NEWTYPE_VARIANT);
+        self.text(variant);
+        value.serialize(self)
+    }
+
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Self, EncodeError> {
+        self.tag(tag::SEQ);
+        Ok(self)
+    }
+
+    fn serialize_tuple(self, _len: usize) -> Result<Self, EncodeError> {
+        self.tag(tag::SEQ);
+        Ok(self)
+    }
+
+    fn serialize_tuple_struct(self, _name: &'static str, _len: usize) -> Result<Self, EncodeError> {
+        self.tag(tag::SEQ);
+        Ok(self)
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Self, EncodeError> {
+        self.tag(tag::TUPLE_VARIANT);
+        self.text(variant);
+        Ok(self)
+    }
+
+    fn serialize_map(self, len: Option<usize>) -> Result<MapEncoder<'a>, EncodeError> {
+        Ok(MapEncoder {
+            parent: self,
+            digests: Vec::with_capacity(len.unwrap_or(0)),
+            entry: None,
+        })
+    }
+
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self, EncodeError> {
+        self.tag(tag::STRUCT);
+        Ok(self)
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Self, EncodeError> {
+        self.tag(tag::STRUCT_VARIANT);
+        self.text(variant);
+        Ok(self)
+    }
+}
+
+impl ser::SerializeSeq for &mut Encoder {
+    type Ok = ();
+    type Error = EncodeError;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
+        value.serialize(&mut **self)
+    }
+
+    fn end(self) -> Result<(), EncodeError> {
+        self.tag(tag::END);
+        Ok(())
+    }
+}
+
+impl ser::SerializeTuple for &mut Encoder {
+    type Ok = ();
+    type Error = EncodeError;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
+        value.serialize(&mut **self)
+    }
+
+    fn end(self) -> Result<(), EncodeError> {
+        self.tag(tag::END);
+        Ok(())
+    }
+}
+
+impl ser::SerializeTupleStruct for &mut Encoder {
+    type Ok = ();
+    type Error = EncodeError;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
+        value.serialize(&mut **self)
+    }
+
+    fn end(self) -> Result<(), EncodeError> {
+        self.tag(tag::END);
+        Ok(())
+    }
+}
+
+impl ser::SerializeTupleVariant for &mut Encoder {
+    type Ok = ();
+    type Error = EncodeError;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
+        value.serialize(&mut **self)
+    }
+
+    fn end(self) -> Result<(), EncodeError> {
+        self.tag(tag::END);
+        Ok(())
+    }
+}
+
+impl ser::SerializeStruct for &mut Encoder {
+    type Ok = ();
+    type Error = EncodeError;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), EncodeError> {
+        self.text(name);
+        value.serialize(&mut **self)
+    }
+
+    fn end(self) -> Result<(), EncodeError> {
+        self.tag(tag::END);
+        Ok(())
+    }
+}
+
+impl ser::SerializeStructVariant for &mut Encoder {
+    type Ok = ();
+    type Error = EncodeError;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), EncodeError> {
+        self.text(name);
+        value.serialize(&mut **self)
+    }
+
+    fn end(self) -> Result<(), EncodeError> {
+        self.tag(tag::END);
+        Ok(())
+    }
+}
+
+/// A map being hashed: each entry into a stream of its own, whose digests are sorted and
+/// appended to the parent's at the end, so the order entries come in does not matter.
+pub(crate) struct MapEncoder<'a> {
+    parent: &'a mut Encoder,
+    digests: Vec<u128>,
+    /// The entry whose key has been written and whose value has not.
+    entry: Option<Encoder>,
+}
+
+impl ser::SerializeMap for MapEncoder<'_> {
+    type Ok = ();
+    type Error = EncodeError;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), EncodeError> {
+        let mut entry = Encoder::new();
+        key.serialize(&mut entry)?;
+        self.entry = Some(entry);
+        Ok(())
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
+        let Some(mut entry) = self.entry.take() else {
+            return Err(ser::Error::custom(
+                "a map value was serialized before its key",
+            ));
+        };
+        value.serialize(&mut entry)?;
+        self.digests.push(entry.digest());
+        Ok(())
+    }
+
+    fn end(mut self) -> Result<(), EncodeError> {
+        if self.entry.is_some() {
+            return Err(ser::Error::custom(
+                "a map key was serialized without its value",
+            ));
+        }
+        self.digests.sort_unstable();
+        let mut head = [0u8; 9];
+        head[0] = tag::MAP;
+        head[1..].copy_from_slice(&(self.digests.len() as u64).to_le_bytes());
+        self.parent.write(&head);
+        for digest in &self.digests {
+            self.parent.write(&digest.to_le_bytes());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Serialize;
+    use std::collections::{BTreeMap, HashMap};
+    use xxhash_rust::xxh3::xxh3_128;
+
+    fn digest<T: Serialize + ?Sized>(value: &T) -> u128 {
+        let mut encoder = Encoder::new();
+        encoder.value(value).expect("plain values serialize");
+        encoder.digest()
+    }
+
+    /// The stream as the module docs define it, written out by hand.
+    struct Stream(Vec<u8>);
+
+    impl Stream {
+        fn new() -> Stream {
+            Stream(Vec::new())
+        }
+        fn tag(mut self, tag: u8) -> Stream {
+            self.0.push(tag);
+            self
+        }
+        fn uint(self, v: u128) -> Stream {
+            let mut s = self.tag(0x06);
+            s.0.extend_from_slice(&v.to_le_bytes());
+            s
+        }
+        fn text(self, text: &str) -> Stream {
+            let mut s = self.tag(0x09);
+            s.0.extend_from_slice(&(text.len() as u64).to_le_bytes());
+            s.0.extend_from_slice(text.as_bytes());
+            s
+        }
+        fn hash(&self) -> u128 {
+            xxh3_128(&self.0)
+        }
+    }
+
+    #[test]
+    fn the_stream_is_the_documented_bytes() {
+        // (12u64, "emotion-v2") as the arguments of a call.
+        let mut call = call();
+        call.value(&12u64).unwrap();
+        call.value("emotion-v2").unwrap();
+        close(&mut call);
+        let expected = Stream::new()
+            .tag(0x0b)
+            .uint(12)
+            .text("emotion-v2")
+            .tag(0x00);
+        assert_eq!(call.digest(), expected.hash());
+
+        #[derive(Serialize)]
+        struct Query {
+            top_n: u32,
+            lang: Option<&'static str>,
+        }
+        let expected = Stream::new()
+            .tag(0x0c)
+            .text("top_n")
+            .uint(10)
+            .text("lang")
+            .tag(0x03)
+            .text("en")
+            .tag(0x00);
+        let query = Query {
+            top_n: 10,
+            lang: Some("en"),
+        };
+        assert_eq!(digest(&query), expected.hash());
+
+        let mut negative = vec![0x07];
+        negative.extend_from_slice(&(-5i128).to_le_bytes());
+        assert_eq!(digest(&-5i8), xxh3_128(&negative));
+        let mut float = vec![0x08];
+        float.extend_from_slice(&1.5f64.to_bits().to_le_bytes());
+        assert_eq!(digest(&1.5f32), xxh3_128(&float));
+    }
+
+    #[test]
+    fn a_map_is_its_sorted_entry_digests() {
+        let map: BTreeMap<&str, u32> = [("b", 2), ("a", 1)].into();
+        let entry = |k: &str, v: u128| Stream::new().text(k).uint(v).hash();
+        let mut digests = [entry("a", 1), entry("b", 2)];
+        digests.sort_unstable();
+        let mut expected = vec![0x0d];
+        expected.extend_from_slice(&2u64.to_le_bytes());
+        for d in digests {
+            expected.extend_from_slice(&d.to_le_bytes());
+        }
+        assert_eq!(digest(&map), xxh3_128(&expected));
+    }
+
+    #[test]
+    fn long_values_stream_to_the_same_digest_as_one_shot() {
+        // Past XXH3's 256-byte buffer and its 240-byte short-input path.
+        for len in [200, 239, 240, 241, 256, 300, 10_000] {
+            let text = "é".repeat(len);
+            assert_eq!(digest(&text), Stream::new().text(&text).hash(), "{len}");
+        }
+    }
+
+    #[test]
+    fn integers_key_by_value_whatever_their_type() {
+        let one = digest(&1u64);
+        assert_eq!(digest(&1u8), one);
+        assert_eq!(digest(&1i32), one);
+        assert_eq!(digest(&1u128), one);
+        assert_ne!(digest(&-1i64), digest(&u128::MAX));
+        assert_eq!(digest(&-1i8), digest(&-1i128));
+        assert_ne!(digest(&1.0f64), one, "a float is not an integer");
+        assert_eq!(digest(&u64::MAX), digest(&u128::from(u64::MAX)));
+    }
+
+    #[test]
+    fn floats_key_by_their_bits_with_one_nan() {
+        assert_ne!(digest(&0.0f64), digest(&-0.0f64));
+        assert_eq!(digest(&f64::NAN), digest(&-f64::NAN));
+        assert_eq!(
+            digest(&f64::NAN),
+            digest(&f64::from_bits(0x7ff0_0000_0000_0001))
+        );
+        assert_eq!(digest(&f32::NAN), digest(&f64::NAN));
+        assert_ne!(digest(&f64::INFINITY), digest(&f64::NEG_INFINITY));
+        assert_ne!(digest(&f64::INFINITY), digest(&f64::NAN));
+        assert_eq!(digest(&0.1f32), digest(&f64::from(0.1f32)));
+        assert_ne!(digest(&0.1f32), digest(&0.1f64));
+    }
+
+    #[test]
+    fn concatenations_and_nestings_do_not_collide() {
+        assert_ne!(digest(&("ab", "c")), digest(&("a", "bc")));
+        assert_ne!(digest(&(vec!["a"], "b")), digest(&(vec!["a", "b"],)));
+        assert_ne!(digest(&Some(None::<u8>)), digest(&None::<Option<u8>>));
+        assert_ne!(digest(&()), digest(&None::<u8>));
+        assert_ne!(digest(&Vec::<u8>::new()), digest(&()));
+        assert_ne!(digest("1"), digest(&1u8));
+        assert_ne!(digest(&true), digest(&1u8));
+        assert_ne!(digest(&'a'), digest(&97u32));
+        assert_eq!(digest(&'é'), digest("é"));
+        assert_ne!(
+            digest(&[1u8, 2]),
+            digest(&[2u8, 1]),
+            "a list's order counts"
+        );
+    }
+
+    #[test]
+    fn maps_key_by_content_not_order() {
+        let pairs = [
+            ("lang", "en"),
+            ("emotion", "happy"),
+            ("split", "dev"),
+            ("speaker", "03"),
+        ];
+        let mut forward = HashMap::new();
+        let mut backward = HashMap::with_capacity(64);
+        for (k, v) in pairs {
+            forward.insert(k, v);
+        }
+        for (k, v) in pairs.iter().rev() {
+            backward.insert(*k, *v);
+        }
+        let sorted: BTreeMap<_, _> = pairs.into_iter().collect();
+        assert_eq!(digest(&forward), digest(&backward));
+        assert_eq!(digest(&forward), digest(&sorted));
+        let mut changed = forward.clone();
+        changed.insert("split", "test");
+        assert_ne!(digest(&changed), digest(&forward));
+        // A key and a value do not trade places, and entries do not merge.
+        let swapped: BTreeMap<_, _> = [("en", "lang")].into();
+        let original: BTreeMap<_, _> = [("lang", "en")].into();
+        assert_ne!(digest(&swapped), digest(&original));
+        let one: BTreeMap<_, _> = [("ab", "c")].into();
+        let other: BTreeMap<_, _> = [("a", "bc")].into();
+        assert_ne!(digest(&one), digest(&other));
+        // Non-string keys are fine (JSON could not take them).
+        let by_id: HashMap<u64, &str> = [(1, "a"), (2, "b")].into();
+        let by_id_again: HashMap<u64, &str> = [(2, "b"), (1, "a")].into();
+        assert_eq!(digest(&by_id), digest(&by_id_again));
+    }
+
+    #[test]
+    fn structs_and_enums_key_by_names() {
+        #[derive(Serialize)]
+        struct A {
+            x: u8,
+            y: u8,
+        }
+        #[derive(Serialize)]
+        struct B {
+            y: u8,
+            x: u8,
+        }
+        #[derive(Serialize)]
+        struct Renamed {
+            x: u8,
+            z: u8,
+        }
+        #[derive(Serialize)]
+        struct Id(u64);
+        #[derive(Serialize)]
+        enum Split {
+            Train,
+            Dev,
+            Named(String),
+            Pair(u8, u8),
+            Range { from: u8, to: u8 },
+        }
+        #[derive(Serialize)]
+        enum Reordered {
+            Dev,
+            Train,
+        }
+        assert_ne!(digest(&A { x: 1, y: 2 }), digest(&B { x: 1, y: 2 }));
+        assert_ne!(digest(&A { x: 1, y: 2 }), digest(&Renamed { x: 1, z: 2 }));
+        assert_eq!(digest(&Id(7)), digest(&7u64), "a newtype is its value");
+        assert_eq!(
+            digest(&Split::Dev),
+            digest(&Reordered::Dev),
+            "by name, not index"
+        );
+        assert_eq!(digest(&Split::Train), digest(&Reordered::Train));
+        assert_ne!(digest(&Split::Train), digest(&Split::Dev));
+        assert_ne!(digest(&Split::Dev), digest("Dev"));
+        assert_ne!(
+            digest(&Split::Named("dev".into())),
+            digest(&Split::Named("train".into()))
+        );
+        assert_ne!(digest(&Split::Pair(1, 2)), digest(&Split::Pair(2, 1)));
+        assert_ne!(
+            digest(&Split::Range { from: 1, to: 2 }),
+            digest(&Split::Range { from: 2, to: 1 })
+        );
+    }
+
+    #[test]
+    fn a_failing_impl_is_an_error_not_a_panic() {
+        struct Refuses;
+        impl Serialize for Refuses {
+            fn serialize<S: ser::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(ser::Error::custom("refused"))
+            }
+        }
+        let mut encoder = Encoder::new();
+        let error = encoder.value(&vec![Refuses]).unwrap_err();
+        assert_eq!(error.to_string(), "refused");
+        let map: BTreeMap<u8, Refuses> = [(1, Refuses)].into();
+        assert!(Encoder::new().value(&map).is_err());
+    }
+}
