@@ -44,7 +44,9 @@ pub fn push_args_hash(
 ) -> PyResult<()> {
     let mut json = Vec::with_capacity(64);
     let kwargs = kwargs.filter(|k| !k.is_empty());
-    // Positional arguments alone hash as an array (as `#[cached]` in Rust does); with
+    // Positional arguments alone hash as a canonical JSON array (Rust's `#[cached]` hashed
+    // them so before its keys moved to a binary stream, `v2`; the two never promised to
+    // share entries, and Python keys stay as they were so stored entries still hit); with
     // keyword arguments, as `{"args": [...], "kwargs": {...}}`, an object, so that
     // `f(1, b=2)` and `f(1, {"b": 2})` never share a key.
     if kwargs.is_some() {
