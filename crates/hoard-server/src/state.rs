@@ -54,10 +54,3 @@ impl AsRef<Access> for Shared {
         &self.0.access
     }
 }
-
-/// The tokens as an extractor of their own (a shared handle: cheap to clone).
-impl FromRef<AppState> for Access {
-    fn from_ref(state: &AppState) -> Access {
-        state.access.clone()
-    }
-}
