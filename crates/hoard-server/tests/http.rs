@@ -481,6 +481,32 @@ async fn bad_input_is_refused_and_loses_nothing(s: &Server) {
             StatusCode::BAD_REQUEST,
             "invalid_key",
         ),
+        // The hot reads borrow their segments: one that is not UTF-8 once decoded is still
+        // a JSON `bad_path`, and a result key with a space is still refused.
+        (
+            Method::GET,
+            "/v1/cache/model/%FF".into(),
+            None,
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+        ),
+        (
+            Method::GET,
+            "/results/m/%FF".into(),
+            None,
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+        ),
+        (
+            Method::GET,
+            "/results/m/has%20space".into(),
+            None,
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_key",
+        ),
         (
             Method::GET,
             "/v1/cache/bad:ns/k".into(),
