@@ -1,6 +1,6 @@
 //! hoard: a tiered cache for AI/ML backends.
 //!
-//! An in-memory L1 ([quick_cache](https://docs.rs/quick_cache), bounded in bytes) sits in
+//! An in-memory L1 (a lock-free [papaya](https://docs.rs/papaya) map, bounded in bytes) sits in
 //! front of one L2: the embedded disk tier ([fjall](https://docs.rs/fjall), persistent, no
 //! service needed) or, with the Redis tier, a shared Redis. Entries live at `{namespace}:{key}`, every entry
 //! has a TTL, and no tier ever returns an expired entry.
