@@ -90,6 +90,9 @@ struct Timed {
 
 struct TimedExpiry;
 
+/// The hasher hoard's L1 uses, given to the peers that take one.
+type FastHash = foldhash::fast::RandomState;
+
 /// quick_cache's weight of an entry: its key and value bytes plus a slot's overhead, as
 /// hoard's L1 counts them.
 #[derive(Clone)]
@@ -154,11 +157,19 @@ fn l1_get(options: &Options) -> anyhow::Result<Comparison> {
     plain.run_pending_tasks();
     weighed.run_pending_tasks();
     // quick_cache as a user would set it up for a byte budget: weighted by key and value
-    // bytes, the deadline kept with the value and checked on read, as hoard does.
-    let quick: quick_cache::sync::Cache<String, Timed, BytesWeighter> =
-        quick_cache::sync::Cache::with_weighter(options.keys * 2, 4 << 30, BytesWeighter);
+    // bytes, the deadline kept with the value and checked on read, as hoard does. It hashes
+    // with foldhash, as hoard's L1 does, so the comparison is of the caches, not the hashers.
+    let quick: quick_cache::sync::Cache<String, Timed, BytesWeighter, FastHash> =
+        quick_cache::sync::Cache::with(
+            options.keys * 2,
+            4 << 30,
+            BytesWeighter,
+            FastHash::default(),
+            Default::default(),
+        );
     // The floor: a map nobody writes to, read without a lock; a hit clones the value.
-    let mut map: std::collections::HashMap<String, Bytes> = std::collections::HashMap::new();
+    let mut map: std::collections::HashMap<String, Bytes, FastHash> =
+        std::collections::HashMap::with_hasher(FastHash::default());
     for (i, k) in full_keys.iter().enumerate() {
         let timed = Timed {
             value: value(options.value_size, i),
@@ -252,10 +263,10 @@ fn l1_get(options: &Options) -> anyhow::Result<Comparison> {
                 median(p),
             ),
             Measure::new(
-                "quick_cache::sync::Cache, weighted by bytes, deadline checked on read",
+                "quick_cache::sync::Cache, weighted by bytes, deadline checked on read, foldhash",
                 median(q),
             ),
-            Measure::new("std HashMap::get + clone (read-only, no lock)", median(m)),
+            Measure::new("std HashMap::get + clone (read-only, no lock, foldhash)", median(m)),
         ],
     })
 }
