@@ -266,7 +266,10 @@ fn l1_get(options: &Options) -> anyhow::Result<Comparison> {
                 "quick_cache::sync::Cache, weighted by bytes, deadline checked on read, foldhash",
                 median(q),
             ),
-            Measure::new("std HashMap::get + clone (read-only, no lock, foldhash)", median(m)),
+            Measure::new(
+                "std HashMap::get + clone (read-only, no lock, foldhash)",
+                median(m),
+            ),
         ],
     })
 }

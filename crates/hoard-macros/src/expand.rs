@@ -28,16 +28,24 @@ pub fn expand(args: Args, function: ItemFn) -> syn::Result<TokenStream> {
         Some(expr) => quote!(&(#expr)),
         None => quote!(::hoard::global()),
     };
-    // Fills `__hoard_key` in place (see `hoard::__private::KeyText`).
+    // Binds `__hoard_key`, the call's `hoard::__private::Key`.
     let key = match &args.key {
-        Some(expr) => quote!(::hoard::__private::custom_key(&mut __hoard_key, #name, &(#expr))),
+        Some(expr) => quote! {
+            let mut __hoard_text = ::hoard::__private::KeyText::default();
+            ::hoard::__private::custom_key(&mut __hoard_text, #name, &(#expr));
+            let __hoard_key = ::hoard::__private::Key::Text(&__hoard_text);
+        },
         None => {
             // Each argument hashed (and checked to be `Serialize`, with the error pointing
-            // at it) straight into the call's hash: no text, no allocation.
+            // at it) straight into the call's digest: no text, no allocation.
             let parts = key_args
                 .iter()
                 .map(|arg| quote_spanned!(arg.span()=> __hoard_args.arg(&#arg);));
-            quote!(::hoard::__private::call_key(&mut __hoard_key, #name, |__hoard_args| { #(#parts)* }))
+            quote! {
+                let __hoard_key = ::hoard::__private::Key::Call(
+                    ::hoard::__private::call_key(#name, |__hoard_args| { #(#parts)* }),
+                );
+            }
         }
     };
     let ttl = args.ttl.as_ref().map(|ttl| {
@@ -66,11 +74,10 @@ pub fn expand(args: Args, function: ItemFn) -> syn::Result<TokenStream> {
     let body = |bypass: bool| {
         quote! {{
             let __hoard_cache: &::hoard::Cache = #cache;
-            let mut __hoard_key = ::hoard::__private::KeyText::default();
-            #key;
+            #key
             let __hoard_options = ::hoard::ComputeOptions::new().bypass(#bypass);
             #ttl
-            ::hoard::__private::#helper(__hoard_cache, #namespace, &__hoard_key, &__hoard_options, #compute) #wait
+            ::hoard::__private::#helper(__hoard_cache, #namespace, __hoard_key, &__hoard_options, #compute) #wait
         }}
     };
 

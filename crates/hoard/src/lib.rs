@@ -46,6 +46,7 @@
 
 pub mod cache;
 mod cached;
+mod call_digest;
 pub mod codec;
 pub mod compute;
 mod flight;

@@ -59,6 +59,16 @@ impl Cache {
         }
     }
 
+    /// L1's live entry of a `#[cached]` call (the key `{name}:v2:{hex digest}`), found by
+    /// its digest without formatting the key; counted as an L1 hit. `None` for a miss,
+    /// which the caller then takes the full path for, key text and all.
+    pub(crate) fn call_hit_l1(&self, namespace: &str, name: &str, digest: u128) -> Option<Entry> {
+        let inner = &*self.inner;
+        let entry = inner.l1.get_call(namespace, name, digest)?;
+        inner.stats.record(namespace, Event::L1Hit, 1);
+        Some(entry)
+    }
+
     /// L1's live entry at `namespace:key`, counted as an L1 hit when `record`. The parts are
     /// not validated here: L1 holds only keys a validated write stored, and it compares
     /// both parts, so a hit proves them valid; a miss is validated by the caller's next

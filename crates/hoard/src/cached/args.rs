@@ -65,7 +65,6 @@
 //! arguments and a wrong hit would hand them another caller's result, give the key with
 //! `key = ...`, built with [`crate::stable_hash`] (BLAKE3).
 
-use arrayvec::ArrayVec;
 use serde::ser::{self, Serialize};
 use xxhash_rust::xxh3::{xxh3_128, Xxh3Default};
 
@@ -95,6 +94,7 @@ mod tag {
 const CANONICAL_NAN: u64 = 0x7ff8_0000_0000_0000;
 
 /// The stream of a call's arguments, opened: they form one sequence.
+#[inline(always)]
 pub(crate) fn call() -> Encoder {
     let mut encoder = Encoder::new();
     encoder.tag(tag::SEQ);
@@ -102,6 +102,7 @@ pub(crate) fn call() -> Encoder {
 }
 
 /// Closes the sequence [`call`] opened, after the last argument.
+#[inline(always)]
 pub(crate) fn close(encoder: &mut Encoder) {
     encoder.tag(tag::END);
 }
@@ -122,30 +123,38 @@ const BUFFERED: usize = 256;
 
 /// The XXH3-128 of the byte stream of the values serialized into it.
 ///
-/// The bytes gather in a buffer on the stack (uninitialized until written) and are hashed
-/// in one shot at the end, the fast path for the short streams arguments make; past
-/// [`BUFFERED`] bytes they go through XXH3's streaming state, which gives the same digest
-/// as one shot over the whole stream.
+/// The bytes gather in a buffer on the stack and are hashed in one shot at the end, the
+/// fast path for the short streams arguments make; past [`BUFFERED`] bytes they go through
+/// XXH3's streaming state, which gives the same digest as one shot over the whole stream.
+/// A plain array and a length rather than an `ArrayVec`: once inlined, a write of a fixed
+/// size (a tag, an integer) is a bounds check and a store, not a call to `memcpy`.
 pub(crate) struct Encoder {
-    buffer: ArrayVec<u8, BUFFERED>,
+    buffer: [u8; BUFFERED],
+    len: usize,
     streamed: Option<Box<Xxh3Default>>,
 }
 
 impl Encoder {
     /// An empty stream.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new() -> Encoder {
         Encoder {
-            buffer: ArrayVec::new_const(),
+            buffer: [0; BUFFERED],
+            len: 0,
             streamed: None,
         }
     }
 
     /// Appends bytes to the stream.
-    #[inline]
+    #[inline(always)]
     fn write(&mut self, bytes: &[u8]) {
-        if self.buffer.try_extend_from_slice(bytes).is_err() {
-            self.spill(bytes);
+        let end = self.len + bytes.len();
+        match self.buffer.get_mut(self.len..end) {
+            Some(free) => {
+                free.copy_from_slice(bytes);
+                self.len = end;
+            }
+            None => self.spill(bytes),
         }
     }
 
@@ -155,15 +164,21 @@ impl Encoder {
         let streamed = self
             .streamed
             .get_or_insert_with(|| Box::new(Xxh3Default::new()));
-        streamed.update(&self.buffer);
-        self.buffer.clear();
-        if self.buffer.try_extend_from_slice(bytes).is_err() {
-            streamed.update(bytes);
+        streamed.update(&self.buffer[..self.len]);
+        match self.buffer.get_mut(..bytes.len()) {
+            Some(free) => {
+                free.copy_from_slice(bytes);
+                self.len = bytes.len();
+            }
+            None => {
+                streamed.update(bytes);
+                self.len = 0;
+            }
         }
     }
 
     /// Appends one tag.
-    #[inline]
+    #[inline(always)]
     fn tag(&mut self, tag: u8) {
         self.write(&[tag]);
     }
@@ -178,17 +193,19 @@ impl Encoder {
     /// appended).
     #[inline]
     pub(crate) fn digest(&mut self) -> u128 {
+        let pending = &self.buffer[..self.len];
         match &mut self.streamed {
-            None => xxh3_128(&self.buffer),
+            None => xxh3_128(pending),
             Some(streamed) => {
-                streamed.update(&self.buffer);
-                self.buffer.clear();
+                streamed.update(pending);
+                self.len = 0;
                 streamed.digest128()
             }
         }
     }
 
     /// A tag and 16 bytes in one write.
+    #[inline]
     fn tagged16(&mut self, tag: u8, bytes: [u8; 16]) {
         let mut out = [0u8; 17];
         out[0] = tag;
@@ -196,10 +213,12 @@ impl Encoder {
         self.write(&out);
     }
 
+    #[inline]
     fn uint(&mut self, value: u128) {
         self.tagged16(tag::UINT, value.to_le_bytes());
     }
 
+    #[inline]
     fn int(&mut self, value: i128) {
         match u128::try_from(value) {
             Ok(non_negative) => self.uint(non_negative),
@@ -208,6 +227,7 @@ impl Encoder {
     }
 
     /// A tag, a `u64` LE length and the bytes.
+    #[inline]
     fn sized(&mut self, tag: u8, bytes: &[u8]) {
         let mut head = [0u8; 9];
         head[0] = tag;
@@ -216,6 +236,7 @@ impl Encoder {
         self.write(bytes);
     }
 
+    #[inline]
     fn text(&mut self, text: &str) {
         self.sized(tag::STR, text.as_bytes());
     }
@@ -232,66 +253,79 @@ impl<'a> ser::Serializer for &'a mut Encoder {
     type SerializeStruct = Self;
     type SerializeStructVariant = Self;
 
+    #[inline]
     fn serialize_bool(self, v: bool) -> Result<(), EncodeError> {
         self.tag(if v { tag::TRUE } else { tag::FALSE });
         Ok(())
     }
 
+    #[inline]
     fn serialize_i8(self, v: i8) -> Result<(), EncodeError> {
         self.int(v.into());
         Ok(())
     }
 
+    #[inline]
     fn serialize_i16(self, v: i16) -> Result<(), EncodeError> {
         self.int(v.into());
         Ok(())
     }
 
+    #[inline]
     fn serialize_i32(self, v: i32) -> Result<(), EncodeError> {
         self.int(v.into());
         Ok(())
     }
 
+    #[inline]
     fn serialize_i64(self, v: i64) -> Result<(), EncodeError> {
         self.int(v.into());
         Ok(())
     }
 
+    #[inline]
     fn serialize_i128(self, v: i128) -> Result<(), EncodeError> {
         self.int(v);
         Ok(())
     }
 
+    #[inline]
     fn serialize_u8(self, v: u8) -> Result<(), EncodeError> {
         self.uint(v.into());
         Ok(())
     }
 
+    #[inline]
     fn serialize_u16(self, v: u16) -> Result<(), EncodeError> {
         self.uint(v.into());
         Ok(())
     }
 
+    #[inline]
     fn serialize_u32(self, v: u32) -> Result<(), EncodeError> {
         self.uint(v.into());
         Ok(())
     }
 
+    #[inline]
     fn serialize_u64(self, v: u64) -> Result<(), EncodeError> {
         self.uint(v.into());
         Ok(())
     }
 
+    #[inline]
     fn serialize_u128(self, v: u128) -> Result<(), EncodeError> {
         self.uint(v);
         Ok(())
     }
 
+    #[inline]
     fn serialize_f32(self, v: f32) -> Result<(), EncodeError> {
         // Widening is exact: an f32 argument keys as the f64 of the same value.
         self.serialize_f64(v.into())
     }
 
+    #[inline]
     fn serialize_f64(self, v: f64) -> Result<(), EncodeError> {
         let bits = if v.is_nan() {
             CANONICAL_NAN
@@ -305,31 +339,37 @@ impl<'a> ser::Serializer for &'a mut Encoder {
         Ok(())
     }
 
+    #[inline]
     fn serialize_char(self, v: char) -> Result<(), EncodeError> {
         self.text(v.encode_utf8(&mut [0u8; 4]));
         Ok(())
     }
 
+    #[inline]
     fn serialize_str(self, v: &str) -> Result<(), EncodeError> {
         self.text(v);
         Ok(())
     }
 
+    #[inline]
     fn serialize_bytes(self, v: &[u8]) -> Result<(), EncodeError> {
         self.sized(tag::BYTES, v);
         Ok(())
     }
 
+    #[inline]
     fn serialize_none(self) -> Result<(), EncodeError> {
         self.tag(tag::NONE);
         Ok(())
     }
 
+    #[inline]
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), EncodeError> {
         self.tag(tag::SOME);
         value.serialize(self)
     }
 
+    #[inline]
     fn serialize_unit(self) -> Result<(), EncodeError> {
         self.tag(tag::UNIT);
         Ok(())
@@ -351,6 +391,7 @@ impl<'a> ser::Serializer for &'a mut Encoder {
         Ok(())
     }
 
+    #[inline]
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
         _name: &'static str,

@@ -1,12 +1,13 @@
 //! The helpers a `#[cached]` function's body calls, one per return shape (`T`,
 //! `Result<T, E>`, `Option<T>`) and per kind (async, blocking).
 //!
-//! Each first asks memory alone ([`Cache::begin_compute_l1`]: the L1 lookup every read
-//! starts with, deadline checked and counted as an L1 hit) and decodes what it finds, with
-//! no future entered and, for blocking functions, no runtime: that is the whole of a
-//! common hit. Anything else (a miss, a bypass, a value of another type) takes the full
+//! Each first asks memory alone (the L1 lookup every read starts with, deadline checked
+//! and counted as an L1 hit; by the call's argument digest, so a hit formats no key text)
+//! and decodes what it finds, with no future entered and, for blocking functions, no
+//! runtime: that is the whole of a common hit. Anything else (a miss, a bypass, a value of another type) takes the full
 //! compute-through path, whose future is boxed so that hits do not carry its size.
 
+use super::key::Key;
 use crate::cache::Cache;
 use crate::codec;
 use crate::compute::{Begun, ComputeError, ComputeOptions};
@@ -18,16 +19,16 @@ use std::future::Future;
 
 /// `Ok(value)` when memory answers the call; else where the full path starts: from the
 /// entry memory holds but this type cannot read, or (`None`) from the lookup.
+#[inline]
 fn from_memory<T: DeserializeOwned>(
     cache: &Cache,
     namespace: &str,
-    key: &str,
+    key: Key<'_>,
     options: &ComputeOptions,
 ) -> Result<T, Option<Entry>> {
-    match cache.begin_compute_l1(namespace, key, options) {
-        Ok(Some(entry)) => codec::decode(&entry.value).map_err(|_| Some(entry)),
-        // A miss, or a key the cache refuses: the full path decides (and says why).
-        Ok(None) | Err(_) => Err(None),
+    match key.l1_hit(cache, namespace, options) {
+        Some(entry) => codec::decode(&entry.value).map_err(|_| Some(entry)),
+        None => Err(None),
     }
 }
 
@@ -139,7 +140,7 @@ where
 pub async fn cached_async<T, F, Fut>(
     cache: &Cache,
     namespace: &str,
-    key: &str,
+    key: Key<'_>,
     options: &ComputeOptions,
     compute: F,
 ) -> T
@@ -151,9 +152,11 @@ where
     match from_memory(cache, namespace, key, options) {
         Ok(value) => value,
         Err(first) => {
-            Box::pin(plain_through(
-                cache, namespace, key, options, first, compute,
-            ))
+            // The key text is made inside the boxed future: a hit carries neither.
+            Box::pin(async move {
+                let key = key.text();
+                plain_through(cache, namespace, &key, options, first, compute).await
+            })
             .await
         }
     }
@@ -163,7 +166,7 @@ where
 pub async fn cached_async_result<T, E, F, Fut>(
     cache: &Cache,
     namespace: &str,
-    key: &str,
+    key: Key<'_>,
     options: &ComputeOptions,
     compute: F,
 ) -> Result<T, E>
@@ -176,9 +179,11 @@ where
     match from_memory(cache, namespace, key, options) {
         Ok(value) => Ok(value),
         Err(first) => {
-            Box::pin(compute_through(
-                cache, namespace, key, options, first, compute,
-            ))
+            // The key text is made inside the boxed future: a hit carries neither.
+            Box::pin(async move {
+                let key = key.text();
+                compute_through(cache, namespace, &key, options, first, compute).await
+            })
             .await
         }
     }
@@ -188,7 +193,7 @@ where
 pub async fn cached_async_option<T, F, Fut>(
     cache: &Cache,
     namespace: &str,
-    key: &str,
+    key: Key<'_>,
     options: &ComputeOptions,
     compute: F,
 ) -> Option<T>
@@ -200,9 +205,11 @@ where
     match from_memory(cache, namespace, key, options) {
         Ok(value) => Some(value),
         Err(first) => {
-            Box::pin(option_through(
-                cache, namespace, key, options, first, compute,
-            ))
+            // The key text is made inside the boxed future: a hit carries neither.
+            Box::pin(async move {
+                let key = key.text();
+                option_through(cache, namespace, &key, options, first, compute).await
+            })
             .await
         }
     }
@@ -212,7 +219,7 @@ where
 pub fn cached_blocking<T, F>(
     cache: &Cache,
     namespace: &str,
-    key: &str,
+    key: Key<'_>,
     options: &ComputeOptions,
     compute: F,
 ) -> T
@@ -225,7 +232,7 @@ where
         Err(first) => block_on(plain_through(
             cache,
             namespace,
-            key,
+            &key.text(),
             options,
             first,
             || async { compute() },
@@ -237,7 +244,7 @@ where
 pub fn cached_blocking_result<T, E, F>(
     cache: &Cache,
     namespace: &str,
-    key: &str,
+    key: Key<'_>,
     options: &ComputeOptions,
     compute: F,
 ) -> Result<T, E>
@@ -251,7 +258,7 @@ where
         Err(first) => block_on(compute_through(
             cache,
             namespace,
-            key,
+            &key.text(),
             options,
             first,
             || async { compute() },
@@ -263,7 +270,7 @@ where
 pub fn cached_blocking_option<T, F>(
     cache: &Cache,
     namespace: &str,
-    key: &str,
+    key: Key<'_>,
     options: &ComputeOptions,
     compute: F,
 ) -> Option<T>
@@ -276,7 +283,7 @@ where
         Err(first) => block_on(option_through(
             cache,
             namespace,
-            key,
+            &key.text(),
             options,
             first,
             || async { compute() },

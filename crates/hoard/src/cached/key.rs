@@ -1,9 +1,12 @@
-//! The keys of `#[cached]` calls: [`call_key`] for the argument hash (format `v2`, see
+//! The keys of `#[cached]` calls: [`call_key`] for the argument digest (format `v2`, see
 //! `args.rs`), [`custom_key`] for `key = ...`, and the first format's [`json_key_arg`] and
 //! [`json_args_key`], which the semantic expansion keeps for its filters.
 
 use super::args::{self, EncodeError, Encoder};
 use super::key_text::KeyText;
+use crate::cache::Cache;
+use crate::compute::ComputeOptions;
+use crate::entry::Entry;
 use serde::Serialize;
 
 /// Arguments of a `#[cached]` function make its key, so they must be serializable.
@@ -30,21 +33,93 @@ impl<T: Serialize + ?Sized> KeyArg for T {
     }
 }
 
-/// Makes `key` the key of a call: `{name}:v2:{hash}`, the hash taken of the arguments
-/// `args` feeds to the [`ArgsHasher`] it is handed, one [`ArgsHasher::arg`] each (each
-/// checked, with its own compile error, to be `Serialize`). The empty key (computed
-/// without the cache) if an argument's `Serialize` impl failed.
+/// The key of a call: the function's name and the hash of the arguments `args` feeds to
+/// the [`ArgsHasher`] it is handed, one [`ArgsHasher::arg`] each (each checked, with its
+/// own compile error, to be `Serialize`).
 ///
-/// A closure rather than a hasher handed back and forth, and the key filled in place: the
-/// hasher's buffer and the key's stay where they are instead of being copied on each move.
+/// The key is not formatted here: a hit looks its entry up by the digest (see
+/// [`CallKey`]), and only a miss writes `{name}:v2:{hash}`. A closure rather than a
+/// hasher handed back and forth: the hasher's buffer stays where it is.
 #[inline]
-pub fn call_key(key: &mut KeyText, name: &str, args: impl FnOnce(&mut ArgsHasher)) {
+pub fn call_key<'n>(name: &'n str, args: impl FnOnce(&mut ArgsHasher)) -> CallKey<'n> {
     let mut hasher = ArgsHasher {
         encoder: args::call(),
         error: None,
     };
     args(&mut hasher);
-    hasher.finish(key, name);
+    if let Some(error) = &hasher.error {
+        // The stream takes any value, so only a user's impl fails (a `serialize_with`
+        // that refuses, a poisoned lock): the call is computed, not cached.
+        tracing::warn!(%name, %error, "#[cached]: arguments do not serialize; not caching this call");
+        return CallKey { name, digest: None };
+    }
+    args::close(&mut hasher.encoder);
+    CallKey {
+        name,
+        digest: Some(hasher.encoder.digest()),
+    }
+}
+
+/// A `#[cached]` call's key before it is text: the function's name and its arguments'
+/// digest, or no digest when an argument's `Serialize` impl failed (such a call is
+/// computed without the cache).
+#[derive(Clone, Copy, Debug)]
+pub struct CallKey<'n> {
+    name: &'n str,
+    digest: Option<u128>,
+}
+
+impl CallKey<'_> {
+    /// The key as text, `{name}:v2:{32 hex digits}`; empty (a key the cache refuses, so
+    /// the call computes without it) when there is no digest.
+    pub fn text(&self) -> KeyText {
+        let mut key = KeyText::default();
+        if let Some(digest) = self.digest {
+            key.set_hashed(self.name, digest);
+        }
+        key
+    }
+}
+
+/// How a call names its entry: by its argument digest, or by the text of `key = ...`.
+#[derive(Clone, Copy, Debug)]
+pub enum Key<'a> {
+    /// The hash of the arguments.
+    Call(CallKey<'a>),
+    /// A key the function gives itself.
+    Text(&'a KeyText),
+}
+
+impl Key<'_> {
+    /// L1's entry for the call, looked up (and counted) as the cache's L1 read does; the
+    /// digest form needs no key text. `None` for a miss or a call without a key.
+    pub(super) fn l1_hit(
+        self,
+        cache: &Cache,
+        namespace: &str,
+        options: &ComputeOptions,
+    ) -> Option<Entry> {
+        match self {
+            Key::Call(CallKey {
+                name,
+                digest: Some(digest),
+            }) => cache.begin_call_l1(namespace, name, digest, options),
+            Key::Call(CallKey { digest: None, .. }) => None,
+            // A key the cache refuses: the full path decides (and says why).
+            Key::Text(text) => cache
+                .begin_compute_l1(namespace, text, options)
+                .ok()
+                .flatten(),
+        }
+    }
+
+    /// The key as text, for the full path a miss takes.
+    pub(super) fn text(self) -> KeyText {
+        match self {
+            Key::Call(call) => call.text(),
+            Key::Text(text) => text.clone(),
+        }
+    }
 }
 
 /// The hash of one call's arguments, fed one argument at a time (see [`call_key`]).
@@ -67,19 +142,6 @@ impl ArgsHasher {
                 self.error = Some(error);
             }
         }
-    }
-
-    #[inline]
-    fn finish(&mut self, key: &mut KeyText, name: &str) {
-        if let Some(error) = &self.error {
-            // The stream takes any value, so only a user's impl fails (a `serialize_with`
-            // that refuses, a poisoned lock): the call is computed, not cached.
-            tracing::warn!(%name, %error, "#[cached]: arguments do not serialize; not caching this call");
-            *key = KeyText::default();
-            return;
-        }
-        args::close(&mut self.encoder);
-        key.set_hashed(name, self.encoder.digest());
     }
 }
 

@@ -4,15 +4,12 @@
 //! allocation and a free per call. The key is built in place instead, and lives on the
 //! heap only when the function's name is unusually long.
 
+use crate::call_digest::{hex32, MARKER};
 use arrayvec::ArrayString;
 use std::fmt::{self, Write as _};
 
 /// Bytes a key holds without allocating: a cache name of up to 92 bytes with its hash.
 const INLINE: usize = 128;
-
-/// What stands between a function's name and its arguments' hash: the marker of the
-/// argument-hash format (`v2`, see `args.rs`), so a key of another format never matches.
-const MARKER: &str = ":v2:";
 
 /// A key of a `#[cached]` call, as text (it dereferences to `&str`).
 ///
@@ -94,28 +91,6 @@ impl fmt::Debug for KeyText {
     }
 }
 
-/// `digest` as 32 lowercase hex digits, most significant first (XXH128's canonical form).
-///
-/// Eight digits at a time, in a `u64`'s bytes: a table lookup per digit costs more than
-/// the rest of the key text together.
-fn hex32(digest: u128) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    for (i, chunk) in out.chunks_exact_mut(8).enumerate() {
-        // The i-th 32 bits from the top, spread one nibble per byte, the top nibble into
-        // the top byte.
-        let mut x = u64::from((digest >> (96 - 32 * i)) as u32);
-        x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
-        x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
-        x = (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
-        // Each nibble n becomes '0' + n, plus 39 ('a' - '0' - 10) where n > 9; no byte
-        // carries into the next.
-        let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
-        let ascii = x + 0x3030_3030_3030_3030 + letters * 0x27;
-        chunk.copy_from_slice(&ascii.to_be_bytes());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,22 +106,6 @@ mod tests {
         let key = hashed("f", 0x0123_4567_89ab_cdef_0011_2233_4455_6677);
         assert_eq!(&*key, "f:v2:0123456789abcdef0011223344556677");
         assert!(matches!(key.0, Repr::Inline(_)));
-    }
-
-    #[test]
-    fn hex_digits_are_those_of_the_formatter() {
-        let mut x: u128 = 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834;
-        for _ in 0..1000 {
-            let hex = hex32(x);
-            assert_eq!(std::str::from_utf8(&hex).unwrap(), format!("{x:032x}"));
-            x = x.rotate_left(7) ^ x.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        }
-        for edge in [0, u128::MAX, 0xa, 0xf << 124, 0x9 << 124] {
-            assert_eq!(
-                std::str::from_utf8(&hex32(edge)).unwrap(),
-                format!("{edge:032x}")
-            );
-        }
     }
 
     #[test]

@@ -87,7 +87,9 @@ pub mod __private {
         cached_async, cached_async_option, cached_async_result, cached_blocking,
         cached_blocking_option, cached_blocking_result, NotCached,
     };
-    pub use super::key::{call_key, custom_key, json_args_key, json_key_arg, ArgsHasher, KeyArg};
+    pub use super::key::{
+        call_key, custom_key, json_args_key, json_key_arg, ArgsHasher, CallKey, Key, KeyArg,
+    };
     pub use super::key_text::KeyText;
     use std::future::Future;
 

@@ -231,10 +231,25 @@ impl Cache {
         key: &str,
         options: &ComputeOptions,
     ) -> Result<Option<Entry>, Error> {
-        if options.bypass || options.early_refresh.is_some() || options.adaptive_ttl.is_some() {
+        if !options.hit_needs_nothing_more() {
             return Ok(None);
         }
         self.get_entry_l1(namespace, key)
+    }
+
+    /// [`Cache::begin_compute_l1`] for a `#[cached]` call, by its name and argument digest
+    /// (see [`Cache::call_hit_l1`]): no key text is made for a hit.
+    pub(crate) fn begin_call_l1(
+        &self,
+        namespace: &str,
+        name: &str,
+        digest: u128,
+        options: &ComputeOptions,
+    ) -> Option<Entry> {
+        if !options.hit_needs_nothing_more() {
+            return None;
+        }
+        self.call_hit_l1(namespace, name, digest)
     }
 
     /// Joins the computation of a key whose stored value the caller cannot use (written

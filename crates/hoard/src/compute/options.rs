@@ -52,6 +52,12 @@ impl ComputeOptions {
         ComputeOptions::default()
     }
 
+    /// Whether an L1 hit with these options is the whole answer: no early refresh to
+    /// consider, no adaptive TTL to extend, not bypassed.
+    pub(crate) fn hit_needs_nothing_more(&self) -> bool {
+        !self.bypass && self.early_refresh.is_none() && self.adaptive_ttl.is_none()
+    }
+
     /// TTL of computed values (default: the cache's default TTL).
     pub fn ttl(mut self, ttl: Duration) -> ComputeOptions {
         self.ttl = Some(ttl);

@@ -29,9 +29,7 @@ fn stored(cache: &Cache, key: &str) -> bool {
 
 /// The key `#[cached(name = "f")]` gives a call whose arguments `add` feeds.
 fn key_of(add: impl FnOnce(&mut ArgsHasher)) -> String {
-    let mut key = hoard::__private::KeyText::default();
-    hoard::__private::call_key(&mut key, "f", add);
-    key.to_string()
+    hoard::__private::call_key("f", add).text().to_string()
 }
 
 #[test]
@@ -163,6 +161,35 @@ fn a_cached_function_stores_at_its_pinned_key_skipped_arguments_left_out() {
     };
     assert_eq!(api.lookup(&Client, 12, "emotion-v2".into()), 22);
     assert!(stored(&api.cache, &key), "{key}");
+}
+
+static WRITTEN_AS_TEXT: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(cache = keys_cache(), name = "written_as_text")]
+fn written_as_text(id: u64, label: String) -> u64 {
+    WRITTEN_AS_TEXT.fetch_add(1, SeqCst);
+    id
+}
+
+#[test]
+fn a_value_set_at_a_calls_key_text_is_the_calls_hit() {
+    // A hit looks the entry up by the argument digest, not the text: what a plain `set`
+    // of the pinned text stored (another process, a warm-up script) must be found by it,
+    // replaced values included.
+    let key = format!("written_as_text:v2:{HASH_OF_12_EMOTION}");
+    let cache = keys_cache();
+    hoard::block_on(cache.set("cached", &key, &7u64)).expect("memory set");
+    assert_eq!(written_as_text(12, "emotion-v2".into()), 7);
+    hoard::block_on(cache.set("cached", &key, &8u64)).expect("memory set");
+    assert_eq!(written_as_text(12, "emotion-v2".into()), 8);
+    assert_eq!(WRITTEN_AS_TEXT.load(SeqCst), 0, "served without computing");
+    hoard::block_on(cache.delete("cached", &key)).expect("memory delete");
+    assert_eq!(written_as_text(12, "emotion-v2".into()), 12);
+    assert_eq!(
+        WRITTEN_AS_TEXT.load(SeqCst),
+        1,
+        "a deleted key is computed again"
+    );
 }
 
 #[test]

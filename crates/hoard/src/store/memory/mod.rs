@@ -11,7 +11,7 @@ use crate::entry::Entry;
 use crate::error::Result;
 use crate::glob::Glob;
 use async_trait::async_trait;
-use key::{L1Key, Parts};
+use key::{CallParts, L1Key, Parts};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -138,24 +138,32 @@ impl MemoryStore {
 
     /// The live entry at `key`. Synchronous: this is the cache's hot path.
     pub fn get_now(&self, key: &str) -> Option<Entry> {
-        self.get_in(Parts::of(key))
+        self.get_in(&Parts::of(key))
     }
 
     /// The live entry at `namespace:key`, looked up without joining the two: the read
     /// path's L1 lookup. A hit means a write stored exactly these two parts.
     pub fn get_parts(&self, namespace: &str, key: &str) -> Option<Entry> {
-        self.get_in(Parts {
+        self.get_in(&Parts {
             namespace: Some(namespace),
             key,
         })
     }
 
-    fn get_in(&self, parts: Parts<'_>) -> Option<Entry> {
+    /// The live entry of a `#[cached]` call: the key `{name}:v2:{hex digest}` in
+    /// `namespace`, looked up by its digest without formatting the key (see
+    /// `call_digest.rs`). The same entry a text lookup of that key finds.
+    pub(crate) fn get_call(&self, namespace: &str, name: &str, digest: u128) -> Option<Entry> {
+        self.get_in(&CallParts::new(namespace, name, digest))
+    }
+
+    fn get_in<Q>(&self, key: &Q) -> Option<Entry>
+    where
+        Q: std::hash::Hash + papaya::Equivalent<L1Key>,
+    {
         // An expired entry is not removed here: a writer may have replaced it since our
         // read. The sweep drops it.
-        self.shared
-            .entries
-            .get(&parts, || self.shared.clock.now_ms())
+        self.shared.entries.get(key, || self.shared.clock.now_ms())
     }
 
     /// Stores an entry (already-expired entries are not stored).

@@ -122,11 +122,14 @@ impl Table {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The entry at `parts` if it is still live at `now()` (read after the lookup, so a
+    /// The entry at `key` (a [`Parts`] or a [`super::key::CallParts`]) if it is still live at `now()` (read after the lookup, so a
     /// deadline is never checked against an instant before the read).
-    pub(super) fn get(&self, parts: &Parts<'_>, now: impl FnOnce() -> u64) -> Option<Entry> {
+    pub(super) fn get<Q>(&self, key: &Q, now: impl FnOnce() -> u64) -> Option<Entry>
+    where
+        Q: std::hash::Hash + papaya::Equivalent<L1Key> + ?Sized,
+    {
         let guard = self.map.guard();
-        let slot = self.map.get(parts, &guard)?;
+        let slot = self.map.get(key, &guard)?;
         // Stored only when unset: a hot entry's flag stays a line every core can share.
         if !slot.visited.load(Relaxed) {
             slot.visited.store(true, Relaxed);

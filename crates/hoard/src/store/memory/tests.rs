@@ -30,6 +30,40 @@ fn keys_are_found_by_their_parts_and_never_by_another_split() {
 }
 
 #[test]
+fn call_keys_are_found_by_digest_and_by_text_alike() {
+    // Keys ending in `:v2:` and 32 lowercase hex digits are hashed by their digest; a
+    // lookup by the digest and one by the text must find the same entry, whichever wrote
+    // it, and nothing that only looks similar.
+    let store = MemoryStore::new(1 << 20);
+    let ttl = Duration::from_secs(60);
+    let digest: u128 = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210;
+    let text = format!("report:v2:{digest:032x}");
+    store.set_now(&format!("ns:{text}"), Entry::new(vec![1], ttl));
+    let value = |found: Option<Entry>| found.map(|e| e.value[0]);
+    assert_eq!(value(store.get_call("ns", "report", digest)), Some(1));
+    assert_eq!(value(store.get_parts("ns", &text)), Some(1));
+    for (namespace, name, other) in [
+        ("ns", "report", digest ^ 1),
+        ("ns", "repor", digest),
+        ("ns", "reports", digest),
+        ("other", "report", digest),
+    ] {
+        assert_eq!(value(store.get_call(namespace, name, other)), None);
+    }
+    // The uppercase spelling is another key, stored and found as text only.
+    let upper = format!("ns:report:v2:{digest:032X}");
+    store.set_now(&upper, Entry::new(vec![2], ttl));
+    assert_eq!(value(store.get_now(&upper)), Some(2));
+    assert_eq!(value(store.get_call("ns", "report", digest)), Some(1));
+    // Replaced and removed through the text, the entry is gone for the digest too.
+    store.set_now(&format!("ns:{text}"), Entry::new(vec![3], ttl));
+    assert_eq!(value(store.get_call("ns", "report", digest)), Some(3));
+    assert!(store.delete_now(&format!("ns:{text}")));
+    assert_eq!(value(store.get_call("ns", "report", digest)), None);
+    assert_eq!(store.usage_now().entries, 1);
+}
+
+#[test]
 fn keys_kept_inline_and_keys_kept_apart_are_found_alike() {
     // 24 bytes fit inside the slot; 25 and more live in their own allocation. Keys on
     // both sides of that line, sharing prefixes, must each find only their own entry.
