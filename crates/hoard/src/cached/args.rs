@@ -126,8 +126,9 @@ const BUFFERED: usize = 256;
 /// The bytes gather in a buffer on the stack and are hashed in one shot at the end, the
 /// fast path for the short streams arguments make; past [`BUFFERED`] bytes they go through
 /// XXH3's streaming state, which gives the same digest as one shot over the whole stream.
-/// A plain array and a length rather than an `ArrayVec`: once inlined, a write of a fixed
-/// size (a tag, an integer) is a bounds check and a store, not a call to `memcpy`.
+/// A plain array and a length rather than an `ArrayVec`, with the writes inlined: the hash
+/// of a two-argument call measured about a tenth faster so (a noisy measurement, kept
+/// because it was never slower).
 pub(crate) struct Encoder {
     buffer: [u8; BUFFERED],
     len: usize,

@@ -4,8 +4,9 @@
 //! Each first asks memory alone (the L1 lookup every read starts with, deadline checked
 //! and counted as an L1 hit; by the call's argument digest, so a hit formats no key text)
 //! and decodes what it finds, with no future entered and, for blocking functions, no
-//! runtime: that is the whole of a common hit. Anything else (a miss, a bypass, a value of another type) takes the full
-//! compute-through path, whose future is boxed so that hits do not carry its size.
+//! runtime: that is the whole of a common hit. Anything else (a miss, a bypass, a value of
+//! another type) takes the full compute-through path, whose future is boxed so that hits
+//! do not carry its size.
 
 use super::key::Key;
 use crate::cache::Cache;

@@ -122,8 +122,9 @@ impl Table {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The entry at `key` (a [`Parts`] or a [`super::key::CallParts`]) if it is still live at `now()` (read after the lookup, so a
-    /// deadline is never checked against an instant before the read).
+    /// The entry at `key` (a [`Parts`] or a [`super::key::CallParts`]) if it is still live
+    /// at `now()` (read after the lookup, so a deadline is never checked against an instant
+    /// before the read).
     pub(super) fn get<Q>(&self, key: &Q, now: impl FnOnce() -> u64) -> Option<Entry>
     where
         Q: std::hash::Hash + papaya::Equivalent<L1Key> + ?Sized,
