@@ -29,13 +29,18 @@ pub struct ServeArgs {
     insecure: bool,
 }
 
+/// The log filter without `HOARD_LOG`: hoard's own lines at info, the embedded store's
+/// (fjall's recovery chatter) only from warn. The access log (`hoard::access`, one line
+/// per request) is at debug, so off.
+const DEFAULT_LOG: &str = "info,fjall=warn,lsm_tree=warn";
+
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HOARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
         )
         .init();
     let mut overrides = Overrides::default();
