@@ -126,6 +126,7 @@ pub fn run(options: &Options) -> anyhow::Result<(Vec<Comparison>, Vec<String>)> 
         access: hoard_server::Access::admin("bench-token-0123456789"),
         max_batch: 1000,
         max_body: 16 << 20,
+        history: hoard_server::StatsHistory::new(std::time::Duration::from_secs(5)),
     };
     runtime.spawn(hoard_server::serve(listener, state, std::future::pending()));
 

@@ -23,14 +23,27 @@ pub fn run(server: &str, json: bool) -> anyhow::Result<()> {
 }
 
 /// The per-namespace table's columns.
-const NAMESPACE_COLUMNS: [Column; 6] = [
+const NAMESPACE_COLUMNS: [Column; 7] = [
     Column::left("namespace", 24),
     Column::right("hits", 9),
     Column::right("misses", 9),
     Column::right("hit rate", 9),
     Column::right("sets", 9),
     Column::right("deletes", 9),
+    Column::right("saved", 9),
 ];
+
+/// Compute time the hits saved, in the largest unit that keeps it short: `250ms`, `2.3s`,
+/// `4.2m`, `1.5h`.
+fn saved(ms: u64) -> String {
+    let seconds = ms as f64 / 1000.0;
+    match ms {
+        0..1_000 => format!("{ms}ms"),
+        1_000..60_000 => format!("{seconds:.1}s"),
+        60_000..3_600_000 => format!("{:.1}m", seconds / 60.0),
+        _ => format!("{:.1}h", seconds / 3600.0),
+    }
+}
 
 /// The stats as a summary line and a per-namespace table.
 pub fn render(stats: &StatsResponse) -> String {
@@ -58,6 +71,7 @@ pub fn render(stats: &StatsResponse) -> String {
                 format!("{:.1}%", ns.hit_rate * 100.0),
                 ns.sets.to_string(),
                 ns.deletes.to_string(),
+                saved(ns.compute_saved_ms),
             ]
         })
         .collect();
@@ -80,7 +94,7 @@ mod tests {
             },
             "namespaces": {
                 "model": {"hits": 2, "misses": 2, "hit_rate": 0.5, "sets": 3, "deletes": 1,
-                          "l1_hits": 1, "l2_hits": 1, "errors": 0},
+                          "l1_hits": 1, "l2_hits": 1, "errors": 0, "compute_saved_ms": 2250},
                 "a-namespace-longer-than-the-column": {"hits": 0, "misses": 0,
                           "hit_rate": 0.0, "sets": 1, "deletes": 0, "l1_hits": 0,
                           "l2_hits": 0, "errors": 0}
@@ -107,14 +121,26 @@ mod tests {
             table,
             [
                 format!(
-                    "{:<24}{:>10}{:>10}{:>10}{:>10}{:>10}",
-                    "namespace", "hits", "misses", "hit rate", "sets", "deletes"
+                    "{:<24}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+                    "namespace", "hits", "misses", "hit rate", "sets", "deletes", "saved"
                 ),
                 format!(
-                    "{:<24}{:>10}{:>10}{:>9.1}%{:>10}{:>10}",
-                    "model", 2, 2, 50.0, 3, 1
+                    "{:<24}{:>10}{:>10}{:>9.1}%{:>10}{:>10}{:>10}",
+                    "model", 2, 2, 50.0, 3, 1, "2.2s"
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn saved_time_reads_in_the_largest_short_unit() {
+        let read: Vec<String> = [0, 250, 1_000, 2_250, 59_999, 60_000, 252_000, 5_400_000]
+            .into_iter()
+            .map(saved)
+            .collect();
+        assert_eq!(
+            read,
+            ["0ms", "250ms", "1.0s", "2.2s", "60.0s", "1.0m", "4.2m", "1.5h"]
         );
     }
 

@@ -70,6 +70,20 @@ def test_async_twins(cache: hoard.Cache) -> None:
     asyncio.run(main())
 
 
+def test_hits_count_the_compute_time_they_saved(memory_cache: hoard.Cache) -> None:
+    def slow() -> str:
+        time.sleep(0.05)
+        return "transcript"
+
+    assert memory_cache.get_or_compute("asr", "clip", slow) == "transcript"
+    assert memory_cache.stats()["namespaces"]["asr"]["compute_saved_ms"] == 0
+    for _ in range(2):
+        assert memory_cache.get_or_compute("asr", "clip", slow) == "transcript"
+    saved = memory_cache.stats()["namespaces"]["asr"]["compute_saved_ms"]
+    # Two hits on a value that took at least 50 ms to compute.
+    assert saved >= 100, saved
+
+
 def test_entries_expire(cache: hoard.Cache) -> None:
     cache.set("ttl", "short", "v", ttl=0.2)
     cache.set("ttl", "long", "v", ttl="1h")

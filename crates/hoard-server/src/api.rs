@@ -60,6 +60,8 @@ pub struct StatsSummary {
     pub misses: u64,
     /// Entries written.
     pub sets: u64,
+    /// Milliseconds of compute the hits saved (each hit adds its entry's compute time).
+    pub compute_saved_ms: u64,
     /// Entries held by the tier that holds the truth.
     pub total_keys: u64,
     /// Bytes used in memory by L1, short binary units: `512B`, `1.5M`.
@@ -91,6 +93,9 @@ pub(crate) struct NamespaceStatsSchema {
     misses: u64,
     /// Entries written.
     sets: u64,
+    /// Milliseconds of compute the hits saved: each hit adds the time its entry's value
+    /// took to compute (0 for values written without one).
+    compute_saved_ms: u64,
 }
 
 /// The schema of [`TierStats`] in the OpenAPI document (see [`NamespaceStatsSchema`]).
@@ -140,6 +145,7 @@ impl StatsResponse {
                 l2_hits: stats.totals.l2_hits,
                 misses: stats.totals.misses,
                 sets: stats.totals.sets,
+                compute_saved_ms: stats.totals.compute_saved_ms,
                 total_keys: stats.total_keys,
                 used_memory: bytesize::ByteSize::b(stats.used_memory)
                     .display()
@@ -187,6 +193,7 @@ pub(crate) mod tests {
         stats.totals.misses = 1;
         stats.totals.hit_rate = 0.75;
         stats.totals.sets = 4;
+        stats.totals.compute_saved_ms = 1500;
         stats
             .namespaces
             .insert("model".into(), stats.totals.clone());
@@ -231,15 +238,17 @@ pub(crate) mod tests {
     #[test]
     fn the_body_keeps_its_keys_and_their_order() {
         let stats = sample_stats();
-        // Byte for byte what the body was when the server built it with `json!`.
+        // Byte for byte what the body was when the server built it with `json!`, plus the
+        // fields added since (`compute_saved_ms`), in their sorted places.
         assert_eq!(
             serde_json::to_string(&stats_body(&stats)).unwrap(),
             concat!(
                 r#"{"available":true,"config":{"ttl_day":86400,"ttl_long":3600,"ttl_medium":1800,"#,
                 r#""ttl_short":900,"ttl_very_long":7200,"ttl_very_short":300,"ttl_week":604800},"#,
-                r#""message":"Cache is healthy","namespaces":{"model":{"deletes":0,"errors":0,"#,
+                r#""message":"Cache is healthy","namespaces":{"model":{"compute_saved_ms":1500,"#,
+                r#""deletes":0,"errors":0,"#,
                 r#""hit_rate":0.75,"hits":3,"l1_hits":3,"l2_hits":0,"misses":1,"sets":4}},"#,
-                r#""stats":{"deletes":0,"errors":0,"evictions":2,"expirations":1,"hit_rate":"75.0%","#,
+                r#""stats":{"compute_saved_ms":1500,"deletes":0,"errors":0,"evictions":2,"expirations":1,"hit_rate":"75.0%","#,
                 r#""hits":3,"l1_hits":3,"l2_hits":0,"misses":1,"sets":4,"total_keys":7,"#,
                 r#""used_memory":"3.0M","used_memory_bytes":3145728},"tiers":[{"available":true,"#,
                 r#""bytes":100,"entries":7,"evictions":2,"expirations":1,"name":"memory"}]}"#

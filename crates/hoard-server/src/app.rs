@@ -88,6 +88,7 @@ impl App {
                 max_body: settings.server.max_body_bytes(),
                 datasets: Arc::new(datasets),
                 semantic,
+                history: crate::StatsHistory::new(crate::history::DEFAULT_INTERVAL),
             },
             addr: settings.server.addr,
             limits: limits(&settings.server),

@@ -63,6 +63,18 @@ pub fn render(stats: &hoard::Stats) -> Result<String, std::fmt::Error> {
         }
         registry.register(name, help, family);
     }
+    // Seconds, as Prometheus counts time: `hoard_compute_saved_seconds_total`.
+    let saved = Family::<Labels, Counter<f64, std::sync::atomic::AtomicU64>>::default();
+    for (namespace, s) in &rows {
+        saved
+            .get_or_create(&vec![("namespace".to_owned(), namespace.clone())])
+            .inc_by(s.compute_saved_ms as f64 / 1000.0);
+    }
+    registry.register(
+        "hoard_compute_saved_seconds",
+        "Compute time the hits saved: each hit adds the time its entry's value took to compute",
+        saved,
+    );
     let counter = |value: u64| {
         let counter = Counter::<u64>::default();
         counter.inc_by(value);

@@ -22,11 +22,11 @@ use serde_json::{json, Map, Value};
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "hoard", description = "One cache layer for AI/ML backends: cache entries, results, datasets, stats, invalidation."),
-    paths(health::health, health::ready, cache::cache_get, cache::cache_put, cache::cache_delete, cache::cache_batch, cache::delete_pattern, cache::invalidate, stats::stats,
+    paths(health::health, health::ready, cache::cache_get, cache::cache_put, cache::cache_delete, cache::cache_batch, cache::delete_pattern, cache::invalidate, stats::stats, stats::history,
         results::results_get, results::results_post, results::results_batch, metrics::metrics, openapi,
         datasets::list, datasets::files, datasets::summary, datasets::reindex, dataset_file::file,
         semantic::lookup, semantic::store, semantic::feedback, semantic::drop_namespace),
-    components(schemas(ErrorBody, StatsResponse, cache::KeysBody, cache::TagsBody, results::HashesBody, datasets::ReindexBody, semantic::LookupBody, semantic::StoreBody, semantic::FeedbackBody)),
+    components(schemas(ErrorBody, StatsResponse, crate::history::HistoryResponse, crate::history::Sample, cache::KeysBody, cache::TagsBody, results::HashesBody, datasets::ReindexBody, semantic::LookupBody, semantic::StoreBody, semantic::FeedbackBody)),
     modifiers(&BearerAuth)
 )]
 pub(crate) struct ApiDoc;

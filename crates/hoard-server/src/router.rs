@@ -27,6 +27,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/cache/{namespace}/", any(cache::empty_key))
         .route("/v1/invalidate", post(cache::invalidate))
         .route("/v1/stats", get(stats::stats))
+        .route("/v1/stats/history", get(stats::history))
         .route("/results/{model}/batch", post(results::results_batch))
         .route(
             "/results/{model}/{h}",

@@ -7,7 +7,8 @@ use crate::router::app;
 use crate::state::AppState;
 
 /// Serves `state` on `listener` with the default [`Limits`] until `shutdown` resolves, then
-/// finishes in-flight requests and flushes the cache (the disk tier's journal).
+/// finishes in-flight requests and flushes the cache (the disk tier's journal). While it
+/// serves, the stats are sampled into `state.history` every interval.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -27,7 +28,9 @@ pub async fn serve_with(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let cache = state.cache.clone();
+    let sampler = tokio::spawn(state.history.clone().run(cache.clone()));
     conn::run(listener, app(state), limits, shutdown).await;
+    sampler.abort();
     if let Err(error) = cache.flush().await {
         tracing::warn!(%error, "flush at shutdown failed");
     }

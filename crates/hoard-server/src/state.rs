@@ -20,6 +20,8 @@ pub struct AppState {
     pub datasets: Arc<hoard_datasets::Datasets>,
     /// The semantic cache, when `[semantic]` names a model.
     pub semantic: Option<Arc<hoard_semantic::SemanticCache>>,
+    /// The stats over time, sampled while the server runs (`GET /v1/stats/history`).
+    pub history: Arc<crate::StatsHistory>,
 }
 
 /// The router's state: the [`AppState`] behind one reference count. axum clones a route's

@@ -34,6 +34,7 @@ async fn start(access: Access) -> Server {
         access,
         max_batch: 100,
         max_body: 64 * 1024,
+        history: hoard_server::StatsHistory::new(std::time::Duration::from_secs(5)),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(hoard_server::serve(listener, state, async {
@@ -241,7 +242,7 @@ async fn a_read_token_reads_a_write_token_writes_an_admin_token_does_everything(
             "{path}"
         );
     }
-    for path in ["/v1/stats", "/metrics", "/datasets"] {
+    for path in ["/v1/stats", "/v1/stats/history", "/metrics", "/datasets"] {
         assert_unauthorized(&s.call(Method::GET, path, None, None).await, path);
         assert_eq!(
             s.call(Method::GET, path, None, Some(READ)).await.status,

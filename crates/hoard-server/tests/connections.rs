@@ -40,6 +40,7 @@ async fn start(limits: Limits) -> Server {
         access: hoard_server::Access::admin("test-admin-token-0123456789"),
         max_batch: 100,
         max_body: 64 * 1024,
+        history: hoard_server::StatsHistory::new(std::time::Duration::from_secs(5)),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(hoard_server::serve_with(listener, state, limits, async {

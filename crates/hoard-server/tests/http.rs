@@ -4,111 +4,14 @@
 // Test code: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
-use hoard::{Cache, DiskConfig, RedisConfig};
-use hoard_server::App;
-use hoard_testkit::{RedisServer, TempDir};
-use reqwest::{Client, Method, StatusCode};
+use hoard::{Cache, DiskConfig};
+use hoard_testkit::RedisServer;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const TOKEN: &str = "test-admin-token-0123456789";
-
-struct Server {
-    base: String,
-    client: Client,
-    _dir: TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn start(cache: Cache, dir: TempDir) -> Server {
-    start_with(cache, dir, Vec::new()).await
-}
-
-async fn start_with(
-    cache: Cache,
-    dir: TempDir,
-    datasets: Vec<hoard_datasets::DatasetConfig>,
-) -> Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    // The application `hoard serve` builds, from this configuration, on the test's cache.
-    let text = format!(
-        "[cache]\ndata_dir = {:?}\n[server]\nadmin_token = \"{TOKEN}\"\nmax_batch = 100\nmax_body = \"64KiB\"\n",
-        dir.path().display().to_string()
-    );
-    let mut settings = hoard_config::Config::from_toml("test.toml", &text)
-        .unwrap()
-        .settings()
-        .unwrap();
-    settings.datasets = datasets.clone();
-    let mut app = App::with_cache(settings, cache.clone()).await.unwrap();
-    // The one difference: manifests are rechecked on every request, so a test sees a
-    // file it changes at once.
-    app.state.datasets = std::sync::Arc::new(
-        hoard_datasets::Datasets::new(cache, datasets)
-            .unwrap()
-            .recheck_interval(Duration::ZERO),
-    );
-    tokio::spawn(app.serve(listener, async {
-        let _ = stopped.await;
-    }));
-    Server {
-        base,
-        client: Client::new(),
-        _dir: dir,
-        _stop: stop,
-    }
-}
-
-async fn embedded() -> Server {
-    let dir = hoard_testkit::temp_dir();
-    let cache = Cache::builder()
-        .disk(DiskConfig::new(dir.path()))
-        .build()
-        .unwrap();
-    start(cache, dir).await
-}
-
-async fn on_redis(server: &RedisServer) -> Server {
-    let cache = Cache::builder()
-        .redis(RedisConfig::standalone(server.url()).timeout(Duration::from_millis(200)))
-        .build()
-        .unwrap();
-    assert!(cache.wait_coherent(Duration::from_secs(10)).await);
-    start(cache, hoard_testkit::temp_dir()).await
-}
-
-impl Server {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&str>,
-        token: Option<&str>,
-    ) -> (StatusCode, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_owned());
-        }
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, None, None).await
-    }
-}
+mod support;
+use support::{embedded, on_redis, start_with, Server, TOKEN};
 
 async fn every_route_works(s: &Server) {
     assert_eq!(
@@ -826,6 +729,7 @@ async fn openapi_documents_exactly_the_routes_that_answer() {
         ("DELETE", "/v1/cache/{namespace}/{key}"),
         ("POST", "/v1/invalidate"),
         ("GET", "/v1/stats"),
+        ("GET", "/v1/stats/history"),
         ("POST", "/results/{model}/batch"),
         ("GET", "/results/{model}/{h}"),
         ("POST", "/results/{model}/{h}"),

@@ -39,6 +39,7 @@ async fn start() -> String {
         access: hoard_server::Access::admin(TOKEN),
         max_batch: 100,
         max_body: 64 * 1024,
+        history: hoard_server::StatsHistory::new(std::time::Duration::from_secs(5)),
     };
     tokio::spawn(hoard_server::serve(listener, state, std::future::pending()));
     base

@@ -28,8 +28,10 @@ pub(crate) enum Event {
     Set,
     Delete,
     Error,
+    /// Milliseconds of compute that hits saved: each hit adds its entry's compute time.
+    SavedMs,
 }
-const EVENTS: usize = 6;
+const EVENTS: usize = 7;
 
 #[repr(align(128))]
 #[derive(Default)]
@@ -118,6 +120,22 @@ thread_local! {
 impl StatsRegistry {
     /// Counts `n` events of one kind in `namespace`.
     pub(crate) fn record(&self, namespace: &str, event: Event, n: u64) {
+        self.with_counters(namespace, |counters| counters.add(event, n));
+    }
+
+    /// Counts `n` hits of one tier (`L1Hit` or `L2Hit`) in `namespace`, which saved
+    /// `saved_ms` milliseconds of compute (the sum of their entries' compute times).
+    pub(crate) fn record_hits(&self, namespace: &str, tier: Event, n: u64, saved_ms: u64) {
+        self.with_counters(namespace, |counters| {
+            counters.add(tier, n);
+            if saved_ms > 0 {
+                counters.add(Event::SavedMs, saved_ms);
+            }
+        });
+    }
+
+    /// Runs `count` on the counters of `namespace`.
+    fn with_counters(&self, namespace: &str, count: impl Fn(&Counters)) {
         // `try_with`: during a thread's teardown the cache is gone; count the slow way.
         let counted = RECENT_COUNTERS.try_with(|recent| {
             let Ok(mut recent) = recent.try_borrow_mut() else {
@@ -128,11 +146,11 @@ impl StatsRegistry {
                 .iter()
                 .find(|pair| pair.registry == self.id && pair.namespace == namespace);
             if let Some(pair) = known {
-                pair.counters.add(event, n);
+                count(&pair.counters);
                 return true;
             }
             let counters = self.counters(namespace);
-            counters.add(event, n);
+            count(&counters);
             let recent = &mut *recent;
             if recent.pairs.len() < RECENT {
                 recent.pairs.push(Recent {
@@ -151,7 +169,7 @@ impl StatsRegistry {
             true
         });
         if counted != Ok(true) {
-            self.counters(namespace).add(event, n);
+            count(&self.counters(namespace));
         }
     }
 
@@ -218,6 +236,11 @@ pub struct NamespaceStats {
     pub deletes: u64,
     /// Failed operations (a tier error, a corrupt entry found and dropped).
     pub errors: u64,
+    /// Milliseconds of compute the hits saved: each hit adds the time its entry's value
+    /// took to compute (recorded by the compute paths and `#[cached]`, or given to a
+    /// write; 0 for values set without one).
+    #[serde(default)]
+    pub compute_saved_ms: u64,
 }
 
 impl NamespaceStats {
@@ -229,6 +252,7 @@ impl NamespaceStats {
             sets: c[Event::Set as usize],
             deletes: c[Event::Delete as usize],
             errors: c[Event::Error as usize],
+            compute_saved_ms: c[Event::SavedMs as usize],
             ..NamespaceStats::default()
         };
         stats.finish();
@@ -243,6 +267,7 @@ impl NamespaceStats {
         self.sets += other.sets;
         self.deletes += other.deletes;
         self.errors += other.errors;
+        self.compute_saved_ms += other.compute_saved_ms;
         self.finish();
     }
 

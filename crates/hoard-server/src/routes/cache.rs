@@ -50,7 +50,7 @@ pub(crate) async fn cache_get(
 }
 
 #[utoipa::path(put, path = "/v1/cache/{namespace}/{key}", tag = "cache", security(("bearer" = ["write"])),
-    params(("namespace" = String, Path), ("key" = String, Path), ("ttl" = Option<String>, Query, description = "e.g. 1h, 90s"), ("tags" = Option<String>, Query, description = "comma-separated")),
+    params(("namespace" = String, Path), ("key" = String, Path), ("ttl" = Option<String>, Query, description = "e.g. 1h, 90s"), ("tags" = Option<String>, Query, description = "comma-separated"), ("compute" = Option<String>, Query, description = "how long the value took to compute, e.g. 850ms, 2s: each hit adds it to the namespace's compute_saved_ms")),
     request_body(content = Object, description = "Any JSON value"),
     responses((status = 200, description = "`{\"ok\":true}`"), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below write", body = ErrorBody)))]
 pub(crate) async fn cache_put(
@@ -67,6 +67,9 @@ pub(crate) async fn cache_put(
     }
     if let Some(tags) = params.get("tags") {
         options = options.tags(tags.split(',').filter(|t| !t.is_empty()).map(str::to_owned));
+    }
+    if let Some(took) = params.get("compute") {
+        options = options.compute_time(hoard::ttl::parse_duration(took)?);
     }
     state
         .cache

@@ -69,6 +69,7 @@ fn state(cache: hoard::Cache, datasets: hoard_datasets::Datasets) -> hoard_serve
         access: hoard_server::Access::admin("fuzz-admin-token-0123456789"),
         max_batch: 100,
         max_body: 64 * 1024,
+        history: hoard_server::StatsHistory::new(std::time::Duration::from_secs(5)),
         datasets: std::sync::Arc::new(datasets),
         semantic: None,
     }

@@ -65,7 +65,8 @@ impl Cache {
     pub(crate) fn call_hit_l1(&self, namespace: &str, name: &str, digest: u128) -> Option<Entry> {
         let inner = &*self.inner;
         let entry = inner.l1.get_call(namespace, name, digest)?;
-        inner.stats.record(namespace, Event::L1Hit, 1);
+        let saved = u64::from(entry.compute_ms);
+        inner.stats.record_hits(namespace, Event::L1Hit, 1, saved);
         Some(entry)
     }
 
@@ -77,7 +78,8 @@ impl Cache {
         let inner = &*self.inner;
         let entry = inner.l1.get_parts(namespace, key)?;
         if record {
-            inner.stats.record(namespace, Event::L1Hit, 1);
+            let saved = u64::from(entry.compute_ms);
+            inner.stats.record_hits(namespace, Event::L1Hit, 1, saved);
         }
         Some(entry)
     }
@@ -97,12 +99,13 @@ impl Cache {
             None => None,
         };
         if record {
-            let event = if found.is_some() {
-                Event::L2Hit
-            } else {
-                Event::Miss
-            };
-            inner.stats.record(namespace, event, 1);
+            match &found {
+                Some(entry) => {
+                    let saved = u64::from(entry.compute_ms);
+                    inner.stats.record_hits(namespace, Event::L2Hit, 1, saved);
+                }
+                None => inner.stats.record(namespace, Event::Miss, 1),
+            }
         }
         Ok(found)
     }
@@ -229,7 +232,8 @@ impl Cache {
             .collect::<Result<_>>()?;
         let mut found: Vec<Option<Entry>> = full_keys.iter().map(|k| inner.l1.get_now(k)).collect();
         let l1_hits = found.iter().filter(|f| f.is_some()).count() as u64;
-        let mut l2_hits = 0;
+        let l1_saved = saved_ms(found.iter());
+        let (mut l2_hits, mut l2_saved) = (0, 0);
         if let Some(l2) = &inner.l2 {
             let missing: Vec<usize> = (0..found.len()).filter(|&i| found[i].is_none()).collect();
             if !missing.is_empty() {
@@ -256,13 +260,26 @@ impl Cache {
                 for ((&i, entry), mark) in missing.iter().zip(read).zip(marks) {
                     found[i] = self.accept_l2(namespace, &full_keys[i], at, mark, entry);
                     l2_hits += u64::from(found[i].is_some());
+                    l2_saved += saved_ms(std::iter::once(&found[i]));
                 }
             }
         }
         let misses = found.len() as u64 - l1_hits - l2_hits;
-        inner.stats.record(namespace, Event::L1Hit, l1_hits);
-        inner.stats.record(namespace, Event::L2Hit, l2_hits);
+        inner
+            .stats
+            .record_hits(namespace, Event::L1Hit, l1_hits, l1_saved);
+        inner
+            .stats
+            .record_hits(namespace, Event::L2Hit, l2_hits, l2_saved);
         inner.stats.record(namespace, Event::Miss, misses);
         Ok(found)
     }
+}
+
+/// The compute time, in milliseconds, that the hits among `found` saved.
+fn saved_ms<'a>(found: impl Iterator<Item = &'a Option<Entry>>) -> u64 {
+    found
+        .flatten()
+        .map(|entry| u64::from(entry.compute_ms))
+        .sum()
 }

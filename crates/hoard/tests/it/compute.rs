@@ -423,3 +423,57 @@ async fn leases_exclude_until_released_or_expired() {
         assert!(cache.lock("bad name", lease).await.is_err());
     }
 }
+
+/// Each hit counts the compute time its entry holds as saved: a value written with one,
+/// read singly and in a batch, and a computed value, whose time is measured; a value
+/// written without one saves nothing. A compute that is running is not a hit.
+#[tokio::test]
+async fn hits_count_the_compute_time_they_saved() {
+    let cache = Cache::in_memory();
+    let saved = |cache: &Cache| {
+        let cache = cache.clone();
+        async move {
+            let stats = cache.stats().await.unwrap();
+            (
+                stats.namespaces["asr"].compute_saved_ms,
+                stats.totals.compute_saved_ms,
+            )
+        }
+    };
+    let took = hoard::SetOptions::new().compute_time(Duration::from_millis(250));
+    cache.set_with("asr", "a", &"hello", took).await.unwrap();
+    cache.set("asr", "free", &"no time").await.unwrap();
+    for key in ["a", "a", "free", "missing"] {
+        let _: Option<String> = cache.get("asr", key).await.unwrap();
+    }
+    assert_eq!(saved(&cache).await, (500, 500));
+    let _: Vec<Option<String>> = cache.mget("asr", &["a", "free", "missing"]).await.unwrap();
+    assert_eq!(saved(&cache).await, (750, 750));
+
+    let options = ComputeOptions::new();
+    let slow = || async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        7u32
+    };
+    assert_eq!(
+        cache
+            .get_or_compute("asr", "slow", &options, slow)
+            .await
+            .unwrap(),
+        7
+    );
+    assert_eq!(
+        saved(&cache).await.0,
+        750,
+        "the computing call saved nothing"
+    );
+    assert_eq!(
+        cache
+            .get_or_compute("asr", "slow", &options, slow)
+            .await
+            .unwrap(),
+        7
+    );
+    let after = saved(&cache).await.0 - 750;
+    assert!(after >= 30, "a hit on a 30 ms compute saved {after} ms");
+}

@@ -1,0 +1,196 @@
+//! What the stats say over time and what the cache saved, read from outside: through
+//! `/v1/stats`, `/v1/stats/history` and `/metrics` of a server on a real socket, embedded
+//! and on Redis (where a second server reads what the first wrote).
+
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
+use hoard::{Cache, DiskConfig};
+use hoard_testkit::RedisServer;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+mod support;
+use support::{embedded, on_redis, start_sampling, Server};
+
+/// The value of the `hoard_compute_saved_seconds_total` series of `namespace`.
+async fn saved_seconds_metric(s: &Server, namespace: &str) -> f64 {
+    let text = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series = format!("hoard_compute_saved_seconds_total{{namespace=\"{namespace}\"}} ");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&series))
+        .unwrap_or_else(|| panic!("no {series} in {text}"));
+    line[series.len()..].trim().parse().unwrap()
+}
+
+async fn saved_ms(s: &Server, namespace: &str) -> (Value, Value) {
+    let (status, stats) = s.get("/v1/stats").await;
+    assert_eq!(status, StatusCode::OK);
+    (
+        stats["namespaces"][namespace]["compute_saved_ms"].clone(),
+        stats["stats"]["compute_saved_ms"].clone(),
+    )
+}
+
+/// Each hit adds the compute time its entry was written with: single reads and batch
+/// reads alike, in the namespace's row, the totals and `/metrics`; a value written without
+/// one adds nothing; a compute time that is not a duration is refused and writes nothing.
+async fn hits_count_the_compute_they_saved(s: &Server) {
+    let put = |path: &'static str, body: &'static str| async move {
+        s.call(Method::PUT, path, Some(body), None).await
+    };
+    assert_eq!(
+        put("/v1/cache/asr/clip-1?compute=250ms", r#"{"text":"hello"}"#).await,
+        (StatusCode::OK, json!({"ok": true}))
+    );
+    for (path, body) in [
+        ("/v1/cache/asr/clip-2?compute=1500ms", r#"{"text":"bye"}"#),
+        ("/v1/cache/asr/clip-3", r#"{"text":"free"}"#),
+    ] {
+        assert_eq!(put(path, body).await.0, StatusCode::OK, "{path}");
+    }
+    for path in [
+        "/v1/cache/asr/clip-1",
+        "/v1/cache/asr/clip-1",
+        "/v1/cache/asr/clip-3",
+    ] {
+        assert_eq!(s.get(path).await.0, StatusCode::OK, "{path}");
+    }
+    assert_eq!(saved_ms(s, "asr").await, (json!(500), json!(500)));
+    let (status, batch) = s
+        .call(
+            Method::POST,
+            "/v1/cache/asr/batch",
+            Some(r#"{"keys":["clip-1","clip-2","missing"]}"#),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{batch}");
+    assert_eq!(saved_ms(s, "asr").await, (json!(2250), json!(2250)));
+    assert_eq!(saved_seconds_metric(s, "asr").await, 2.25);
+
+    let (status, error) = put("/v1/cache/asr/clip-4?compute=soon", "1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(s.get("/v1/cache/asr/clip-4").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_hits_count_the_compute_they_saved() {
+    hits_count_the_compute_they_saved(&embedded().await).await;
+}
+
+/// On Redis, and read by a second server that has nothing in memory: its hits come from
+/// L2 and still carry the compute time the first server wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_hits_count_the_compute_they_saved_on_every_instance() {
+    let redis = RedisServer::start();
+    let first = on_redis(&redis).await;
+    hits_count_the_compute_they_saved(&first).await;
+    let second = on_redis(&redis).await;
+    assert_eq!(second.get("/v1/cache/asr/clip-2").await.0, StatusCode::OK);
+    let (status, stats) = second.get("/v1/stats").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stats["namespaces"]["asr"]["l2_hits"], json!(1), "{stats}");
+    assert_eq!(
+        stats["namespaces"]["asr"]["compute_saved_ms"],
+        json!(1500),
+        "{stats}"
+    );
+}
+
+/// Polls the history until a sample satisfies `done`, for at most ten seconds.
+async fn sample_where(s: &Server, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, history) = s.get("/v1/stats/history").await;
+        assert_eq!(status, StatusCode::OK, "{history}");
+        if let Some(sample) = history["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| done(x))
+        {
+            return sample.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no such sample in {history}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The server samples its stats into the history while it runs: a sample taken after a
+/// known sequence of requests has the counts `/v1/stats` gives; samples come oldest first,
+/// `since` returns only later ones, and a `since` that is not a number is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_samples_the_stats_while_the_server_runs() {
+    let dir = hoard_testkit::temp_dir();
+    let cache = Cache::builder()
+        .disk(DiskConfig::new(dir.path()))
+        .build()
+        .unwrap();
+    let s = start_sampling(cache, dir, Duration::from_millis(50)).await;
+    for key in ["a", "b", "c"] {
+        s.call(Method::PUT, &format!("/v1/cache/ns/{key}"), Some("1"), None)
+            .await;
+    }
+    s.get("/v1/cache/ns/a").await;
+    s.get("/v1/cache/ns/nothing").await;
+    s.call(Method::DELETE, "/v1/cache/ns/b", None, None).await;
+    let sample = sample_where(&s, |x| x["deletes"] == json!(1)).await;
+    let (_, stats) = s.get("/v1/stats").await;
+    let totals = &stats["stats"];
+    for field in [
+        "l1_hits",
+        "l2_hits",
+        "misses",
+        "sets",
+        "deletes",
+        "errors",
+        "total_keys",
+    ] {
+        assert_eq!(
+            sample[field], totals[field],
+            "{field}: {sample} against {stats}"
+        );
+    }
+    assert_eq!(sample["used_memory_bytes"], totals["used_memory_bytes"]);
+    assert_eq!(
+        (sample["sets"].clone(), sample["misses"].clone()),
+        (json!(3), json!(1))
+    );
+
+    let (_, history) = s.get("/v1/stats/history").await;
+    assert_eq!(history["interval_ms"], json!(50));
+    let times: Vec<u64> = history["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["at_ms"].as_u64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+    let last = *times.last().unwrap();
+    let (_, later) = s.get(&format!("/v1/stats/history?since={last}")).await;
+    assert!(later["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["at_ms"].as_u64().unwrap() > last));
+
+    for bad in ["abc", "-1", "1.5", ""] {
+        let (status, error) = s.get(&format!("/v1/stats/history?since={bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "since={bad}: {error}");
+        assert_eq!(error["error"], json!("bad_query"), "since={bad}");
+    }
+}

@@ -1,0 +1,128 @@
+//! What the HTTP tests share: a server on a real socket, built as `hoard serve` builds it,
+//! embedded or on Redis, and a client that speaks JSON to it.
+
+// Each test file uses some of these.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use hoard::{Cache, DiskConfig, RedisConfig};
+use hoard_server::App;
+use hoard_testkit::{RedisServer, TempDir};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::Value;
+use std::time::Duration;
+
+pub const TOKEN: &str = "test-admin-token-0123456789";
+
+pub struct Server {
+    pub base: String,
+    pub client: Client,
+    _dir: TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn start(cache: Cache, dir: TempDir) -> Server {
+    start_with(cache, dir, Vec::new()).await
+}
+
+pub async fn start_with(
+    cache: Cache,
+    dir: TempDir,
+    datasets: Vec<hoard_datasets::DatasetConfig>,
+) -> Server {
+    launch(cache, dir, datasets, None).await
+}
+
+/// The server of [`start`], sampling its stats every `interval` instead of every 5 s.
+pub async fn start_sampling(cache: Cache, dir: TempDir, interval: Duration) -> Server {
+    launch(cache, dir, Vec::new(), Some(interval)).await
+}
+
+async fn launch(
+    cache: Cache,
+    dir: TempDir,
+    datasets: Vec<hoard_datasets::DatasetConfig>,
+    sampling: Option<Duration>,
+) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // The application `hoard serve` builds, from this configuration, on the test's cache.
+    let text = format!(
+        "[cache]\ndata_dir = {:?}\n[server]\nadmin_token = \"{TOKEN}\"\nmax_batch = 100\nmax_body = \"64KiB\"\n",
+        dir.path().display().to_string()
+    );
+    let mut settings = hoard_config::Config::from_toml("test.toml", &text)
+        .unwrap()
+        .settings()
+        .unwrap();
+    settings.datasets = datasets.clone();
+    let mut app = App::with_cache(settings, cache.clone()).await.unwrap();
+    // The one difference: manifests are rechecked on every request, so a test sees a
+    // file it changes at once.
+    app.state.datasets = std::sync::Arc::new(
+        hoard_datasets::Datasets::new(cache, datasets)
+            .unwrap()
+            .recheck_interval(Duration::ZERO),
+    );
+    if let Some(interval) = sampling {
+        app.state.history = hoard_server::StatsHistory::new(interval);
+    }
+    tokio::spawn(app.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    Server {
+        base,
+        client: Client::new(),
+        _dir: dir,
+        _stop: stop,
+    }
+}
+
+pub async fn embedded() -> Server {
+    let dir = hoard_testkit::temp_dir();
+    let cache = Cache::builder()
+        .disk(DiskConfig::new(dir.path()))
+        .build()
+        .unwrap();
+    start(cache, dir).await
+}
+
+pub async fn on_redis(server: &RedisServer) -> Server {
+    let cache = Cache::builder()
+        .redis(RedisConfig::standalone(server.url()).timeout(Duration::from_millis(200)))
+        .build()
+        .unwrap();
+    assert!(cache.wait_coherent(Duration::from_secs(10)).await);
+    start(cache, hoard_testkit::temp_dir()).await
+}
+
+impl Server {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None, None).await
+    }
+}
