@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::request_id::with_request_ids;
-use crate::routes::{cache, dataset_file, datasets, health, metrics, results, semantic, stats};
+use crate::routes::{cache, dataset_file, datasets, health, metrics, results, semantic, stats, ui};
 use crate::state::{AppState, Shared};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, delete, get, post};
@@ -49,6 +49,9 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(crate::openapi::openapi))
+        .route("/ui", get(ui::page))
+        .route("/ui/app.js", get(ui::script))
+        .route("/ui/app.css", get(ui::style))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(max_body));
     with_request_ids(routes).with_state(Shared::new(state))

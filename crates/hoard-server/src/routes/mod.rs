@@ -11,6 +11,7 @@ pub(crate) mod metrics;
 pub(crate) mod results;
 pub(crate) mod semantic;
 pub(crate) mod stats;
+pub(crate) mod ui;
 
 /// A stored value answered as JSON text: its MessagePack bytes written out as JSON
 /// directly (`hoard::codec::to_json`), with no `serde_json::Value` built per request.

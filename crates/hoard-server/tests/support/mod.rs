@@ -29,12 +29,18 @@ pub async fn start_with(
     dir: TempDir,
     datasets: Vec<hoard_datasets::DatasetConfig>,
 ) -> Server {
-    launch(cache, dir, datasets, None).await
+    launch(cache, dir, datasets, None, "").await
 }
 
 /// The server of [`start`], sampling its stats every `interval` instead of every 5 s.
 pub async fn start_sampling(cache: Cache, dir: TempDir, interval: Duration) -> Server {
-    launch(cache, dir, Vec::new(), Some(interval)).await
+    launch(cache, dir, Vec::new(), Some(interval), "").await
+}
+
+/// The server of [`start`] with `read_token` as its one read token: every read needs it.
+pub async fn start_guarded(cache: Cache, dir: TempDir, read_token: &str) -> Server {
+    let tokens = format!("read_tokens = [\"{read_token}\"]\n");
+    launch(cache, dir, Vec::new(), None, &tokens).await
 }
 
 async fn launch(
@@ -42,13 +48,14 @@ async fn launch(
     dir: TempDir,
     datasets: Vec<hoard_datasets::DatasetConfig>,
     sampling: Option<Duration>,
+    more_server_settings: &str,
 ) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     // The application `hoard serve` builds, from this configuration, on the test's cache.
     let text = format!(
-        "[cache]\ndata_dir = {:?}\n[server]\nadmin_token = \"{TOKEN}\"\nmax_batch = 100\nmax_body = \"64KiB\"\n",
+        "[cache]\ndata_dir = {:?}\n[server]\nadmin_token = \"{TOKEN}\"\nmax_batch = 100\nmax_body = \"64KiB\"\n{more_server_settings}",
         dir.path().display().to_string()
     );
     let mut settings = hoard_config::Config::from_toml("test.toml", &text)

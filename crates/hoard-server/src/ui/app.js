@@ -1,0 +1,185 @@
+// The dashboard of `hoard serve`: polls /v1/stats and /v1/stats/history, draws the
+// figures, four charts and the namespace table. Everything is built with textContent and
+// DOM calls (never by parsing HTML text), so a hostile namespace name is shown, not run.
+"use strict";
+
+const POLL_MS = 2000;
+const state = {
+  token: sessionStorage.getItem("hoard-token") || "",
+  lastAt: null,
+  samples: [],
+  capacity: 720,
+  namespaces: {},
+  sort: { key: "hits", dir: -1 },
+};
+
+class Unauthorized extends Error {}
+
+async function api(path) {
+  const headers = state.token ? { Authorization: "Bearer " + state.token } : {};
+  const response = await fetch(path, { headers, cache: "no-store" });
+  if (response.status === 401 || response.status === 403) throw new Unauthorized(path);
+  if (!response.ok) throw new Error(path + " answered " + response.status);
+  return response.json();
+}
+
+function bytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return (i === 0 ? String(n) : n.toFixed(1)) + " " + units[i];
+}
+
+function duration(ms) {
+  if (ms < 1000) return ms + " ms";
+  const s = ms / 1000;
+  if (s < 60) return s.toFixed(1) + " s";
+  if (s < 3600) return (s / 60).toFixed(1) + " min";
+  return (s / 3600).toFixed(1) + " h";
+}
+
+const count = (n) => Number(n).toLocaleString("en-US");
+const FORMATS = { used_memory_bytes: bytes, compute_saved_ms: duration, hit_rate: String };
+
+function setStatus(kind, text) {
+  const status = document.getElementById("status");
+  status.dataset.state = kind;
+  status.textContent = text;
+}
+
+function showFigures(stats) {
+  for (const output of document.querySelectorAll("[data-figure]")) {
+    const name = output.dataset.figure;
+    const value = stats.stats[name];
+    if (value === undefined) continue;
+    output.dataset.value = String(value);
+    output.textContent = (FORMATS[name] || count)(value);
+  }
+}
+
+function svg(name, attributes) {
+  const element = document.createElementNS("http://www.w3.org/2000/svg", name);
+  for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, value);
+  return element;
+}
+
+// One line over time in an SVG of 400 x 120 units, scaled to its largest value; null
+// values are gaps.
+function drawChart(id, points, format) {
+  const chart = document.getElementById(id);
+  // The scale is written in the caption: text inside a stretched SVG would stretch too.
+  const caption = chart.parentElement.querySelector("[data-max]");
+  chart.replaceChildren();
+  const known = points.filter((p) => p.y !== null);
+  if (known.length < 2) {
+    caption.textContent = "(waiting for samples)";
+    return;
+  }
+  const t0 = points[0].t, t1 = points[points.length - 1].t;
+  const top = Math.max(...known.map((p) => p.y)) || 1;
+  const x = (t) => ((t - t0) / Math.max(t1 - t0, 1)) * 400;
+  const y = (v) => 116 - (v / top) * 100;
+  let run = [];
+  const flush = () => {
+    if (run.length > 1) chart.append(svg("polyline", { points: run.join(" ") }));
+    run = [];
+  };
+  for (const p of points) {
+    if (p.y === null) flush();
+    else run.push(x(p.t).toFixed(1) + "," + y(p.y).toFixed(1));
+  }
+  flush();
+  caption.textContent = "(max " + format(top) + ")";
+}
+
+// Rates from the differences of consecutive samples; a server restart (counts going
+// down) leaves a gap.
+function drawCharts() {
+  const rates = [];
+  for (let i = 1; i < state.samples.length; i++) {
+    const a = state.samples[i - 1], b = state.samples[i];
+    const seconds = (b.at_ms - a.at_ms) / 1000;
+    const hits = b.l1_hits + b.l2_hits - a.l1_hits - a.l2_hits;
+    const misses = b.misses - a.misses;
+    const ops = hits + misses + (b.sets - a.sets) + (b.deletes - a.deletes);
+    const valid = seconds > 0 && hits >= 0 && misses >= 0 && ops >= 0;
+    rates.push({
+      t: b.at_ms,
+      hitRate: valid && hits + misses > 0 ? hits / (hits + misses) : null,
+      ops: valid ? ops / seconds : null,
+    });
+  }
+  const percent = (v) => (v * 100).toFixed(0) + "%";
+  drawChart("chart-hit-rate", rates.map((r) => ({ t: r.t, y: r.hitRate })), percent);
+  drawChart("chart-ops", rates.map((r) => ({ t: r.t, y: r.ops })), (v) => v.toFixed(1) + "/s");
+  drawChart("chart-memory", state.samples.map((s) => ({ t: s.at_ms, y: s.used_memory_bytes })), bytes);
+  drawChart("chart-keys", state.samples.map((s) => ({ t: s.at_ms, y: s.total_keys })), count);
+}
+
+function drawNamespaces() {
+  const { key, dir } = state.sort;
+  const rows = Object.entries(state.namespaces).map(([name, ns]) => ({ name, ...ns }));
+  rows.sort((a, b) => {
+    const order = key === "name" ? a.name.localeCompare(b.name) : (a[key] || 0) - (b[key] || 0);
+    return order * dir || a.name.localeCompare(b.name);
+  });
+  const body = document.querySelector("#namespaces tbody");
+  body.replaceChildren(...rows.map((row) => {
+    const tr = document.createElement("tr");
+    tr.dataset.namespace = row.name;
+    const cells = [row.name, count(row.hits), count(row.misses), (row.hit_rate * 100).toFixed(1) + "%",
+      count(row.sets), count(row.deletes), duration(row.compute_saved_ms || 0)];
+    for (const text of cells) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    return tr;
+  }));
+  for (const th of document.querySelectorAll("#namespaces th")) {
+    const sorted = th.dataset.sort === key;
+    if (sorted) th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
+    else th.removeAttribute("aria-sort");
+  }
+}
+
+async function poll() {
+  try {
+    const since = state.lastAt === null ? "" : "?since=" + state.lastAt;
+    const [stats, history] = await Promise.all([api("/v1/stats"), api("/v1/stats/history" + since)]);
+    showFigures(stats);
+    state.namespaces = stats.namespaces || {};
+    drawNamespaces();
+    state.capacity = history.capacity;
+    state.samples.push(...history.samples);
+    state.samples.splice(0, Math.max(0, state.samples.length - state.capacity));
+    if (state.samples.length) state.lastAt = state.samples[state.samples.length - 1].at_ms;
+    drawCharts();
+    document.getElementById("token-form").hidden = true;
+    setStatus("live", stats.message || "live");
+    document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
+  } catch (error) {
+    if (error instanceof Unauthorized) {
+      document.getElementById("token-form").hidden = false;
+      setStatus("unauthorized", "this server needs a read token");
+    } else {
+      setStatus("unreachable", "server unreachable; retrying");
+    }
+  }
+}
+
+document.getElementById("token-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  state.token = document.getElementById("token").value.trim();
+  sessionStorage.setItem("hoard-token", state.token);
+  poll();
+});
+for (const th of document.querySelectorAll("#namespaces th")) {
+  th.addEventListener("click", () => {
+    const key = th.dataset.sort;
+    state.sort = { key, dir: state.sort.key === key ? -state.sort.dir : key === "name" ? 1 : -1 };
+    drawNamespaces();
+  });
+}
+poll();
+setInterval(poll, POLL_MS);

@@ -1,0 +1,226 @@
+//! The dashboard in a real browser: headless Chromium (Debian's `chromium`, which
+//! `scripts/test` installs) loads `/ui` from a server on a real socket, runs its script,
+//! and the page it renders is read back (`--dump-dom`) and photographed (`--screenshot`).
+
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
+use hoard::{Cache, DiskConfig};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+mod support;
+use support::{start_sampling, Server};
+
+/// What one headless Chromium run printed: the rendered DOM (or nothing, for a
+/// screenshot) and the browser's log, where the page's console messages go.
+struct Browsed {
+    dom: String,
+    log: String,
+}
+
+fn chromium() -> PathBuf {
+    let path =
+        PathBuf::from(std::env::var_os("HOARD_CHROMIUM").unwrap_or("/usr/bin/chromium".into()));
+    assert!(
+        path.exists(),
+        "{} is missing: the dashboard test needs Debian's chromium (scripts/test installs it)",
+        path.display()
+    );
+    path
+}
+
+/// Runs headless Chromium on `url` with `what` (`--dump-dom`, `--screenshot=...`), giving
+/// the page's script a few seconds of its time (polls included) before it reads the page.
+fn browse(url: &str, what: &str) -> Browsed {
+    let profile = hoard_testkit::temp_dir();
+    let out = Command::new(chromium())
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=5000",
+            "--window-size=1280,1100",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(what)
+        .arg(url)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "chromium failed: {log}");
+    Browsed {
+        dom: String::from_utf8_lossy(&out.stdout).into_owned(),
+        log,
+    }
+}
+
+/// The page's figures: `(name, value)` of every `data-figure` element with a value.
+fn figures(dom: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut rest = dom;
+    while let Some(at) = rest.find("data-figure=\"") {
+        rest = &rest[at + "data-figure=\"".len()..];
+        let name = &rest[..rest.find('"').unwrap()];
+        let tag_end = rest.find('>').unwrap();
+        let tag = &rest[..tag_end];
+        if let Some(v) = tag.find("data-value=\"") {
+            let value = &tag[v + "data-value=\"".len()..];
+            found.push((
+                name.to_owned(),
+                value[..value.find('"').unwrap()].to_owned(),
+            ));
+        }
+    }
+    found
+}
+
+/// Lines of the browser's log that the page wrote or caused: console messages (the
+/// script writes none) and refused loads.
+fn page_complaints(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains(":CONSOLE") || l.contains("Refused to") || l.contains("Uncaught"))
+        .collect()
+}
+
+async fn wait_for_samples(s: &Server, at_least: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, history) = s.get("/v1/stats/history").await;
+        if history["samples"].as_array().unwrap().len() >= at_least {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{history}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// After a known sequence of requests, the page shows the figures `/v1/stats` gives, a
+/// row per namespace, and charts; it loads nothing from another origin (its policy says
+/// so, and the browser reports nothing refused) and logs nothing. A screenshot is saved
+/// to `target/tmp/dashboard.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_what_the_stats_say() {
+    let dir = hoard_testkit::temp_dir();
+    let cache = Cache::builder()
+        .disk(DiskConfig::new(dir.path()))
+        .build()
+        .unwrap();
+    let s = start_sampling(cache, dir, Duration::from_millis(100)).await;
+    for key in ["clip-1", "clip-2", "clip-3"] {
+        let path = format!("/v1/cache/asr/{key}?compute=250ms");
+        assert_eq!(
+            s.call(Method::PUT, &path, Some("{}"), None).await.0,
+            StatusCode::OK
+        );
+    }
+    s.call(
+        Method::PUT,
+        "/v1/cache/tags/img-9",
+        Some(r#"["cat"]"#),
+        None,
+    )
+    .await;
+    for path in [
+        "/v1/cache/asr/clip-1",
+        "/v1/cache/asr/clip-1",
+        "/v1/cache/asr/nothing",
+    ] {
+        s.get(path).await;
+    }
+    s.call(Method::DELETE, "/v1/cache/asr/clip-3", None, None)
+        .await;
+    wait_for_samples(&s, 3).await;
+
+    let page = s.client.get(format!("{}/ui", s.base)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        policy.contains("default-src 'none'") && policy.contains("connect-src 'self'"),
+        "{policy}"
+    );
+
+    let browsed = browse(&format!("{}/ui", s.base), "--dump-dom");
+    let (_, stats) = s.get("/v1/stats").await;
+    let shown = figures(&browsed.dom);
+    assert!(shown.len() >= 11, "{}", browsed.dom);
+    for (name, value) in &shown {
+        let expected = match &stats["stats"][name] {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        assert_eq!(value, &expected, "figure {name}: page against {stats}");
+    }
+    assert!(
+        browsed.dom.contains(r#"data-state="live""#),
+        "{}",
+        browsed.dom
+    );
+    for namespace in ["asr", "tags"] {
+        assert!(
+            browsed
+                .dom
+                .contains(&format!(r#"data-namespace="{namespace}""#)),
+            "{namespace}"
+        );
+    }
+    assert!(
+        browsed.dom.contains("<polyline"),
+        "no chart was drawn: {}",
+        browsed.dom
+    );
+    assert_eq!(
+        page_complaints(&browsed.log),
+        Vec::<&str>::new(),
+        "{}",
+        browsed.log
+    );
+
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    let _ = std::fs::remove_file(&shot);
+    browse(
+        &format!("{}/ui", s.base),
+        &format!("--screenshot={}", shot.display()),
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+}
+
+/// On a server that needs a read token, the page shows no figures and asks for one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_token_a_guarded_server_shows_nothing_and_asks_for_one() {
+    let dir = hoard_testkit::temp_dir();
+    let cache = Cache::builder()
+        .disk(DiskConfig::new(dir.path()))
+        .build()
+        .unwrap();
+    let s = support::start_guarded(cache, dir, "a-read-token-0123456789").await;
+    let browsed = browse(&format!("{}/ui", s.base), "--dump-dom");
+    assert!(
+        browsed.dom.contains(r#"data-state="unauthorized""#),
+        "{}",
+        browsed.dom
+    );
+    assert!(figures(&browsed.dom).is_empty(), "{}", browsed.dom);
+    assert!(
+        !browsed
+            .dom
+            .contains(r#"<form id="token-form" class="token" hidden"#),
+        "{}",
+        browsed.dom
+    );
+}
