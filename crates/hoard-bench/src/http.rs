@@ -127,6 +127,10 @@ pub fn run(options: &Options) -> anyhow::Result<(Vec<Comparison>, Vec<String>)> 
         max_batch: 1000,
         max_body: 16 << 20,
         history: hoard_server::StatsHistory::new(std::time::Duration::from_secs(5)),
+        models: std::sync::Arc::new(hoard_models::Layout::new(
+            &Default::default(),
+            std::path::Path::new("."),
+        )),
     };
     runtime.spawn(hoard_server::serve(listener, state, std::future::pending()));
 

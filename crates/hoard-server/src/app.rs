@@ -80,6 +80,8 @@ impl App {
         let datasets = hoard_datasets::Datasets::new(cache.clone(), settings.datasets.clone())
             .map_err(AppError::Datasets)?;
         let semantic = semantic(&settings, &cache).await?;
+        // Relative `[models]` folders start from the working directory, as for the CLI.
+        let base = std::env::current_dir().map_err(AppError::WorkingDir)?;
         Ok(App {
             state: AppState {
                 cache,
@@ -89,6 +91,7 @@ impl App {
                 datasets: Arc::new(datasets),
                 semantic,
                 history: crate::StatsHistory::new(crate::history::DEFAULT_INTERVAL),
+                models: Arc::new(hoard_models::Layout::new(&settings.models, &base)),
             },
             addr: settings.server.addr,
             limits: limits(&settings.server),

@@ -11,7 +11,9 @@
 
 use crate::api::StatsResponse;
 use crate::error::ErrorBody;
-use crate::routes::{cache, dataset_file, datasets, health, metrics, results, semantic, stats, ui};
+use crate::routes::{
+    cache, dataset_file, datasets, health, metrics, models, results, semantic, stats, ui,
+};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -22,7 +24,7 @@ use serde_json::{json, Map, Value};
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "hoard", description = "One cache layer for AI/ML backends: cache entries, results, datasets, stats, invalidation."),
-    paths(health::health, health::ready, cache::cache_get, cache::cache_put, cache::cache_delete, cache::cache_batch, cache::delete_pattern, cache::invalidate, stats::stats, stats::history, ui::page, ui::script, ui::style,
+    paths(health::health, health::ready, cache::cache_get, cache::cache_put, cache::cache_delete, cache::cache_batch, cache::delete_pattern, cache::invalidate, stats::stats, stats::history, models::models, ui::page, ui::script, ui::style,
         results::results_get, results::results_post, results::results_batch, metrics::metrics, openapi,
         datasets::list, datasets::files, datasets::summary, datasets::reindex, dataset_file::file,
         semantic::lookup, semantic::store, semantic::feedback, semantic::drop_namespace),

@@ -3,7 +3,9 @@
 
 use crate::error::ApiError;
 use crate::request_id::with_request_ids;
-use crate::routes::{cache, dataset_file, datasets, health, metrics, results, semantic, stats, ui};
+use crate::routes::{
+    cache, dataset_file, datasets, health, metrics, models, results, semantic, stats, ui,
+};
 use crate::state::{AppState, Shared};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, delete, get, post};
@@ -28,6 +30,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/invalidate", post(cache::invalidate))
         .route("/v1/stats", get(stats::stats))
         .route("/v1/stats/history", get(stats::history))
+        .route("/v1/models", get(models::models))
         .route("/results/{model}/batch", post(results::results_batch))
         .route(
             "/results/{model}/{h}",

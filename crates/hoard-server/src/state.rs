@@ -22,6 +22,8 @@ pub struct AppState {
     pub semantic: Option<Arc<hoard_semantic::SemanticCache>>,
     /// The stats over time, sampled while the server runs (`GET /v1/stats/history`).
     pub history: Arc<crate::StatsHistory>,
+    /// Where the model caches of `[models]` are (`GET /v1/models`).
+    pub models: Arc<hoard_models::Layout>,
 }
 
 /// The router's state: the [`AppState`] behind one reference count. axum clones a route's

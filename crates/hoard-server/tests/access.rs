@@ -35,6 +35,10 @@ async fn start(access: Access) -> Server {
         max_batch: 100,
         max_body: 64 * 1024,
         history: hoard_server::StatsHistory::new(std::time::Duration::from_secs(5)),
+        models: std::sync::Arc::new(hoard_models::Layout::new(
+            &Default::default(),
+            std::path::Path::new("."),
+        )),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(hoard_server::serve(listener, state, async {
@@ -242,7 +246,13 @@ async fn a_read_token_reads_a_write_token_writes_an_admin_token_does_everything(
             "{path}"
         );
     }
-    for path in ["/v1/stats", "/v1/stats/history", "/metrics", "/datasets"] {
+    for path in [
+        "/v1/stats",
+        "/v1/stats/history",
+        "/v1/models",
+        "/metrics",
+        "/datasets",
+    ] {
         assert_unauthorized(&s.call(Method::GET, path, None, None).await, path);
         assert_eq!(
             s.call(Method::GET, path, None, Some(READ)).await.status,

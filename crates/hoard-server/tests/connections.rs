@@ -41,6 +41,10 @@ async fn start(limits: Limits) -> Server {
         max_batch: 100,
         max_body: 64 * 1024,
         history: hoard_server::StatsHistory::new(std::time::Duration::from_secs(5)),
+        models: std::sync::Arc::new(hoard_models::Layout::new(
+            &Default::default(),
+            std::path::Path::new("."),
+        )),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(hoard_server::serve_with(listener, state, limits, async {

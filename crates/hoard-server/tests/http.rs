@@ -730,6 +730,7 @@ async fn openapi_documents_exactly_the_routes_that_answer() {
         ("POST", "/v1/invalidate"),
         ("GET", "/v1/stats"),
         ("GET", "/v1/stats/history"),
+        ("GET", "/v1/models"),
         ("POST", "/results/{model}/batch"),
         ("GET", "/results/{model}/{h}"),
         ("POST", "/results/{model}/{h}"),

@@ -40,6 +40,10 @@ async fn start() -> String {
         max_batch: 100,
         max_body: 64 * 1024,
         history: hoard_server::StatsHistory::new(std::time::Duration::from_secs(5)),
+        models: std::sync::Arc::new(hoard_models::Layout::new(
+            &Default::default(),
+            std::path::Path::new("."),
+        )),
     };
     tokio::spawn(hoard_server::serve(listener, state, std::future::pending()));
     base

@@ -1,6 +1,7 @@
 //! What the stats say over time and what the cache saved, read from outside: through
 //! `/v1/stats`, `/v1/stats/history` and `/metrics` of a server on a real socket, embedded
-//! and on Redis (where a second server reads what the first wrote).
+//! and on Redis (where a second server reads what the first wrote); and the model caches
+//! the server reports (`/v1/models`).
 
 // Test code: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
@@ -12,7 +13,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 mod support;
-use support::{embedded, on_redis, start_sampling, Server};
+use support::{embedded, on_redis, start_configured, start_sampling, Server};
 
 /// The value of the `hoard_compute_saved_seconds_total` series of `namespace`.
 async fn saved_seconds_metric(s: &Server, namespace: &str) -> f64 {
@@ -193,4 +194,71 @@ async fn the_history_samples_the_stats_while_the_server_runs() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "since={bad}: {error}");
         assert_eq!(error["error"], json!("bad_query"), "since={bad}");
     }
+}
+
+/// `/v1/models` lists what the `[models]` stores hold, sized from the files written here:
+/// a Hugging Face repo (its blobs counted once, however many snapshot links point at
+/// them) and an Ollama model; each store with its folder, and the totals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_caches_are_listed_with_their_sizes() {
+    let stores = hoard_testkit::temp_dir();
+    let root = stores.path().join("models");
+    let weights = vec![7u8; 3000];
+    let config = br#"{"arch":"vit"}"#;
+    let file = |name, content, lfs| hoard_testkit::stores::HfFile { name, content, lfs };
+    hoard_testkit::stores::hf_revision(
+        &root.join("huggingface/hub"),
+        "models--acme--tagger",
+        "0123456789abcdef0123456789abcdef01234567",
+        &["main"],
+        &[
+            file("model.safetensors", &weights, true),
+            file("config.json", config, false),
+        ],
+    );
+    let layer = vec![1u8; 500];
+    hoard_testkit::stores::ollama_model(&root.join("ollama/models"), "tiny", "latest", &[&layer]);
+    let dir = hoard_testkit::temp_dir();
+    let cache = Cache::builder()
+        .disk(DiskConfig::new(dir.path()))
+        .build()
+        .unwrap();
+    let more = format!("[models]\nroot = {:?}\n", root.display().to_string());
+    let s = start_configured(cache, dir, &more).await;
+
+    let (status, body) = s.get("/v1/models").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let store = |name: &str| {
+        body["stores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["store"] == json!(name))
+            .unwrap_or_else(|| panic!("no {name} in {body}"))
+            .clone()
+    };
+    let hf = store("huggingface");
+    assert_eq!(hf["bytes"], json!(weights.len() + config.len()), "{body}");
+    assert_eq!(hf["items"], json!(1));
+    assert_eq!(
+        hf["folder"],
+        json!(root.join("huggingface").display().to_string())
+    );
+    let ollama = store("ollama");
+    assert_eq!(ollama["items"], json!(1), "{body}");
+    let stored: u64 = body["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(body["totals"]["bytes"], json!(stored));
+    assert_eq!(body["totals"]["items"], json!(2));
+    let ids: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"acme/tagger"), "{ids:?}");
 }

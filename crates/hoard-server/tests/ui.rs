@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 mod support;
-use support::{start_sampling, Server};
+use support::Server;
 
 /// What one headless Chromium run printed: the rendered DOM (or nothing, for a
 /// screenshot) and the browser's log, where the page's console messages go.
@@ -103,7 +103,7 @@ async fn wait_for_samples(s: &Server, at_least: usize) {
 }
 
 /// After a known sequence of requests, the page shows the figures `/v1/stats` gives, a
-/// row per namespace, and charts; it loads nothing from another origin (its policy says
+/// row per namespace, charts, and the model stores `/v1/models` lists; it loads nothing from another origin (its policy says
 /// so, and the browser reports nothing refused) and logs nothing. A screenshot is saved
 /// to `target/tmp/dashboard.png`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,7 +113,25 @@ async fn the_dashboard_shows_what_the_stats_say() {
         .disk(DiskConfig::new(dir.path()))
         .build()
         .unwrap();
-    let s = start_sampling(cache, dir, Duration::from_millis(100)).await;
+    // One model in the model caches, for the page's model table.
+    let stores = hoard_testkit::temp_dir();
+    hoard_testkit::stores::hf_revision(
+        &stores.path().join("huggingface/hub"),
+        "models--acme--tagger",
+        "0123456789abcdef0123456789abcdef01234567",
+        &["main"],
+        &[hoard_testkit::stores::HfFile {
+            name: "model.safetensors",
+            content: &[7; 4096],
+            lfs: true,
+        }],
+    );
+    let models = format!(
+        "[models]\nroot = {:?}\n",
+        stores.path().display().to_string()
+    );
+    let sampling = Some(Duration::from_millis(100));
+    let s = support::launch(cache, dir, Vec::new(), sampling, &models).await;
     for key in ["clip-1", "clip-2", "clip-3"] {
         let path = format!("/v1/cache/asr/{key}?compute=250ms");
         assert_eq!(
@@ -177,6 +195,20 @@ async fn the_dashboard_shows_what_the_stats_say() {
     assert!(
         browsed.dom.contains("<polyline"),
         "no chart was drawn: {}",
+        browsed.dom
+    );
+    let (_, models) = s.get("/v1/models").await;
+    let hf = &models["stores"][0];
+    assert_eq!(hf["store"], "huggingface", "{models}");
+    let store_row = format!(r#"data-store="huggingface" data-bytes="{}""#, hf["bytes"]);
+    assert!(
+        browsed.dom.contains(&store_row),
+        "{store_row} in {}",
+        browsed.dom
+    );
+    assert!(
+        browsed.dom.contains(r#"data-model="acme/tagger""#),
+        "{}",
         browsed.dom
     );
     assert_eq!(

@@ -8,6 +8,7 @@ pub(crate) mod dataset_file;
 pub(crate) mod datasets;
 pub(crate) mod health;
 pub(crate) mod metrics;
+pub(crate) mod models;
 pub(crate) mod results;
 pub(crate) mod semantic;
 pub(crate) mod stats;

@@ -1,5 +1,5 @@
 // The dashboard of `hoard serve`: polls /v1/stats and /v1/stats/history, draws the
-// figures, four charts and the namespace table. Everything is built with textContent and
+// figures, four charts and the namespace table, and lists the model caches (/v1/models). Everything is built with textContent and
 // DOM calls (never by parsing HTML text), so a hostile namespace name is shown, not run.
 "use strict";
 
@@ -124,23 +124,42 @@ function drawNamespaces() {
     return order * dir || a.name.localeCompare(b.name);
   });
   const body = document.querySelector("#namespaces tbody");
-  body.replaceChildren(...rows.map((row) => {
-    const tr = document.createElement("tr");
-    tr.dataset.namespace = row.name;
-    const cells = [row.name, count(row.hits), count(row.misses), (row.hit_rate * 100).toFixed(1) + "%",
-      count(row.sets), count(row.deletes), duration(row.compute_saved_ms || 0)];
-    for (const text of cells) {
-      const td = document.createElement("td");
-      td.textContent = text;
-      tr.append(td);
-    }
-    return tr;
-  }));
+  body.replaceChildren(...rows.map((ns) => row([ns.name, count(ns.hits), count(ns.misses),
+    (ns.hit_rate * 100).toFixed(1) + "%", count(ns.sets), count(ns.deletes),
+    duration(ns.compute_saved_ms || 0)], { namespace: ns.name })));
   for (const th of document.querySelectorAll("#namespaces th")) {
     const sorted = th.dataset.sort === key;
     if (sorted) th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
     else th.removeAttribute("aria-sort");
   }
+}
+
+function row(cells, attributes = {}) {
+  const tr = document.createElement("tr");
+  Object.assign(tr.dataset, attributes);
+  for (const text of cells) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    tr.append(td);
+  }
+  return tr;
+}
+
+// The model stores: a walk of their folders on the server, so every 30 s, not every poll.
+const MODELS_EVERY = 15;
+let pollsSinceModels = MODELS_EVERY;
+
+async function refreshModels() {
+  if (pollsSinceModels++ < MODELS_EVERY) return;
+  pollsSinceModels = 1;
+  const models = await api("/v1/models");
+  document.getElementById("models-total").textContent =
+    "(" + count(models.totals.items) + " items, " + bytes(models.totals.bytes) + ")";
+  document.querySelector("#stores tbody").replaceChildren(...models.stores.map((s) =>
+    row([s.store, s.folder || "", count(s.items), bytes(s.bytes)], { store: s.store, bytes: s.bytes })));
+  document.querySelector("#models tbody").replaceChildren(...models.items.map((m) =>
+    row([m.id, m.store, count(m.revisions), bytes(m.size),
+      m.last_accessed_ms ? new Date(m.last_accessed_ms).toLocaleString() : ""], { model: m.id })));
 }
 
 async function poll() {
@@ -155,6 +174,7 @@ async function poll() {
     state.samples.splice(0, Math.max(0, state.samples.length - state.capacity));
     if (state.samples.length) state.lastAt = state.samples[state.samples.length - 1].at_ms;
     drawCharts();
+    await refreshModels();
     document.getElementById("token-form").hidden = true;
     setStatus("live", stats.message || "live");
     document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();

@@ -70,6 +70,10 @@ fn state(cache: hoard::Cache, datasets: hoard_datasets::Datasets) -> hoard_serve
         max_batch: 100,
         max_body: 64 * 1024,
         history: hoard_server::StatsHistory::new(std::time::Duration::from_secs(5)),
+        models: std::sync::Arc::new(hoard_models::Layout::new(
+            &Default::default(),
+            std::path::Path::new("."),
+        )),
         datasets: std::sync::Arc::new(datasets),
         semantic: None,
     }

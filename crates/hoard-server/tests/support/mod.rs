@@ -43,7 +43,15 @@ pub async fn start_guarded(cache: Cache, dir: TempDir, read_token: &str) -> Serv
     launch(cache, dir, Vec::new(), None, &tokens).await
 }
 
-async fn launch(
+/// The server of [`start`] with `more` appended to its configuration (after `[server]`'s
+/// keys: more of them, or further sections).
+pub async fn start_configured(cache: Cache, dir: TempDir, more: &str) -> Server {
+    launch(cache, dir, Vec::new(), None, more).await
+}
+
+/// The server `hoard serve` would build on `cache`, with `datasets`, stats sampled every
+/// `sampling` (default 5 s) and `more_server_settings` appended to its configuration.
+pub async fn launch(
     cache: Cache,
     dir: TempDir,
     datasets: Vec<hoard_datasets::DatasetConfig>,
