@@ -12,6 +12,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::HashMap;
 
+/// The largest whole number every JSON reader keeps exactly (2^53 - 1): the bound of
+/// offsets and times given in a query.
+pub(crate) const MAX_EXACT_INTEGER: u64 = 9_007_199_254_740_991;
+
 /// A JSON object as the body, with our errors: 413 past the size limit, 400 for anything
 /// unparsable or not an object (serde would otherwise read a struct from an array too).
 pub(crate) struct JsonBody<T>(pub(crate) T);
@@ -145,6 +149,7 @@ impl Params {
     }
 
     /// The parameter `name` as a whole number, if given; 400 `bad_query` for another text.
+    /// (The document bounds such numbers by [`MAX_EXACT_INTEGER`].)
     pub(crate) fn whole_number(&self, name: &str) -> Result<Option<usize>, ApiError> {
         self.get(name)
             .map(|text| {

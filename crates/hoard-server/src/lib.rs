@@ -20,6 +20,7 @@ mod conn;
 mod error;
 mod extract;
 pub mod history;
+mod latency;
 mod metrics;
 pub mod openapi;
 mod request_id;

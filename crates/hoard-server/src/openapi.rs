@@ -11,6 +11,7 @@
 
 use crate::api::StatsResponse;
 use crate::error::ErrorBody;
+use crate::extract::MAX_EXACT_INTEGER;
 use crate::routes::{
     cache, dataset_file, datasets, health, metrics, models, results, semantic, stats, ui,
 };
@@ -163,10 +164,15 @@ fn parameter_schema(name: &str, location: &str) -> Option<Value> {
         ("id" | "results", "query") => key_schema(MAX_KEY_LEN),
         ("relpath", "query") => relpath_schema(),
         ("limit", "query") => json!({ "type": "integer", "minimum": 0, "maximum": 10_000 }),
-        ("offset", "query") => {
-            json!({ "type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991u64 })
+        ("offset" | "since", "query") => {
+            json!({ "type": "integer", "minimum": 0, "maximum": MAX_EXACT_INTEGER })
         }
         ("ttl", "query") => ttl_schema(),
+        ("compute", "query") => json!({
+            "type": "string",
+            "pattern": TTL_PATTERN,
+            "description": "how long the value took to compute, a duration such as `850ms` or `2s`",
+        }),
         ("tags", "query") => tags_schema(),
         ("pattern", "query") => glob_schema(),
         _ => return None,

@@ -57,5 +57,6 @@ pub fn app(state: AppState) -> Router {
         .route("/ui/app.css", get(ui::style))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(max_body));
-    with_request_ids(routes).with_state(Shared::new(state))
+    let history = state.history.clone();
+    with_request_ids(routes, history).with_state(Shared::new(state))
 }

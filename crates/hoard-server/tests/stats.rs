@@ -189,7 +189,14 @@ async fn the_history_samples_the_stats_while_the_server_runs() {
         .iter()
         .all(|x| x["at_ms"].as_u64().unwrap() > last));
 
-    for bad in ["abc", "-1", "1.5", ""] {
+    for bad in [
+        "abc",
+        "-1",
+        "1.5",
+        "",
+        "9007199254740992",
+        "18446744073709551616",
+    ] {
         let (status, error) = s.get(&format!("/v1/stats/history?since={bad}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "since={bad}: {error}");
         assert_eq!(error["error"], json!("bad_query"), "since={bad}");
@@ -261,4 +268,52 @@ async fn the_model_caches_are_listed_with_their_sizes() {
         .map(|x| x["id"].as_str().unwrap())
         .collect();
     assert!(ids.contains(&"acme/tagger"), "{ids:?}");
+}
+
+/// The history's p50 and p99 of the cache routes are the server's own times: never above
+/// what the client measured for the whole round trip, the median not above the 99th
+/// percentile, and `null` for an interval with no cache request (reads of the history
+/// itself are not counted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_reports_cache_route_latencies_no_client_could_beat() {
+    let dir = hoard_testkit::temp_dir();
+    let cache = Cache::builder()
+        .disk(DiskConfig::new(dir.path()))
+        .build()
+        .unwrap();
+    let s = start_sampling(cache, dir, Duration::from_millis(300)).await;
+    s.call(Method::PUT, "/v1/cache/ns/k", Some("1"), None).await;
+    let (_, before) = s.get("/v1/stats/history").await;
+    let since = before["samples"]
+        .as_array()
+        .unwrap()
+        .last()
+        .map_or(0, |x| x["at_ms"].as_u64().unwrap());
+    let mut slowest = Duration::ZERO;
+    for _ in 0..40 {
+        let started = std::time::Instant::now();
+        assert_eq!(s.get("/v1/cache/ns/k").await.0, StatusCode::OK);
+        slowest = slowest.max(started.elapsed());
+    }
+    let sample = sample_where(&s, |x| {
+        x["at_ms"].as_u64().unwrap() > since && !x["p50_us"].is_null()
+    })
+    .await;
+    let (p50, p99) = (
+        sample["p50_us"].as_u64().unwrap(),
+        sample["p99_us"].as_u64().unwrap(),
+    );
+    let slowest = u64::try_from(slowest.as_micros()).unwrap();
+    assert!(
+        p50 <= p99 && p99 <= slowest,
+        "p50 {p50} p99 {p99} client {slowest} us"
+    );
+    // Once the requests stop, an interval comes with none: its quantiles are null (were
+    // they counted since the start, none would ever be).
+    let at = sample["at_ms"].as_u64().unwrap();
+    let idle = sample_where(&s, |x| {
+        x["at_ms"].as_u64().unwrap() > at && x["p50_us"].is_null()
+    })
+    .await;
+    assert!(idle["p99_us"].is_null(), "{idle}");
 }

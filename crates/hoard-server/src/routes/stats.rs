@@ -28,16 +28,12 @@ pub(crate) async fn history(
     State(state): State<AppState>,
     params: Params,
 ) -> Result<Json<HistoryResponse>, ApiError> {
-    let since = match params.get("since") {
-        None => None,
-        Some(text) => Some(text.parse::<u64>().map_err(|_| {
-            ApiError::new(
-                ErrorCode::BadQuery,
-                format!(
-                    "since={text:?}: expected milliseconds since the Unix epoch, a whole number"
-                ),
-            )
-        })?),
-    };
+    let since = params.whole_number("since")?.map(|ms| ms as u64);
+    if since.is_some_and(|ms| ms > crate::extract::MAX_EXACT_INTEGER) {
+        return Err(ApiError::new(
+            ErrorCode::BadQuery,
+            "`since` is past any time a sample can have (at most 2^53 - 1 milliseconds)",
+        ));
+    }
     Ok(Json(state.history.response(since)))
 }

@@ -63,32 +63,40 @@ function svg(name, attributes) {
   return element;
 }
 
-// One line over time in an SVG of 400 x 120 units, scaled to its largest value; null
-// values are gaps.
-function drawChart(id, points, format) {
+// Lines over time in an SVG of 400 x 120 units, all on the scale of the largest value;
+// null values are gaps. `series` is a list of point lists, drawn first to last.
+function drawChart(id, series, format) {
   const chart = document.getElementById(id);
   // The scale is written in the caption: text inside a stretched SVG would stretch too.
   const caption = chart.parentElement.querySelector("[data-max]");
   chart.replaceChildren();
-  const known = points.filter((p) => p.y !== null);
+  const all = series.flat();
+  const known = all.filter((p) => p.y !== null);
   if (known.length < 2) {
     caption.textContent = "(waiting for samples)";
     return;
   }
-  const t0 = points[0].t, t1 = points[points.length - 1].t;
+  const t0 = Math.min(...all.map((p) => p.t)), t1 = Math.max(...all.map((p) => p.t));
   const top = Math.max(...known.map((p) => p.y)) || 1;
   const x = (t) => ((t - t0) / Math.max(t1 - t0, 1)) * 400;
   const y = (v) => 116 - (v / top) * 100;
-  let run = [];
-  const flush = () => {
-    if (run.length > 1) chart.append(svg("polyline", { points: run.join(" ") }));
-    run = [];
-  };
-  for (const p of points) {
-    if (p.y === null) flush();
-    else run.push(x(p.t).toFixed(1) + "," + y(p.y).toFixed(1));
-  }
-  flush();
+  series.forEach((points, line) => {
+    let run = [];
+    const flush = () => {
+      if (run.length > 1) chart.append(svg("polyline", { points: run.join(" "), class: "line" + line }));
+      // A value alone between gaps is a dot, not nothing.
+      if (run.length === 1) {
+        const [cx, cy] = run[0].split(",");
+        chart.append(svg("circle", { cx, cy, r: 2.5, class: "line" + line }));
+      }
+      run = [];
+    };
+    for (const p of points) {
+      if (p.y === null) flush();
+      else run.push(x(p.t).toFixed(1) + "," + y(p.y).toFixed(1));
+    }
+    flush();
+  });
   caption.textContent = "(max " + format(top) + ")";
 }
 
@@ -110,10 +118,13 @@ function drawCharts() {
     });
   }
   const percent = (v) => (v * 100).toFixed(0) + "%";
-  drawChart("chart-hit-rate", rates.map((r) => ({ t: r.t, y: r.hitRate })), percent);
-  drawChart("chart-ops", rates.map((r) => ({ t: r.t, y: r.ops })), (v) => v.toFixed(1) + "/s");
-  drawChart("chart-memory", state.samples.map((s) => ({ t: s.at_ms, y: s.used_memory_bytes })), bytes);
-  drawChart("chart-keys", state.samples.map((s) => ({ t: s.at_ms, y: s.total_keys })), count);
+  const over = (pick) => state.samples.map((s) => ({ t: s.at_ms, y: pick(s) }));
+  const micros = (v) => (v < 1000 ? v.toFixed(0) + " µs" : (v / 1000).toFixed(1) + " ms");
+  drawChart("chart-hit-rate", [rates.map((r) => ({ t: r.t, y: r.hitRate }))], percent);
+  drawChart("chart-ops", [rates.map((r) => ({ t: r.t, y: r.ops }))], (v) => v.toFixed(1) + "/s");
+  drawChart("chart-latency", [over((s) => s.p50_us ?? null), over((s) => s.p99_us ?? null)], micros);
+  drawChart("chart-memory", [over((s) => s.used_memory_bytes)], bytes);
+  drawChart("chart-keys", [over((s) => s.total_keys)], count);
 }
 
 function drawNamespaces() {
