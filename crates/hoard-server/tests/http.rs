@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 mod support;
-use support::{embedded, on_redis, start_with, Server, TOKEN};
+use support::{embedded, on_redis, start_with, write_wav, Server, TOKEN};
 
 async fn every_route_works(s: &Server) {
     assert_eq!(
@@ -850,24 +850,6 @@ async fn a_server_error_answers_a_generic_message_and_the_request_id() {
 }
 
 /// A WAV file of `frames` 16-bit mono samples at 8 kHz, written by hound, aged an hour.
-fn write_wav(path: &std::path::Path, frames: u32) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut writer = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..frames {
-        writer.write_sample((i % 251) as i16).unwrap();
-    }
-    writer.finalize().unwrap();
-    let file = std::fs::File::options().write(true).open(path).unwrap();
-    file.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
-        .unwrap();
-}
-
 async fn dataset_server() -> (Server, std::path::PathBuf) {
     let dir = hoard_testkit::temp_dir();
     let root = dir.path().join("data");

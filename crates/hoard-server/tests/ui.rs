@@ -130,8 +130,23 @@ async fn the_dashboard_shows_what_the_stats_say() {
         "[models]\nroot = {:?}\n",
         stores.path().display().to_string()
     );
+    // One dataset, for the page's dataset card and its label bars.
+    let data = stores.path().join("audio");
+    support::write_wav(&data.join("Actor_01/a.wav"), 8000);
+    support::write_wav(&data.join("Actor_01/b.wav"), 4000);
+    support::write_wav(&data.join("Actor_01/c.wav"), 2000);
+    std::fs::write(
+        data.join("Actor_01/actor_metadata.csv"),
+        "filename,emotion\na.wav,happy\nb.wav,sad\nc.wav,happy\n",
+    )
+    .unwrap();
+    let dataset = hoard_datasets::DatasetConfig {
+        id: "speech".into(),
+        path: data,
+        options: hoard_datasets::BuildOptions::default(),
+    };
     let sampling = Some(Duration::from_millis(100));
-    let s = support::launch(cache, dir, Vec::new(), sampling, &models).await;
+    let s = support::launch(cache, dir, vec![dataset], sampling, &models).await;
     for key in ["clip-1", "clip-2", "clip-3"] {
         let path = format!("/v1/cache/asr/{key}?compute=250ms");
         assert_eq!(
@@ -211,6 +226,17 @@ async fn the_dashboard_shows_what_the_stats_say() {
         "{}",
         browsed.dom
     );
+    let (_, summary) = s.get("/datasets/summary?id=speech").await;
+    let card = r#"data-dataset="speech""#;
+    assert!(browsed.dom.contains(card), "{card} in {}", browsed.dom);
+    let total = format!(r#"data-total="{}""#, summary["total"]);
+    assert!(browsed.dom.contains(&total), "{total} in {}", browsed.dom);
+    let labels = summary["label_counts"].as_object().unwrap();
+    assert!(!labels.is_empty(), "{summary}");
+    for (label, n) in labels {
+        let bar = format!(r#"data-label="{label}" data-count="{n}""#);
+        assert!(browsed.dom.contains(&bar), "{bar} in {}", browsed.dom);
+    }
     assert_eq!(
         page_complaints(&browsed.log),
         Vec::<&str>::new(),

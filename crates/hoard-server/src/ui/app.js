@@ -156,13 +156,15 @@ function row(cells, attributes = {}) {
   return tr;
 }
 
-// The model stores: a walk of their folders on the server, so every 30 s, not every poll.
+// The datasets and model stores: walks of folders on the server, so every 30 s, not
+// every poll.
 const MODELS_EVERY = 15;
 let pollsSinceModels = MODELS_EVERY;
 
 async function refreshModels() {
   if (pollsSinceModels++ < MODELS_EVERY) return;
   pollsSinceModels = 1;
+  await refreshDatasets();
   const models = await api("/v1/models");
   document.getElementById("models-total").textContent =
     "(" + count(models.totals.items) + " items, " + bytes(models.totals.bytes) + ")";
@@ -173,8 +175,55 @@ async function refreshModels() {
       m.last_accessed_ms ? new Date(m.last_accessed_ms).toLocaleString() : ""], { model: m.id })));
 }
 
+// One card per configured dataset: its totals and its label distribution as bars (SVG
+// rectangles: the policy allows no inline styles).
+function datasetCard(info, summary) {
+  const card = document.createElement("div");
+  card.className = "dataset";
+  card.dataset.dataset = info.id;
+  const title = document.createElement("h3");
+  title.textContent = info.id + " ";
+  const version = document.createElement("span");
+  version.className = "muted";
+  version.textContent = info.version;
+  title.append(version);
+  const totals = document.createElement("p");
+  totals.dataset.total = info.total;
+  totals.textContent = info.error ? info.error : count(info.total) + " files, " + bytes(info.total_bytes) +
+    ", " + duration(Math.round(info.total_duration * 1000)) + (info.errors ? ", " + count(info.errors) + " unreadable" : "");
+  card.append(title, totals);
+  const labels = Object.entries((summary && summary.label_counts) || {});
+  if (labels.length) {
+    const most = Math.max(...labels.map(([, n]) => n));
+    const table = document.createElement("table");
+    for (const [label, n] of labels) {
+      const tr = row([label, count(n)], { label, count: n });
+      const bar = svg("svg", { viewBox: "0 0 100 10", preserveAspectRatio: "none", class: "bar" });
+      bar.append(svg("rect", { x: 0, y: 0, height: 10, width: ((n / most) * 100).toFixed(1) }));
+      const td = document.createElement("td");
+      td.append(bar);
+      tr.append(td);
+      table.append(tr);
+    }
+    card.append(table);
+  }
+  return card;
+}
+
+async function refreshDatasets() {
+  const list = await api("/datasets");
+  const cards = [];
+  for (const info of list.datasets) {
+    const summary = info.error ? null : await api("/datasets/summary?id=" + encodeURIComponent(info.id));
+    cards.push(datasetCard(info, summary));
+  }
+  document.getElementById("datasets").replaceChildren(...cards);
+}
+
 async function poll() {
   try {
+    // Datasets first: reading their manifests is a cache read, which the figures then count.
+    await refreshModels();
     const since = state.lastAt === null ? "" : "?since=" + state.lastAt;
     const [stats, history] = await Promise.all([api("/v1/stats"), api("/v1/stats/history" + since)]);
     showFigures(stats);
@@ -185,7 +234,6 @@ async function poll() {
     state.samples.splice(0, Math.max(0, state.samples.length - state.capacity));
     if (state.samples.length) state.lastAt = state.samples[state.samples.length - 1].at_ms;
     drawCharts();
-    await refreshModels();
     document.getElementById("token-form").hidden = true;
     setStatus("live", stats.message || "live");
     document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();

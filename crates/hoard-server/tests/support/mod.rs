@@ -141,3 +141,22 @@ impl Server {
         self.call(Method::GET, path, None, None).await
     }
 }
+
+/// A mono 8 kHz WAV of `frames` samples at `path` (folders made), dated an hour ago.
+pub fn write_wav(path: &std::path::Path, frames: u32) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..frames {
+        writer.write_sample((i % 251) as i16).unwrap();
+    }
+    writer.finalize().unwrap();
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+}
