@@ -53,7 +53,8 @@ pub struct Sample {
     /// Entries held by the tier that holds the truth, now.
     pub total_keys: u64,
     /// The median time the cache routes (`/v1/cache/...`, `/results/...`) took to answer
-    /// since the sample before, in microseconds (the lower bound of a bucket 19% wide);
+    /// since the sample before, in microseconds (the lower bound of its bucket: at most a
+    /// fifth below the true figure);
     /// `null` when none was answered.
     pub p50_us: Option<u64>,
     /// The same, for the 99th percentile.
@@ -121,11 +122,6 @@ impl StatsHistory {
             latencies: Latencies::default(),
             counted: Mutex::new(Vec::new()),
         })
-    }
-
-    /// The time between two samples.
-    pub fn interval(&self) -> Duration {
-        self.interval
     }
 
     /// The cache routes' latencies, which the request layer records.

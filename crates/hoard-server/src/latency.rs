@@ -2,7 +2,8 @@
 //! `/v1/cache/...` and `/results/...` adds to, from which [`crate::history`] takes the
 //! p50 and p99 of each sampling interval.
 //!
-//! Buckets are logarithmic with four steps per power of two (each within 19% of the next),
+//! Buckets are logarithmic with four steps per power of two (each at most a quarter wider
+//! than its lower bound, so a reported figure is at most a fifth below the true one),
 //! counted in striped atomics as the cache's stats are, so two workers answering at once
 //! do not share a cache line. A quantile is reported as the lower bound of its bucket: a
 //! figure the true latency is never below.
@@ -133,7 +134,7 @@ mod tests {
                 assert!(micros < lower_bound(index + 1), "{micros} past its bucket");
             }
         }
-        // Above the linear range, a bucket spans under a fifth of its lower bound.
+        // Above the linear range, a bucket spans at most a quarter of its lower bound.
         for index in LINEAR as usize..BUCKETS - 1 {
             let (low, high) = (lower_bound(index), lower_bound(index + 1));
             assert!((high - low) * 4 <= low, "bucket {index}: {low}..{high}");

@@ -6,7 +6,6 @@
 // Test code: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
-use hoard::{Cache, DiskConfig};
 use hoard_testkit::RedisServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -136,11 +135,7 @@ async fn sample_where(s: &Server, done: impl Fn(&Value) -> bool) -> Value {
 /// `since` returns only later ones, and a `since` that is not a number is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_history_samples_the_stats_while_the_server_runs() {
-    let dir = hoard_testkit::temp_dir();
-    let cache = Cache::builder()
-        .disk(DiskConfig::new(dir.path()))
-        .build()
-        .unwrap();
+    let (cache, dir) = support::embedded_cache();
     let s = start_sampling(cache, dir, Duration::from_millis(50)).await;
     for key in ["a", "b", "c"] {
         s.call(Method::PUT, &format!("/v1/cache/ns/{key}"), Some("1"), None)
@@ -225,11 +220,7 @@ async fn the_model_caches_are_listed_with_their_sizes() {
     );
     let layer = vec![1u8; 500];
     hoard_testkit::stores::ollama_model(&root.join("ollama/models"), "tiny", "latest", &[&layer]);
-    let dir = hoard_testkit::temp_dir();
-    let cache = Cache::builder()
-        .disk(DiskConfig::new(dir.path()))
-        .build()
-        .unwrap();
+    let (cache, dir) = support::embedded_cache();
     let more = format!("[models]\nroot = {:?}\n", root.display().to_string());
     let s = start_configured(cache, dir, &more).await;
 
@@ -276,11 +267,7 @@ async fn the_model_caches_are_listed_with_their_sizes() {
 /// itself are not counted).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_history_reports_cache_route_latencies_no_client_could_beat() {
-    let dir = hoard_testkit::temp_dir();
-    let cache = Cache::builder()
-        .disk(DiskConfig::new(dir.path()))
-        .build()
-        .unwrap();
+    let (cache, dir) = support::embedded_cache();
     let s = start_sampling(cache, dir, Duration::from_millis(300)).await;
     s.call(Method::PUT, "/v1/cache/ns/k", Some("1"), None).await;
     let (_, before) = s.get("/v1/stats/history").await;

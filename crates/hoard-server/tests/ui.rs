@@ -5,7 +5,6 @@
 // Test code: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
-use hoard::{Cache, DiskConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -108,11 +107,7 @@ async fn wait_for_samples(s: &Server, at_least: usize) {
 /// to `target/tmp/dashboard.png`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_what_the_stats_say() {
-    let dir = hoard_testkit::temp_dir();
-    let cache = Cache::builder()
-        .disk(DiskConfig::new(dir.path()))
-        .build()
-        .unwrap();
+    let (cache, dir) = support::embedded_cache();
     // One model in the model caches, for the page's model table.
     let stores = hoard_testkit::temp_dir();
     hoard_testkit::stores::hf_revision(
@@ -261,11 +256,7 @@ async fn the_dashboard_shows_what_the_stats_say() {
 /// On a server that needs a read token, the page shows no figures and asks for one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_token_a_guarded_server_shows_nothing_and_asks_for_one() {
-    let dir = hoard_testkit::temp_dir();
-    let cache = Cache::builder()
-        .disk(DiskConfig::new(dir.path()))
-        .build()
-        .unwrap();
+    let (cache, dir) = support::embedded_cache();
     let s = support::start_guarded(cache, dir, "a-read-token-0123456789").await;
     let browsed = browse(&format!("{}/ui", s.base), "--dump-dom");
     assert!(

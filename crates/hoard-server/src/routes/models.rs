@@ -27,8 +27,8 @@ fn inventory_body(layout: &hoard_models::Layout) -> Value {
     let inventory = hoard_models::scan::inventory(layout);
     let folders: std::collections::BTreeMap<String, std::path::PathBuf> =
         layout.folders().into_iter().collect();
-    let stores: Vec<Value> = inventory
-        .store_usage()
+    let usage = inventory.store_usage();
+    let stores: Vec<Value> = usage
         .iter()
         .map(|usage| {
             json!({
@@ -39,7 +39,6 @@ fn inventory_body(layout: &hoard_models::Layout) -> Value {
             })
         })
         .collect();
-    let usage = inventory.store_usage();
     json!({
         "stores": stores,
         "totals": {

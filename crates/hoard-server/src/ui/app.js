@@ -157,13 +157,12 @@ function row(cells, attributes = {}) {
 }
 
 // The datasets and model stores: walks of folders on the server, so every 30 s, not
-// every poll.
-const MODELS_EVERY = 15;
-let pollsSinceModels = MODELS_EVERY;
+// every poll (and at the next poll again after one that failed).
+const FOLDERS_EVERY = 15;
+let pollsSinceFolders = FOLDERS_EVERY;
 
-async function refreshModels() {
-  if (pollsSinceModels++ < MODELS_EVERY) return;
-  pollsSinceModels = 1;
+async function refreshFolders() {
+  if (pollsSinceFolders++ < FOLDERS_EVERY) return;
   await refreshDatasets();
   const models = await api("/v1/models");
   document.getElementById("models-total").textContent =
@@ -173,6 +172,7 @@ async function refreshModels() {
   document.querySelector("#models tbody").replaceChildren(...models.items.map((m) =>
     row([m.id, m.store, count(m.revisions), bytes(m.size),
       m.last_accessed_ms ? new Date(m.last_accessed_ms).toLocaleString() : ""], { model: m.id })));
+  pollsSinceFolders = 1;
 }
 
 // One card per configured dataset: its totals and its label distribution as bars (SVG
@@ -214,7 +214,16 @@ async function refreshDatasets() {
   const list = await api("/datasets");
   const cards = [];
   for (const info of list.datasets) {
-    const summary = info.error ? null : await api("/datasets/summary?id=" + encodeURIComponent(info.id));
+    let summary = null;
+    if (!info.error) {
+      try {
+        summary = await api("/datasets/summary?id=" + encodeURIComponent(info.id));
+      } catch (error) {
+        // One dataset that cannot be summed up is that card's problem, not the server's.
+        if (error instanceof Unauthorized) throw error;
+        info.error = "its summary could not be read: " + error.message;
+      }
+    }
     cards.push(datasetCard(info, summary));
   }
   document.getElementById("datasets").replaceChildren(...cards);
@@ -223,7 +232,7 @@ async function refreshDatasets() {
 async function poll() {
   try {
     // Datasets first: reading their manifests is a cache read, which the figures then count.
-    await refreshModels();
+    await refreshFolders();
     const since = state.lastAt === null ? "" : "?since=" + state.lastAt;
     const [stats, history] = await Promise.all([api("/v1/stats"), api("/v1/stats/history" + since)]);
     showFigures(stats);

@@ -93,12 +93,18 @@ pub async fn launch(
     }
 }
 
-pub async fn embedded() -> Server {
+/// An embedded cache (memory and disk) in a new folder, which the caller keeps alive.
+pub fn embedded_cache() -> (Cache, TempDir) {
     let dir = hoard_testkit::temp_dir();
     let cache = Cache::builder()
         .disk(DiskConfig::new(dir.path()))
         .build()
         .unwrap();
+    (cache, dir)
+}
+
+pub async fn embedded() -> Server {
+    let (cache, dir) = embedded_cache();
     start(cache, dir).await
 }
 
