@@ -4,15 +4,18 @@
 //!
 //! - **Header**: a request head must arrive whole within `header_read_timeout`, counted
 //!   from the accept for the first request and from its first byte for later ones (hyper's
-//!   `header_read_timeout`, with the per-connection [`HeadTimer`] below).
+//!   `header_read_timeout`, on the per-connection [`HeadTimer`] below).
 //! - **Idle**: a kept-alive connection waits at most `idle_timeout` for the next request's
 //!   first byte, and a response that cannot be sent because the client reads nothing is
 //!   given up after `idle_timeout` without progress ([`Guarded`]).
+//! - **Ticks**: head waits are timed by one server-wide ticker ([`slots`]), not by a timer
+//!   per request, so the header and idle bounds are met up to one tick late: an eighth of
+//!   the shorter of the two, at most a second.
 //! - **Body**: a request body must arrive whole within `body_read_timeout` of its head
 //!   ([`Deadline`]; the body extractor answers 408).
 //! - **Size**: a request head larger than 64 KiB is answered 431.
 //! - **Count**: at most `max_connections` are served at once. A newcomer past that takes
-//!   the place of the admitted connection idle the longest, which is closed ([`idle`]).
+//!   the place of the admitted connection idle the longest, which is closed ([`slots`]).
 //!   Idle means waiting for a request head with no byte of it come (the first since the
 //!   accept, or the next on a kept-alive connection) and nothing of a response left to
 //!   send, so connections that never send a byte hold no slot against one that does. A
@@ -27,7 +30,7 @@
 //! On shutdown the listener closes, idle connections close, requests in flight finish, and
 //! the loop returns once every connection has ended.
 
-mod idle;
+mod slots;
 
 use axum::body::{Body, Bytes};
 use axum::Router;
@@ -38,7 +41,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -48,17 +51,20 @@ use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
 
 use crate::error::{ApiError, ErrorCode};
-use idle::{Idle, Slot};
+use slots::{Admitted, Clock, Evictor, Slot, Slots};
 
 /// How `serve_with` bounds connections (`[server]` in `hoard.toml`: see
 /// `hoard_config::ServerSection`). Timeouts past a day are taken as a day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Longest a request head may take to arrive, from the accept (first request) or from
-    /// its first byte (later requests on a kept-alive connection).
+    /// its first byte (later requests on a kept-alive connection). Checked on a tick (an
+    /// eighth of the shorter of this and `idle_timeout`, at most a second), so a connection
+    /// past it is closed up to one tick late.
     pub header_read_timeout: Duration,
-    /// Longest a kept-alive connection may wait for its next request, and longest a
-    /// response may make no progress because the client reads nothing.
+    /// Longest a kept-alive connection may wait for its next request (checked on the same
+    /// tick), and longest a response may make no progress because the client reads
+    /// nothing.
     pub idle_timeout: Duration,
     /// Longest a request body may take to arrive, from its head; past it: 408.
     pub body_read_timeout: Duration,
@@ -132,6 +138,14 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 /// Longer timeouts are taken as this (deadlines are instants, which must not overflow).
 const LONGEST: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// How often the ticker checks head-wait deadlines: an eighth of the shorter timeout, so a
+/// bound is met at most an eighth late, within [10 ms, 1 s] (a scan of every connection per
+/// tick is cheap at a second, and finer than 10 ms buys nothing for bounds of seconds).
+fn tick_period(limits: &Limits) -> Duration {
+    (limits.header_read_timeout.min(limits.idle_timeout) / 8)
+        .clamp(Duration::from_millis(10), Duration::from_secs(1))
+}
+
 /// Serves `router` on `listener` within `limits` until `shutdown` resolves, then waits for
 /// every connection to end.
 pub(crate) async fn run(
@@ -145,13 +159,15 @@ pub(crate) async fn run(
         .max_connections
         .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
     let permits = Arc::new(Semaphore::new(slots));
-    let idle = Idle::new(slots);
     let limits = Arc::new(Limits {
         header_read_timeout: limits.header_read_timeout.min(LONGEST),
         idle_timeout: limits.idle_timeout.min(LONGEST),
         body_read_timeout: limits.body_read_timeout.min(LONGEST),
         max_connections: slots,
     });
+    let admitted = Slots::new();
+    let _ticker = admitted.start_ticker(tick_period(&limits));
+    let mut evictor = Evictor::default();
     let (stop, stopping) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut full = false;
@@ -179,7 +195,7 @@ pub(crate) async fn run(
                 (full, evicting) = (false, false);
                 permit
             }
-            Err(_) => match idle.evict() {
+            Err(_) => match evictor.evict(&admitted) {
                 Some(permit) => {
                     if !evicting {
                         tracing::info!(
@@ -205,7 +221,7 @@ pub(crate) async fn run(
                 }
             },
         };
-        let slot = Slot::admit(&idle, permit);
+        let slot = admitted.admit(permit);
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let limits = Arc::clone(&limits);
@@ -236,26 +252,24 @@ async fn connection(
     stream: TcpStream,
     router: Router,
     limits: &Limits,
-    slot: Arc<Slot>,
+    admitted: Admitted,
     mut stopping: watch::Receiver<bool>,
 ) {
-    let reads = Arc::new(AtomicU64::new(0));
+    let slot = admitted.slot();
     let io = TokioIo::new(Guarded {
         stream,
-        reads: Arc::clone(&reads),
-        slot: Arc::clone(&slot),
+        slot: Arc::clone(slot),
         stall_limit: limits.idle_timeout,
         stall: None,
     });
     let timer = HeadTimer {
-        reads,
-        slot: Arc::clone(&slot),
-        heads: AtomicU64::new(0),
+        slot: Arc::clone(slot),
+        first: AtomicBool::new(true),
         header: limits.header_read_timeout,
         idle: limits.idle_timeout,
     };
+    let serving = Arc::clone(slot);
     let body_limit = limits.body_read_timeout;
-    let serving = Arc::clone(&slot);
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         // A head read ahead (pipelined) came with no read after its head wait began.
         serving.head_begun();
@@ -304,12 +318,12 @@ async fn connection(
 /// when it begins waiting for a request head: at the accept, and after each response. The
 /// first wait ends `header` after it starts; a later one `idle` after it starts while no
 /// byte has come, else `header` after the first byte. Each start marks the connection idle.
+/// The deadline lives in the connection's [`Slot`], where the server's ticker sees it pass:
+/// no tokio timer is registered per request.
 struct HeadTimer {
-    /// Bytes read on the connection so far ([`Guarded`] counts them).
-    reads: Arc<AtomicU64>,
     slot: Arc<Slot>,
-    /// Head waits started so far.
-    heads: AtomicU64,
+    /// No head wait has started yet.
+    first: AtomicBool,
     header: Duration,
     idle: Duration,
 }
@@ -320,64 +334,71 @@ impl hyper::rt::Timer for HeadTimer {
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        self.slot.head_wait();
-        let first = self.heads.fetch_add(1, Ordering::Relaxed) == 0;
-        let now = tokio::time::Instant::now();
-        let (until, waiting_from) = if first {
-            (tokio::time::Instant::from_std(deadline), None)
+        let clock = self.slot.clock();
+        let (until, waiting_from) = if self.first.swap(false, Ordering::Relaxed) {
+            (clock.reading(deadline), None)
         } else {
-            (now + self.idle, Some(self.reads.load(Ordering::Relaxed)))
+            (
+                Clock::after(clock.now(), self.idle),
+                Some(self.slot.reads()),
+            )
         };
+        self.slot.head_wait(until);
         Box::pin(HeadSleep {
-            sleep: tokio::time::sleep_until(until),
-            reads: Arc::clone(&self.reads),
+            slot: Arc::clone(&self.slot),
+            until,
             waiting_from,
             header: self.header,
         })
     }
 }
 
-pin_project_lite::pin_project! {
-    /// One head wait of [`HeadTimer`]: one allocation per request (hyper boxes it), the
-    /// timer inside it.
-    struct HeadSleep {
-        #[pin]
-        sleep: tokio::time::Sleep,
-        reads: Arc<AtomicU64>,
-        // While idle: the byte count when the wait began; `None` once the head has begun.
-        waiting_from: Option<u64>,
-        header: Duration,
-    }
+/// One head wait of [`HeadTimer`]: one allocation per request (hyper boxes it).
+struct HeadSleep {
+    slot: Arc<Slot>,
+    /// Its deadline, a [`Clock`] reading.
+    until: u64,
+    // While idle: the byte count when the wait began; `None` once the head has begun.
+    waiting_from: Option<u64>,
+    header: Duration,
 }
 
 impl Future for HeadSleep {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut this = self.project();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // Hyper polls this each time it has read part of a head and needs more, so the
         // first byte of a head is seen here when it comes.
-        if let Some(from) = *this.waiting_from {
-            if this.reads.load(Ordering::Relaxed) != from {
-                *this.waiting_from = None;
-                let header = *this.header;
-                this.sleep
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + header);
+        if let Some(from) = self.waiting_from {
+            if self.slot.reads() != from {
+                self.waiting_from = None;
+                let until = Clock::after(self.slot.clock().now(), self.header);
+                if self.slot.move_deadline(self.until, until) {
+                    self.until = until;
+                }
             }
         }
-        this.sleep.poll(cx)
+        if self.slot.head_wait_over(cx) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for HeadSleep {
+    fn drop(&mut self) {
+        self.slot.head_wait_dropped(self.until);
     }
 }
 
 impl hyper::rt::Sleep for HeadSleep {}
 
-/// The socket, counting the bytes read (for [`HeadTimer`]) and failing a write that has
-/// made no progress for `stall_limit`; it tells the connection's [`Slot`] when a head has
-/// begun and when writes wait for the client.
+/// The socket, counting the bytes read in the connection's [`Slot`] (for [`HeadTimer`]) and
+/// failing a write that has made no progress for `stall_limit`; it tells the slot when a
+/// head has begun and when writes wait for the client.
 struct Guarded {
     stream: TcpStream,
-    reads: Arc<AtomicU64>,
     slot: Arc<Slot>,
     stall_limit: Duration,
     /// Since when writes have been waiting for the client to read.
@@ -421,8 +442,7 @@ impl AsyncRead for Guarded {
         let poll = Pin::new(&mut self.stream).poll_read(cx, buf);
         let read = buf.filled().len().saturating_sub(before);
         if read > 0 {
-            self.reads.fetch_add(read as u64, Ordering::Relaxed);
-            self.slot.head_begun();
+            self.slot.read(read);
         }
         poll
     }

@@ -273,16 +273,18 @@ impl ApiError {
         &self.message
     }
 
-    /// Writes a 5xx's detail to the log, in the request's span (which holds its id).
+    /// Writes a 5xx's detail to the log with the request's id (the one its body quotes).
     fn log_detail(&self) {
-        match self.status() {
-            StatusCode::INTERNAL_SERVER_ERROR => {
-                tracing::error!(code = %self.code, detail = %self.message, "request failed")
-            }
-            status if status.is_server_error() => {
-                tracing::warn!(code = %self.code, detail = %self.message, "request failed")
-            }
-            _ => {}
+        let status = self.status();
+        if !status.is_server_error() {
+            return;
+        }
+        let id = request_id::current();
+        let id = id.as_deref().unwrap_or("none");
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(code = %self.code, request = %id, detail = %self.message, "request failed")
+        } else {
+            tracing::warn!(code = %self.code, request = %id, detail = %self.message, "request failed")
         }
     }
 
@@ -509,6 +511,7 @@ mod tests {
         );
         let logged = String::from_utf8(log.0.lock().expect("log lock").clone()).expect("utf-8");
         assert!(logged.contains("ERR secret at 10.0.0.5:6379"), "{logged}");
+        assert!(logged.contains("request=00c0ffee00c0ffee"), "{logged}");
         let client = ApiError::new(ErrorCode::InvalidKey, "invalid key \"a b\"");
         assert_eq!(client.public_body().message, "invalid key \"a b\"");
     }

@@ -26,7 +26,9 @@ pub fn temp_dir() -> TempDir {
 }
 
 /// A child process that is killed (SIGKILL) and reaped on drop, so a panicking test never
-/// leaves it running.
+/// leaves it running. On Unix the child leads a process group of its own and the kill goes
+/// to the whole group: a server that forks workers (uvicorn `--workers 2`) leaves none
+/// behind holding the caller's output pipe.
 pub struct ChildGuard {
     child: Child,
     lines: BufReader<ChildStdout>,
@@ -35,6 +37,8 @@ pub struct ChildGuard {
 impl ChildGuard {
     /// Spawns `command` with stdout piped for [`ChildGuard::read_line`].
     pub fn spawn(mut command: Command) -> ChildGuard {
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut child = command
             .stdout(Stdio::piped())
             .spawn()
@@ -57,6 +61,14 @@ impl ChildGuard {
 
     /// Kills the child with SIGKILL (no chance to flush or clean up) and waits for it.
     pub fn kill_hard(&mut self) {
+        // The group this child leads (see `spawn`): it and what it started.
+        #[cfg(unix)]
+        if let Some(group) = i32::try_from(self.child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -143,5 +155,26 @@ mod tests {
         std::fs::write(dir.path().join("a"), [0u8; 10]).unwrap();
         std::fs::write(dir.path().join("sub/b"), [0u8; 32]).unwrap();
         assert_eq!(dir_size(dir.path()), 42);
+    }
+
+    /// Dropping the guard kills what the child started too: a worker left behind would
+    /// hold the caller's output pipe open (a bench piped into `tail` never ended).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn dropping_a_guard_kills_the_childs_children() {
+        let mut command = Command::new("sh");
+        command.args(["-c", "sleep 300 & echo $!; wait"]);
+        let mut guard = ChildGuard::spawn(command);
+        let worker = guard.read_line().unwrap();
+        let proc = Path::new("/proc").join(worker.trim());
+        assert!(proc.exists(), "the worker {worker} is not running");
+        drop(guard);
+        // Killed, it is reparented and reaped by init; its /proc entry then goes.
+        let gone = wait_until(Duration::from_secs(10), || {
+            std::fs::read_to_string(proc.join("stat"))
+                .map(|stat| stat.contains(") Z "))
+                .unwrap_or(true)
+        });
+        assert!(gone, "the worker {worker} outlived the guard");
     }
 }
