@@ -35,6 +35,14 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A scan's cursor was not one the store handed out.
+    #[error("invalid cursor {cursor:?}: {reason}")]
+    InvalidCursor {
+        /// The offending cursor (cut to 80 characters).
+        cursor: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
     /// A duration such as `2h5m` did not parse.
     #[error("invalid duration {input:?}: {reason}")]
     InvalidDuration {

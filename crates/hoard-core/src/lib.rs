@@ -20,4 +20,4 @@ pub mod store;
 pub use clock::{Clock, ManualClock};
 pub use entry::Entry;
 pub use error::{Error, Result};
-pub use store::{Generations, Invalidations, Leases, Store, TagIndex, TagRow, Usage};
+pub use store::{Generations, Invalidations, Leases, ScanPage, Store, TagIndex, TagRow, Usage};

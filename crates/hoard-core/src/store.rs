@@ -28,6 +28,17 @@ pub struct Usage {
     pub expirations: u64,
 }
 
+/// One page of [`Store::scan`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanPage {
+    /// Full keys (`{namespace}:{key}`) matching the glob, in the store's order. A key
+    /// whose entry expired or was removed meanwhile may still be listed: read it to know.
+    pub keys: Vec<String>,
+    /// Where the next page starts (pass it back as `cursor`); `None` once every key has
+    /// been seen.
+    pub cursor: Option<String>,
+}
+
 /// One entry's tags, for a store's tag index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagRow {
@@ -112,6 +123,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes every key matching `glob`; returns how many live entries went.
     async fn delete_matching(&self, glob: &Glob) -> Result<u64>;
+
+    /// A page of the keys matching `glob`, from `cursor` (`""` for the first page): about
+    /// `limit` keys, possibly fewer with a cursor to go on, or on Redis a few more (SCAN's
+    /// COUNT is a hint, and a reply cut short would lose the keys past the cut). Never
+    /// holds the store for the whole key space: each page costs about `limit` keys' work.
+    /// A cursor is the store's own text; one this store did not make is an
+    /// [`Error::InvalidCursor`](crate::Error::InvalidCursor).
+    async fn scan(&self, glob: &Glob, cursor: &str, limit: usize) -> Result<ScanPage>;
 
     /// Removes every key starting with `prefix`; returns how many live entries went.
     async fn delete_prefix(&self, prefix: &str) -> Result<u64>;

@@ -37,6 +37,7 @@ pub fn to_py(error: hoard::Error) -> PyErr {
         E::InvalidKey { .. }
         | E::InvalidNamespace { .. }
         | E::InvalidPattern { .. }
+        | E::InvalidCursor { .. }
         | E::InvalidDuration { .. } => invalid_input(message),
         E::Config(_) => config_error(message),
         E::Encode(_) | E::Decode(_) => serialization_error(message),

@@ -15,6 +15,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How many SCAN calls one page of a key scan makes at most.
+const SCAN_CALLS_PER_PAGE: usize = 8;
+
 /// L2 on Redis or a Redis Cluster.
 pub struct RedisStore {
     pub(crate) topology: Topology,
@@ -253,6 +256,76 @@ impl RedisStore {
             }
             cursor = next;
         }
+    }
+
+    /// A page of [`Store::scan`](hoard_core::Store::scan): SCAN on each master in turn,
+    /// ordered by address. The cursor is `{master}:{SCAN cursor}`; one SCAN call asks for
+    /// `limit` keys, and a page makes at most [`SCAN_CALLS_PER_PAGE`] calls, so a sparse
+    /// pattern returns short pages with a cursor rather than walking the whole key space.
+    /// A master that joins or leaves between pages shifts the order: keys may then be
+    /// listed twice or missed, as SCAN itself allows while a key space changes.
+    pub(crate) async fn scan_page(
+        &self,
+        glob: &glob::Glob,
+        cursor: &str,
+        limit: usize,
+    ) -> Result<hoard_core::store::ScanPage> {
+        let invalid = |reason| Error::InvalidCursor {
+            cursor: cursor.chars().take(80).collect(),
+            reason,
+        };
+        let (mut master, mut at) = if cursor.is_empty() {
+            (0usize, 0u64)
+        } else {
+            let (master, at) = cursor
+                .split_once(':')
+                .ok_or_else(|| invalid("not a cursor this store made"))?;
+            (
+                master
+                    .parse()
+                    .map_err(|_| invalid("not a cursor this store made"))?,
+                at.parse()
+                    .map_err(|_| invalid("not a cursor this store made"))?,
+            )
+        };
+        let mut masters = self.masters().await?;
+        masters.sort_by(|a, b| a.address.cmp(&b.address));
+        if master >= masters.len() {
+            return Err(invalid("it names a node the cluster no longer has"));
+        }
+        let pattern = format!("{}{}", self.escaped_prefix, glob.as_str());
+        let mut keys = Vec::new();
+        for _ in 0..SCAN_CALLS_PER_PAGE {
+            let (next, found): (u64, Vec<String>) = masters[master]
+                .call(
+                    redis::cmd("SCAN")
+                        .arg(at)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(limit.saturating_sub(keys.len()).max(10)),
+                )
+                .await?;
+            keys.extend(
+                found
+                    .into_iter()
+                    .filter_map(|k| k.strip_prefix(&self.config.key_prefix).map(str::to_owned)),
+            );
+            at = next;
+            if at == 0 {
+                master += 1;
+                if master == masters.len() {
+                    return Ok(hoard_core::store::ScanPage { keys, cursor: None });
+                }
+            }
+            if keys.len() >= limit {
+                break;
+            }
+        }
+        Ok(hoard_core::store::ScanPage {
+            keys,
+            cursor: Some(format!("{master}:{at}")),
+        })
     }
 
     /// hoard's keys on one master: exact by SCAN up to the budget, else estimated from a

@@ -126,6 +126,15 @@ impl Store for RedisStore {
         removed
     }
 
+    async fn scan(
+        &self,
+        glob: &Glob,
+        cursor: &str,
+        limit: usize,
+    ) -> Result<hoard_core::store::ScanPage> {
+        self.scan_page(glob, cursor, limit).await
+    }
+
     async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
         let removed = self
             .unlink_matching(&format!("{}{}*", self.escaped_prefix, glob::escape(prefix)))

@@ -334,6 +334,7 @@ impl From<hoard::Error> for ApiError {
             E::InvalidNamespace { .. } => ErrorCode::InvalidNamespace,
             E::InvalidPattern { .. } => ErrorCode::InvalidPattern,
             E::InvalidDuration { .. } => ErrorCode::InvalidTtl,
+            E::InvalidCursor { .. } => ErrorCode::BadQuery,
             E::Unavailable { .. } => ErrorCode::Unavailable,
             E::Decode(_) => ErrorCode::NotJson,
             _ => ErrorCode::Internal,

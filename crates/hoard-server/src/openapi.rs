@@ -25,7 +25,7 @@ use serde_json::{json, Map, Value};
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "hoard", description = "One cache layer for AI/ML backends: cache entries, results, datasets, stats, invalidation."),
-    paths(health::health, health::ready, cache::cache_get, cache::cache_put, cache::cache_delete, cache::cache_batch, cache::delete_pattern, cache::invalidate, stats::stats, stats::history, models::models, ui::page, ui::script, ui::style,
+    paths(health::health, health::ready, cache::cache_get, cache::cache_put, cache::cache_delete, cache::cache_keys, cache::cache_batch, cache::delete_pattern, cache::invalidate, stats::stats, stats::history, models::models, ui::page, ui::script, ui::style,
         results::results_get, results::results_post, results::results_batch, metrics::metrics, openapi,
         datasets::list, datasets::files, datasets::summary, datasets::reindex, dataset_file::file,
         semantic::lookup, semantic::store, semantic::feedback, semantic::drop_namespace),
@@ -193,6 +193,17 @@ pub fn document(guarded: bool, semantic: bool, max_batch: usize) -> Value {
             }
         }
     }
+    // A namespace's key listing pages by cursor, with its own page bounds, and its glob
+    // is over the keys of one namespace.
+    if let Some(operation) = doc.pointer_mut("/paths/~1v1~1cache~1{namespace}/get") {
+        let limit = json!({ "type": "integer", "minimum": 1, "maximum": hoard::MAX_SCAN_LIMIT });
+        set_parameter(operation, "limit", limit);
+        let mut pattern = glob_schema();
+        pattern["description"] = json!(
+            "a Redis glob over the namespace's keys: `*`, `?`, `[abc]`, `[^a-z]`, `\\` escapes"
+        );
+        set_parameter(operation, "pattern", pattern);
+    }
     // A cache entry is any JSON value, not only an object.
     if let Some(body) = doc.pointer_mut(
         "/paths/~1v1~1cache~1{namespace}~1{key}/put/requestBody/content/application~1json/schema",
@@ -211,6 +222,18 @@ pub fn document(guarded: bool, semantic: bool, max_batch: usize) -> Value {
         set_property(schemas, "StoreBody", "ttl", ttl_schema());
     }
     doc
+}
+
+/// Replaces the schema of `operation`'s parameter `name`.
+fn set_parameter(operation: &mut Value, name: &str, schema: Value) {
+    let parameters = operation
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut);
+    for parameter in parameters.into_iter().flatten() {
+        if parameter.get("name").and_then(Value::as_str) == Some(name) {
+            parameter["schema"] = schema.clone();
+        }
+    }
 }
 
 fn set_property(schemas: &mut Map<String, Value>, schema: &str, property: &str, value: Value) {

@@ -18,6 +18,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/v1/cache", delete(cache::delete_pattern))
+        .route("/v1/cache/{namespace}", get(cache::cache_keys))
         .route("/v1/cache/{namespace}/batch", post(cache::cache_batch))
         .route(
             "/v1/cache/{namespace}/{key}",

@@ -723,6 +723,7 @@ async fn openapi_documents_exactly_the_routes_that_answer() {
         ("GET", "/health"),
         ("GET", "/ready"),
         ("DELETE", "/v1/cache"),
+        ("GET", "/v1/cache/{namespace}"),
         ("POST", "/v1/cache/{namespace}/batch"),
         ("GET", "/v1/cache/{namespace}/{key}"),
         ("PUT", "/v1/cache/{namespace}/{key}"),

@@ -75,7 +75,9 @@ pub use hoard_snapshot as snapshot;
 /// The interner (in the hoard-snapshot crate).
 pub use hoard_snapshot::intern;
 
-pub use cache::{escape_pattern, Cache, CacheBuilder, SetOptions};
+pub use cache::{
+    escape_pattern, Cache, CacheBuilder, KeyInfo, KeyPage, SetOptions, MAX_SCAN_LIMIT,
+};
 pub use cached::{global, set_global, CachedFn};
 pub use clock::{Clock, ManualClock};
 pub use compute::{AdaptiveTtl, Begun, ComputeError, ComputeOptions, ComputeTicket};
@@ -94,7 +96,7 @@ pub use hoard_snapshot::{
 pub use key::{hash_canonical_json, stable_hash, KeyBuilder};
 pub use lock::LockGuard;
 pub use stats::{NamespaceStats, Stats, TierStats, OTHER_NAMESPACES};
-pub use store::{DiskConfig, DiskStore, Durability, MemoryStore, Store, Usage};
+pub use store::{DiskConfig, DiskStore, Durability, MemoryStore, ScanPage, Store, Usage};
 #[cfg(feature = "redis")]
 pub use store::{RedisConfig, RedisStore};
 

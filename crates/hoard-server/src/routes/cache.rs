@@ -1,5 +1,5 @@
-//! Cache entries: one entry by namespace and key, a batch read, and the admin deletes (by
-//! pattern, everything, by tag).
+//! Cache entries: one entry by namespace and key, a batch read, a namespace's keys a page
+//! at a time, and the admin deletes (by pattern, everything, by tag).
 
 use crate::auth::{Admin, Read, Write};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
@@ -88,6 +88,48 @@ pub(crate) async fn cache_delete(
     writable(&namespace)?;
     let deleted = state.cache.delete(&namespace, &key).await?;
     Ok(Json(json!({ "deleted": deleted })))
+}
+
+/// Keys a `/v1/cache/{namespace}` page lists without `limit=`.
+const DEFAULT_KEYS_PAGE: usize = 100;
+
+#[utoipa::path(get, path = "/v1/cache/{namespace}", tag = "cache", security(("bearer" = ["read"])),
+    params(("namespace" = String, Path), ("pattern" = Option<String>, Query, description = "glob over the key (Redis SCAN MATCH syntax); `*` by default"), ("cursor" = Option<String>, Query, description = "the `cursor` of the previous page; none for the first"), ("limit" = Option<usize>, Query, description = "keys per page: 100 by default, 1 to 1000")),
+    responses((status = 200, description = "`{\"namespace\",\"keys\":[{\"key\",\"bytes\",\"ttl_ms\",\"compute_ms\"}],\"cursor\"}`: `cursor` is null once every key has been listed; a page may hold fewer keys than `limit`, even none, while more follow, and on Redis a few more (SCAN's COUNT is a hint). Listing reads the authoritative tier (SCAN on Redis, never KEYS) and counts no hits"), (status = 400, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
+pub(crate) async fn cache_keys(
+    _: Read,
+    State(cache): State<hoard::Cache>,
+    Segments(namespace): Segments<String>,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let limit = params.whole_number("limit")?.unwrap_or(DEFAULT_KEYS_PAGE);
+    if !(1..=hoard::MAX_SCAN_LIMIT).contains(&limit) {
+        return Err(ApiError::new(
+            ErrorCode::BadQuery,
+            format!(
+                "limit {limit} is outside 1 to {} keys a page: page with cursor=",
+                hoard::MAX_SCAN_LIMIT
+            ),
+        ));
+    }
+    let pattern = params.get("pattern").unwrap_or("*");
+    let cursor = params.get("cursor").unwrap_or("");
+    let page = cache.scan_keys(&namespace, pattern, cursor, limit).await?;
+    let keys: Vec<Value> = page
+        .keys
+        .into_iter()
+        .map(|info| {
+            json!({
+                "key": info.key,
+                "bytes": info.bytes,
+                "ttl_ms": u64::try_from(info.ttl.as_millis()).unwrap_or(u64::MAX),
+                "compute_ms": info.compute_ms,
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "namespace": namespace, "keys": keys, "cursor": page.cursor }),
+    ))
 }
 
 /// `/v1/cache/{namespace}/`: a request for the empty key.

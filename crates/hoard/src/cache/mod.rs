@@ -16,6 +16,7 @@
 //! | `leases.rs` | `lock` and `lock_wait` |
 //! | `stats.rs` | `stats` and the hit counts of adaptive TTLs |
 
+mod browse;
 mod builder;
 mod epochs;
 mod generations;
@@ -28,6 +29,7 @@ mod stats;
 mod tags;
 mod write;
 
+pub use browse::{KeyInfo, KeyPage, MAX_SCAN_LIMIT};
 pub use builder::CacheBuilder;
 pub use options::SetOptions;
 

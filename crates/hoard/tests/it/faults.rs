@@ -73,6 +73,15 @@ impl Store for Faulty {
         self.check()?;
         self.inner.delete_if_corrupt(key).await
     }
+    async fn scan(
+        &self,
+        glob: &hoard::glob::Glob,
+        cursor: &str,
+        limit: usize,
+    ) -> Result<hoard::ScanPage> {
+        self.check()?;
+        self.inner.scan(glob, cursor, limit).await
+    }
     async fn touch(&self, key: &str, expires_at_ms: u64) -> Result<bool> {
         self.check()?;
         self.inner.touch(key, expires_at_ms).await

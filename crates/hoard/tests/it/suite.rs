@@ -22,6 +22,7 @@ backend_suite!(
     wrong_type_is_a_decode_error,
     mset_with_a_repeated_key_keeps_the_last_value,
     cold_key_under_1000_tasks_computes_once,
+    scan_keys_pages_through_every_match_once,
 );
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -589,4 +590,118 @@ async fn cold_key_under_1000_tasks_computes_once(b: Backend) {
         "compute time recorded: {}",
         entry.compute_ms
     );
+}
+
+/// Every page together lists each live key of the namespace that matches exactly once:
+/// nothing of a neighbouring namespace (`browsex`), nothing expired, nothing a namespace
+/// clear made unreadable, each page within its limit; sizes and deadlines are the entries'.
+async fn scan_keys_pages_through_every_match_once(b: Backend) {
+    let c = &b.cache;
+    let mut expected = HashSet::new();
+    for i in 0..200 {
+        let key = format!("clip-{i:03}");
+        c.set("browse", &key, &metrics(f64::from(i) / 200.0))
+            .await
+            .unwrap();
+        expected.insert(key);
+    }
+    for i in 0..40 {
+        let key = format!("wav:{i}");
+        c.set_raw("browse", &key, vec![7u8; i + 1], SetOptions::new())
+            .await
+            .unwrap();
+        expected.insert(key);
+    }
+    c.set("browsex", "clip-000", &1).await.unwrap();
+    c.set("other", "clip-001", &1).await.unwrap();
+    for i in 0..5 {
+        c.set_with("browse", &format!("gone-{i}"), &1, short(30))
+            .await
+            .unwrap();
+    }
+    c.set("cleared", "clip-000", &1).await.unwrap();
+    c.clear_namespace("cleared").await.unwrap();
+    b.pass(Duration::from_millis(150)).await;
+    // Expired for every reader before the scan starts.
+    for i in 0..5 {
+        assert_eq!(
+            c.get_raw("browse", &format!("gone-{i}")).await.unwrap(),
+            None
+        );
+    }
+
+    let all = scan_all(&b, "*", 30).await;
+    let names: HashSet<String> = all.iter().map(|k| k.key.clone()).collect();
+    assert_eq!(names.len(), all.len(), "{}: a key was listed twice", b.name);
+    assert_eq!(names, expected, "{}", b.name);
+    let wav = all.iter().find(|k| k.key == "wav:9").unwrap();
+    assert_eq!(wav.bytes, 10, "{}", b.name);
+    assert!(wav.ttl > Duration::ZERO && wav.ttl <= Duration::from_secs(3600));
+
+    let clips: HashSet<String> = scan_all(&b, "clip-1*", 7)
+        .await
+        .into_iter()
+        .map(|k| k.key)
+        .collect();
+    let wanted: HashSet<String> = (100..200).map(|i| format!("clip-{i:03}")).collect();
+    assert_eq!(clips, wanted, "{}", b.name);
+    assert!(scan_all(&b, "nothing-*", 50).await.is_empty());
+    assert!(c
+        .scan_keys("cleared", "*", "", 100)
+        .await
+        .unwrap()
+        .keys
+        .is_empty());
+
+    assert!(matches!(
+        c.scan_keys("browse", "clip-[", "", 10).await,
+        Err(Error::InvalidPattern { .. })
+    ));
+    assert!(matches!(
+        c.scan_keys("bad ns", "*", "", 10).await,
+        Err(Error::InvalidNamespace { .. })
+    ));
+    if b.name.contains("redis") || b.name.contains("cluster") {
+        for cursor in ["nonsense", "99:0", "0:x"] {
+            assert!(
+                matches!(
+                    c.scan_keys("browse", "*", cursor, 10).await,
+                    Err(Error::InvalidCursor { .. })
+                ),
+                "{}: {cursor}",
+                b.name
+            );
+        }
+    }
+}
+
+/// Every key of `browse` matching `pattern`, through pages of `limit`.
+async fn scan_all(b: &Backend, pattern: &str, limit: usize) -> Vec<hoard::KeyInfo> {
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..10_000 {
+        let page = b
+            .cache
+            .scan_keys("browse", pattern, &cursor, limit)
+            .await
+            .unwrap();
+        // Redis's SCAN may give a few more than asked; the embedded tiers never do.
+        let bound = if b.l2.is_some() && b.disk.is_none() {
+            2 * limit
+        } else {
+            limit
+        };
+        assert!(
+            page.keys.len() <= bound,
+            "{}: {} keys",
+            b.name,
+            page.keys.len()
+        );
+        seen.extend(page.keys);
+        match page.cursor {
+            Some(next) => cursor = next,
+            None => return seen,
+        }
+    }
+    panic!("{}: the scan never ended", b.name);
 }

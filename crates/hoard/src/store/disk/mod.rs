@@ -53,6 +53,10 @@ const STORED_KEY: &str = "count:entries";
 /// How often the sweep also passes over the whole tag index.
 const TAG_SWEEP_EVERY_MS: u64 = 60_000;
 
+/// How many rows a scan page may read per key it was asked for before it returns what it
+/// has, with a cursor to go on.
+const SCAN_ROWS_PER_KEY: usize = 100;
+
 struct Inner {
     path: PathBuf,
     db: Database,
@@ -362,6 +366,53 @@ impl Inner {
     ///
     /// The scan is a snapshot: a chunk of picked keys is removed under their locks and
     /// only where a key is still there, so a `delete` racing the scan is not counted twice.
+    /// A page of the live keys matching `glob`, in key order, after `cursor` (the last key
+    /// the previous page looked at). A page reads the keys under the glob's literal prefix
+    /// from the cursor on, and stops after `limit` matches or [`SCAN_ROWS_PER_KEY`] rows
+    /// per key asked for, so a sparse pattern over a large namespace pages too.
+    fn scan(
+        &self,
+        glob: &crate::glob::Glob,
+        cursor: &str,
+        limit: usize,
+    ) -> Result<crate::store::ScanPage> {
+        let prefix = glob.literal_prefix();
+        let iter = if cursor.as_bytes() >= prefix.as_slice() {
+            let from = std::ops::Bound::Excluded(cursor.as_bytes());
+            self.entries
+                .range::<&[u8], _>((from, std::ops::Bound::Unbounded))
+        } else {
+            self.entries.prefix(&prefix)
+        };
+        let now = self.clock.now_ms();
+        let budget = limit.saturating_mul(SCAN_ROWS_PER_KEY).max(limit);
+        let mut keys = Vec::new();
+        let mut last = None;
+        for (looked, item) in iter.enumerate() {
+            if keys.len() >= limit || looked >= budget {
+                return Ok(crate::store::ScanPage { keys, cursor: last });
+            }
+            let (key, value) = item.into_inner().map_err(|e| self.error(e))?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            // Keys are written from validated `&str`s; anything else is not an entry.
+            let Ok(key) = std::str::from_utf8(&key) else {
+                continue;
+            };
+            last = Some(key.to_owned());
+            if !glob.matches(key) {
+                continue;
+            }
+            let live =
+                Entry::decode_shared(value.into()).is_ok_and(|entry| !entry.is_expired_at(now));
+            if live {
+                keys.push(key.to_owned());
+            }
+        }
+        Ok(crate::store::ScanPage { keys, cursor: None })
+    }
+
     fn remove_scanned(&self, iter: fjall::Iter, selected: impl Fn(&[u8]) -> bool) -> Result<u64> {
         const CHUNK: usize = 512;
         let now = self.clock.now_ms();

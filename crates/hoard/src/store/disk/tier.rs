@@ -5,7 +5,7 @@ use super::{deadline_of, DiskStore, Inner};
 use crate::entry::Entry;
 use crate::error::Result;
 use crate::glob::Glob;
-use crate::store::{Generations, Store, TagIndex, TagRow, Usage};
+use crate::store::{Generations, ScanPage, Store, TagIndex, TagRow, Usage};
 use async_trait::async_trait;
 use fjall::PersistMode;
 use std::sync::atomic::Ordering::Relaxed;
@@ -44,6 +44,13 @@ impl Store for DiskStore {
             inner.remove_scanned(iter, |key| glob.matches_bytes(key))
         })
         .await
+    }
+
+    async fn scan(&self, glob: &Glob, cursor: &str, limit: usize) -> Result<ScanPage> {
+        let glob = glob.clone();
+        let cursor = cursor.to_owned();
+        self.off_worker(move |inner| inner.scan(&glob, &cursor, limit))
+            .await
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<u64> {

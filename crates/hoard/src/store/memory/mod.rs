@@ -5,7 +5,7 @@ mod key;
 mod table;
 
 use super::TagRow;
-use super::{Generations, Store, TagIndex, Usage};
+use super::{Generations, ScanPage, Store, TagIndex, Usage};
 use crate::clock::Clock;
 use crate::entry::Entry;
 use crate::error::Result;
@@ -226,6 +226,22 @@ impl MemoryStore {
         self.remove_where(|key| glob.matches(key))
     }
 
+    /// A page of the live keys matching `glob`, in key order, after `cursor` (the last key
+    /// of the previous page; `""` first). L1 is a hash table: each page looks at every
+    /// entry, which the memory budget bounds.
+    pub fn scan_now(&self, glob: &Glob, cursor: &str, limit: usize) -> ScanPage {
+        let now = self.shared.clock.now_ms();
+        let mut keys = self
+            .shared
+            .entries
+            .keys_where(|key, until_ms| until_ms > now && key > cursor && glob.matches(key));
+        keys.sort_unstable();
+        let more = keys.len() > limit;
+        keys.truncate(limit);
+        let cursor = if more { keys.last().cloned() } else { None };
+        ScanPage { keys, cursor }
+    }
+
     /// Removes every key starting with `prefix`.
     pub fn delete_prefix_now(&self, prefix: &str) -> u64 {
         self.remove_where(|key| key.starts_with(prefix))
@@ -296,6 +312,10 @@ impl Store for MemoryStore {
 
     async fn delete_matching(&self, glob: &Glob) -> Result<u64> {
         Ok(self.delete_matching_now(glob))
+    }
+
+    async fn scan(&self, glob: &Glob, cursor: &str, limit: usize) -> Result<ScanPage> {
+        Ok(self.scan_now(glob, cursor, limit))
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<u64> {

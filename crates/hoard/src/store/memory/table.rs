@@ -284,6 +284,16 @@ impl Table {
         }
     }
 
+    /// The full keys `keep` (given the full key and the deadline) picks, in no order.
+    pub(super) fn keys_where(&self, keep: impl Fn(&str, u64) -> bool) -> Vec<String> {
+        let guard = self.map.guard();
+        self.map
+            .iter(&guard)
+            .filter(|(key, slot)| keep(&key.full, slot.until_ms))
+            .map(|(key, _)| key.full.to_string())
+            .collect()
+    }
+
     /// How many entries L1 holds.
     pub(super) fn len(&self) -> u64 {
         (0..self.rings.len()).map(|i| self.lock(i).entries).sum()
