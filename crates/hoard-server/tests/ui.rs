@@ -239,6 +239,35 @@ async fn the_dashboard_shows_what_the_stats_say() {
         browsed.log
     );
 
+    // The key browser, opened on a namespace and one of its keys by the address: the live
+    // keys listed (not the deleted one), the value shown as the entry's JSON.
+    let opened = browse(
+        &format!("{}/ui#keys=asr&pattern=clip-*&view=clip-2", s.base),
+        "--dump-dom",
+    );
+    for key in ["clip-1", "clip-2"] {
+        let listed = format!(r#"data-key="{key}""#);
+        assert!(opened.dom.contains(&listed), "{listed} in {}", opened.dom);
+    }
+    assert!(
+        !opened.dom.contains(r#"data-key="clip-3""#),
+        "{}",
+        opened.dom
+    );
+    assert!(
+        opened
+            .dom
+            .contains(r#"<pre id="key-value" data-key="clip-2">clip-2"#),
+        "{}",
+        opened.dom
+    );
+    assert_eq!(
+        page_complaints(&opened.log),
+        Vec::<&str>::new(),
+        "{}",
+        opened.log
+    );
+
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     let _ = std::fs::remove_file(&shot);
     browse(

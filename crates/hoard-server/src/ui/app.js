@@ -1,5 +1,7 @@
 // The dashboard of `hoard serve`: polls /v1/stats and /v1/stats/history, draws the
-// figures, four charts and the namespace table, and lists the model caches (/v1/models). Everything is built with textContent and
+// figures, four charts and the namespace table, lists the model caches (/v1/models), and
+// browses a namespace's keys (/v1/cache/{namespace}, a page at a time; `#keys=NS&pattern=P&view=KEY`
+// in the address opens it there). Everything is built with textContent and
 // DOM calls (never by parsing HTML text), so a hostile namespace name is shown, not run.
 "use strict";
 
@@ -134,6 +136,12 @@ function drawNamespaces() {
     const order = key === "name" ? a.name.localeCompare(b.name) : (a[key] || 0) - (b[key] || 0);
     return order * dir || a.name.localeCompare(b.name);
   });
+  const names = rows.map((ns) => {
+    const option = document.createElement("option");
+    option.value = ns.name;
+    return option;
+  });
+  document.getElementById("namespace-names").replaceChildren(...names);
   const body = document.querySelector("#namespaces tbody");
   body.replaceChildren(...rows.map((ns) => row([ns.name, count(ns.hits), count(ns.misses),
     (ns.hit_rate * 100).toFixed(1) + "%", count(ns.sets), count(ns.deletes),
@@ -143,6 +151,56 @@ function drawNamespaces() {
     if (sorted) th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
     else th.removeAttribute("aria-sort");
   }
+}
+
+// The key browser: one namespace and pattern at a time, pages appended as asked for.
+const browser = { namespace: "", pattern: "*", cursor: null };
+const entryPath = (...parts) => "/v1/cache/" + parts.map(encodeURIComponent).join("/");
+
+async function listKeys(more) {
+  const body = document.querySelector("#keys tbody");
+  const status = document.getElementById("keys-status");
+  if (!more) {
+    browser.cursor = null;
+    body.replaceChildren();
+    document.getElementById("key-value").hidden = true;
+  }
+  const query = new URLSearchParams({ pattern: browser.pattern, limit: "100" });
+  if (browser.cursor) query.set("cursor", browser.cursor);
+  try {
+    const page = await api(entryPath(browser.namespace) + "?" + query);
+    for (const info of page.keys) {
+      const tr = row([info.key, bytes(info.bytes), duration(info.ttl_ms), duration(info.compute_ms)],
+        { key: info.key });
+      tr.addEventListener("click", () => viewKey(info.key));
+      body.append(tr);
+    }
+    browser.cursor = page.cursor;
+    document.getElementById("keys-more").hidden = page.cursor === null;
+    status.textContent = body.children.length + " keys" + (page.cursor === null ? "" : " so far");
+  } catch (error) {
+    status.textContent = "listing failed: " + error.message;
+  }
+}
+
+async function viewKey(key) {
+  const shown = document.getElementById("key-value");
+  try {
+    const value = await api(entryPath(browser.namespace, key));
+    shown.textContent = key + "\n" + JSON.stringify(value, null, 2);
+  } catch (error) {
+    shown.textContent = key + ": " + error.message;
+  }
+  shown.dataset.key = key;
+  shown.hidden = false;
+}
+
+function openKeys(namespace, pattern) {
+  browser.namespace = namespace;
+  browser.pattern = pattern || "*";
+  document.getElementById("keys-namespace").value = browser.namespace;
+  document.getElementById("keys-pattern").value = browser.pattern;
+  return listKeys(false);
 }
 
 function row(cells, attributes = {}) {
@@ -268,6 +326,20 @@ for (const th of document.querySelectorAll("#namespaces th")) {
     state.sort = { key, dir: state.sort.key === key ? -state.sort.dir : key === "name" ? 1 : -1 };
     drawNamespaces();
   });
+}
+document.getElementById("keys-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  openKeys(document.getElementById("keys-namespace").value.trim(),
+    document.getElementById("keys-pattern").value);
+});
+document.getElementById("keys-more").addEventListener("click", () => listKeys(true));
+{
+  const asked = new URLSearchParams(location.hash.slice(1));
+  if (asked.get("keys")) {
+    openKeys(asked.get("keys"), asked.get("pattern")).then(() => {
+      if (asked.get("view")) viewKey(asked.get("view"));
+    });
+  }
 }
 poll();
 setInterval(poll, POLL_MS);
