@@ -145,6 +145,7 @@ async fn bad_listings_are_refused_with_a_reason() {
         ("/v1/cache/clips?limit=ten", "bad_query"),
         ("/v1/cache/clips?limit=-1", "bad_query"),
         ("/v1/cache/clips?pattern=clip-%5B", "invalid_pattern"),
+        ("/v1/cache/clips?pattern=", "invalid_pattern"),
         ("/v1/cache/bad%20ns", "invalid_namespace"),
     ] {
         let (status, answer) = s.get(path).await;

@@ -51,6 +51,13 @@ impl Cache {
         limit: usize,
     ) -> Result<KeyPage> {
         validate_namespace(namespace)?;
+        if pattern.is_empty() {
+            // It would match only the empty key, which no entry has: surely a mistake.
+            return Err(Error::InvalidPattern {
+                pattern: String::new(),
+                reason: "pattern is empty; `*` lists every key",
+            });
+        }
         let glob = Glob::new(&format!("{}{SEPARATOR}{pattern}", glob::escape(namespace)))?;
         let limit = limit.clamp(1, MAX_SCAN_LIMIT);
         let inner = &*self.inner;

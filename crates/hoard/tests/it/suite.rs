@@ -658,6 +658,10 @@ async fn scan_keys_pages_through_every_match_once(b: Backend) {
         Err(Error::InvalidPattern { .. })
     ));
     assert!(matches!(
+        c.scan_keys("browse", "", "", 10).await,
+        Err(Error::InvalidPattern { .. })
+    ));
+    assert!(matches!(
         c.scan_keys("bad ns", "*", "", 10).await,
         Err(Error::InvalidNamespace { .. })
     ));
