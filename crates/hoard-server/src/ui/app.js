@@ -1,8 +1,9 @@
 // The dashboard of `hoard serve`: polls /v1/stats and /v1/stats/history, draws the
 // figures, four charts and the namespace table, lists the model caches (/v1/models), and
 // browses a namespace's keys (/v1/cache/{namespace}, a page at a time; `#keys=NS&pattern=P&view=KEY`
-// in the address opens it there). Everything is built with textContent and
-// DOM calls (never by parsing HTML text), so a hostile namespace name is shown, not run.
+// in the address opens it there), and with the admin token deletes its keys, one or all that
+// match. Everything is built with textContent and DOM calls (never by parsing HTML
+// text), so a hostile namespace name is shown, not run.
 "use strict";
 
 const POLL_MS = 2000;
@@ -16,6 +17,27 @@ const state = {
 };
 
 class Unauthorized extends Error {}
+
+// The admin token, asked for once and kept in the tab's session storage (apart from the
+// read token): with it the key browser shows delete controls, without it only reads.
+const admin = { token: sessionStorage.getItem("hoard-admin-token") || "", on: false };
+
+// A request the server refused (401, 403) for the admin token, with the server's message.
+class Refused extends Error {}
+
+async function adminCall(method, path, body) {
+  const init = { method, cache: "no-store", headers: { Authorization: "Bearer " + admin.token } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  const answer = await response.json().catch(() => ({}));
+  if (response.ok) return answer;
+  const message = answer.message || path + " answered " + response.status;
+  if (response.status === 401 || response.status === 403) throw new Refused(message);
+  throw new Error(message);
+}
 
 async function api(path) {
   const headers = state.token ? { Authorization: "Bearer " + state.token } : {};
@@ -154,7 +176,7 @@ function drawNamespaces() {
 }
 
 // The key browser: one namespace and pattern at a time, pages appended as asked for.
-const browser = { namespace: "", pattern: "*", cursor: null };
+const browser = { namespace: "", pattern: "*", cursor: null, listed: false };
 const entryPath = (...parts) => "/v1/cache/" + parts.map(encodeURIComponent).join("/");
 
 async function listKeys(more) {
@@ -162,8 +184,11 @@ async function listKeys(more) {
   const status = document.getElementById("keys-status");
   if (!more) {
     browser.cursor = null;
+    browser.listed = false;
     body.replaceChildren();
     document.getElementById("key-value").hidden = true;
+    document.getElementById("keys-confirm").hidden = true;
+    status.textContent = "listing…";
   }
   const query = new URLSearchParams({ pattern: browser.pattern, limit: "100" });
   if (browser.cursor) query.set("cursor", browser.cursor);
@@ -173,13 +198,128 @@ async function listKeys(more) {
       const tr = row([info.key, bytes(info.bytes), duration(info.ttl_ms), duration(info.compute_ms)],
         { key: info.key });
       tr.addEventListener("click", () => viewKey(info.key));
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "danger";
+      remove.textContent = "delete";
+      remove.dataset.delete = info.key;
+      remove.hidden = remove.disabled = !admin.on;
+      remove.addEventListener("click", (event) => {
+        event.stopPropagation();
+        deleteKey(info.key, tr);
+      });
+      const td = document.createElement("td");
+      td.append(remove);
+      tr.append(td);
       body.append(tr);
     }
     browser.cursor = page.cursor;
+    browser.listed = true;
     document.getElementById("keys-more").hidden = page.cursor === null;
-    status.textContent = body.children.length + " keys" + (page.cursor === null ? "" : " so far");
+    showKeyCount();
   } catch (error) {
+    browser.listed = false;
     status.textContent = "listing failed: " + error.message;
+  }
+  showAdmin();
+}
+
+const keysText = (n) => count(n) + (n === 1 ? " key" : " keys");
+
+function showKeyCount() {
+  const listed = document.querySelector("#keys tbody").children.length;
+  document.getElementById("keys-status").textContent =
+    keysText(listed) + (browser.cursor === null ? "" : " so far");
+}
+
+function adminStatus(kind, text) {
+  const status = document.getElementById("admin-status");
+  status.dataset.state = kind;
+  status.textContent = text;
+}
+
+// Shows the delete controls only while an accepted admin token is held.
+function showAdmin() {
+  document.getElementById("admin-form").hidden = admin.on;
+  document.getElementById("admin-on").hidden = !admin.on;
+  const all = document.getElementById("keys-delete-all");
+  all.hidden = all.disabled = !admin.on || !browser.listed;
+  if (!admin.on) document.getElementById("keys-confirm").hidden = true;
+  for (const button of document.querySelectorAll("[data-delete]")) {
+    button.hidden = button.disabled = !admin.on;
+  }
+}
+
+function forgetAdmin() {
+  admin.token = "";
+  admin.on = false;
+  sessionStorage.removeItem("hoard-admin-token");
+  showAdmin();
+}
+
+// What a failed delete or check says; a refused token is forgotten (asked for again).
+function adminFailed(error) {
+  if (error instanceof Refused) {
+    forgetAdmin();
+    adminStatus("refused", "admin token refused: " + error.message);
+  } else if (error instanceof TypeError) {
+    adminStatus("failed", "server unreachable: nothing was deleted");
+  } else {
+    adminStatus("failed", error.message);
+  }
+}
+
+// Whether the server takes the token as admin: invalidating no tags is an admin request
+// that changes nothing. (Single deletes need only the write scope, which is open on a
+// server without read or write tokens: they alone would accept any token there.)
+async function checkAdmin() {
+  try {
+    await adminCall("POST", "/v1/invalidate", { tags: [] });
+    admin.on = true;
+    sessionStorage.setItem("hoard-admin-token", admin.token);
+    adminStatus("ok", "admin token accepted");
+    showAdmin();
+  } catch (error) {
+    adminFailed(error);
+  }
+}
+
+async function deleteKey(key, tr) {
+  try {
+    const answer = await adminCall("DELETE", entryPath(browser.namespace, key));
+    tr.remove();
+    const shown = document.getElementById("key-value");
+    if (shown.dataset.key === key) shown.hidden = true;
+    showKeyCount();
+    adminStatus("deleted", "deleted " + key + (answer.deleted ? "" : " (it had already gone)"));
+  } catch (error) {
+    adminFailed(error);
+  }
+}
+
+// The admin route deletes by a glob over full keys (`namespace:key`): the namespace goes
+// in escaped, so the pattern selects the listed namespace's keys and no other's.
+const globLiteral = (text) => text.replace(/[\\*?[\]]/g, "\\$&");
+
+function confirmDeleteAll() {
+  const listed = document.querySelector("#keys tbody").children.length;
+  const known = (browser.cursor === null ? "" : "at least ") + keysText(listed);
+  document.getElementById("keys-confirm-text").textContent = "delete " + known + " of " +
+    JSON.stringify(browser.namespace) + " matching " + JSON.stringify(browser.pattern) + "?";
+  document.getElementById("keys-confirm").hidden = false;
+}
+
+async function deleteAll() {
+  document.getElementById("keys-confirm").hidden = true;
+  const { namespace, pattern } = browser;
+  const query = new URLSearchParams({ pattern: globLiteral(namespace) + ":" + pattern });
+  try {
+    const answer = await adminCall("DELETE", "/v1/cache?" + query);
+    await listKeys(false);
+    adminStatus("deleted", "deleted " + keysText(answer.deleted) + " of " + JSON.stringify(namespace) +
+      " matching " + JSON.stringify(pattern));
+  } catch (error) {
+    adminFailed(error);
   }
 }
 
@@ -333,6 +473,30 @@ document.getElementById("keys-form").addEventListener("submit", (event) => {
     document.getElementById("keys-pattern").value);
 });
 document.getElementById("keys-more").addEventListener("click", () => listKeys(true));
+document.getElementById("admin-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = document.getElementById("admin-token");
+  const token = input.value.trim();
+  input.value = "";
+  // A header carries printable ASCII only; anything else is no token the server has.
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    adminStatus("refused", "an admin token is printable ASCII without spaces");
+    return;
+  }
+  admin.token = token;
+  checkAdmin();
+});
+document.getElementById("admin-forget").addEventListener("click", () => {
+  forgetAdmin();
+  adminStatus("", "admin token forgotten");
+});
+document.getElementById("keys-delete-all").addEventListener("click", confirmDeleteAll);
+document.getElementById("keys-confirm-yes").addEventListener("click", deleteAll);
+document.getElementById("keys-confirm-no").addEventListener("click", () => {
+  document.getElementById("keys-confirm").hidden = true;
+});
+showAdmin();
+if (admin.token) checkAdmin();
 {
   const asked = new URLSearchParams(location.hash.slice(1));
   if (asked.get("keys")) {
