@@ -1,0 +1,482 @@
+//! The dashboard driven like a user drives it: chromedriver (Debian's `chromium-driver`,
+//! which `scripts/test` installs) runs headless Chromium over WebDriver against a server on
+//! a real socket; the test types into the page's forms, clicks its buttons, and checks what
+//! the page shows against what the server says, from outside the page (reqwest).
+
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hoard_testkit::ChildGuard;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use tokio::time::Instant;
+
+mod support;
+use support::Server;
+
+/// How long the page gets to show what a step is waiting for.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn binary(variable: &str, default: &str, package: &str) -> PathBuf {
+    let path = PathBuf::from(std::env::var_os(variable).unwrap_or(default.into()));
+    assert!(
+        path.exists(),
+        "{} is missing: the dashboard's WebDriver test needs Debian's {package} \
+         (scripts/test installs it; or set {variable})",
+        path.display()
+    );
+    path
+}
+
+/// chromedriver on a free loopback port, killed (with the browsers it started) on drop.
+struct Driver {
+    _child: ChildGuard,
+    _profile: hoard_testkit::TempDir,
+}
+
+/// Starts chromedriver and a headless Chromium session in a fresh profile, with the
+/// browser's log (the page's console, its failed loads) kept for [`browser_log`].
+async fn browser() -> (Driver, Client) {
+    let driver = binary(
+        "HOARD_CHROMEDRIVER",
+        "/usr/bin/chromedriver",
+        "chromium-driver",
+    );
+    let chromium = binary("HOARD_CHROMIUM", "/usr/bin/chromium", "chromium");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("chromedriver.log");
+    let mut command = Command::new(driver);
+    command
+        .arg(format!("--port={port}"))
+        .arg(format!("--log-path={}", log.display()))
+        .stderr(Stdio::null());
+    let mut child = ChildGuard::spawn(command);
+    // chromedriver says so on stdout once it listens; it ends its output if it cannot start.
+    tokio::task::block_in_place(|| loop {
+        match child.read_line() {
+            Some(line) if line.contains("started successfully") => break,
+            Some(_) => {}
+            None => panic!(
+                "chromedriver exited before listening: see {}",
+                log.display()
+            ),
+        }
+    });
+    let profile = hoard_testkit::temp_dir();
+    let capabilities = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-extensions", "--window-size=1280,1400",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        },
+        "goog:loggingPrefs": { "browser": "ALL" },
+    });
+    let url = format!("http://127.0.0.1:{port}");
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(capabilities.as_object().unwrap().clone())
+        .connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("no WebDriver session ({e}): see {}", log.display()));
+    let driver = Driver {
+        _child: child,
+        _profile: profile,
+    };
+    (driver, client)
+}
+
+/// chromedriver's log command (not in the W3C protocol, so not in fantoccini): the
+/// browser's log entries since the last call.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(r#"{"type":"browser"}"#.to_owned()))
+    }
+}
+
+/// The browser's log since the last call, as `(source, level, message)`.
+async fn browser_log(client: &Client) -> Vec<(String, String, String)> {
+    let entries = client.issue_cmd(BrowserLog).await.unwrap();
+    let text = |entry: &Value, field: &str| entry[field].as_str().unwrap_or_default().to_owned();
+    entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (text(e, "source"), text(e, "level"), text(e, "message")))
+        .collect()
+}
+
+/// Runs `script` in the page until it returns something other than null or false, and
+/// returns that; fails after [`PATIENCE`], saying what it waited for.
+async fn until(client: &Client, what: &str, script: &str) -> Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let value = client.execute(script, Vec::new()).await.unwrap();
+        if !matches!(value, Value::Null | Value::Bool(false)) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "waited {PATIENCE:?} for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn script(client: &Client, script: &str) -> Value {
+    client.execute(script, Vec::new()).await.unwrap()
+}
+
+/// Types `text` into the input `css` in place of what it held.
+async fn type_into(client: &Client, css: &str, text: &str) {
+    let input = client.find(Locator::Css(css)).await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys(text).await.unwrap();
+}
+
+/// Lists the keys of `namespace` matching `pattern` in the page's key browser and waits
+/// for the listing to finish.
+async fn list_keys(client: &Client, namespace: &str, pattern: &str) {
+    type_into(client, "#keys-namespace", namespace).await;
+    type_into(client, "#keys-pattern", pattern).await;
+    client
+        .find(Locator::Css("#keys-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        client,
+        "the key listing",
+        "return /^\\d+ keys?$/.test(document.getElementById('keys-status').textContent)",
+    )
+    .await;
+}
+
+/// The keys the page's browser lists.
+async fn listed(client: &Client) -> Vec<String> {
+    let keys = script(
+        client,
+        "return [...document.querySelectorAll('#keys tbody tr')].map(tr => tr.dataset.key)",
+    )
+    .await;
+    serde_json::from_value(keys).unwrap()
+}
+
+/// The page's delete controls that a user could use: shown and enabled.
+async fn usable_delete_controls(client: &Client) -> Vec<String> {
+    let found = script(
+        client,
+        "return [...document.querySelectorAll('[data-delete], #keys-delete-all, #keys-confirm-yes')]
+           .filter(b => !b.disabled && b.checkVisibility()).map(b => b.id || b.dataset.delete)",
+    )
+    .await;
+    serde_json::from_value(found).unwrap()
+}
+
+async fn status_of(s: &Server, namespace: &str, key: &str) -> StatusCode {
+    s.get(&format!("/v1/cache/{namespace}/{key}")).await.0
+}
+
+async fn admin_status(client: &Client, state: &str) -> String {
+    let css = format!("#admin-status[data-state=\"{state}\"]");
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(&css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The figures the page shows, `(name, value)`, and those of `/v1/stats`, once they agree.
+async fn figures_agree(client: &Client, s: &Server) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let shown = script(
+            client,
+            "return [...document.querySelectorAll('[data-figure][data-value]')]
+               .map(o => [o.dataset.figure, o.dataset.value])",
+        )
+        .await;
+        let shown: Vec<(String, String)> = serde_json::from_value(shown).unwrap();
+        let (_, stats) = s.get("/v1/stats").await;
+        let differ: Vec<_> = shown
+            .iter()
+            .filter(|(name, value)| {
+                let expected = match &stats["stats"][name] {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                *value != expected
+            })
+            .collect();
+        if shown.len() >= 11 && differ.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page's figures {shown:?} differ from /v1/stats in {differ:?}: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The key browser with and without the admin token, a wrong token, single and pattern
+/// deletes checked from outside the page, the figures against `/v1/stats`, nothing loaded
+/// from another origin, nothing logged, and the status when the server stops. A
+/// screenshot is saved to `target/tmp/dashboard-webdriver.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_deletes_keys_with_the_admin_token_only() {
+    let (cache, dir) = support::embedded_cache();
+    // Samples every 100 ms: the charts have lines by the time of the screenshot.
+    let s = support::start_sampling(cache, dir, Duration::from_millis(100)).await;
+    // `asr*` and `asr-old` are the namespaces a pattern delete in `asr` must not reach.
+    let keys = [
+        ("asr", "clip-1"),
+        ("asr", "clip-2"),
+        ("asr", "clip-3"),
+        ("asr", "other-1"),
+        ("asr*", "clip-1"),
+        ("asr-old", "clip-9"),
+        ("tags", "img-9"),
+    ];
+    for (namespace, key) in keys {
+        let path = format!("/v1/cache/{namespace}/{key}?compute=250ms");
+        let (status, body) = s.call(Method::PUT, &path, Some("[1]"), None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
+    for key in ["clip-1", "clip-1", "nothing"] {
+        s.get(&format!("/v1/cache/asr/{key}")).await;
+    }
+
+    let (_driver, client) = browser().await;
+    let page = format!("{}/ui", s.base);
+    client.goto(&page).await.unwrap();
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("#status[data-state=\"live\"]"))
+        .await
+        .unwrap();
+    figures_agree(&client, &s).await;
+
+    // Without the admin token the browser only reads: no delete control can be used.
+    list_keys(&client, "asr", "clip-*").await;
+    assert_eq!(listed(&client).await, ["clip-1", "clip-2", "clip-3"]);
+    assert_eq!(usable_delete_controls(&client).await, Vec::<String>::new());
+    let hidden = client
+        .find(Locator::Css("button[data-delete=\"clip-1\"]"))
+        .await
+        .unwrap();
+    assert!(hidden.click().await.is_err(), "a hidden delete was clicked");
+    assert_eq!(status_of(&s, "asr", "clip-1").await, StatusCode::OK);
+    let quiet = browser_log(&client).await;
+    assert_eq!(quiet, Vec::new(), "the page logged");
+
+    // A wrong admin token: the server's refusal shown, nothing enabled, nothing deleted.
+    type_into(&client, "#admin-token", "not-the-admin-token-000").await;
+    client
+        .find(Locator::Css("#admin-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let refusal = admin_status(&client, "refused").await;
+    assert!(refusal.contains("wrong admin token"), "{refusal}");
+    assert_eq!(usable_delete_controls(&client).await, Vec::<String>::new());
+    // One kept from before (in the tab's storage) is checked on load, refused, forgotten.
+    script(
+        &client,
+        "sessionStorage.setItem('hoard-admin-token', 'another-wrong-token-00')",
+    )
+    .await;
+    client.refresh().await.unwrap();
+    let refusal = admin_status(&client, "refused").await;
+    assert!(refusal.contains("wrong admin token"), "{refusal}");
+    let kept = script(
+        &client,
+        "return sessionStorage.getItem('hoard-admin-token')",
+    )
+    .await;
+    assert_eq!(kept, Value::Null);
+    for (namespace, key) in keys {
+        assert_eq!(status_of(&s, namespace, key).await, StatusCode::OK, "{key}");
+    }
+    // The browser reports the refused requests themselves; nothing else.
+    for (source, _, message) in browser_log(&client).await {
+        assert!(source == "network" && message.contains("401"), "{message}");
+    }
+
+    // The admin token, asked once: a key deleted from its row, then all that match.
+    type_into(&client, "#admin-token", support::TOKEN).await;
+    client
+        .find(Locator::Css("#admin-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    admin_status(&client, "ok").await;
+    let kept = script(
+        &client,
+        "return sessionStorage.getItem('hoard-admin-token')",
+    )
+    .await;
+    assert_eq!(kept, support::TOKEN);
+    list_keys(&client, "asr", "clip-*").await;
+    let usable = usable_delete_controls(&client).await;
+    assert_eq!(usable, ["keys-delete-all", "clip-1", "clip-2", "clip-3"]);
+    // The page as an admin sees it: the listing with its delete buttons.
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-webdriver.png");
+    let png = client.screenshot().await.unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+    std::fs::write(&shot, png).unwrap();
+    println!("screenshot: {}", shot.display());
+    client
+        .find(Locator::Css("button[data-delete=\"clip-2\"]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let done = admin_status(&client, "deleted").await;
+    assert_eq!(done, "deleted clip-2");
+    assert_eq!(listed(&client).await, ["clip-1", "clip-3"]);
+    assert_eq!(status_of(&s, "asr", "clip-2").await, StatusCode::NOT_FOUND);
+    assert_eq!(status_of(&s, "asr", "clip-1").await, StatusCode::OK);
+
+    client
+        .find(Locator::Css("#keys-delete-all"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let asked = client
+        .find(Locator::Css("#keys-confirm-text"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(asked, r#"delete 2 keys of "asr" matching "clip-*"?"#);
+    client
+        .find(Locator::Css("#keys-confirm-yes"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        &client,
+        "the pattern delete's answer",
+        "return document.getElementById('admin-status').textContent.startsWith('deleted 2 keys')",
+    )
+    .await;
+    assert_eq!(listed(&client).await, Vec::<String>::new());
+    for (namespace, key, expected) in [
+        ("asr", "clip-1", StatusCode::NOT_FOUND),
+        ("asr", "clip-3", StatusCode::NOT_FOUND),
+        ("asr", "other-1", StatusCode::OK),
+        ("asr*", "clip-1", StatusCode::OK),
+        ("asr-old", "clip-9", StatusCode::OK),
+        ("tags", "img-9", StatusCode::OK),
+    ] {
+        assert_eq!(
+            status_of(&s, namespace, key).await,
+            expected,
+            "{namespace}:{key}"
+        );
+    }
+    // A namespace with a glob character in its name: its own keys only.
+    list_keys(&client, "asr*", "*").await;
+    assert_eq!(listed(&client).await, ["clip-1"]);
+    client
+        .find(Locator::Css("#keys-delete-all"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#keys-confirm-yes"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        &client,
+        "the second pattern delete's answer",
+        "return document.getElementById('admin-status').textContent.startsWith('deleted 1 key ')",
+    )
+    .await;
+    assert_eq!(status_of(&s, "asr*", "clip-1").await, StatusCode::NOT_FOUND);
+    for (namespace, key) in [("asr", "other-1"), ("asr-old", "clip-9"), ("tags", "img-9")] {
+        assert_eq!(status_of(&s, namespace, key).await, StatusCode::OK, "{key}");
+    }
+    figures_agree(&client, &s).await;
+
+    // Everything the page loaded came from its own origin; it logged nothing.
+    let loaded = script(
+        &client,
+        "return [...performance.getEntriesByType('navigation'),
+                 ...performance.getEntriesByType('resource')].map(e => e.name)",
+    )
+    .await;
+    let loaded: Vec<String> = serde_json::from_value(loaded).unwrap();
+    assert!(loaded.len() > 3, "{loaded:?}");
+    for url in &loaded {
+        assert!(
+            url.starts_with(&format!("{}/", s.base)),
+            "{url} left the origin"
+        );
+    }
+    assert_eq!(browser_log(&client).await, Vec::new(), "the page logged");
+
+    // The server stops while the page stays open: the page says so.
+    drop(s);
+    let status = client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("#status[data-state=\"unreachable\"]"))
+        .await
+        .unwrap();
+    assert_eq!(status.text().await.unwrap(), "server unreachable; retrying");
+    // The only complaints now: the refused connections.
+    for (source, _, message) in browser_log(&client).await {
+        assert!(
+            source == "network" && message.contains("ERR_CONNECTION_REFUSED"),
+            "{message}"
+        );
+    }
+    client.close().await.unwrap();
+}
