@@ -153,18 +153,31 @@ async fn type_into(client: &Client, css: &str, text: &str) {
     input.send_keys(text).await.unwrap();
 }
 
+async fn click(client: &Client, css: &str) {
+    let element = client.find(Locator::Css(css)).await.unwrap();
+    element.click().await.unwrap();
+}
+
+/// Gives the page's admin token form `token`.
+async fn enter_admin_token(client: &Client, token: &str) {
+    type_into(client, "#admin-token", token).await;
+    click(client, "#admin-form button[type=submit]").await;
+}
+
+/// The browser reports the requests the server refused (401) itself; nothing else may be
+/// in its log.
+async fn only_refusals_logged(client: &Client) {
+    for (source, _, message) in browser_log(client).await {
+        assert!(source == "network" && message.contains("401"), "{message}");
+    }
+}
+
 /// Lists the keys of `namespace` matching `pattern` in the page's key browser and waits
 /// for the listing to finish.
 async fn list_keys(client: &Client, namespace: &str, pattern: &str) {
     type_into(client, "#keys-namespace", namespace).await;
     type_into(client, "#keys-pattern", pattern).await;
-    client
-        .find(Locator::Css("#keys-form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, "#keys-form button[type=submit]").await;
     until(
         client,
         "the key listing",
@@ -209,6 +222,25 @@ async fn admin_status(client: &Client, state: &str) -> String {
         .text()
         .await
         .unwrap()
+}
+
+async fn admin_text(client: &Client) -> String {
+    let text = script(
+        client,
+        "return document.getElementById('admin-status').textContent",
+    );
+    text.await.as_str().unwrap().to_owned()
+}
+
+/// What the page's admin status says once it no longer says `before`.
+async fn next_admin_text(client: &Client, before: &str) -> String {
+    let changed = format!(
+        "const now = document.getElementById('admin-status').textContent;
+         return now !== {} && now",
+        json!(before)
+    );
+    let text = until(client, "the admin status to change", &changed).await;
+    text.as_str().unwrap().to_owned()
 }
 
 /// The figures the page shows, `(name, value)`, and those of `/v1/stats`, once they agree.
@@ -297,14 +329,7 @@ async fn the_dashboard_deletes_keys_with_the_admin_token_only() {
     assert_eq!(quiet, Vec::new(), "the page logged");
 
     // A wrong admin token: the server's refusal shown, nothing enabled, nothing deleted.
-    type_into(&client, "#admin-token", "not-the-admin-token-000").await;
-    client
-        .find(Locator::Css("#admin-form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    enter_admin_token(&client, "not-the-admin-token-000").await;
     let refusal = admin_status(&client, "refused").await;
     assert!(refusal.contains("wrong admin token"), "{refusal}");
     assert_eq!(usable_delete_controls(&client).await, Vec::<String>::new());
@@ -326,20 +351,10 @@ async fn the_dashboard_deletes_keys_with_the_admin_token_only() {
     for (namespace, key) in keys {
         assert_eq!(status_of(&s, namespace, key).await, StatusCode::OK, "{key}");
     }
-    // The browser reports the refused requests themselves; nothing else.
-    for (source, _, message) in browser_log(&client).await {
-        assert!(source == "network" && message.contains("401"), "{message}");
-    }
+    only_refusals_logged(&client).await;
 
     // The admin token, asked once: a key deleted from its row, then all that match.
-    type_into(&client, "#admin-token", support::TOKEN).await;
-    client
-        .find(Locator::Css("#admin-form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    enter_admin_token(&client, support::TOKEN).await;
     admin_status(&client, "ok").await;
     let kept = script(
         &client,
@@ -360,26 +375,36 @@ async fn the_dashboard_deletes_keys_with_the_admin_token_only() {
     );
     std::fs::write(&shot, png).unwrap();
     println!("screenshot: {}", shot.display());
-    client
-        .find(Locator::Css("button[data-delete=\"clip-2\"]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+
+    // A delete the server refuses although the page had the token accepted (the server's
+    // admin token changed since): the page forgets it, says why, deletes nothing.
+    script(&client, "admin.token = 'an-admin-token-since-changed'").await;
+    click(&client, "#keys-delete-all").await;
+    click(&client, "#keys-confirm-yes").await;
+    let refusal = admin_status(&client, "refused").await;
+    assert!(refusal.contains("wrong admin token"), "{refusal}");
+    assert_eq!(usable_delete_controls(&client).await, Vec::<String>::new());
+    let kept = script(
+        &client,
+        "return sessionStorage.getItem('hoard-admin-token')",
+    )
+    .await;
+    assert_eq!(kept, Value::Null);
+    assert_eq!(listed(&client).await, ["clip-1", "clip-2", "clip-3"]);
+    for key in ["clip-1", "clip-2", "clip-3"] {
+        assert_eq!(status_of(&s, "asr", key).await, StatusCode::OK, "{key}");
+    }
+    only_refusals_logged(&client).await;
+    enter_admin_token(&client, support::TOKEN).await;
+    admin_status(&client, "ok").await;
+    click(&client, "button[data-delete=\"clip-2\"]").await;
     let done = admin_status(&client, "deleted").await;
     assert_eq!(done, "deleted clip-2");
     assert_eq!(listed(&client).await, ["clip-1", "clip-3"]);
     assert_eq!(status_of(&s, "asr", "clip-2").await, StatusCode::NOT_FOUND);
     assert_eq!(status_of(&s, "asr", "clip-1").await, StatusCode::OK);
 
-    client
-        .find(Locator::Css("#keys-delete-all"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#keys-delete-all").await;
     let asked = client
         .find(Locator::Css("#keys-confirm-text"))
         .await
@@ -388,19 +413,10 @@ async fn the_dashboard_deletes_keys_with_the_admin_token_only() {
         .await
         .unwrap();
     assert_eq!(asked, r#"delete 2 keys of "asr" matching "clip-*"?"#);
-    client
-        .find(Locator::Css("#keys-confirm-yes"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    until(
-        &client,
-        "the pattern delete's answer",
-        "return document.getElementById('admin-status').textContent.startsWith('deleted 2 keys')",
-    )
-    .await;
+    let before = admin_text(&client).await;
+    click(&client, "#keys-confirm-yes").await;
+    let done = next_admin_text(&client, &before).await;
+    assert_eq!(done, r#"deleted 2 keys of "asr" matching "clip-*""#);
     assert_eq!(listed(&client).await, Vec::<String>::new());
     for (namespace, key, expected) in [
         ("asr", "clip-1", StatusCode::NOT_FOUND),
@@ -419,26 +435,11 @@ async fn the_dashboard_deletes_keys_with_the_admin_token_only() {
     // A namespace with a glob character in its name: its own keys only.
     list_keys(&client, "asr*", "*").await;
     assert_eq!(listed(&client).await, ["clip-1"]);
-    client
-        .find(Locator::Css("#keys-delete-all"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#keys-confirm-yes"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    until(
-        &client,
-        "the second pattern delete's answer",
-        "return document.getElementById('admin-status').textContent.startsWith('deleted 1 key ')",
-    )
-    .await;
+    click(&client, "#keys-delete-all").await;
+    let before = admin_text(&client).await;
+    click(&client, "#keys-confirm-yes").await;
+    let done = next_admin_text(&client, &before).await;
+    assert_eq!(done, r#"deleted 1 key of "asr*" matching "*""#);
     assert_eq!(status_of(&s, "asr*", "clip-1").await, StatusCode::NOT_FOUND);
     for (namespace, key) in [("asr", "other-1"), ("asr-old", "clip-9"), ("tags", "img-9")] {
         assert_eq!(status_of(&s, namespace, key).await, StatusCode::OK, "{key}");

@@ -263,7 +263,7 @@ function adminFailed(error) {
     forgetAdmin();
     adminStatus("refused", "admin token refused: " + error.message);
   } else if (error instanceof TypeError) {
-    adminStatus("failed", "server unreachable: nothing was deleted");
+    adminStatus("failed", "no answer from the server: " + error.message);
   } else {
     adminStatus("failed", error.message);
   }
