@@ -20,7 +20,7 @@ class Unauthorized extends Error {}
 
 // The admin token, asked for once and kept in the tab's session storage (apart from the
 // read token): with it the key browser shows delete controls, without it only reads.
-const admin = { token: sessionStorage.getItem("hoard-admin-token") || "", on: false };
+const admin = { token: sessionStorage.getItem("hoard-admin-token") || "", on: false, checking: false };
 
 // A request the server refused (401, 403) for the admin token, with the server's message.
 class Refused extends Error {}
@@ -273,6 +273,7 @@ function adminFailed(error) {
 // that changes nothing. (Single deletes need only the write scope, which is open on a
 // server without read or write tokens: they alone would accept any token there.)
 async function checkAdmin() {
+  admin.checking = true;
   try {
     await adminCall("POST", "/v1/invalidate", { tags: [] });
     admin.on = true;
@@ -281,6 +282,8 @@ async function checkAdmin() {
     showAdmin();
   } catch (error) {
     adminFailed(error);
+  } finally {
+    admin.checking = false;
   }
 }
 
@@ -443,6 +446,8 @@ async function poll() {
     drawCharts();
     document.getElementById("token-form").hidden = true;
     setStatus("live", stats.message || "live");
+    // A token that could not be checked (no answer then) is checked once the server answers.
+    if (admin.token && !admin.on && !admin.checking) checkAdmin();
     document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
   } catch (error) {
     if (error instanceof Unauthorized) {
