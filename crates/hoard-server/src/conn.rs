@@ -32,8 +32,8 @@
 
 mod slots;
 
+use crate::router::Api;
 use axum::body::{Body, Bytes};
-use axum::Router;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -146,11 +146,11 @@ fn tick_period(limits: &Limits) -> Duration {
         .clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
-/// Serves `router` on `listener` within `limits` until `shutdown` resolves, then waits for
+/// Serves `api` on `listener` within `limits` until `shutdown` resolves, then waits for
 /// every connection to end.
 pub(crate) async fn run(
     listener: TcpListener,
-    router: Router,
+    api: impl Api,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
@@ -223,11 +223,11 @@ pub(crate) async fn run(
         };
         let slot = admitted.admit(permit);
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
+        let api = api.clone();
         let limits = Arc::clone(&limits);
         let stopping = stopping.clone();
         tokio::spawn(async move {
-            connection(stream, router, &limits, slot, stopping).await;
+            connection(stream, api, &limits, slot, stopping).await;
         });
     }
     drop(listener);
@@ -250,7 +250,7 @@ fn is_connection_error(error: &io::Error) -> bool {
 
 async fn connection(
     stream: TcpStream,
-    router: Router,
+    api: impl Api,
     limits: &Limits,
     admitted: Admitted,
     mut stopping: watch::Receiver<bool>,
@@ -281,7 +281,7 @@ async fn connection(
                 sleep: None,
             })
         });
-        router.clone().oneshot(request)
+        api.clone().oneshot(request)
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder

@@ -9,7 +9,7 @@
 //! [`App::open`] builds everything `hoard serve` runs from a `hoard_config::Config`;
 //! [`App::serve`] runs it.
 //!
-//! Modules depend one way: `app` → `serve` → `router` → `routes::*` and `openapi` → the
+//! Modules depend one way: `app` → `serve` → `router` → `hit_path`, `routes::*` and `openapi` → the
 //! shared pieces (`extract`, `auth`, `error`, `state`), which use no route.
 
 mod admin_token;
@@ -20,6 +20,7 @@ mod conn;
 mod error;
 mod extract;
 pub mod history;
+mod hit_path;
 mod latency;
 mod metrics;
 pub mod openapi;

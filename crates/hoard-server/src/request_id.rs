@@ -17,7 +17,7 @@
 
 use crate::history::StatsHistory;
 use axum::extract::Request;
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 use pin_project_lite::pin_project;
 use std::future::Future;
@@ -29,8 +29,9 @@ use tokio::task::futures::TaskLocalFuture;
 use tower::{Layer, Service};
 use tracing::instrument::{Instrument, Instrumented};
 
-/// The header the id travels in, both ways.
-const HEADER: &str = "x-request-id";
+/// The header the id travels in, both ways (a constant: a name parsed per request would
+/// cost a parse and a hash on every answer).
+static HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The log target of the per-request `done` lines (the access log).
 pub(crate) const ACCESS: &str = "hoard::access";
@@ -83,15 +84,16 @@ pub(crate) async fn scope<F: Future>(bits: u64, future: F) -> F::Output {
     CURRENT.scope(Id::of(bits), future).await
 }
 
-/// `router` with request ids, a span per request, and one `done` log line per answer
-/// (status and microseconds) at debug level under the target [`ACCESS`].
+/// `service` (the whole router) with request ids, a span per request, and one `done` log
+/// line per answer (status and microseconds) at debug level under the target [`ACCESS`].
 ///
 /// The time each cache route's request took goes into `history`'s latencies.
-pub(crate) fn with_request_ids<S: Clone + Send + Sync + 'static>(
-    router: axum::Router<S>,
-    history: Arc<StatsHistory>,
-) -> axum::Router<S> {
-    router.layer(RequestIds { history })
+///
+/// Wrapped around the router once, not applied with `Router::layer`: that wraps every
+/// route in a service of its own, boxed, which costs a boxed future and a cloned boxed
+/// service per request.
+pub(crate) fn with_request_ids<S>(service: S, history: Arc<StatsHistory>) -> WithRequestIds<S> {
+    RequestIds { history }.layer(service)
 }
 
 /// The layer of [`with_request_ids`].
@@ -113,7 +115,7 @@ impl<S> Layer<S> for RequestIds {
 
 /// A service whose requests each get an id, a span and a `done` line.
 #[derive(Clone)]
-struct WithRequestIds<S> {
+pub(crate) struct WithRequestIds<S> {
     inner: S,
     history: Arc<StatsHistory>,
 }
@@ -133,7 +135,7 @@ where
     fn call(&mut self, mut request: Request) -> Answer<S::Future> {
         // The server names every request itself, even one that arrives with an id: an id
         // in the log is then unique, and no client can make its requests pass for another's.
-        request.headers_mut().remove(HEADER);
+        request.headers_mut().remove(&HEADER);
         let id = Id::random();
         let span = tracing::debug_span!(
             target: ACCESS,
@@ -156,7 +158,7 @@ where
 pin_project! {
     /// A request being answered under its id: the response gets the header and the log
     /// its `done` line.
-    struct Answer<F> {
+    pub(crate) struct Answer<F> {
         #[pin]
         inner: Instrumented<TaskLocalFuture<Id, F>>,
         id: Id,
@@ -193,7 +195,7 @@ where
             );
         }
         if let Ok(value) = HeaderValue::from_bytes(&this.id.0) {
-            response.headers_mut().insert(HEADER, value);
+            response.headers_mut().insert(HEADER.clone(), value);
         }
         Poll::Ready(Ok(response))
     }
@@ -223,7 +225,7 @@ mod tests {
         for sent in [None, Some("chosen-by-the-client")] {
             let mut request = Request::builder().uri("/");
             if let Some(id) = sent {
-                request = request.header(HEADER, id);
+                request = request.header(&HEADER, id);
             }
             let body = axum::body::Body::empty();
             let response = router
@@ -231,7 +233,7 @@ mod tests {
                 .oneshot(request.body(body).unwrap())
                 .await
                 .unwrap();
-            let header = response.headers()[HEADER].to_str().unwrap().to_owned();
+            let header = response.headers()[&HEADER].to_str().unwrap().to_owned();
             assert!(
                 header.len() == 16 && header.chars().all(|c| c.is_ascii_hexdigit()),
                 "{header}"

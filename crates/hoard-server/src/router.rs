@@ -1,20 +1,67 @@
 //! The route table: which handler answers which method and path, and the layers around
-//! them all (body limit, request ids and tracing).
+//! them all (body limit, request ids and tracing), composed around the whole table once.
 
 use crate::error::ApiError;
-use crate::request_id::with_request_ids;
+use crate::hit_path::HitPath;
+use crate::request_id::{with_request_ids, WithRequestIds};
 use crate::routes::{
     cache, dataset_file, datasets, health, metrics, models, results, semantic, stats, ui,
 };
 use crate::state::{AppState, Shared};
 use axum::extract::DefaultBodyLimit;
+use axum::extract::Request;
+use axum::response::Response;
 use axum::routing::{any, delete, get, post};
 use axum::Router;
+use std::convert::Infallible;
+use tower::{Layer, Service};
 
-/// The API as an axum `Router`.
+/// The API as an axum `Router`, for embedding it in an application of one's own (the server
+/// itself serves [`service`]: the same, one service call shallower).
 pub fn app(state: AppState) -> Router {
+    Router::new().fallback_service(service(state))
+}
+
+/// What the server answers requests with: the routes inside the body limit and the request
+/// ids. The layers wrap the whole table once: `Router::layer` would wrap each route in a
+/// boxed service of its own, and every request would pay a boxed future and a boxed
+/// service's clone per layer.
+///
+/// In front of the routes, [`HitPath`] answers reads of what L1 holds without routing.
+pub(crate) fn service(state: AppState) -> WithRequestIds<impl Api> {
+    let history = state.history.clone();
+    let (cache, access) = (state.cache.clone(), state.access.clone());
+    with_request_ids(HitPath::new(cache, access, routed(state)), history)
+}
+
+/// The routes inside the body limit: what [`service`] hands every request the hit path
+/// does not answer.
+pub(crate) fn routed(state: AppState) -> impl Api {
     let max_body = state.max_body;
-    let routes = Router::new()
+    DefaultBodyLimit::max(max_body).layer(routes().with_state(Shared::new(state)))
+}
+
+/// A service that answers every request, as the router does (what [`service`] wraps).
+pub(crate) trait Api:
+    Service<Request, Response = Response, Error = Infallible, Future: Send>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> Api for S where
+    S: Service<Request, Response = Response, Error = Infallible, Future: Send>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+fn routes() -> Router<Shared> {
+    Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/v1/cache", delete(cache::delete_pattern))
@@ -57,7 +104,4 @@ pub fn app(state: AppState) -> Router {
         .route("/ui/app.js", get(ui::script))
         .route("/ui/app.css", get(ui::style))
         .fallback(|| async { ApiError::not_found("no such route") })
-        .layer(DefaultBodyLimit::max(max_body));
-    let history = state.history.clone();
-    with_request_ids(routes, history).with_state(Shared::new(state))
 }

@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::conn::{self, Limits};
-use crate::router::app;
+use crate::router::service;
 use crate::state::AppState;
 
 /// Serves `state` on `listener` with the default [`Limits`] until `shutdown` resolves, then
@@ -29,7 +29,7 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let cache = state.cache.clone();
     let sampler = tokio::spawn(state.history.clone().run(cache.clone()));
-    conn::run(listener, app(state), limits, shutdown).await;
+    conn::run(listener, service(state), limits, shutdown).await;
     sampler.abort();
     if let Err(error) = cache.flush().await {
         tracing::warn!(%error, "flush at shutdown failed");

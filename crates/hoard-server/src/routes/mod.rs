@@ -16,13 +16,18 @@ pub(crate) mod ui;
 
 /// A stored value answered as JSON text: its MessagePack bytes written out as JSON
 /// directly (`hoard::codec::to_json`), with no `serde_json::Value` built per request.
-pub(crate) struct JsonText(Vec<u8>);
+pub(crate) struct JsonText(axum::body::Bytes);
 
 impl JsonText {
     /// The value stored as `bytes`; a value that is not JSON-shaped is the same error a
     /// typed read gives.
     pub(crate) fn of(bytes: &[u8]) -> Result<JsonText, hoard::Error> {
-        hoard::codec::to_json(bytes).map(JsonText)
+        hoard::codec::to_json(bytes).map(|json| JsonText(json.into()))
+    }
+
+    /// A value already rendered (`hoard::Cache::get_json_l1`).
+    pub(crate) fn rendered(json: axum::body::Bytes) -> JsonText {
+        JsonText(json)
     }
 }
 

@@ -15,6 +15,16 @@ use serde_json::{json, Map, Value};
 /// The namespace results live in: `result:{model}:{h}`.
 pub(crate) const RESULTS: &str = "result";
 
+/// The key of `model`'s result for file `h`: `{model}:{h}` (joined by hand: `format!` costs
+/// several times as much on the hottest route).
+pub(crate) fn result_key(model: &str, h: &str) -> String {
+    let mut key = String::with_capacity(model.len() + 1 + h.len());
+    key.push_str(model);
+    key.push(':');
+    key.push_str(h);
+    key
+}
+
 #[utoipa::path(get, path = "/results/{model}/{h}", tag = "results", security(("bearer" = ["read"])), params(("model" = String, Path), ("h" = String, Path)),
     responses((status = 200, description = "The stored payload"), (status = 404, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
 pub(crate) async fn results_get(
@@ -24,7 +34,7 @@ pub(crate) async fn results_get(
     segments: SegmentPair,
 ) -> Result<JsonText, ApiError> {
     let (model, h) = segments.get();
-    match cache.get_raw(RESULTS, &format!("{model}:{h}")).await? {
+    match cache.get_raw(RESULTS, &result_key(model, h)).await? {
         Some(payload) => Ok(JsonText::of(&payload)?),
         None => Err(ApiError::not_found(format!(
             "no result for model {model} and file {h}"
@@ -43,7 +53,7 @@ pub(crate) async fn results_post(
 ) -> Result<Json<Value>, ApiError> {
     state
         .cache
-        .set(RESULTS, &format!("{model}:{h}"), &payload)
+        .set(RESULTS, &result_key(&model, &h), &payload)
         .await?;
     Ok(Json(json!({ "ok": true })))
 }
@@ -67,7 +77,7 @@ pub(crate) async fn results_batch(
     if body.hashes.iter().any(String::is_empty) {
         return Err(ApiError::new(ErrorCode::InvalidKey, "a hash is empty"));
     }
-    let keys: Vec<String> = body.hashes.iter().map(|h| format!("{model}:{h}")).collect();
+    let keys: Vec<String> = body.hashes.iter().map(|h| result_key(&model, h)).collect();
     let payloads = lookup_batch(&state, RESULTS, keys, body.hashes).await?;
     Ok(Json(json!({ "ok": true, "payloads": payloads })))
 }

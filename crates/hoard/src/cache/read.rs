@@ -59,6 +59,31 @@ impl Cache {
         }
     }
 
+    /// The value at `namespace:key` as JSON text if the memory tier (L1) holds it, counted
+    /// as an L1 hit; `None` means L1 does not hold it and counts nothing, as with
+    /// [`Cache::get_entry_l1`] (go on with [`Cache::get_raw`] and [`codec::to_json`]).
+    ///
+    /// The text is rendered from the stored MessagePack on the entry's first such read and
+    /// kept beside it in L1, charged to L1's byte budget like the entry: later reads answer
+    /// it without rendering, until the entry is overwritten, removed or evicted. An HTTP
+    /// server answering reads with the stored value wants this.
+    pub fn get_json_l1(&self, namespace: &str, key: &str) -> Result<Option<Bytes>> {
+        let inner = &*self.inner;
+        let Some(found) = inner.l1.get_parts_rendered(namespace, key) else {
+            return validate(namespace, key).map(|()| None);
+        };
+        let saved = u64::from(found.entry.compute_ms);
+        inner.stats.record_hits(namespace, Event::L1Hit, 1, saved);
+        if let Some(json) = found.json {
+            return Ok(Some(json));
+        }
+        let json = Bytes::from(codec::to_json(&found.entry.value)?);
+        inner
+            .l1
+            .attach_json(namespace, key, &found.entry.value, json.clone());
+        Ok(Some(json))
+    }
+
     /// L1's live entry of a `#[cached]` call (the key `{name}:v2:{hex digest}`), found by
     /// its digest without formatting the key; counted as an L1 hit. `None` for a miss,
     /// which the caller then takes the full path for, key text and all.

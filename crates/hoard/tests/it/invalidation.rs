@@ -469,6 +469,43 @@ async fn writes_deletes_tags_and_patterns_on_one_cache_reach_the_others_l1() {
     }
 }
 
+/// The JSON text L1 keeps beside an entry (`get_json_l1`) goes with the entry when another
+/// cache overwrites or deletes it: never the old text after the message is heard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rendered_json_in_l1_follows_other_caches_writes() {
+    for cluster in [false, true] {
+        let (a, b) = pair(cluster).await;
+        let heard = record(&b);
+        let overwrites =
+            |events: &[Invalidation]| remote_naming(events, &Cause::Overwrite, "asr:clip");
+        let json = |cache: &Cache| cache.get_json_l1("asr", "clip").unwrap();
+        a.set("asr", "clip", &serde_json::json!({"text": "one"}))
+            .await
+            .unwrap();
+        until_heard(&heard, "A's first write", |e| overwrites(e) >= 1).await;
+        assert_eq!(json(&b), None, "not in B's L1 before B reads it");
+        assert!(b.get_raw("asr", "clip").await.unwrap().is_some());
+        for _ in 0..2 {
+            assert_eq!(json(&b).as_deref(), Some(&br#"{"text":"one"}"#[..]));
+        }
+        a.set("asr", "clip", &serde_json::json!({"text": "two"}))
+            .await
+            .unwrap();
+        until_heard(&heard, "A's overwrite", |e| overwrites(e) >= 2).await;
+        assert_eq!(json(&b), None, "cluster={cluster}: the old text went");
+        assert!(b.get_raw("asr", "clip").await.unwrap().is_some());
+        assert_eq!(json(&b).as_deref(), Some(&br#"{"text":"two"}"#[..]));
+        assert!(a.delete("asr", "clip").await.unwrap());
+        until_heard(&heard, "A's delete", |e| {
+            remote_naming(e, &Cause::Delete, "asr:clip") >= 1
+        })
+        .await;
+        assert_eq!(json(&b), None, "cluster={cluster}: deleted");
+        let stats = b.stats().await.unwrap();
+        assert_eq!(stats.namespaces["asr"].l1_hits, 3, "cluster={cluster}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restarted_while_another_cache_holds_copies_serves_nothing_stale() {
     let mut server = hoard_testkit::RedisServer::start();

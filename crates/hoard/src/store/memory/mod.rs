@@ -11,12 +11,14 @@ use crate::entry::Entry;
 use crate::error::Result;
 use crate::glob::Glob;
 use async_trait::async_trait;
+use bytes::Bytes;
 use key::{CallParts, L1Key, Parts};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+pub(crate) use table::Rendered;
 use table::Table;
 
 /// How often the background sweep looks for expired entries to give their memory back.
@@ -148,6 +150,47 @@ impl MemoryStore {
             namespace: Some(namespace),
             key,
         })
+    }
+
+    /// Like [`MemoryStore::get_parts`], with the value's JSON text if a reader attached it
+    /// ([`MemoryStore::attach_json`]).
+    pub(crate) fn get_parts_rendered(&self, namespace: &str, key: &str) -> Option<Rendered> {
+        let parts = Parts {
+            namespace: Some(namespace),
+            key,
+        };
+        self.shared
+            .entries
+            .get_rendered(&parts, || self.shared.clock.now_ms())
+    }
+
+    /// Keeps `json`, the JSON text of `rendered_from` (the value a read of `namespace:key`
+    /// returned), beside that entry, charged to the byte budget like the entry itself: later
+    /// reads find it rendered. Nothing happens if the entry has changed since.
+    pub(crate) fn attach_json(
+        &self,
+        namespace: &str,
+        key: &str,
+        rendered_from: &Bytes,
+        json: Bytes,
+    ) {
+        let shared = &*self.shared;
+        let parts = Parts {
+            namespace: Some(namespace),
+            key,
+        };
+        let pushed_out =
+            shared
+                .entries
+                .attach_json(&parts, rendered_from, json, shared.clock.now_ms());
+        shared
+            .removals
+            .evictions
+            .fetch_add(pushed_out.live, Relaxed);
+        shared
+            .removals
+            .expirations
+            .fetch_add(pushed_out.dead, Relaxed);
     }
 
     /// The live entry of a `#[cached]` call: the key `{name}:v2:{hex digest}` in

@@ -15,10 +15,11 @@
 
 use super::key::{L1Key, Parts};
 use crate::entry::Entry;
+use bytes::Bytes;
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// Bytes charged per entry on top of key and value: the map's node, the `Entry` struct, the
 /// key's place in its ring. An estimate; it keeps many tiny entries from looking free.
@@ -43,6 +44,23 @@ pub(super) struct Slot {
     seq: u64,
     /// Read since the hand last passed it.
     visited: AtomicBool,
+    /// The value as JSON text, once a reader has rendered it ([`Table::attach_json`]);
+    /// charged to the ring from then on.
+    json: OnceLock<Bytes>,
+}
+
+impl Slot {
+    /// What the slot is charged: its entry's weight, and its JSON text once attached.
+    fn weight(&self) -> u64 {
+        self.weight + self.json.get().map_or(0, |json| json.len() as u64)
+    }
+}
+
+/// An L1 hit as [`Table::get_rendered`] finds it: the entry, and its JSON text if a reader
+/// attached it.
+pub(crate) struct Rendered {
+    pub(crate) entry: Entry,
+    pub(crate) json: Option<Bytes>,
 }
 
 /// One ring: a share of the budget and the hand over the keys that hash to it.
@@ -59,7 +77,7 @@ struct Ring {
 
 impl Ring {
     fn forget(&mut self, slot: &Slot) {
-        self.bytes -= slot.weight;
+        self.bytes -= slot.weight();
         self.entries -= 1;
     }
 }
@@ -138,6 +156,58 @@ impl Table {
         (slot.until_ms > now()).then(|| slot.entry.clone())
     }
 
+    /// Like [`Table::get`], with the entry's JSON text if a reader attached it.
+    pub(super) fn get_rendered(
+        &self,
+        key: &Parts<'_>,
+        now: impl FnOnce() -> u64,
+    ) -> Option<Rendered> {
+        let guard = self.map.guard();
+        let slot = self.map.get(key, &guard)?;
+        if !slot.visited.load(Relaxed) {
+            slot.visited.store(true, Relaxed);
+        }
+        (slot.until_ms > now()).then(|| Rendered {
+            entry: slot.entry.clone(),
+            json: slot.json.get().cloned(),
+        })
+    }
+
+    /// Keeps `json`, the JSON text of the value `rendered_from`, beside the entry at `key`
+    /// and charges it to the entry's ring, evicting what the ring must lose to make room.
+    /// Nothing happens if the entry has changed since (another value, or none), already
+    /// has its text, or would no longer fit in a ring alone.
+    pub(super) fn attach_json(
+        &self,
+        key: &Parts<'_>,
+        rendered_from: &Bytes,
+        json: Bytes,
+        now: u64,
+    ) -> PushedOut {
+        let mut pushed_out = PushedOut::default();
+        // Under the ring's lock no writer can replace the slot, and `forget` (which reads
+        // the text's length) runs under it too.
+        let mut ring = self.lock(self.ring_index(*key));
+        let guard = self.map.guard();
+        let Some(slot) = self.map.get(key, &guard) else {
+            return pushed_out;
+        };
+        // The same allocation, held alive by `rendered_from`: the same bytes.
+        let value = &slot.entry.value;
+        let same = value.as_ptr() == rendered_from.as_ptr() && value.len() == rendered_from.len();
+        let added = json.len() as u64;
+        if !same || slot.json.get().is_some() || slot.weight() + added > self.ring_bytes {
+            return pushed_out;
+        }
+        if slot.json.set(json).is_ok() {
+            ring.bytes += added;
+            let freed = self.make_room(&mut ring, slot.seq, now, &mut pushed_out, &guard);
+            drop((ring, guard));
+            self.free_if_large(freed);
+        }
+        pushed_out
+    }
+
     /// Stores `entry` at `key` until `until_ms`, evicting what its ring must lose to make
     /// room. An entry larger than a ring's share is refused, and the key's old value goes
     /// too (it must not be served in place of the newer one); it counts as evicted.
@@ -150,14 +220,14 @@ impl Table {
         if weight > self.ring_bytes {
             if let Some(old) = self.map.remove(&key.parts(), &guard) {
                 ring.forget(old);
-                freed = old.weight;
+                freed = old.weight();
             }
             pushed_out.live += 1;
         } else {
             let (seq, visited) = match self.map.get(&key.parts(), &guard) {
                 Some(old) => {
                     ring.forget(old);
-                    freed = old.weight;
+                    freed = old.weight();
                     (old.seq, old.visited.load(Relaxed))
                 }
                 None => {
@@ -175,6 +245,7 @@ impl Table {
                 weight,
                 seq,
                 visited: AtomicBool::new(visited),
+                json: OnceLock::new(),
             };
             self.map.insert(key, slot, &guard);
             freed = freed.max(self.make_room(&mut ring, seq, now, &mut pushed_out, &guard));
@@ -210,7 +281,7 @@ impl Table {
                 continue;
             }
             ring.forget(slot);
-            largest = largest.max(slot.weight);
+            largest = largest.max(slot.weight());
             if slot.until_ms <= now {
                 pushed_out.dead += 1;
             } else {
@@ -238,7 +309,7 @@ impl Table {
         let guard = self.map.guard();
         let slot = self.map.remove(parts, &guard)?;
         ring.forget(slot);
-        let (until_ms, weight) = (slot.until_ms, slot.weight);
+        let (until_ms, weight) = (slot.until_ms, slot.weight());
         self.compact_if_sparse(&mut ring, &guard);
         drop((ring, guard));
         self.free_if_large(weight);

@@ -119,6 +119,62 @@ fn a_value_too_large_for_the_budget_is_refused_and_the_old_one_goes() {
 }
 
 #[test]
+fn a_rendered_value_is_charged_kept_with_its_entry_and_gone_with_it() {
+    let store = MemoryStore::new(1 << 20);
+    store.set_now("ns:k", entry(100, Duration::from_secs(60)));
+    let before = store.usage_now().bytes;
+    let found = store.get_parts_rendered("ns", "k").unwrap();
+    assert_eq!(found.json, None);
+    store.attach_json("ns", "k", &found.entry.value, Bytes::from_static(b"[7,7]"));
+    assert_eq!(store.usage_now().bytes, before + 5);
+    let again = store.get_parts_rendered("ns", "k").unwrap();
+    assert_eq!(again.json.as_deref(), Some(&b"[7,7]"[..]));
+    // A second text for the same entry is not kept, nor one rendered from an older value.
+    store.attach_json("ns", "k", &again.entry.value, Bytes::from_static(b"other"));
+    store.set_now("ns:k", entry(100, Duration::from_secs(60)));
+    assert_eq!(
+        store.usage_now().bytes,
+        before,
+        "the overwrite dropped the text"
+    );
+    store.attach_json("ns", "k", &found.entry.value, Bytes::from_static(b"stale"));
+    assert_eq!(store.get_parts_rendered("ns", "k").unwrap().json, None);
+    assert_eq!(store.usage_now().bytes, before);
+    assert!(store.delete_now("ns:k"));
+    assert_eq!(store.usage_now().bytes, 0);
+}
+
+#[test]
+fn rendered_values_count_toward_the_budget_and_push_others_out() {
+    let budget = 8 * 1024;
+    let store = MemoryStore::new(budget);
+    for i in 0..40 {
+        store.set_now(&format!("ns:{i}"), entry(100, Duration::from_secs(60)));
+        let found = store.get_parts_rendered("ns", &i.to_string()).unwrap();
+        store.attach_json(
+            "ns",
+            &i.to_string(),
+            &found.entry.value,
+            vec![b'1'; 300].into(),
+        );
+        assert!(store.usage_now().bytes <= budget);
+    }
+    let usage = store.usage_now();
+    assert!(usage.evictions > 0, "{usage:?}");
+    // A text that would not fit the budget alone is simply not kept.
+    store.set_now("ns:big", entry(100, Duration::from_secs(60)));
+    let found = store.get_parts_rendered("ns", "big").unwrap();
+    store.attach_json(
+        "ns",
+        "big",
+        &found.entry.value,
+        vec![b'1'; 2 * budget as usize].into(),
+    );
+    assert_eq!(store.get_parts_rendered("ns", "big").unwrap().json, None);
+    assert!(store.usage_now().bytes <= budget);
+}
+
+#[test]
 fn a_zero_budget_holds_nothing() {
     let store = MemoryStore::new(0);
     store.set_now("k", entry(1, Duration::from_secs(60)));
@@ -324,10 +380,18 @@ fn writers_and_readers_at_once_leave_counts_that_match_the_contents() {
             let store = Arc::clone(&store);
             std::thread::spawn(move || {
                 for i in 0..5_000u64 {
-                    let key = format!("ns:{}", (i * 7 + t) % 300);
-                    match i % 5 {
+                    let id = ((i * 7 + t) % 300).to_string();
+                    let key = format!("ns:{id}");
+                    match i % 6 {
                         0 => drop(store.delete_now(&key)),
                         1 => drop(store.get_now(&key)),
+                        2 => {
+                            // A reader rendering what it found, racing with the writers.
+                            if let Some(found) = store.get_parts_rendered("ns", &id) {
+                                let text = Bytes::from(vec![b'j'; found.entry.value.len() / 2]);
+                                store.attach_json("ns", &id, &found.entry.value, text);
+                            }
+                        }
                         _ => {
                             store.set_now(&key, entry((i % 200) as usize, Duration::from_secs(60)))
                         }
@@ -343,9 +407,10 @@ fn writers_and_readers_at_once_leave_counts_that_match_the_contents() {
     let (mut entries, mut bytes) = (0, 0);
     for k in 0..300 {
         let key = format!("ns:{k}");
-        if let Some(found) = store.get_now(&key) {
+        if let Some(found) = store.get_parts_rendered("ns", &k.to_string()) {
             entries += 1;
-            bytes += key.len() as u64 + found.value.len() as u64 + ENTRY_OVERHEAD;
+            let text = found.json.map_or(0, |json| json.len() as u64);
+            bytes += key.len() as u64 + found.entry.value.len() as u64 + ENTRY_OVERHEAD + text;
         }
     }
     assert_eq!((usage.entries, usage.bytes), (entries, bytes));
