@@ -207,6 +207,20 @@ async fn the_dashboard_shows_what_the_stats_say() {
         "no chart was drawn: {}",
         browsed.dom
     );
+    // No semantic cache on this server: the page says so, and draws no semantic table.
+    assert!(stats.get("semantic").is_none(), "{stats}");
+    assert!(
+        browsed
+            .dom
+            .contains(r#"<p id="semantic-off" class="muted">not enabled"#),
+        "{}",
+        browsed.dom
+    );
+    assert!(
+        browsed.dom.contains(r#"<table id="semantic" hidden"#),
+        "{}",
+        browsed.dom
+    );
     let (_, models) = s.get("/v1/models").await;
     let hf = &models["stores"][0];
     assert_eq!(hf["store"], "huggingface", "{models}");
@@ -300,5 +314,161 @@ async fn without_a_token_a_guarded_server_shows_nothing_and_asks_for_one() {
             .contains(r#"<form id="token-form" class="token" hidden"#),
         "{}",
         browsed.dom
+    );
+}
+
+/// The opening tag that starts with `start` in `dom` (up to its `>`), if any.
+fn tag<'a>(dom: &'a str, start: &str) -> Option<&'a str> {
+    let at = dom.find(start)?;
+    let rest = &dom[at..];
+    Some(&rest[..rest.find('>')?])
+}
+
+/// The value of attribute `name` in `tag`.
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let marker = format!(" {name}=\"");
+    let at = tag.find(&marker)? + marker.len();
+    let rest = &tag[at..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// The last point of line `line` of chart `id`, as the page left it on the chart: its time
+/// and value.
+fn chart_latest(dom: &str, id: &str, line: usize) -> Option<(u64, f64)> {
+    let svg = tag(dom, &format!("<svg id=\"{id}\""))?;
+    let at = attribute(svg, &format!("data-at{line}"))?.parse().unwrap();
+    let value = attribute(svg, &format!("data-latest{line}"))?
+        .parse()
+        .unwrap();
+    Some((at, value))
+}
+
+/// The sample taken at `at_ms` and the one before it.
+fn samples_at(history: &Value, at_ms: u64) -> (&Value, &Value) {
+    let samples = history["samples"].as_array().unwrap();
+    let i = samples
+        .iter()
+        .position(|s| s["at_ms"] == at_ms)
+        .unwrap_or_else(|| panic!("no sample at {at_ms} in {history}"));
+    assert!(i > 0, "a rate needs the sample before {at_ms}");
+    (&samples[i - 1], &samples[i])
+}
+
+fn delta(a: &Value, b: &Value, field: &str) -> f64 {
+    (b[field].as_u64().unwrap() - a[field].as_u64().unwrap()) as f64
+}
+
+/// With a semantic cache, the page shows its namespaces with the figures `/v1/stats` gives
+/// (entries, lookups, hits, misses, stores, and the candidates each guard refused), and its
+/// hit rate on the hit-rate chart, the last point equal to what the history says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_the_semantic_cache() {
+    let (cache, dir) = support::embedded_cache();
+    let s = support::launch_semantic(cache, dir, Some(Duration::from_millis(100))).await;
+    for (namespace, query) in [
+        ("faq", "Cancel my subscription"),
+        ("faq", "cheap flights to Paris on May 3"),
+        ("shop", "where is my order"),
+    ] {
+        let body = serde_json::json!({ "query": query, "value": query.len() }).to_string();
+        let path = format!("/v1/semantic/{namespace}");
+        let (status, answer) = s.call(Method::POST, &path, Some(&body), None).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    for (namespace, query, refused_by) in [
+        ("faq", "Cancel my subscription", None),
+        ("faq", "Don't cancel my subscription", Some("negation")),
+        ("faq", "cheap flights to Paris on May 4", Some("numbers")),
+        ("faq", "What is the boiling point of water?", None),
+        ("shop", "where is my order", None),
+    ] {
+        let body = serde_json::json!({ "query": query }).to_string();
+        let path = format!("/v1/semantic/{namespace}/lookup");
+        let (status, answer) = s.call(Method::POST, &path, Some(&body), None).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(
+            answer["refused_by"].as_str(),
+            refused_by,
+            "{query}: {answer}"
+        );
+    }
+    // The history holds the lookups, and a sample after them for the page's last rate.
+    let (_, stats) = s.get("/v1/stats").await;
+    let lookups = stats["semantic"]["totals"]["lookups"].clone();
+    assert_eq!(lookups, 5, "{stats}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, history) = s.get("/v1/stats/history").await;
+        let samples = history["samples"].as_array().unwrap();
+        let n = samples.len();
+        if n >= 3 && samples[n - 2]["semantic_lookups"] == lookups {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{history}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let browsed = browse(&format!("{}/ui", s.base), "--dump-dom");
+    let (_, stats) = s.get("/v1/stats").await;
+    let semantic = &stats["semantic"];
+    let namespaces = semantic["namespaces"].as_object().unwrap();
+    assert_eq!(
+        namespaces.keys().collect::<Vec<_>>(),
+        ["faq", "shop"],
+        "{stats}"
+    );
+    assert_eq!(namespaces["faq"]["refusals"]["negation"], 1, "{stats}");
+    assert_eq!(namespaces["faq"]["refusals"]["numbers"], 1, "{stats}");
+    for (name, ns) in namespaces {
+        let start = format!("<tr data-semantic=\"{name}\"");
+        let row_start = browsed.dom.find(&start).unwrap_or_else(|| {
+            panic!("no row for {name} in {}", browsed.dom);
+        });
+        let row = &browsed.dom[row_start..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        let opening = tag(row, &start).unwrap();
+        for field in ["entries", "lookups", "hits", "misses", "stores"] {
+            assert_eq!(
+                attribute(opening, &format!("data-{field}")),
+                Some(ns[field].to_string()),
+                "{name} {field}: {row} against {ns}"
+            );
+        }
+        let refusals = ns["refusals"].as_object().unwrap();
+        assert_eq!(refusals.len(), 8, "{ns}");
+        for (guard, n) in refusals {
+            let cell = format!(r#"data-refused="{guard}" data-count="{n}""#);
+            assert!(row.contains(&cell), "{cell} in {row}");
+        }
+    }
+    assert!(
+        tag(&browsed.dom, "<p id=\"semantic-off\"")
+            .unwrap()
+            .contains("hidden"),
+        "{}",
+        browsed.dom
+    );
+    // The semantic hit rate is the hit-rate chart's second line.
+    let (_, history) = s.get("/v1/stats/history").await;
+    let (at, shown) = chart_latest(&browsed.dom, "chart-hit-rate", 1)
+        .unwrap_or_else(|| panic!("no semantic line: {}", browsed.dom));
+    let (a, b) = samples_at(&history, at);
+    let expected = delta(a, b, "semantic_hits") / delta(a, b, "semantic_lookups");
+    assert!(
+        (shown - expected).abs() < 1e-9,
+        "{shown} against {expected}"
+    );
+    for (name, value) in figures(&browsed.dom) {
+        let expected = match &stats["stats"][&name] {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        assert_eq!(value, expected, "figure {name}: page against {stats}");
+    }
+    assert_eq!(
+        page_complaints(&browsed.log),
+        Vec::<&str>::new(),
+        "{}",
+        browsed.log
     );
 }

@@ -1,5 +1,6 @@
 // The dashboard of `hoard serve`: polls /v1/stats and /v1/stats/history, draws the
-// figures, four charts and the namespace table, lists the model caches (/v1/models), and
+// figures, the charts, the namespace table and the semantic cache's namespaces (with the
+// candidates each check refused), lists the model caches (/v1/models), and
 // browses a namespace's keys (/v1/cache/{namespace}, a page at a time; `#keys=NS&pattern=P&view=KEY`
 // in the address opens it there), and with the admin token deletes its keys, one or all that
 // match. Everything is built with textContent and DOM calls (never by parsing HTML
@@ -89,11 +90,20 @@ function svg(name, attributes) {
 
 // Lines over time in an SVG of 400 x 120 units, all on the scale of the largest value;
 // null values are gaps. `series` is a list of point lists, drawn first to last.
+// Each line's last value and its time are left on the SVG (`data-latest0`, `data-at0`,
+// ...), the figure a reader (or a test) compares with the history.
 function drawChart(id, series, format) {
   const chart = document.getElementById(id);
   // The scale is written in the caption: text inside a stretched SVG would stretch too.
   const caption = chart.parentElement.querySelector("[data-max]");
   chart.replaceChildren();
+  for (const key of Object.keys(chart.dataset)) delete chart.dataset[key];
+  series.forEach((points, line) => {
+    const last = points.filter((p) => p.y !== null).pop();
+    if (last === undefined) return;
+    chart.dataset["latest" + line] = String(last.y);
+    chart.dataset["at" + line] = String(last.t);
+  });
   const all = series.flat();
   const known = all.filter((p) => p.y !== null);
   if (known.length < 2) {
@@ -135,16 +145,23 @@ function drawCharts() {
     const misses = b.misses - a.misses;
     const ops = hits + misses + (b.sets - a.sets) + (b.deletes - a.deletes);
     const valid = seconds > 0 && hits >= 0 && misses >= 0 && ops >= 0;
+    // The semantic cache's, when the server has one (null counts without).
+    const lookups = b.semantic_lookups - a.semantic_lookups;
+    const found = b.semantic_hits - a.semantic_hits;
+    const semantic = a.semantic_lookups != null && b.semantic_lookups != null && seconds > 0 &&
+      lookups > 0 && found >= 0 ? found / lookups : null;
     rates.push({
       t: b.at_ms,
       hitRate: valid && hits + misses > 0 ? hits / (hits + misses) : null,
       ops: valid ? ops / seconds : null,
+      semantic,
     });
   }
   const percent = (v) => (v * 100).toFixed(0) + "%";
   const over = (pick) => state.samples.map((s) => ({ t: s.at_ms, y: pick(s) }));
   const micros = (v) => (v < 1000 ? v.toFixed(0) + " µs" : (v / 1000).toFixed(1) + " ms");
-  drawChart("chart-hit-rate", [rates.map((r) => ({ t: r.t, y: r.hitRate }))], percent);
+  drawChart("chart-hit-rate", [rates.map((r) => ({ t: r.t, y: r.hitRate })),
+    rates.map((r) => ({ t: r.t, y: r.semantic }))], percent);
   drawChart("chart-ops", [rates.map((r) => ({ t: r.t, y: r.ops }))], (v) => v.toFixed(1) + "/s");
   drawChart("chart-latency", [over((s) => s.p50_us ?? null), over((s) => s.p99_us ?? null)], micros);
   drawChart("chart-memory", [over((s) => s.used_memory_bytes)], bytes);
@@ -173,6 +190,45 @@ function drawNamespaces() {
     if (sorted) th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
     else th.removeAttribute("aria-sort");
   }
+}
+
+// The checks that turn a semantic candidate down, in the order a lookup runs them (the
+// order of `refusals` in /v1/stats).
+const GUARDS = ["feedback", "numbers", "dates", "negation", "entities", "scope", "references", "verifier"];
+const share = (part, whole) => (whole > 0 ? ((part / whole) * 100).toFixed(1) + "%" : "–");
+
+// The semantic cache's namespaces, or that the server has none (`semantic` absent).
+function drawSemantic(semantic) {
+  const on = semantic !== undefined && semantic !== null;
+  document.getElementById("semantic-off").hidden = on;
+  document.getElementById("semantic").hidden = !on;
+  document.getElementById("semantic-key").hidden = !on;
+  const total = document.getElementById("semantic-total");
+  if (!on) {
+    total.textContent = "";
+    return;
+  }
+  const t = semantic.totals;
+  const refused = (r) => GUARDS.reduce((sum, guard) => sum + (r[guard] || 0), 0);
+  total.textContent = "(" + count(t.entries) + " entries, " + share(t.hits, t.lookups) + " of " +
+    count(t.lookups) + " lookups hit, " + count(refused(t.refusals)) + " candidates refused)";
+  const rows = Object.entries(semantic.namespaces);
+  rows.sort(([a, x], [b, y]) => y.lookups - x.lookups || a.localeCompare(b));
+  document.querySelector("#semantic tbody").replaceChildren(...rows.map(([name, ns]) => {
+    const tr = row([name, count(ns.entries), count(ns.lookups), count(ns.hits), count(ns.misses),
+      share(ns.hits, ns.lookups), count(ns.stores)],
+    { semantic: name, entries: ns.entries, lookups: ns.lookups, hits: ns.hits, misses: ns.misses, stores: ns.stores });
+    for (const guard of GUARDS) {
+      const n = ns.refusals[guard] || 0;
+      const td = document.createElement("td");
+      td.textContent = count(n);
+      td.dataset.refused = guard;
+      td.dataset.count = n;
+      if (n === 0) td.className = "zero";
+      tr.append(td);
+    }
+    return tr;
+  }));
 }
 
 // The key browser: one namespace and pattern at a time, pages appended as asked for.
@@ -439,6 +495,7 @@ async function poll() {
     showFigures(stats);
     state.namespaces = stats.namespaces || {};
     drawNamespaces();
+    drawSemantic(stats.semantic);
     state.capacity = history.capacity;
     state.samples.push(...history.samples);
     state.samples.splice(0, Math.max(0, state.samples.length - state.capacity));
@@ -500,6 +557,11 @@ document.getElementById("keys-confirm-yes").addEventListener("click", deleteAll)
 document.getElementById("keys-confirm-no").addEventListener("click", () => {
   document.getElementById("keys-confirm").hidden = true;
 });
+document.getElementById("semantic-guards").append(...GUARDS.map((guard) => {
+  const th = document.createElement("th");
+  th.textContent = guard;
+  return th;
+}));
 showAdmin();
 if (admin.token) checkAdmin();
 {
