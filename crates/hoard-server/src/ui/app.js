@@ -3,7 +3,7 @@
 // candidates each check refused), lists the model caches (/v1/models), and
 // browses a namespace's keys (/v1/cache/{namespace}, a page at a time; `#keys=NS&pattern=P&view=KEY`
 // in the address opens it there), and with the admin token deletes its keys, one or all that
-// match. Everything is built with textContent and DOM calls (never by parsing HTML
+// match, and reindexes datasets. Everything is built with textContent and DOM calls (never by parsing HTML
 // text), so a hostile namespace name is shown, not run.
 "use strict";
 
@@ -304,6 +304,10 @@ function showAdmin() {
   for (const button of document.querySelectorAll("[data-delete]")) {
     button.hidden = button.disabled = !admin.on;
   }
+  for (const button of document.querySelectorAll("[data-reindex]")) {
+    button.hidden = !admin.on;
+    button.disabled = !admin.on || reindexing.has(button.dataset.reindex);
+  }
 }
 
 function forgetAdmin() {
@@ -432,8 +436,51 @@ async function refreshFolders() {
   pollsSinceFolders = 1;
 }
 
+// Reindexing (admin): the datasets being rebuilt, and what the last rebuild of each said,
+// kept apart from the cards, which every refresh draws again.
+const reindexing = new Set();
+const reindexed = new Map();
+
+function reindexStatus(id, kind, text) {
+  reindexed.set(id, { kind, text });
+  for (const status of document.querySelectorAll("[data-reindex-status]")) {
+    if (status.dataset.reindexStatus !== id) continue;
+    status.dataset.state = kind;
+    status.textContent = text;
+  }
+}
+
+// `POST /datasets/reindex` rebuilds the manifest whatever the folder's version says; the
+// answer is the new version and what the build did, then the card is drawn again.
+async function reindex(id) {
+  reindexing.add(id);
+  reindexStatus(id, "running", "reindexing…");
+  showAdmin();
+  let answer = null;
+  try {
+    answer = await adminCall("POST", "/datasets/reindex", { id });
+  } catch (error) {
+    reindexStatus(id, "failed", "reindex failed: " + error.message);
+    adminFailed(error);
+  }
+  reindexing.delete(id);
+  if (answer !== null) {
+    reindexStatus(id, "done", "reindexed: version " + answer.version + ", " + count(answer.files) +
+      " files (" + count(answer.probed) + " probed, " + count(answer.reused) + " reused, " +
+      count(answer.hashed) + " hashed) in " + duration(Math.round(answer.elapsed)));
+    try {
+      await refreshDatasets();
+    } catch (error) {
+      // The next poll draws them.
+      pollsSinceFolders = FOLDERS_EVERY;
+    }
+  }
+  showAdmin();
+}
+
 // One card per configured dataset: its totals and its label distribution as bars (SVG
-// rectangles: the policy allows no inline styles).
+// rectangles: the policy allows no inline styles), and with the admin token a button that
+// rebuilds its manifest.
 function datasetCard(info, summary) {
   const card = document.createElement("div");
   card.className = "dataset";
@@ -449,6 +496,25 @@ function datasetCard(info, summary) {
   totals.textContent = info.error ? info.error : count(info.total) + " files, " + bytes(info.total_bytes) +
     ", " + duration(Math.round(info.total_duration * 1000)) + (info.errors ? ", " + count(info.errors) + " unreadable" : "");
   card.append(title, totals);
+  const tools = document.createElement("p");
+  tools.className = "reindex";
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = "reindex";
+  button.dataset.reindex = info.id;
+  button.hidden = !admin.on;
+  button.disabled = !admin.on || reindexing.has(info.id);
+  button.addEventListener("click", () => reindex(info.id));
+  const status = document.createElement("span");
+  status.className = "reindex-status";
+  status.dataset.reindexStatus = info.id;
+  const last = reindexed.get(info.id);
+  if (last) {
+    status.dataset.state = last.kind;
+    status.textContent = last.text;
+  }
+  tools.append(button, status);
+  card.append(tools);
   const labels = Object.entries((summary && summary.label_counts) || {});
   if (labels.length) {
     const most = Math.max(...labels.map(([, n]) => n));
