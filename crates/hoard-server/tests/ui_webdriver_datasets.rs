@@ -11,9 +11,7 @@ use std::time::Duration;
 
 mod support;
 mod webdriver;
-use webdriver::{
-    admin_status, browser, browser_log, click, enter_admin_token, script, until, PATIENCE,
-};
+use webdriver::{admin_status, browser, browser_log, click, enter_admin_token, script, until};
 
 /// The reindex buttons a user could use: shown and enabled.
 async fn usable_reindex_buttons(client: &Client) -> Vec<String> {
@@ -40,18 +38,17 @@ async fn card(client: &Client, id: &str) -> (String, String) {
     serde_json::from_value(shown).unwrap()
 }
 
-/// The reindex status of dataset `id` once it is in `state`.
+/// The reindex status of dataset `id` once it is in `state` (read in the page: the card is
+/// drawn again after a reindex, so an element found before may be gone).
 async fn reindex_status(client: &Client, id: &str, state: &str) -> String {
     let css = format!("[data-reindex-status=\"{id}\"][data-state=\"{state}\"]");
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css(&css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    let find = format!(
+        "const status = document.querySelector({});
+         return status && status.textContent",
+        serde_json::json!(css)
+    );
+    let text = until(client, &format!("the reindex status {state}"), &find).await;
+    text.as_str().unwrap().to_owned()
 }
 
 /// `/datasets`' entry for `id`, from outside the page.
