@@ -74,6 +74,8 @@ pub struct StatsSummary {
     pub used_memory: String,
     /// The same in bytes.
     pub used_memory_bytes: u64,
+    /// L1's budget in bytes (`[cache] memory`), what `used_memory_bytes` stays under.
+    pub memory_budget_bytes: u64,
 }
 
 /// The schema of [`NamespaceStats`] in the OpenAPI document. The hoard crate knows nothing
@@ -213,6 +215,7 @@ impl StatsResponse {
                     .iec_short()
                     .to_string(),
                 used_memory_bytes: stats.used_memory,
+                memory_budget_bytes: stats.memory_budget,
             },
             semantic: None,
             tiers: stats.tiers.clone(),
@@ -254,6 +257,7 @@ pub(crate) mod tests {
         let mut stats = hoard::Stats {
             available: true,
             used_memory: 3 << 20,
+            memory_budget: 256 << 20,
             total_keys: 7,
             evictions: 2,
             expirations: 1,
@@ -310,7 +314,8 @@ pub(crate) mod tests {
     fn the_body_keeps_its_keys_and_their_order() {
         let stats = sample_stats();
         // Byte for byte what the body was when the server built it with `json!`, plus the
-        // fields added since (`compute_saved_ms`), in their sorted places.
+        // fields added since (`compute_saved_ms`, `memory_budget_bytes`), in their sorted
+        // places.
         assert_eq!(
             serde_json::to_string(&stats_body(&stats)).unwrap(),
             concat!(
@@ -320,7 +325,7 @@ pub(crate) mod tests {
                 r#""deletes":0,"errors":0,"#,
                 r#""hit_rate":0.75,"hits":3,"l1_hits":3,"l2_hits":0,"misses":1,"sets":4}},"#,
                 r#""stats":{"compute_saved_ms":1500,"deletes":0,"errors":0,"evictions":2,"expirations":1,"hit_rate":"75.0%","#,
-                r#""hits":3,"l1_hits":3,"l2_hits":0,"misses":1,"sets":4,"total_keys":7,"#,
+                r#""hits":3,"l1_hits":3,"l2_hits":0,"memory_budget_bytes":268435456,"misses":1,"sets":4,"total_keys":7,"#,
                 r#""used_memory":"3.0M","used_memory_bytes":3145728},"tiers":[{"available":true,"#,
                 r#""bytes":100,"entries":7,"evictions":2,"expirations":1,"name":"memory"}]}"#
             )

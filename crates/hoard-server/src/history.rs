@@ -50,6 +50,8 @@ pub struct Sample {
     pub compute_saved_ms: u64,
     /// Bytes held in memory by L1, now.
     pub used_memory_bytes: u64,
+    /// L1's budget in bytes, which `used_memory_bytes` stays under.
+    pub memory_budget_bytes: u64,
     /// Entries held by the tier that holds the truth, now.
     pub total_keys: u64,
     /// The median time the cache routes (`/v1/cache/...`, `/results/...`) took to answer
@@ -87,6 +89,7 @@ impl Sample {
             expirations: stats.expirations,
             compute_saved_ms: totals.compute_saved_ms,
             used_memory_bytes: stats.used_memory,
+            memory_budget_bytes: stats.memory_budget,
             total_keys: stats.total_keys,
             p50_us: latency[0],
             p99_us: latency[1],

@@ -162,6 +162,12 @@ async fn the_history_samples_the_stats_while_the_server_runs() {
         );
     }
     assert_eq!(sample["used_memory_bytes"], totals["used_memory_bytes"]);
+    // The budget is `[cache] memory`, 256 MiB unless set.
+    assert_eq!(sample["memory_budget_bytes"], json!(256u64 << 20));
+    assert_eq!(totals["memory_budget_bytes"], json!(256u64 << 20));
+    // No semantic cache on this server.
+    assert_eq!(sample["semantic_lookups"], Value::Null);
+    assert!(stats.get("semantic").is_none(), "{stats}");
     assert_eq!(
         (sample["sets"].clone(), sample["misses"].clone()),
         (json!(3), json!(1))

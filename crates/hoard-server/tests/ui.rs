@@ -472,3 +472,101 @@ async fn the_dashboard_shows_the_semantic_cache() {
         browsed.log
     );
 }
+
+/// The charts the page draws from the history end on the figures the history holds: memory
+/// against the L1 budget, keys, operations, and evictions and expirations per second, on a
+/// cache small enough to evict and with a sweep quick enough to see entries expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_charts_end_on_what_the_history_says() {
+    const BUDGET: u64 = 64 * 1024;
+    let dir = hoard_testkit::temp_dir();
+    let disk = hoard::DiskConfig::new(dir.path()).sweep_interval(Some(Duration::from_millis(50)));
+    let cache = hoard::Cache::builder()
+        .memory_bytes(BUDGET)
+        .disk(disk)
+        .build()
+        .unwrap();
+    let s = support::start_sampling(cache, dir, Duration::from_millis(100)).await;
+    // About 200 KiB of short-lived entries: three times L1's budget.
+    let value = Value::String("x".repeat(1000)).to_string();
+    for i in 0..200 {
+        let path = format!("/v1/cache/blobs/b{i}?ttl=1s");
+        let (status, body) = s.call(Method::PUT, &path, Some(&value), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // Until the history has seen evictions and expirations, and a sample after that.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, history) = s.get("/v1/stats/history").await;
+        let samples = history["samples"].as_array().unwrap();
+        let n = samples.len();
+        let seen = |field: &str| n >= 3 && samples[n - 2][field].as_u64() > Some(0);
+        if seen("evictions") && seen("expirations") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{history}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let browsed = browse(&format!("{}/ui", s.base), "--dump-dom");
+    let (_, history) = s.get("/v1/stats/history").await;
+    let (_, stats) = s.get("/v1/stats").await;
+    assert_eq!(stats["stats"]["memory_budget_bytes"], BUDGET, "{stats}");
+    let latest = |id: &str, line: usize| {
+        chart_latest(&browsed.dom, id, line)
+            .unwrap_or_else(|| panic!("no line {line} in {id}: {}", browsed.dom))
+    };
+    let close = |shown: f64, expected: f64, what: &str| {
+        assert!(
+            (shown - expected).abs() <= 1e-9 * expected.abs().max(1.0),
+            "{what}: the page shows {shown}, the history says {expected}"
+        );
+    };
+    // Figures at one sample.
+    for (id, line, field) in [
+        ("chart-memory", 0, "used_memory_bytes"),
+        ("chart-memory", 1, "memory_budget_bytes"),
+        ("chart-keys", 0, "total_keys"),
+    ] {
+        let (at, shown) = latest(id, line);
+        let (_, sample) = samples_at(&history, at);
+        close(shown, sample[field].as_u64().unwrap() as f64, field);
+    }
+    let (_, budget) = latest("chart-memory", 1);
+    close(budget, BUDGET as f64, "the budget line");
+    // Rates between two samples.
+    let seconds = |a: &Value, b: &Value| delta(a, b, "at_ms") / 1000.0;
+    for (line, field) in [(0, "evictions"), (1, "expirations")] {
+        let (at, shown) = latest("chart-removals", line);
+        let (a, b) = samples_at(&history, at);
+        close(shown, delta(a, b, field) / seconds(a, b), field);
+    }
+    let (at, shown) = latest("chart-ops", 0);
+    let (a, b) = samples_at(&history, at);
+    let ops = ["l1_hits", "l2_hits", "misses", "sets", "deletes"]
+        .iter()
+        .map(|f| delta(a, b, f))
+        .sum::<f64>();
+    close(shown, ops / seconds(a, b), "operations");
+    for id in ["chart-memory", "chart-removals"] {
+        let svg = &browsed.dom[browsed.dom.find(&format!("<svg id=\"{id}\"")).unwrap()..];
+        let svg = &svg[..svg.find("</svg>").unwrap()];
+        assert!(svg.contains("<polyline"), "{id} drew no line: {svg}");
+    }
+    assert!(
+        browsed.dom.contains(r#"class="budget""#),
+        "no budget line: {}",
+        browsed.dom
+    );
+    let shown = figures(&browsed.dom);
+    assert!(
+        shown.contains(&("memory_budget_bytes".into(), BUDGET.to_string())),
+        "{shown:?}"
+    );
+    assert_eq!(
+        page_complaints(&browsed.log),
+        Vec::<&str>::new(),
+        "{}",
+        browsed.log
+    );
+}

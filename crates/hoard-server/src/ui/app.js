@@ -64,7 +64,7 @@ function duration(ms) {
 }
 
 const count = (n) => Number(n).toLocaleString("en-US");
-const FORMATS = { used_memory_bytes: bytes, compute_saved_ms: duration, hit_rate: String };
+const FORMATS = { used_memory_bytes: bytes, memory_budget_bytes: bytes, compute_saved_ms: duration, hit_rate: String };
 
 function setStatus(kind, text) {
   const status = document.getElementById("status");
@@ -89,10 +89,11 @@ function svg(name, attributes) {
 }
 
 // Lines over time in an SVG of 400 x 120 units, all on the scale of the largest value;
-// null values are gaps. `series` is a list of point lists, drawn first to last.
+// null values are gaps. `series` is a list of point lists, drawn first to last, line N
+// with the class `classes[N]` (default `lineN`).
 // Each line's last value and its time are left on the SVG (`data-latest0`, `data-at0`,
 // ...), the figure a reader (or a test) compares with the history.
-function drawChart(id, series, format) {
+function drawChart(id, series, format, classes = []) {
   const chart = document.getElementById(id);
   // The scale is written in the caption: text inside a stretched SVG would stretch too.
   const caption = chart.parentElement.querySelector("[data-max]");
@@ -115,13 +116,14 @@ function drawChart(id, series, format) {
   const x = (t) => ((t - t0) / Math.max(t1 - t0, 1)) * 400;
   const y = (v) => 116 - (v / top) * 100;
   series.forEach((points, line) => {
+    const kind = classes[line] || "line" + line;
     let run = [];
     const flush = () => {
-      if (run.length > 1) chart.append(svg("polyline", { points: run.join(" "), class: "line" + line }));
+      if (run.length > 1) chart.append(svg("polyline", { points: run.join(" "), class: kind }));
       // A value alone between gaps is a dot, not nothing.
       if (run.length === 1) {
         const [cx, cy] = run[0].split(",");
-        chart.append(svg("circle", { cx, cy, r: 2.5, class: "line" + line }));
+        chart.append(svg("circle", { cx, cy, r: 2.5, class: kind }));
       }
       run = [];
     };
@@ -150,11 +152,18 @@ function drawCharts() {
     const found = b.semantic_hits - a.semantic_hits;
     const semantic = a.semantic_lookups != null && b.semantic_lookups != null && seconds > 0 &&
       lookups > 0 && found >= 0 ? found / lookups : null;
+    // Evictions and expirations: counts that only grow while the server runs.
+    const perSecond = (field) => {
+      const n = b[field] - a[field];
+      return seconds > 0 && n >= 0 ? n / seconds : null;
+    };
     rates.push({
       t: b.at_ms,
       hitRate: valid && hits + misses > 0 ? hits / (hits + misses) : null,
       ops: valid ? ops / seconds : null,
       semantic,
+      evictions: perSecond("evictions"),
+      expirations: perSecond("expirations"),
     });
   }
   const percent = (v) => (v * 100).toFixed(0) + "%";
@@ -162,10 +171,14 @@ function drawCharts() {
   const micros = (v) => (v < 1000 ? v.toFixed(0) + " µs" : (v / 1000).toFixed(1) + " ms");
   drawChart("chart-hit-rate", [rates.map((r) => ({ t: r.t, y: r.hitRate })),
     rates.map((r) => ({ t: r.t, y: r.semantic }))], percent);
-  drawChart("chart-ops", [rates.map((r) => ({ t: r.t, y: r.ops }))], (v) => v.toFixed(1) + "/s");
+  const rate = (v) => v.toFixed(1) + "/s";
+  drawChart("chart-ops", [rates.map((r) => ({ t: r.t, y: r.ops }))], rate);
   drawChart("chart-latency", [over((s) => s.p50_us ?? null), over((s) => s.p99_us ?? null)], micros);
-  drawChart("chart-memory", [over((s) => s.used_memory_bytes)], bytes);
+  drawChart("chart-memory", [over((s) => s.used_memory_bytes), over((s) => s.memory_budget_bytes ?? null)],
+    bytes, ["line0", "budget"]);
   drawChart("chart-keys", [over((s) => s.total_keys)], count);
+  drawChart("chart-removals", [rates.map((r) => ({ t: r.t, y: r.evictions })),
+    rates.map((r) => ({ t: r.t, y: r.expirations }))], rate);
 }
 
 function drawNamespaces() {
