@@ -360,7 +360,8 @@ fn delta(a: &Value, b: &Value, field: &str) -> f64 {
 
 /// With a semantic cache, the page shows its namespaces with the figures `/v1/stats` gives
 /// (entries, lookups, hits, misses, stores, and the candidates each guard refused), and its
-/// hit rate on the hit-rate chart, the last point equal to what the history says.
+/// hit rate on the hit-rate chart, the last point equal to what the history says. A
+/// screenshot is saved to `target/tmp/dashboard-semantic.png`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_the_semantic_cache() {
     let (cache, dir) = support::embedded_cache();
@@ -458,6 +459,13 @@ async fn the_dashboard_shows_the_semantic_cache() {
         (shown - expected).abs() < 1e-9,
         "{shown} against {expected}"
     );
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-semantic.png");
+    let _ = std::fs::remove_file(&shot);
+    browse(
+        &format!("{}/ui", s.base),
+        &format!("--screenshot={}", shot.display()),
+    );
+    assert!(std::fs::read(&shot).unwrap().starts_with(b"\x89PNG"));
     for (name, value) in figures(&browsed.dom) {
         let expected = match &stats["stats"][&name] {
             Value::String(text) => text.clone(),

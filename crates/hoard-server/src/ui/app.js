@@ -112,7 +112,9 @@ function drawChart(id, series, format, classes = []) {
     return;
   }
   const t0 = Math.min(...all.map((p) => p.t)), t1 = Math.max(...all.map((p) => p.t));
-  const top = Math.max(...known.map((p) => p.y)) || 1;
+  const most = Math.max(...known.map((p) => p.y));
+  // All zero: the lines lie on the axis, and the caption says 0.
+  const top = most || 1;
   const x = (t) => ((t - t0) / Math.max(t1 - t0, 1)) * 400;
   const y = (v) => 116 - (v / top) * 100;
   series.forEach((points, line) => {
@@ -133,7 +135,7 @@ function drawChart(id, series, format, classes = []) {
     }
     flush();
   });
-  caption.textContent = "(max " + format(top) + ")";
+  caption.textContent = "(max " + format(most) + ")";
 }
 
 // Rates from the differences of consecutive samples; a server restart (counts going
