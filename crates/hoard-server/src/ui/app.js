@@ -1,10 +1,10 @@
 // The dashboard of `hoard serve`: polls /v1/stats and /v1/stats/history, draws the
 // figures, the charts, the namespace table and the semantic cache's namespaces (with the
-// candidates each check refused), lists the model caches (/v1/models), and
-// browses a namespace's keys (/v1/cache/{namespace}, a page at a time; `#keys=NS&pattern=P&view=KEY`
-// in the address opens it there), and with the admin token deletes its keys, one or all that
-// match, and reindexes datasets. Everything is built with textContent and DOM calls (never by parsing HTML
-// text), so a hostile namespace name is shown, not run.
+// candidates each check refused), lists the model caches (/v1/models), and browses a
+// namespace's keys (/v1/cache/{namespace}, a page at a time; `#keys=NS&pattern=P&view=KEY`
+// in the address opens it there); with the admin token it deletes keys, one or all that
+// match, and reindexes datasets. Everything is built with textContent and DOM calls (never
+// by parsing HTML text), so a hostile namespace name is shown, not run.
 "use strict";
 
 const POLL_MS = 2000;
