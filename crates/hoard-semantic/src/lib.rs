@@ -11,6 +11,8 @@
 //!   hoard cache and shared by every instance on the same Redis;
 //! - [`verify`]: the verifier, a cross-encoder that reads both questions together and
 //!   judges the candidates above the threshold;
+//! - [`SemanticCache::stats`]: lookups, hits, stores and the candidates each check refused,
+//!   per namespace;
 //! - [`eval`]: precision, recall and wrong-hit rate over labelled question pairs.
 
 pub mod cache;
@@ -25,7 +27,10 @@ pub mod hnsw;
 pub mod index;
 pub mod verify;
 
-pub use cache::{FeedbackOutcome, Hit, Outcome, Query, SemanticCache, SemanticConfig, Store};
+pub use cache::{
+    FeedbackOutcome, Hit, Outcome, Query, Refusals, SemanticCache, SemanticConfig, SemanticStats,
+    Store,
+};
 #[doc(hidden)]
 pub use cached::__private;
 pub use cached::{global, set_global};

@@ -5,7 +5,8 @@
 //!
 //! `GET /v1/stats` answers [`StatsResponse`]: `available`, `stats`, `config` and `message`,
 //! the shape the Python cache managers hoard replaces returned (and their dashboards
-//! read), plus per-namespace and per-tier counts.
+//! read), plus per-namespace and per-tier counts, and on a server with a semantic cache
+//! its counts (`semantic`).
 
 use hoard::stats::{NamespaceStats, TierStats};
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,11 @@ pub struct StatsResponse {
     pub namespaces: BTreeMap<String, NamespaceStats>,
     /// Totals over every namespace.
     pub stats: StatsSummary,
+    /// The semantic cache's counts on this server since it started; absent when it has no
+    /// semantic cache.
+    #[schema(value_type = Option<SemanticStatsSchema>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub semantic: Option<hoard_semantic::SemanticStats>,
     /// L1 first, then L2 if there is one.
     #[schema(value_type = Vec<TierStatsSchema>)]
     pub tiers: Vec<TierStats>,
@@ -68,6 +74,8 @@ pub struct StatsSummary {
     pub used_memory: String,
     /// The same in bytes.
     pub used_memory_bytes: u64,
+    /// L1's budget in bytes (`[cache] memory`), what `used_memory_bytes` stays under.
+    pub memory_budget_bytes: u64,
 }
 
 /// The schema of [`NamespaceStats`] in the OpenAPI document. The hoard crate knows nothing
@@ -117,6 +125,61 @@ pub(crate) struct TierStatsSchema {
     name: String,
 }
 
+/// The schema of [`hoard_semantic::SemanticStats`] (see [`NamespaceStatsSchema`]).
+#[derive(utoipa::ToSchema)]
+#[schema(as = SemanticStats)]
+#[allow(dead_code)] // a schema only: never built
+pub(crate) struct SemanticStatsSchema {
+    /// Sums over every namespace.
+    totals: SemanticNamespaceStatsSchema,
+    /// Every namespace this server looked up, stored into or holds entries of; past 1024
+    /// namespaces the rest share `(other)`.
+    namespaces: BTreeMap<String, SemanticNamespaceStatsSchema>,
+}
+
+/// The schema of [`hoard_semantic::cache::NamespaceStats`].
+#[derive(utoipa::ToSchema)]
+#[schema(as = SemanticNamespaceStats)]
+#[allow(dead_code)] // a schema only: never built
+pub(crate) struct SemanticNamespaceStatsSchema {
+    /// Entries this server holds in memory now.
+    entries: u64,
+    /// Lookups answered (failed ones are not counted).
+    lookups: u64,
+    /// Lookups that found an answer.
+    hits: u64,
+    /// Lookups that found none (`lookups - hits`).
+    misses: u64,
+    /// Answers stored.
+    stores: u64,
+    /// Candidates that cleared the threshold and were turned down, by the check that did
+    /// it (one lookup may refuse several and still hit).
+    refusals: SemanticRefusalsSchema,
+}
+
+/// The schema of [`hoard_semantic::Refusals`].
+#[derive(utoipa::ToSchema)]
+#[schema(as = SemanticRefusals)]
+#[allow(dead_code)] // a schema only: never built
+pub(crate) struct SemanticRefusalsSchema {
+    /// Feedback had judged the entry wrong for neighbours this far away.
+    feedback: u64,
+    /// The numbers differed.
+    numbers: u64,
+    /// The dates or times differed.
+    dates: u64,
+    /// One was negated, the other not.
+    negation: u64,
+    /// A named entity of one was missing from the other.
+    entities: u64,
+    /// The scope words differed.
+    scope: u64,
+    /// A query leaned on a conversation that was not the same.
+    references: u64,
+    /// The verifier judged that the two questions need different answers.
+    verifier: u64,
+}
+
 impl StatsResponse {
     /// The response for the cache's `stats`.
     pub fn new(stats: &hoard::Stats) -> StatsResponse {
@@ -152,7 +215,9 @@ impl StatsResponse {
                     .iec_short()
                     .to_string(),
                 used_memory_bytes: stats.used_memory,
+                memory_budget_bytes: stats.memory_budget,
             },
+            semantic: None,
             tiers: stats.tiers.clone(),
         }
     }
@@ -162,8 +227,17 @@ impl StatsResponse {
 /// package's `Cache.stats()` returns. Going through a `Value` sorts every object's keys,
 /// the order the body has always had.
 pub fn stats_body(stats: &hoard::Stats) -> Value {
-    serde_json::to_value(StatsResponse::new(stats))
-        .expect("a stats body is numbers, text and maps keyed by text")
+    stats_body_with(stats, None)
+}
+
+/// [`stats_body`] with the semantic cache's counts, when the server has one.
+pub fn stats_body_with(
+    stats: &hoard::Stats,
+    semantic: Option<hoard_semantic::SemanticStats>,
+) -> Value {
+    let mut response = StatsResponse::new(stats);
+    response.semantic = semantic;
+    serde_json::to_value(response).expect("a stats body is numbers, text and maps keyed by text")
 }
 
 /// The body of `GET /datasets`: every configured dataset, in id order.
@@ -183,6 +257,7 @@ pub(crate) mod tests {
         let mut stats = hoard::Stats {
             available: true,
             used_memory: 3 << 20,
+            memory_budget: 256 << 20,
             total_keys: 7,
             evictions: 2,
             expirations: 1,
@@ -239,7 +314,8 @@ pub(crate) mod tests {
     fn the_body_keeps_its_keys_and_their_order() {
         let stats = sample_stats();
         // Byte for byte what the body was when the server built it with `json!`, plus the
-        // fields added since (`compute_saved_ms`), in their sorted places.
+        // fields added since (`compute_saved_ms`, `memory_budget_bytes`), in their sorted
+        // places.
         assert_eq!(
             serde_json::to_string(&stats_body(&stats)).unwrap(),
             concat!(
@@ -249,7 +325,7 @@ pub(crate) mod tests {
                 r#""deletes":0,"errors":0,"#,
                 r#""hit_rate":0.75,"hits":3,"l1_hits":3,"l2_hits":0,"misses":1,"sets":4}},"#,
                 r#""stats":{"compute_saved_ms":1500,"deletes":0,"errors":0,"evictions":2,"expirations":1,"hit_rate":"75.0%","#,
-                r#""hits":3,"l1_hits":3,"l2_hits":0,"misses":1,"sets":4,"total_keys":7,"#,
+                r#""hits":3,"l1_hits":3,"l2_hits":0,"memory_budget_bytes":268435456,"misses":1,"sets":4,"total_keys":7,"#,
                 r#""used_memory":"3.0M","used_memory_bytes":3145728},"tiers":[{"available":true,"#,
                 r#""bytes":100,"entries":7,"evictions":2,"expirations":1,"name":"memory"}]}"#
             )

@@ -1,7 +1,7 @@
 //! The cache's figures over time: [`StatsHistory`] samples the stats every few seconds
 //! into a ring holding the last hour, which `GET /v1/stats/history` serves, so a page (or
 //! `curl`) can plot hit rates, operations per second, memory and keys without a
-//! Prometheus of its own.
+//! Prometheus of its own. With a semantic cache, its lookups and hits are sampled too.
 //!
 //! Counts in a sample are totals since the server started, as in `/v1/stats`: a rate is
 //! the difference of two samples over the difference of their times, which stays right
@@ -50,6 +50,8 @@ pub struct Sample {
     pub compute_saved_ms: u64,
     /// Bytes held in memory by L1, now.
     pub used_memory_bytes: u64,
+    /// L1's budget in bytes, which `used_memory_bytes` stays under.
+    pub memory_budget_bytes: u64,
     /// Entries held by the tier that holds the truth, now.
     pub total_keys: u64,
     /// The median time the cache routes (`/v1/cache/...`, `/results/...`) took to answer
@@ -59,10 +61,20 @@ pub struct Sample {
     pub p50_us: Option<u64>,
     /// The same, for the 99th percentile.
     pub p99_us: Option<u64>,
+    /// Semantic lookups answered, since the server started; `null` without a semantic
+    /// cache.
+    pub semantic_lookups: Option<u64>,
+    /// Semantic lookups that found an answer; `null` without a semantic cache.
+    pub semantic_hits: Option<u64>,
 }
 
 impl Sample {
-    fn of(stats: &hoard::Stats, at_ms: u64, latency: [Option<u64>; 2]) -> Sample {
+    fn of(
+        stats: &hoard::Stats,
+        semantic: Option<&hoard_semantic::cache::NamespaceStats>,
+        at_ms: u64,
+        latency: [Option<u64>; 2],
+    ) -> Sample {
         let totals = &stats.totals;
         Sample {
             at_ms,
@@ -77,9 +89,12 @@ impl Sample {
             expirations: stats.expirations,
             compute_saved_ms: totals.compute_saved_ms,
             used_memory_bytes: stats.used_memory,
+            memory_budget_bytes: stats.memory_budget,
             total_keys: stats.total_keys,
             p50_us: latency[0],
             p99_us: latency[1],
+            semantic_lookups: semantic.map(|s| s.lookups),
+            semantic_hits: semantic.map(|s| s.hits),
         }
     }
 }
@@ -131,14 +146,24 @@ impl StatsHistory {
 
     /// Takes one sample of `cache`'s stats now, dropping the oldest past the capacity.
     pub async fn sample(&self, cache: &hoard::Cache) -> Result<(), hoard::Error> {
+        self.sample_with(cache, None).await
+    }
+
+    /// [`StatsHistory::sample`], with the semantic cache's totals when there is one.
+    pub async fn sample_with(
+        &self,
+        cache: &hoard::Cache,
+        semantic: Option<&hoard_semantic::SemanticCache>,
+    ) -> Result<(), hoard::Error> {
         let stats = cache.stats().await?;
+        let semantic = semantic.map(|s| s.stats().totals);
         let now = self.latencies.counts();
         let latency = {
             let mut counted = self.counted.lock().unwrap_or_else(PoisonError::into_inner);
             let before = std::mem::replace(&mut *counted, now.clone());
             [0.5, 0.99].map(|q| quantile(&before, &now, q))
         };
-        let sample = Sample::of(&stats, hoard::entry::now_ms(), latency);
+        let sample = Sample::of(&stats, semantic.as_ref(), hoard::entry::now_ms(), latency);
         let mut samples = self.lock();
         if samples.len() == self.capacity {
             samples.pop_front();
@@ -149,13 +174,17 @@ impl StatsHistory {
 
     /// Samples every interval until dropped (the server aborts it when it stops). A failed
     /// sample is logged and skipped; the next one tries again.
-    pub(crate) async fn run(self: Arc<Self>, cache: hoard::Cache) {
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        cache: hoard::Cache,
+        semantic: Option<Arc<hoard_semantic::SemanticCache>>,
+    ) {
         let mut ticks = tokio::time::interval(self.interval);
         // A stalled runtime takes the next sample late, not a burst of them.
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            if let Err(error) = self.sample(&cache).await {
+            if let Err(error) = self.sample_with(&cache, semantic.as_deref()).await {
                 tracing::warn!(%error, "sampling the stats for /v1/stats/history failed");
             }
         }

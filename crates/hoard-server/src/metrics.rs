@@ -5,6 +5,12 @@
 //! Namespaces are clients' names, so the label set is bounded: the [`MAX_NAMESPACES`]
 //! busiest namespaces get their own series, the rest are summed into one
 //! `namespace="(other)"` series (as the stats already do past 1024 namespaces).
+//!
+//! A server with a semantic cache adds its counts: `hoard_semantic_lookups_total`,
+//! `_hits_total`, `_stores_total` and `hoard_semantic_entries` per namespace, and
+//! `hoard_semantic_refusals_total{namespace,guard}`, the candidates each check turned down
+//! (`guard` is `numbers`, `dates`, `negation`, `entities`, `scope`, `references`,
+//! `feedback` or `verifier`), bounded the same way.
 
 use hoard::NamespaceStats;
 use prometheus_client::encoding::text::encode;
@@ -40,8 +46,86 @@ fn bounded(stats: &hoard::Stats) -> Vec<(String, NamespaceStats)> {
     rows
 }
 
-/// The text a scrape gets.
-pub fn render(stats: &hoard::Stats) -> Result<String, std::fmt::Error> {
+/// The busiest semantic namespaces (by lookups and stores), then everything else as
+/// `(other)`.
+fn bounded_semantic(
+    stats: &hoard_semantic::SemanticStats,
+) -> Vec<(String, hoard_semantic::cache::NamespaceStats)> {
+    let mut rows: Vec<_> = stats
+        .namespaces
+        .iter()
+        .map(|(ns, s)| (ns.clone(), s.clone()))
+        .collect();
+    let activity = |s: &hoard_semantic::cache::NamespaceStats| s.lookups + s.stores;
+    rows.sort_by(|(a_ns, a), (b_ns, b)| activity(b).cmp(&activity(a)).then(a_ns.cmp(b_ns)));
+    if rows.len() > MAX_NAMESPACES {
+        let mut other = hoard_semantic::cache::NamespaceStats::default();
+        for (_, s) in rows.drain(MAX_NAMESPACES - 1..) {
+            other.accumulate(&s);
+        }
+        rows.push((hoard::OTHER_NAMESPACES.to_owned(), other));
+    }
+    rows
+}
+
+/// The semantic cache's series.
+fn register_semantic(registry: &mut Registry, stats: &hoard_semantic::SemanticStats) {
+    type Pick = fn(&hoard_semantic::cache::NamespaceStats) -> u64;
+    let rows = bounded_semantic(stats);
+    let label = |namespace: &str| vec![("namespace".to_owned(), namespace.to_owned())];
+    let counters: [(&str, &str, Pick); 3] = [
+        ("hoard_semantic_lookups", "Semantic lookups answered", |s| {
+            s.lookups
+        }),
+        (
+            "hoard_semantic_hits",
+            "Semantic lookups that found an answer",
+            |s| s.hits,
+        ),
+        ("hoard_semantic_stores", "Semantic answers stored", |s| {
+            s.stores
+        }),
+    ];
+    for (name, help, pick) in counters {
+        let family = Family::<Labels, Counter>::default();
+        for (namespace, s) in &rows {
+            family.get_or_create(&label(namespace)).inc_by(pick(s));
+        }
+        registry.register(name, help, family);
+    }
+    let entries = Family::<Labels, Gauge>::default();
+    for (namespace, s) in &rows {
+        entries
+            .get_or_create(&label(namespace))
+            .set(i64::try_from(s.entries).unwrap_or(i64::MAX));
+    }
+    registry.register(
+        "hoard_semantic_entries",
+        "Semantic entries this server holds in memory",
+        entries,
+    );
+    let refusals = Family::<Labels, Counter>::default();
+    for (namespace, s) in &rows {
+        for (verdict, n) in s.refusals.by_check() {
+            let labels = vec![
+                ("namespace".to_owned(), namespace.clone()),
+                ("guard".to_owned(), verdict.name().to_owned()),
+            ];
+            refusals.get_or_create(&labels).inc_by(n);
+        }
+    }
+    registry.register(
+        "hoard_semantic_refusals",
+        "Semantic candidates that cleared the threshold and were turned down, by the check that did it",
+        refusals,
+    );
+}
+
+/// The text a scrape gets; `semantic` adds the semantic cache's series.
+pub fn render(
+    stats: &hoard::Stats,
+    semantic: Option<&hoard_semantic::SemanticStats>,
+) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
     let rows = bounded(stats);
     let per_namespace: [PerNamespace; 6] = [
@@ -110,7 +194,72 @@ pub fn render(stats: &hoard::Stats) -> Result<String, std::fmt::Error> {
         "1 when L2 answers",
         gauge(u64::from(stats.available)),
     );
+    if let Some(semantic) = semantic {
+        register_semantic(&mut registry, semantic);
+    }
     let mut out = String::new();
     encode(&mut out, &registry)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn semantic_stats(namespaces: usize) -> hoard_semantic::SemanticStats {
+        let mut stats = hoard_semantic::SemanticStats::default();
+        for n in 0..namespaces {
+            let mut row = hoard_semantic::cache::NamespaceStats {
+                entries: 2,
+                lookups: 3 + n as u64,
+                hits: 1,
+                misses: 2 + n as u64,
+                stores: 2,
+                ..Default::default()
+            };
+            row.refusals.negation = 1;
+            stats.namespaces.insert(format!("ns{n}"), row);
+        }
+        stats
+    }
+
+    #[test]
+    fn the_semantic_series_are_there_only_with_a_semantic_cache() {
+        let stats = crate::api::tests::sample_stats();
+        let plain = render(&stats, None).unwrap();
+        assert!(!plain.contains("hoard_semantic"), "{plain}");
+        let text = render(&stats, Some(&semantic_stats(1))).unwrap();
+        for line in [
+            r#"hoard_semantic_lookups_total{namespace="ns0"} 3"#,
+            r#"hoard_semantic_hits_total{namespace="ns0"} 1"#,
+            r#"hoard_semantic_stores_total{namespace="ns0"} 2"#,
+            r#"hoard_semantic_entries{namespace="ns0"} 2"#,
+            r#"hoard_semantic_refusals_total{namespace="ns0",guard="negation"} 1"#,
+            r#"hoard_semantic_refusals_total{namespace="ns0",guard="numbers"} 0"#,
+            r#"hoard_semantic_refusals_total{namespace="ns0",guard="verifier"} 0"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in {text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn semantic_namespaces_past_the_busiest_share_one_series() {
+        let text = render(
+            &hoard::Stats::default(),
+            Some(&semantic_stats(MAX_NAMESPACES + 10)),
+        )
+        .unwrap();
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("hoard_semantic_lookups_total{"))
+            .count();
+        assert_eq!(series, MAX_NAMESPACES);
+        // The eleven least busy (ns0..ns10, 3 to 13 lookups) summed.
+        let other = format!(
+            r#"hoard_semantic_refusals_total{{namespace="{}",guard="negation"}} 11"#,
+            hoard::OTHER_NAMESPACES
+        );
+        assert!(text.lines().any(|l| l == other), "{text}");
+    }
 }

@@ -443,7 +443,8 @@ mod tests {
     }
 
     /// The schema at `schema`, following a `$ref` into `doc`'s components, and the one
-    /// alternative utoipa wraps a field's `$ref` in to give it a description and default.
+    /// alternative utoipa wraps a field's `$ref` in to give it a description and default
+    /// (or to make it optional: `null` or the `$ref`).
     fn resolved<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
         if let Some(reference) = schema["$ref"].as_str() {
             let pointer = reference.trim_start_matches('#');
@@ -452,8 +453,15 @@ mod tests {
                 .unwrap_or_else(|| panic!("{reference} is not in the document"));
             return resolved(doc, target);
         }
-        match schema["oneOf"].as_array().or(schema["allOf"].as_array()) {
-            Some(only) if only.len() == 1 => resolved(doc, &only[0]),
+        // An optional field is `null` or its schema: a field that is sent is the latter.
+        let alternatives = schema["oneOf"].as_array().or(schema["allOf"].as_array());
+        let not_null: Vec<&Value> = alternatives
+            .into_iter()
+            .flatten()
+            .filter(|s| s["type"] != "null")
+            .collect();
+        match not_null[..] {
+            [only] => resolved(doc, only),
             _ => schema,
         }
     }
@@ -479,11 +487,20 @@ mod tests {
         match body {
             Value::Object(fields) => {
                 if let Some(properties) = schema["properties"].as_object() {
-                    let mut declared: Vec<&String> = properties.keys().collect();
-                    let mut sent: Vec<&String> = fields.keys().collect();
-                    declared.sort();
-                    sent.sort();
-                    assert_eq!(declared, sent, "{at}: the properties");
+                    // Every property sent is declared; every required one is sent.
+                    for name in fields.keys() {
+                        assert!(
+                            properties.contains_key(name),
+                            "{at}: {name} is not declared"
+                        );
+                    }
+                    let required = schema["required"].as_array().cloned().unwrap_or_default();
+                    for name in required.iter().filter_map(Value::as_str) {
+                        assert!(
+                            fields.contains_key(name),
+                            "{at}: required {name} is not sent"
+                        );
+                    }
                     for (name, value) in fields {
                         conforms(doc, &properties[name], value, &format!("{at}.{name}"));
                     }
@@ -516,6 +533,17 @@ mod tests {
             .pointer("/paths/~1v1~1stats/get/responses/200/content/application~1json/schema")
             .expect("a 200 body schema for GET /v1/stats");
         assert_eq!(schema["$ref"], "#/components/schemas/StatsResponse");
+        conforms(&doc, schema, &body, "stats");
+        // Every property is sent by a server with a semantic cache.
+        let mut semantic = hoard_semantic::SemanticStats::default();
+        semantic.namespaces.insert("faq".into(), Default::default());
+        let body = crate::api::stats_body_with(&stats, Some(semantic));
+        let declared = resolved(&doc, schema)["properties"].as_object().unwrap();
+        let mut names: Vec<&String> = declared.keys().collect();
+        names.sort();
+        let sent: Vec<&String> = body.as_object().unwrap().keys().collect();
+        assert_eq!(names, sent);
+        assert!(body["semantic"]["namespaces"]["faq"]["refusals"]["verifier"].is_u64());
         conforms(&doc, schema, &body, "stats");
     }
 }

@@ -162,6 +162,12 @@ async fn the_history_samples_the_stats_while_the_server_runs() {
         );
     }
     assert_eq!(sample["used_memory_bytes"], totals["used_memory_bytes"]);
+    // The budget is `[cache] memory`, 256 MiB unless set.
+    assert_eq!(sample["memory_budget_bytes"], json!(256u64 << 20));
+    assert_eq!(totals["memory_budget_bytes"], json!(256u64 << 20));
+    // No semantic cache on this server.
+    assert_eq!(sample["semantic_lookups"], Value::Null);
+    assert!(stats.get("semantic").is_none(), "{stats}");
     assert_eq!(
         (sample["sets"].clone(), sample["misses"].clone()),
         (json!(3), json!(1))
@@ -303,4 +309,86 @@ async fn the_history_reports_cache_route_latencies_no_client_could_beat() {
     })
     .await;
     assert!(idle["p99_us"].is_null(), "{idle}");
+}
+
+/// The text of `/metrics`.
+async fn metrics_text(s: &Server) -> String {
+    let response = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
+/// A server with a semantic cache counts its lookups, hits, stores and refusals by guard in
+/// `/v1/stats` (`semantic`) and `/metrics` (`hoard_semantic_*`); a lookup it refuses as bad
+/// input counts nothing. Without one, neither says anything of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_semantic_cache_counts_its_refusals_in_stats_and_metrics() {
+    let (cache, dir) = support::embedded_cache();
+    let s = support::launch_semantic(cache, dir, None).await;
+    let store = json!({"query": "Cancel my subscription", "value": 1}).to_string();
+    let (status, body) = s
+        .call(Method::POST, "/v1/semantic/faq", Some(&store), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for (query, refused_by) in [
+        ("Cancel my subscription", None),
+        ("Don't cancel my subscription", Some("negation")),
+        ("Don't cancel my subscription", Some("negation")),
+    ] {
+        let lookup = json!({ "query": query }).to_string();
+        let (status, body) = s
+            .call(Method::POST, "/v1/semantic/faq/lookup", Some(&lookup), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["refused_by"].as_str(), refused_by, "{body}");
+    }
+    // Refused before any search: a bad threshold, an empty query, a bad namespace.
+    for (path, body) in [
+        ("/v1/semantic/faq/lookup", r#"{"query":"x","threshold":2}"#),
+        ("/v1/semantic/faq/lookup", r#"{"query":"  "}"#),
+        ("/v1/semantic/a%20b/lookup", r#"{"query":"x"}"#),
+    ] {
+        let (status, answer) = s.call(Method::POST, path, Some(body), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {answer}");
+    }
+    let (_, stats) = s.get("/v1/stats").await;
+    let faq = &stats["semantic"]["namespaces"]["faq"];
+    assert_eq!(
+        [
+            &faq["entries"],
+            &faq["lookups"],
+            &faq["hits"],
+            &faq["misses"],
+            &faq["stores"]
+        ],
+        [1, 3, 1, 2, 1],
+        "{stats}"
+    );
+    assert_eq!(faq["refusals"]["negation"], 2, "{stats}");
+    assert_eq!(stats["semantic"]["totals"]["lookups"], 3, "{stats}");
+    assert_eq!(
+        stats["semantic"]["namespaces"].as_object().unwrap().len(),
+        1
+    );
+    let text = metrics_text(&s).await;
+    for line in [
+        r#"hoard_semantic_lookups_total{namespace="faq"} 3"#,
+        r#"hoard_semantic_hits_total{namespace="faq"} 1"#,
+        r#"hoard_semantic_stores_total{namespace="faq"} 1"#,
+        r#"hoard_semantic_entries{namespace="faq"} 1"#,
+        r#"hoard_semantic_refusals_total{namespace="faq",guard="negation"} 2"#,
+        r#"hoard_semantic_refusals_total{namespace="faq",guard="numbers"} 0"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in {text}");
+    }
+
+    let plain = embedded().await;
+    let (_, stats) = plain.get("/v1/stats").await;
+    assert!(stats.get("semantic").is_none(), "{stats}");
+    assert!(!metrics_text(&plain).await.contains("hoard_semantic"));
 }

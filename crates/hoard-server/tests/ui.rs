@@ -207,6 +207,20 @@ async fn the_dashboard_shows_what_the_stats_say() {
         "no chart was drawn: {}",
         browsed.dom
     );
+    // No semantic cache on this server: the page says so, and draws no semantic table.
+    assert!(stats.get("semantic").is_none(), "{stats}");
+    assert!(
+        browsed
+            .dom
+            .contains(r#"<p id="semantic-off" class="muted">not enabled"#),
+        "{}",
+        browsed.dom
+    );
+    assert!(
+        browsed.dom.contains(r#"<table id="semantic" hidden"#),
+        "{}",
+        browsed.dom
+    );
     let (_, models) = s.get("/v1/models").await;
     let hf = &models["stores"][0];
     assert_eq!(hf["store"], "huggingface", "{models}");
@@ -300,5 +314,267 @@ async fn without_a_token_a_guarded_server_shows_nothing_and_asks_for_one() {
             .contains(r#"<form id="token-form" class="token" hidden"#),
         "{}",
         browsed.dom
+    );
+}
+
+/// The opening tag that starts with `start` in `dom` (up to its `>`), if any.
+fn tag<'a>(dom: &'a str, start: &str) -> Option<&'a str> {
+    let at = dom.find(start)?;
+    let rest = &dom[at..];
+    Some(&rest[..rest.find('>')?])
+}
+
+/// The value of attribute `name` in `tag`.
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let marker = format!(" {name}=\"");
+    let at = tag.find(&marker)? + marker.len();
+    let rest = &tag[at..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// The last point of line `line` of chart `id`, as the page left it on the chart: its time
+/// and value.
+fn chart_latest(dom: &str, id: &str, line: usize) -> Option<(u64, f64)> {
+    let svg = tag(dom, &format!("<svg id=\"{id}\""))?;
+    let at = attribute(svg, &format!("data-at{line}"))?.parse().unwrap();
+    let value = attribute(svg, &format!("data-latest{line}"))?
+        .parse()
+        .unwrap();
+    Some((at, value))
+}
+
+/// The sample taken at `at_ms` and the one before it.
+fn samples_at(history: &Value, at_ms: u64) -> (&Value, &Value) {
+    let samples = history["samples"].as_array().unwrap();
+    let i = samples
+        .iter()
+        .position(|s| s["at_ms"] == at_ms)
+        .unwrap_or_else(|| panic!("no sample at {at_ms} in {history}"));
+    assert!(i > 0, "a rate needs the sample before {at_ms}");
+    (&samples[i - 1], &samples[i])
+}
+
+fn delta(a: &Value, b: &Value, field: &str) -> f64 {
+    (b[field].as_u64().unwrap() - a[field].as_u64().unwrap()) as f64
+}
+
+/// With a semantic cache, the page shows its namespaces with the figures `/v1/stats` gives
+/// (entries, lookups, hits, misses, stores, and the candidates each guard refused), and its
+/// hit rate on the hit-rate chart, the last point equal to what the history says. A
+/// screenshot is saved to `target/tmp/dashboard-semantic.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_the_semantic_cache() {
+    let (cache, dir) = support::embedded_cache();
+    let s = support::launch_semantic(cache, dir, Some(Duration::from_millis(100))).await;
+    for (namespace, query) in [
+        ("faq", "Cancel my subscription"),
+        ("faq", "cheap flights to Paris on May 3"),
+        ("shop", "where is my order"),
+    ] {
+        let body = serde_json::json!({ "query": query, "value": query.len() }).to_string();
+        let path = format!("/v1/semantic/{namespace}");
+        let (status, answer) = s.call(Method::POST, &path, Some(&body), None).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    for (namespace, query, refused_by) in [
+        ("faq", "Cancel my subscription", None),
+        ("faq", "Don't cancel my subscription", Some("negation")),
+        ("faq", "cheap flights to Paris on May 4", Some("numbers")),
+        ("faq", "What is the boiling point of water?", None),
+        ("shop", "where is my order", None),
+    ] {
+        let body = serde_json::json!({ "query": query }).to_string();
+        let path = format!("/v1/semantic/{namespace}/lookup");
+        let (status, answer) = s.call(Method::POST, &path, Some(&body), None).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(
+            answer["refused_by"].as_str(),
+            refused_by,
+            "{query}: {answer}"
+        );
+    }
+    // The history holds the lookups, and a sample after them for the page's last rate.
+    let (_, stats) = s.get("/v1/stats").await;
+    let lookups = stats["semantic"]["totals"]["lookups"].clone();
+    assert_eq!(lookups, 5, "{stats}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, history) = s.get("/v1/stats/history").await;
+        let samples = history["samples"].as_array().unwrap();
+        let n = samples.len();
+        if n >= 3 && samples[n - 2]["semantic_lookups"] == lookups {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{history}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let browsed = browse(&format!("{}/ui", s.base), "--dump-dom");
+    let (_, stats) = s.get("/v1/stats").await;
+    let semantic = &stats["semantic"];
+    let namespaces = semantic["namespaces"].as_object().unwrap();
+    assert_eq!(
+        namespaces.keys().collect::<Vec<_>>(),
+        ["faq", "shop"],
+        "{stats}"
+    );
+    assert_eq!(namespaces["faq"]["refusals"]["negation"], 1, "{stats}");
+    assert_eq!(namespaces["faq"]["refusals"]["numbers"], 1, "{stats}");
+    for (name, ns) in namespaces {
+        let start = format!("<tr data-semantic=\"{name}\"");
+        let row_start = browsed.dom.find(&start).unwrap_or_else(|| {
+            panic!("no row for {name} in {}", browsed.dom);
+        });
+        let row = &browsed.dom[row_start..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        let opening = tag(row, &start).unwrap();
+        for field in ["entries", "lookups", "hits", "misses", "stores"] {
+            assert_eq!(
+                attribute(opening, &format!("data-{field}")),
+                Some(ns[field].to_string()),
+                "{name} {field}: {row} against {ns}"
+            );
+        }
+        let refusals = ns["refusals"].as_object().unwrap();
+        assert_eq!(refusals.len(), 8, "{ns}");
+        for (guard, n) in refusals {
+            let cell = format!(r#"data-refused="{guard}" data-count="{n}""#);
+            assert!(row.contains(&cell), "{cell} in {row}");
+        }
+    }
+    assert!(
+        tag(&browsed.dom, "<p id=\"semantic-off\"")
+            .unwrap()
+            .contains("hidden"),
+        "{}",
+        browsed.dom
+    );
+    // The semantic hit rate is the hit-rate chart's second line.
+    let (_, history) = s.get("/v1/stats/history").await;
+    let (at, shown) = chart_latest(&browsed.dom, "chart-hit-rate", 1)
+        .unwrap_or_else(|| panic!("no semantic line: {}", browsed.dom));
+    let (a, b) = samples_at(&history, at);
+    let expected = delta(a, b, "semantic_hits") / delta(a, b, "semantic_lookups");
+    assert!(
+        (shown - expected).abs() < 1e-9,
+        "{shown} against {expected}"
+    );
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-semantic.png");
+    let _ = std::fs::remove_file(&shot);
+    browse(
+        &format!("{}/ui", s.base),
+        &format!("--screenshot={}", shot.display()),
+    );
+    assert!(std::fs::read(&shot).unwrap().starts_with(b"\x89PNG"));
+    for (name, value) in figures(&browsed.dom) {
+        let expected = match &stats["stats"][&name] {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        assert_eq!(value, expected, "figure {name}: page against {stats}");
+    }
+    assert_eq!(
+        page_complaints(&browsed.log),
+        Vec::<&str>::new(),
+        "{}",
+        browsed.log
+    );
+}
+
+/// The charts the page draws from the history end on the figures the history holds: memory
+/// against the L1 budget, keys, operations, and evictions and expirations per second, on a
+/// cache small enough to evict and with a sweep quick enough to see entries expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_charts_end_on_what_the_history_says() {
+    const BUDGET: u64 = 64 * 1024;
+    let dir = hoard_testkit::temp_dir();
+    let disk = hoard::DiskConfig::new(dir.path()).sweep_interval(Some(Duration::from_millis(50)));
+    let cache = hoard::Cache::builder()
+        .memory_bytes(BUDGET)
+        .disk(disk)
+        .build()
+        .unwrap();
+    let s = support::start_sampling(cache, dir, Duration::from_millis(100)).await;
+    // About 200 KiB of short-lived entries: three times L1's budget.
+    let value = Value::String("x".repeat(1000)).to_string();
+    for i in 0..200 {
+        let path = format!("/v1/cache/blobs/b{i}?ttl=1s");
+        let (status, body) = s.call(Method::PUT, &path, Some(&value), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // Until the history has seen evictions and expirations, and a sample after that.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, history) = s.get("/v1/stats/history").await;
+        let samples = history["samples"].as_array().unwrap();
+        let n = samples.len();
+        let seen = |field: &str| n >= 3 && samples[n - 2][field].as_u64() > Some(0);
+        if seen("evictions") && seen("expirations") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{history}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let browsed = browse(&format!("{}/ui", s.base), "--dump-dom");
+    let (_, history) = s.get("/v1/stats/history").await;
+    let (_, stats) = s.get("/v1/stats").await;
+    assert_eq!(stats["stats"]["memory_budget_bytes"], BUDGET, "{stats}");
+    let latest = |id: &str, line: usize| {
+        chart_latest(&browsed.dom, id, line)
+            .unwrap_or_else(|| panic!("no line {line} in {id}: {}", browsed.dom))
+    };
+    let close = |shown: f64, expected: f64, what: &str| {
+        assert!(
+            (shown - expected).abs() <= 1e-9 * expected.abs().max(1.0),
+            "{what}: the page shows {shown}, the history says {expected}"
+        );
+    };
+    // Figures at one sample.
+    for (id, line, field) in [
+        ("chart-memory", 0, "used_memory_bytes"),
+        ("chart-memory", 1, "memory_budget_bytes"),
+        ("chart-keys", 0, "total_keys"),
+    ] {
+        let (at, shown) = latest(id, line);
+        let (_, sample) = samples_at(&history, at);
+        close(shown, sample[field].as_u64().unwrap() as f64, field);
+    }
+    let (_, budget) = latest("chart-memory", 1);
+    close(budget, BUDGET as f64, "the budget line");
+    // Rates between two samples.
+    let seconds = |a: &Value, b: &Value| delta(a, b, "at_ms") / 1000.0;
+    for (line, field) in [(0, "evictions"), (1, "expirations")] {
+        let (at, shown) = latest("chart-removals", line);
+        let (a, b) = samples_at(&history, at);
+        close(shown, delta(a, b, field) / seconds(a, b), field);
+    }
+    let (at, shown) = latest("chart-ops", 0);
+    let (a, b) = samples_at(&history, at);
+    let ops = ["l1_hits", "l2_hits", "misses", "sets", "deletes"]
+        .iter()
+        .map(|f| delta(a, b, f))
+        .sum::<f64>();
+    close(shown, ops / seconds(a, b), "operations");
+    for id in ["chart-memory", "chart-removals"] {
+        let svg = &browsed.dom[browsed.dom.find(&format!("<svg id=\"{id}\"")).unwrap()..];
+        let svg = &svg[..svg.find("</svg>").unwrap()];
+        assert!(svg.contains("<polyline"), "{id} drew no line: {svg}");
+    }
+    assert!(
+        browsed.dom.contains(r#"class="budget""#),
+        "no budget line: {}",
+        browsed.dom
+    );
+    let shown = figures(&browsed.dom);
+    assert!(
+        shown.contains(&("memory_budget_bytes".into(), BUDGET.to_string())),
+        "{shown:?}"
+    );
+    assert_eq!(
+        page_complaints(&browsed.log),
+        Vec::<&str>::new(),
+        "{}",
+        browsed.log
     );
 }

@@ -314,6 +314,10 @@ pub struct Stats {
     pub expirations: u64,
     /// Bytes used in memory by L1.
     pub used_memory: u64,
+    /// L1's budget in bytes ([`CacheBuilder::memory_bytes`](crate::CacheBuilder::memory_bytes)),
+    /// what `used_memory` stays under.
+    #[serde(default)]
+    pub memory_budget: u64,
     /// Entries held by the tier that holds the truth (L2, or L1 without L2, or L1 while L2
     /// does not answer).
     pub total_keys: u64,

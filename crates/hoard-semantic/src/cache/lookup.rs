@@ -47,6 +47,8 @@ impl SemanticCache {
         let now = self.now_ms();
         let partition_key = partition_key(&query.filters);
         let mut outcome = Outcome::default();
+        // The checks that turned candidates down, counted once the lookup is answered.
+        let mut refused = Vec::new();
         let mut expired = Vec::new();
         let passed = {
             let spaces = self.spaces.read();
@@ -54,6 +56,7 @@ impl SemanticCache {
                 .get(namespace)
                 .and_then(|space| space.partitions.get(&partition_key))
             else {
+                self.counts.lookup(namespace, false, &refused);
                 return Ok(outcome);
             };
             let mut passed = Vec::new();
@@ -92,6 +95,7 @@ impl SemanticCache {
                     passed.push((id, similarity, meta.clone()));
                     continue;
                 }
+                refused.push(verdict);
                 if outcome.near_miss.is_none() {
                     outcome.near_miss = Some(refuse(verdict));
                 }
@@ -101,7 +105,9 @@ impl SemanticCache {
         for id in expired {
             self.spaces.forget(namespace, id);
         }
-        let passed = self.verified(&query.text, passed, &mut outcome).await?;
+        let passed = self
+            .verified(&query.text, passed, &mut outcome, &mut refused)
+            .await?;
         // Best first; one gone from storage (expired, deleted or cleared elsewhere) is
         // dropped here too, and the next one is tried.
         for (id, similarity, meta) in passed {
@@ -128,6 +134,8 @@ impl SemanticCache {
                 _ => self.spaces.forget(namespace, id),
             }
         }
+        self.counts
+            .lookup(namespace, outcome.hit.is_some(), &refused);
         Ok(outcome)
     }
 
@@ -139,6 +147,7 @@ impl SemanticCache {
         asked: &str,
         passed: Vec<Candidate>,
         outcome: &mut Outcome,
+        refused: &mut Vec<Verdict>,
     ) -> Result<Vec<Candidate>, SemanticError> {
         let Some(verifier) = &self.verifier else {
             return Ok(passed);
@@ -155,7 +164,10 @@ impl SemanticCache {
             for ((id, similarity, meta), score) in next.into_iter().zip(scores) {
                 if score >= self.config.verifier_threshold {
                     kept.push((id, similarity, meta));
-                } else if outcome.near_miss.is_none() {
+                    continue;
+                }
+                refused.push(Verdict::Verifier);
+                if outcome.near_miss.is_none() {
                     outcome.near_miss = Some(NearMiss {
                         similarity,
                         matched_query: meta.query.clone(),

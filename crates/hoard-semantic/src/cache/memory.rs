@@ -96,6 +96,17 @@ impl Spaces {
         })
     }
 
+    /// Every namespace held, with its number of entries.
+    pub(super) fn sizes(&self) -> Vec<(String, usize)> {
+        self.read()
+            .iter()
+            .map(|(name, space)| {
+                let entries = space.partitions.values().map(|p| p.entries.len()).sum();
+                (name.clone(), entries)
+            })
+            .collect()
+    }
+
     /// The ids of every entry of `namespace` held.
     pub(super) fn ids(&self, namespace: &str) -> Vec<u64> {
         self.read()

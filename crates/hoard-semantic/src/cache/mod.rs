@@ -16,7 +16,8 @@
 //! One file per job of [`SemanticCache`]: `lookup` (search, checks, verifier), `writes`
 //! (store, delete, clear, get-or-compute), `feedback`, and `sync` (reloading what other
 //! instances changed); `memory` is what one instance holds, `stored` the layout of the
-//! records in the hoard cache, `config`, `query` and `outcome` the types callers see.
+//! records in the hoard cache, `stats` what this instance counted, `config`, `query` and
+//! `outcome` the types callers see.
 
 mod config;
 mod feedback;
@@ -24,6 +25,7 @@ mod lookup;
 mod memory;
 mod outcome;
 mod query;
+mod stats;
 mod stored;
 mod sync;
 mod writes;
@@ -31,6 +33,7 @@ mod writes;
 pub use config::{check_threshold, SemanticConfig, DEFAULT_VERIFIER_THRESHOLD};
 pub use outcome::{FeedbackOutcome, Hit, NearMiss, Outcome};
 pub use query::{Query, Store};
+pub use stats::{NamespaceStats, Refusals, SemanticStats, MAX_TRACKED_NAMESPACES, REFUSING};
 pub use stored::STORAGE_NAMESPACE;
 
 use crate::embed::Embedder;
@@ -46,6 +49,7 @@ pub struct SemanticCache {
     verifier: Option<Arc<dyn Verifier>>,
     config: SemanticConfig,
     spaces: Spaces,
+    counts: stats::Counts,
 }
 
 impl SemanticCache {
@@ -63,6 +67,7 @@ impl SemanticCache {
             verifier: None,
             config,
             spaces,
+            counts: stats::Counts::default(),
         })
     }
 

@@ -76,6 +76,7 @@ impl SemanticCache {
                     .await?;
             }
         }
+        self.counts.stored(namespace, ids.len());
         self.bump(namespace).await?;
         Ok(ids)
     }

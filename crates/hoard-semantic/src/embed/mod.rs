@@ -3,7 +3,8 @@
 //! - [`bert`] (feature `local`): a BERT-family sentence-embedding model run in pure Rust
 //!   on the CPU (mean pooling, L2-normalized), loaded from a Hugging Face style folder or
 //!   by repo id from the hub cache `hoard models` configures;
-//! - [`http`]: OpenAI-compatible `/v1/embeddings` and Ollama's `/api/embed`.
+//! - [`http`]: OpenAI-compatible `/v1/embeddings` and Ollama's `/api/embed`;
+//! - [`words`]: a bag of words hashed into a vector, for tests (no model, no meaning).
 //!
 //! Every embedder names itself ([`Embedder::id`]): stored vectors carry that name, and a
 //! vector made by another model is never compared with a query.
@@ -11,6 +12,9 @@
 #[cfg(feature = "local")]
 pub mod bert;
 pub mod http;
+pub mod words;
+
+pub use words::WordsEmbedder;
 
 use crate::SemanticError;
 

@@ -1,6 +1,7 @@
 //! `GET /v1/stats`: the cache's counters in the shape a training dashboard's Python cache
 //! stats had (`available`, `stats`, `config`, `message`), plus per-namespace and per-tier
-//! counts. The body is built in `api.rs`, where its typed form lives.
+//! counts, and on a server with a semantic cache its counts (`semantic`). The body is
+//! built in `api.rs`, where its typed form lives.
 //!
 //! `GET /v1/stats/history`: the samples of those figures the server took over the last
 //! hour (`history.rs`).
@@ -15,9 +16,13 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::Value;
 
-#[utoipa::path(get, path = "/v1/stats", tag = "operations", security(("bearer" = ["read"])), responses((status = 200, description = "available, stats, config, message (the Python cache managers' shape); plus namespaces and tiers", body = StatsResponse), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/stats", tag = "operations", security(("bearer" = ["read"])), responses((status = 200, description = "available, stats, config, message (the Python cache managers' shape); plus namespaces and tiers, and semantic when the server has a semantic cache", body = StatsResponse), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
 pub(crate) async fn stats(_: Read, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(crate::api::stats_body(&state.cache.stats().await?)))
+    let semantic = state.semantic.as_ref().map(|s| s.stats());
+    Ok(Json(crate::api::stats_body_with(
+        &state.cache.stats().await?,
+        semantic,
+    )))
 }
 
 #[utoipa::path(get, path = "/v1/stats/history", tag = "operations", security(("bearer" = ["read"])),

@@ -1,9 +1,10 @@
 // The dashboard of `hoard serve`: polls /v1/stats and /v1/stats/history, draws the
-// figures, four charts and the namespace table, lists the model caches (/v1/models), and
-// browses a namespace's keys (/v1/cache/{namespace}, a page at a time; `#keys=NS&pattern=P&view=KEY`
-// in the address opens it there), and with the admin token deletes its keys, one or all that
-// match. Everything is built with textContent and DOM calls (never by parsing HTML
-// text), so a hostile namespace name is shown, not run.
+// figures, the charts, the namespace table and the semantic cache's namespaces (with the
+// candidates each check refused), lists the model caches (/v1/models), and browses a
+// namespace's keys (/v1/cache/{namespace}, a page at a time; `#keys=NS&pattern=P&view=KEY`
+// in the address opens it there); with the admin token it deletes keys, one or all that
+// match, and reindexes datasets. Everything is built with textContent and DOM calls (never
+// by parsing HTML text), so a hostile namespace name is shown, not run.
 "use strict";
 
 const POLL_MS = 2000;
@@ -63,7 +64,7 @@ function duration(ms) {
 }
 
 const count = (n) => Number(n).toLocaleString("en-US");
-const FORMATS = { used_memory_bytes: bytes, compute_saved_ms: duration, hit_rate: String };
+const FORMATS = { used_memory_bytes: bytes, memory_budget_bytes: bytes, compute_saved_ms: duration, hit_rate: String };
 
 function setStatus(kind, text) {
   const status = document.getElementById("status");
@@ -88,12 +89,22 @@ function svg(name, attributes) {
 }
 
 // Lines over time in an SVG of 400 x 120 units, all on the scale of the largest value;
-// null values are gaps. `series` is a list of point lists, drawn first to last.
-function drawChart(id, series, format) {
+// null values are gaps. `series` is a list of point lists, drawn first to last, line N
+// with the class `classes[N]` (default `lineN`).
+// Each line's last value and its time are left on the SVG (`data-latest0`, `data-at0`,
+// ...), the figure a reader (or a test) compares with the history.
+function drawChart(id, series, format, classes = []) {
   const chart = document.getElementById(id);
   // The scale is written in the caption: text inside a stretched SVG would stretch too.
   const caption = chart.parentElement.querySelector("[data-max]");
   chart.replaceChildren();
+  for (const key of Object.keys(chart.dataset)) delete chart.dataset[key];
+  series.forEach((points, line) => {
+    const last = points.filter((p) => p.y !== null).pop();
+    if (last === undefined) return;
+    chart.dataset["latest" + line] = String(last.y);
+    chart.dataset["at" + line] = String(last.t);
+  });
   const all = series.flat();
   const known = all.filter((p) => p.y !== null);
   if (known.length < 2) {
@@ -101,17 +112,20 @@ function drawChart(id, series, format) {
     return;
   }
   const t0 = Math.min(...all.map((p) => p.t)), t1 = Math.max(...all.map((p) => p.t));
-  const top = Math.max(...known.map((p) => p.y)) || 1;
+  const most = Math.max(...known.map((p) => p.y));
+  // All zero: the lines lie on the axis, and the caption says 0.
+  const top = most || 1;
   const x = (t) => ((t - t0) / Math.max(t1 - t0, 1)) * 400;
   const y = (v) => 116 - (v / top) * 100;
   series.forEach((points, line) => {
+    const kind = classes[line] || "line" + line;
     let run = [];
     const flush = () => {
-      if (run.length > 1) chart.append(svg("polyline", { points: run.join(" "), class: "line" + line }));
+      if (run.length > 1) chart.append(svg("polyline", { points: run.join(" "), class: kind }));
       // A value alone between gaps is a dot, not nothing.
       if (run.length === 1) {
         const [cx, cy] = run[0].split(",");
-        chart.append(svg("circle", { cx, cy, r: 2.5, class: "line" + line }));
+        chart.append(svg("circle", { cx, cy, r: 2.5, class: kind }));
       }
       run = [];
     };
@@ -121,7 +135,7 @@ function drawChart(id, series, format) {
     }
     flush();
   });
-  caption.textContent = "(max " + format(top) + ")";
+  caption.textContent = "(max " + format(most) + ")";
 }
 
 // Rates from the differences of consecutive samples; a server restart (counts going
@@ -135,20 +149,38 @@ function drawCharts() {
     const misses = b.misses - a.misses;
     const ops = hits + misses + (b.sets - a.sets) + (b.deletes - a.deletes);
     const valid = seconds > 0 && hits >= 0 && misses >= 0 && ops >= 0;
+    // The semantic cache's, when the server has one (null counts without).
+    const lookups = b.semantic_lookups - a.semantic_lookups;
+    const found = b.semantic_hits - a.semantic_hits;
+    const semantic = a.semantic_lookups != null && b.semantic_lookups != null && seconds > 0 &&
+      lookups > 0 && found >= 0 ? found / lookups : null;
+    // Evictions and expirations: counts that only grow while the server runs.
+    const perSecond = (field) => {
+      const n = b[field] - a[field];
+      return seconds > 0 && n >= 0 ? n / seconds : null;
+    };
     rates.push({
       t: b.at_ms,
       hitRate: valid && hits + misses > 0 ? hits / (hits + misses) : null,
       ops: valid ? ops / seconds : null,
+      semantic,
+      evictions: perSecond("evictions"),
+      expirations: perSecond("expirations"),
     });
   }
   const percent = (v) => (v * 100).toFixed(0) + "%";
   const over = (pick) => state.samples.map((s) => ({ t: s.at_ms, y: pick(s) }));
   const micros = (v) => (v < 1000 ? v.toFixed(0) + " µs" : (v / 1000).toFixed(1) + " ms");
-  drawChart("chart-hit-rate", [rates.map((r) => ({ t: r.t, y: r.hitRate }))], percent);
-  drawChart("chart-ops", [rates.map((r) => ({ t: r.t, y: r.ops }))], (v) => v.toFixed(1) + "/s");
+  drawChart("chart-hit-rate", [rates.map((r) => ({ t: r.t, y: r.hitRate })),
+    rates.map((r) => ({ t: r.t, y: r.semantic }))], percent);
+  const rate = (v) => v.toFixed(1) + "/s";
+  drawChart("chart-ops", [rates.map((r) => ({ t: r.t, y: r.ops }))], rate);
   drawChart("chart-latency", [over((s) => s.p50_us ?? null), over((s) => s.p99_us ?? null)], micros);
-  drawChart("chart-memory", [over((s) => s.used_memory_bytes)], bytes);
+  drawChart("chart-memory", [over((s) => s.used_memory_bytes), over((s) => s.memory_budget_bytes ?? null)],
+    bytes, ["line0", "budget"]);
   drawChart("chart-keys", [over((s) => s.total_keys)], count);
+  drawChart("chart-removals", [rates.map((r) => ({ t: r.t, y: r.evictions })),
+    rates.map((r) => ({ t: r.t, y: r.expirations }))], rate);
 }
 
 function drawNamespaces() {
@@ -173,6 +205,45 @@ function drawNamespaces() {
     if (sorted) th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
     else th.removeAttribute("aria-sort");
   }
+}
+
+// The checks that turn a semantic candidate down, in the order a lookup runs them (the
+// order of `refusals` in /v1/stats).
+const GUARDS = ["feedback", "numbers", "dates", "negation", "entities", "scope", "references", "verifier"];
+const share = (part, whole) => (whole > 0 ? ((part / whole) * 100).toFixed(1) + "%" : "–");
+
+// The semantic cache's namespaces, or that the server has none (`semantic` absent).
+function drawSemantic(semantic) {
+  const on = semantic !== undefined && semantic !== null;
+  document.getElementById("semantic-off").hidden = on;
+  document.getElementById("semantic").hidden = !on;
+  document.getElementById("semantic-key").hidden = !on;
+  const total = document.getElementById("semantic-total");
+  if (!on) {
+    total.textContent = "";
+    return;
+  }
+  const t = semantic.totals;
+  const refused = (r) => GUARDS.reduce((sum, guard) => sum + (r[guard] || 0), 0);
+  total.textContent = "(" + count(t.entries) + " entries, " + share(t.hits, t.lookups) + " of " +
+    count(t.lookups) + " lookups hit, " + count(refused(t.refusals)) + " candidates refused)";
+  const rows = Object.entries(semantic.namespaces);
+  rows.sort(([a, x], [b, y]) => y.lookups - x.lookups || a.localeCompare(b));
+  document.querySelector("#semantic tbody").replaceChildren(...rows.map(([name, ns]) => {
+    const tr = row([name, count(ns.entries), count(ns.lookups), count(ns.hits), count(ns.misses),
+      share(ns.hits, ns.lookups), count(ns.stores)],
+    { semantic: name, entries: ns.entries, lookups: ns.lookups, hits: ns.hits, misses: ns.misses, stores: ns.stores });
+    for (const guard of GUARDS) {
+      const n = ns.refusals[guard] || 0;
+      const td = document.createElement("td");
+      td.textContent = count(n);
+      td.dataset.refused = guard;
+      td.dataset.count = n;
+      if (n === 0) td.className = "zero";
+      tr.append(td);
+    }
+    return tr;
+  }));
 }
 
 // The key browser: one namespace and pattern at a time, pages appended as asked for.
@@ -247,6 +318,10 @@ function showAdmin() {
   if (!admin.on) document.getElementById("keys-confirm").hidden = true;
   for (const button of document.querySelectorAll("[data-delete]")) {
     button.hidden = button.disabled = !admin.on;
+  }
+  for (const button of document.querySelectorAll("[data-reindex]")) {
+    button.hidden = !admin.on;
+    button.disabled = !admin.on || reindexing.has(button.dataset.reindex);
   }
 }
 
@@ -376,8 +451,51 @@ async function refreshFolders() {
   pollsSinceFolders = 1;
 }
 
+// Reindexing (admin): the datasets being rebuilt, and what the last rebuild of each said,
+// kept apart from the cards, which every refresh draws again.
+const reindexing = new Set();
+const reindexed = new Map();
+
+function reindexStatus(id, kind, text) {
+  reindexed.set(id, { kind, text });
+  for (const status of document.querySelectorAll("[data-reindex-status]")) {
+    if (status.dataset.reindexStatus !== id) continue;
+    status.dataset.state = kind;
+    status.textContent = text;
+  }
+}
+
+// `POST /datasets/reindex` rebuilds the manifest whatever the folder's version says; the
+// answer is the new version and what the build did, then the card is drawn again.
+async function reindex(id) {
+  reindexing.add(id);
+  reindexStatus(id, "running", "reindexing…");
+  showAdmin();
+  let answer = null;
+  try {
+    answer = await adminCall("POST", "/datasets/reindex", { id });
+  } catch (error) {
+    reindexStatus(id, "failed", "reindex failed: " + error.message);
+    adminFailed(error);
+  }
+  reindexing.delete(id);
+  if (answer !== null) {
+    reindexStatus(id, "done", "reindexed: version " + answer.version + ", " + count(answer.files) +
+      " files (" + count(answer.probed) + " probed, " + count(answer.reused) + " reused, " +
+      count(answer.hashed) + " hashed) in " + duration(Math.round(answer.elapsed)));
+    try {
+      await refreshDatasets();
+    } catch (error) {
+      // The next poll draws them.
+      pollsSinceFolders = FOLDERS_EVERY;
+    }
+  }
+  showAdmin();
+}
+
 // One card per configured dataset: its totals and its label distribution as bars (SVG
-// rectangles: the policy allows no inline styles).
+// rectangles: the policy allows no inline styles), and with the admin token a button that
+// rebuilds its manifest.
 function datasetCard(info, summary) {
   const card = document.createElement("div");
   card.className = "dataset";
@@ -393,6 +511,25 @@ function datasetCard(info, summary) {
   totals.textContent = info.error ? info.error : count(info.total) + " files, " + bytes(info.total_bytes) +
     ", " + duration(Math.round(info.total_duration * 1000)) + (info.errors ? ", " + count(info.errors) + " unreadable" : "");
   card.append(title, totals);
+  const tools = document.createElement("p");
+  tools.className = "reindex";
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = "reindex";
+  button.dataset.reindex = info.id;
+  button.hidden = !admin.on;
+  button.disabled = !admin.on || reindexing.has(info.id);
+  button.addEventListener("click", () => reindex(info.id));
+  const status = document.createElement("span");
+  status.className = "reindex-status";
+  status.dataset.reindexStatus = info.id;
+  const last = reindexed.get(info.id);
+  if (last) {
+    status.dataset.state = last.kind;
+    status.textContent = last.text;
+  }
+  tools.append(button, status);
+  card.append(tools);
   const labels = Object.entries((summary && summary.label_counts) || {});
   if (labels.length) {
     const most = Math.max(...labels.map(([, n]) => n));
@@ -439,6 +576,7 @@ async function poll() {
     showFigures(stats);
     state.namespaces = stats.namespaces || {};
     drawNamespaces();
+    drawSemantic(stats.semantic);
     state.capacity = history.capacity;
     state.samples.push(...history.samples);
     state.samples.splice(0, Math.max(0, state.samples.length - state.capacity));
@@ -500,6 +638,11 @@ document.getElementById("keys-confirm-yes").addEventListener("click", deleteAll)
 document.getElementById("keys-confirm-no").addEventListener("click", () => {
   document.getElementById("keys-confirm").hidden = true;
 });
+document.getElementById("semantic-guards").append(...GUARDS.map((guard) => {
+  const th = document.createElement("th");
+  th.textContent = guard;
+  return th;
+}));
 showAdmin();
 if (admin.token) checkAdmin();
 {

@@ -58,6 +58,25 @@ pub async fn launch(
     sampling: Option<Duration>,
     more_server_settings: &str,
 ) -> Server {
+    launch_with(cache, dir, datasets, sampling, more_server_settings, false).await
+}
+
+/// The server of [`launch`] with a semantic cache over `cache` (default settings), whose
+/// embedder is [`hoard_semantic::embed::WordsEmbedder`]: words, not meaning, and no model
+/// to load. "Cancel my subscription" and "Don't cancel my subscription" are close enough
+/// for the negation guard to refuse one for the other.
+pub async fn launch_semantic(cache: Cache, dir: TempDir, sampling: Option<Duration>) -> Server {
+    launch_with(cache, dir, Vec::new(), sampling, "", true).await
+}
+
+async fn launch_with(
+    cache: Cache,
+    dir: TempDir,
+    datasets: Vec<hoard_datasets::DatasetConfig>,
+    sampling: Option<Duration>,
+    more_server_settings: &str,
+    semantic: bool,
+) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -75,10 +94,19 @@ pub async fn launch(
     // The one difference: manifests are rechecked on every request, so a test sees a
     // file it changes at once.
     app.state.datasets = std::sync::Arc::new(
-        hoard_datasets::Datasets::new(cache, datasets)
+        hoard_datasets::Datasets::new(cache.clone(), datasets)
             .unwrap()
             .recheck_interval(Duration::ZERO),
     );
+    if semantic {
+        let semantic = hoard_semantic::SemanticCache::new(
+            cache.clone(),
+            std::sync::Arc::new(hoard_semantic::embed::WordsEmbedder::new(512)),
+            hoard_semantic::SemanticConfig::default(),
+        )
+        .unwrap();
+        app.state.semantic = Some(std::sync::Arc::new(semantic));
+    }
     if let Some(interval) = sampling {
         app.state.history = hoard_server::StatsHistory::new(interval);
     }

@@ -55,6 +55,7 @@ impl Cache {
             evictions: tiers.iter().map(|t| t.evictions).sum(),
             expirations: truth.expirations,
             used_memory: l1.bytes,
+            memory_budget: inner.l1.capacity_bytes(),
             total_keys: truth.entries,
             namespaces,
             tiers,

@@ -29,6 +29,7 @@ async fn byte_budget_is_kept_and_evictions_are_counted() {
     assert!(l1.evictions >= 300, "{} evictions", l1.evictions);
     assert_eq!(s.evictions, l1.evictions);
     assert_eq!(s.used_memory, l1.bytes);
+    assert_eq!(s.memory_budget, BUDGET);
     // Whatever is still held reads back intact.
     let mut held = 0;
     for i in 0..400 {

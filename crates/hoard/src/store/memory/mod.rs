@@ -296,6 +296,11 @@ impl MemoryStore {
         self.remove_where(|_| true)
     }
 
+    /// The byte budget it was made with (keys, values and a per-entry overhead).
+    pub fn capacity_bytes(&self) -> u64 {
+        self.shared.capacity_bytes
+    }
+
     /// Entries, weighted bytes, evictions and expirations, after sweeping what expired.
     pub fn usage_now(&self) -> Usage {
         let shared = &*self.shared;
