@@ -253,6 +253,20 @@ pub fn run(options: &Options) -> anyhow::Result<(Vec<Comparison>, Vec<String>)> 
             c_p99 / 1000.0,
             h_rps / c_rps
         ));
+        // A p99 on two cores shared with wrk moves from round to round: every round's, so a
+        // difference can be read against that spread.
+        let p99s = |runs: &[Load]| -> String {
+            let ms: Vec<String> = runs
+                .iter()
+                .map(|r| format!("{:.2}", r.p99_us / 1000.0))
+                .collect();
+            ms.join(", ")
+        };
+        notes.push(format!(
+            "{label}, p99 of each round in ms: hoard {}; the fixed-body axum route {}.",
+            p99s(&ours),
+            p99s(&bare)
+        ));
         comparisons.push(Comparison {
             title: format!("{label}, wrk -t2 -c32 -d{seconds}s, same redis-server (time per request = 1 / throughput)"),
             hoard: Measure::new("hoard serve (axum, Redis L2 + L1)", 1e9 / h_rps),
