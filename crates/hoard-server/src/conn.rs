@@ -32,11 +32,13 @@
 
 mod slots;
 
-use crate::router::Api;
 use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::response::Response;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -48,10 +50,30 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, Semaphore};
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 use crate::error::{ApiError, ErrorCode};
 use slots::{Admitted, Clock, Evictor, Slot, Slots};
+
+/// What a connection serves: a service that answers every request (the router and the
+/// layers around it).
+pub(crate) trait Api:
+    Service<Request, Response = Response, Error = Infallible, Future: Send>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> Api for S where
+    S: Service<Request, Response = Response, Error = Infallible, Future: Send>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
 
 /// How `serve_with` bounds connections (`[server]` in `hoard.toml`: see
 /// `hoard_config::ServerSection`). Timeouts past a day are taken as a day.

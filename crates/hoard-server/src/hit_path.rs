@@ -17,7 +17,7 @@
 //! read counted the same way (the handler's own first step), the same JSON text, the same
 //! error for a stored value that is not JSON. It sits inside the request-id layer, so ids,
 //! the access log and the latency figures see it as any other request. The equivalence is
-//! pinned by `tests::the_hit_path_answers_as_the_router_does`, which sends generated paths
+//! pinned by `router::tests::the_hit_path_answers_as_the_router_does`, which sends generated paths
 //! through both.
 
 use crate::auth::{Access, Scope};
@@ -75,7 +75,7 @@ impl<S> HitPath<S> {
 /// The namespace and key a plain read of `path` names: `/results/{model}/{h}` (the key
 /// `{model}:{h}` in the results namespace) or `/v1/cache/{namespace}/{key}`, each segment
 /// non-empty, free of `%` and not `batch`. `None` for any other path.
-fn plain_read(path: &str) -> Option<(&str, Cow<'_, str>)> {
+pub(crate) fn plain_read(path: &str) -> Option<(&str, Cow<'_, str>)> {
     let plain = |segment: &str| !segment.is_empty() && !segment.contains('%');
     if let Some(rest) = path.strip_prefix("/results/") {
         let (model, h) = rest.split_once('/')?;
@@ -141,4 +141,36 @@ where
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_reads_are_the_two_routes_with_plain_segments() {
+        assert_eq!(
+            plain_read("/results/wav2vec2/h5"),
+            Some((RESULTS, Cow::Owned("wav2vec2:h5".to_owned())))
+        );
+        assert_eq!(
+            plain_read("/v1/cache/asr/clip-1"),
+            Some(("asr", Cow::Borrowed("clip-1")))
+        );
+        for routed in [
+            "/results/m/batch",
+            "/v1/cache/ns/batch",
+            "/results/m/",
+            "/results//h",
+            "/results/m",
+            "/results/m/h/x",
+            "/results/m/h%20",
+            "/v1/cache/ns/",
+            "/v1/cache/ns",
+            "/v1/cache/ns/a/b",
+            "/v1/cache/n%73/k",
+            "/v1/cache",
+            "/v1/stats",
+            "/",
+        ] {
+            assert_eq!(plain_read(routed), None, "{routed}");
+        }
+    }
+}

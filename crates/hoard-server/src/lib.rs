@@ -9,8 +9,9 @@
 //! [`App::open`] builds everything `hoard serve` runs from a `hoard_config::Config`;
 //! [`App::serve`] runs it.
 //!
-//! Modules depend one way: `app` → `serve` → `router` → `hit_path`, `routes::*` and `openapi` → the
-//! shared pieces (`extract`, `auth`, `error`, `state`), which use no route.
+//! Modules depend one way: `app` → `serve` → `router` → `hit_path`, `routes::*` and
+//! `openapi` → the shared pieces (`extract`, `auth`, `error`, `state`, and `conn`, which
+//! serves whatever answers requests, `conn::Api`), which use no route.
 
 mod admin_token;
 pub mod api;

@@ -1,6 +1,7 @@
 //! The route table: which handler answers which method and path, and the layers around
 //! them all (body limit, request ids and tracing), composed around the whole table once.
 
+use crate::conn::Api;
 use crate::error::ApiError;
 use crate::hit_path::HitPath;
 use crate::request_id::{with_request_ids, WithRequestIds};
@@ -9,12 +10,9 @@ use crate::routes::{
 };
 use crate::state::{AppState, Shared};
 use axum::extract::DefaultBodyLimit;
-use axum::extract::Request;
-use axum::response::Response;
 use axum::routing::{any, delete, get, post};
 use axum::Router;
-use std::convert::Infallible;
-use tower::{Layer, Service};
+use tower::Layer;
 
 /// The API as an axum `Router`, for embedding it in an application of one's own (the server
 /// itself serves [`service`]: the same, one service call shallower).
@@ -39,25 +37,6 @@ pub(crate) fn service(state: AppState) -> WithRequestIds<impl Api> {
 pub(crate) fn routed(state: AppState) -> impl Api {
     let max_body = state.max_body;
     DefaultBodyLimit::max(max_body).layer(routes().with_state(Shared::new(state)))
-}
-
-/// A service that answers every request, as the router does (what [`service`] wraps).
-pub(crate) trait Api:
-    Service<Request, Response = Response, Error = Infallible, Future: Send>
-    + Clone
-    + Send
-    + Sync
-    + 'static
-{
-}
-
-impl<S> Api for S where
-    S: Service<Request, Response = Response, Error = Infallible, Future: Send>
-        + Clone
-        + Send
-        + Sync
-        + 'static
-{
 }
 
 fn routes() -> Router<Shared> {
@@ -105,3 +84,6 @@ fn routes() -> Router<Shared> {
         .route("/ui/app.css", get(ui::style))
         .fallback(|| async { ApiError::not_found("no such route") })
 }
+
+#[cfg(test)]
+mod tests;

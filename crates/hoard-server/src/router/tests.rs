@@ -5,13 +5,16 @@
 // Test code: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
-use super::*;
+use super::{routed, service};
+use crate::auth::Access;
+use crate::conn::Api;
 use crate::history::StatsHistory;
+use crate::hit_path::plain_read;
 use crate::request_id::with_request_ids;
-use crate::router::{routed, service};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::http::{header, StatusCode};
+use axum::response::Response;
 use hoard::{Cache, SetOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -246,10 +249,7 @@ async fn a_rendered_value_follows_its_entry() {
     assert_eq!(stats.namespaces["asr"].l1_hits, 4);
 }
 
-async fn get(
-    api: &impl crate::router::Api,
-    path: &str,
-) -> (StatusCode, Option<String>, Value, bool) {
+async fn get(api: &impl Api, path: &str) -> (StatusCode, Option<String>, Value, bool) {
     let request = axum::http::Request::get(path).body(Body::empty()).unwrap();
     seen(api.clone().oneshot(request).await.unwrap()).await
 }
