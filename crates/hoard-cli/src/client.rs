@@ -3,6 +3,25 @@
 use anyhow::Context;
 use serde_json::Value;
 
+/// The URL of `path` on the server `server` names: a URL (`http://host:port`, `https://...`)
+/// or a bare `host:port`, taken as `http://host:port`.
+pub fn endpoint(server: &str, path: &str) -> anyhow::Result<String> {
+    let server = server.trim().trim_end_matches('/');
+    anyhow::ensure!(
+        !server.is_empty(),
+        "--server is empty: give host:port or a URL"
+    );
+    let base = match server.split_once("://") {
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("http") => server.to_owned(),
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => server.to_owned(),
+        Some((scheme, _)) => anyhow::bail!(
+            "--server {server}: a hoard server speaks http:// or https://, not {scheme}://"
+        ),
+        None => format!("http://{server}"),
+    };
+    Ok(format!("{base}{path}"))
+}
+
 /// GETs `url` from a hoard server and returns its JSON, or the server's error. Sends
 /// `$HOARD_TOKEN` as a bearer token when it is set (a server with read tokens needs one).
 pub async fn get_json(url: &str) -> anyhow::Result<Value> {
@@ -25,4 +44,30 @@ pub async fn get_json(url: &str) -> anyhow::Result<Value> {
     }
     anyhow::ensure!(status.is_success(), "{url} answered {status}: {body}");
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_is_a_url_or_a_bare_host_and_port() {
+        let url = |server: &str| endpoint(server, "/v1/stats").map_err(|e| e.to_string());
+        assert_eq!(
+            url("localhost:7070").unwrap(),
+            "http://localhost:7070/v1/stats"
+        );
+        assert_eq!(
+            url("http://127.0.0.1:7070/").unwrap(),
+            "http://127.0.0.1:7070/v1/stats"
+        );
+        assert_eq!(
+            url("HTTPS://cache.internal").unwrap(),
+            "HTTPS://cache.internal/v1/stats"
+        );
+        assert_eq!(url(" [::1]:7070 ").unwrap(), "http://[::1]:7070/v1/stats");
+        let refused = url("redis://localhost:6379").unwrap_err();
+        assert!(refused.contains("not redis://"), "{refused}");
+        assert!(url("").unwrap_err().contains("host:port"));
+    }
 }

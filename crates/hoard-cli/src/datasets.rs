@@ -138,7 +138,7 @@ pub fn ls(config: Option<&Path>, server: Option<&str>, json_out: bool) -> anyhow
         .build()?;
     let datasets: Vec<DatasetInfo> = match server {
         Some(server) => {
-            let url = format!("{}/datasets", server.trim_end_matches('/'));
+            let url = crate::client::endpoint(server, "/datasets")?;
             let body = runtime.block_on(crate::client::get_json(&url))?;
             let body: DatasetsResponse = serde_json::from_value(body)
                 .with_context(|| format!("reading {url}: not a list of datasets"))?;

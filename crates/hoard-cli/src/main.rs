@@ -31,8 +31,8 @@ enum Command {
     /// Print a running server's stats as a table (or JSON). Sends $HOARD_TOKEN as a
     /// bearer token when set.
     Stats {
-        /// The server to ask.
-        #[arg(long, default_value = "http://127.0.0.1:7070")]
+        /// The server to ask: a URL or host:port.
+        #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:7070")]
         server: String,
         /// Print the raw JSON.
         #[arg(long)]
@@ -88,8 +88,8 @@ enum DatasetsCommand {
         /// Config file (default: $HOARD_CONFIG, else ./hoard.toml if present).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
-        /// Ask this running server instead of opening the cache ($HOARD_TOKEN, when set, is
-        /// sent as a bearer token).
+        /// Ask this running server (a URL or host:port) instead of opening the cache
+        /// ($HOARD_TOKEN, when set, is sent as a bearer token).
         #[arg(long, value_name = "URL")]
         server: Option<String>,
         /// Print JSON.

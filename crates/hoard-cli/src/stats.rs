@@ -4,9 +4,10 @@ use crate::table::{self, Column, Header};
 use anyhow::Context;
 use hoard_server::api::StatsResponse;
 
-/// Prints the stats of the server at `server` (its JSON as sent with `json`).
+/// Prints the stats of the server at `server` (a URL or `host:port`; its JSON as sent with
+/// `json`).
 pub fn run(server: &str, json: bool) -> anyhow::Result<()> {
-    let url = format!("{}/v1/stats", server.trim_end_matches('/'));
+    let url = crate::client::endpoint(server, "/v1/stats")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -143,6 +143,19 @@ fn ls_reads_the_config_and_asks_a_running_server() {
     let remote: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(remote[0]["version"], local[0]["version"]);
     assert_eq!(remote[0]["total"], 4);
+    // A bare host:port is the same server.
+    let out = hoard(&[
+        "datasets",
+        "ls",
+        "--server",
+        &format!("localhost:{port}"),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        remote
+    );
 
     // The embedded store belongs to the server now: say how to ask it instead.
     let out = hoard(&["datasets", "ls", "--config", config]);

@@ -505,3 +505,27 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// A folder another cache holds open is refused with a reason a user can act on, naming
+/// the folder; the first cache is unharmed.
+#[tokio::test]
+async fn a_folder_in_use_is_refused_with_its_path() {
+    let dir = hoard_testkit::temp_dir();
+    let open = || Cache::builder().disk(DiskConfig::new(dir.path())).build();
+    let first = open().unwrap();
+    first.set("ns", "k", &1).await.unwrap();
+    let refused = open().err().expect("a second open of the same folder");
+    assert!(
+        matches!(refused, hoard::Error::DiskInUse { .. }),
+        "{refused:?}"
+    );
+    let message = refused.to_string();
+    assert!(
+        message.contains(&dir.path().display().to_string())
+            && message.contains("in use by another process"),
+        "{message}"
+    );
+    assert_eq!(first.get::<i32>("ns", "k").await.unwrap(), Some(1));
+    drop(first);
+    assert!(open().is_ok(), "free again once the first cache is gone");
+}

@@ -108,7 +108,10 @@ impl DiskStore {
             .manual_journal_persist(config.durability == Durability::Relaxed)
             .cache_size(budget / 4)
             .open()
-            .map_err(disk_error)?;
+            .map_err(|source| match source {
+                fjall::Error::Locked => Error::DiskInUse { path: path.clone() },
+                source => disk_error(source),
+            })?;
         let entries = db
             .keyspace("entries", keyspace_options(budget / 8))
             .map_err(disk_error)?;
