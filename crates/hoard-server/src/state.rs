@@ -26,6 +26,29 @@ pub struct AppState {
     pub models: Arc<hoard_models::Layout>,
 }
 
+#[cfg(test)]
+impl AppState {
+    /// A state on `cache` with `access`, no datasets and no semantic cache, for the crate's
+    /// own tests.
+    pub(crate) fn for_tests(cache: hoard::Cache, access: Access) -> AppState {
+        AppState {
+            semantic: None,
+            datasets: Arc::new(
+                hoard_datasets::Datasets::new(cache.clone(), []).expect("no datasets to check"),
+            ),
+            cache,
+            access,
+            max_batch: 100,
+            max_body: 1 << 16,
+            history: crate::StatsHistory::new(std::time::Duration::from_secs(5)),
+            models: Arc::new(hoard_models::Layout::new(
+                &Default::default(),
+                std::path::Path::new("."),
+            )),
+        }
+    }
+}
+
 /// The router's state: the [`AppState`] behind one reference count. axum clones a route's
 /// handler, state included, for every request it answers; shared, that clone is one
 /// counter bump instead of one per handle in the state.

@@ -19,7 +19,6 @@ use hoard::{Cache, SetOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 
@@ -28,19 +27,10 @@ const ADMIN_TOKEN: &str = "hit-path-admin-token-0123";
 
 fn state(cache: Cache, guarded: bool) -> AppState {
     let read: &[&str] = if guarded { &[READ_TOKEN] } else { &[] };
-    AppState {
-        semantic: None,
-        datasets: Arc::new(hoard_datasets::Datasets::new(cache.clone(), []).unwrap()),
+    AppState::for_tests(
         cache,
-        access: Access::new([ADMIN_TOKEN], [""; 0], read.iter().copied()),
-        max_batch: 100,
-        max_body: 1 << 16,
-        history: StatsHistory::new(Duration::from_secs(5)),
-        models: Arc::new(hoard_models::Layout::new(
-            &Default::default(),
-            std::path::Path::new("."),
-        )),
-    }
+        Access::new([ADMIN_TOKEN], [""; 0], read.iter().copied()),
+    )
 }
 
 /// A cache holding results, entries with awkward but valid keys, and one value that is not

@@ -150,9 +150,8 @@ pub(crate) async fn cache_batch(
     State(state): State<AppState>,
     Segments(namespace): Segments<String>,
     JsonBody(body): JsonBody<KeysBody>,
-) -> Result<Json<Value>, ApiError> {
-    let values = lookup_batch(&state, &namespace, body.keys.clone(), body.keys).await?;
-    Ok(Json(json!({ "ok": true, "values": values })))
+) -> Result<JsonText, ApiError> {
+    lookup_batch(&state, &namespace, "values", body.keys.clone(), body.keys).await
 }
 
 #[utoipa::path(delete, path = "/v1/cache", tag = "admin", params(("pattern" = Option<String>, Query, description = "glob; none: clear everything")),

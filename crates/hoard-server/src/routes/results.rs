@@ -71,13 +71,12 @@ pub(crate) async fn results_batch(
     State(state): State<AppState>,
     Segments(model): Segments<String>,
     JsonBody(body): JsonBody<HashesBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<JsonText, ApiError> {
     // The route's model is checked even for an empty batch; an empty hash names nothing.
     hoard::key::validate_key(&model)?;
     if body.hashes.iter().any(String::is_empty) {
         return Err(ApiError::new(ErrorCode::InvalidKey, "a hash is empty"));
     }
     let keys: Vec<String> = body.hashes.iter().map(|h| result_key(&model, h)).collect();
-    let payloads = lookup_batch(&state, RESULTS, keys, body.hashes).await?;
-    Ok(Json(json!({ "ok": true, "payloads": payloads })))
+    lookup_batch(&state, RESULTS, "payloads", keys, body.hashes).await
 }
