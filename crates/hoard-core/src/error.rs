@@ -93,10 +93,11 @@ pub enum Error {
     /// The tier cannot do this.
     #[error("not supported: {0}")]
     Unsupported(&'static str),
-    /// The disk tier's folder is open in another process (another `hoard serve`, or a
-    /// program with a `Cache` on it): one process at a time may hold it.
+    /// The disk tier's folder is already open: in another process (another `hoard serve`,
+    /// or a program with a `Cache` on it), or in this one by another cache. One cache at a
+    /// time may hold it.
     #[error(
-        "disk tier at {path}: the folder is in use by another process (another `hoard serve`, or a program with a cache open on it); stop that process, or give this one another data_dir"
+        "disk tier at {path}: the folder is already in use by another cache (another `hoard serve`, or a program with a cache open on it, or another cache in this process); stop that one, or give this one another data_dir"
     )]
     DiskInUse {
         /// The data directory of the disk tier.

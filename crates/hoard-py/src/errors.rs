@@ -42,17 +42,12 @@ pub fn to_py(error: hoard::Error) -> PyErr {
         E::Config(_) => config_error(message),
         E::Encode(_) | E::Decode(_) => serialization_error(message),
         E::Unavailable { .. } => unavailable(message),
-        E::Disk { ref source, .. }
-            if matches!(source.downcast_ref(), Some(fjall::Error::Locked)) =>
-        {
-            folder_in_use(format!(
-                "{message}: another process, or another hoard.Cache in this one, has this \
-                 folder open. The embedded disk tier serves one process through one Cache; \
-                 share that Cache object within a process, and share one cache between \
-                 processes (gunicorn workers) through Redis (hoard.Cache(redis=...)), or give \
-                 each its own folder"
-            ))
-        }
+        E::DiskInUse { .. } => folder_in_use(format!(
+            "{message}. The embedded disk tier serves one process through one Cache: share \
+             that Cache object within a process, and share one cache between processes \
+             (gunicorn workers) through Redis (hoard.Cache(redis=...)), or give each its own \
+             folder"
+        )),
         E::Redis(_) | E::Redirect { .. } | E::Corrupt(_) | E::Disk { .. } => backend_error(message),
         _ => hoard_error(message),
     }

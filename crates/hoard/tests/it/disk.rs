@@ -506,8 +506,9 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-/// A folder another cache holds open is refused with a reason a user can act on, naming
-/// the folder; the first cache is unharmed.
+/// A folder another cache holds open (here in the same process; another process is refused
+/// the same way) is refused with a reason a user can act on, naming the folder; the first
+/// cache is unharmed.
 #[tokio::test]
 async fn a_folder_in_use_is_refused_with_its_path() {
     let dir = hoard_testkit::temp_dir();
@@ -522,7 +523,7 @@ async fn a_folder_in_use_is_refused_with_its_path() {
     let message = refused.to_string();
     assert!(
         message.contains(&dir.path().display().to_string())
-            && message.contains("in use by another process"),
+            && message.contains("already in use by another cache"),
         "{message}"
     );
     assert_eq!(first.get::<i32>("ns", "k").await.unwrap(), Some(1));
