@@ -147,13 +147,7 @@ impl Table {
     where
         Q: std::hash::Hash + papaya::Equivalent<L1Key> + ?Sized,
     {
-        let guard = self.map.guard();
-        let slot = self.map.get(key, &guard)?;
-        // Stored only when unset: a hot entry's flag stays a line every core can share.
-        if !slot.visited.load(Relaxed) {
-            slot.visited.store(true, Relaxed);
-        }
-        (slot.until_ms > now()).then(|| slot.entry.clone())
+        self.read(key, now, |slot| slot.entry.clone())
     }
 
     /// Like [`Table::get`], with the entry's JSON text if a reader attached it.
@@ -162,15 +156,29 @@ impl Table {
         key: &Parts<'_>,
         now: impl FnOnce() -> u64,
     ) -> Option<Rendered> {
-        let guard = self.map.guard();
-        let slot = self.map.get(key, &guard)?;
-        if !slot.visited.load(Relaxed) {
-            slot.visited.store(true, Relaxed);
-        }
-        (slot.until_ms > now()).then(|| Rendered {
+        self.read(key, now, |slot| Rendered {
             entry: slot.entry.clone(),
             json: slot.json.get().cloned(),
         })
+    }
+
+    /// What `take` makes of the live slot at `key`, marking it read: every read's path.
+    fn read<Q, T>(
+        &self,
+        key: &Q,
+        now: impl FnOnce() -> u64,
+        take: impl FnOnce(&Slot) -> T,
+    ) -> Option<T>
+    where
+        Q: std::hash::Hash + papaya::Equivalent<L1Key> + ?Sized,
+    {
+        let guard = self.map.guard();
+        let slot = self.map.get(key, &guard)?;
+        // Stored only when unset: a hot entry's flag stays a line every core can share.
+        if !slot.visited.load(Relaxed) {
+            slot.visited.store(true, Relaxed);
+        }
+        (slot.until_ms > now()).then(|| take(slot))
     }
 
     /// Keeps `json`, the JSON text of the value `rendered_from`, beside the entry at `key`
