@@ -6,24 +6,31 @@
 //! offset  size  field
 //! 0       1     format version, 2
 //! 1       1     flags: bit 0 = payload is LZ4-compressed (size-prepended block)
+//!                      bit 1 = a tag block follows the header
 //! 2       8     expires_at, milliseconds since the Unix epoch, little endian
 //! 10      4     compute_ms: how long the value took to compute (0 = unknown), little endian
 //! 14      4     generation of the entry's namespace when it was written, little endian
-//! 18      ..    payload
+//! 18      ..    tag block (with bit 1 only): count (u32 LE), then per tag its length
+//!               (u16 LE) and its UTF-8 bytes
+//! ..      ..    payload
 //! ```
 //!
-//! Format 1 is the same without `generation` (payload at 14), meaning generation 0; entries
-//! of generation 0 are still written in format 1, so older hoard versions can read them.
+//! Format 1 is the same without `generation` (tags or payload at 14), meaning generation 0;
+//! entries of generation 0 are still written in format 1, and untagged entries without the
+//! tag block, so older hoard versions can read them (a version without tag blocks reads a
+//! tagged entry as corrupt, that is, as absent).
 //!
 //! The expiry travels with the value so every tier can refuse an expired entry on its own,
 //! and so a value promoted from L2 to L1 keeps its L2 deadline.
 
 use crate::error::{CorruptEntry, Error, Result};
 use bytes::Bytes;
+use std::sync::Arc;
 use std::time::Duration;
 
 const FORMAT_VERSION: u8 = 2;
 const FLAG_LZ4: u8 = 1;
+const FLAG_TAGS: u8 = 2;
 const HEADER_LEN: usize = 18;
 const HEADER_LEN_V1: usize = 14;
 
@@ -33,6 +40,7 @@ struct Header {
     expires_at_ms: u64,
     compute_ms: u32,
     generation: u32,
+    tags: Option<Arc<[String]>>,
     /// Where the payload starts.
     len: usize,
 }
@@ -55,6 +63,10 @@ pub struct Entry {
     /// The generation of the entry's namespace it was written in: clearing a namespace
     /// moves the namespace to a new generation, and older entries read as absent.
     pub generation: u32,
+    /// The tags the entry was written with (dependency tags included), so that someone
+    /// looking at the entry sees them; `None` for an untagged entry. Each is at most
+    /// `u16::MAX` bytes long (key rules keep them far shorter).
+    pub tags: Option<Arc<[String]>>,
 }
 
 impl Entry {
@@ -71,7 +83,13 @@ impl Entry {
             expires_at_ms: now_ms.saturating_add(ttl_ms),
             compute_ms: 0,
             generation: 0,
+            tags: None,
         }
+    }
+
+    /// The entry's tags, none for an untagged entry.
+    pub fn tags(&self) -> &[String] {
+        self.tags.as_deref().unwrap_or_default()
     }
 
     /// Whether the entry has expired at `now_ms`. An entry is dead from its expiry instant on.
@@ -90,10 +108,14 @@ impl Entry {
         let compressed = (self.value.len() >= compress_above)
             .then(|| lz4_flex::compress_prepend_size(&self.value))
             .filter(|c| c.len() < self.value.len());
-        let (flags, payload): (u8, &[u8]) = match &compressed {
+        let (mut flags, payload): (u8, &[u8]) = match &compressed {
             Some(c) => (FLAG_LZ4, c),
             None => (0, &self.value),
         };
+        let tags = self.tags();
+        if !tags.is_empty() {
+            flags |= FLAG_TAGS;
+        }
         // Generation 0 needs no field: format 1, which older hoard versions read too (a
         // rolling upgrade then shares entries both ways).
         let version = if self.generation == 0 {
@@ -101,7 +123,8 @@ impl Entry {
         } else {
             FORMAT_VERSION
         };
-        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+        let tag_bytes: usize = tags.iter().map(|t| 2 + t.len()).sum();
+        let mut out = Vec::with_capacity(HEADER_LEN + 4 + tag_bytes + payload.len());
         out.push(version);
         out.push(flags);
         out.extend_from_slice(&self.expires_at_ms.to_le_bytes());
@@ -109,16 +132,43 @@ impl Entry {
         if version == FORMAT_VERSION {
             out.extend_from_slice(&self.generation.to_le_bytes());
         }
+        if !tags.is_empty() {
+            let count = u32::try_from(tags.len()).unwrap_or(u32::MAX);
+            out.extend_from_slice(&count.to_le_bytes());
+            for tag in tags.iter().take(count as usize) {
+                // Tags follow the key rules (at most 1 KiB); a longer one is cut at a
+                // character boundary rather than written with a length that lies.
+                let mut len = tag.len().min(usize::from(u16::MAX));
+                while !tag.is_char_boundary(len) {
+                    len -= 1;
+                }
+                out.extend_from_slice(&(len as u16).to_le_bytes());
+                out.extend_from_slice(&tag.as_bytes()[..len]);
+            }
+        }
         out.extend_from_slice(payload);
         out
     }
 
     /// Reads the expiry from encoded bytes without touching the payload.
     pub fn decode_expiry(bytes: &[u8]) -> Result<u64> {
-        Ok(Self::header(bytes)?.expires_at_ms)
+        Ok(Self::fixed_header(bytes)?.expires_at_ms)
     }
 
+    /// The header with its tag block read.
     fn header(bytes: &[u8]) -> Result<Header> {
+        let mut header = Self::fixed_header(bytes)?;
+        if header.flags & FLAG_TAGS != 0 {
+            let (tags, used) = read_tags(&bytes[header.len..])?;
+            header.tags = Some(tags);
+            header.len += used;
+        }
+        Ok(header)
+    }
+
+    /// The fixed-size part of the header (`tags` left `None`, `len` where the fixed part
+    /// ends): all a reader of the expiry needs, without allocating.
+    fn fixed_header(bytes: &[u8]) -> Result<Header> {
         let short = |len: usize| {
             Error::Corrupt(CorruptEntry::new(format!(
                 "entry is {} bytes, shorter than its {len}-byte header",
@@ -139,7 +189,7 @@ impl Entry {
             return Err(short(len));
         }
         let flags = bytes[1];
-        if flags & !FLAG_LZ4 != 0 {
+        if flags & !(FLAG_LZ4 | FLAG_TAGS) != 0 {
             return Err(Error::Corrupt(CorruptEntry::new(format!(
                 "unknown entry flags {flags:#04x}"
             ))));
@@ -154,6 +204,7 @@ impl Entry {
             expires_at_ms: u64::from_le_bytes(expires),
             compute_ms: word(10),
             generation: if len == HEADER_LEN { word(14) } else { 0 },
+            tags: None,
             len,
         })
     }
@@ -190,14 +241,40 @@ impl Entry {
 }
 
 impl Header {
-    fn entry(&self, value: Bytes) -> Entry {
+    fn entry(self, value: Bytes) -> Entry {
         Entry {
             value,
             expires_at_ms: self.expires_at_ms,
             compute_ms: self.compute_ms,
             generation: self.generation,
+            tags: self.tags,
         }
     }
+}
+
+/// Reads a tag block from the start of `bytes`: the tags, and how many bytes they took.
+/// The count is checked against the bytes that follow before anything is allocated.
+fn read_tags(bytes: &[u8]) -> Result<(Arc<[String]>, usize)> {
+    let corrupt = |what: &str| Error::Corrupt(CorruptEntry::new(format!("bad tag block: {what}")));
+    let (count, mut rest) = bytes
+        .split_first_chunk::<4>()
+        .ok_or_else(|| corrupt("missing count"))?;
+    let count = u32::from_le_bytes(*count) as usize;
+    if count == 0 || count > rest.len() / 2 {
+        return Err(corrupt("impossible count"));
+    }
+    let mut tags = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (len, after) = rest
+            .split_first_chunk::<2>()
+            .ok_or_else(|| corrupt("cut short"))?;
+        let len = usize::from(u16::from_le_bytes(*len));
+        let tag = after.get(..len).ok_or_else(|| corrupt("cut short"))?;
+        let tag = std::str::from_utf8(tag).map_err(|_| corrupt("a tag is not UTF-8"))?;
+        tags.push(tag.to_owned());
+        rest = &after[len..];
+    }
+    Ok((tags.into(), bytes.len() - rest.len()))
 }
 
 /// Undoes `lz4_flex::compress_prepend_size`, refusing a declared size that LZ4 could not
@@ -243,6 +320,68 @@ mod tests {
             expires_at_ms: 1_700_000_000_123,
             compute_ms: 42,
             generation: 7,
+            tags: None,
+        }
+    }
+
+    fn tagged(value: &[u8], tags: &[&str]) -> Entry {
+        Entry {
+            tags: Some(tags.iter().map(|t| t.to_string()).collect()),
+            ..entry(value)
+        }
+    }
+
+    #[test]
+    fn tags_travel_with_the_entry_and_untagged_entries_keep_the_old_layout() {
+        for generation in [0, 7] {
+            for value in [&b"small"[..], &b"compressible ".repeat(300)] {
+                let e = Entry {
+                    generation,
+                    ..tagged(value, &["model:v2", "dep:frames:a", "\u{e9}t\u{e9}"])
+                };
+                let bytes = e.encode(64);
+                assert_eq!(bytes[1] & FLAG_TAGS, FLAG_TAGS);
+                assert_eq!(Entry::decode(&bytes).unwrap(), e);
+                assert_eq!(Entry::decode_vec(bytes.clone()).unwrap(), e);
+                assert_eq!(Entry::decode_expiry(&bytes).unwrap(), e.expires_at_ms);
+                assert_eq!(Entry::decode(&bytes).unwrap().tags().len(), 3);
+            }
+        }
+        let plain = entry(b"v").encode(1024);
+        assert_eq!(plain.len(), HEADER_LEN + 1, "no tag block without tags");
+        assert_eq!(plain[1], 0);
+        let no_tags = Entry {
+            tags: Some(Arc::from(Vec::<String>::new())),
+            ..entry(b"v")
+        };
+        assert_eq!(
+            no_tags.encode(1024),
+            plain,
+            "an empty tag list is no tag block"
+        );
+    }
+
+    #[test]
+    fn a_broken_tag_block_is_corrupt() {
+        let good = tagged(b"value", &["a", "bc"]).encode(1024);
+        let at = HEADER_LEN;
+        let mut cases = vec![good[..at + 2].to_vec(), good[..at + 4 + 2 + 1].to_vec()];
+        let mut huge_count = good.clone();
+        huge_count[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        cases.push(huge_count);
+        let mut zero_count = good.clone();
+        zero_count[at..at + 4].copy_from_slice(&0u32.to_le_bytes());
+        cases.push(zero_count);
+        let mut long_tag = good.clone();
+        long_tag[at + 4..at + 6].copy_from_slice(&60_000u16.to_le_bytes());
+        cases.push(long_tag);
+        let mut not_utf8 = good.clone();
+        not_utf8[at + 6] = 0xff;
+        cases.push(not_utf8);
+        for bytes in cases {
+            let error = Entry::decode(&bytes).expect_err("a broken tag block");
+            assert!(matches!(error, Error::Corrupt(_)), "{error:?}");
+            assert!(Entry::decode_vec(bytes.clone()).is_err());
         }
     }
 

@@ -1,6 +1,6 @@
 //! A namespace's keys listed a page at a time (`GET /v1/cache/{namespace}`), read from
 //! outside through a real socket: embedded and on Redis, where a second server lists what
-//! the first wrote; what a delete removes leaves the listing; bad input is a 400 that says
+//! the first wrote, tags included; what a delete removes leaves the listing; bad input is a 400 that says
 //! why; a guarded server lists only for a reader.
 
 // Test code: a failed unwrap is a failed test, with its location.
@@ -8,19 +8,14 @@
 
 use hoard_testkit::RedisServer;
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 mod support;
 use support::{embedded, embedded_cache, on_redis, start_guarded, Server, TOKEN};
 
-/// Every key `pattern` lists in `namespace`, by pages of `limit`: key -> (bytes, ttl_ms).
-async fn list(
-    s: &Server,
-    namespace: &str,
-    pattern: &str,
-    limit: usize,
-) -> BTreeMap<String, (u64, u64)> {
+/// Every key `pattern` lists in `namespace`, by pages of `limit`: key -> its listing.
+async fn list(s: &Server, namespace: &str, pattern: &str, limit: usize) -> BTreeMap<String, Value> {
     let mut keys = BTreeMap::new();
     let mut cursor = String::new();
     for _ in 0..1000 {
@@ -34,12 +29,8 @@ async fn list(
         assert_eq!(page["namespace"], namespace);
         for key in page["keys"].as_array().unwrap() {
             let name = key["key"].as_str().unwrap().to_owned();
-            let seen = (
-                key["bytes"].as_u64().unwrap(),
-                key["ttl_ms"].as_u64().unwrap(),
-            );
             assert!(
-                keys.insert(name, seen).is_none(),
+                keys.insert(name, key.clone()).is_none(),
                 "a key listed twice: {key}"
             );
         }
@@ -92,9 +83,10 @@ async fn lists_what_was_written(writer: &Server, reader: &Server) {
     let all = list(reader, "clips", "*", 17).await;
     assert_eq!(all.len(), 119);
     assert!(!all.contains_key("clip-050"));
-    let (_, ttl) = all["wav:3"];
+    let ttl = all["wav:3"]["ttl_ms"].as_u64().unwrap();
     assert!(ttl > 9 * 60 * 1000 && ttl <= 10 * 60 * 1000, "{ttl}");
-    let (bytes, ttl) = all["clip-007"];
+    let (bytes, ttl) = (&all["clip-007"]["bytes"], &all["clip-007"]["ttl_ms"]);
+    let (bytes, ttl) = (bytes.as_u64().unwrap(), ttl.as_u64().unwrap());
     assert!(bytes > 0 && ttl > 59 * 60 * 1000, "{bytes} {ttl}");
     let wavs = list(reader, "clips", "wav:*", 1000).await;
     let wanted: Vec<String> = {
@@ -117,6 +109,24 @@ async fn lists_what_was_written(writer: &Server, reader: &Server) {
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["deleted"], 20);
     assert_eq!(list(reader, "clips", "*", 100).await.len(), 99);
+
+    // Tags come with each listed key, as the writer gave them (read from the stored entry).
+    let path = "/v1/cache/labelled/img-1?tags=model:v2,speaker-7";
+    let (status, answer) = writer.call(Method::PUT, path, Some("[1]"), None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    put(writer, "labelled", "img-2", "[2]", "1h").await;
+    let tags: Vec<(String, Value, Value)> = list(reader, "labelled", "img-*", 100)
+        .await
+        .into_iter()
+        .map(|(name, k)| (name, k["tags"].clone(), k["depends_on"].clone()))
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            ("img-1".into(), json!(["model:v2", "speaker-7"]), json!([])),
+            ("img-2".into(), json!([]), json!([])),
+        ]
+    );
 }
 
 #[tokio::test]

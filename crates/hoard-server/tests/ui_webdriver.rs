@@ -140,7 +140,12 @@ async fn the_dashboard_deletes_keys_with_the_admin_token_only() {
         ("tags", "img-9"),
     ];
     for (namespace, key) in keys {
-        let path = format!("/v1/cache/{namespace}/{key}?compute=250ms");
+        let tags = if key == "clip-2" {
+            "&tags=speaker-7,model:v2"
+        } else {
+            ""
+        };
+        let path = format!("/v1/cache/{namespace}/{key}?compute=250ms{tags}");
         let (status, body) = s.call(Method::PUT, &path, Some("[1]"), None).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
     }
@@ -162,6 +167,13 @@ async fn the_dashboard_deletes_keys_with_the_admin_token_only() {
     // Without the admin token the browser only reads: no delete control can be used.
     list_keys(&client, "asr", "clip-*").await;
     assert_eq!(listed(&client).await, ["clip-1", "clip-2", "clip-3"]);
+    // Each row: the key, the tags it was written with, then size, TTL and compute time.
+    let tags = script(
+        &client,
+        "return [...document.querySelectorAll('#keys tbody tr')].map(tr => tr.cells[1].textContent)",
+    )
+    .await;
+    assert_eq!(tags, json!(["", "speaker-7, model:v2", ""]));
     assert_eq!(usable_delete_controls(&client).await, Vec::<String>::new());
     let hidden = client
         .find(Locator::Css("button[data-delete=\"clip-1\"]"))

@@ -95,7 +95,7 @@ const DEFAULT_KEYS_PAGE: usize = 100;
 
 #[utoipa::path(get, path = "/v1/cache/{namespace}", tag = "cache", security(("bearer" = ["read"])),
     params(("namespace" = String, Path), ("pattern" = Option<String>, Query, description = "glob over the key (Redis SCAN MATCH syntax); `*` by default"), ("cursor" = Option<String>, Query, description = "the `cursor` of the previous page; none for the first"), ("limit" = Option<usize>, Query, description = "keys per page: 100 by default, 1 to 1000")),
-    responses((status = 200, description = "`{\"namespace\",\"keys\":[{\"key\",\"bytes\",\"ttl_ms\",\"compute_ms\"}],\"cursor\"}`: `cursor` is null once every key has been listed; a page may hold fewer keys than `limit`, even none, while more follow, and on Redis a few more (SCAN's COUNT is a hint). Listing reads the authoritative tier (SCAN on Redis, never KEYS) and counts no hits"), (status = 400, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
+    responses((status = 200, description = "`{\"namespace\",\"keys\":[{\"key\",\"bytes\",\"ttl_ms\",\"compute_ms\",\"tags\",\"depends_on\"}],\"cursor\"}`: `tags` are the tags the entry was written with, `depends_on` the full keys it depends on; `cursor` is null once every key has been listed; a page may hold fewer keys than `limit`, even none, while more follow, and on Redis a few more (SCAN's COUNT is a hint). Listing reads the authoritative tier (SCAN on Redis, never KEYS) and counts no hits"), (status = 400, body = ErrorBody), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
 pub(crate) async fn cache_keys(
     _: Read,
     State(cache): State<hoard::Cache>,
@@ -124,6 +124,8 @@ pub(crate) async fn cache_keys(
                 "bytes": info.bytes,
                 "ttl_ms": u64::try_from(info.ttl.as_millis()).unwrap_or(u64::MAX),
                 "compute_ms": info.compute_ms,
+                "tags": info.tags,
+                "depends_on": info.depends_on,
             })
         })
         .collect();

@@ -266,8 +266,8 @@ async function listKeys(more) {
   try {
     const page = await api(entryPath(browser.namespace) + "?" + query);
     for (const info of page.keys) {
-      const tr = row([info.key, bytes(info.bytes), duration(info.ttl_ms), duration(info.compute_ms)],
-        { key: info.key });
+      const tr = row([info.key, tagsText(info), bytes(info.bytes), duration(info.ttl_ms),
+        duration(info.compute_ms)], { key: info.key });
       tr.addEventListener("click", () => viewKey(info.key));
       const remove = document.createElement("button");
       remove.type = "button";
@@ -294,6 +294,10 @@ async function listKeys(more) {
   }
   showAdmin();
 }
+
+// An entry's tags, then the keys it depends on (marked, so they read as keys, not tags).
+const tagsText = (info) =>
+  [...(info.tags || []), ...(info.depends_on || []).map((key) => "depends on " + key)].join(", ");
 
 const keysText = (n) => count(n) + (n === 1 ? " key" : " keys");
 

@@ -23,6 +23,10 @@ pub struct KeyInfo {
     pub ttl: Duration,
     /// How long producing its value took, in milliseconds (0 when unknown).
     pub compute_ms: u32,
+    /// The tags it was written with ([`crate::SetOptions::tags`]).
+    pub tags: Vec<String>,
+    /// The full keys (`namespace:key`) it depends on ([`crate::SetOptions::depends_on`]).
+    pub depends_on: Vec<String>,
 }
 
 /// One page of [`Cache::scan_keys`].
@@ -76,11 +80,14 @@ impl Cache {
             .zip(entries)
             .filter_map(|(full, entry)| {
                 let entry = entry.filter(|e| e.generation >= generation)?;
+                let (tags, depends_on) = super::tags::split_dependencies(entry.tags());
                 Some(KeyInfo {
                     key: full.get(prefix_len..)?.to_owned(),
                     bytes: entry.value.len() as u64,
                     ttl: entry.remaining_at(now)?,
                     compute_ms: entry.compute_ms,
+                    tags,
+                    depends_on,
                 })
             })
             .collect();

@@ -14,6 +14,20 @@ fn dependency_tag(full_key: &str) -> String {
     format!("{DEPENDENCY_TAG}{full_key}")
 }
 
+/// An entry's stored tags as the caller gave them: its tags, and the full keys it
+/// depends on.
+pub(super) fn split_dependencies(stored: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut tags = Vec::new();
+    let mut depends_on = Vec::new();
+    for tag in stored {
+        match tag.strip_prefix(DEPENDENCY_TAG) {
+            Some(key) => depends_on.push(key.to_owned()),
+            None => tags.push(tag.clone()),
+        }
+    }
+    (tags, depends_on)
+}
+
 /// Tags follow the key rules.
 fn validate_tag(tag: &str) -> Result<()> {
     crate::key::validate_key(tag).map_err(|error| match error {

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
 
 impl Cache {
     /// Stores a typed value with the default TTL.
@@ -137,8 +138,11 @@ impl Cache {
                     (0, false)
                 }
             };
+            // One shared list for the batch: L1 keeps it without a copy per entry.
+            let entry_tags = (!tags.is_empty()).then(|| Arc::<[String]>::from(tags.as_slice()));
             for (_, entry) in &mut entries {
                 entry.generation = generation;
+                entry.tags.clone_from(&entry_tags);
             }
             if let Some(l2) = &inner.l2 {
                 if let Err(error) = l2.set_many(&entries).await {

@@ -1,5 +1,6 @@
 //! `Entry` decoding: arbitrary bytes are an entry or `Error::Corrupt`, never a panic; the
-//! decoders agree; what decodes re-encodes to the same entry; every entry round-trips.
+//! decoders agree; what decodes re-encodes to the same entry; every entry (tagged or not)
+//! round-trips.
 
 use bytes::Bytes;
 use hoard::{Entry, Error};
@@ -61,6 +62,7 @@ pub fn entry_from_bytes(bytes: &[u8]) -> (Entry, usize) {
         expires_at_ms: u64::from_le_bytes(header[..8].try_into().unwrap()),
         compute_ms: word(8),
         generation: word(12),
+        tags: None,
     };
     let compress_above = [0, 1, 16, 64, 1024, usize::MAX][usize::from(header[16]) % 6];
     (entry, compress_above)
@@ -81,6 +83,11 @@ mod tests {
             expires_at_ms: 1_700_000_000_123,
             compute_ms: 42,
             generation,
+            tags: None,
+        };
+        let tagged = |value: &[u8], generation| Entry {
+            tags: Some(["model:v2".to_owned(), "dep:frames:clip-1".to_owned()].into()),
+            ..entry(value, generation)
         };
         let text = b"emotion=happy;accuracy=0.95;".repeat(12);
         vec![
@@ -90,6 +97,8 @@ mod tests {
             ("v1-lz4", entry(&text, 0).encode(16)),
             ("v2-lz4", entry(&text, u32::MAX).encode(16)),
             ("v2-lz4-run", entry(&[0u8; 300], 3).encode(0)),
+            ("v1-tags", tagged(b"hello", 0).encode(1024)),
+            ("v2-tags-lz4", tagged(&text, 9).encode(16)),
         ]
     }
 
@@ -131,16 +140,20 @@ mod tests {
             any::<u32>(),
             prop_oneof![Just(0u32), any::<u32>()],
             prop::sample::select(&[0usize, 1, 16, 64, 1024, usize::MAX][..]),
+            prop::option::of(prop::collection::vec(any::<String>(), 1..4)),
         )
-            .prop_map(|(value, expires_at_ms, compute_ms, generation, above)| {
-                let entry = Entry {
-                    value: value.into(),
-                    expires_at_ms,
-                    compute_ms,
-                    generation,
-                };
-                (entry, above)
-            });
+            .prop_map(
+                |(value, expires_at_ms, compute_ms, generation, above, tags)| {
+                    let entry = Entry {
+                        value: value.into(),
+                        expires_at_ms,
+                        compute_ms,
+                        generation,
+                        tags: tags.map(Into::into),
+                    };
+                    (entry, above)
+                },
+            );
         fuzz::check(
             "entry_roundtrip",
             &[],

@@ -164,3 +164,22 @@ macro_rules! backend_suite {
     };
 }
 pub(crate) use backend_suite;
+
+/// Every live key of `namespace` matching `pattern`, through as many pages as it takes
+/// (on Redis a page may hold none while more follow).
+pub async fn list_keys(cache: &Cache, namespace: &str, pattern: &str) -> Vec<hoard::KeyInfo> {
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..100_000 {
+        let page = cache
+            .scan_keys(namespace, pattern, &cursor, 100)
+            .await
+            .expect("listing keys");
+        seen.extend(page.keys);
+        match page.cursor {
+            Some(next) => cursor = next,
+            None => return seen,
+        }
+    }
+    panic!("the listing of {namespace} never ended");
+}

@@ -1,6 +1,6 @@
 //! Tags, dependencies, events, and coherence between caches sharing one Redis.
 
-use crate::backend::{shared_cluster, shared_redis, unique_prefix, Backend};
+use crate::backend::{list_keys, shared_cluster, shared_redis, unique_prefix, Backend};
 use hoard::{Cache, Cause, DiskConfig, Error, Invalidation, Origin, RedisConfig, SetOptions};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -183,6 +183,29 @@ async fn dependencies_cascade_and_cycles_end() {
         )
         .await
         .unwrap();
+        // A key browser shows what each entry depends on, from the stored entry.
+        let mut depends: Vec<(String, Vec<String>)> = list_keys(&c, "model", "comparison:*")
+            .await
+            .into_iter()
+            .map(|info| {
+                assert!(info.tags.is_empty(), "{name}: {:?}", info.tags);
+                let mut on = info.depends_on;
+                on.sort();
+                (info.key, on)
+            })
+            .collect();
+        depends.sort();
+        assert_eq!(
+            depends,
+            vec![
+                (
+                    "comparison:ab".to_owned(),
+                    vec!["model:abc-123".to_owned(), "model:def-456".to_owned()]
+                ),
+                ("comparison:b".to_owned(), vec!["model:def-456".to_owned()]),
+            ],
+            "{name}"
+        );
 
         assert!(c.delete("model", "abc-123").await.unwrap());
         assert_eq!(

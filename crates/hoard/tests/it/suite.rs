@@ -1,6 +1,6 @@
 //! Behaviour every backend shows, run once per backend.
 
-use crate::backend::{backend_suite, Backend};
+use crate::backend::{backend_suite, list_keys, Backend};
 use hoard::{Entry, Error, SetOptions};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -23,6 +23,7 @@ backend_suite!(
     mset_with_a_repeated_key_keeps_the_last_value,
     cold_key_under_1000_tasks_computes_once,
     scan_keys_pages_through_every_match_once,
+    tags_are_kept_with_their_entries,
 );
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -677,6 +678,57 @@ async fn scan_keys_pages_through_every_match_once(b: Backend) {
             );
         }
     }
+}
+
+async fn tags_are_kept_with_their_entries(b: Backend) {
+    let c = &b.cache;
+    let tags = |t: &[&str]| SetOptions::new().tags(t.iter().copied());
+    c.set_with("tagged", "one", &1, tags(&["model:v2", "speaker-7"]))
+        .await
+        .unwrap();
+    c.mset("tagged", &[("two", 2), ("three", 3)], tags(&["batch"]))
+        .await
+        .unwrap();
+    c.set("tagged", "plain", &4).await.unwrap();
+    // Rewritten without tags: the entry no longer carries the old ones.
+    c.set_with("tagged", "retagged", &5, tags(&["old"]))
+        .await
+        .unwrap();
+    c.set("tagged", "retagged", &6).await.unwrap();
+    let expected: Vec<(&str, Vec<&str>)> = vec![
+        ("one", vec!["model:v2", "speaker-7"]),
+        ("plain", vec![]),
+        ("retagged", vec![]),
+        ("three", vec!["batch"]),
+        ("two", vec!["batch"]),
+    ];
+    let mut listed: Vec<(String, Vec<String>)> = list_keys(c, "tagged", "*")
+        .await
+        .into_iter()
+        .map(|info| {
+            assert!(info.depends_on.is_empty(), "{}", b.name);
+            (info.key, info.tags)
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(listed, expected_owned(&expected), "{}", b.name);
+    // The tags are in the stored bytes, not only in this process's L1.
+    if let Some(l2) = &b.l2 {
+        for (key, tags) in &expected {
+            let entry = l2.get(&format!("tagged:{key}")).await.unwrap().unwrap();
+            assert_eq!(entry.tags(), tags.as_slice(), "{}: {key}", b.name);
+        }
+    }
+    // And the values are unchanged by them.
+    assert_eq!(c.get::<i32>("tagged", "one").await.unwrap(), Some(1));
+    assert_eq!(c.get::<i32>("tagged", "retagged").await.unwrap(), Some(6));
+}
+
+fn expected_owned(expected: &[(&str, Vec<&str>)]) -> Vec<(String, Vec<String>)> {
+    expected
+        .iter()
+        .map(|(k, t)| (k.to_string(), t.iter().map(|t| t.to_string()).collect()))
+        .collect()
 }
 
 /// Every key of `browse` matching `pattern`, through pages of `limit`.

@@ -124,9 +124,11 @@ impl Table {
         }
     }
 
-    /// The weight of an entry at `key`: key and value bytes plus [`ENTRY_OVERHEAD`].
+    /// The weight of an entry at `key`: key and value bytes plus [`ENTRY_OVERHEAD`], and
+    /// its tags' bytes (a list a batch shares is charged to each entry: an upper bound).
     pub(super) fn weight(key: &str, entry: &Entry) -> u64 {
-        key.len() as u64 + entry.value.len() as u64 + ENTRY_OVERHEAD
+        let tags: usize = entry.tags().iter().map(|t| t.len() + 24).sum();
+        key.len() as u64 + entry.value.len() as u64 + ENTRY_OVERHEAD + tags as u64
     }
 
     fn ring_index(&self, parts: Parts<'_>) -> usize {
