@@ -29,6 +29,11 @@ pub struct StatsResponse {
     /// Counts per namespace.
     #[schema(value_type = BTreeMap<String, NamespaceStatsSchema>)]
     pub namespaces: BTreeMap<String, NamespaceStats>,
+    /// What each namespace holds (keys, bytes), by the last walk over the stored keys,
+    /// which the server takes in the background (every 30 s at most); absent until the
+    /// first has finished and outside a server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub census: Option<crate::census::CensusReport>,
     /// Totals over every namespace.
     pub stats: StatsSummary,
     /// The semantic cache's counts on this server since it started; absent when it has no
@@ -218,6 +223,7 @@ impl StatsResponse {
                 memory_budget_bytes: stats.memory_budget,
             },
             semantic: None,
+            census: None,
             tiers: stats.tiers.clone(),
         }
     }
@@ -227,16 +233,19 @@ impl StatsResponse {
 /// package's `Cache.stats()` returns. Going through a `Value` sorts every object's keys,
 /// the order the body has always had.
 pub fn stats_body(stats: &hoard::Stats) -> Value {
-    stats_body_with(stats, None)
+    stats_body_with(stats, None, None)
 }
 
-/// [`stats_body`] with the semantic cache's counts, when the server has one.
+/// [`stats_body`] with the semantic cache's counts, when the server has one, and the last
+/// census of the namespaces, once there is one.
 pub fn stats_body_with(
     stats: &hoard::Stats,
     semantic: Option<hoard_semantic::SemanticStats>,
+    census: Option<crate::census::CensusReport>,
 ) -> Value {
     let mut response = StatsResponse::new(stats);
     response.semantic = semantic;
+    response.census = census;
     serde_json::to_value(response).expect("a stats body is numbers, text and maps keyed by text")
 }
 

@@ -7,6 +7,7 @@
 //! the difference of two samples over the difference of their times, which stays right
 //! when a sample is missed.
 
+use crate::census::{CensusBoard, CENSUS_EVERY_SAMPLES};
 use crate::latency::{quantile, Latencies};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -119,6 +120,8 @@ pub struct StatsHistory {
     latencies: Latencies,
     /// The latency counts at the last sample, which the next one's quantiles start from.
     counted: Mutex<Vec<u64>>,
+    /// What each namespace holds, counted every few samples.
+    census: CensusBoard,
 }
 
 impl StatsHistory {
@@ -136,7 +139,14 @@ impl StatsHistory {
             samples: Mutex::new(VecDeque::with_capacity(capacity)),
             latencies: Latencies::default(),
             counted: Mutex::new(Vec::new()),
+            census: CensusBoard::default(),
         })
+    }
+
+    /// The last census of the namespaces, taken every [`CENSUS_EVERY_SAMPLES`] intervals
+    /// while [`StatsHistory::run`] runs.
+    pub fn census(&self) -> &CensusBoard {
+        &self.census
     }
 
     /// The cache routes' latencies, which the request layer records.
@@ -172,22 +182,29 @@ impl StatsHistory {
         Ok(())
     }
 
-    /// Samples every interval until dropped (the server aborts it when it stops). A failed
-    /// sample is logged and skipped; the next one tries again.
+    /// Samples every interval, and counts the namespaces every few, until dropped (the
+    /// server aborts it when it stops). A failed sample is logged and skipped; the next one
+    /// tries again.
     pub(crate) async fn run(
         self: Arc<Self>,
         cache: hoard::Cache,
         semantic: Option<Arc<hoard_semantic::SemanticCache>>,
     ) {
-        let mut ticks = tokio::time::interval(self.interval);
-        // A stalled runtime takes the next sample late, not a burst of them.
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            if let Err(error) = self.sample_with(&cache, semantic.as_deref()).await {
-                tracing::warn!(%error, "sampling the stats for /v1/stats/history failed");
+        let sampling = async {
+            let mut ticks = tokio::time::interval(self.interval);
+            // A stalled runtime takes the next sample late, not a burst of them.
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(error) = self.sample_with(&cache, semantic.as_deref()).await {
+                    tracing::warn!(%error, "sampling the stats for /v1/stats/history failed");
+                }
             }
-        }
+        };
+        let counting = self
+            .census
+            .run(cache.clone(), self.interval * CENSUS_EVERY_SAMPLES);
+        tokio::join!(sampling, counting);
     }
 
     /// The samples taken after `since_ms` (all of them for `None`), oldest first.

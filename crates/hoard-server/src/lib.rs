@@ -17,6 +17,7 @@ mod admin_token;
 pub mod api;
 mod app;
 mod auth;
+pub mod census;
 mod conn;
 mod error;
 mod extract;

@@ -11,7 +11,12 @@
 //! `hoard_semantic_refusals_total{namespace,guard}`, the candidates each check turned down
 //! (`guard` is `numbers`, `dates`, `negation`, `entities`, `scope`, `references`,
 //! `feedback` or `verifier`), bounded the same way.
+//!
+//! Once the server has counted its namespaces (see `crate::census`), the gauges
+//! `hoard_namespace_keys` and `hoard_namespace_bytes` give what each holds, the largest
+//! [`MAX_NAMESPACES`] by keys on their own and the rest as `(other)`.
 
+use crate::census::{CensusCounts, CensusReport};
 use hoard::NamespaceStats;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -121,10 +126,52 @@ fn register_semantic(registry: &mut Registry, stats: &hoard_semantic::SemanticSt
     );
 }
 
-/// The text a scrape gets; `semantic` adds the semantic cache's series.
+/// The census's gauges: keys and bytes of the largest namespaces, the rest as `(other)`.
+fn register_census(registry: &mut Registry, census: &CensusReport) {
+    let mut rows: Vec<(String, CensusCounts)> = census
+        .namespaces
+        .iter()
+        .map(|(ns, counts)| (ns.clone(), *counts))
+        .collect();
+    rows.sort_by(|(a_ns, a), (b_ns, b)| b.keys.cmp(&a.keys).then(a_ns.cmp(b_ns)));
+    if rows.len() > MAX_NAMESPACES {
+        let mut other = CensusCounts::default();
+        for (_, counts) in rows.drain(MAX_NAMESPACES - 1..) {
+            other.keys += counts.keys;
+            other.bytes += counts.bytes;
+        }
+        rows.push((hoard::OTHER_NAMESPACES.to_owned(), other));
+    }
+    type Pick = fn(&CensusCounts) -> u64;
+    let gauges: [(&str, &str, Pick); 2] = [
+        (
+            "hoard_namespace_keys",
+            "Live entries of the namespace, by the last count of the stored keys",
+            |c| c.keys,
+        ),
+        (
+            "hoard_namespace_bytes",
+            "Bytes of the namespace's live values (before compression), by the last count",
+            |c| c.bytes,
+        ),
+    ];
+    for (name, help, pick) in gauges {
+        let family = Family::<Labels, Gauge>::default();
+        for (namespace, counts) in &rows {
+            family
+                .get_or_create(&vec![("namespace".to_owned(), namespace.clone())])
+                .set(i64::try_from(pick(counts)).unwrap_or(i64::MAX));
+        }
+        registry.register(name, help, family);
+    }
+}
+
+/// The text a scrape gets; `semantic` adds the semantic cache's series, `census` the
+/// namespaces' keys and bytes.
 pub fn render(
     stats: &hoard::Stats,
     semantic: Option<&hoard_semantic::SemanticStats>,
+    census: Option<&CensusReport>,
 ) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
     let rows = bounded(stats);
@@ -197,6 +244,9 @@ pub fn render(
     if let Some(semantic) = semantic {
         register_semantic(&mut registry, semantic);
     }
+    if let Some(census) = census {
+        register_census(&mut registry, census);
+    }
     let mut out = String::new();
     encode(&mut out, &registry)?;
     Ok(out)
@@ -226,9 +276,9 @@ mod tests {
     #[test]
     fn the_semantic_series_are_there_only_with_a_semantic_cache() {
         let stats = crate::api::tests::sample_stats();
-        let plain = render(&stats, None).unwrap();
+        let plain = render(&stats, None, None).unwrap();
         assert!(!plain.contains("hoard_semantic"), "{plain}");
-        let text = render(&stats, Some(&semantic_stats(1))).unwrap();
+        let text = render(&stats, Some(&semantic_stats(1)), None).unwrap();
         for line in [
             r#"hoard_semantic_lookups_total{namespace="ns0"} 3"#,
             r#"hoard_semantic_hits_total{namespace="ns0"} 1"#,
@@ -248,6 +298,7 @@ mod tests {
         let text = render(
             &hoard::Stats::default(),
             Some(&semantic_stats(MAX_NAMESPACES + 10)),
+            None,
         )
         .unwrap();
         let series = text
@@ -261,5 +312,50 @@ mod tests {
             hoard::OTHER_NAMESPACES
         );
         assert!(text.lines().any(|l| l == other), "{text}");
+    }
+
+    #[test]
+    fn the_census_gauges_bound_their_namespaces_like_the_counters() {
+        let stats = hoard::Stats::default();
+        let plain = render(&stats, None, None).unwrap();
+        assert!(!plain.contains("hoard_namespace_"), "{plain}");
+        let mut census = CensusReport::default();
+        for n in 0..MAX_NAMESPACES + 10 {
+            let counts = CensusCounts {
+                keys: 1 + n as u64,
+                bytes: 100 * (1 + n as u64),
+            };
+            census.namespaces.insert(format!("ns{n}"), counts);
+        }
+        census.namespaces.insert(
+            "a\"b".into(),
+            CensusCounts {
+                keys: 500,
+                bytes: 7,
+            },
+        );
+        let text = render(&stats, None, Some(&census)).unwrap();
+        let series = |name: &str| {
+            text.lines()
+                .filter(|l| l.starts_with(&format!("{name}{{")))
+                .count()
+        };
+        assert_eq!(series("hoard_namespace_keys"), MAX_NAMESPACES);
+        assert_eq!(series("hoard_namespace_bytes"), MAX_NAMESPACES);
+        // The twelve smallest (ns0..ns11: 1 to 12 keys) summed; a quote escaped.
+        for line in [
+            format!(
+                r#"hoard_namespace_keys{{namespace="{}"}} 78"#,
+                hoard::OTHER_NAMESPACES
+            ),
+            format!(
+                r#"hoard_namespace_bytes{{namespace="{}"}} 7800"#,
+                hoard::OTHER_NAMESPACES
+            ),
+            r#"hoard_namespace_keys{namespace="ns109"} 110"#.to_owned(),
+            r#"hoard_namespace_keys{namespace="a\"b"} 500"#.to_owned(),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in {text}");
+        }
     }
 }

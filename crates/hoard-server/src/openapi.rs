@@ -534,10 +534,20 @@ mod tests {
             .expect("a 200 body schema for GET /v1/stats");
         assert_eq!(schema["$ref"], "#/components/schemas/StatsResponse");
         conforms(&doc, schema, &body, "stats");
-        // Every property is sent by a server with a semantic cache.
+        // Every property is sent by a server with a semantic cache, once it has counted.
         let mut semantic = hoard_semantic::SemanticStats::default();
         semantic.namespaces.insert("faq".into(), Default::default());
-        let body = crate::api::stats_body_with(&stats, Some(semantic));
+        let census = crate::census::CensusReport {
+            at_ms: 1_700_000_000_000,
+            took_ms: 3,
+            scanned: 12,
+            namespaces: [(
+                "asr".to_owned(),
+                crate::census::CensusCounts { keys: 2, bytes: 90 },
+            )]
+            .into(),
+        };
+        let body = crate::api::stats_body_with(&stats, Some(semantic), Some(census));
         let declared = resolved(&doc, schema)["properties"].as_object().unwrap();
         let mut names: Vec<&String> = declared.keys().collect();
         names.sort();

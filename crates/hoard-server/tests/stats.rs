@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 mod support;
-use support::{embedded, on_redis, start_configured, start_sampling, Server};
+use support::{embedded, on_redis, on_redis_sampling, start_configured, start_sampling, Server};
 
 /// The value of the `hoard_compute_saved_seconds_total` series of `namespace`.
 async fn saved_seconds_metric(s: &Server, namespace: &str) -> f64 {
@@ -106,6 +106,78 @@ async fn redis_hits_count_the_compute_they_saved_on_every_instance() {
         json!(1500),
         "{stats}"
     );
+}
+
+/// A second server on the same Redis counts what the first wrote, in `/v1/stats`
+/// (`census`) and `/metrics`, deletes and pattern deletes included: namespaces this
+/// server never touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_counts_what_each_namespace_holds() {
+    let redis = RedisServer::start();
+    let writer = on_redis(&redis).await;
+    let put = |ns: &'static str, key: String, body: &'static str| {
+        let writer = &writer;
+        async move {
+            let path = format!("/v1/cache/{ns}/{key}");
+            let (status, answer) = writer.call(Method::PUT, &path, Some(body), None).await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+        }
+    };
+    for i in 0..40 {
+        put("frames", format!("f-{i}"), "[1,2,3]").await;
+    }
+    for i in 0..10 {
+        put("labels", format!("l-{i}"), "\"happy\"").await;
+    }
+    put("gone", "x".into(), "1").await;
+    writer
+        .call(Method::DELETE, "/v1/cache/frames/f-0", None, None)
+        .await;
+    writer
+        .call(
+            Method::DELETE,
+            "/v1/cache?pattern=gone:*",
+            None,
+            Some(support::TOKEN),
+        )
+        .await;
+    let (status, answer) = writer
+        .call(
+            Method::DELETE,
+            "/v1/cache?pattern=labels:l-1*",
+            None,
+            Some(support::TOKEN),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["deleted"].clone()),
+        (StatusCode::OK, json!(1))
+    );
+
+    let reader = on_redis_sampling(&redis, Duration::from_millis(50)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let census = loop {
+        let (_, stats) = reader.get("/v1/stats").await;
+        if stats["census"].is_object() {
+            break stats["census"].clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no census: {stats}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // `[1,2,3]` is 4 bytes of MessagePack, `"happy"` 6.
+    assert_eq!(
+        census["namespaces"],
+        json!({"frames": {"keys": 39, "bytes": 156}, "labels": {"keys": 9, "bytes": 54}}),
+        "{census}"
+    );
+    assert!(census["scanned"].as_u64().unwrap() >= 48, "{census}");
+    let text = metrics_text(&reader).await;
+    for line in [
+        r#"hoard_namespace_keys{namespace="frames"} 39"#,
+        r#"hoard_namespace_bytes{namespace="labels"} 54"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in {text}");
+    }
 }
 
 /// Polls the history until a sample satisfies `done`, for at most ten seconds.

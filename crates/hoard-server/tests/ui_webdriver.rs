@@ -120,6 +120,48 @@ async fn figures_agree(client: &Client, s: &Server) {
     }
 }
 
+/// The namespace table's keys and bytes equal the census `/v1/stats` reports, and that
+/// census counts what the test wrote: `expected` is (namespace, keys, bytes).
+async fn census_agrees(client: &Client, s: &Server, expected: &[(&str, u64, u64)]) {
+    let deadline = Instant::now() + PATIENCE;
+    let want: Vec<(String, u64, u64)> = expected
+        .iter()
+        .map(|(ns, keys, bytes)| (ns.to_string(), *keys, *bytes))
+        .collect();
+    loop {
+        let shown = script(
+            client,
+            "return [...document.querySelectorAll('#namespaces tbody tr[data-keys]')]
+               .map(tr => [tr.dataset.namespace, Number(tr.dataset.keys), Number(tr.dataset.bytes)])",
+        )
+        .await;
+        let mut shown: Vec<(String, u64, u64)> = serde_json::from_value(shown).unwrap();
+        shown.sort();
+        let (_, stats) = s.get("/v1/stats").await;
+        let mut reported: Vec<(String, u64, u64)> = stats["census"]["namespaces"]
+            .as_object()
+            .map(|namespaces| {
+                namespaces
+                    .iter()
+                    .map(|(ns, c)| {
+                        let number = |field: &str| c[field].as_u64().unwrap();
+                        (ns.clone(), number("keys"), number("bytes"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        reported.sort();
+        if reported == want && shown == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page shows {shown:?}, /v1/stats counted {reported:?}, the test wrote {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The key browser with and without the admin token, a wrong token, single and pattern
 /// deletes checked from outside the page, the figures against `/v1/stats`, nothing loaded
 /// from another origin, nothing logged, and the status when the server stops. A
@@ -163,6 +205,14 @@ async fn the_dashboard_deletes_keys_with_the_admin_token_only() {
         .await
         .unwrap();
     figures_agree(&client, &s).await;
+    // Each value is `[1]`: two bytes of MessagePack.
+    let written = [
+        ("asr", 4, 8),
+        ("asr*", 1, 2),
+        ("asr-old", 1, 2),
+        ("tags", 1, 2),
+    ];
+    census_agrees(&client, &s, &written).await;
 
     // Without the admin token the browser only reads: no delete control can be used.
     list_keys(&client, "asr", "clip-*").await;

@@ -76,7 +76,8 @@ pub use hoard_snapshot as snapshot;
 pub use hoard_snapshot::intern;
 
 pub use cache::{
-    escape_pattern, Cache, CacheBuilder, KeyInfo, KeyPage, SetOptions, MAX_SCAN_LIMIT,
+    escape_pattern, Cache, CacheBuilder, Census, KeyInfo, KeyPage, NamespaceCensus, SetOptions,
+    MAX_SCAN_LIMIT,
 };
 pub use cached::{global, set_global, CachedFn};
 pub use clock::{Clock, ManualClock};

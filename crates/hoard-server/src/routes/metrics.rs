@@ -8,11 +8,12 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-#[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = ["read"])), responses((status = 200, description = "OpenMetrics text, metrics named hoard_* (hoard_semantic_* with a semantic cache, refusals labelled by guard); namespaces past the 100 busiest share namespace=\"(other)\"", content_type = "application/openmetrics-text"), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = ["read"])), responses((status = 200, description = "OpenMetrics text, metrics named hoard_* (hoard_semantic_* with a semantic cache, refusals labelled by guard; hoard_namespace_keys and hoard_namespace_bytes once the namespaces have been counted); namespaces past the 100 busiest share namespace=\"(other)\"", content_type = "application/openmetrics-text"), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
 pub(crate) async fn metrics(_: Read, State(state): State<AppState>) -> Result<Response, ApiError> {
     let stats = state.cache.stats().await?;
     let semantic = state.semantic.as_ref().map(|s| s.stats());
-    let text = render(&stats, semantic.as_ref()).map_err(|error| {
+    let census = state.history.census().latest();
+    let text = render(&stats, semantic.as_ref(), census.as_ref()).map_err(|error| {
         ApiError::new(
             ErrorCode::Metrics,
             format!("could not write the metrics: {error}"),

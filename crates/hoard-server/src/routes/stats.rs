@@ -16,12 +16,13 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::Value;
 
-#[utoipa::path(get, path = "/v1/stats", tag = "operations", security(("bearer" = ["read"])), responses((status = 200, description = "available, stats, config, message (the Python cache managers' shape); plus namespaces and tiers, and semantic when the server has a semantic cache", body = StatsResponse), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/stats", tag = "operations", security(("bearer" = ["read"])), responses((status = 200, description = "available, stats, config, message (the Python cache managers' shape); plus namespaces and tiers, census (keys and bytes per namespace, by the last background count) once one has run, and semantic when the server has a semantic cache", body = StatsResponse), (status = 401, description = "No token or an unknown one, once read or write tokens are configured", body = ErrorBody), (status = 403, description = "The token's scope is below read", body = ErrorBody)))]
 pub(crate) async fn stats(_: Read, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let semantic = state.semantic.as_ref().map(|s| s.stats());
     Ok(Json(crate::api::stats_body_with(
         &state.cache.stats().await?,
         semantic,
+        state.history.census().latest(),
     )))
 }
 

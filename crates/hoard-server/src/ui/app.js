@@ -14,6 +14,7 @@ const state = {
   samples: [],
   capacity: 720,
   namespaces: {},
+  census: null,
   sort: { key: "hits", dir: -1 },
 };
 
@@ -183,9 +184,21 @@ function drawCharts() {
     rates.map((r) => ({ t: r.t, y: r.expirations }))], rate);
 }
 
+// A namespace's row: this server's counts since it started, and what the last census of
+// the stored keys found (a namespace another process wrote has a census and no counts).
+function namespaceRows() {
+  const counted = state.census ? state.census.namespaces : {};
+  const names = new Set([...Object.keys(state.namespaces), ...Object.keys(counted)]);
+  return [...names].map((name) => {
+    const ns = state.namespaces[name] || { hits: 0, misses: 0, hit_rate: 0, sets: 0, deletes: 0 };
+    const held = counted[name] || { keys: 0, bytes: 0 };
+    return { name, ...ns, keys: state.census ? held.keys : null, bytes_held: state.census ? held.bytes : null };
+  });
+}
+
 function drawNamespaces() {
   const { key, dir } = state.sort;
-  const rows = Object.entries(state.namespaces).map(([name, ns]) => ({ name, ...ns }));
+  const rows = namespaceRows();
   rows.sort((a, b) => {
     const order = key === "name" ? a.name.localeCompare(b.name) : (a[key] || 0) - (b[key] || 0);
     return order * dir || a.name.localeCompare(b.name);
@@ -197,9 +210,16 @@ function drawNamespaces() {
   });
   document.getElementById("namespace-names").replaceChildren(...names);
   const body = document.querySelector("#namespaces tbody");
+  const held = (n, show) => (n === null ? "–" : show(n));
   body.replaceChildren(...rows.map((ns) => row([ns.name, count(ns.hits), count(ns.misses),
-    (ns.hit_rate * 100).toFixed(1) + "%", count(ns.sets), count(ns.deletes),
-    duration(ns.compute_saved_ms || 0)], { namespace: ns.name })));
+    (ns.hit_rate * 100).toFixed(1) + "%", held(ns.keys, count), held(ns.bytes_held, bytes),
+    count(ns.sets), count(ns.deletes), duration(ns.compute_saved_ms || 0)],
+  ns.keys === null ? { namespace: ns.name } : { namespace: ns.name, keys: ns.keys, bytes: ns.bytes_held })));
+  const census = state.census;
+  document.getElementById("census-at").textContent = census
+    ? "(keys and bytes as of " + new Date(census.at_ms).toLocaleTimeString() + ", counted in " +
+      duration(census.took_ms) + ")"
+    : "(keys and bytes: counting…)";
   for (const th of document.querySelectorAll("#namespaces th")) {
     const sorted = th.dataset.sort === key;
     if (sorted) th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
@@ -579,6 +599,7 @@ async function poll() {
     const [stats, history] = await Promise.all([api("/v1/stats"), api("/v1/stats/history" + since)]);
     showFigures(stats);
     state.namespaces = stats.namespaces || {};
+    state.census = stats.census || null;
     drawNamespaces();
     drawSemantic(stats.semantic);
     state.capacity = history.capacity;

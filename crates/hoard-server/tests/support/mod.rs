@@ -137,12 +137,22 @@ pub async fn embedded() -> Server {
 }
 
 pub async fn on_redis(server: &RedisServer) -> Server {
+    start(redis_cache(server).await, hoard_testkit::temp_dir()).await
+}
+
+/// The server of [`on_redis`], sampling its stats every `interval`.
+pub async fn on_redis_sampling(server: &RedisServer, interval: Duration) -> Server {
+    let cache = redis_cache(server).await;
+    start_sampling(cache, hoard_testkit::temp_dir(), interval).await
+}
+
+async fn redis_cache(server: &RedisServer) -> Cache {
     let cache = Cache::builder()
         .redis(RedisConfig::standalone(server.url()).timeout(Duration::from_millis(200)))
         .build()
         .unwrap();
     assert!(cache.wait_coherent(Duration::from_secs(10)).await);
-    start(cache, hoard_testkit::temp_dir()).await
+    cache
 }
 
 impl Server {

@@ -100,7 +100,10 @@ impl Cache {
 
 /// The entries at `keys`; one that cannot be read (corrupt) is left out rather than
 /// failing the page, as a read of it would answer absent.
-async fn read_skipping_corrupt(store: &dyn Store, keys: &[String]) -> Result<Vec<Option<Entry>>> {
+pub(super) async fn read_skipping_corrupt(
+    store: &dyn Store,
+    keys: &[String],
+) -> Result<Vec<Option<Entry>>> {
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     match store.get_many(&refs).await {
         Err(Error::Corrupt(_)) => {

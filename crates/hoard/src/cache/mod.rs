@@ -15,9 +15,12 @@
 //! | `remote.rs` | listeners, and other processes' invalidations applied to L1 |
 //! | `leases.rs` | `lock` and `lock_wait` |
 //! | `stats.rs` | `stats` and the hit counts of adaptive TTLs |
+//! | `browse.rs` | `scan_keys`: a namespace's keys a page at a time |
+//! | `census.rs` | `census`: what each namespace holds, by a walk over the keys |
 
 mod browse;
 mod builder;
+mod census;
 mod epochs;
 mod generations;
 mod leases;
@@ -31,6 +34,7 @@ mod write;
 
 pub use browse::{KeyInfo, KeyPage, MAX_SCAN_LIMIT};
 pub use builder::CacheBuilder;
+pub use census::{Census, NamespaceCensus};
 pub use options::SetOptions;
 
 use crate::clock::Clock;

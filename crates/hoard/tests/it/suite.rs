@@ -24,6 +24,7 @@ backend_suite!(
     cold_key_under_1000_tasks_computes_once,
     scan_keys_pages_through_every_match_once,
     tags_are_kept_with_their_entries,
+    census_counts_what_a_reader_would_find,
 );
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -722,6 +723,76 @@ async fn tags_are_kept_with_their_entries(b: Backend) {
     // And the values are unchanged by them.
     assert_eq!(c.get::<i32>("tagged", "one").await.unwrap(), Some(1));
     assert_eq!(c.get::<i32>("tagged", "retagged").await.unwrap(), Some(6));
+}
+
+/// A generated mix of writes, overwrites, deletes, expiries, a namespace clear and a
+/// pattern delete over six namespaces; the census equals the test's own account of what
+/// is live, kept apart from the cache.
+async fn census_counts_what_a_reader_would_find(b: Backend) {
+    use std::collections::BTreeMap;
+    let c = &b.cache;
+    let namespaces = ["asr", "asr-v2", "emotion", "tags", "frames", "cleared"];
+    let mut live: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |bound: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % bound
+    };
+    let mut short_lived = Vec::new();
+    for _ in 0..600 {
+        let ns = namespaces[next(namespaces.len() as u64) as usize];
+        let key = format!("k{}", next(120));
+        match next(10) {
+            0 => {
+                c.delete(ns, &key).await.unwrap();
+                live.remove(&(ns.to_owned(), key));
+            }
+            1 => {
+                c.set_raw(ns, &key, vec![1u8; 10], short(50)).await.unwrap();
+                live.remove(&(ns.to_owned(), key.clone()));
+                short_lived.push((ns, key));
+            }
+            _ => {
+                let len = 1 + next(3000) as usize;
+                c.set_raw(ns, &key, vec![7u8; len], SetOptions::new())
+                    .await
+                    .unwrap();
+                live.insert((ns.to_owned(), key), len as u64);
+            }
+        }
+    }
+    let batch: Vec<(String, bytes::Bytes)> = (0..30)
+        .map(|i| (format!("batch-{i}"), bytes::Bytes::from(vec![3u8; 100 + i])))
+        .collect();
+    c.mset_raw("frames", batch.clone(), SetOptions::new())
+        .await
+        .unwrap();
+    for (key, value) in &batch {
+        live.insert(("frames".into(), key.clone()), value.len() as u64);
+    }
+    c.clear_namespace("cleared").await.unwrap();
+    live.retain(|(ns, _), _| ns != "cleared");
+    c.set_raw("cleared", "after", vec![0u8; 5], SetOptions::new())
+        .await
+        .unwrap();
+    live.insert(("cleared".into(), "after".into()), 5);
+    c.delete_pattern("asr:k1*").await.unwrap();
+    live.retain(|(ns, key), _| !(ns == "asr" && key.starts_with("k1")));
+    b.pass(Duration::from_millis(150)).await;
+
+    let mut expected: BTreeMap<String, hoard::NamespaceCensus> = BTreeMap::new();
+    for ((ns, _), bytes) in &live {
+        let counted = expected.entry(ns.clone()).or_default();
+        counted.keys += 1;
+        counted.bytes += bytes;
+    }
+    let census = c.census().await.unwrap();
+    assert_eq!(census.namespaces, expected, "{}", b.name);
+    assert!(census.scanned >= live.len() as u64, "{}", b.name);
+    assert_eq!(census.totals().keys, live.len() as u64, "{}", b.name);
+    assert!(!short_lived.is_empty());
 }
 
 fn expected_owned(expected: &[(&str, Vec<&str>)]) -> Vec<(String, Vec<String>)> {
