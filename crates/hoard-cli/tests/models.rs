@@ -416,3 +416,82 @@ fn doctor_and_touch_and_warm_dry_run() {
     assert!(s.root().join("torch/hub/checkpoints/w.pt").exists());
     assert!(text(&s.hoard(&["warm"]).stdout).contains("weights: complete, skipped"));
 }
+
+/// Budgets: `doctor` exits non-zero while a store or the total is over its budget and
+/// says what pruning by the budgets frees; `prune --budgets` removes the least recently
+/// used until every budget holds, and `doctor` then passes.
+#[test]
+fn doctor_fails_over_budget_until_prune_by_the_budgets() {
+    let s = setup();
+    populate(&s);
+    // Hugging Face holds 6,000 bytes (1,000 + 5,000), torch 3,000: both budgets are over.
+    std::fs::write(
+        &s.config,
+        format!(
+            "[models]\nroot = {:?}\nmax_size = 8000\n[models.store_max_size]\nhuggingface = \"4KiB\"\n",
+            s.root()
+        ),
+    )
+    .unwrap();
+    let out = s.hoard(&["touch", "org/small"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = s.hoard(&["doctor"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("[over_budget] huggingface hold 5.9 KiB, over the budget of 4.0 KiB"),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "[over_budget] the model caches together hold 8.8 KiB, over the budget of 7.8 KiB"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("`hoard models prune --budgets` frees 4.9 KiB (1 path(s))"),
+        "{report}"
+    );
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "hoard: over budget: all, huggingface"
+    );
+    let json: Value = serde_json::from_slice(&s.hoard(&["doctor", "--json"]).stdout).unwrap();
+    let kinds: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["over_budget", "over_budget"]);
+
+    let out = s.hoard(&["prune", "--budgets", "--yes"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = s.hoard(&["ls", "-q"]);
+    assert_eq!(
+        text(&out.stdout),
+        "torch:vad.pt\norg/small\n",
+        "org/big was the older"
+    );
+    let out = s.hoard(&["doctor"]);
+    assert!(out.status.success(), "{out:?}");
+
+    // Without budgets, --budgets is refused with the reason.
+    std::fs::write(&s.config, format!("[models]\nroot = {:?}\n", s.root())).unwrap();
+    let out = s.hoard(&["prune", "--budgets", "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("sets no budget"), "{out:?}");
+    // A budget for a store hoard does not know is a clear configuration error.
+    std::fs::write(
+        &s.config,
+        "[models]\n[models.store_max_size]\nhugginface = \"1GiB\"\n",
+    )
+    .unwrap();
+    let out = s.hoard(&["doctor"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("unknown store \"hugginface\"") && err.contains("huggingface (or hf)"),
+        "{err}"
+    );
+}

@@ -16,16 +16,7 @@ pub(crate) const LONGEST_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 pub(crate) fn size<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<hoard_models::size::ByteSize, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Written {
-        Bytes(u64),
-        Text(String),
-    }
-    match Written::deserialize(d).map_err(|_| D::Error::custom("expected a size such as 256MiB"))? {
-        Written::Bytes(bytes) => Ok(hoard_models::size::ByteSize::b(bytes)),
-        Written::Text(text) => hoard_models::size::parse_size(&text).map_err(D::Error::custom),
-    }
+    hoard_models::size::deserialize(d)
 }
 
 /// A duration in hoard's grammar (`90s`, `2h5m`, `1d`), greater than zero.

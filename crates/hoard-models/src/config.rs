@@ -2,6 +2,8 @@
 //! relative) and the warm-up steps. [`crate::Layout`] resolves it; loading the file is
 //! the caller's job (hoard-server's `Config::models`).
 
+use crate::inventory::Store;
+use crate::size::ByteSize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -28,6 +30,26 @@ pub struct ModelsConfig {
     pub legacy: Vec<PathBuf>,
     /// Warm-up steps by name (see [`crate::warm`]).
     pub warm: BTreeMap<String, WarmStep>,
+    /// The most every store together may hold (`max_size = "200GiB"`); see
+    /// [`crate::budget`].
+    #[serde(deserialize_with = "crate::size::deserialize_optional")]
+    pub max_size: Option<ByteSize>,
+    /// The most one store may hold (`[models.store_max_size]`, `huggingface = "150GiB"`).
+    #[serde(deserialize_with = "store_sizes")]
+    pub store_max_size: BTreeMap<Store, ByteSize>,
+}
+
+/// `[models.store_max_size]`: store names to sizes.
+fn store_sizes<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<Store, ByteSize>, D::Error> {
+    #[derive(serde::Deserialize)]
+    struct Size(#[serde(deserialize_with = "crate::size::deserialize")] ByteSize);
+    let written = <BTreeMap<Store, Size> as serde::Deserialize>::deserialize(d)?;
+    Ok(written
+        .into_iter()
+        .map(|(store, Size(size))| (store, size))
+        .collect())
 }
 
 /// One `[models.warm.NAME]` section: either `copy` and `to`, or `run` (and optionally

@@ -2,16 +2,18 @@
 //! that set `HF_HOME` or `TORCH_HOME` and stages that do not, leftovers of older set-ups),
 //! found on this machine, each with what to do about it.
 
+use crate::budget::{self, BudgetCheck};
 use crate::inventory::Inventory;
 use crate::layout::{default_locations, Layout};
 use crate::scan;
+use crate::size::human;
 use std::path::{Path, PathBuf};
 
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
     /// `split_cache`, `env_mismatch`, `legacy_folder`, `empty_folder`, `broken_symlink`,
-    /// `partial_download`, `detached_revisions`, ...
+    /// `partial_download`, `detached_revisions`, `over_budget`, ...
     pub kind: &'static str,
     /// What is wrong.
     pub message: String,
@@ -162,7 +164,40 @@ pub fn check(
             });
         }
     }
+    over_budget(layout, inventory, &mut findings);
     findings
+}
+
+/// One `over_budget` finding per budget gone over, each saying what pruning by the budgets
+/// would free.
+fn over_budget(layout: &Layout, inventory: &Inventory, findings: &mut Vec<Finding>) {
+    let over: Vec<BudgetCheck> = budget::check(layout, inventory)
+        .into_iter()
+        .filter(BudgetCheck::over)
+        .collect();
+    if over.is_empty() {
+        return;
+    }
+    let plan = budget::prune_plan(layout, inventory, crate::usage::now_ms());
+    for check in over {
+        let (what, setting) = match check.store {
+            Some(store) => (store.name(), "[models.store_max_size]"),
+            None => ("the model caches together", "[models] max_size"),
+        };
+        findings.push(Finding {
+            kind: "over_budget",
+            message: format!(
+                "{what} hold {}, over the budget of {} ({setting})",
+                human(check.used),
+                human(check.limit)
+            ),
+            fix: format!(
+                "`hoard models prune --budgets` frees {} ({} path(s)), least recently used first",
+                human(plan.bytes()),
+                plan.actions.len()
+            ),
+        });
+    }
 }
 
 /// A layout whose stores are all elsewhere but `store` (scans just that one).
@@ -188,6 +223,8 @@ fn only(layout: &Layout, store: &str) -> Layout {
         mlx: nowhere,
         app_caches: Default::default(),
         legacy: Vec::new(),
+        max_size: None,
+        store_max_size: Default::default(),
     }
 }
 

@@ -46,6 +46,9 @@ impl Store {
         }
     }
 
+    /// The names [`Store::parse`] reads, for messages.
+    pub const NAMES: &'static str = "huggingface (or hf), torch, ollama, mlx or app";
+
     /// Every store, in the order tables list them.
     pub const ALL: [Store; 5] = [
         Store::Huggingface,
@@ -54,6 +57,16 @@ impl Store {
         Store::Mlx,
         Store::App,
     ];
+}
+
+/// A store by its name, as `[models.store_max_size]` keys it.
+impl<'de> serde::Deserialize<'de> for Store {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Store, D::Error> {
+        let name = <String as serde::Deserialize>::deserialize(d)?;
+        Store::parse(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!("unknown store {name:?}: {}", Store::NAMES))
+        })
+    }
 }
 
 /// A file on disk with its size.

@@ -18,6 +18,7 @@
 
 use crate::config::ModelsConfig;
 use crate::error::ModelsError;
+use crate::inventory::Store;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,10 @@ pub struct Layout {
     pub app_caches: BTreeMap<String, PathBuf>,
     /// Legacy folders.
     pub legacy: Vec<PathBuf>,
+    /// The most every store together may hold, in bytes (`[models] max_size`).
+    pub max_size: Option<u64>,
+    /// The most each store may hold, in bytes (`[models.store_max_size]`).
+    pub store_max_size: BTreeMap<Store, u64>,
 }
 
 impl Layout {
@@ -60,6 +65,12 @@ impl Layout {
                 .map(|(name, path)| (name.clone(), absolute(path)))
                 .collect(),
             legacy: config.legacy.iter().map(|p| absolute(p)).collect(),
+            max_size: config.max_size.map(|size| size.as_u64()),
+            store_max_size: config
+                .store_max_size
+                .iter()
+                .map(|(store, size)| (*store, size.as_u64()))
+                .collect(),
             root,
         }
     }

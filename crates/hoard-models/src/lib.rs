@@ -12,7 +12,8 @@
 //! - [`plan`]: `rm`, `prune` and `clear` as plans (paths and bytes) that execute only
 //!   inside the configured roots;
 //! - [`dedup`]: the same file stored more than once, optionally hard-linked;
-//! - [`doctor`]: split caches, disagreeing variables, legacy folders, broken links;
+//! - [`doctor`]: split caches, disagreeing variables, legacy folders, broken links, and
+//!   [`budget`]s gone over;
 //! - [`warm`]: fill the caches from a NAS or a download command;
 //! - [`usage`]: last use recorded by hoard where atime is not kept;
 //! - [`size`]: sizes read and printed as people write them (`50GiB`, `4.9 KiB`).
@@ -25,6 +26,7 @@
 //! assert_eq!(layout.hf_hub(), std::path::Path::new("/srv/app/.cache/huggingface/hub"));
 //! ```
 
+pub mod budget;
 pub mod config;
 pub mod dedup;
 pub mod doctor;

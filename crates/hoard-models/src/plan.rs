@@ -7,7 +7,7 @@ use crate::error::ModelsError;
 use crate::inventory::{FileRef, Inventory, Item, Store};
 use crate::layout::Layout;
 use crate::size::ByteSize;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -45,6 +45,25 @@ impl Plan {
     /// Total bytes the plan frees.
     pub fn bytes(&self) -> u64 {
         self.actions.iter().map(|a| a.bytes).sum()
+    }
+
+    /// Bytes the plan frees inside `store`'s items (detached revisions, partial
+    /// downloads, Ollama orphans counted with their store).
+    fn bytes_in(&self, inventory: &Inventory, store: Store) -> u64 {
+        let folders: Vec<&Path> = inventory
+            .items
+            .iter()
+            .filter(|item| item.store == store)
+            .map(|item| item.path.as_path())
+            .collect();
+        let orphan = |path: &Path| {
+            store == Store::Ollama && inventory.orphans.iter().any(|o| o.path == path)
+        };
+        self.actions
+            .iter()
+            .filter(|a| orphan(&a.path) || folders.iter().any(|f| a.path.starts_with(f)))
+            .map(|a| a.bytes)
+            .sum()
     }
 
     /// Whether there is nothing to do.
@@ -188,6 +207,9 @@ pub struct PruneOptions {
     pub older_than: Option<Duration>,
     /// Remove least recently used items until the stores hold at most this much.
     pub max_size: Option<ByteSize>,
+    /// Remove least recently used items of a store until it holds at most this much
+    /// (applied before `max_size`).
+    pub store_max_size: BTreeMap<Store, ByteSize>,
     /// Now, milliseconds since the Unix epoch.
     pub now_ms: i64,
 }
@@ -226,11 +248,6 @@ pub fn prune(inventory: &Inventory, options: &PruneOptions) -> Plan {
     for FileRef { path, size } in &inventory.orphans {
         plan.push(path.clone(), *size, "Ollama layer no model uses".into());
     }
-    let last_use = |item: &Item| {
-        item.last_accessed_ms
-            .max(item.last_modified_ms)
-            .unwrap_or(0)
-    };
     let mut chosen: Vec<&Item> = Vec::new();
     if let Some(age) = options.older_than {
         let cutoff = options.now_ms - i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
@@ -241,26 +258,69 @@ pub fn prune(inventory: &Inventory, options: &PruneOptions) -> Plan {
                 .filter(|item| last_use(item) < cutoff),
         );
     }
+    let sizes = inventory.store_sizes();
+    for (store, limit) in &options.store_max_size {
+        let held = sizes.get(store).copied().unwrap_or(0);
+        let already = plan.bytes_in(inventory, *store) + bytes_of(&chosen, Some(*store));
+        let in_store = |item: &&Item| item.store == *store;
+        add_least_recently_used(
+            inventory,
+            in_store,
+            held,
+            already,
+            limit.as_u64(),
+            &mut chosen,
+        );
+    }
     if let Some(limit) = options.max_size.map(|size| size.as_u64()) {
-        let already: u64 = plan.bytes() + chosen.iter().map(|i| i.size).sum::<u64>();
-        let total: u64 = inventory.store_sizes().values().sum();
-        let mut remaining = total.saturating_sub(already);
-        let mut by_age: Vec<&Item> = inventory
-            .items
-            .iter()
-            .filter(|item| !chosen.iter().any(|c| c.id == item.id))
-            .collect();
-        by_age.sort_by_key(|item| (last_use(item), item.id.clone()));
-        for item in by_age {
-            if remaining <= limit {
-                break;
-            }
-            remaining = remaining.saturating_sub(item.size);
-            chosen.push(item);
-        }
+        let total: u64 = sizes.values().sum();
+        let already = plan.bytes() + bytes_of(&chosen, None);
+        add_least_recently_used(inventory, |_| true, total, already, limit, &mut chosen);
     }
     remove_items(inventory, &chosen, &mut plan);
     plan
+}
+
+/// The last time `item` was used, as prune orders items.
+fn last_use(item: &Item) -> i64 {
+    item.last_accessed_ms
+        .max(item.last_modified_ms)
+        .unwrap_or(0)
+}
+
+/// Bytes of the `chosen` items (of `store` only, if given).
+fn bytes_of(chosen: &[&Item], store: Option<Store>) -> u64 {
+    chosen
+        .iter()
+        .filter(|item| store.is_none_or(|s| s == item.store))
+        .map(|item| item.size)
+        .sum()
+}
+
+/// Chooses the least recently used items `eligible` picks, not chosen yet, until what
+/// `held` less what is `already` removed is at most `limit`.
+fn add_least_recently_used<'a>(
+    inventory: &'a Inventory,
+    eligible: impl Fn(&&'a Item) -> bool,
+    held: u64,
+    already: u64,
+    limit: u64,
+    chosen: &mut Vec<&'a Item>,
+) {
+    let mut remaining = held.saturating_sub(already);
+    let mut by_age: Vec<&Item> = inventory
+        .items
+        .iter()
+        .filter(|item| eligible(item) && !chosen.iter().any(|c| c.id == item.id))
+        .collect();
+    by_age.sort_by_key(|item| (last_use(item), item.id.clone()));
+    for item in by_age {
+        if remaining <= limit {
+            break;
+        }
+        remaining = remaining.saturating_sub(item.size);
+        chosen.push(item);
+    }
 }
 
 /// `hoard models clear [STORE]`: every item of the store (or of all stores) and the

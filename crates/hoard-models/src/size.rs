@@ -51,6 +51,32 @@ pub fn parse_size(text: &str) -> Result<ByteSize, SizeError> {
         .ok_or_else(too_large)
 }
 
+/// A size as text (`256MiB`, `16MB`, `1GiB`) or a number of bytes: a serde
+/// `deserialize_with` for configuration fields, refusing anything else with a message that
+/// says what was expected.
+pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
+    use serde::de::Error;
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Bytes(u64),
+        Text(String),
+    }
+    let written = <Written as serde::Deserialize>::deserialize(d)
+        .map_err(|_| D::Error::custom("expected a size such as 256MiB"))?;
+    match written {
+        Written::Bytes(bytes) => Ok(ByteSize::b(bytes)),
+        Written::Text(text) => parse_size(&text).map_err(D::Error::custom),
+    }
+}
+
+/// [`deserialize`] for an optional field (with `#[serde(default)]`: absent is `None`).
+pub fn deserialize_optional<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<ByteSize>, D::Error> {
+    deserialize(d).map(Some)
+}
+
 /// `bytes` as `hoard models` prints sizes: `512 B`, `4.9 KiB`, `1.5 GiB`.
 pub fn human(bytes: u64) -> String {
     ByteSize::b(bytes).to_string()

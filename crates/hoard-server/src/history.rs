@@ -9,6 +9,7 @@
 
 use crate::census::{CensusBoard, CENSUS_EVERY_SAMPLES};
 use crate::latency::{quantile, Latencies};
+use crate::model_stores::{ModelStoresBoard, SCAN_EVERY_SAMPLES};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -122,6 +123,8 @@ pub struct StatsHistory {
     counted: Mutex<Vec<u64>>,
     /// What each namespace holds, counted every few samples.
     census: CensusBoard,
+    /// The model caches' sizes and budgets, scanned every few samples.
+    model_stores: ModelStoresBoard,
 }
 
 impl StatsHistory {
@@ -140,6 +143,7 @@ impl StatsHistory {
             latencies: Latencies::default(),
             counted: Mutex::new(Vec::new()),
             census: CensusBoard::default(),
+            model_stores: ModelStoresBoard::default(),
         })
     }
 
@@ -147,6 +151,12 @@ impl StatsHistory {
     /// while [`StatsHistory::run`] runs.
     pub fn census(&self) -> &CensusBoard {
         &self.census
+    }
+
+    /// The last scan of the model caches, taken every [`SCAN_EVERY_SAMPLES`] intervals
+    /// while [`StatsHistory::run`] runs.
+    pub fn model_stores(&self) -> &ModelStoresBoard {
+        &self.model_stores
     }
 
     /// The cache routes' latencies, which the request layer records.
@@ -182,13 +192,14 @@ impl StatsHistory {
         Ok(())
     }
 
-    /// Samples every interval, and counts the namespaces every few, until dropped (the
-    /// server aborts it when it stops). A failed sample is logged and skipped; the next one
-    /// tries again.
+    /// Samples every interval, and counts the namespaces and scans the model caches of
+    /// `models` every few, until dropped (the server aborts it when it stops). A failed
+    /// sample is logged and skipped; the next one tries again.
     pub(crate) async fn run(
         self: Arc<Self>,
         cache: hoard::Cache,
         semantic: Option<Arc<hoard_semantic::SemanticCache>>,
+        models: Arc<hoard_models::Layout>,
     ) {
         let sampling = async {
             let mut ticks = tokio::time::interval(self.interval);
@@ -204,7 +215,10 @@ impl StatsHistory {
         let counting = self
             .census
             .run(cache.clone(), self.interval * CENSUS_EVERY_SAMPLES);
-        tokio::join!(sampling, counting);
+        let scanning = self
+            .model_stores
+            .run(models, self.interval * SCAN_EVERY_SAMPLES);
+        tokio::join!(sampling, counting, scanning);
     }
 
     /// The samples taken after `since_ms` (all of them for `None`), oldest first.

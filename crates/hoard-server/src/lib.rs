@@ -25,6 +25,7 @@ pub mod history;
 mod hit_path;
 mod latency;
 mod metrics;
+pub mod model_stores;
 pub mod openapi;
 mod request_id;
 mod router;

@@ -17,6 +17,7 @@
 //! [`MAX_NAMESPACES`] by keys on their own and the rest as `(other)`.
 
 use crate::census::{CensusCounts, CensusReport};
+use crate::model_stores::ModelStoresReport;
 use hoard::NamespaceStats;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -166,13 +167,56 @@ fn register_census(registry: &mut Registry, census: &CensusReport) {
     }
 }
 
-/// The text a scrape gets; `semantic` adds the semantic cache's series, `census` the
-/// namespaces' keys and bytes.
-pub fn render(
-    stats: &hoard::Stats,
-    semantic: Option<&hoard_semantic::SemanticStats>,
-    census: Option<&CensusReport>,
-) -> Result<String, std::fmt::Error> {
+/// The model caches' gauges: bytes per store, and each configured budget with whether it
+/// is gone over (`store="all"` for every store together).
+fn register_model_stores(registry: &mut Registry, report: &ModelStoresReport) {
+    let label = |store: &str| vec![("store".to_owned(), store.to_owned())];
+    let as_gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+    let bytes = Family::<Labels, Gauge>::default();
+    for (store, held) in &report.stores {
+        bytes
+            .get_or_create(&label(store.name()))
+            .set(as_gauge(*held));
+    }
+    registry.register(
+        "hoard_models_bytes",
+        "Bytes the model cache store holds, each file counted once, by the last scan",
+        bytes,
+    );
+    let budget = Family::<Labels, Gauge>::default();
+    let over = Family::<Labels, Gauge>::default();
+    for check in &report.budgets {
+        budget
+            .get_or_create(&label(check.scope()))
+            .set(as_gauge(check.limit));
+        over.get_or_create(&label(check.scope()))
+            .set(i64::from(check.over()));
+    }
+    registry.register(
+        "hoard_models_budget_bytes",
+        "The configured budget of the store ([models.store_max_size]; all: [models] max_size)",
+        budget,
+    );
+    registry.register(
+        "hoard_models_over_budget",
+        "1 while the store holds more than its budget",
+        over,
+    );
+}
+
+/// What a scrape shows beside the cache's own counters, each once the server has it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Extras<'a> {
+    /// The semantic cache's counts.
+    pub semantic: Option<&'a hoard_semantic::SemanticStats>,
+    /// The namespaces' keys and bytes.
+    pub census: Option<&'a CensusReport>,
+    /// The model caches' sizes and budgets.
+    pub model_stores: Option<&'a ModelStoresReport>,
+}
+
+/// The text a scrape gets: the cache's counters, and the series of each of `extras`.
+pub fn render(stats: &hoard::Stats, extras: Extras<'_>) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
     let rows = bounded(stats);
     let per_namespace: [PerNamespace; 6] = [
@@ -241,11 +285,14 @@ pub fn render(
         "1 when L2 answers",
         gauge(u64::from(stats.available)),
     );
-    if let Some(semantic) = semantic {
+    if let Some(semantic) = extras.semantic {
         register_semantic(&mut registry, semantic);
     }
-    if let Some(census) = census {
+    if let Some(census) = extras.census {
         register_census(&mut registry, census);
+    }
+    if let Some(report) = extras.model_stores {
+        register_model_stores(&mut registry, report);
     }
     let mut out = String::new();
     encode(&mut out, &registry)?;
@@ -276,9 +323,16 @@ mod tests {
     #[test]
     fn the_semantic_series_are_there_only_with_a_semantic_cache() {
         let stats = crate::api::tests::sample_stats();
-        let plain = render(&stats, None, None).unwrap();
+        let plain = render(&stats, Extras::default()).unwrap();
         assert!(!plain.contains("hoard_semantic"), "{plain}");
-        let text = render(&stats, Some(&semantic_stats(1)), None).unwrap();
+        let text = render(
+            &stats,
+            Extras {
+                semantic: Some(&semantic_stats(1)),
+                ..Extras::default()
+            },
+        )
+        .unwrap();
         for line in [
             r#"hoard_semantic_lookups_total{namespace="ns0"} 3"#,
             r#"hoard_semantic_hits_total{namespace="ns0"} 1"#,
@@ -297,8 +351,10 @@ mod tests {
     fn semantic_namespaces_past_the_busiest_share_one_series() {
         let text = render(
             &hoard::Stats::default(),
-            Some(&semantic_stats(MAX_NAMESPACES + 10)),
-            None,
+            Extras {
+                semantic: Some(&semantic_stats(MAX_NAMESPACES + 10)),
+                ..Extras::default()
+            },
         )
         .unwrap();
         let series = text
@@ -317,7 +373,7 @@ mod tests {
     #[test]
     fn the_census_gauges_bound_their_namespaces_like_the_counters() {
         let stats = hoard::Stats::default();
-        let plain = render(&stats, None, None).unwrap();
+        let plain = render(&stats, Extras::default()).unwrap();
         assert!(!plain.contains("hoard_namespace_"), "{plain}");
         let mut census = CensusReport::default();
         for n in 0..MAX_NAMESPACES + 10 {
@@ -334,7 +390,11 @@ mod tests {
                 bytes: 7,
             },
         );
-        let text = render(&stats, None, Some(&census)).unwrap();
+        let extras = Extras {
+            census: Some(&census),
+            ..Extras::default()
+        };
+        let text = render(&stats, extras).unwrap();
         let series = |name: &str| {
             text.lines()
                 .filter(|l| l.starts_with(&format!("{name}{{")))

@@ -28,12 +28,11 @@ pub async fn serve_with(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let cache = state.cache.clone();
-    let sampler = tokio::spawn(
-        state
-            .history
-            .clone()
-            .run(cache.clone(), state.semantic.clone()),
-    );
+    let sampler = tokio::spawn(state.history.clone().run(
+        cache.clone(),
+        state.semantic.clone(),
+        state.models.clone(),
+    ));
     conn::run(listener, service(state), limits, shutdown).await;
     sampler.abort();
     if let Err(error) = cache.flush().await {

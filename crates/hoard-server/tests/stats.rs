@@ -339,6 +339,72 @@ async fn the_model_caches_are_listed_with_their_sizes() {
     assert!(ids.contains(&"acme/tagger"), "{ids:?}");
 }
 
+/// `/metrics` carries the model caches' sizes and budgets from the background scan: a
+/// store over its budget reads 1 until what it holds shrinks, which the next scan sees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_cache_budgets_are_gauges_the_background_scan_keeps() {
+    let stores = hoard_testkit::temp_dir();
+    let root = stores.path().join("models");
+    let repo = hoard_testkit::stores::hf_revision(
+        &root.join("huggingface/hub"),
+        "models--acme--tagger",
+        "0123456789abcdef0123456789abcdef01234567",
+        &["main"],
+        &[hoard_testkit::stores::HfFile {
+            name: "model.safetensors",
+            content: &[7u8; 3000],
+            lfs: true,
+        }],
+    );
+    let checkpoints = root.join("torch/hub/checkpoints");
+    std::fs::create_dir_all(&checkpoints).unwrap();
+    std::fs::write(checkpoints.join("vad.pt"), [3u8; 700]).unwrap();
+    let (cache, dir) = support::embedded_cache();
+    let more = format!(
+        "[models]\nroot = {:?}\nmax_size = \"1GiB\"\n[models.store_max_size]\nhuggingface = 2000\n",
+        root.display().to_string()
+    );
+    let s = support::launch(
+        cache,
+        dir,
+        Vec::new(),
+        Some(Duration::from_millis(50)),
+        &more,
+    )
+    .await;
+    let gauges_read = |want: &'static [&'static str]| {
+        let s = &s;
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let text = metrics_text(s).await;
+                if want.iter().all(|line| text.lines().any(|l| l == *line)) {
+                    return text;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "{want:?} in {text}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    gauges_read(&[
+        r#"hoard_models_bytes{store="huggingface"} 3000"#,
+        r#"hoard_models_bytes{store="torch"} 700"#,
+        r#"hoard_models_bytes{store="ollama"} 0"#,
+        r#"hoard_models_budget_bytes{store="huggingface"} 2000"#,
+        r#"hoard_models_budget_bytes{store="all"} 1073741824"#,
+        r#"hoard_models_over_budget{store="huggingface"} 1"#,
+        r#"hoard_models_over_budget{store="all"} 0"#,
+    ])
+    .await;
+    // The model goes; the next scan says so.
+    std::fs::remove_dir_all(&repo).unwrap();
+    gauges_read(&[
+        r#"hoard_models_bytes{store="huggingface"} 0"#,
+        r#"hoard_models_over_budget{store="huggingface"} 0"#,
+    ])
+    .await;
+}
+
 /// The history's p50 and p99 of the cache routes are the server's own times: never above
 /// what the client measured for the whole round trip, the median not above the 99th
 /// percentile, and `null` for an interval with no cache request (reads of the history

@@ -72,6 +72,10 @@ pub enum ModelsCommand {
         /// Also remove the least recently used models until the stores hold at most this.
         #[arg(long, value_name = "SIZE")]
         max_size: Option<String>,
+        /// Also remove the least recently used models until every budget of hoard.toml
+        /// holds ([models] max_size, [models.store_max_size]).
+        #[arg(long)]
+        budgets: bool,
         #[command(flatten)]
         confirm: Confirm,
     },
@@ -99,7 +103,8 @@ pub enum ModelsCommand {
         #[command(flatten)]
         confirm: Confirm,
     },
-    /// Find the problems of scattered caches and say what to do.
+    /// Find the problems of scattered caches and say what to do; exits non-zero when a
+    /// store is over its budget ([models] max_size, [models.store_max_size]).
     Doctor {
         /// Print JSON.
         #[arg(long)]
@@ -187,15 +192,35 @@ pub fn run(config: Option<&Path>, command: ModelsCommand) -> anyhow::Result<()> 
         ModelsCommand::Prune {
             older_than,
             max_size,
+            budgets,
             confirm,
         } => {
-            let options = PruneOptions {
+            let mut options = PruneOptions {
                 older_than: older_than
                     .map(|text| hoard::ttl::parse_duration(&text))
                     .transpose()?,
                 max_size: max_size.map(|text| size::parse_size(&text)).transpose()?,
+                store_max_size: Default::default(),
                 now_ms: hoard_models::usage::now_ms(),
             };
+            if budgets {
+                if layout.max_size.is_none() && layout.store_max_size.is_empty() {
+                    anyhow::bail!(
+                        "--budgets: hoard.toml sets no budget ([models] max_size or [models.store_max_size])"
+                    );
+                }
+                // The smaller of the flag and the configured total, and each store's.
+                let configured = layout.max_size.map(size::ByteSize::b);
+                options.max_size = match (options.max_size, configured) {
+                    (Some(flag), Some(config)) => Some(flag.min(config)),
+                    (flag, config) => flag.or(config),
+                };
+                options.store_max_size = layout
+                    .store_max_size
+                    .iter()
+                    .map(|(store, limit)| (*store, size::ByteSize::b(*limit)))
+                    .collect();
+            }
             let plan = hoard_models::plan::prune(&scan::inventory(&layout), &options);
             apply(&layout, &plan, &confirm)
         }
@@ -246,6 +271,14 @@ pub fn run(config: Option<&Path>, command: ModelsCommand) -> anyhow::Result<()> 
                 println!("{}", serde_json::to_string_pretty(&findings)?);
             } else {
                 print!("{}", show::findings(&findings, &layout));
+            }
+            let over: Vec<&str> = hoard_models::budget::check(&layout, &inventory)
+                .iter()
+                .filter(|check| check.over())
+                .map(|check| check.scope())
+                .collect();
+            if !over.is_empty() {
+                anyhow::bail!("over budget: {}", over.join(", "));
             }
             Ok(())
         }
