@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The `[cache]` section: L1's budget, the TTL of entries written without one, and where L2
-/// lives (the embedded disk tier, a Redis, or a Redis Cluster).
+/// lives (the embedded disk tier, a Redis, a master behind Redis Sentinel, or a Redis
+/// Cluster).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -28,6 +29,11 @@ pub struct CacheSection {
     pub redis_url: String,
     /// Redis Cluster seed nodes, instead of `redis_url`.
     pub redis_cluster: Vec<String>,
+    /// Redis Sentinel URLs (`redis://host:26379`), instead of `redis_url`: the master is
+    /// whichever server they name for `sentinel_master`, followed across failovers.
+    pub redis_sentinel: Vec<String>,
+    /// The name the sentinels monitor the master by (default `mymaster`).
+    pub sentinel_master: String,
     /// Prefix of every Redis key (default `hoard:`).
     pub key_prefix: String,
 }
@@ -41,6 +47,8 @@ impl Default for CacheSection {
             default_ttl: hoard::ttl::LONG,
             redis_url: String::new(),
             redis_cluster: Vec::new(),
+            redis_sentinel: Vec::new(),
+            sentinel_master: "mymaster".into(),
             key_prefix: "hoard:".into(),
         }
     }
@@ -56,6 +64,8 @@ pub enum L2 {
     Redis,
     /// A Redis Cluster, from the seeds in `redis_cluster`.
     RedisCluster,
+    /// The master the sentinels of `redis_sentinel` name.
+    RedisSentinel,
 }
 
 impl CacheSection {
@@ -63,6 +73,8 @@ impl CacheSection {
     pub fn l2(&self) -> L2 {
         if !self.redis_cluster.is_empty() {
             L2::RedisCluster
+        } else if !self.redis_sentinel.is_empty() {
+            L2::RedisSentinel
         } else if !self.redis_url.is_empty() {
             L2::Redis
         } else {
@@ -77,6 +89,7 @@ impl CacheSection {
             L2::Disk => format!("disk at {}", self.data_dir.display()),
             L2::Redis => "redis".to_owned(),
             L2::RedisCluster => "redis cluster".to_owned(),
+            L2::RedisSentinel => format!("redis master {:?} via sentinels", self.sentinel_master),
         }
     }
 
@@ -89,6 +102,10 @@ impl CacheSection {
         match self.l2() {
             L2::RedisCluster => builder.redis(
                 hoard::RedisConfig::cluster(self.redis_cluster.clone())
+                    .key_prefix(&self.key_prefix),
+            ),
+            L2::RedisSentinel => builder.redis(
+                hoard::RedisConfig::sentinel(self.redis_sentinel.clone(), &self.sentinel_master)
                     .key_prefix(&self.key_prefix),
             ),
             L2::Redis => builder.redis(

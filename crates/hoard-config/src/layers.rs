@@ -35,6 +35,16 @@ const VARIABLES: &[(&str, &str, Kind)] = &[
         "cache.redis_cluster",
         Kind::List,
     ),
+    (
+        "HOARD_CACHE_REDIS_SENTINEL",
+        "cache.redis_sentinel",
+        Kind::List,
+    ),
+    (
+        "HOARD_CACHE_SENTINEL_MASTER",
+        "cache.sentinel_master",
+        Kind::Text,
+    ),
     ("HOARD_CACHE_KEY_PREFIX", "cache.key_prefix", Kind::Text),
     ("HOARD_SERVER_ADDR", "server.addr", Kind::Text),
     ("HOARD_SERVER_MAX_BODY", "server.max_body", Kind::Text),

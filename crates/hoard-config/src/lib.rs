@@ -207,10 +207,15 @@ impl Config {
     /// The `[cache]` section, checked.
     pub fn cache(&self) -> Result<CacheSection, ConfigError> {
         let cache: CacheSection = self.section("cache")?;
-        if !cache.redis_url.is_empty() && !cache.redis_cluster.is_empty() {
+        let set = [
+            !cache.redis_url.is_empty(),
+            !cache.redis_cluster.is_empty(),
+            !cache.redis_sentinel.is_empty(),
+        ];
+        if set.iter().filter(|on| **on).count() > 1 {
             return Err(self.refuse(
                 "cache.redis_url",
-                "set redis_url or redis_cluster, not both",
+                "set one of redis_url, redis_cluster and redis_sentinel",
             ));
         }
         Ok(cache)

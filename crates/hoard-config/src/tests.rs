@@ -46,7 +46,12 @@ fn bad_values_name_file_key_and_reason() {
         (
             "[cache]\nredis_url = \"redis://a\"\nredis_cluster = [\"redis://b\"]\n",
             "cache.redis_url",
-            "not both",
+            "set one of redis_url, redis_cluster and redis_sentinel",
+        ),
+        (
+            "[cache]\nredis_sentinel = [\"redis://s:26379\"]\nredis_url = \"redis://b\"\n",
+            "cache.redis_url",
+            "set one of",
         ),
         (
             "[server]\naddr = \"localhost\"\n",
@@ -273,6 +278,18 @@ fn environment_and_flags_override_the_file() {
     assert_eq!(settings.cache.memory.as_u64(), 1 << 30);
     assert_eq!(settings.cache.redis_cluster, ["redis://a:1", "redis://b:2"]);
     assert_eq!(settings.cache.l2(), L2::RedisCluster);
+    let sentinels = |name: &str| match name {
+        "HOARD_CACHE_REDIS_SENTINEL" => Some("redis://s1:26379,redis://s2:26379".to_owned()),
+        "HOARD_CACHE_SENTINEL_MASTER" => Some("cache-master".to_owned()),
+        _ => None,
+    };
+    let cache = load(&sentinels, &Overrides::default()).cache().unwrap();
+    assert_eq!(
+        cache.redis_sentinel,
+        ["redis://s1:26379", "redis://s2:26379"]
+    );
+    assert_eq!(cache.sentinel_master, "cache-master");
+    assert_eq!(cache.l2(), L2::RedisSentinel);
     assert_eq!(settings.cache.data_dir, std::path::Path::new("/data"));
     assert_eq!(settings.server.idle_timeout, Duration::from_secs(5));
     assert_eq!(settings.server.max_connections, 64);
@@ -401,6 +418,8 @@ fn the_example_file_is_valid_and_complete() {
         "default_ttl",
         "redis_url",
         "redis_cluster",
+        "redis_sentinel",
+        "sentinel_master",
         "key_prefix",
         "addr",
         "max_body",

@@ -226,8 +226,10 @@ def test_a_folder_open_in_another_process_is_a_clear_error(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     "kwargs, needle",
     [
-        ({"redis": "redis://127.0.0.1:1", "redis_cluster": ["redis://127.0.0.1:2"]}, "not both"),
+        ({"redis": "redis://127.0.0.1:1", "redis_cluster": ["redis://127.0.0.1:2"]}, "one of"),
+        ({"redis": "redis://127.0.0.1:1", "redis_sentinel": ["redis://127.0.0.1:2"]}, "one of"),
         ({"redis_cluster": []}, "at least one node"),
+        ({"redis_sentinel": []}, "at least one sentinel"),
         ({"path": None, "memory": "lots"}, "memory"),
         ({"path": None, "memory": -1}, "memory"),
         ({"path": None, "default_ttl": "forever"}, "default_ttl"),
@@ -261,3 +263,46 @@ def test_bad_bulk_and_compute_arguments_store_nothing(memory_cache: hoard.Cache)
     with pytest.raises(hoard.InvalidInput, match="early_refresh"):
         memory_cache.get_or_compute("ns", "k", lambda: 1, early_refresh=-1.0)
     assert memory_cache.get("ns", "k") is None
+
+
+def test_a_cache_behind_sentinel_writes_to_the_master_the_sentinel_names(
+    redis_server: RedisServer, tmp_path: Path, prefix: str
+) -> None:
+    """A real sentinel watching the test's Redis: the cache asks it for the master, and
+    what it writes is on that server (read back with redis-cli)."""
+    import subprocess
+
+    from conftest import free_port, wait_for_port
+
+    port = free_port()
+    conf = tmp_path / "sentinel.conf"
+    conf.write_text(
+        f"port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {tmp_path}\n"
+        f"sentinel monitor cache-master 127.0.0.1 {redis_server.port} 1\n"
+    )
+    sentinel = subprocess.Popen(
+        ["redis-server", str(conf), "--sentinel"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, process=sentinel)
+        cache = hoard.Cache(
+            redis_sentinel=[f"redis://127.0.0.1:{port}"],
+            sentinel_master="cache-master",
+            key_prefix=prefix,
+        )
+        assert "cache-master" in repr(cache) and "1 sentinels" in repr(cache)
+        cache.set("asr", "clip-1", {"text": "hello"})
+        assert cache.get("asr", "clip-1") == {"text": "hello"}
+        assert redis_server.cli("exists", f"{prefix}asr:clip-1") == "1"
+        wrong = hoard.Cache(
+            redis_sentinel=[f"redis://127.0.0.1:{port}"],
+            sentinel_master="no-such-master",
+            key_prefix=prefix,
+        )
+        with pytest.raises(hoard.HoardError, match="no sentinel named a master"):
+            wrong.set("asr", "clip-2", 1)
+    finally:
+        sentinel.kill()
+        sentinel.wait()

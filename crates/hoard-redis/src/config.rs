@@ -13,6 +13,8 @@ use std::time::Duration;
 pub struct RedisConfig {
     pub(crate) urls: Vec<String>,
     pub(crate) cluster: bool,
+    /// The master's name, when `urls` are sentinels.
+    pub(crate) sentinel_master: Option<String>,
     pub(crate) key_prefix: String,
     pub(crate) timeout: Duration,
     pub(crate) breaker: BreakerConfig,
@@ -31,6 +33,7 @@ impl std::fmt::Debug for RedisConfig {
                 &self.urls.iter().map(|u| redact(u)).collect::<Vec<_>>(),
             )
             .field("cluster", &self.cluster)
+            .field("sentinel_master", &self.sentinel_master)
             .field("key_prefix", &self.key_prefix)
             .field("timeout", &self.timeout)
             .field("breaker", &self.breaker)
@@ -57,10 +60,25 @@ impl RedisConfig {
         RedisConfig::new(seeds.into_iter().map(Into::into).collect(), true)
     }
 
+    /// A master found through Redis Sentinel: `sentinels` are the sentinels' URLs
+    /// (`redis://host:26379`), `master` the name they monitor it by (`mymaster`). hoard
+    /// follows a failover without a restart; the master is reached with the credentials,
+    /// database and TLS settings of the first URL.
+    pub fn sentinel<I, S>(sentinels: I, master: impl Into<String>) -> RedisConfig
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut config = RedisConfig::new(sentinels.into_iter().map(Into::into).collect(), false);
+        config.sentinel_master = Some(master.into());
+        config
+    }
+
     fn new(urls: Vec<String>, cluster: bool) -> RedisConfig {
         RedisConfig {
             urls,
             cluster,
+            sentinel_master: None,
             key_prefix: "hoard:".into(),
             timeout: Duration::from_millis(250),
             breaker: BreakerConfig::default(),

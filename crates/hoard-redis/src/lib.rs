@@ -1,4 +1,5 @@
-//! The Redis tier: standalone Redis or a Redis Cluster, on redis-rs.
+//! The Redis tier: standalone Redis, a master found through Redis Sentinel, or a Redis
+//! Cluster, on redis-rs.
 //!
 //! Every key is `{key_prefix}{namespace}:{key}` (prefix `hoard:` by default), so hoard can
 //! share a Redis with other applications; values are [`Entry`] bytes in format 1 and the
@@ -11,7 +12,8 @@
 //! error or timeout counts against the node's breaker and surfaces as
 //! [`Error::Unavailable`]; the cache (`hoard::Cache`) turns that into a miss for reads and
 //! an L1-only write. Connections are re-established by themselves (redis-rs'
-//! `ConnectionManager`), and a cluster's slot map is refreshed on `MOVED` or errors.
+//! `ConnectionManager`), a cluster's slot map is refreshed on `MOVED` or errors, and the
+//! sentinels are asked for the master again when it stops answering (`sentinel.rs`).
 
 mod breaker;
 mod config;
@@ -19,6 +21,7 @@ mod node;
 mod notify;
 mod routing;
 mod scripts;
+mod sentinel;
 mod slot;
 mod store;
 mod tier;

@@ -188,11 +188,14 @@ fn classify(error: &RedisError) -> Kind {
     match error.kind() {
         redis::ErrorKind::Server(ServerErrorKind::Moved) => Kind::Redirect { ask: false },
         redis::ErrorKind::Server(ServerErrorKind::Ask) => Kind::Redirect { ask: true },
+        // `READONLY`: a master demoted to replica by a failover; it answers, but another
+        // node takes the writes now.
         redis::ErrorKind::Server(
             ServerErrorKind::BusyLoading
             | ServerErrorKind::ClusterDown
             | ServerErrorKind::MasterDown
-            | ServerErrorKind::TryAgain,
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::ReadOnly,
         ) => Kind::Busy,
         _ if error.is_io_error()
             || error.is_timeout()

@@ -160,7 +160,7 @@ impl RedisStore {
     }
 
     /// Hands `remote` to every listening cache.
-    fn relay(&self, remote: Remote) {
+    pub(super) fn relay(&self, remote: Remote) {
         let handlers = self
             .handlers
             .read()
@@ -220,6 +220,15 @@ async fn listen_on(
                 }
             }
             _ = health.tick() => {
+                // Behind sentinels: ask them every second, and move to a new master.
+                if let Some(store) = store.upgrade() {
+                    if let crate::routing::Topology::Sentinel(sentinel) = &store.topology {
+                        store.ask_sentinels(sentinel).await;
+                    }
+                    if !store.still_serves(&node.address) {
+                        break;
+                    }
+                }
                 // A silent partition does not close the socket: ping it.
                 // In subscribed mode PING answers `["pong", ""]`: any answer will do.
                 let ping = tokio::time::timeout(timeout.max(Duration::from_millis(500)), sink.ping::<redis::Value>()).await;

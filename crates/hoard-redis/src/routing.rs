@@ -51,6 +51,8 @@ impl SlotMap {
 pub(super) enum Topology {
     Standalone(Arc<Node>),
     Cluster(Cluster),
+    /// A master found through Redis Sentinel (`sentinel.rs`).
+    Sentinel(crate::sentinel::Sentinel),
 }
 
 pub(super) struct Cluster {
@@ -103,6 +105,7 @@ impl RedisStore {
     pub(super) async fn route(&self, redis_key: &str) -> Result<Arc<Node>> {
         match &self.topology {
             Topology::Standalone(node) => Ok(node.clone()),
+            Topology::Sentinel(sentinel) => self.sentinel_master(sentinel).await,
             Topology::Cluster(cluster) => {
                 let slot = slot::slot(redis_key.as_bytes()) as usize;
                 if let Some(node) = cluster.map.load().owner(slot) {
@@ -125,6 +128,7 @@ impl RedisStore {
     pub(super) async fn masters(&self) -> Result<Vec<Arc<Node>>> {
         match &self.topology {
             Topology::Standalone(node) => Ok(vec![node.clone()]),
+            Topology::Sentinel(sentinel) => Ok(vec![self.sentinel_master(sentinel).await?]),
             Topology::Cluster(cluster) => {
                 let age = self
                     .config
@@ -223,15 +227,31 @@ impl RedisStore {
                     self.refresh_map(true).await
                 }
                 error @ Error::Unavailable { .. } => {
-                    // A failover may have moved the slot: the next call finds out.
-                    if self.is_cluster() && node.breaker.is_open() {
-                        self.refresh_map(false).await;
-                    }
+                    self.after_unavailable(&node).await;
                     return Err(error);
                 }
                 other => return Err(other),
             }
         }
+    }
+
+    /// After `node` did not answer: a failover may have moved what it served, so the next
+    /// call finds out (a cluster's slot map refreshed once its breaker opened, the
+    /// sentinels asked again).
+    pub(super) async fn after_unavailable(&self, node: &Node) {
+        match &self.topology {
+            Topology::Cluster(_) if node.breaker.is_open() => self.refresh_map(false).await,
+            Topology::Sentinel(sentinel) => self.ask_sentinels(sentinel).await,
+            _ => {}
+        }
+    }
+
+    /// `error` from `node`, after [`RedisStore::after_unavailable`] if it is one.
+    pub(super) async fn noted(&self, node: &Node, error: Error) -> Error {
+        if matches!(error, Error::Unavailable { .. }) {
+            self.after_unavailable(node).await;
+        }
+        error
     }
 
     /// The known node at `address`, or a new one (for an `ASK` to a node not yet mapped).
@@ -268,6 +288,8 @@ impl RedisStore {
         match &self.topology {
             Topology::Standalone(node) => node.clone(),
             Topology::Cluster(cluster) => cluster.seeds[0].clone(),
+            // `ASK` is a cluster's: a master behind sentinels never sends one.
+            Topology::Sentinel(sentinel) => sentinel.fallback(),
         }
     }
 
@@ -304,12 +326,16 @@ impl RedisStore {
         .await;
         let mut values = vec![Value::Nil; commands.len()];
         let mut elsewhere = Vec::new();
-        for ((_, positions), replies) in groups.iter().zip(replies) {
-            for (&i, reply) in positions.iter().zip(replies?) {
+        for ((node, positions), replies) in groups.iter().zip(replies) {
+            let replies = match replies {
+                Ok(replies) => replies,
+                Err(error) => return Err(self.noted(node, error).await),
+            };
+            for (&i, reply) in positions.iter().zip(replies) {
                 match reply {
                     Reply::Value(value) => values[i] = value,
                     Reply::Elsewhere => elsewhere.push(i),
-                    Reply::Failed(error) => return Err(error),
+                    Reply::Failed(error) => return Err(self.noted(node, error).await),
                 }
             }
         }
@@ -354,7 +380,7 @@ pub(super) fn address_of(info: &ConnectionInfo) -> String {
 }
 
 /// A node at `host:port` with the credentials and TLS settings of `template`.
-fn node_like(template: &Node, host: &str, port: u16, config: &RedisConfig) -> Node {
+pub(super) fn node_like(template: &Node, host: &str, port: u16, config: &RedisConfig) -> Node {
     let addr = match template.info.addr() {
         ConnectionAddr::TcpTls {
             insecure,

@@ -4,6 +4,7 @@
 use crate::config::{config_error, enable_tls, RedisConfig};
 use crate::node::{Node, Reply};
 use crate::routing::{address_of, Cluster, Topology};
+use crate::sentinel::Sentinel;
 use crate::slot;
 use futures_util::future::join_all;
 use hoard_core::entry::Entry;
@@ -76,7 +77,23 @@ impl RedisStore {
             }
             infos.push(info);
         }
-        let topology = if config.cluster {
+        let topology = if let Some(master) = &config.sentinel_master {
+            if master.is_empty() || master.contains(char::is_whitespace) {
+                return Err(Error::Config(format!(
+                    "sentinel master name {master:?}: give the name the sentinels monitor it by"
+                )));
+            }
+            if let Some(url) = config.urls.iter().zip(&infos).find_map(|(url, info)| {
+                (!matches!(
+                    info.addr(),
+                    ConnectionAddr::Tcp(..) | ConnectionAddr::TcpTls { .. }
+                ))
+                .then_some(url)
+            }) {
+                return Err(config_error(url, "a sentinel must be a TCP address"));
+            }
+            Topology::Sentinel(Sentinel::new(infos, master.clone(), &config))
+        } else if config.cluster {
             Topology::Cluster(Cluster::new(infos, &config))
         } else {
             if infos.len() > 1 {

@@ -33,8 +33,10 @@ impl Store for RedisStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let Topology::Standalone(node) = &self.topology else {
-            return self.get_many_cluster(keys).await;
+        let node = match &self.topology {
+            Topology::Standalone(node) => node.clone(),
+            Topology::Sentinel(sentinel) => self.sentinel_master(sentinel).await?,
+            Topology::Cluster(_) => return self.get_many_cluster(keys).await,
         };
         // One server: one MGET, keys written straight into the command (no grouping, no key
         // strings): this is the path the mget benchmark measures.
@@ -42,7 +44,11 @@ impl Store for RedisStore {
             .iter()
             .map(|k| Prefixed(&self.config.key_prefix, k))
             .collect();
-        let values: Vec<Option<Vec<u8>>> = node.call(redis::cmd("MGET").arg(&prefixed)).await?;
+        let values: Vec<Option<Vec<u8>>> = match node.call(redis::cmd("MGET").arg(&prefixed)).await
+        {
+            Ok(values) => values,
+            Err(error) => return Err(self.noted(&node, error).await),
+        };
         self.live_entries(values)
     }
 
@@ -174,6 +180,11 @@ impl Store for RedisStore {
     fn is_available(&self) -> bool {
         match &self.topology {
             Topology::Standalone(node) => !node.breaker.is_open(),
+            // Not asked yet: nothing says it is down.
+            Topology::Sentinel(sentinel) => match sentinel.current() {
+                Some(master) => !master.breaker.is_open(),
+                None => !sentinel.ever_asked(),
+            },
             Topology::Cluster(cluster) => {
                 if !cluster.ever_refreshed() {
                     // Not asked yet: nothing says it is down.

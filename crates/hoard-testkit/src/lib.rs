@@ -1,14 +1,17 @@
 //! Test fixtures for hoard's crates: temporary directories, child processes, and real
-//! `redis-server` processes (one server or a cluster) on free loopback ports.
+//! `redis-server` processes (one server, a cluster, or a master and replica watched by
+//! sentinels) on free loopback ports.
 //!
 //! Test-only (`publish = false`). Every fixture cleans up when dropped, including when the
 //! test that holds it panics.
 
 pub mod fuzz;
 mod redis;
+mod sentinel;
 pub mod stores;
 
 pub use redis::{redis_available, RedisCluster, RedisServer};
+pub use sentinel::{RedisSentinels, MASTER_NAME};
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

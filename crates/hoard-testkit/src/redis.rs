@@ -51,6 +51,9 @@ pub struct RedisServer {
     process: Option<Watched>,
     /// Files the server needs beyond its data dir (TLS certificates).
     keep_dir: Option<TempDir>,
+    /// A configuration file the server starts from (in `dir`, written before the first
+    /// start; Sentinel rewrites its own).
+    config_file: Option<String>,
 }
 
 /// The watchdog shell of one server. Its stdin is a pipe from the test process: when that
@@ -80,10 +83,20 @@ impl RedisServer {
     }
 
     fn start_inner(args: &[&str], cluster: bool) -> RedisServer {
+        Self::start_configured(None, args, cluster)
+    }
+
+    /// Starts a server from a configuration file with `text` (the file comes first on the
+    /// command line, as redis-server wants), then `args`; `{port}` in `text` is the port.
+    pub(crate) fn start_from_file(text: &str, args: &[&str]) -> RedisServer {
+        Self::start_configured(Some(text), args, false)
+    }
+
+    fn start_configured(config: Option<&str>, args: &[&str], cluster: bool) -> RedisServer {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let mut last_error = String::new();
         for _ in 0..5 {
-            match RedisServer::try_start(args.clone(), cluster) {
+            match RedisServer::try_start(config, args.clone(), cluster) {
                 Ok(server) => return server,
                 // Another process took the port between our probe and the bind: retry.
                 Err(error) => last_error = error,
@@ -92,7 +105,11 @@ impl RedisServer {
         panic!("redis-server did not start: {last_error}");
     }
 
-    fn try_start(args: Vec<String>, cluster: bool) -> Result<RedisServer, String> {
+    fn try_start(
+        config: Option<&str>,
+        args: Vec<String>,
+        cluster: bool,
+    ) -> Result<RedisServer, String> {
         let password = args
             .iter()
             .position(|a| a == "--requirepass")
@@ -104,7 +121,14 @@ impl RedisServer {
             dir: crate::temp_dir(),
             process: None,
             keep_dir: None,
+            config_file: None,
         };
+        if let Some(text) = config {
+            let text = text.replace("{port}", &server.port.to_string());
+            std::fs::write(server.dir.path().join("server.conf"), text)
+                .map_err(|e| format!("writing server.conf: {e}"))?;
+            server.config_file = Some("server.conf".into());
+        }
         server.spawn()?;
         Ok(server)
     }
@@ -123,6 +147,7 @@ kill -9 "$server" 2>/dev/null
 wait "$server" 2>/dev/null"#,
             )
             .arg("sh")
+            .args(self.config_file.iter())
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--protected-mode", "no"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -233,7 +258,7 @@ wait "$server" 2>/dev/null"#,
             .iter()
             .map(|a| a.to_string())
             .collect();
-            match RedisServer::try_start(args, false) {
+            match RedisServer::try_start(None, args, false) {
                 Ok(mut server) => {
                     server.keep_dir = Some(certs);
                     return server;

@@ -16,11 +16,14 @@ class Cache:
     method returns an awaitable instead with ``_awaitable=True`` (what the ``a`` twins of
     ``hoard.Cache`` pass).
 
-    - ``path``: the disk folder (``None``: memory only). Ignored with ``redis``/``redis_cluster``.
+    - ``path``: the disk folder (``None``: memory only). Ignored with a Redis L2.
     - ``memory``: the L1 budget (``"256MiB"`` or bytes). ``default_ttl``: TTL of writes that
       name none (``"1h"``, seconds or ``timedelta``).
     - ``redis``: ``"redis://host:6379/0"`` (or ``rediss://``); ``redis_cluster``: seed nodes;
-      ``key_prefix``: prefix of every Redis key (``"hoard:"``, as the server's).
+      ``redis_sentinel``: the sentinels' URLs, with ``sentinel_master`` the name they
+      monitor the master by (followed across failovers; the master is reached with the
+      first URL's credentials and database); ``key_prefix``: prefix of every Redis key
+      (``"hoard:"``, as the server's).
     - ``dependencies``: track ``depends_on`` (off by default; costs a lookup per write).
     - ``serializer``: ``"msgpack"`` (JSON-compatible values and bytes, shared with
       ``hoard serve`` and Rust) or ``"pickle"`` with a ``secret`` of 16+ bytes (values
@@ -36,6 +39,8 @@ class Cache:
         default_ttl: TTL | None = None,
         redis: str | None = None,
         redis_cluster: list[str] | None = None,
+        redis_sentinel: list[str] | None = None,
+        sentinel_master: str = "mymaster",
         key_prefix: str = "hoard:",
         dependencies: bool = False,
         serializer: Literal["msgpack", "pickle"] = "msgpack",

@@ -50,7 +50,7 @@ impl PyCache {
 #[pymethods]
 impl PyCache {
     #[new]
-    #[pyo3(signature = (path = Some(PathBuf::from(".hoard")), *, memory = None, default_ttl = None, redis = None, redis_cluster = None, key_prefix = "hoard:".to_owned(), dependencies = false, serializer = "msgpack", secret = None, config = None))]
+    #[pyo3(signature = (path = Some(PathBuf::from(".hoard")), *, memory = None, default_ttl = None, redis = None, redis_cluster = None, redis_sentinel = None, sentinel_master = "mymaster".to_owned(), key_prefix = "hoard:".to_owned(), dependencies = false, serializer = "msgpack", secret = None, config = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         path: Option<PathBuf>,
@@ -58,6 +58,8 @@ impl PyCache {
         default_ttl: Option<&Bound<'_, PyAny>>,
         redis: Option<String>,
         redis_cluster: Option<Vec<String>>,
+        redis_sentinel: Option<Vec<String>>,
+        sentinel_master: String,
         key_prefix: String,
         dependencies: bool,
         serializer: &str,
@@ -67,16 +69,27 @@ impl PyCache {
         if let Some(config) = config {
             return PyCache::from_config_file(&config, dependencies, serializer, secret.as_deref());
         }
-        let tier = match (redis, redis_cluster) {
-            (Some(_), Some(_)) => {
-                return Err(config_error("give redis or redis_cluster, not both"))
-            }
-            (Some(url), None) => Tier::Redis(url),
-            (None, Some(nodes)) if nodes.is_empty() => {
+        let given = [
+            redis.is_some(),
+            redis_cluster.is_some(),
+            redis_sentinel.is_some(),
+        ];
+        if given.iter().filter(|on| **on).count() > 1 {
+            return Err(config_error(
+                "give one of redis, redis_cluster and redis_sentinel",
+            ));
+        }
+        let tier = match (redis, redis_cluster, redis_sentinel) {
+            (Some(url), _, _) => Tier::Redis(url),
+            (_, Some(nodes), _) if nodes.is_empty() => {
                 return Err(config_error("redis_cluster needs at least one node"))
             }
-            (None, Some(nodes)) => Tier::Cluster(nodes),
-            (None, None) => match path {
+            (_, Some(nodes), _) => Tier::Cluster(nodes),
+            (_, _, Some(sentinels)) if sentinels.is_empty() => {
+                return Err(config_error("redis_sentinel needs at least one sentinel"))
+            }
+            (_, _, Some(sentinels)) => Tier::Sentinel(sentinels, sentinel_master),
+            (None, None, None) => match path {
                 Some(path) => {
                     // Created now so a folder that cannot be made fails here, not on first use.
                     std::fs::create_dir_all(&path).map_err(|e| {

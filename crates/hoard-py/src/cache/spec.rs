@@ -11,6 +11,8 @@ pub(super) enum Tier {
     Redis(String),
     /// The cluster's seed nodes: the client finds the other nodes from them.
     Cluster(Vec<String>),
+    /// The sentinels' URLs and the master's name: the master is whichever they name.
+    Sentinel(Vec<String>, String),
     /// The `[cache]` section of the server's configuration file.
     Config(Box<hoard_config::CacheSection>),
 }
@@ -41,6 +43,12 @@ impl Spec {
             Tier::Cluster(nodes) => builder
                 .redis(hoard::RedisConfig::cluster(nodes.clone()).key_prefix(&self.key_prefix))
                 .build(),
+            Tier::Sentinel(sentinels, master) => builder
+                .redis(
+                    hoard::RedisConfig::sentinel(sentinels.clone(), master)
+                        .key_prefix(&self.key_prefix),
+                )
+                .build(),
             Tier::Config(section) => section.open(),
         }
     }
@@ -58,6 +66,10 @@ pub(super) fn describe(tier: &Tier) -> String {
         Tier::Disk(path) => format!("memory + disk {}", path.display()),
         Tier::Redis(url) => format!("memory + redis {}", redact(url)),
         Tier::Cluster(nodes) => format!("memory + redis cluster ({} seeds)", nodes.len()),
+        Tier::Sentinel(sentinels, master) => format!(
+            "memory + redis master {master:?} ({} sentinels)",
+            sentinels.len()
+        ),
         Tier::Memory | Tier::Config(_) => "memory".to_owned(),
     }
 }

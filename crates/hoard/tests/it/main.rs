@@ -16,5 +16,6 @@ mod keys;
 mod memory;
 mod model;
 mod redis;
+mod sentinel;
 mod snapshot;
 mod suite;
