@@ -7,7 +7,7 @@ use arc_swap::ArcSwapOption;
 use hoard_core::clock::Clock;
 use hoard_core::error::{Error, Result};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ConnectionInfo, RedisError, ServerErrorKind, Value};
+use redis::{ConnectionAddr, ConnectionInfo, RedisError, ServerErrorKind, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -206,4 +206,43 @@ fn classify(error: &RedisError) -> Kind {
         }
         _ => Kind::Refused,
     }
+}
+
+pub(super) fn address_of(info: &ConnectionInfo) -> String {
+    match info.addr() {
+        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+            format!("{host}:{port}")
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// A node at `host:port` with the credentials and TLS settings of `template`.
+pub(super) fn node_like(
+    template: &Node,
+    host: &str,
+    port: u16,
+    config: &crate::RedisConfig,
+) -> Node {
+    let addr = match template.info.addr() {
+        ConnectionAddr::TcpTls {
+            insecure,
+            tls_params,
+            ..
+        } => ConnectionAddr::TcpTls {
+            host: host.to_owned(),
+            port,
+            insecure: *insecure,
+            tls_params: tls_params.clone(),
+        },
+        _ => ConnectionAddr::Tcp(host.to_owned(), port),
+    };
+    let info = template.info.clone().set_addr(addr);
+    Node::new(
+        format!("{host}:{port}"),
+        info,
+        config.breaker,
+        config.timeout,
+        config.clock.clone(),
+    )
 }

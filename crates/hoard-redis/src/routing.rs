@@ -5,13 +5,13 @@
 //! slot has no known owner, after `MOVED`, after a node stops answering (a failover may have
 //! moved its slots), and when older than 30 s. Concurrent refreshes collapse into one.
 
-use crate::node::{Node, Reply};
+use crate::node::{address_of, node_like, Node, Reply};
 use crate::slot;
 use crate::{RedisConfig, RedisStore, TIER};
 use arc_swap::ArcSwap;
 use futures_util::future::join_all;
 use hoard_core::error::{Error, Result};
-use redis::{ConnectionAddr, ConnectionInfo, Value};
+use redis::{ConnectionInfo, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
@@ -246,6 +246,17 @@ impl RedisStore {
         }
     }
 
+    /// Whether `address` is still where this store sends commands (always, without
+    /// sentinels): the invalidation listener moves when it is not.
+    pub(super) fn still_serves(&self, address: &str) -> bool {
+        match &self.topology {
+            Topology::Sentinel(sentinel) => sentinel
+                .current()
+                .is_none_or(|master| master.address == address),
+            _ => true,
+        }
+    }
+
     /// `error` from `node`, after [`RedisStore::after_unavailable`] if it is one.
     pub(super) async fn noted(&self, node: &Node, error: Error) -> Error {
         if matches!(error, Error::Unavailable { .. }) {
@@ -368,40 +379,6 @@ impl RedisStore {
         }
         Ok(groups)
     }
-}
-
-pub(super) fn address_of(info: &ConnectionInfo) -> String {
-    match info.addr() {
-        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
-            format!("{host}:{port}")
-        }
-        other => format!("{other:?}"),
-    }
-}
-
-/// A node at `host:port` with the credentials and TLS settings of `template`.
-pub(super) fn node_like(template: &Node, host: &str, port: u16, config: &RedisConfig) -> Node {
-    let addr = match template.info.addr() {
-        ConnectionAddr::TcpTls {
-            insecure,
-            tls_params,
-            ..
-        } => ConnectionAddr::TcpTls {
-            host: host.to_owned(),
-            port,
-            insecure: *insecure,
-            tls_params: tls_params.clone(),
-        },
-        _ => ConnectionAddr::Tcp(host.to_owned(), port),
-    };
-    let info = template.info.clone().set_addr(addr);
-    Node::new(
-        format!("{host}:{port}"),
-        info,
-        config.breaker,
-        config.timeout,
-        config.clock.clone(),
-    )
 }
 
 /// Builds a slot map from a `CLUSTER SLOTS` reply of `asked`, reusing the current map's and

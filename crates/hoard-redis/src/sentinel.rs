@@ -13,8 +13,7 @@
 //! The master is reached with the credentials, database and TLS settings of the first
 //! sentinel URL; the sentinels themselves with their URL's credentials and database 0.
 
-use crate::node::Node;
-use crate::routing::{address_of, node_like};
+use crate::node::{address_of, node_like, Node};
 use crate::{RedisConfig, RedisStore, TIER};
 use arc_swap::ArcSwapOption;
 use futures_util::future::join_all;
@@ -189,17 +188,6 @@ impl RedisStore {
         // The most votes; on a tie, the first sentinel's answer.
         let most = votes.iter().map(|(_, n)| *n).max()?;
         votes.into_iter().find(|(_, n)| *n == most).map(|(a, _)| a)
-    }
-
-    /// Whether `address` is still where this store sends commands (always, without
-    /// sentinels): the invalidation listener moves when it is not.
-    pub(super) fn still_serves(&self, address: &str) -> bool {
-        match &self.topology {
-            crate::routing::Topology::Sentinel(sentinel) => sentinel
-                .current()
-                .is_none_or(|master| master.address == address),
-            _ => true,
-        }
     }
 
     fn relay_lost(&self) {

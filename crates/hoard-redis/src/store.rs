@@ -2,8 +2,8 @@
 //! multi-node work (batched reads, scans) the tier's methods are made of.
 
 use crate::config::{config_error, enable_tls, RedisConfig};
-use crate::node::{Node, Reply};
-use crate::routing::{address_of, Cluster, Topology};
+use crate::node::{address_of, Node, Reply};
+use crate::routing::{Cluster, Topology};
 use crate::sentinel::Sentinel;
 use crate::slot;
 use futures_util::future::join_all;
