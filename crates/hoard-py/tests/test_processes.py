@@ -125,14 +125,11 @@ end
 """
 
 
-def test_other_threads_run_while_a_call_waits_on_redis(redis_server: RedisServer, prefix: str) -> None:
-    cache = hoard.Cache(redis=redis_server.url, key_prefix=prefix, memory=0)
-    cache.set("gil", "k", "v")
-    # The server runs a script for 0.2 s (within hoard's 250 ms timeout): every command
-    # waits behind it.
-    busy = threading.Thread(
-        target=lambda: redis_py.Redis.from_url(redis_server.url).eval(_BUSY_SERVER, 0, 200_000)
-    )
+def _get_behind_a_busy_server(cache: hoard.Cache, url: str) -> tuple[object, float, int]:
+    """A get sent while the server runs a 0.2 s script (within hoard's 250 ms timeout),
+    with a thread counting meanwhile: what it found, how long it waited, how far the
+    counter got."""
+    busy = threading.Thread(target=lambda: redis_py.Redis.from_url(url).eval(_BUSY_SERVER, 0, 200_000))
     counted = 0
     counting = threading.Event()
 
@@ -155,7 +152,19 @@ def test_other_threads_run_while_a_call_waits_on_redis(redis_server: RedisServer
         counting.clear()
         counter.join()
         busy.join()
-    assert found == "v"
+    return found, waited, counted
+
+
+def test_other_threads_run_while_a_call_waits_on_redis(redis_server: RedisServer, prefix: str) -> None:
+    cache = hoard.Cache(redis=redis_server.url, key_prefix=prefix, memory=0)
+    cache.set("gil", "k", "v")
+    # On a loaded machine the script may start after the get was answered: such a try says
+    # nothing, and is made again (at most five times).
+    for _ in range(5):
+        found, waited, counted = _get_behind_a_busy_server(cache, redis_server.url)
+        assert found == "v"
+        if waited > 0.05:
+            break
     assert waited > 0.05, "the get waited for the busy server"
     # Holding the GIL through the wait would have stopped the counter for all of it.
     assert counted > 1_000, f"{counted} counts in {waited:.3f} s"
