@@ -77,7 +77,7 @@ pub use hoard_snapshot::intern;
 
 pub use cache::{
     escape_pattern, Cache, CacheBuilder, Census, KeyInfo, KeyPage, NamespaceCensus, SetOptions,
-    MAX_SCAN_LIMIT,
+    WarmOptions, WarmStats, MAX_SCAN_LIMIT,
 };
 pub use cached::{global, set_global, CachedFn};
 pub use clock::{Clock, ManualClock};

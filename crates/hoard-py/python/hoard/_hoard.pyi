@@ -96,6 +96,33 @@ class Cache:
     def stats(self, *, _awaitable: bool = False) -> dict[str, Any]:
         """The ``GET /v1/stats`` body of ``hoard serve``: ``available``, ``stats`` (hits,
         misses, keys, memory, ...), ``config``, ``message``, ``namespaces``, ``tiers``."""
+    def warm_with(
+        self,
+        namespace: str,
+        loader: Callable[[str], Any],
+        *,
+        keys: int = 1000,
+        within: TTL | None = None,
+        refresh_every: TTL | None = None,
+        record_every: TTL | None = None,
+        ttl: TTL | None = None,
+    ) -> None:
+        """Keeps ``namespace`` warm with ``loader(key) -> value`` (what a miss would
+        compute): the ``keys`` keys that were hottest before a restart (saved in L2 every
+        ``record_every``, default 30 s, and at ``flush``) are brought into memory now in the
+        background, within ``within`` (default 30 s), from L2 or the loader; popular keys are
+        loaded again before they expire, checked every ``refresh_every`` (default 1 s). The
+        loader runs on a background thread; its values get ``ttl`` (default: the cache's)."""
+    def warm_started(self, namespace: str, timeout: float = 30.0) -> bool:
+        """Waits up to ``timeout`` seconds for the start-up warm; whether it finished."""
+    def warm_stats(self) -> dict[str, dict[str, Any]]:
+        """Per warmed namespace: ``started``, ``warmed_from_l2``, ``loaded_at_start``,
+        ``failed_at_start``, ``skipped_at_start``, ``start_ms``, ``refreshed_ahead``,
+        ``refresh_failures``, ``tracked_keys``, ``saves``."""
+    def refresh_ahead_now(self, namespace: str) -> int:
+        """One refresh-ahead pass now; how many entries it loaded again."""
+    def save_popularity(self) -> None:
+        """Saves the warmed namespaces' hottest keys in L2 now."""
     def _begin(
         self,
         namespace: str,

@@ -9,7 +9,8 @@
 //! `constructor` (`Cache(...)`, `repr`, `default_ttl`), `reads` (`get`, `get_many`,
 //! `exists`, `ttl`), `writes` (`set`, `set_many`, `delete`), `invalidation`
 //! (`delete_pattern`, `clear_namespace`, `clear`, `invalidate` by tags), `maintenance`
-//! (`flush`, `stats`) and `get_or_compute` (`_begin`). Each operation is one method;
+//! (`flush`, `stats`), `warming` (`warm_with` and its stats) and `get_or_compute`
+//! (`_begin`). Each operation is one method;
 //! `_awaitable=True` (what the `a` twins in `hoard/_cache.py` pass) returns an awaitable
 //! instead of blocking, through the helpers in `calls`. `spec` is what a cache was asked
 //! to open, kept to open it again after a fork.
@@ -21,6 +22,7 @@ mod invalidation;
 mod maintenance;
 mod reads;
 mod spec;
+mod warming;
 mod writes;
 
 use crate::bridge::fork_generation;

@@ -17,6 +17,7 @@
 //! | `stats.rs` | `stats` and the hit counts of adaptive TTLs |
 //! | `browse.rs` | `scan_keys`: a namespace's keys a page at a time |
 //! | `census.rs` | `census`: what each namespace holds, by a walk over the keys |
+//! | `warm/` | `warm_with`: hot keys warm after a restart, refreshed ahead of expiry |
 
 mod browse;
 mod builder;
@@ -30,12 +31,14 @@ mod remote;
 mod remove;
 mod stats;
 mod tags;
+mod warm;
 mod write;
 
 pub use browse::{KeyInfo, KeyPage, MAX_SCAN_LIMIT};
 pub use builder::CacheBuilder;
 pub use census::{Census, NamespaceCensus};
 pub use options::SetOptions;
+pub use warm::{WarmOptions, WarmStats};
 
 use crate::clock::Clock;
 use crate::entry::now_ms;
@@ -131,6 +134,8 @@ pub(crate) struct Inner {
     generations: std::sync::RwLock<std::collections::HashMap<String, (u32, u64)>>,
     /// How long a cached generation is trusted without re-reading it.
     generation_max_age_ms: u64,
+    /// The warmed namespaces, whose reads are counted per key (`warm/`).
+    pub(crate) warming: warm::Registry,
 }
 
 impl Cache {
@@ -173,6 +178,21 @@ impl Cache {
         &self.inner
     }
 
+    /// The shared state itself, for background work that holds it weakly.
+    pub(crate) fn inner_arc(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+
+    /// The cache over `inner` (a background task's upgraded weak reference).
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Cache {
+        Cache { inner }
+    }
+
+    /// L2, if there is one.
+    pub(crate) fn l2(&self) -> Option<&Arc<dyn Store>> {
+        self.inner.l2.as_ref()
+    }
+
     /// Whether L2 is reachable as far as the cache knows without asking: `false` while a
     /// Redis tier's circuit breaker is open. Always `true` without L2 or with the disk tier.
     pub fn l2_available(&self) -> bool {
@@ -205,8 +225,12 @@ impl Cache {
         tracing::warn!(key, %error, "{what}");
     }
 
-    /// Makes every acknowledged write durable (fsync on the disk tier).
+    /// Makes every acknowledged write durable (fsync on the disk tier), after saving the
+    /// warmed namespaces' popularity ([`Cache::save_popularity`]).
     pub async fn flush(&self) -> Result<()> {
+        if let Err(error) = self.save_popularity().await {
+            tracing::warn!(%error, "warming: the popularity was not saved at flush");
+        }
         match &self.inner.l2 {
             Some(l2) => l2.flush().await,
             None => Ok(()),

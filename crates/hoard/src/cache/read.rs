@@ -74,6 +74,7 @@ impl Cache {
         };
         let saved = u64::from(found.entry.compute_ms);
         inner.stats.record_hits(namespace, Event::L1Hit, 1, saved);
+        inner.warming.note(namespace, key);
         if let Some(json) = found.json {
             return Ok(Some(json));
         }
@@ -105,6 +106,7 @@ impl Cache {
         if record {
             let saved = u64::from(entry.compute_ms);
             inner.stats.record_hits(namespace, Event::L1Hit, 1, saved);
+            inner.warming.note(namespace, key);
         }
         Some(entry)
     }
@@ -131,6 +133,7 @@ impl Cache {
                 }
                 None => inner.stats.record(namespace, Event::Miss, 1),
             }
+            inner.warming.note(namespace, key);
         }
         Ok(found)
     }
@@ -290,6 +293,9 @@ impl Cache {
             }
         }
         let misses = found.len() as u64 - l1_hits - l2_hits;
+        for key in keys {
+            inner.warming.note(namespace, key.as_ref());
+        }
         inner
             .stats
             .record_hits(namespace, Event::L1Hit, l1_hits, l1_saved);

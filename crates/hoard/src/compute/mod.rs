@@ -385,7 +385,7 @@ impl Cache {
     }
 
     /// XFetch: refresh now if `now - delta * beta * ln(random) >= expiry`.
-    fn refresh_early(&self, entry: &Entry, beta: f64) -> bool {
+    pub(crate) fn refresh_early(&self, entry: &Entry, beta: f64) -> bool {
         if entry.compute_ms == 0 || beta == 0.0 {
             return false;
         }

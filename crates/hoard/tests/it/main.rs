@@ -19,3 +19,4 @@ mod redis;
 mod sentinel;
 mod snapshot;
 mod suite;
+mod warm;
