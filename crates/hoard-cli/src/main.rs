@@ -145,11 +145,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             duration: Some(text),
         } => {
             let parsed = hoard::ttl::parse_duration(&text)?;
-            println!(
-                "{} ({} s)",
-                hoard::ttl::format_duration(parsed),
-                parsed.as_secs()
-            );
+            // What the cache would refuse as a TTL is refused here too, with its reason.
+            hoard::ttl::check(parsed)?;
+            let seconds = parsed.as_secs_f64();
+            println!("{} ({seconds} s)", hoard::ttl::format_duration(parsed));
             Ok(())
         }
     }

@@ -50,6 +50,23 @@ fn ttl_lists_presets_and_parses_durations() {
     );
     let out = hoard(&["ttl", "125m"]);
     assert_eq!(stdout(&out).trim(), "2h5m (7500 s)");
+    // Under a second: the seconds are not rounded away.
+    for (given, shown) in [("500ms", "500ms (0.5 s)"), ("1500ms", "1s500ms (1.5 s)")] {
+        let out = hoard(&["ttl", given]);
+        assert_eq!(stdout(&out).trim(), shown);
+    }
+}
+
+/// What the cache refuses as a TTL, `hoard ttl` refuses too, with the cache's reason.
+#[test]
+fn a_ttl_the_cache_refuses_is_refused() {
+    for (given, reason) in [("0s", "at least 1ms"), ("1000w", "at most")] {
+        let out = hoard(&["ttl", given]);
+        assert_eq!(out.status.code(), Some(1), "{given}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(reason), "{given}: {err}");
+        assert!(stdout(&out).is_empty(), "{given}");
+    }
 }
 
 #[test]

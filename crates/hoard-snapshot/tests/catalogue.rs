@@ -239,3 +239,19 @@ fn a_bulk_edit_reloads_in_the_background_while_queries_answer_from_the_old_snaps
     gate.store(false, std::sync::atomic::Ordering::SeqCst);
     assert!(*snapshot.get() == fresh_load(&f), "equal to a full load");
 }
+
+/// The example's arguments: defaults when absent, a message with the usage for anything
+/// that is not a whole number above 0 (never a bare `ParseIntError`).
+#[test]
+fn the_examples_arguments_are_checked_with_a_usage_line() {
+    assert_eq!(catalogue::count(None, 100_000, "IMAGES"), Ok(100_000));
+    assert_eq!(catalogue::count(Some("250".into()), 1, "IMAGES"), Ok(250));
+    for bad in ["--help-me", "lots", "-3", "0", "1.5", ""] {
+        let message = catalogue::count(Some(bad.into()), 1, "TAGS").unwrap_err();
+        assert!(
+            message.contains(&format!("TAGS must be a whole number above 0, not {bad:?}"))
+                && message.contains(catalogue::USAGE),
+            "{message}"
+        );
+    }
+}

@@ -136,6 +136,29 @@ pub fn format_duration(duration: Duration) -> String {
     out
 }
 
+/// Checks a TTL as every write does: at least 1 ms (deadlines are whole milliseconds) and
+/// at most [`MAX`].
+pub fn check(ttl: Duration) -> crate::error::Result<()> {
+    // Deadlines are kept in whole milliseconds: a shorter TTL would expire as it is written.
+    if ttl < Duration::from_millis(1) {
+        return Err(crate::error::Error::InvalidDuration {
+            input: format_duration(ttl),
+            reason: "a TTL must be at least 1ms".into(),
+        });
+    }
+    if ttl > MAX {
+        return Err(crate::error::Error::InvalidDuration {
+            input: format_duration(ttl),
+            reason: format!(
+                "a TTL may be at most {} ({} days)",
+                format_duration(MAX),
+                MAX.as_secs() / 86_400
+            ),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -368,3 +368,20 @@ pub fn db_tag_id(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>>
     conn.query_row("SELECT id FROM tags WHERE name = ?1", [name], |r| r.get(0))
         .optional()
 }
+
+/// What the example takes on its command line.
+pub const USAGE: &str = "usage: catalogue [IMAGES [TAGS]]   (default 100000 images, 5000 tags)";
+
+/// The command-line count `what` (`IMAGES`, `TAGS`), or its default when absent; a message
+/// with the usage for anything but a whole number above 0.
+pub fn count(arg: Option<String>, default: usize, what: &str) -> Result<usize, String> {
+    match arg {
+        None => Ok(default),
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!(
+                "{what} must be a whole number above 0, not {text:?}\n{USAGE}"
+            )),
+        },
+    }
+}

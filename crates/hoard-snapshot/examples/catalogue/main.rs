@@ -7,16 +7,38 @@
 
 mod catalogue;
 
-use catalogue::{Catalogue, Spec};
+use catalogue::{count, Catalogue, Spec, USAGE};
 use hoard_snapshot::{Cause, Interner};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn main() -> Result<(), hoard_snapshot::LoadError> {
-    let mut args = std::env::args().skip(1);
-    let images: usize = args.next().map_or(Ok(100_000), |a| a.parse())?;
-    let tag_total: usize = args.next().map_or(Ok(5_000), |a| a.parse())?;
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return std::process::ExitCode::SUCCESS;
+    }
+    let mut args = args.into_iter();
+    let sizes = count(args.next(), 100_000, "IMAGES")
+        .and_then(|images| Ok((images, count(args.next(), 5_000, "TAGS")?)));
+    let (images, tag_total) = match sizes {
+        Ok(sizes) => sizes,
+        Err(message) => {
+            eprintln!("catalogue: {message}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match run(images, tag_total) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("catalogue: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(images: usize, tag_total: usize) -> Result<(), hoard_snapshot::LoadError> {
     let spec = Spec {
         images,
         tags: tag_total,

@@ -1,6 +1,5 @@
 //! [`SetOptions`]: what one write asks for, and the rules its TTL follows.
 
-use crate::error::{Error, Result};
 use std::time::Duration;
 
 /// Options of one write.
@@ -54,23 +53,4 @@ impl SetOptions {
     }
 }
 
-pub(super) fn check_ttl(ttl: Duration) -> Result<()> {
-    // Deadlines are kept in whole milliseconds: a shorter TTL would expire as it is written.
-    if ttl < Duration::from_millis(1) {
-        return Err(Error::InvalidDuration {
-            input: crate::ttl::format_duration(ttl),
-            reason: "a TTL must be at least 1ms".into(),
-        });
-    }
-    if ttl > crate::ttl::MAX {
-        return Err(Error::InvalidDuration {
-            input: crate::ttl::format_duration(ttl),
-            reason: format!(
-                "a TTL may be at most {} ({} days)",
-                crate::ttl::format_duration(crate::ttl::MAX),
-                crate::ttl::MAX.as_secs() / 86_400
-            ),
-        });
-    }
-    Ok(())
-}
+pub(super) use crate::ttl::check as check_ttl;
