@@ -4,7 +4,7 @@ use super::Cache;
 use crate::error::Result;
 use crate::events::Cause;
 use crate::glob::Glob;
-use crate::key::full_key;
+use crate::key::{full_key, SEPARATOR};
 use crate::stats::Event;
 
 impl Cache {
@@ -47,7 +47,9 @@ impl Cache {
     }
 
     /// Removes every entry whose full key (`{namespace}:{key}`) matches a glob such as
-    /// `model:metrics:*` (Redis `SCAN MATCH` syntax); returns how many went. The count
+    /// `model:metrics:*` (Redis `SCAN MATCH` syntax); returns how many went, and counts
+    /// them as deletes of the namespace the pattern names (of `(other)` when it spans
+    /// namespaces). The count
     /// includes entries a [`Cache::clear_namespace`] had already made unreadable but that
     /// were still waiting for their TTL.
     pub async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
@@ -61,11 +63,16 @@ impl Cache {
         inner.epochs.bump_clears();
         let from_l1 = inner.l1.delete_matching_now(&glob);
         let removed = from_l2.transpose().map(|n| n.unwrap_or(from_l1))?;
+        if removed > 0 {
+            inner
+                .stats
+                .record(&namespace_of_pattern(&glob), Event::Delete, removed);
+        }
         self.emit(Cause::Pattern(pattern.to_owned()), Vec::new(), removed);
         Ok(removed)
     }
 
-    /// Removes everything; returns how many entries went.
+    /// Removes everything; returns how many entries went, counted as deletes of `(other)`.
     pub async fn clear_all(&self) -> Result<u64> {
         let inner = &*self.inner;
         let from_l2 = match &inner.l2 {
@@ -76,7 +83,29 @@ impl Cache {
         inner.epochs.bump_clears();
         let from_l1 = inner.l1.clear_now();
         let removed = from_l2.transpose().map(|n| n.unwrap_or(from_l1))?;
+        // Which namespaces they were in is not known: counted with the rest.
+        if removed > 0 {
+            inner
+                .stats
+                .record(crate::stats::OTHER_NAMESPACES, Event::Delete, removed);
+        }
         self.emit(Cause::All, Vec::new(), removed);
         Ok(removed)
+    }
+}
+
+/// The namespace a pattern's deletes are counted in: the one its literal start names
+/// (`asr` for `asr:clip-*`), or [`crate::stats::OTHER_NAMESPACES`] for a pattern that
+/// spans namespaces (`*:clip-*`).
+fn namespace_of_pattern(glob: &Glob) -> String {
+    let prefix = glob.literal_prefix();
+    match prefix.iter().position(|&b| b == SEPARATOR as u8) {
+        Some(end) => match std::str::from_utf8(&prefix[..end]) {
+            Ok(namespace) if crate::key::validate_namespace(namespace).is_ok() => {
+                namespace.to_owned()
+            }
+            _ => crate::stats::OTHER_NAMESPACES.to_owned(),
+        },
+        None => crate::stats::OTHER_NAMESPACES.to_owned(),
     }
 }

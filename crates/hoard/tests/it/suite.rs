@@ -474,6 +474,28 @@ async fn stats_after_known_sequence(b: Backend) {
     );
     assert!(s.used_memory > 0);
     assert!(s.total_keys >= 2);
+
+    // Pattern deletes count as deletes of the namespace they name; one that spans
+    // namespaces, and clearing everything, as deletes of `(other)`; none that removed
+    // nothing makes a row.
+    for i in 0..4 {
+        c.set("p", &format!("clip-{i}"), &i).await.unwrap();
+        c.set("q", &format!("clip-{i}"), &i).await.unwrap();
+    }
+    assert_eq!(c.delete_pattern("p:clip-[01]").await.unwrap(), 2);
+    assert_eq!(c.delete_pattern("nothing:*").await.unwrap(), 0);
+    assert_eq!(c.delete_pattern("*:clip-3").await.unwrap(), 2);
+    let removed_by_clear = c.clear_all().await.unwrap();
+    let s = c.stats().await.unwrap();
+    assert_eq!(s.namespaces["p"].deletes, 2, "{}", b.name);
+    assert!(!s.namespaces.contains_key("nothing"), "{}", b.name);
+    assert_eq!(
+        s.namespaces[hoard::OTHER_NAMESPACES].deletes,
+        2 + removed_by_clear,
+        "{}",
+        b.name
+    );
+    assert_eq!(s.totals.deletes, 1 + 2 + 2 + removed_by_clear, "{}", b.name);
 }
 
 async fn concurrent_tasks_lose_no_updates(b: Backend) {
