@@ -23,8 +23,9 @@ pub fn run(server: &str, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The per-namespace table's columns.
-const NAMESPACE_COLUMNS: [Column; 7] = [
+/// The per-namespace table's columns: this server's counts, then what the namespace
+/// holds by the server's last census of the stored keys.
+const NAMESPACE_COLUMNS: [Column; 9] = [
     Column::left("namespace", 24),
     Column::right("hits", 9),
     Column::right("misses", 9),
@@ -32,6 +33,8 @@ const NAMESPACE_COLUMNS: [Column; 7] = [
     Column::right("sets", 9),
     Column::right("deletes", 9),
     Column::right("saved", 9),
+    Column::right("keys", 9),
+    Column::right("bytes", 10),
 ];
 
 /// Compute time the hits saved, in the largest unit that keeps it short: `250ms`, `2.3s`,
@@ -61,10 +64,17 @@ pub fn render(stats: &StatsResponse) -> String {
         totals.misses,
         totals.errors,
     );
-    let rows = stats
-        .namespaces
-        .iter()
-        .map(|(name, ns)| {
+    // Namespaces another process wrote have a census and no counts here: listed too.
+    let counted = stats.census.as_ref().map(|c| &c.namespaces);
+    let mut names: Vec<&String> = stats.namespaces.keys().collect();
+    names.extend(counted.into_iter().flat_map(|c| c.keys()));
+    names.sort();
+    names.dedup();
+    let rows = names
+        .into_iter()
+        .map(|name| {
+            let ns = stats.namespaces.get(name).cloned().unwrap_or_default();
+            let held = counted.map(|c| c.get(name).copied().unwrap_or_default());
             vec![
                 name.clone(),
                 ns.hits.to_string(),
@@ -73,12 +83,38 @@ pub fn render(stats: &StatsResponse) -> String {
                 ns.sets.to_string(),
                 ns.deletes.to_string(),
                 saved(ns.compute_saved_ms),
+                held.map_or("-".into(), |h| h.keys.to_string()),
+                held.map_or("-".into(), |h| human_bytes(h.bytes)),
             ]
         })
         .collect();
     out.push('\n');
     out.push_str(&table::render(&NAMESPACE_COLUMNS, Header::Shown, rows));
+    out.push_str(&match &stats.census {
+        Some(census) => format!(
+            "\nkeys and bytes: live entries and their values' bytes, counted by the server {} s ago in {} ms\n",
+            hoard::entry::now_ms().saturating_sub(census.at_ms) / 1000,
+            census.took_ms
+        ),
+        None => "\nkeys and bytes: not counted yet (the server counts every 30 s)\n".into(),
+    });
+    for tier in &stats.tiers {
+        if tier.name == "disk" {
+            out.push_str(&format!(
+                "disk tier: {} on disk (its files and journal)\n",
+                human_bytes(tier.bytes)
+            ));
+        }
+    }
     out
+}
+
+/// Bytes in short binary units: `512B`, `1.5K`, `64.0M`.
+fn human_bytes(bytes: u64) -> String {
+    hoard_models::size::ByteSize::b(bytes)
+        .display()
+        .iec_short()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -117,19 +153,78 @@ mod tests {
         let mut stats = stats();
         stats.namespaces.retain(|name, _| name == "model");
         let text = render(&stats);
-        let table: Vec<&str> = text.lines().skip(4).collect();
+        let table: Vec<&str> = text.lines().skip(4).take(2).collect();
         assert_eq!(
             table,
             [
                 format!(
-                    "{:<24}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
-                    "namespace", "hits", "misses", "hit rate", "sets", "deletes", "saved"
+                    "{:<24}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>11}",
+                    "namespace",
+                    "hits",
+                    "misses",
+                    "hit rate",
+                    "sets",
+                    "deletes",
+                    "saved",
+                    "keys",
+                    "bytes"
                 ),
                 format!(
-                    "{:<24}{:>10}{:>10}{:>9.1}%{:>10}{:>10}{:>10}",
-                    "model", 2, 2, 50.0, 3, 1, "2.2s"
+                    "{:<24}{:>10}{:>10}{:>9.1}%{:>10}{:>10}{:>10}{:>10}{:>11}",
+                    "model", 2, 2, 50.0, 3, 1, "2.2s", "-", "-"
                 ),
             ]
+        );
+        assert!(text.ends_with("keys and bytes: not counted yet (the server counts every 30 s)\n"));
+    }
+
+    /// With a census: each namespace's keys and bytes, namespaces only the census knows
+    /// listed too, and the disk tier's size said to be the space on disk.
+    #[test]
+    fn the_census_fills_the_keys_and_bytes_columns() {
+        let mut stats = stats();
+        stats.namespaces.retain(|name, _| name == "model");
+        stats.census = Some(hoard_server::census::CensusReport {
+            at_ms: hoard::entry::now_ms(),
+            took_ms: 4,
+            scanned: 9,
+            namespaces: [
+                (
+                    "model".to_owned(),
+                    hoard_server::census::CensusCounts {
+                        keys: 2,
+                        bytes: 1536,
+                    },
+                ),
+                (
+                    "written-elsewhere".to_owned(),
+                    hoard_server::census::CensusCounts { keys: 7, bytes: 70 },
+                ),
+            ]
+            .into(),
+        });
+        stats.tiers = serde_json::from_value(serde_json::json!([
+            {"name": "memory", "available": true, "entries": 2, "bytes": 300, "evictions": 0, "expirations": 0},
+            {"name": "disk", "available": true, "entries": 9, "bytes": 67108864, "evictions": 0, "expirations": 0}
+        ]))
+        .unwrap();
+        let text = render(&stats);
+        let rows: Vec<&str> = text.lines().skip(5).take(2).collect();
+        assert!(
+            rows[0].starts_with("model ") && rows[0].ends_with("2       1.5K"),
+            "{text}"
+        );
+        assert!(
+            rows[1].starts_with("written-elsewhere ") && rows[1].ends_with("7        70B"),
+            "{text}"
+        );
+        assert!(
+            text.contains("counted by the server 0 s ago in 4 ms"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("disk tier: 64.0M on disk (its files and journal)\n"),
+            "{text}"
         );
     }
 
@@ -148,8 +243,7 @@ mod tests {
     #[test]
     fn namespace_rows_line_up_whatever_the_name() {
         let text = render(&stats());
-        let lines: Vec<&str> = text.lines().skip(4).collect();
-        assert_eq!(lines.len(), 3, "{text}");
+        let lines: Vec<&str> = text.lines().skip(4).take(3).collect();
         assert!(lines[0].starts_with("namespace "), "{text}");
         assert!(lines[1].starts_with("a-namespace-longer-than-the-column "));
         // Every line ends where the header's does: the long name pushed every column.
