@@ -83,6 +83,15 @@ enum DatasetsCommand {
         #[arg(long, value_name = "COLUMN")]
         label_column: Option<String>,
     },
+    /// Write a small sample dataset to try the rest on: RAVDESS-style folders of short
+    /// WAV tones with metadata CSVs naming each file's emotion.
+    Sample {
+        /// A new (or empty) folder to write it in.
+        dir: PathBuf,
+        /// How many actors' folders of 16 files each (1 to 24).
+        #[arg(long, default_value_t = 2)]
+        actors: usize,
+    },
     /// The configured datasets ([datasets.ID] in hoard.toml) with version and totals.
     Ls {
         /// Config file (default: $HOARD_CONFIG, else ./hoard.toml if present).
@@ -126,6 +135,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }),
         Command::Models { config, command } => models::run(config.as_deref(), command),
         Command::Semantic { config, command } => semantic::run(config.as_deref(), command),
+        Command::Datasets(DatasetsCommand::Sample { dir, actors }) => {
+            let written = hoard_datasets::sample::write_sample(&dir, actors)
+                .map_err(|e| anyhow::anyhow!("writing the sample dataset in {}: {e}", dir.display()))?;
+            println!(
+                "wrote {written} WAV files in {} actor folders under {}, each with its metadata CSV",
+                actors.clamp(1, 24),
+                dir.display()
+            );
+            Ok(())
+        }
         Command::Datasets(DatasetsCommand::Ls {
             config,
             server,

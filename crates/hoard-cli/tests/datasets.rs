@@ -164,3 +164,46 @@ fn ls_reads_the_config_and_asks_a_running_server() {
     assert!(err.contains("--server URL"), "{err}");
     server.kill_hard();
 }
+
+/// `hoard datasets sample` writes RAVDESS-style folders that an independent WAV reader
+/// (hound) opens, that `scan` reads with every file labelled by its CSV, and it refuses a
+/// folder that already holds something.
+#[test]
+fn the_sample_dataset_scans_with_every_file_labelled() {
+    let dir = hoard_testkit::temp_dir();
+    let root = dir.path().join("data/dev/ravdess_subset");
+    let out = hoard(&["datasets", "sample", root.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.starts_with("wrote 32 WAV files in 2 actor folders"), "{shown}");
+    let first = root.join("Actor_01/03-01-01-01-01-01-01.wav");
+    let reader = hound::WavReader::open(&first).unwrap();
+    assert_eq!(
+        (reader.spec().sample_rate, reader.spec().channels, reader.spec().bits_per_sample),
+        (16_000, 1, 16)
+    );
+    let frames = reader.duration();
+
+    let out = hoard(&["datasets", "scan", root.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let manifest: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = &manifest["summary"];
+    assert_eq!(summary["total"], 32);
+    let counts = summary["label_counts"].as_object().unwrap();
+    assert_eq!(counts.len(), 8);
+    assert!(counts.values().all(|n| n == 4), "{counts:?}");
+    assert_eq!(summary["metadata_errors"], serde_json::json!([]));
+    let entry = manifest["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["relpath"] == "Actor_01/03-01-01-01-01-01-01.wav")
+        .unwrap();
+    assert_eq!(entry["label"], "neutral");
+    assert_eq!(entry["duration"].as_f64().unwrap(), f64::from(frames) / 16_000.0);
+
+    let again = hoard(&["datasets", "sample", root.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("exists and is not empty"), "{err}");
+}

@@ -12,7 +12,8 @@
 //!   changes since it, see [`delta`]); with the `watch` feature (on by default) it watches
 //!   each root and re-checks it at the cost of what changed, re-stating only the changed
 //!   paths, and walks whenever the watcher cannot be trusted ([`Fallback`]);
-//! - [`path::resolve`] maps a client's `relpath` to a file, never outside the root.
+//! - [`path::resolve`] maps a client's `relpath` to a file, never outside the root;
+//! - [`sample::write_sample`] writes a small RAVDESS-style dataset to try all this on.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -38,6 +39,7 @@ pub mod path;
 pub mod probe;
 mod registry;
 mod restat;
+pub mod sample;
 pub mod scan;
 mod watch;
 
@@ -53,13 +55,28 @@ pub use watch::{Fallback, WatchStatus};
 /// cache routes.
 pub const RESERVED_NAMESPACES: &[&str] = &[NAMESPACE];
 
+/// What [`DatasetError::Unknown`] says is configured instead.
+fn configured_ids(ids: &[String]) -> String {
+    if ids.is_empty() {
+        return "none is configured (add a [datasets.ID] section with its path to hoard.toml)"
+            .to_owned();
+    }
+    let quoted: Vec<String> = ids.iter().map(|id| format!("{id:?}")).collect();
+    format!("configured are {}", quoted.join(", "))
+}
+
 /// What can go wrong with a configured dataset.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DatasetError {
     /// No dataset has this id.
-    #[error("no dataset {0:?}")]
-    Unknown(String),
+    #[error("no dataset {id:?}: {}", configured_ids(.configured))]
+    Unknown {
+        /// The id asked for.
+        id: String,
+        /// The ids that are configured, in order.
+        configured: Vec<String>,
+    },
     /// A dataset id that cannot be used.
     #[error("dataset id {id:?} {reason}")]
     InvalidId {

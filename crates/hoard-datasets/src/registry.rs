@@ -344,7 +344,7 @@ impl Datasets {
         self.inner
             .slots
             .get(id)
-            .ok_or_else(|| DatasetError::Unknown(id.to_owned()))
+            .ok_or_else(|| unknown(id, &self.inner.slots))
     }
 
     /// Runs the check (and build) as its own task: a request that goes away (a client that
@@ -372,10 +372,7 @@ impl Inner {
         id: &str,
         force: bool,
     ) -> Result<(Arc<Manifest>, Option<BuildReport>), DatasetError> {
-        let slot = self
-            .slots
-            .get(id)
-            .ok_or_else(|| DatasetError::Unknown(id.to_owned()))?;
+        let slot = self.slots.get(id).ok_or_else(|| unknown(id, &self.slots))?;
         // Holding the slot's lock across the walk and build is the single-flight: a second
         // request waits here and then finds the fresh manifest.
         let mut state = slot.state.lock().await;
@@ -776,5 +773,13 @@ pub fn check_id(id: &str) -> Result<(), DatasetError> {
             reason,
         }),
         None => Ok(()),
+    }
+}
+
+/// The error for `id`, naming the ids of `slots` instead.
+fn unknown(id: &str, slots: &BTreeMap<String, Arc<Slot>>) -> DatasetError {
+    DatasetError::Unknown {
+        id: id.to_owned(),
+        configured: slots.keys().cloned().collect(),
     }
 }

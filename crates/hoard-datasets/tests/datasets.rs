@@ -534,10 +534,15 @@ async fn a_restarted_instance_serves_the_stored_manifest_without_probing() {
             datasets.last_report("set").await.unwrap().unwrap().probed,
             10
         );
+        let unknown = datasets.manifest("nope").await.unwrap_err();
         assert!(matches!(
-            datasets.manifest("nope").await,
-            Err(hoard_datasets::DatasetError::Unknown(_))
+            unknown,
+            hoard_datasets::DatasetError::Unknown { .. }
         ));
+        assert_eq!(
+            unknown.to_string(),
+            "no dataset \"nope\": configured are \"set\""
+        );
         cache.flush().await.unwrap();
         manifest.version.clone()
     };

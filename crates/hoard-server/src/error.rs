@@ -346,7 +346,7 @@ impl From<hoard::Error> for ApiError {
 impl From<DatasetError> for ApiError {
     fn from(error: DatasetError) -> ApiError {
         let code = match &error {
-            DatasetError::Unknown(_) => ErrorCode::UnknownDataset,
+            DatasetError::Unknown { .. } => ErrorCode::UnknownDataset,
             DatasetError::InvalidId { .. } => ErrorCode::BadDatasetId,
             DatasetError::Io { .. } => ErrorCode::DatasetUnreadable,
             // `Task`, and whatever hoard-datasets adds later (the enum is non-exhaustive):

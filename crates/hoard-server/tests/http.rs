@@ -1002,6 +1002,12 @@ async fn datasets_list_files_summary_and_reindex() {
         let (status, body) = s.get(path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(body["error"], "unknown_dataset", "{path}");
+        // The answer says which ids there are, so a typo or a missing section shows.
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("no dataset \"nope\": configured are \"ravdess\""),
+            "{path}: {body}"
+        );
     }
     for path in [
         "/datasets/files",
