@@ -86,3 +86,17 @@ fn unknown_verb_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unrecognized subcommand"));
 }
+
+/// A pairs file that is not there: the message says so and what the file should hold.
+#[test]
+fn a_missing_pairs_file_says_what_it_should_hold() {
+    let out = hoard(&["semantic", "eval", "--pairs", "/nonexistent/pairs.jsonl"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot open the pairs file /nonexistent/pairs.jsonl")
+            && err.contains(r#"{"a": "first question", "b": "second question", "same": true}"#)
+            && !err.contains(":0:"),
+        "{err}"
+    );
+}

@@ -48,7 +48,7 @@ pub enum SemanticError {
     #[error("semantic config: {0}")]
     Config(String),
     /// A pairs file for evaluation that cannot be read, with the line that is wrong.
-    #[error("{path}:{line}: {reason}")]
+    #[error("{}", pairs_message(path, *line, reason))]
     Pairs {
         /// The file.
         path: String,
@@ -60,4 +60,18 @@ pub enum SemanticError {
     /// The hoard cache that persists entries failed.
     #[error(transparent)]
     Storage(#[from] hoard::Error),
+}
+
+/// What [`SemanticError::Pairs`] says: `file:line: reason` for a bad line, and for a file
+/// that cannot be opened, that and what the file should hold.
+fn pairs_message(path: &str, line: usize, reason: &str) -> String {
+    if line == 0 {
+        format!(
+            "cannot open the pairs file {path}: {reason} (it should hold JSON Lines, one pair \
+             per line: {{\"a\": \"first question\", \"b\": \"second question\", \"same\": true}}, \
+             \"same\" saying whether one answer serves both)"
+        )
+    } else {
+        format!("{path}:{line}: {reason}")
+    }
 }
