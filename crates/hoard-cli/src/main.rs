@@ -136,8 +136,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models { config, command } => models::run(config.as_deref(), command),
         Command::Semantic { config, command } => semantic::run(config.as_deref(), command),
         Command::Datasets(DatasetsCommand::Sample { dir, actors }) => {
-            let written = hoard_datasets::sample::write_sample(&dir, actors)
-                .map_err(|e| anyhow::anyhow!("writing the sample dataset in {}: {e}", dir.display()))?;
+            let written = hoard_datasets::sample::write_sample(&dir, actors).map_err(|e| {
+                anyhow::anyhow!("writing the sample dataset in {}: {e}", dir.display())
+            })?;
             println!(
                 "wrote {written} WAV files in {} actor folders under {}, each with its metadata CSV",
                 actors.clamp(1, 24),

@@ -175,11 +175,18 @@ fn the_sample_dataset_scans_with_every_file_labelled() {
     let out = hoard(&["datasets", "sample", root.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
     let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(shown.starts_with("wrote 32 WAV files in 2 actor folders"), "{shown}");
+    assert!(
+        shown.starts_with("wrote 32 WAV files in 2 actor folders"),
+        "{shown}"
+    );
     let first = root.join("Actor_01/03-01-01-01-01-01-01.wav");
     let reader = hound::WavReader::open(&first).unwrap();
     assert_eq!(
-        (reader.spec().sample_rate, reader.spec().channels, reader.spec().bits_per_sample),
+        (
+            reader.spec().sample_rate,
+            reader.spec().channels,
+            reader.spec().bits_per_sample
+        ),
         (16_000, 1, 16)
     );
     let frames = reader.duration();
@@ -200,7 +207,10 @@ fn the_sample_dataset_scans_with_every_file_labelled() {
         .find(|e| e["relpath"] == "Actor_01/03-01-01-01-01-01-01.wav")
         .unwrap();
     assert_eq!(entry["label"], "neutral");
-    assert_eq!(entry["duration"].as_f64().unwrap(), f64::from(frames) / 16_000.0);
+    assert_eq!(
+        entry["duration"].as_f64().unwrap(),
+        f64::from(frames) / 16_000.0
+    );
 
     let again = hoard(&["datasets", "sample", root.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(1));

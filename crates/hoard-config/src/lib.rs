@@ -144,8 +144,13 @@ impl Config {
     fn from_file_text(path: PathBuf, text: &str) -> Result<Config, ConfigError> {
         let origin = path.display().to_string();
         let table: toml::Table = toml::from_str(text).map_err(|e| {
-            // The message quotes the offending line; one line of it is enough for a log.
-            ConfigError::new(&origin, "(syntax)", e.to_string().trim().replace('\n', " "))
+            // Kept on its lines: the message quotes the offending line with a caret under
+            // the place, which only reads right as toml laid it out.
+            ConfigError::new(
+                &origin,
+                "(syntax)",
+                format!("\n{}", e.to_string().trim_end()),
+            )
         })?;
         for (key, value) in &table {
             if !SECTIONS.contains(&key.as_str()) {

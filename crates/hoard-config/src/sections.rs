@@ -105,8 +105,8 @@ impl Config {
                 .extract()
                 .map_err(|e| self.refused("semantic", e))?;
         cache
-            .validate()
-            .map_err(|e| self.refuse("semantic", e.to_string()))?;
+            .validate_fields()
+            .map_err(|(field, e)| self.refuse(&format!("semantic.{field}"), e.to_string()))?;
         let given = |text: String| Some(text).filter(|t| !t.is_empty());
         Ok(SemanticSettings {
             embedder: hoard_semantic::embed::EmbedderSpec {

@@ -128,11 +128,25 @@ fn bad_values_name_file_key_and_reason() {
             "models.rot",
             "unknown field",
         ),
-        ("[semantic]\nthreshold = 1.5\n", "semantic", "in [0, 1]"),
+        (
+            "[semantic]\nthreshold = 1.5\n",
+            "semantic.threshold",
+            "in [0, 1]",
+        ),
         (
             "[semantic]\nverifier_threshold = 1.5\n",
-            "semantic",
+            "semantic.verifier_threshold",
             "in [0, 1]",
+        ),
+        (
+            "[semantic.namespace_thresholds]\nfaq = 2.0\n",
+            "semantic.namespace_thresholds.faq",
+            "in [0, 1]",
+        ),
+        (
+            "[semantic]\ncapacity = 0\n",
+            "semantic.capacity",
+            "at least 1",
         ),
         (
             "[semantic]\nverifier = \"yes\"\n",
@@ -450,4 +464,18 @@ fn the_example_file_is_valid_and_complete() {
             "hoard.example.toml lacks {key}"
         );
     }
+}
+
+/// A TOML syntax error keeps toml's layout: the offending line, and a caret under the place.
+#[test]
+fn a_syntax_error_shows_the_line_and_the_place() {
+    let error = Config::from_toml("hoard.toml", "[cache]\nmemory = \n").unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.starts_with("hoard.toml: (syntax): \nTOML parse error at line 2"),
+        "{text}"
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.contains(&"2 | memory = "), "{text}");
+    assert!(lines.iter().any(|l| l.trim_end().ends_with('^')), "{text}");
 }

@@ -8,7 +8,14 @@ use std::path::Path;
 
 /// RAVDESS's emotions, by their code (`01` to `08`) in a file name.
 pub const EMOTIONS: [&str; 8] = [
-    "neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised",
+    "neutral",
+    "calm",
+    "happy",
+    "sad",
+    "angry",
+    "fearful",
+    "disgust",
+    "surprised",
 ];
 
 /// Frames per second of the sample's WAVs.
@@ -22,7 +29,10 @@ pub fn write_sample(root: &Path, actors: usize) -> std::io::Result<usize> {
     if root.exists() && std::fs::read_dir(root)?.next().is_some() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
-            format!("{} exists and is not empty: give a new folder", root.display()),
+            format!(
+                "{} exists and is not empty: give a new folder",
+                root.display()
+            ),
         ));
     }
     let mut written = 0;

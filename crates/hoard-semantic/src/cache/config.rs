@@ -80,16 +80,27 @@ mod humantime_secs {
 impl SemanticConfig {
     /// Checks every threshold is a similarity in [0, 1] and the sizes are usable.
     pub fn validate(&self) -> Result<(), SemanticError> {
-        check_threshold(self.threshold)?;
-        check_threshold(self.context_threshold)?;
-        check_threshold(self.verifier_threshold)?;
-        for threshold in self.namespace_thresholds.values() {
-            check_threshold(*threshold)?;
+        self.validate_fields().map_err(|(_, error)| error)
+    }
+
+    /// [`SemanticConfig::validate`], with the name of the field at fault (`threshold`,
+    /// `namespace_thresholds.faq`, `capacity`), so a configuration file's error can name
+    /// its key.
+    pub fn validate_fields(&self) -> Result<(), (String, SemanticError)> {
+        let check = |field: &str, threshold: f32| {
+            check_threshold(threshold).map_err(|error| (field.to_owned(), error))
+        };
+        check("threshold", self.threshold)?;
+        check("context_threshold", self.context_threshold)?;
+        check("verifier_threshold", self.verifier_threshold)?;
+        for (namespace, threshold) in &self.namespace_thresholds {
+            check(&format!("namespace_thresholds.{namespace}"), *threshold)?;
         }
-        if self.capacity == 0 || self.candidates == 0 {
-            return Err(SemanticError::Config(
-                "capacity and candidates must be at least 1".into(),
-            ));
+        for (field, value) in [("capacity", self.capacity), ("candidates", self.candidates)] {
+            if value == 0 {
+                let error = SemanticError::Config(format!("{field} must be at least 1"));
+                return Err((field.to_owned(), error));
+            }
         }
         Ok(())
     }
