@@ -495,3 +495,22 @@ fn doctor_fails_over_budget_until_prune_by_the_budgets() {
         "{err}"
     );
 }
+
+/// `dedup --also` with a folder that is not there is refused, not taken as empty.
+#[test]
+fn dedup_refuses_an_also_folder_that_is_not_there() {
+    let s = setup();
+    let out = s.hoard(&["dedup", "--also", "/nonexistent/hf-cache"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--also /nonexistent/hf-cache: no such folder"),
+        "{err}"
+    );
+    let out = s.hoard(&["dedup"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text(&out.stdout).contains("--link would free 0 B"),
+        "{out:?}"
+    );
+}

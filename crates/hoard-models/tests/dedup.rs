@@ -328,7 +328,13 @@ fn link_shares_blob_inodes_only_and_leaves_other_copies_and_outside_alone() {
         w_others.iter().chain([&f.w_outside]).map(before).collect();
     let d_before: Vec<(u64, u64)> = f.d_files.iter().map(|p| inode(p)).collect();
 
+    // What the plan says --link frees, read before linking, is what linking frees.
+    let promised = dedup::linkable_bytes(&report, &f.layout);
     let outcome = dedup::link(&report, &f.layout);
+    assert_eq!(
+        promised, outcome.freed,
+        "the plan promised what link then freed"
+    );
     // One W hub blob, two V copies (a hub blob each linked to the Ollama layer).
     assert_eq!(outcome.linked, 1 + 2);
     assert_eq!(outcome.freed, f.w.len() as u64 + 2 * f.v.len() as u64);

@@ -31,7 +31,8 @@ pub enum ModelsCommand {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
-    /// Create the store folders, each cache marked with a CACHEDIR.TAG.
+    /// Create the store folders, with a CACHEDIR.TAG in the root (which covers the stores
+    /// inside it) and in each store or app cache outside it, so backup tools skip them.
     Init,
     /// Every cached model across stores.
     Ls {
@@ -236,15 +237,23 @@ pub fn run(config: Option<&Path>, command: ModelsCommand) -> anyhow::Result<()> 
             json,
             confirm,
         } => {
+            for dir in &also {
+                if !dir.is_dir() {
+                    anyhow::bail!("--also {}: no such folder", dir.display());
+                }
+            }
             let options = hoard_models::dedup::DedupOptions {
                 min_size: size::parse_size(&min_size)?,
                 extra_dirs: also,
             };
             let report = hoard_models::dedup::find(&scan::inventory(&layout), &options);
+            let linkable = hoard_models::dedup::linkable_bytes(&report, &layout);
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                let mut body = serde_json::to_value(&report)?;
+                body["linkable_bytes"] = linkable.into();
+                println!("{}", serde_json::to_string_pretty(&body)?);
             } else {
-                print!("{}", show::dedup_report(&report));
+                print!("{}", show::dedup_report(&report, linkable));
             }
             if !link
                 || report.groups.is_empty()

@@ -190,7 +190,7 @@ pub fn plan(plan: &Plan) -> String {
 }
 
 /// `hoard models dedup`: each group with the file kept first, then the totals.
-pub fn dedup_report(report: &Report) -> String {
+pub fn dedup_report(report: &Report, linkable: u64) -> String {
     let mut out = String::new();
     for group in &report.groups {
         let _ = writeln!(
@@ -208,11 +208,14 @@ pub fn dedup_report(report: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "{} duplicate groups, {} stored more than once; {} files hashed ({}); --link links content-addressed blobs only",
+        "{} duplicate groups, {} stored more than once; {} files hashed ({})\n\
+         --link would free {}: it links content-addressed store blobs inside the configured \
+         roots only (not files under --also, torch checkpoints or app cache files)",
         report.groups.len(),
         human(report.reclaimable()),
         report.hashed_files,
-        human(report.hashed_bytes)
+        human(report.hashed_bytes),
+        human(linkable)
     );
     out
 }

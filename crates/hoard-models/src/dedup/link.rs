@@ -64,6 +64,30 @@ pub fn link(report: &Report, layout: &Layout) -> LinkOutcome {
     outcome
 }
 
+/// The bytes [`link`] would free for `report`, judged by the same rules without reading
+/// or changing anything: in each group, every content-addressed blob inside the roots
+/// after the first one. (A copy that has other hard links of its own, or sits on another
+/// filesystem, would free less: this is the most `link` frees.)
+pub fn linkable_bytes(report: &Report, layout: &Layout) -> u64 {
+    let roots: Vec<PathBuf> = layout
+        .roots()
+        .iter()
+        .filter_map(|root| fs::canonicalize(root).ok())
+        .collect();
+    report
+        .groups
+        .iter()
+        .map(|group| {
+            let blobs = group
+                .files
+                .iter()
+                .filter(|path| linkable(path, &roots).is_ok())
+                .count() as u64;
+            group.size.saturating_mul(blobs.saturating_sub(1))
+        })
+        .sum()
+}
+
 fn link_group(group: &Group, roots: &[PathBuf]) -> LinkOutcome {
     let mut outcome = LinkOutcome::default();
     let mut target: Option<Target> = None;

@@ -38,5 +38,5 @@ mod link;
 mod report;
 
 pub use find::find;
-pub use link::link;
+pub use link::{link, linkable_bytes};
 pub use report::{DedupOptions, Group, LinkOutcome, Report};
