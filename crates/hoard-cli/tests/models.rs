@@ -514,3 +514,42 @@ fn dedup_refuses_an_also_folder_that_is_not_there() {
         "{out:?}"
     );
 }
+
+/// A warm-up step whose tool is missing: named with what to install, the other steps still
+/// run, and the command fails at the end naming it; `--fail-fast` stops at it.
+#[test]
+fn a_failing_warm_step_does_not_stop_the_others() {
+    let s = setup();
+    let nas = s.dir.path().join("nas");
+    std::fs::create_dir_all(&nas).unwrap();
+    std::fs::write(nas.join("w.pt"), [0u8; 100]).unwrap();
+    let mut config = std::fs::read_to_string(&s.config).unwrap();
+    config.push_str(&format!(
+        "[models.warm.a_download]\nrun = [\"hoard-no-such-tool\", \"download\"]\ncreates = \"huggingface/hub/models--x--y\"\n\
+         [models.warm.b_copy]\ncopy = {:?}\nto = \"torch/hub/checkpoints/w.pt\"\n",
+        nas.join("w.pt")
+    ));
+    std::fs::write(&s.config, config).unwrap();
+    let out = s.hoard(&["warm", "--fail-fast"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        !s.root().join("torch/hub/checkpoints/w.pt").exists(),
+        "stopped at the first"
+    );
+    let out = s.hoard(&["warm"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("a_download")
+            && err.contains("is hoard-no-such-tool installed and on the PATH?"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 of 2 warm-up steps failed: a_download"),
+        "{err}"
+    );
+    assert!(
+        s.root().join("torch/hub/checkpoints/w.pt").exists(),
+        "the copy still ran"
+    );
+}

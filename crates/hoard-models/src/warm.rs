@@ -142,7 +142,14 @@ pub fn run(
                 .args(&argv[1..])
                 .envs(layout.env())
                 .status()
-                .map_err(|e| failed(format!("cannot start {}: {e}", argv[0])))?;
+                .map_err(|e| {
+                    let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                        format!(" (is {} installed and on the PATH?)", argv[0])
+                    } else {
+                        String::new()
+                    };
+                    failed(format!("cannot start {}: {e}{hint}", argv[0]))
+                })?;
             if status.success() {
                 Ok(())
             } else {

@@ -116,6 +116,10 @@ pub enum ModelsCommand {
         /// Print what would be fetched, and its size where known.
         #[arg(long)]
         dry_run: bool,
+        /// Stop at the first step that fails (by default the others still run, and the
+        /// command fails at the end naming the failed steps).
+        #[arg(long)]
+        fail_fast: bool,
     },
     /// Record models as used now (where atime is not kept, this is what prune's
     /// --older-than and --max-size go by).
@@ -291,7 +295,7 @@ pub fn run(config: Option<&Path>, command: ModelsCommand) -> anyhow::Result<()> 
             }
             Ok(())
         }
-        ModelsCommand::Warm { dry_run } => warm(&layout, &models, dry_run),
+        ModelsCommand::Warm { dry_run, fail_fast } => warm(&layout, &models, dry_run, fail_fast),
         ModelsCommand::Touch { ids } => {
             let inventory = scan::inventory(&layout);
             hoard_models::usage::touch(&layout, &inventory, &ids, hoard_models::usage::now_ms())?;
@@ -350,33 +354,59 @@ fn apply(layout: &Layout, plan: &Plan, confirm: &Confirm) -> anyhow::Result<()> 
 }
 
 /// Runs the `[models.warm.*]` steps in order, or says what each would do.
-fn warm(layout: &Layout, models: &hoard_models::ModelsConfig, dry_run: bool) -> anyhow::Result<()> {
+fn warm(
+    layout: &Layout,
+    models: &hoard_models::ModelsConfig,
+    dry_run: bool,
+    fail_fast: bool,
+) -> anyhow::Result<()> {
     use hoard_models::warm::{self, Need};
     if models.warm.is_empty() {
         println!("no [models.warm.*] steps configured");
         return Ok(());
     }
+    let mut failed = Vec::new();
     for (name, step) in &models.warm {
-        let need = warm::need(name, step, layout)?;
-        let size = need
-            .bytes()
-            .map_or_else(|| "size unknown".to_owned(), size::human);
-        match (&need, dry_run) {
-            (Need::Done, _) => println!("{name}: complete, skipped"),
-            (Need::Copy(files), true) => {
-                println!("{name}: would copy {} files, {size}", files.len())
+        let outcome = (|| -> anyhow::Result<()> {
+            let need = warm::need(name, step, layout)?;
+            let size = need
+                .bytes()
+                .map_or_else(|| "size unknown".to_owned(), size::human);
+            match (&need, dry_run) {
+                (Need::Done, _) => println!("{name}: complete, skipped"),
+                (Need::Copy(files), true) => {
+                    println!("{name}: would copy {} files, {size}", files.len())
+                }
+                (Need::Run(argv), true) => {
+                    println!("{name}: would run {} ({size})", argv.join(" "))
+                }
+                (_, false) => {
+                    println!("{name}: fetching ({size})");
+                    let progress = crate::output::Progress::new("copying", "bytes").quiet_below(0);
+                    warm::fill(name, step, &need, layout, &|done, total| {
+                        progress.update(done, total)
+                    })?;
+                    progress.finish();
+                    println!("{name}: done");
+                }
             }
-            (Need::Run(argv), true) => println!("{name}: would run {} ({size})", argv.join(" ")),
-            (_, false) => {
-                println!("{name}: fetching ({size})");
-                let progress = crate::output::Progress::new("copying", "bytes").quiet_below(0);
-                warm::fill(name, step, &need, layout, &|done, total| {
-                    progress.update(done, total)
-                })?;
-                progress.finish();
-                println!("{name}: done");
+            Ok(())
+        })();
+        if let Err(error) = outcome {
+            if fail_fast {
+                return Err(error);
             }
+            eprintln!("hoard: {name}: {error:#}; going on with the other steps");
+            failed.push(name.as_str());
         }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} of {} warm-up steps failed: {}",
+            failed.len(),
+            models.warm.len(),
+            failed.join(", ")
+        );
     }
     Ok(())
 }
