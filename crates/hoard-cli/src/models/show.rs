@@ -120,6 +120,11 @@ fn ago(time_ms: Option<i64>, now_ms: i64) -> String {
         return "-".into();
     };
     let seconds = u64::try_from(now_ms.saturating_sub(time) / 1000).unwrap_or(0);
+    // Past two weeks, days read better than weeks and days ("40d", not "5w5d").
+    const DAY: u64 = 86_400;
+    if seconds >= 14 * DAY {
+        return format!("{}d ago", seconds / DAY);
+    }
     let text = hoard::ttl::format_duration(Duration::from_secs(seconds));
     // Two units are enough to judge age: "3d4h", not "3d4h12m9s".
     let mut units = 0;
@@ -144,7 +149,7 @@ pub fn store_usage(usage: &[StoreUsage]) -> String {
                 store.store.name().to_owned(),
                 human(store.bytes),
                 store.items.to_string(),
-                "items".to_owned(),
+                if store.items == 1 { "item" } else { "items" }.to_owned(),
             ]
         })
         .collect();
@@ -267,6 +272,9 @@ mod tests {
         assert_eq!(ago(Some(0), now), "3d4h ago");
         assert_eq!(ago(Some(now - 5_000), now), "5s ago");
         assert_eq!(ago(Some(now), now), "0s ago");
+        let day = 86_400_000;
+        assert_eq!(ago(Some(now - 13 * day - 3_600_000), now), "1w6d ago");
+        assert_eq!(ago(Some(now - 40 * day - 5_000), now), "40d ago");
         assert_eq!(ago(Some(now + 5_000), now), "0s ago");
         assert_eq!(ago(None, now), "-");
     }
@@ -312,6 +320,13 @@ mod tests {
                 "huggingface", "5.9 KiB", 2, "torch", "0 B", 0, "total", "5.9 KiB"
             )
         );
+        let one = [StoreUsage {
+            store: Store::Ollama,
+            bytes: 10,
+            items: 1,
+        }];
+        assert!(store_usage(&one)
+            .starts_with(&format!("{:<12} {:>10} {:>6} item\n", "ollama", "10 B", 1)));
         assert_eq!(
             store_usage_json(&usage).unwrap(),
             r#"{"huggingface":6000,"torch":0}"#
