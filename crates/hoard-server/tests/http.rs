@@ -847,7 +847,10 @@ async fn a_server_error_answers_a_generic_message_and_the_request_id() {
     // A client error says what was wrong with the request.
     let (status, body) = s.get("/datasets/summary?id=other").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body["message"], json!("no dataset \"other\""));
+    assert_eq!(
+        body["message"],
+        json!("no dataset \"other\": configured are \"gone\"")
+    );
 }
 
 /// A WAV file of `frames` 16-bit mono samples at 8 kHz, written by hound, aged an hour.
