@@ -90,6 +90,15 @@ pub enum Error {
     /// A configuration value (a URL, an option) cannot be used.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A write-through namespace's writer refused a write (or a delete): the backing store
+    /// does not have it, so the cache does not either.
+    #[error("the backing store's writer for namespace {namespace:?} failed: {reason}; nothing was stored")]
+    Writer {
+        /// The namespace whose writer failed.
+        namespace: String,
+        /// What the writer reported.
+        reason: String,
+    },
     /// The tier cannot do this.
     #[error("not supported: {0}")]
     Unsupported(&'static str),

@@ -1,6 +1,6 @@
 //! Tiers: the [`Store`] trait, implemented by hoard's memory tier (L1), its disk tier and
 //! its Redis tier (L2), and the capabilities a tier may add, each its own trait:
-//! [`TagIndex`], [`Generations`], [`Leases`] and [`Invalidations`].
+//! [`TagIndex`], [`Generations`], [`Leases`], [`Invalidations`] and [`WriteQueue`].
 //!
 //! A store maps full keys (`{namespace}:{key}`, already validated) to [`Entry`]s.
 //! **Every store refuses expired entries on its own**: `get` never returns an entry whose
@@ -180,6 +180,12 @@ pub trait Store: Send + Sync + 'static {
     fn as_invalidations(self: Arc<Self>) -> Option<Arc<dyn Invalidations>> {
         None
     }
+
+    /// A durable queue of writes for write-behind, if this tier keeps one (the disk tier
+    /// in its folder, Redis as a stream). Without one, write-behind is refused.
+    fn as_write_queue(self: Arc<Self>) -> Option<Arc<dyn WriteQueue>> {
+        None
+    }
 }
 
 /// A tag index: which keys carry which tag, for `Cache::invalidate_tags` and
@@ -229,4 +235,33 @@ pub trait Invalidations: Send + Sync {
     /// Starts relaying other processes' invalidations to `handler`; false if the channel
     /// is turned off (then there is nothing to hear).
     fn listen(self: Arc<Self>, handler: RemoteHandler) -> bool;
+}
+
+/// One record of a [`WriteQueue`]: its id (stable across retries and restarts) and bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRecord {
+    /// The queue's id of the record, unique within its queue.
+    pub id: String,
+    /// What was enqueued.
+    pub bytes: bytes::Bytes,
+}
+
+/// Durable queues of records, by name: the log of write-behind.
+///
+/// A record enqueued is kept until [`WriteQueue::remove`] takes it out, through restarts
+/// and a process killed with SIGKILL (the disk tier flushes it to the operating system
+/// before `enqueue` returns; Redis holds it as a stream entry once `XADD` answered).
+#[async_trait]
+pub trait WriteQueue: Send + Sync {
+    /// Appends `records` to `queue`, in order; returns their ids.
+    async fn enqueue(&self, queue: &str, records: &[bytes::Bytes]) -> Result<Vec<String>>;
+
+    /// Up to `limit` of the oldest records of `queue`, oldest first.
+    async fn peek(&self, queue: &str, limit: usize) -> Result<Vec<QueuedRecord>>;
+
+    /// Takes the records `ids` out of `queue` (an id no longer there is ignored).
+    async fn remove(&self, queue: &str, ids: &[String]) -> Result<()>;
+
+    /// How many records `queue` holds.
+    async fn queue_len(&self, queue: &str) -> Result<u64>;
 }

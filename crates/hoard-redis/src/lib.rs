@@ -19,6 +19,7 @@ mod breaker;
 mod config;
 mod node;
 mod notify;
+mod queue;
 mod routing;
 mod scripts;
 mod sentinel;

@@ -11,3 +11,6 @@ pub(crate) const RENEW_SCRIPT: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1]
 
 /// Deletes a lease only while `token` holds it (compare-and-delete).
 pub(crate) const UNLOCK_SCRIPT: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/// Appends each argument to the stream `KEYS[1]` as an entry `r = ARGV[i]`; returns the ids.
+pub(crate) const ENQUEUE_SCRIPT: &str = r"local ids = {}; for i, r in ipairs(ARGV) do ids[i] = redis.call('XADD', KEYS[1], '*', 'r', r) end; return ids";

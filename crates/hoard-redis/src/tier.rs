@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use hoard_core::entry::Entry;
 use hoard_core::error::{Error, Result};
 use hoard_core::glob::{self, Glob};
-use hoard_core::store::{Generations, Invalidations, Leases, Store, TagIndex, TagRow, Usage};
+use hoard_core::store::{
+    Generations, Invalidations, Leases, Store, TagIndex, TagRow, Usage, WriteQueue,
+};
 use hoard_events::RemoteHandler;
 use std::sync::Arc;
 use std::time::Duration;
@@ -230,6 +232,10 @@ impl Store for RedisStore {
     }
 
     fn as_invalidations(self: Arc<Self>) -> Option<Arc<dyn Invalidations>> {
+        Some(self)
+    }
+
+    fn as_write_queue(self: Arc<Self>) -> Option<Arc<dyn WriteQueue>> {
         Some(self)
     }
 }

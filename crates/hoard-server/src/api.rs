@@ -44,6 +44,11 @@ pub struct StatsResponse {
     /// L1 first, then L2 if there is one.
     #[schema(value_type = Vec<TierStatsSchema>)]
     pub tiers: Vec<TierStats>,
+    /// What the writers of write-through and write-behind namespaces did (an application
+    /// that embeds the server registers them); absent without any.
+    #[schema(value_type = BTreeMap<String, WriterStatsSchema>)]
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub writers: BTreeMap<String, hoard::WriterStats>,
 }
 
 /// The `stats` object of [`StatsResponse`]: totals, two of them as text for people
@@ -128,6 +133,30 @@ pub(crate) struct TierStatsSchema {
     expirations: u64,
     /// `memory`, `disk` or `redis`.
     name: String,
+}
+
+/// The schema of [`hoard::WriterStats`] (see [`NamespaceStatsSchema`]).
+#[derive(utoipa::ToSchema)]
+#[schema(as = WriterStats)]
+#[allow(dead_code)] // a schema only: never built
+pub(crate) struct WriterStatsSchema {
+    /// `through` (the writer runs before a write is acknowledged) or `behind` (a durable
+    /// queue, drained in the background).
+    mode: String,
+    /// Writes the writer accepted.
+    written: u64,
+    /// Calls of the writer that succeeded.
+    batches: u64,
+    /// Calls of the writer that failed, every retry counted.
+    failures: u64,
+    /// Failures since the last success: above zero, the writer is failing now.
+    consecutive_failures: u64,
+    /// What the last failure reported.
+    last_error: Option<String>,
+    /// Writes queued and not yet accepted (write-behind).
+    pending: u64,
+    /// Queued writes that could not be read back (damaged) and were dropped.
+    unreadable: u64,
 }
 
 /// The schema of [`hoard_semantic::SemanticStats`] (see [`NamespaceStatsSchema`]).
@@ -225,6 +254,7 @@ impl StatsResponse {
             semantic: None,
             census: None,
             tiers: stats.tiers.clone(),
+            writers: stats.writers.clone(),
         }
     }
 }

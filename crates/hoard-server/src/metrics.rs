@@ -128,6 +128,64 @@ fn register_semantic(registry: &mut Registry, stats: &hoard_semantic::SemanticSt
 }
 
 /// The census's gauges: keys and bytes of the largest namespaces, the rest as `(other)`.
+/// The writers of write-through and write-behind namespaces: what they wrote, how often
+/// they failed, and what waits. Namespaces with writers are registered in code, so they
+/// are few: no bound is needed.
+fn register_writers(
+    registry: &mut Registry,
+    writers: &std::collections::BTreeMap<String, hoard::WriterStats>,
+) {
+    let labels = |namespace: &str, writer: &hoard::WriterStats| {
+        vec![
+            ("namespace".to_owned(), namespace.to_owned()),
+            ("mode".to_owned(), writer.mode.as_str().to_owned()),
+        ]
+    };
+    type Pick = fn(&hoard::WriterStats) -> u64;
+    let counters: [(&str, &str, Pick); 2] = [
+        (
+            "hoard_writer_written",
+            "Writes the backing store's writer accepted",
+            |w| w.written,
+        ),
+        (
+            "hoard_writer_failures",
+            "Calls of the backing store's writer that failed, every retry counted",
+            |w| w.failures,
+        ),
+    ];
+    for (name, help, pick) in counters {
+        let family = Family::<Labels, Counter>::default();
+        for (namespace, writer) in writers {
+            family
+                .get_or_create(&labels(namespace, writer))
+                .inc_by(pick(writer));
+        }
+        registry.register(name, help, family);
+    }
+    let gauges: [(&str, &str, Pick); 2] = [
+        (
+            "hoard_writer_pending",
+            "Write-behind writes queued and not yet accepted by the writer",
+            |w| w.pending,
+        ),
+        (
+            "hoard_writer_consecutive_failures",
+            "Failures of the writer since its last success: above 0, it is failing now",
+            |w| w.consecutive_failures,
+        ),
+    ];
+    for (name, help, pick) in gauges {
+        let family = Family::<Labels, Gauge>::default();
+        for (namespace, writer) in writers {
+            family
+                .get_or_create(&labels(namespace, writer))
+                .set(i64::try_from(pick(writer)).unwrap_or(i64::MAX));
+        }
+        registry.register(name, help, family);
+    }
+}
+
 fn register_census(registry: &mut Registry, census: &CensusReport) {
     let mut rows: Vec<(String, CensusCounts)> = census
         .namespaces
@@ -285,6 +343,9 @@ pub fn render(stats: &hoard::Stats, extras: Extras<'_>) -> Result<String, std::f
         "1 when L2 answers",
         gauge(u64::from(stats.available)),
     );
+    if !stats.writers.is_empty() {
+        register_writers(&mut registry, &stats.writers);
+    }
     if let Some(semantic) = extras.semantic {
         register_semantic(&mut registry, semantic);
     }

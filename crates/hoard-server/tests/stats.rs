@@ -530,3 +530,102 @@ async fn the_semantic_cache_counts_its_refusals_in_stats_and_metrics() {
     assert!(stats.get("semantic").is_none(), "{stats}");
     assert!(!metrics_text(&plain).await.contains("hoard_semantic"));
 }
+
+/// A write-behind namespace whose writer keeps failing shows up in `/v1/stats` (`writers`)
+/// and `/metrics` (`hoard_writer_*`): the write is acknowledged and served, queued, and
+/// counted as pending until the backing store takes it, which it then has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_writer_shows_in_stats_and_metrics_until_it_recovers() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::{Arc, Mutex};
+    let (cache, dir) = support::embedded_cache();
+    let down = Arc::new(AtomicBool::new(true));
+    let store: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let writer = {
+        let (down, store) = (down.clone(), store.clone());
+        move |batch: Vec<hoard::BackingWrite>| {
+            let result = if down.load(SeqCst) {
+                Err("connection refused by the orders database")
+            } else {
+                let mut store = store.lock().unwrap();
+                for write in batch {
+                    store.push((write.key.clone(), write.value().unwrap().unwrap()));
+                }
+                Ok(())
+            };
+            std::future::ready(result)
+        }
+    };
+    let options =
+        hoard::WriteBehindOptions::new().retry(Duration::from_millis(5), Duration::from_millis(20));
+    cache.write_behind("orders", options, writer).unwrap();
+    let s = support::start(cache, dir).await;
+    let (status, _) = s
+        .call(
+            Method::PUT,
+            "/v1/cache/orders/o-1",
+            Some(r#"{"total": 12.5}"#),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, value) = s.get("/v1/cache/orders/o-1").await;
+    assert_eq!(value, json!({"total": 12.5}));
+
+    let failing = sample_writers(&s, |w| w["consecutive_failures"].as_u64() >= Some(2)).await;
+    assert_eq!(failing["mode"], "behind");
+    assert_eq!(failing["pending"], 1);
+    assert_eq!(failing["written"], 0);
+    assert_eq!(
+        failing["last_error"],
+        "connection refused by the orders database"
+    );
+    let text = metrics_text(&s).await;
+    assert!(
+        text.contains(r#"hoard_writer_pending{namespace="orders",mode="behind"} 1"#),
+        "{text}"
+    );
+    let failures = metric_value(
+        &text,
+        r#"hoard_writer_failures_total{namespace="orders",mode="behind"}"#,
+    );
+    assert!(failures >= 2.0, "{text}");
+
+    down.store(false, SeqCst);
+    let recovered = sample_writers(&s, |w| w["pending"] == 0 && w["written"] == 1).await;
+    assert_eq!(recovered["consecutive_failures"], 0);
+    assert_eq!(
+        *store.lock().unwrap(),
+        [("o-1".to_owned(), json!({"total": 12.5}))]
+    );
+    let text = metrics_text(&s).await;
+    assert!(
+        text.contains(r#"hoard_writer_pending{namespace="orders",mode="behind"} 0"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"hoard_writer_written_total{namespace="orders",mode="behind"} 1"#),
+        "{text}"
+    );
+}
+
+/// `/v1/stats`'s `writers.orders`, once `done` says so (polled, at most 20 s).
+async fn sample_writers(s: &Server, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, stats) = s.get("/v1/stats").await;
+        let writer = &stats["writers"]["orders"];
+        if done(writer) {
+            return writer.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "never came: {stats}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The value of the series `series` (name and labels) in a scrape.
+fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in {text}"))
+}

@@ -62,6 +62,22 @@ impl ChildGuard {
         }
     }
 
+    /// Reads the child's `acked N` lines (one per write it acknowledged, counting from 0)
+    /// until `n` writes were acknowledged or its output ends; returns how many were.
+    /// Panics on any other line.
+    pub fn read_acks(&mut self, n: u64) -> u64 {
+        let mut acked = 0;
+        while acked < n {
+            let Some(line) = self.read_line() else { break };
+            let i: u64 = line
+                .strip_prefix("acked ")
+                .and_then(|i| i.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected child output {line:?}"));
+            acked = i + 1;
+        }
+        acked
+    }
+
     /// Kills the child with SIGKILL (no chance to flush or clean up) and waits for it.
     pub fn kill_hard(&mut self) {
         // The group this child leads (see `spawn`): it and what it started.

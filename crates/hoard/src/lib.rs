@@ -76,8 +76,9 @@ pub use hoard_snapshot as snapshot;
 pub use hoard_snapshot::intern;
 
 pub use cache::{
-    escape_pattern, Cache, CacheBuilder, Census, KeyInfo, KeyPage, NamespaceCensus, SetOptions,
-    WarmOptions, WarmStats, MAX_SCAN_LIMIT,
+    escape_pattern, BackingOp, BackingWrite, Cache, CacheBuilder, Census, KeyInfo, KeyPage,
+    NamespaceCensus, SetOptions, WarmOptions, WarmStats, WriteBehindOptions, WriteMode,
+    WriterStats, MAX_SCAN_LIMIT,
 };
 pub use cached::{global, set_global, CachedFn};
 pub use clock::{Clock, ManualClock};

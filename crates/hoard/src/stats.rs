@@ -325,6 +325,10 @@ pub struct Stats {
     pub namespaces: BTreeMap<String, NamespaceStats>,
     /// L1 first, then L2 if there is one.
     pub tiers: Vec<TierStats>,
+    /// What the writers of write-through and write-behind namespaces did, by namespace
+    /// ([`Cache::write_through`](crate::Cache::write_through)); empty without any.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub writers: BTreeMap<String, crate::WriterStats>,
 }
 
 #[cfg(test)]

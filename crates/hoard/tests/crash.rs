@@ -49,31 +49,17 @@ fn acknowledged_sets_survive_kill_9() {
     let mut command = Command::new(std::env::current_exe().expect("own path"));
     command.env(CHILD_ENV, dir.path());
     let mut child = ChildGuard::spawn(command);
-    let mut last_ack = None;
-    while let Some(line) = child.read_line() {
-        let n: u64 = line
-            .strip_prefix("acked ")
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected child output {line:?}"));
-        last_ack = Some(n);
-        if n + 1 >= ACKS_BEFORE_KILL {
-            break;
-        }
-    }
+    let acked = child.read_acks(ACKS_BEFORE_KILL);
     // SIGKILL while the child is still writing: no destructor, no final flush.
     child.kill_hard();
-    let last_ack = last_ack.expect("the child acknowledged writes before the kill");
-    assert!(
-        last_ack + 1 >= ACKS_BEFORE_KILL,
-        "child stopped early at {last_ack}"
-    );
+    assert!(acked >= ACKS_BEFORE_KILL, "child stopped early at {acked}");
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
     runtime.block_on(async {
         let cache = Cache::open(dir.path()).expect("reopening after the crash");
-        for i in 0..=last_ack {
+        for i in 0..acked {
             let value: Option<String> = cache.get("crash", &format!("k{i}")).await.expect("get");
             let expected = format!("value-{i}-{}", "x".repeat((i % 50) as usize));
             assert_eq!(

@@ -173,6 +173,7 @@ impl CacheBuilder {
                 dependencies: self.dependencies,
                 generations: std::sync::RwLock::new(std::collections::HashMap::new()),
                 warming: super::warm::Registry::default(),
+                backing: super::backing::Registry::default(),
                 // With a shared L2, re-read generations at least every 30 s even without an L1
                 // maximum age: a lost message must not leave this process on an old one.
                 generation_max_age_ms: match (shared, max_age) {

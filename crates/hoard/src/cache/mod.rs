@@ -18,7 +18,9 @@
 //! | `browse.rs` | `scan_keys`: a namespace's keys a page at a time |
 //! | `census.rs` | `census`: what each namespace holds, by a walk over the keys |
 //! | `warm/` | `warm_with`: hot keys warm after a restart, refreshed ahead of expiry |
+//! | `backing/` | `write_through`, `write_behind`: writes that reach the application's store |
 
+mod backing;
 mod browse;
 mod builder;
 mod census;
@@ -34,6 +36,7 @@ mod tags;
 mod warm;
 mod write;
 
+pub use backing::{BackingOp, BackingWrite, WriteBehindOptions, WriteMode, WriterStats};
 pub use browse::{KeyInfo, KeyPage, MAX_SCAN_LIMIT};
 pub use builder::CacheBuilder;
 pub use census::{Census, NamespaceCensus};
@@ -136,6 +139,8 @@ pub(crate) struct Inner {
     generation_max_age_ms: u64,
     /// The warmed namespaces, whose reads are counted per key (`warm/`).
     pub(crate) warming: warm::Registry,
+    /// The namespaces with a writer to a backing store (`backing/`).
+    backing: backing::Registry,
 }
 
 impl Cache {

@@ -1,6 +1,6 @@
 //! Deletes and clears, in every tier, with the listeners told.
 
-use super::Cache;
+use super::{BackingOp, Cache};
 use crate::error::Result;
 use crate::events::Cause;
 use crate::glob::Glob;
@@ -22,6 +22,9 @@ impl Cache {
         };
         let existed = {
             let _lock = inner.epochs.lock(std::iter::once(full.as_str())).await;
+            let backed = self
+                .write_to_backing(namespace, [(full.as_str(), BackingOp::Delete)])
+                .await?;
             let in_l2 = match &inner.l2 {
                 Some(l2) => match l2.delete(&full).await {
                     Ok(existed) => existed,
@@ -29,6 +32,7 @@ impl Cache {
                         inner.stats.record(namespace, Event::Error, 1);
                         inner.epochs.bump(&full);
                         inner.l1.delete_now(&full);
+                        self.unqueue(namespace, backed).await;
                         return Err(error);
                     }
                 },

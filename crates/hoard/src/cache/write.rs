@@ -1,5 +1,6 @@
 //! Writes: L2 first, then L1, under the keys' stripe locks.
 
+use super::backing::{self, Backed};
 use super::options::check_ttl;
 use super::{Cache, L2Down, SetOptions};
 use crate::codec;
@@ -144,6 +145,15 @@ impl Cache {
                 entry.generation = generation;
                 entry.tags.clone_from(&entry_tags);
             }
+            // A write the caller asked for reaches the namespace's backing store first (a
+            // computed value came from it).
+            let backed = match l2_down {
+                L2Down::Fail => {
+                    self.write_to_backing(namespace, backing::sets(&entries))
+                        .await?
+                }
+                L2Down::KeepInL1 => Backed::Done,
+            };
             if let Some(l2) = &inner.l2 {
                 if let Err(error) = l2.set_many(&entries).await {
                     inner.stats.record(namespace, Event::Error, 1);
@@ -170,6 +180,7 @@ impl Cache {
                         inner.epochs.bump(full);
                         inner.l1.delete_now(full);
                     }
+                    self.unqueue(namespace, backed).await;
                     return Err(error);
                 }
             }

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod backend;
+mod backing;
 mod compute;
 mod disk;
 mod faults;

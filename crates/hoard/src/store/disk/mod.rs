@@ -19,6 +19,7 @@
 //! compaction, so reclaimed space is given back without our help.
 
 mod config;
+mod queue;
 mod tier;
 
 pub use config::{DiskConfig, Durability, DEFAULT_DISK_MEMORY_BYTES};
@@ -64,8 +65,13 @@ struct Inner {
     expiry: Keyspace,
     /// `tag \0 key` -> deadline (8 bytes, big endian).
     tags: Keyspace,
-    /// `generation:{namespace}` -> u32, big endian; [`STORED_KEY`] -> u64 while closed.
+    /// `generation:{namespace}` -> u32, big endian; [`STORED_KEY`] -> u64 while closed;
+    /// `queue:{queue}` -> the next sequence of a write queue (u64, big endian).
     meta: Keyspace,
+    /// Write-behind's queues (see `queue.rs`).
+    queue: Keyspace,
+    /// The next sequence of each write queue used since open; held while enqueueing.
+    queue_next: Mutex<std::collections::HashMap<String, u64>>,
     /// Rows in `entries`, expired ones not yet swept included.
     stored: AtomicU64,
     /// When the tag index was last swept (ms): a full pass, so not on every sweep.
@@ -124,6 +130,9 @@ impl DiskStore {
         let meta = db
             .keyspace("meta", keyspace_options(small))
             .map_err(disk_error)?;
+        let queue = db
+            .keyspace("queue", keyspace_options(small))
+            .map_err(disk_error)?;
         let stored = open_count(&db, &entries, &meta).map_err(disk_error)?;
         let inner = Arc::new(Inner {
             path,
@@ -132,6 +141,8 @@ impl DiskStore {
             expiry,
             tags,
             meta,
+            queue,
+            queue_next: Mutex::new(std::collections::HashMap::new()),
             stored: AtomicU64::new(stored),
             tags_swept_at_ms: AtomicU64::new(0),
             meta_lock: Mutex::new(()),

@@ -5,7 +5,7 @@ use super::{deadline_of, DiskStore, Inner};
 use crate::entry::Entry;
 use crate::error::Result;
 use crate::glob::Glob;
-use crate::store::{Generations, ScanPage, Store, TagIndex, TagRow, Usage};
+use crate::store::{Generations, ScanPage, Store, TagIndex, TagRow, Usage, WriteQueue};
 use async_trait::async_trait;
 use fjall::PersistMode;
 use std::sync::atomic::Ordering::Relaxed;
@@ -101,6 +101,10 @@ impl Store for DiskStore {
     }
 
     fn as_generations(&self) -> Option<&dyn Generations> {
+        Some(self)
+    }
+
+    fn as_write_queue(self: std::sync::Arc<Self>) -> Option<std::sync::Arc<dyn WriteQueue>> {
         Some(self)
     }
 }
