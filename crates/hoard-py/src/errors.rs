@@ -28,6 +28,7 @@ exception!(backend_error, "BackendError");
 exception!(unavailable, "Unavailable");
 exception!(folder_in_use, "FolderInUse");
 exception!(serialization_error, "SerializationError");
+exception!(writer_error, "WriterError");
 
 /// The exception for a hoard error.
 pub fn to_py(error: hoard::Error) -> PyErr {
@@ -42,6 +43,7 @@ pub fn to_py(error: hoard::Error) -> PyErr {
         E::Config(_) => config_error(message),
         E::Encode(_) | E::Decode(_) => serialization_error(message),
         E::Unavailable { .. } => unavailable(message),
+        E::Writer { .. } => writer_error(message),
         E::DiskInUse { .. } => folder_in_use(format!(
             "{message}. The embedded disk tier serves one process through one Cache: share \
              that Cache object within a process, and share one cache between processes \

@@ -29,6 +29,7 @@ from ._errors import (
     InvalidInput,
     SerializationError,
     Unavailable,
+    WriterError,
 )
 from ._cache import Cache
 from ._hoard import __version__, _after_fork_in_child
@@ -52,6 +53,7 @@ __all__ = [
     "SemanticCache",
     "SerializationError",
     "Unavailable",
+    "WriterError",
     "__version__",
     "cached",
     "clear_cached",

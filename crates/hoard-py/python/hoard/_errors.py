@@ -36,3 +36,8 @@ class FolderInUse(BackendError):
 
 class SerializationError(HoardError, TypeError):
     """A value hoard cannot store, or a stored value it cannot read back as this type."""
+
+
+class WriterError(HoardError):
+    """The writer of a write-through namespace raised: the backing store did not take the
+    write, so the cache did not change either (``Cache.write_through``)."""

@@ -113,6 +113,34 @@ class Cache:
         background, within ``within`` (default 30 s), from L2 or the loader; popular keys are
         loaded again before they expire, checked every ``refresh_every`` (default 1 s). The
         loader runs on a background thread; its values get ``ttl`` (default: the cache's)."""
+    def write_through(self, namespace: str, writer: Callable[[list[dict[str, Any]]], Any]) -> None:
+        """Makes ``namespace`` write-through: every ``set``, ``set_many`` and ``delete`` of
+        it calls ``writer(writes)`` first (each write a dict ``id``, ``key``, ``op`` (``"set"``
+        or ``"delete"``), ``value``); if the writer raises, the call raises ``WriterError``
+        and the cache keeps what it had."""
+    def write_behind(
+        self,
+        namespace: str,
+        writer: Callable[[list[dict[str, Any]]], Any],
+        *,
+        batch: int = 100,
+        linger: TTL | None = None,
+        retry_min: TTL | None = None,
+        retry_max: TTL | None = None,
+        poll: TTL | None = None,
+    ) -> None:
+        """Makes ``namespace`` write-behind: a write is acknowledged once it is in the
+        cache and a durable queue (the disk folder's, or a Redis stream); a background
+        thread hands the queue to ``writer`` in batches of up to ``batch``, oldest first,
+        retrying a batch that raises after ``retry_min`` (0.1 s) doubling up to
+        ``retry_max`` (30 s). A write handed over again (after a failure or a restart) has
+        the same ``id``. Needs the disk tier or Redis."""
+    def writer_stats(self) -> dict[str, dict[str, Any]]:
+        """Per namespace with a writer: ``mode``, ``written``, ``batches``, ``failures``,
+        ``consecutive_failures``, ``last_error``, ``pending``, ``unreadable``."""
+    def write_behind_drained(self, namespace: str, timeout: float = 30.0) -> bool:
+        """Waits up to ``timeout`` seconds until every queued write of ``namespace`` was
+        accepted by its writer; whether it was."""
     def warm_started(self, namespace: str, timeout: float = 30.0) -> bool:
         """Waits up to ``timeout`` seconds for the start-up warm; whether it finished."""
     def warm_stats(self) -> dict[str, dict[str, Any]]:

@@ -9,12 +9,14 @@
 //! `constructor` (`Cache(...)`, `repr`, `default_ttl`), `reads` (`get`, `get_many`,
 //! `exists`, `ttl`), `writes` (`set`, `set_many`, `delete`), `invalidation`
 //! (`delete_pattern`, `clear_namespace`, `clear`, `invalidate` by tags), `maintenance`
-//! (`flush`, `stats`), `warming` (`warm_with` and its stats) and `get_or_compute`
+//! (`flush`, `stats`), `warming` (`warm_with` and its stats), `backing` (`write_through`,
+//! `write_behind`) and `get_or_compute`
 //! (`_begin`). Each operation is one method;
 //! `_awaitable=True` (what the `a` twins in `hoard/_cache.py` pass) returns an awaitable
 //! instead of blocking, through the helpers in `calls`. `spec` is what a cache was asked
 //! to open, kept to open it again after a fork.
 
+mod backing;
 mod calls;
 mod constructor;
 mod get_or_compute;
@@ -42,6 +44,9 @@ pub struct PyCache {
     first: OnceLock<Opened>,
     /// The cache reopened after a fork made `first` the parent's.
     reopened: Mutex<Option<Opened>>,
+    /// What was registered on the cache (warmed namespaces, writers), made again on a
+    /// cache reopened after a fork: a worker's writes must reach its writer too.
+    registrations: Mutex<Vec<Registration>>,
     serializer: Arc<Serializer>,
     /// Decoded values of recent hits (MessagePack only: pickles are loaded every time).
     front: Arc<Front>,
@@ -61,7 +66,23 @@ impl Drop for PyCache {
     }
 }
 
+/// Something registered on an open cache, replayed on the next one.
+type Registration = Arc<dyn Fn(&hoard::Cache) -> hoard::Result<()> + Send + Sync>;
+
 impl PyCache {
+    /// Registers `what` on the open cache now and on every cache reopened after a fork.
+    pub(crate) fn register(
+        &self,
+        what: impl Fn(&hoard::Cache) -> hoard::Result<()> + Send + Sync + 'static,
+    ) -> PyResult<()> {
+        what(&self.cache()?).py()?;
+        self.registrations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::new(what));
+        Ok(())
+    }
+
     /// The open cache of this process, opening it if needed.
     pub fn cache(&self) -> PyResult<hoard::Cache> {
         self.cache_ref().map(Cow::into_owned)
@@ -93,6 +114,15 @@ impl PyCache {
             std::mem::forget(stale);
         }
         let cache = self.spec.open().py()?;
+        // A reopened cache gets what its predecessor had (none on the first open).
+        let registrations = self
+            .registrations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for register in registrations {
+            register(&cache).py()?;
+        }
         let opened = Opened {
             generation,
             cache: cache.clone(),

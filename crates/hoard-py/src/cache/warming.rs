@@ -44,12 +44,11 @@ impl PyCache {
         if let Some(ttl) = opt_duration(ttl, "ttl")? {
             options = options.ttl(ttl);
         }
-        let cache = self.cache()?;
         let serializer = self.serializer.clone();
         let loader = std::sync::Arc::new(loader);
-        let ns = namespace.clone();
-        cache
-            .warm_with_raw(&namespace, options, move |key: String| {
+        self.register(move |cache| {
+            let (loader, serializer, ns) = (loader.clone(), serializer.clone(), namespace.clone());
+            cache.warm_with_raw(&namespace, options.clone(), move |key: String| {
                 let (loader, serializer, ns) = (loader.clone(), serializer.clone(), ns.clone());
                 async move {
                     let loaded = tokio::task::spawn_blocking(move || {
@@ -66,7 +65,7 @@ impl PyCache {
                     }
                 }
             })
-            .py()
+        })
     }
 
     /// Waits up to `timeout` seconds for the start-up warm of `namespace`; whether it

@@ -59,7 +59,7 @@ impl Cache {
             total_keys: truth.entries,
             namespaces,
             tiers,
-            writers: self.writer_stats(),
+            writers: self.writer_stats().await,
         })
     }
 }

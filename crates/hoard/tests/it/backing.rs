@@ -130,7 +130,7 @@ async fn write_through_writes_the_backing_store_first_and_a_failure_stores_nothi
         cache.set("other", "7", "x").await.expect("set");
         assert_eq!(backend.row("7").as_deref(), Some("Ada"));
 
-        let stats = &cache.writer_stats()["user"];
+        let stats = &cache.writer_stats().await["user"];
         assert_eq!(stats.mode, WriteMode::Through);
         assert_eq!((stats.written, stats.batches, stats.failures), (4, 3, 2));
         assert_eq!(stats.consecutive_failures, 0);
@@ -200,7 +200,7 @@ async fn write_behind_delivers_in_order_with_ids_through_failures() {
     assert_eq!(backend.row("k3").as_deref(), Some("v3"));
     assert_eq!(backend.row("k1").as_deref(), Some("v8"));
 
-    let stats = &cache.writer_stats()["score"];
+    let stats = &cache.writer_stats().await["score"];
     assert_eq!(stats.mode, WriteMode::Behind);
     assert_eq!(
         (stats.written, stats.failures, stats.consecutive_failures),
@@ -234,14 +234,14 @@ async fn a_failing_writer_keeps_the_queue_and_shows_in_stats() {
     }
     // Wait (bounded) until the writer has failed a few times in a row.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while cache.writer_stats()["score"].consecutive_failures < 3 {
+    while cache.writer_stats().await["score"].consecutive_failures < 3 {
         assert!(
             std::time::Instant::now() < deadline,
             "the writer was never retried"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let stats = &cache.writer_stats()["score"];
+    let stats = &cache.writer_stats().await["score"];
     assert_eq!((stats.written, stats.pending), (0, 5));
     assert_eq!(stats.last_error.as_deref(), Some("database is down"));
     assert!(!cache
@@ -255,7 +255,7 @@ async fn a_failing_writer_keeps_the_queue_and_shows_in_stats() {
         .await
         .expect("drained"));
     assert_eq!(backend.rows.lock().expect("rows").len(), 5);
-    assert_eq!(cache.writer_stats()["score"].consecutive_failures, 0);
+    assert_eq!(cache.writer_stats().await["score"].consecutive_failures, 0);
 }
 
 #[tokio::test]
@@ -269,7 +269,7 @@ async fn write_behind_needs_a_durable_queue() {
         )
         .expect_err("refused");
     assert!(error.to_string().contains("durable queue"), "{error}");
-    assert!(cache.writer_stats().is_empty());
+    assert!(cache.writer_stats().await.is_empty());
     assert!(matches!(
         cache.write_through("bad name", Arc::new(Backend::default()).writer()),
         Err(Error::InvalidNamespace { .. })

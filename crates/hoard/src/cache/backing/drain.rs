@@ -34,10 +34,6 @@ pub(super) async fn run(cache: Weak<Inner>, namespace: String, backing: Arc<Back
         return;
     };
     let options = &behind.options;
-    // Writes an earlier process left queued count as pending from the start.
-    if let Ok(pending) = behind.queue.queue_len(&namespace).await {
-        backing.stats().pending = pending;
-    }
     loop {
         let pass = {
             let Some(inner) = cache.upgrade() else { return };
@@ -86,7 +82,6 @@ async fn pass(cache: &Cache, namespace: &str, backing: &Backing, behind: &Behind
         }
     };
     if records.is_empty() {
-        backing.stats().pending = 0;
         let _ = lease.release().await;
         return Pass::Empty;
     }
@@ -116,7 +111,5 @@ async fn pass(cache: &Cache, namespace: &str, backing: &Backing, behind: &Behind
         return failed(backing, format!("queue: {error}"));
     }
     let _ = lease.release().await;
-    let mut stats = backing.stats();
-    stats.pending = stats.pending.saturating_sub(ids.len() as u64);
     Pass::Wrote
 }

@@ -166,7 +166,8 @@ pub struct WriterStats {
     pub consecutive_failures: u64,
     /// What the last failure reported.
     pub last_error: Option<String>,
-    /// Writes queued and not yet accepted (write-behind; as of this process's last look).
+    /// Writes queued and not yet accepted (write-behind): the queue's length when the
+    /// stats were read (every process's writes, on a shared Redis).
     pub pending: u64,
     /// Queued records that could not be read back (damaged), logged and dropped.
     pub unreadable: u64,
@@ -308,16 +309,32 @@ impl Cache {
         Ok(())
     }
 
-    /// What each namespace's writer did.
-    pub fn writer_stats(&self) -> BTreeMap<String, WriterStats> {
-        self.inner()
+    /// What each namespace's writer did, with the length of each write-behind queue read
+    /// now (a queue that cannot be read keeps the length last read, and is logged).
+    pub async fn writer_stats(&self) -> BTreeMap<String, WriterStats> {
+        let backings: Vec<(String, Arc<Backing>)> = self
+            .inner()
             .backing
             .namespaces
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .map(|(ns, backing)| (ns.clone(), backing.stats().clone()))
-            .collect()
+            .map(|(ns, backing)| (ns.clone(), backing.clone()))
+            .collect();
+        let mut out = BTreeMap::new();
+        for (namespace, backing) in backings {
+            if let Some(behind) = &backing.behind {
+                match behind.queue.queue_len(&namespace).await {
+                    Ok(pending) => backing.stats().pending = pending,
+                    Err(error) => {
+                        tracing::warn!(namespace, %error, "write-behind: the queue's length is unknown");
+                    }
+                }
+            }
+            let stats = backing.stats().clone();
+            out.insert(namespace, stats);
+        }
+        out
     }
 
     /// Waits up to `within` until the write-behind queue of `namespace` is empty (every
@@ -414,7 +431,6 @@ impl Cache {
                     .map(|(key, op)| record::encode(key, op))
                     .collect();
                 let ids = behind.queue.enqueue(namespace, &records).await?;
-                backing.stats().pending += ids.len() as u64;
                 behind.wake.notify_one();
                 Ok(Backed::Queued(behind.queue.clone(), ids))
             }
@@ -434,9 +450,6 @@ impl Cache {
                 %error,
                 "a write the cache refused stays queued for the backing store"
             );
-        } else if let Some(backing) = self.inner().backing.get(namespace) {
-            let mut stats = backing.stats();
-            stats.pending = stats.pending.saturating_sub(ids.len() as u64);
         }
     }
 }
