@@ -22,6 +22,22 @@ pub fn endpoint(server: &str, path: &str) -> anyhow::Result<String> {
     Ok(format!("{base}{path}"))
 }
 
+/// The server this folder's configuration runs (`[server] addr` of hoard.toml, or
+/// `$HOARD_SERVER_ADDR`; 127.0.0.1:7070 by default) as a `host:port` to ask: a server
+/// listening on every interface (`0.0.0.0`, `::`) is asked on loopback.
+pub fn configured_server(config: &hoard_config::Config) -> anyhow::Result<String> {
+    let mut addr = config.server()?.addr;
+    if addr.ip().is_unspecified() {
+        let loopback: std::net::IpAddr = if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        };
+        addr.set_ip(loopback);
+    }
+    Ok(addr.to_string())
+}
+
 /// GETs `url` from a hoard server and returns its JSON, or the server's error. Sends
 /// `$HOARD_TOKEN` as a bearer token when it is set (a server with read tokens needs one).
 pub async fn get_json(url: &str) -> anyhow::Result<Value> {
@@ -69,5 +85,21 @@ mod tests {
         let refused = url("redis://localhost:6379").unwrap_err();
         assert!(refused.contains("not redis://"), "{refused}");
         assert!(url("").unwrap_err().contains("host:port"));
+    }
+
+    #[test]
+    fn the_configured_server_is_asked_on_loopback_when_it_listens_everywhere() {
+        for (addr, asked) in [
+            ("0.0.0.0:8080", "127.0.0.1:8080"),
+            ("[::]:8080", "[::1]:8080"),
+            ("10.1.2.3:7071", "10.1.2.3:7071"),
+        ] {
+            let env = |name: &str| (name == "HOARD_SERVER_ADDR").then(|| addr.to_owned());
+            let config = hoard_config::Config::load(None, &env, &Default::default()).unwrap();
+            assert_eq!(configured_server(&config).unwrap(), asked);
+        }
+        let env = |_: &str| None;
+        let config = hoard_config::Config::load(None, &env, &Default::default()).unwrap();
+        assert_eq!(configured_server(&config).unwrap(), "127.0.0.1:7070");
     }
 }

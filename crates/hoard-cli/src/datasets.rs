@@ -131,35 +131,57 @@ fn summary_table(root: &Path, manifest: &Manifest) -> String {
     out
 }
 
-/// Lists configured datasets: from a running server, or by opening the configured cache.
+/// The datasets a running server serves.
+async fn from_server(server: &str) -> anyhow::Result<Vec<DatasetInfo>> {
+    let url = crate::client::endpoint(server, "/datasets")?;
+    let body = crate::client::get_json(&url).await?;
+    let body: DatasetsResponse = serde_json::from_value(body)
+        .with_context(|| format!("reading {url}: not a list of datasets"))?;
+    Ok(body.datasets)
+}
+
+/// Lists configured datasets: from a running server, or by opening the configured cache
+/// (and, when a running server holds that cache's folder, from that server).
 pub fn ls(config: Option<&Path>, server: Option<&str>, json_out: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let env = |name: &str| std::env::var(name).ok();
+    let config = hoard_config::Config::load(config, &env, &Default::default())?;
     let datasets: Vec<DatasetInfo> = match server {
-        Some(server) => {
-            let url = crate::client::endpoint(server, "/datasets")?;
-            let body = runtime.block_on(crate::client::get_json(&url))?;
-            let body: DatasetsResponse = serde_json::from_value(body)
-                .with_context(|| format!("reading {url}: not a list of datasets"))?;
-            body.datasets
-        }
+        Some(server) => runtime.block_on(from_server(server))?,
         None => {
-            let env = |name: &str| std::env::var(name).ok();
-            let config = hoard_config::Config::load(config, &env, &Default::default())?;
             let section = config.cache()?;
-            let cache = section.open().with_context(|| {
-                format!(
-                    "opening the cache in {} (if `hoard serve` is running, ask it: --server URL)",
-                    section.data_dir.display()
-                )
-            })?;
-            let datasets = hoard_datasets::Datasets::new(cache.clone(), config.datasets()?)?;
-            runtime.block_on(async {
-                let list = datasets.list().await;
-                cache.flush().await?;
-                anyhow::Ok(list)
-            })?
+            match section.open() {
+                Ok(cache) => {
+                    let datasets =
+                        hoard_datasets::Datasets::new(cache.clone(), config.datasets()?)?;
+                    runtime.block_on(async {
+                        let list = datasets.list().await;
+                        cache.flush().await?;
+                        anyhow::Ok(list)
+                    })?
+                }
+                // The folder is the running server's (this config's): ask that server.
+                Err(hoard::Error::DiskInUse { path }) => {
+                    let addr = crate::client::configured_server(&config)?;
+                    runtime
+                        .block_on(from_server(&addr))
+                        .with_context(|| {
+                            format!(
+                                "{} is in use by another process, and no hoard server answers at {addr} \
+                                 ([server] addr); pass the one to ask with --server URL",
+                                path.display()
+                            )
+                        })?
+                }
+                Err(error) => {
+                    return Err(anyhow::Error::new(error).context(format!(
+                        "opening the cache in {}",
+                        section.data_dir.display()
+                    )))
+                }
+            }
         }
     };
     if json_out {

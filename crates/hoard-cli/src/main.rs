@@ -31,9 +31,13 @@ enum Command {
     /// Print a running server's stats as a table (or JSON). Sends $HOARD_TOKEN as a
     /// bearer token when set.
     Stats {
-        /// The server to ask: a URL or host:port.
-        #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:7070")]
-        server: String,
+        /// The server to ask: a URL or host:port (default: the one hoard.toml's `[server]
+        /// addr` or $HOARD_SERVER_ADDR runs, else 127.0.0.1:7070).
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// Config file (default: $HOARD_CONFIG, else ./hoard.toml if present).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
         /// Print the raw JSON.
         #[arg(long)]
         json: bool,
@@ -121,7 +125,22 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
-        Command::Stats { server, json } => stats::run(&server, json),
+        Command::Stats {
+            server,
+            config,
+            json,
+        } => {
+            let server = match server {
+                Some(server) => server,
+                None => {
+                    let env = |name: &str| std::env::var(name).ok();
+                    let config =
+                        hoard_config::Config::load(config.as_deref(), &env, &Default::default())?;
+                    client::configured_server(&config)?
+                }
+            };
+            stats::run(&server, json)
+        }
         Command::Datasets(DatasetsCommand::Scan {
             dir,
             json,

@@ -157,10 +157,32 @@ fn ls_reads_the_config_and_asks_a_running_server() {
         remote
     );
 
-    // The embedded store belongs to the server now: say how to ask it instead.
-    let out = hoard(&["datasets", "ls", "--config", config]);
+    // The embedded store belongs to the server now: without --server, the server this
+    // config runs is asked.
+    let out = hoard(&["datasets", "ls", "--config", config, "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        remote
+    );
+    // The folder is in use and nothing answers where the config says: say how to ask.
+    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hoard"))
+        .args(["datasets", "ls", "--config", config])
+        .env("HOARD_SERVER_ADDR", elsewhere.to_string())
+        .env_remove("HOARD_CONFIG")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use by another process"), "{err}");
+    assert!(
+        err.contains(&format!("no hoard server answers at {elsewhere}")),
+        "{err}"
+    );
     assert!(err.contains("--server URL"), "{err}");
     server.kill_hard();
 }
