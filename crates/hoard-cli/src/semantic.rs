@@ -17,6 +17,12 @@ pub enum SemanticCommand {
         /// The pairs file (`.jsonl` or `.jsonl.gz`).
         #[arg(long, value_name = "FILE")]
         pairs: PathBuf,
+        /// What the pairs are: `questions` (`{"a","b","same"}`: strings, scored by
+        /// similarity and the guards per threshold) or `conversations` (`{"a","b","same",
+        /// "category"}`: lists of `{role, content}` messages, each stored and looked up
+        /// through the cache with its configured threshold, figures per category).
+        #[arg(long, value_enum, default_value_t = Dataset::Questions)]
+        dataset: Dataset,
         /// Embedding model (default: [semantic] model): a folder, a Hugging Face repo id
         /// from the configured hub cache, `ollama:NAME` or `openai:NAME`.
         #[arg(long, value_name = "SPEC")]
@@ -45,10 +51,20 @@ pub enum SemanticCommand {
     },
 }
 
+/// The kind of pairs `hoard semantic eval` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Dataset {
+    /// Question pairs.
+    Questions,
+    /// Chat pairs, through the cache.
+    Conversations,
+}
+
 /// Runs a `hoard semantic` verb.
 pub fn run(config: Option<&Path>, command: SemanticCommand) -> anyhow::Result<()> {
     let SemanticCommand::Eval {
         pairs,
+        dataset,
         model,
         limit,
         thresholds,
@@ -64,6 +80,9 @@ pub fn run(config: Option<&Path>, command: SemanticCommand) -> anyhow::Result<()
     let mut settings = loaded.semantic()?;
     if let Some(model) = model {
         settings.embedder.model = model;
+    }
+    if dataset == Dataset::Conversations {
+        return conversations(&loaded, settings, &pairs, limit, json);
     }
     let mut pairs = eval::read_pairs(&pairs)?;
     if let Some(limit) = limit {
@@ -148,6 +167,77 @@ pub fn run(config: Option<&Path>, command: SemanticCommand) -> anyhow::Result<()
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.table());
+    }
+    Ok(())
+}
+
+/// `--dataset conversations`: each pair stored and looked up through a semantic cache
+/// over an in-memory hoard cache, with the configured checks; a table per category.
+fn conversations(
+    loaded: &hoard_config::Config,
+    settings: hoard_config::SemanticSettings,
+    path: &Path,
+    limit: Option<usize>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use hoard_semantic::eval::conversations as conv;
+    let mut pairs = conv::read_conversations(path)?;
+    if let Some(limit) = limit {
+        pairs.truncate(limit);
+    }
+    anyhow::ensure!(!pairs.is_empty(), "the pairs file holds no pairs");
+    let base = std::env::current_dir().context("reading the working directory")?;
+    let hub = hoard_models::Layout::new(&loaded.models()?, &base).hf_hub();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let progress = Progress::new("storing and looking up", "pairs");
+    let threshold = settings.cache.threshold;
+    let looked = runtime.block_on(async {
+        let cache = hoard::Cache::in_memory();
+        let semantic =
+            hoard_semantic::SemanticCache::open(cache, &settings.embedder, &hub, settings.cache)
+                .await?;
+        let update = |done: usize, total: usize| progress.update(done as u64, total as u64);
+        anyhow::Ok(conv::run(&semantic, &pairs, "eval-", &update).await?)
+    })?;
+    progress.finish();
+    let rows = conv::table(&pairs, &looked);
+    if json {
+        let body =
+            serde_json::json!({ "pairs": pairs.len(), "threshold": threshold, "categories": rows });
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(());
+    }
+    println!("{} chat pairs, threshold {threshold}\n", pairs.len());
+    println!(
+        "{:<18} {:>6} {:>11} {:>8} {:>9} {:>8} {:>8}  refused by",
+        "category", "traps", "wrong hits", "repeats", "served", "p50 ms", "p99 ms"
+    );
+    for row in &rows {
+        let refused: Vec<String> = row
+            .refused_by
+            .iter()
+            .map(|(check, n)| format!("{check} {n}"))
+            .collect();
+        let rate = |n: u64, of: u64, r: f64| {
+            if of == 0 {
+                "-".to_owned()
+            } else {
+                format!("{n} ({})", percent(r))
+            }
+        };
+        println!(
+            "{:<18} {:>6} {:>11} {:>8} {:>9} {:>8.1} {:>8.1}  {}",
+            row.category,
+            row.traps,
+            rate(row.wrong_hits, row.traps, row.wrong_hit_rate),
+            row.repeats,
+            rate(row.served, row.repeats, row.served_rate),
+            row.p50_ms,
+            row.p99_ms,
+            refused.join(", ")
+        );
     }
     Ok(())
 }

@@ -155,3 +155,79 @@ fn eval_refuses_bad_input_clearly() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("in [0, 1]"));
 }
+
+/// `--dataset conversations` stores each pair's first chat and looks up its second through
+/// the cache, and reports per category: the same chat is served, a chat about another thing
+/// is refused, and every pair is counted once.
+#[test]
+fn eval_of_conversations_goes_through_the_cache_per_category() {
+    let dir = hoard_testkit::temp_dir();
+    let pairs = dir.path().join("chats.jsonl");
+    let chat = |thing: &str, question: &str| {
+        serde_json::json!([
+            {"role": "user", "content": format!("I have a {thing} with you.")},
+            {"role": "assistant", "content": "Sure, I can help with that."},
+            {"role": "user", "content": question},
+        ])
+    };
+    let rows = [
+        serde_json::json!({"a": chat("gym membership", "How do I cancel it?"), "b": chat("gym membership", "How do I cancel it?"), "same": true, "category": "identical"}),
+        serde_json::json!({"a": chat("gym membership", "How do I cancel it?"), "b": chat("car insurance policy", "How do I cancel it?"), "same": false, "category": "referent"}),
+        serde_json::json!({"a": [{"role": "user", "content": "What are your opening hours?"}], "b": [{"role": "user", "content": "What are your opening hours?"}], "same": true}),
+    ];
+    let text: Vec<String> = rows.iter().map(ToString::to_string).collect();
+    std::fs::write(&pairs, text.join("\n")).unwrap();
+    let out = eval(&[
+        "--dataset",
+        "conversations",
+        "--pairs",
+        pairs.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["pairs"], 3);
+    let by: std::collections::BTreeMap<String, Value> = report["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["category"].as_str().unwrap().to_owned(), r.clone()))
+        .collect();
+    assert_eq!(
+        by.keys().collect::<Vec<_>>(),
+        ["(none)", "all", "identical", "referent"]
+    );
+    assert_eq!(
+        (
+            by["identical"]["repeats"].as_u64(),
+            by["identical"]["served"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        (
+            by["referent"]["traps"].as_u64(),
+            by["referent"]["wrong_hits"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
+    assert_eq!(
+        (by["all"]["traps"].as_u64(), by["all"]["repeats"].as_u64()),
+        (Some(1), Some(2))
+    );
+    // A chat with no user message is refused, naming the line.
+    std::fs::write(&pairs, r#"{"a":[{"role":"assistant","content":"Hi"}],"b":[{"role":"user","content":"x"}],"same":true}"#).unwrap();
+    let out = eval(&[
+        "--dataset",
+        "conversations",
+        "--pairs",
+        pairs.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no user message"), "{err}");
+}

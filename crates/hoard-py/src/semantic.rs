@@ -92,7 +92,7 @@ impl PySemantic {
 
     fn query(
         &self,
-        text: String,
+        query: &Bound<'_, PyAny>,
         threshold: Option<f32>,
         filters: Option<&Bound<'_, PyDict>>,
         context: Option<String>,
@@ -100,6 +100,7 @@ impl PySemantic {
         if let Some(threshold) = threshold {
             hoard_semantic::cache::check_threshold(threshold).map_err(semantic_to_py)?;
         }
+        let (text, context) = question(query, context)?;
         Ok(Query {
             text,
             threshold,
@@ -107,6 +108,47 @@ impl PySemantic {
             context,
         })
     }
+}
+
+/// The question and its context: `query` as a `str` (with `context`), or a chat, a list
+/// of `{"role", "content"}` dicts (its last user message, and the turns before it).
+fn question(
+    query: &Bound<'_, PyAny>,
+    context: Option<String>,
+) -> PyResult<(String, Option<String>)> {
+    if let Ok(text) = query.extract::<String>() {
+        return Ok((text, context));
+    }
+    let Ok(items) = query.try_iter() else {
+        return Err(crate::errors::invalid_input(
+            "query must be a str or a list of {\"role\", \"content\"} messages",
+        ));
+    };
+    if context.is_some() {
+        return Err(crate::errors::invalid_input(
+            "a chat carries its own context: pass context only with a str query",
+        ));
+    }
+    let mut messages = Vec::new();
+    for item in items {
+        let item = item?;
+        let field = |name: &str| -> PyResult<String> {
+            item.get_item(name)
+                .and_then(|v| v.extract::<String>())
+                .map_err(|_| {
+                    crate::errors::invalid_input(format!(
+                        "each message needs a str {name:?}: got {}",
+                        item.repr().map_or_else(|_| "?".into(), |r| r.to_string())
+                    ))
+                })
+        };
+        messages.push(hoard_semantic::Message::new(
+            field("role")?,
+            field("content")?,
+        ));
+    }
+    hoard_semantic::cache::split_messages(&messages)
+        .map_err(|e| crate::errors::invalid_input(e.to_string()))
 }
 
 /// Filters as given: a dict of `str` to `str`.
@@ -215,7 +257,7 @@ impl PySemantic {
     fn lookup<'py>(
         &self,
         py: Python<'py>,
-        query: String,
+        query: &Bound<'py, PyAny>,
         default: Option<Py<PyAny>>,
         threshold: Option<f32>,
         filters: Option<&Bound<'py, PyDict>>,
@@ -245,7 +287,7 @@ impl PySemantic {
     fn lookup_detailed<'py>(
         &self,
         py: Python<'py>,
-        query: String,
+        query: &Bound<'py, PyAny>,
         threshold: Option<f32>,
         filters: Option<&Bound<'py, PyDict>>,
         context: Option<String>,
@@ -273,7 +315,7 @@ impl PySemantic {
     fn store<'py>(
         &self,
         py: Python<'py>,
-        query: String,
+        query: &Bound<'py, PyAny>,
         value: &Bound<'py, PyAny>,
         ttl: Option<&Bound<'py, PyAny>>,
         filters: Option<&Bound<'py, PyDict>>,
@@ -281,6 +323,7 @@ impl PySemantic {
         _awaitable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let semantic = self.semantic(py)?;
+        let (query, context) = question(query, context)?;
         let value = py_to_json(value, Purpose::Store("the answer to store"))?;
         let options = Store {
             ttl: opt_duration(ttl, "ttl")?,

@@ -237,3 +237,28 @@ def test_feedback_on_a_wrong_hit_stops_it_and_the_same_question_replaces_its_ans
     assert semantic.feedback(12345, False, similarity=0.9) is None
     with pytest.raises(hoard.HoardError):
         semantic.feedback(first, False, similarity=1.5)
+
+
+def test_a_chat_is_stored_and_looked_up_as_messages() -> None:
+    semantic = hoard.SemanticCache(hoard.Cache(path=None), MODEL, namespace="chats")
+
+    def chat(thing: str) -> list[dict[str, str]]:
+        return [
+            {"role": "user", "content": f"I have a {thing} with you."},
+            {"role": "assistant", "content": "Sure, I can help with that."},
+            {"role": "user", "content": "How do I cancel it?"},
+        ]
+
+    semantic.store(chat("gym membership"), {"answer": "At the front desk"})
+    detailed = semantic.lookup_detailed(chat("gym membership"))
+    assert detailed["hit"]["matched_query"] == "How do I cancel it?"
+    assert semantic.lookup(chat("gym membership")) == {"answer": "At the front desk"}
+    assert semantic.lookup(chat("car insurance policy")) is None
+    with pytest.raises(hoard.InvalidInput, match="no user message"):
+        semantic.lookup([{"role": "assistant", "content": "Hello"}])
+    with pytest.raises(hoard.InvalidInput, match="its own context"):
+        semantic.lookup(chat("gym membership"), context="earlier")
+    with pytest.raises(hoard.InvalidInput, match='"content"'):
+        semantic.lookup([{"role": "user"}])
+    with pytest.raises(hoard.InvalidInput, match="a str or a list"):
+        semantic.lookup(42)  # type: ignore[arg-type]

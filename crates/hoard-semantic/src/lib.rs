@@ -28,8 +28,8 @@ pub mod index;
 pub mod verify;
 
 pub use cache::{
-    FeedbackOutcome, Hit, Outcome, Query, Refusals, SemanticCache, SemanticConfig, SemanticStats,
-    Store,
+    FeedbackOutcome, Hit, Message, Outcome, Query, Refusals, SemanticCache, SemanticConfig,
+    SemanticStats, Store,
 };
 #[doc(hidden)]
 pub use cached::__private;

@@ -479,10 +479,17 @@ mod tests {
             Value::Object(_) => "object",
             Value::Null => "null",
         };
-        let declared = schema["type"].as_str().unwrap_or("object");
+        // One type, or several (`["string", "null"]`: an optional value).
+        let declared: Vec<&str> = match &schema["type"] {
+            Value::String(one) => vec![one.as_str()],
+            Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+            _ => vec!["object"],
+        };
         assert!(
-            declared == kind || (declared == "number" && kind == "integer"),
-            "{at}: declared {declared}, sent {kind}"
+            declared
+                .iter()
+                .any(|d| *d == kind || (*d == "number" && kind == "integer")),
+            "{at}: declared {declared:?}, sent {kind}"
         );
         match body {
             Value::Object(fields) => {
@@ -547,6 +554,20 @@ mod tests {
             )]
             .into(),
         };
+        // ... and has a namespace with a writer.
+        let mut stats = stats;
+        stats.writers.insert(
+            "orders".into(),
+            hoard::WriterStats {
+                mode: hoard::WriteMode::Behind,
+                written: 3,
+                pending: 1,
+                failures: 2,
+                consecutive_failures: 1,
+                last_error: Some("database is down".into()),
+                ..Default::default()
+            },
+        );
         let body = crate::api::stats_body_with(&stats, Some(semantic), Some(census));
         let declared = resolved(&doc, schema)["properties"].as_object().unwrap();
         let mut names: Vec<&String> = declared.keys().collect();
@@ -554,6 +575,7 @@ mod tests {
         let sent: Vec<&String> = body.as_object().unwrap().keys().collect();
         assert_eq!(names, sent);
         assert!(body["semantic"]["namespaces"]["faq"]["refusals"]["verifier"].is_u64());
+        assert_eq!(body["writers"]["orders"]["mode"], "behind");
         conforms(&doc, schema, &body, "stats");
     }
 }

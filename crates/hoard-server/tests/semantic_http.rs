@@ -214,3 +214,61 @@ async fn feedback_on_a_wrong_hit_stops_it() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
     }
 }
+
+/// A chat stored and looked up as `messages` (as chat APIs send them): its last user
+/// message is the question, the turns before it the context. The same chat is a hit; one
+/// whose history is about something else is not; `messages` with `query` or `context`, or
+/// without a user message, is a 400 that says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chats_are_stored_and_looked_up_as_messages() {
+    let base = start().await;
+    let chat = |thing: &str| {
+        json!([
+            {"role": "system", "content": "You are a support agent."},
+            {"role": "user", "content": format!("I have a {thing} with you.")},
+            {"role": "assistant", "content": "Sure, I can help with that."},
+            {"role": "user", "content": "How do I cancel it?"},
+        ])
+    };
+    let (status, stored) = post(
+        &base,
+        "/v1/semantic/chats",
+        json!({"messages": chat("gym membership"), "value": {"answer": "Front desk"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    let (status, hit) = post(
+        &base,
+        "/v1/semantic/chats/lookup",
+        json!({"messages": chat("gym membership")}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{hit}");
+    assert_eq!(hit["hit"], true, "{hit}");
+    assert_eq!(hit["matched_query"], "How do I cancel it?");
+    assert_eq!(hit["value"], json!({"answer": "Front desk"}));
+    let (_, other) = post(
+        &base,
+        "/v1/semantic/chats/lookup",
+        json!({"messages": chat("car insurance policy")}),
+    )
+    .await;
+    assert_eq!(other["hit"], false, "{other}");
+    for (body, says) in [
+        (json!({"messages": chat("x"), "query": "q"}), "not both"),
+        (
+            json!({"messages": chat("x"), "context": "c"}),
+            "their own context",
+        ),
+        (
+            json!({"messages": [{"role": "assistant", "content": "Hi"}]}),
+            "no user message",
+        ),
+        (json!({}), "is required"),
+    ] {
+        let (status, error) = post(&base, "/v1/semantic/chats/lookup", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{message}");
+    }
+}

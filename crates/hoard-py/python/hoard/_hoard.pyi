@@ -1,7 +1,7 @@
 """Type stubs of hoard's native module (``hoard._hoard``, built from ``crates/hoard-py/src``)."""
 
 import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -241,7 +241,7 @@ class SemanticCache:
         """The namespace entries live in."""
     def lookup(
         self,
-        query: str,
+        query: str | Sequence[Mapping[str, str]],
         default: Any = None,
         *,
         threshold: float | None = None,
@@ -251,10 +251,12 @@ class SemanticCache:
     ) -> Any:
         """The stored answer to a question that means the same as ``query``, or ``default``.
         ``filters`` choose a partition (only entries stored with exactly these filters are
-        searched); ``context`` is the conversation so far, for follow-up questions."""
+        searched); ``context`` is the conversation so far, for follow-up questions. ``query``
+        may instead be a chat, a list of ``{"role", "content"}`` messages as chat APIs take
+        them: its last user message is the question, the turns before it the context."""
     def lookup_detailed(
         self,
-        query: str,
+        query: str | Sequence[Mapping[str, str]],
         *,
         threshold: float | None = None,
         filters: Mapping[str, str] | None = None,
@@ -265,7 +267,7 @@ class SemanticCache:
         ``matched_query``, ``value``) and the best candidate refused, with its ``verdict``."""
     def store(
         self,
-        query: str,
+        query: str | Sequence[Mapping[str, str]],
         value: Any,
         *,
         ttl: TTL | None = None,

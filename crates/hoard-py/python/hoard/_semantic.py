@@ -7,7 +7,7 @@ import functools
 import inspect
 import os
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, cast
 
@@ -41,7 +41,7 @@ class SemanticCache(_hoard.SemanticCache):
 
     async def alookup(
         self,
-        query: str,
+        query: str | Sequence[Mapping[str, str]],
         default: Any = None,
         *,
         threshold: float | None = None,
@@ -56,7 +56,7 @@ class SemanticCache(_hoard.SemanticCache):
 
     async def alookup_detailed(
         self,
-        query: str,
+        query: str | Sequence[Mapping[str, str]],
         *,
         threshold: float | None = None,
         filters: Mapping[str, str] | None = None,
@@ -70,7 +70,7 @@ class SemanticCache(_hoard.SemanticCache):
 
     async def astore(
         self,
-        query: str,
+        query: str | Sequence[Mapping[str, str]],
         value: Any,
         *,
         ttl: TTL | None = None,

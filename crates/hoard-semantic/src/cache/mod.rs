@@ -32,7 +32,7 @@ mod writes;
 
 pub use config::{check_threshold, SemanticConfig, DEFAULT_VERIFIER_THRESHOLD};
 pub use outcome::{FeedbackOutcome, Hit, NearMiss, Outcome};
-pub use query::{Query, Store};
+pub use query::{split_messages, Message, Query, Store};
 pub use stats::{NamespaceStats, Refusals, SemanticStats, MAX_TRACKED_NAMESPACES, REFUSING};
 pub use stored::STORAGE_NAMESPACE;
 

@@ -42,6 +42,44 @@ fn filters(raw: Option<Map<String, Value>>) -> Result<BTreeMap<String, String>, 
     Ok(out)
 }
 
+/// The question and its context: `query` (and `context`), or a chat's `messages` (its
+/// last user message, and the turns before it), never both.
+fn question(
+    query: Option<String>,
+    context: Option<String>,
+    messages: Option<Vec<hoard_semantic::Message>>,
+) -> Result<(String, Option<String>), ApiError> {
+    match (query, messages) {
+        (Some(query), None) => Ok((text("query", query)?, context)),
+        (None, Some(messages)) if context.is_none() => {
+            Ok(hoard_semantic::cache::split_messages(&messages)?)
+        }
+        (None, Some(_)) => Err(ApiError::new(
+            ErrorCode::BadQuery,
+            "`messages` carry their own context: send `context` only with `query`",
+        )),
+        (Some(_), Some(_)) => Err(ApiError::new(
+            ErrorCode::BadQuery,
+            "send `query` or `messages`, not both",
+        )),
+        (None, None) => Err(ApiError::new(
+            ErrorCode::BadQuery,
+            "`query` (a question) or `messages` (a chat, `[{\"role\", \"content\"}]`) is required",
+        )),
+    }
+}
+
+/// One turn of a chat in a request body.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Message)]
+#[allow(dead_code)] // a schema only: the body reads `hoard_semantic::Message`
+pub(crate) struct MessageSchema {
+    /// `user`, `assistant`, `system`...: the last `user` message is the question.
+    role: String,
+    /// What was said.
+    content: String,
+}
+
 fn text(field: &str, value: String) -> Result<String, ApiError> {
     if value.trim().is_empty() {
         return Err(ApiError::new(
@@ -55,11 +93,16 @@ fn text(field: &str, value: String) -> Result<String, ApiError> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LookupBody {
-    query: String,
+    /// The question (or `messages`).
+    query: Option<String>,
     threshold: Option<f32>,
     #[schema(value_type = Option<Object>)]
     filters: Option<Map<String, Value>>,
+    /// The conversation so far, with `query`.
     context: Option<String>,
+    /// A chat instead of `query` and `context`: its last user message is the question.
+    #[schema(value_type = Option<Vec<MessageSchema>>)]
+    messages: Option<Vec<hoard_semantic::Message>>,
 }
 
 #[utoipa::path(post, path = "/v1/semantic/{namespace}/lookup", tag = "semantic", security(("bearer" = ["read"])), params(("namespace" = String, Path)), request_body = LookupBody,
@@ -72,11 +115,12 @@ pub(crate) async fn lookup(
     JsonBody(body): JsonBody<LookupBody>,
 ) -> Result<Json<Value>, ApiError> {
     let semantic = semantic(&state)?;
+    let (text, context) = question(body.query, body.context, body.messages)?;
     let query = Query {
-        text: text("query", body.query)?,
+        text,
         threshold: body.threshold,
         filters: filters(body.filters)?,
-        context: body.context,
+        context,
     };
     let outcome = semantic.lookup_detailed(&namespace, &query).await?;
     Ok(Json(match outcome.hit {
@@ -109,13 +153,19 @@ pub(crate) async fn lookup(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct StoreBody {
-    query: String,
+    /// The question answered (or `messages`).
+    query: Option<String>,
     #[schema(value_type = Object)]
     value: Value,
     ttl: Option<String>,
     #[schema(value_type = Option<Object>)]
     filters: Option<Map<String, Value>>,
+    /// The conversation it was asked in, with `query`.
     context: Option<String>,
+    /// The chat it was asked in instead of `query` and `context`: its last user message is
+    /// the question.
+    #[schema(value_type = Option<Vec<MessageSchema>>)]
+    messages: Option<Vec<hoard_semantic::Message>>,
 }
 
 #[utoipa::path(post, path = "/v1/semantic/{namespace}", tag = "semantic", security(("bearer" = ["write"])), params(("namespace" = String, Path)), request_body = StoreBody,
@@ -127,21 +177,17 @@ pub(crate) async fn store(
     JsonBody(body): JsonBody<StoreBody>,
 ) -> Result<Json<Value>, ApiError> {
     let semantic = semantic(&state)?;
+    let (question, context) = question(body.query, body.context, body.messages)?;
     let options = Store {
         ttl: body
             .ttl
             .map(|ttl| hoard::ttl::parse_duration(&ttl))
             .transpose()?,
         filters: filters(body.filters)?,
-        context: body.context,
+        context,
     };
     let id = semantic
-        .store(
-            &namespace,
-            &text("query", body.query)?,
-            body.value,
-            &options,
-        )
+        .store(&namespace, &question, body.value, &options)
         .await?;
     Ok(Json(json!({ "ok": true, "id": id })))
 }

@@ -6,6 +6,8 @@
 //! threshold alone and with the guards, plus the best recall reachable with at most 1% and
 //! 5% wrong hits.
 
+pub mod conversations;
+
 use crate::embed::Embedder;
 use crate::guard::{Guards, Signature, Verdict};
 use crate::index::dot;
@@ -37,6 +39,12 @@ pub struct Pair {
 /// Reads JSON Lines of pairs (gzip-compressed if the name ends in `.gz`). A malformed
 /// line is an error naming its line number.
 pub fn read_pairs(path: &Path) -> Result<Vec<Pair>, SemanticError> {
+    read_jsonl(path)
+}
+
+/// Reads JSON Lines of `T` (gzip-compressed if the name ends in `.gz`); blank lines are
+/// skipped, and a malformed line is an error naming its line number.
+fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, SemanticError> {
     let file = std::fs::File::open(path).map_err(|e| SemanticError::Pairs {
         path: path.display().to_string(),
         line: 0,
@@ -47,7 +55,7 @@ pub fn read_pairs(path: &Path) -> Result<Vec<Pair>, SemanticError> {
     } else {
         Box::new(std::io::BufReader::new(file))
     };
-    let mut pairs = Vec::new();
+    let mut rows = Vec::new();
     for (number, line) in reader.lines().enumerate() {
         let fail = |reason: String| SemanticError::Pairs {
             path: path.display().to_string(),
@@ -58,9 +66,9 @@ pub fn read_pairs(path: &Path) -> Result<Vec<Pair>, SemanticError> {
         if line.trim().is_empty() {
             continue;
         }
-        pairs.push(serde_json::from_str(&line).map_err(|e| fail(e.to_string()))?);
+        rows.push(serde_json::from_str(&line).map_err(|e| fail(e.to_string()))?);
     }
-    Ok(pairs)
+    Ok(rows)
 }
 
 /// A pair after embedding: its similarity and what the checks say.
