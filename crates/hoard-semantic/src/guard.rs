@@ -14,8 +14,10 @@
 //!   every entity of one query appears, in any case, in the other;
 //! - **scope** (all/some/any/none/only/most/first/last, before/after, more/less,
 //!   cheapest/best-style superlatives kept as-is): the same set;
-//! - **unresolved references** (he, she, it, they, this, that, there...): a query that
-//!   leans on earlier turns only matches under the same conversation context.
+//! - **unresolved references** (he, she, it, they, this, that, there, a definite "the
+//!   ...", a follow-up opener, no topic word of its own: [`leans_on_context`]): a query
+//!   that leans on earlier turns only matches under the same conversation context; a
+//!   standalone one matches whatever conversation it was asked in.
 //!
 //! Each check is deliberately simple and explainable; `Verdict` says which one refused, so
 //! a miss can be understood. The evaluation (`hoard semantic eval`) measures what they cost
@@ -227,6 +229,63 @@ const REFERENCES: [&str; 16] = [
     "these", "those", "there",
 ];
 
+/// Words that open a follow-up made of what the turns before it said: "and for two
+/// people?", "what about Friday?".
+const FOLLOW_UP_OPENERS: [&str; 8] = [
+    "and",
+    "also",
+    "same",
+    "then",
+    "what about",
+    "how about",
+    "but",
+    "or",
+];
+
+/// Words that carry no topic of their own: function words, and the verbs and replies a
+/// follow-up is made of ("what do I need to do?", "yes, please go ahead"). A message made
+/// only of these leans on the turns before it for what it is about.
+const NO_TOPIC: [&str; 116] = [
+    "a", "about", "after", "again", "ahead", "all", "am", "an", "any", "anything", "are", "as",
+    "at", "be", "been", "before", "being", "by", "can", "could", "did", "do", "does", "doing",
+    "done", "for", "from", "get", "go", "going", "got", "had", "has", "have", "help", "here",
+    "how", "i", "i'd", "i'll", "i'm", "i've", "if", "in", "into", "is", "just", "know", "let",
+    "let's", "like", "make", "me", "mine", "more", "much", "must", "my", "need", "next", "no",
+    "now", "of", "ok", "okay", "on", "one", "or", "our", "out", "please", "really", "right",
+    "should", "so", "sort", "step", "steps", "still", "sure", "tell", "than", "thank", "thanks",
+    "the", "then", "thing", "things", "to", "too", "up", "us", "very", "want", "was", "we", "were",
+    "what", "what's", "when", "where", "which", "who", "why", "will", "with", "would", "yeah",
+    "yes", "yet", "you", "your", "great", "fine", "good", "also",
+];
+
+/// Whether `text` leans on the turns before it for what it is about: it refers back (he,
+/// it, that..., or a definite "the ..."), opens as a follow-up ("and for two people?", "what about Friday?"), or has
+/// no topic word of its own ("what do I need to do?"). A question that does not is
+/// standalone: the conversation it was asked in does not change its answer.
+pub fn leans_on_context(text: &str) -> bool {
+    let words: Vec<String> = tokens(text)
+        .into_iter()
+        .map(|t| t.text.to_lowercase())
+        .collect();
+    if words.iter().any(|w| REFERENCES.contains(&w.as_str())) {
+        return true;
+    }
+    // "the date", "the seats": a definite article points at something already named.
+    if words.iter().any(|w| w == "the") {
+        return true;
+    }
+    let opening = words.iter().take(2).cloned().collect::<Vec<_>>().join(" ");
+    if FOLLOW_UP_OPENERS
+        .iter()
+        .any(|o| opening == *o || opening.starts_with(&format!("{o} ")))
+    {
+        return true;
+    }
+    words
+        .iter()
+        .all(|w| NO_TOPIC.contains(&w.as_str()) || number(w).is_some())
+}
+
 /// Words that start a question or are capitalized for grammar, not because they name
 /// something.
 const NOT_ENTITIES: [&str; 30] = [
@@ -310,6 +369,37 @@ impl Signature {
             return Verdict::References;
         }
         Verdict::Pass
+    }
+}
+
+#[cfg(test)]
+mod leaning {
+    use super::leans_on_context;
+
+    #[test]
+    fn follow_ups_lean_on_the_turns_before_and_standalone_questions_do_not() {
+        for follow_up in [
+            "How do I cancel it?",
+            "Can I get a refund for that?",
+            "And for two people?",
+            "What about Friday?",
+            "What do I need to do?",
+            "Yes, please go ahead.",
+            "Can I change the date?",
+            "ok thanks",
+            "",
+        ] {
+            assert!(leans_on_context(follow_up), "{follow_up:?}");
+        }
+        for standalone in [
+            "Do you have vegan options?",
+            "How do I reset my password?",
+            "What are your opening hours?",
+            "Which plan includes priority support?",
+            "Is parking included?",
+        ] {
+            assert!(!leans_on_context(standalone), "{standalone:?}");
+        }
     }
 }
 

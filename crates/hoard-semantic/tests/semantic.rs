@@ -571,3 +571,66 @@ async fn an_entry_judged_wrong_stops_serving_that_kind_of_neighbour() {
         None
     );
 }
+
+/// Turns a question does not lean on do not keep it from a hit: a standalone question
+/// stored in one conversation is served in another, while a follow-up that leans on its
+/// conversation ("how do I cancel it?", "can I change the date?") is served only in the
+/// same one.
+#[tokio::test]
+async fn a_standalone_question_is_served_in_any_conversation_and_a_follow_up_only_in_its_own() {
+    let s = semantic(hoard::Cache::in_memory());
+    let stored_in = |context: &str| Store {
+        context: Some(context.to_owned()),
+        ..Store::default()
+    };
+    let weather = "user: Is it going to rain today?\nassistant: I can't check the weather, sorry.";
+    let gym = "user: I have a gym membership with you.\nassistant: Sure, I can help with that.";
+    let flight = "user: I have a flight booking to Oslo.\nassistant: Got it.";
+    s.store(
+        "chat",
+        "Do you have vegan options?",
+        json!("yes"),
+        &stored_in(weather),
+    )
+    .await
+    .unwrap();
+    for asked_in in [None, Some(gym)] {
+        let mut query = Query::new("Do you have vegan options?");
+        if let Some(context) = asked_in {
+            query = query.context(context);
+        }
+        let hit = s.lookup("chat", &query).await.unwrap();
+        assert_eq!(
+            hit.map(|h| h.value),
+            Some(json!("yes")),
+            "asked in {asked_in:?}"
+        );
+    }
+    for follow_up in ["How do I cancel it?", "Can I change the date?"] {
+        s.store(
+            "chat",
+            follow_up,
+            json!(format!("gym: {follow_up}")),
+            &stored_in(gym),
+        )
+        .await
+        .unwrap();
+        let same = s
+            .lookup("chat", &Query::new(follow_up).context(gym))
+            .await
+            .unwrap();
+        assert!(same.is_some(), "{follow_up} in its own conversation");
+        let other = s
+            .lookup_detailed("chat", &Query::new(follow_up).context(flight))
+            .await
+            .unwrap();
+        assert!(
+            other.hit.is_none(),
+            "{follow_up} served in another conversation"
+        );
+        assert_eq!(
+            other.near_miss.map(|n| n.verdict),
+            Some(hoard_semantic::Verdict::References)
+        );
+    }
+}

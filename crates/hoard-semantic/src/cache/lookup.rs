@@ -7,7 +7,7 @@ use super::outcome::{Hit, NearMiss, Outcome};
 use super::query::Query;
 use super::stored::{check_namespace, entry_key, tag, StoredEntry, STORAGE_NAMESPACE};
 use super::SemanticCache;
-use crate::guard::{Signature, Verdict};
+use crate::guard::{leans_on_context, Signature, Verdict};
 use crate::index::dot;
 use crate::SemanticError;
 use std::sync::atomic::Ordering;
@@ -44,6 +44,7 @@ impl SemanticCache {
             .embed_query(&query.text, query.context.as_deref())
             .await?;
         let signature = Signature::of(&query.text);
+        let asked_leans = leans_on_context(&query.text);
         let now = self.now_ms();
         let partition_key = partition_key(&query.filters);
         let mut outcome = Outcome::default();
@@ -79,8 +80,12 @@ impl SemanticCache {
                     }
                     break;
                 }
+                // Conversations are compared only when a question leans on the turns
+                // before it: a standalone question means the same in any conversation,
+                // and turns it does not lean on must not keep it from a hit.
                 let same_context = match (&context_vector, &meta.context_vector) {
                     (None, None) => true,
+                    _ if !asked_leans && !leans_on_context(&meta.query) => true,
                     (Some(a), Some(b)) => dot(a, b) >= self.config.context_threshold,
                     _ => false,
                 };
@@ -100,6 +105,17 @@ impl SemanticCache {
                     outcome.near_miss = Some(refuse(verdict));
                 }
             }
+            // Equally close candidates: the one asked in the same conversation first (a
+            // standalone question stored under two conversations finds its own).
+            let in_context = |meta: &Arc<Meta>| match (&context_vector, &meta.context_vector) {
+                (None, None) => true,
+                (Some(a), Some(b)) => dot(a, b) >= self.config.context_threshold,
+                _ => false,
+            };
+            passed.sort_by(|a, b| {
+                b.1.total_cmp(&a.1)
+                    .then_with(|| in_context(&b.2).cmp(&in_context(&a.2)))
+            });
             passed
         };
         for id in expired {

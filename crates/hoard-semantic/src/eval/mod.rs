@@ -9,7 +9,7 @@
 pub mod conversations;
 
 use crate::embed::Embedder;
-use crate::guard::{Guards, Signature, Verdict};
+use crate::guard::{leans_on_context, Guards, Signature, Verdict};
 use crate::index::dot;
 use crate::SemanticError;
 use std::collections::HashMap;
@@ -138,8 +138,11 @@ pub async fn score(
         let (Some(a), Some(b)) = (vector(&pair.a), vector(&pair.b)) else {
             return Err(SemanticError::Embed("a text was not embedded".into()));
         };
+        // As in the cache: conversations count only for a question that leans on them.
+        let standalone = !leans_on_context(&pair.a) && !leans_on_context(&pair.b);
         let same_context = match (&pair.context_a, &pair.context_b) {
             (None, None) => true,
+            _ if standalone => true,
             (Some(x), Some(y)) => match (vector(x), vector(y)) {
                 (Some(x), Some(y)) => dot(x, y) >= context_threshold,
                 _ => false,
