@@ -30,7 +30,8 @@ pub enum SemanticCommand {
         /// Use only the first N pairs.
         #[arg(long)]
         limit: Option<usize>,
-        /// Thresholds to report (comma-separated).
+        /// Thresholds to report (comma-separated; questions only: conversations use the
+        /// configured `[semantic] threshold`).
         #[arg(
             long,
             value_delimiter = ',',
@@ -82,6 +83,12 @@ pub fn run(config: Option<&Path>, command: SemanticCommand) -> anyhow::Result<()
         settings.embedder.model = model;
     }
     if dataset == Dataset::Conversations {
+        // Chats go through the cache at its configured threshold, one lookup each: there
+        // is no per-threshold table nor per-pair scores to write.
+        anyhow::ensure!(
+            scores.is_none(),
+            "--scores is for --dataset questions; a conversations run prints its figures per category"
+        );
         return conversations(&loaded, settings, &pairs, limit, json);
     }
     let mut pairs = eval::read_pairs(&pairs)?;
@@ -89,11 +96,7 @@ pub fn run(config: Option<&Path>, command: SemanticCommand) -> anyhow::Result<()
         pairs.truncate(limit);
     }
     anyhow::ensure!(!pairs.is_empty(), "the pairs file holds no pairs");
-    let base = std::env::current_dir().context("reading the working directory")?;
-    let hub = hoard_models::Layout::new(&loaded.models()?, &base).hf_hub();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let (hub, runtime) = hub_and_runtime(&loaded)?;
     let progress = Progress::new("embedding and verifying", "steps");
     let default_threshold = settings.cache.threshold;
     let (plain, guarded, verifier_id) = runtime.block_on(async {
@@ -171,6 +174,18 @@ pub fn run(config: Option<&Path>, command: SemanticCommand) -> anyhow::Result<()
     Ok(())
 }
 
+/// The Hugging Face hub cache models are found in (from `[models]`), and a runtime.
+fn hub_and_runtime(
+    loaded: &hoard_config::Config,
+) -> anyhow::Result<(PathBuf, tokio::runtime::Runtime)> {
+    let base = std::env::current_dir().context("reading the working directory")?;
+    let hub = hoard_models::Layout::new(&loaded.models()?, &base).hf_hub();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    Ok((hub, runtime))
+}
+
 /// `--dataset conversations`: each pair stored and looked up through a semantic cache
 /// over an in-memory hoard cache, with the configured checks; a table per category.
 fn conversations(
@@ -186,11 +201,7 @@ fn conversations(
         pairs.truncate(limit);
     }
     anyhow::ensure!(!pairs.is_empty(), "the pairs file holds no pairs");
-    let base = std::env::current_dir().context("reading the working directory")?;
-    let hub = hoard_models::Layout::new(&loaded.models()?, &base).hf_hub();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let (hub, runtime) = hub_and_runtime(loaded)?;
     let progress = Progress::new("storing and looking up", "pairs");
     let threshold = settings.cache.threshold;
     let looked = runtime.block_on(async {

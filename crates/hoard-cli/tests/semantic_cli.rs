@@ -219,6 +219,17 @@ fn eval_of_conversations_goes_through_the_cache_per_category() {
         (by["all"]["traps"].as_u64(), by["all"]["repeats"].as_u64()),
         (Some(1), Some(2))
     );
+    // Per-pair scores are a questions-run output: asked for here, refused, not ignored.
+    let out = eval(&[
+        "--dataset",
+        "conversations",
+        "--pairs",
+        pairs.to_str().unwrap(),
+        "--scores",
+        dir.path().join("s.jsonl").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--scores is for --dataset questions"));
     // A chat with no user message is refused, naming the line.
     std::fs::write(&pairs, r#"{"a":[{"role":"assistant","content":"Hi"}],"b":[{"role":"user","content":"x"}],"same":true}"#).unwrap();
     let out = eval(&[
